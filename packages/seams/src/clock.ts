@@ -1,0 +1,28 @@
+/** A cancellable timer returned by {@link Clock.setTimer}. */
+export interface Timer {
+  cancel(): void
+}
+
+/**
+ * Time as the cores see it. Cores never read the wall clock or arm timers themselves:
+ * they take a Clock, so a simulation can drive virtual time (testkit's SimClock).
+ */
+export interface Clock {
+  /** Milliseconds since an arbitrary, fixed origin; never decreases. */
+  now(): number
+  /** Calls `fn` once, no earlier than `ms` milliseconds from now. */
+  setTimer(ms: number, fn: () => void): Timer
+}
+
+/**
+ * The real clock: monotonic milliseconds (performance.now, so wall-clock jumps cannot make
+ * leases expire early) and Node timers. Timers keep the process alive, as a pending operation
+ * may depend on one; whoever arms them cancels them on close.
+ */
+export const systemClock: Clock = {
+  now: () => performance.now(),
+  setTimer(ms, fn) {
+    const handle = setTimeout(fn, Math.max(0, ms))
+    return { cancel: () => clearTimeout(handle) }
+  },
+}

@@ -1,0 +1,133 @@
+import * as fs from 'node:fs'
+import { createRequire } from 'node:module'
+import { promisify } from 'node:util'
+import { StrataError } from './errors.js'
+import type { FileHandle, FileLock, FileStat, FileSystem, OpenMode } from './file-system.js'
+
+const require = createRequire(import.meta.url)
+// fs-ext is CommonJS and adds flock(2), which Node lacks.
+const fsExt = require('fs-ext') as { flockSync(fd: number, flags: 'exnb' | 'un'): void }
+
+const read = promisify(fs.read)
+const write = promisify(fs.write)
+const fsync = promisify(fs.fsync)
+const fdatasync = promisify(fs.fdatasync)
+const ftruncate = promisify(fs.ftruncate)
+const fstat = promisify(fs.fstat)
+const close = promisify(fs.close)
+const open = promisify(fs.open)
+
+const { O_RDONLY, O_RDWR, O_CREAT, O_EXCL } = fs.constants
+const FLAGS: Readonly<Record<OpenMode, number>> = {
+  read: O_RDONLY,
+  readWrite: O_RDWR,
+  create: O_RDWR | O_CREAT,
+  createExclusive: O_RDWR | O_CREAT | O_EXCL,
+}
+/** Zeros are written 1 MiB at a time by `allocate`. */
+const ZERO_CHUNK = new Uint8Array(1 << 20)
+
+class NodeFileHandle implements FileHandle {
+  readonly path: string
+  /** Invariant: -1 once closed. */
+  #fd: number
+
+  constructor(path: string, fd: number) {
+    this.path = path
+    this.#fd = fd
+  }
+
+  async read(buffer: Uint8Array, position: number): Promise<number> {
+    let done = 0
+    while (done < buffer.length) {
+      const { bytesRead } = await read(this.#fd, buffer, done, buffer.length - done, position + done)
+      if (bytesRead === 0) break
+      done += bytesRead
+    }
+    return done
+  }
+
+  async write(buffer: Uint8Array, position: number): Promise<void> {
+    let done = 0
+    while (done < buffer.length) {
+      const { bytesWritten } = await write(this.#fd, buffer, done, buffer.length - done, position + done)
+      done += bytesWritten
+    }
+  }
+
+  sync(): Promise<void> { return fsync(this.#fd) }
+  datasync(): Promise<void> { return fdatasync(this.#fd) }
+  truncate(size: number): Promise<void> { return ftruncate(this.#fd, size) }
+
+  async allocate(size: number): Promise<void> {
+    let at = await this.size()
+    while (at < size) {
+      const n = Math.min(ZERO_CHUNK.length, size - at)
+      await this.write(ZERO_CHUNK.subarray(0, n), at)
+      at += n
+    }
+  }
+
+  async size(): Promise<number> { return (await fstat(this.#fd)).size }
+
+  async close(): Promise<void> {
+    const fd = this.#fd
+    this.#fd = -1
+    if (fd >= 0) await close(fd)
+  }
+
+  /** The descriptor, for the lock. */
+  get fd(): number { return this.#fd }
+}
+
+/** The real file system, through node:fs, with directory fsync and flock(2) via fs-ext. */
+export const nodeFileSystem: FileSystem = {
+  async open(path, mode) {
+    return new NodeFileHandle(path, await open(path, FLAGS[mode], 0o600))
+  },
+  async readFile(path) { return new Uint8Array(await fs.promises.readFile(path)) },
+  async writeFile(path, data) { await fs.promises.writeFile(path, data, { mode: 0o600 }) },
+  rename: (from, to) => fs.promises.rename(from, to),
+  unlink: (path) => fs.promises.unlink(path),
+  async mkdir(path) { await fs.promises.mkdir(path, { recursive: true, mode: 0o700 }) },
+  rm: (path) => fs.promises.rm(path, { recursive: true, force: true }),
+  async readdir(path) { return (await fs.promises.readdir(path)).sort() },
+  async stat(path): Promise<FileStat | undefined> {
+    try {
+      const s = await fs.promises.stat(path)
+      return { size: s.size, isDirectory: s.isDirectory() }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+      throw err
+    }
+  },
+  async fsyncDir(path) {
+    const fd = await open(path, O_RDONLY)
+    try {
+      await fsync(fd)
+    } finally {
+      await close(fd)
+    }
+  },
+  async lock(path): Promise<FileLock> {
+    const handle = (await this.open(path, 'create')) as NodeFileHandle
+    try {
+      fsExt.flockSync(handle.fd, 'exnb')
+    } catch (err) {
+      await handle.close()
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'EAGAIN' || code === 'EWOULDBLOCK') {
+        throw new StrataError('ERR_LOCKED', `${path} is locked by another open (is another process using this directory?)`, { path })
+      }
+      throw err
+    }
+    return {
+      path,
+      async release() {
+        if (handle.fd < 0) return
+        fsExt.flockSync(handle.fd, 'un')
+        await handle.close()
+      },
+    }
+  },
+}

@@ -1,0 +1,1 @@
+export { opsPerSecond, printResult, quick, runBench } from './bench.js'
