@@ -1,0 +1,101 @@
+import type { StrataError } from '@strata/seams'
+
+/**
+ * The buckets a member's backend holds (DESIGN.md, on-disk layout). Each is an ordered map
+ * from byte keys to byte values, ordered bytewise (memcmp).
+ */
+export type BucketName = 'key' | 'meta' | 'lease' | 'auth' | 'authUsers' | 'authRoles' | 'members' | 'alarm'
+export const BUCKETS: readonly BucketName[] = ['key', 'meta', 'lease', 'auth', 'authUsers', 'authRoles', 'members', 'alarm']
+
+/** One key/value pair as stored. The arrays must not be modified by the receiver. */
+export interface KeyValuePair {
+  readonly key: Uint8Array
+  readonly value: Uint8Array
+}
+
+export interface RangeOptions {
+  /** At most this many pairs; 0 or undefined means no limit. */
+  readonly limit?: number
+  /** Walk from the end of the range towards its start. Default false. */
+  readonly reverse?: boolean
+}
+
+/**
+ * Reads. A read sees every write made through {@link Backend.write} so far, committed or not
+ * (etcd's read transactions see the batch transaction's buffer).
+ */
+export interface ReadTx {
+  get(bucket: BucketName, key: Uint8Array): Uint8Array | undefined
+  /**
+   * The pairs with `start <= key < end` in key order (`end` undefined: to the end of the
+   * bucket). An empty range (`end <= start`) yields nothing.
+   */
+  range(bucket: BucketName, start: Uint8Array, end: Uint8Array | undefined, options?: RangeOptions): KeyValuePair[]
+  /**
+   * Calls `fn` for each pair with `start <= key < end`, in key order, until it returns false.
+   * Allocates nothing per pair beyond the pair itself: the way to scan a whole bucket.
+   */
+  forEach(bucket: BucketName, start: Uint8Array, end: Uint8Array | undefined, fn: (key: Uint8Array, value: Uint8Array) => boolean | void): void
+}
+
+/** Writes, into the one pending batch. Nothing is durable until the batch commits. */
+export interface WriteTx extends ReadTx {
+  put(bucket: BucketName, key: Uint8Array, value: Uint8Array): void
+  delete(bucket: BucketName, key: Uint8Array): void
+}
+
+export interface BackendStats {
+  /** Bytes the backend occupies on its medium (the file size for LMDB). */
+  readonly sizeBytes: number
+  /** Bytes holding live data; `sizeBytes - sizeInUseBytes` is what defragment could reclaim. */
+  readonly sizeInUseBytes: number
+  /** Writes in the pending batch, not yet committed. */
+  readonly pendingWrites: number
+  /** Batches committed since open. */
+  readonly commits: number
+}
+
+/**
+ * Transactional buckets with batched commits (etcd's backend over bbolt).
+ *
+ * - `write(fn)` runs `fn` synchronously against the single pending batch. Its writes are visible
+ *   to every later read at once. Because `fn` is synchronous, a commit can never fall in the
+ *   middle of it: all of one `write` is in a batch or none of it.
+ * - The batch commits when `batchInterval` ms have passed since its first write, when it holds
+ *   `batchLimit` writes, or on `commit()`. Each commit is atomic and durable: after a crash the
+ *   backend holds exactly the batches whose commit resolved (and possibly the one in flight, in
+ *   full or not at all).
+ * - The pre-commit hook runs inside every commit's transaction, just before it commits; the
+ *   consistent (applied) index is written there so it always lands in the same transaction as
+ *   the effects it covers (etcd #11651, #11935, the 3.5 data-inconsistency postmortem).
+ */
+export interface Backend {
+  write<T>(fn: (tx: WriteTx) => T): T
+  read<T>(fn: (tx: ReadTx) => T): T
+  /** Commits the pending batch now (etcd's ForceCommit); resolves when it is durable. */
+  commit(): Promise<void>
+  /** Sets the hook run inside each commit (replaces an earlier one). */
+  setPreCommitHook(fn: ((tx: WriteTx) => void) | undefined): void
+  /**
+   * A consistent copy of the committed state as a byte stream (pending writes are committed
+   * first), in the format of the implementation's FORMAT.md; `restore` takes it back.
+   */
+  snapshot(): AsyncIterable<Uint8Array>
+  stats(): BackendStats
+  /** Rewrites the store compactly, reclaiming free space. Writes wait until it is done. */
+  defragment(): Promise<void>
+  /** Commits what is pending and releases the medium. Further calls fail with ERR_BACKEND_CLOSED. */
+  close(): Promise<void>
+}
+
+/** Options every implementation takes. */
+export interface BackendOptions {
+  /** Commit a batch this many ms after its first write. Default 100 ms. */
+  readonly batchInterval?: number
+  /** Commit a batch once it holds this many writes. Default 10,000. */
+  readonly batchLimit?: number
+}
+
+/** The error codes a backend throws, as `StrataError.code`. */
+export type BackendErrorCode = 'ERR_BACKEND_CLOSED' | 'ERR_BACKEND_COMMIT' | 'ERR_BACKEND_LOCKED' | 'ERR_BACKEND_CORRUPT' | 'ERR_BAD_REQUEST'
+export type BackendError = StrataError & { readonly code: BackendErrorCode }
