@@ -9,7 +9,6 @@ const require = createRequire(import.meta.url)
 const fsExt = require('fs-ext') as { flockSync(fd: number, flags: 'exnb' | 'un'): void }
 
 const read = promisify(fs.read)
-const write = promisify(fs.write)
 const fsync = promisify(fs.fsync)
 const fdatasync = promisify(fs.fdatasync)
 const ftruncate = promisify(fs.ftruncate)
@@ -47,12 +46,15 @@ class NodeFileHandle implements FileHandle {
     return done
   }
 
+  /**
+   * Copies into the page cache on the calling thread: for log-sized writes a thread-pool round
+   * trip costs more than the copy (measured: 1 KiB write + fdatasync loops reached ~0.6-0.8 of a
+   * raw synchronous loop with an async write, ~0.8-1.0 with this). Durability comes from
+   * `datasync`/`sync`, which do run off the event loop.
+   */
   async write(buffer: Uint8Array, position: number): Promise<void> {
     let done = 0
-    while (done < buffer.length) {
-      const { bytesWritten } = await write(this.#fd, buffer, done, buffer.length - done, position + done)
-      done += bytesWritten
-    }
+    while (done < buffer.length) done += fs.writeSync(this.#fd, buffer, done, buffer.length - done, position + done)
   }
 
   sync(): Promise<void> { return fsync(this.#fd) }
