@@ -1,1 +1,5 @@
 export { opsPerSecond, printResult, quick, runBench } from './bench.js'
+export type { TempDir } from './assertions.js'
+export { rejectsWithCode, tempDir, throwsWithCode } from './assertions.js'
+export type { WithSeedOptions } from './prng.js'
+export { Prng, seedFromEnv, seedFromString, withSeed } from './prng.js'
