@@ -1,0 +1,205 @@
+import assert from 'node:assert'
+import { MvccError } from './errors.js'
+import { type Revision, revisionGreater, revisionId } from './revision.js'
+
+/**
+ * One life of a key: from the put that created it to the tombstone that deleted it (or until
+ * now, for the trailing generation).
+ */
+export interface Generation {
+  /** Puts in this generation, including any compacted away. */
+  ver: number
+  /** The revision of the put that created this generation. */
+  created: Revision
+  /** Invariant: strictly increasing; in a non-trailing generation the last one is the tombstone. */
+  revs: Revision[]
+}
+
+/** What {@link KeyIndex.get} finds: the revision to read and the key's metadata at it. */
+export interface KeyIndexGet {
+  readonly modified: Revision
+  readonly created: Revision
+  readonly version: number
+}
+
+const ZERO: Revision = { main: 0, sub: 0 }
+
+function emptyGeneration(): Generation {
+  return { ver: 0, created: ZERO, revs: [] }
+}
+
+/**
+ * The history of one key (etcd's keyIndex). Example: put(1.0); put(2.0); tombstone(3.0);
+ * put(4.0); tombstone(5.0) gives the generations {1.0 2.0 3.0(t)} {4.0 5.0(t)} {}.
+ */
+export class KeyIndex {
+  /** The key, as a latin1 string (one char per byte, so string order is byte order). */
+  readonly key: string
+  /** Invariant: the greatest revision ever put or tombstoned (survives compaction). */
+  #modified: Revision = ZERO
+  /** Invariant: length >= 1; only the last generation may be empty. */
+  #generations: Generation[] = [emptyGeneration()]
+
+  constructor(key: string) {
+    this.key = key
+  }
+
+  get modified(): Revision {
+    return this.#modified
+  }
+
+  /** A read-only view of the generations, for tests and debugging. */
+  get generations(): readonly Readonly<Generation>[] {
+    return this.#generations
+  }
+
+  /** Records a put at `rev`, which must be newer than anything recorded (asserted). */
+  put(rev: Revision): void {
+    assert(revisionGreater(rev, this.#modified), `keyIndex put ${rev.main}.${rev.sub} not after ${this.#modified.main}.${this.#modified.sub}`)
+    const g = this.#generations[this.#generations.length - 1]!
+    if (g.revs.length === 0) g.created = rev
+    g.revs.push(rev)
+    g.ver++
+    this.#modified = rev
+  }
+
+  /**
+   * Records the first surviving revision of a generation found while rebuilding from the
+   * backend: its created revision and version come from the stored KeyValue, since earlier
+   * revisions may have been compacted away.
+   */
+  restorePut(created: Revision, rev: Revision, version: number): void {
+    const g = this.#generations[this.#generations.length - 1]!
+    assert(g.revs.length === 0, 'restorePut into a non-empty generation')
+    assert(revisionGreater(rev, this.#modified) && version >= 1)
+    g.created = created
+    g.ver = version
+    g.revs.push(rev)
+    this.#modified = rev
+  }
+
+  /** Records a deletion at `rev`; the key must be alive. Starts a new empty generation. */
+  tombstone(rev: Revision): void {
+    const g = this.#generations[this.#generations.length - 1]!
+    if (g.revs.length === 0) {
+      throw new MvccError('ERR_REVISION_NOT_FOUND', 'mvcc: revision not found', { key: this.key, main: rev.main })
+    }
+    this.put(rev)
+    this.#generations.push(emptyGeneration())
+  }
+
+  /**
+   * Rebuild of a key whose oldest surviving revision is a tombstone (its puts were compacted
+   * away but the tombstone at the compaction revision is kept).
+   */
+  restoreTombstone(rev: Revision): void {
+    assert(this.isEmpty(), 'restoreTombstone on a key with history')
+    this.#generations = [{ ver: 1, created: ZERO, revs: [rev] }, emptyGeneration()]
+    this.#modified = rev
+  }
+
+  /** True when nothing is recorded (only one, empty, generation). */
+  isEmpty(): boolean {
+    return this.#generations.length === 1 && this.#generations[0]!.revs.length === 0
+  }
+
+  /** The generation holding `atRev`, or undefined when the key did not exist at `atRev`. */
+  #findGeneration(atRev: number): Generation | undefined {
+    const last = this.#generations.length - 1
+    for (let i = last; i >= 0; i--) {
+      const g = this.#generations[i]!
+      if (g.revs.length === 0) continue
+      // A generation whose tombstone is at or before atRev was already dead at atRev.
+      if (i !== last && g.revs[g.revs.length - 1]!.main <= atRev) return undefined
+      if (g.revs[0]!.main <= atRev) return g
+    }
+    return undefined
+  }
+
+  /** The newest put at or before `atRev` and the key's version there; undefined if absent. */
+  get(atRev: number): KeyIndexGet | undefined {
+    const g = this.#findGeneration(atRev)
+    if (g === undefined) return undefined
+    for (let n = g.revs.length - 1; n >= 0; n--) {
+      const rev = g.revs[n]!
+      if (rev.main <= atRev) return { modified: rev, created: g.created, version: g.ver - (g.revs.length - n - 1) }
+    }
+    return undefined
+  }
+
+  /** The revision `get` would return, without allocating. */
+  revisionAt(atRev: number): Revision | undefined {
+    if (atRev >= this.#modified.main) {
+      const g = this.#generations[this.#generations.length - 1]!
+      return g.revs.length === 0 ? undefined : g.revs[g.revs.length - 1]
+    }
+    const g = this.#findGeneration(atRev)
+    if (g === undefined) return undefined
+    for (let n = g.revs.length - 1; n >= 0; n--) if (g.revs[n]!.main <= atRev) return g.revs[n]
+    return undefined
+  }
+
+  /** Whether the key existed at `atRev`; allocates nothing (the count path). */
+  aliveAt(atRev: number): boolean {
+    if (atRev >= this.#modified.main) return this.#generations[this.#generations.length - 1]!.revs.length !== 0
+    return this.revisionAt(atRev) !== undefined
+  }
+
+  /** Every revision with main >= `rev`, keeping only the highest sub of each main. */
+  since(rev: number): Revision[] {
+    const out: Revision[] = []
+    for (const g of this.#generations) {
+      for (const r of g.revs) {
+        if (r.main < rev) continue
+        if (out.length > 0 && out[out.length - 1]!.main === r.main) out[out.length - 1] = r
+        else out.push(r)
+      }
+    }
+    return out
+  }
+
+  /**
+   * Finds the generation compaction at `atRev` keeps and the index of the newest revision at
+   * or before `atRev` in it (-1: none), adding that revision to `available`.
+   */
+  #doCompact(atRev: number, available: Set<string>): { genIdx: number; revIndex: number } {
+    let genIdx = 0
+    // The first generation that is still alive at atRev or was created after it; a tombstone
+    // exactly at atRev keeps its generation (etcd #18474: a watcher from atRev sees the delete).
+    while (genIdx < this.#generations.length - 1) {
+      const g = this.#generations[genIdx]!
+      if (g.revs[g.revs.length - 1]!.main >= atRev) break
+      genIdx++
+    }
+    const g = this.#generations[genIdx]!
+    for (let n = g.revs.length - 1; n >= 0; n--) {
+      if (g.revs[n]!.main <= atRev) {
+        available.add(revisionId(g.revs[n]!))
+        return { genIdx, revIndex: n }
+      }
+    }
+    return { genIdx, revIndex: -1 }
+  }
+
+  /** Drops history before `atRev`, keeping the newest revision at or before it. */
+  compact(atRev: number, available: Set<string>): void {
+    assert(!this.isEmpty(), `compact of empty keyIndex ${this.key}`)
+    const { genIdx, revIndex } = this.#doCompact(atRev, available)
+    const g = this.#generations[genIdx]!
+    if (g.revs.length > 0 && revIndex > 0) g.revs = g.revs.slice(revIndex)
+    if (genIdx > 0) this.#generations = this.#generations.slice(genIdx)
+  }
+
+  /**
+   * Adds to `available` what compaction at `atRev` would keep, without changing anything; a
+   * tombstone exactly at `atRev` is left out so hashes match stores that drop it.
+   */
+  keep(atRev: number, available: Set<string>): void {
+    if (this.isEmpty()) return
+    const { genIdx, revIndex } = this.#doCompact(atRev, available)
+    const g = this.#generations[genIdx]!
+    if (g.revs.length > 0 && revIndex === g.revs.length - 1 && genIdx !== this.#generations.length - 1) {
+      available.delete(revisionId(g.revs[revIndex]!))
+    }
+  }
+}

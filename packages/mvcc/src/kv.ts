@@ -1,0 +1,85 @@
+import assert from 'node:assert'
+import { readU64 } from './revision.js'
+
+/** A key's value at one revision, as a range or a watch event returns it (etcd's mvccpb.KeyValue). */
+export interface KeyValue {
+  readonly key: Uint8Array
+  /** Main revision of the put that created the key's current generation. */
+  readonly createRevision: number
+  /** Main revision of the put (or delete, in a DELETE event) that produced this value. */
+  readonly modRevision: number
+  /** 1 on creation, +1 per put, back to 1 after a delete and a put. 0 in a DELETE event. */
+  readonly version: number
+  readonly value: Uint8Array
+  /** The lease the key is attached to; 0 for none. */
+  readonly lease: number
+}
+
+/** Bytes of the fixed header of a stored KeyValue (FORMAT.md). */
+export const KV_HEADER_BYTES = 37
+const FORMAT_VERSION = 1
+const TWO_32 = 2 ** 32
+
+function putU64(view: DataView, offset: number, n: number): void {
+  assert(Number.isSafeInteger(n) && n >= 0, `u64 field must be a safe non-negative integer, got ${n}`)
+  view.setUint32(offset, Math.floor(n / TWO_32))
+  view.setUint32(offset + 4, n >>> 0)
+}
+
+/** Encodes a KeyValue as the value of its revision key in the `key` bucket. */
+export function encodeKeyValue(kv: KeyValue): Uint8Array {
+  const out = new Uint8Array(KV_HEADER_BYTES + kv.key.length + kv.value.length)
+  const view = new DataView(out.buffer)
+  out[0] = FORMAT_VERSION
+  view.setUint32(1, kv.key.length)
+  putU64(view, 5, kv.createRevision)
+  putU64(view, 13, kv.modRevision)
+  putU64(view, 21, kv.version)
+  putU64(view, 29, kv.lease)
+  out.set(kv.key, KV_HEADER_BYTES)
+  out.set(kv.value, KV_HEADER_BYTES + kv.key.length)
+  return out
+}
+
+function header(bytes: Uint8Array): { view: DataView; keyLength: number } {
+  assert(bytes.length >= KV_HEADER_BYTES && bytes[0] === FORMAT_VERSION, 'stored KeyValue with a bad header')
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const keyLength = view.getUint32(1)
+  assert(KV_HEADER_BYTES + keyLength <= bytes.length, 'stored KeyValue shorter than its key')
+  return { view, keyLength }
+}
+
+/** Decodes a stored KeyValue; key and value are copies the caller may keep and modify. */
+export function decodeKeyValue(bytes: Uint8Array, keysOnly = false): KeyValue {
+  const { view, keyLength } = header(bytes)
+  return {
+    key: bytes.slice(KV_HEADER_BYTES, KV_HEADER_BYTES + keyLength),
+    createRevision: readU64(view, 5),
+    modRevision: readU64(view, 13),
+    version: readU64(view, 21),
+    value: keysOnly ? new Uint8Array(0) : bytes.slice(KV_HEADER_BYTES + keyLength),
+    lease: readU64(view, 29),
+  }
+}
+
+/** The key of a stored KeyValue as a latin1 string, without decoding the rest (index rebuild). */
+export function storedKeyString(bytes: Uint8Array): string {
+  const { keyLength } = header(bytes)
+  return Buffer.from(bytes.buffer, bytes.byteOffset + KV_HEADER_BYTES, keyLength).toString('latin1')
+}
+
+/** The fields the index rebuild needs from a stored KeyValue, without copying key or value. */
+export function storedMeta(bytes: Uint8Array): { createRevision: number; version: number; lease: number } {
+  const { view } = header(bytes)
+  return { createRevision: readU64(view, 5), version: readU64(view, 21), lease: readU64(view, 29) }
+}
+
+/** Bytes → latin1 string key of the index (one char per byte, so order is preserved). */
+export function keyString(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1')
+}
+
+/** latin1 string key of the index → bytes. */
+export function keyBytes(key: string): Uint8Array {
+  return new Uint8Array(Buffer.from(key, 'latin1'))
+}

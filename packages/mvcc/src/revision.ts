@@ -1,0 +1,75 @@
+import assert from 'node:assert'
+
+/**
+ * A point in the store's history. `main` is the store revision of one atomic write transaction;
+ * `sub` numbers the changes inside it (0, 1, 2, ...). Ordered lexicographically on (main, sub).
+ */
+export interface Revision {
+  readonly main: number
+  readonly sub: number
+}
+
+/** Bytes of an encoded revision key: main (u64 BE), '_', sub (u64 BE). */
+export const REVISION_BYTES = 17
+/** Bytes of an encoded tombstone revision key: the 17 bytes followed by 't'. */
+export const TOMBSTONE_REVISION_BYTES = 18
+
+const SEPARATOR = 0x5f // '_'
+const TOMBSTONE_MARK = 0x74 // 't'
+const TWO_32 = 2 ** 32
+
+export function revision(main: number, sub = 0): Revision {
+  assert(Number.isSafeInteger(main) && main >= 0, `revision main must be a safe non-negative integer, got ${main}`)
+  assert(Number.isSafeInteger(sub) && sub >= 0, `revision sub must be a safe non-negative integer, got ${sub}`)
+  return { main, sub }
+}
+
+/** Negative, zero or positive as `a` sorts before, with or after `b`. */
+export function compareRevision(a: Revision, b: Revision): number {
+  return a.main !== b.main ? a.main - b.main : a.sub - b.sub
+}
+
+export function revisionGreater(a: Revision, b: Revision): boolean {
+  return a.main > b.main || (a.main === b.main && a.sub > b.sub)
+}
+
+function writeU64(view: DataView, offset: number, n: number): void {
+  view.setUint32(offset, Math.floor(n / TWO_32))
+  view.setUint32(offset + 4, n >>> 0)
+}
+
+/** Reads a u64 written by {@link writeU64}; values above 2^53 are corruption, not data. */
+export function readU64(view: DataView, offset: number): number {
+  const hi = view.getUint32(offset)
+  assert(hi < 0x200000, `u64 at ${offset} exceeds 2^53`)
+  return hi * TWO_32 + view.getUint32(offset + 4)
+}
+
+/** The backend key of a revision (FORMAT.md): 17 bytes, or 18 with the tombstone mark. */
+export function encodeRevision(rev: Revision, tombstone = false): Uint8Array {
+  const bytes = new Uint8Array(tombstone ? TOMBSTONE_REVISION_BYTES : REVISION_BYTES)
+  const view = new DataView(bytes.buffer)
+  writeU64(view, 0, rev.main)
+  bytes[8] = SEPARATOR
+  writeU64(view, 9, rev.sub)
+  if (tombstone) bytes[17] = TOMBSTONE_MARK
+  return bytes
+}
+
+/** Decodes a backend revision key; asserts its shape, since the key bucket holds nothing else. */
+export function decodeRevision(bytes: Uint8Array): Revision {
+  assert(bytes.length === REVISION_BYTES || bytes.length === TOMBSTONE_REVISION_BYTES, `revision key of ${bytes.length} bytes`)
+  assert(bytes[8] === SEPARATOR, 'revision key without its separator')
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  return { main: readU64(view, 0), sub: readU64(view, 9) }
+}
+
+/** True when an encoded revision key carries the tombstone mark. */
+export function isTombstoneKey(bytes: Uint8Array): boolean {
+  return bytes.length === TOMBSTONE_REVISION_BYTES && bytes[17] === TOMBSTONE_MARK
+}
+
+/** A compact string identity for a revision, used for keep sets. */
+export function revisionId(rev: Revision): string {
+  return `${rev.main}_${rev.sub}`
+}

@@ -1,0 +1,169 @@
+import assert from 'node:assert'
+import btreeModule from 'sorted-btree'
+import bulkLoadModule from 'sorted-btree/extended/bulkLoad.js'
+import { KeyIndex, type KeyIndexGet } from './key-index.js'
+import type { Revision } from './revision.js'
+
+// sorted-btree is CommonJS: under ESM its class is the `default` property of the module.
+const BTree = btreeModule.default
+type Tree = InstanceType<typeof BTree<string, KeyIndex>>
+
+/** Node size of the B+ tree: wide nodes make range walks mostly sequential array reads. */
+const MAX_NODE_SIZE = 64
+/** Greater than every key: keys are latin1 strings, whose chars are all <= U+00FF. */
+const INFINITY_KEY = '\u0100'
+
+function compareKeys(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+/** What {@link TreeIndex.revisions} returns. */
+export interface IndexRevisions {
+  /** The keys found, in order; at most `limit` of them. */
+  readonly keys: string[]
+  /** The revision to read for each key in `keys`. */
+  readonly revs: Revision[]
+  /** Every key alive in the range at the revision, however many `limit` let through. */
+  readonly total: number
+}
+
+/**
+ * The in-memory index from key to {@link KeyIndex} (etcd's treeIndex), on a B+ tree.
+ *
+ * Keys are latin1 strings (one char per byte) so the tree compares them with the engine's
+ * string comparison, which then equals bytewise order. A range is `[key, end)`; `end`
+ * undefined means the single key `key`, and `end === ''` means every key from `key` on.
+ */
+export class TreeIndex {
+  /** Invariant: no KeyIndex in the tree is empty (compaction removes those). */
+  #tree: Tree
+
+  constructor(tree?: Tree) {
+    this.#tree = tree ?? new BTree<string, KeyIndex>(undefined, compareKeys, MAX_NODE_SIZE)
+  }
+
+  /**
+   * Builds an index from key indexes sorted by key in strictly ascending order in O(n), the
+   * last step of the start-up rebuild.
+   */
+  static fromSorted(keys: string[], indexes: KeyIndex[]): TreeIndex {
+    assert(keys.length === indexes.length)
+    return new TreeIndex(bulkLoadModule.bulkLoad(keys, indexes, MAX_NODE_SIZE, compareKeys) as Tree)
+  }
+
+  /** Number of keys with history (alive or not). */
+  get size(): number {
+    return this.#tree.size
+  }
+
+  keyIndex(key: string): KeyIndex | undefined {
+    return this.#tree.get(key)
+  }
+
+  get(key: string, atRev: number): KeyIndexGet | undefined {
+    return this.#tree.get(key)?.get(atRev)
+  }
+
+  put(key: string, rev: Revision): void {
+    let ki = this.#tree.get(key)
+    if (ki === undefined) {
+      ki = new KeyIndex(key)
+      this.#tree.set(key, ki)
+    }
+    ki.put(rev)
+  }
+
+  /** Deletes `key` at `rev`; throws ERR_REVISION_NOT_FOUND when it is not alive. */
+  tombstone(key: string, rev: Revision): void {
+    const ki = this.#tree.get(key)
+    assert(ki !== undefined, `tombstone of unknown key`)
+    ki.tombstone(rev)
+  }
+
+  /** Calls `fn` for each key index in the range, in key order, until it returns false. */
+  visit(key: string, end: string | undefined, fn: (ki: KeyIndex) => boolean | void): void {
+    if (end === undefined) {
+      const ki = this.#tree.get(key)
+      if (ki !== undefined) fn(ki)
+      return
+    }
+    const high = end === '' ? INFINITY_KEY : end
+    if (high <= key) return
+    const stop = { break: true }
+    const walk = this.#tree.forRange as (low: string, high: string, inc: boolean, f: (k: string, v: KeyIndex) => { break: boolean } | void) => unknown
+    walk.call(this.#tree, key, high, false, (_k, ki) => (fn(ki) === false ? stop : undefined))
+  }
+
+  /**
+   * The revisions of the keys alive at `atRev` in the range, at most `limit` of them (0: no
+   * limit), and the total alive. Only `limit` revisions are allocated; when `withTotal` is
+   * false the walk stops at the limit and `total` is the number returned.
+   */
+  revisions(key: string, end: string | undefined, atRev: number, limit = 0, withTotal = true): IndexRevisions {
+    assert(Number.isSafeInteger(limit) && limit >= 0)
+    const keys: string[] = []
+    const revs: Revision[] = []
+    let total = 0
+    this.visit(key, end, (ki) => {
+      const rev = ki.revisionAt(atRev)
+      if (rev === undefined) return true
+      if (limit !== 0 && revs.length >= limit && !withTotal) return false
+      total++
+      if (limit === 0 || revs.length < limit) {
+        keys.push(ki.key)
+        revs.push(rev)
+      }
+      return true
+    })
+    return { keys, revs, total }
+  }
+
+  /** The number of keys alive at `atRev` in the range; allocates nothing per key. */
+  countRevisions(key: string, end: string | undefined, atRev: number): number {
+    if (end === undefined) return this.#tree.get(key)?.aliveAt(atRev) === true ? 1 : 0
+    const high = end === '' ? INFINITY_KEY : end
+    if (high <= key) return 0
+    let n = 0
+    this.#tree.forRange(key, high, false, (_k, ki) => {
+      if (ki.aliveAt(atRev)) n++
+    })
+    return n
+  }
+
+  /** Revisions with main >= `rev` of every key in the range, sorted (the watch catch-up set). */
+  rangeSince(key: string, end: string | undefined, rev: number): Revision[] {
+    const out: Revision[] = []
+    this.visit(key, end, (ki) => {
+      for (const r of ki.since(rev)) out.push(r)
+    })
+    return out.sort((a, b) => (a.main !== b.main ? a.main - b.main : a.sub - b.sub))
+  }
+
+  /**
+   * Compacts every key at `rev` and removes keys left with no history. Returns the set of
+   * revisions (by `revisionId`) the backend must keep.
+   */
+  compact(rev: number): Set<string> {
+    const available = new Set<string>()
+    const empty: string[] = []
+    this.#tree.forEach((ki, key) => {
+      ki.compact(rev, available)
+      if (ki.isEmpty()) empty.push(key)
+    })
+    for (const key of empty) this.#tree.delete(key)
+    return available
+  }
+
+  /** The revisions compaction at `rev` would keep, leaving the index unchanged (for hashing). */
+  keep(rev: number): Set<string> {
+    const available = new Set<string>()
+    this.#tree.forEach((ki) => ki.keep(rev, available))
+    return available
+  }
+
+  /** Checks the tree's structure and this index's invariant (tests only; O(n)). */
+  checkValid(): void {
+    this.#tree.checkValid()
+    this.#tree.forEach((ki, key) => assert(ki.key === key && !ki.isEmpty(), `bad key index ${key}`))
+  }
+}

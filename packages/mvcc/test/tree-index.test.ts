@@ -1,0 +1,95 @@
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { KeyIndex } from '../src/key-index.js'
+import { revision } from '../src/revision.js'
+import { TreeIndex } from '../src/tree-index.js'
+
+/** a@2 b@3 c@4, b deleted at 5, a put again at 6. */
+function sample(): TreeIndex {
+  const t = new TreeIndex()
+  t.put('a', revision(2))
+  t.put('b', revision(3))
+  t.put('c', revision(4))
+  t.tombstone('b', revision(5))
+  t.put('a', revision(6))
+  return t
+}
+
+test('revisions returns the keys alive at a revision, in key order', () => {
+  const t = sample()
+  assert.equal(t.revisions('a', '', 4).keys, ['a', 'b', 'c'])
+  assert.equal(t.revisions('a', '', 4).revs, [revision(2), revision(3), revision(4)])
+  assert.equal(t.revisions('a', '', 6).keys, ['a', 'c'])
+  assert.equal(t.revisions('a', '', 6).revs, [revision(6), revision(4)])
+  assert.equal(t.revisions('b', 'c', 4).keys, ['b'])
+  assert.equal(t.revisions('b', undefined, 5).keys, [])
+  assert.equal(t.revisions('c', 'b', 6).keys, [], 'an empty range')
+})
+
+test('limit caps what is allocated but total counts every alive key', () => {
+  const t = sample()
+  for (const [limit, keys] of [[1, ['a']], [2, ['a', 'b']], [3, ['a', 'b', 'c']], [4, ['a', 'b', 'c']]] as const) {
+    const r = t.revisions('a', '', 4, limit)
+    assert.equal(r.keys, keys)
+    assert.is(r.revs.length, keys.length)
+    assert.is(r.total, 3)
+  }
+  assert.is(t.revisions('a', '', 4, 1, false).total, 1, 'without total the walk stops at the limit')
+})
+
+test('countRevisions agrees with revisions at every revision', () => {
+  const t = sample()
+  for (let rev = 1; rev <= 7; rev++) {
+    for (const [k, e] of [['a', ''], ['a', 'c'], ['b', undefined], ['a', undefined], ['bb', '']] as const) {
+      assert.is(t.countRevisions(k, e, rev), t.revisions(k, e, rev).total, `count ${k}..${String(e)} @${rev}`)
+    }
+  }
+})
+
+test('compaction removes keys left empty and returns what to keep', () => {
+  const t = sample()
+  const keep = t.compact(5)
+  assert.equal([...keep].sort(), ['2_0', '4_0', '5_0'])
+  assert.is(t.size, 3, 'b keeps its tombstone at the compaction revision')
+  const keep2 = t.compact(6)
+  assert.equal([...keep2].sort(), ['4_0', '6_0'])
+  assert.is(t.size, 2)
+  assert.is(t.keyIndex('b'), undefined)
+  t.checkValid()
+})
+
+test('keep leaves the index unchanged', () => {
+  const t = sample()
+  assert.equal([...t.keep(5)].sort(), ['2_0', '4_0'])
+  assert.is(t.size, 3)
+  assert.equal(t.revisions('a', '', 4).keys, ['a', 'b', 'c'])
+})
+
+test('rangeSince lists every change from a revision on, sorted', () => {
+  const t = sample()
+  assert.equal(t.rangeSince('a', '', 4), [revision(4), revision(5), revision(6)])
+})
+
+test('fromSorted builds the same index as inserting', () => {
+  const keys = ['k1', 'k2', 'k3']
+  const kis = keys.map((k, i) => {
+    const ki = new KeyIndex(k)
+    ki.put(revision(i + 2))
+    return ki
+  })
+  const t = TreeIndex.fromSorted(keys, kis)
+  t.checkValid()
+  assert.equal(t.revisions('k', '', 10).keys, keys)
+  t.put('k0', revision(9))
+  assert.is(t.countRevisions('k', 'l', 10), 4)
+})
+
+test('bytes above 0x7f sort after ASCII as in the backend', () => {
+  const t = new TreeIndex()
+  t.put('\u00ff', revision(2))
+  t.put('z', revision(3))
+  t.put('\u0080a', revision(4))
+  assert.equal(t.revisions('\u0000', '', 5).keys, ['z', '\u0080a', '\u00ff'])
+})
+
+test.run()
