@@ -1,4 +1,4 @@
-import type { StrataError } from '@strata/seams'
+import type { Clock, Failpoint, StrataError } from '@strata/seams'
 
 /**
  * The buckets a member's backend holds (DESIGN.md, on-disk layout). Each is an ordered map
@@ -84,6 +84,13 @@ export interface Backend {
   stats(): BackendStats
   /** Rewrites the store compactly, reclaiming free space. Writes wait until it is done. */
   defragment(): Promise<void>
+  /**
+   * Replaces the whole committed state with a stream from {@link snapshot} (of either
+   * implementation: the format is shared). The pending batch is discarded first. The stream is
+   * verified in full before anything changes: a corrupt or truncated one fails with
+   * ERR_BACKEND_CORRUPT and leaves the state as it was. Resolves when the new state is durable.
+   */
+  restore(snapshot: AsyncIterable<Uint8Array>): Promise<void>
   /** Commits what is pending and releases the medium. Further calls fail with ERR_BACKEND_CLOSED. */
   close(): Promise<void>
 }
@@ -94,8 +101,22 @@ export interface BackendOptions {
   readonly batchInterval?: number
   /** Commit a batch once it holds this many writes. Default 10,000. */
   readonly batchLimit?: number
+  /** Arms the batch-interval timer. Default `systemClock`; tests pass a manual clock. */
+  readonly clock?: Clock
+  /**
+   * Called with `backendBeforeCommit` just before a batch's transaction commits and with
+   * `backendAfterCommit` once it is durable. A test's failpoint may throw to simulate a crash
+   * there: the batch is then committed entirely or not at all, and the backend refuses further
+   * writes with ERR_BACKEND_COMMIT. Default: does nothing.
+   */
+  readonly failpoint?: Failpoint
 }
 
 /** The error codes a backend throws, as `StrataError.code`. */
-export type BackendErrorCode = 'ERR_BACKEND_CLOSED' | 'ERR_BACKEND_COMMIT' | 'ERR_BACKEND_LOCKED' | 'ERR_BACKEND_CORRUPT' | 'ERR_BAD_REQUEST'
+export type BackendErrorCode =
+  | 'ERR_BACKEND_CLOSED' | 'ERR_BACKEND_COMMIT' | 'ERR_BACKEND_LOCKED' | 'ERR_BACKEND_CORRUPT' | 'ERR_BAD_REQUEST'
+  /** A key over MAX_KEY_BYTES (1,978 bytes); nothing was written. */
+  | 'ERR_BACKEND_KEY_TOO_LARGE'
+  /** A value over MAX_VALUE_BYTES (64 MiB); nothing was written. */
+  | 'ERR_BACKEND_VALUE_TOO_LARGE'
 export type BackendError = StrataError & { readonly code: BackendErrorCode }

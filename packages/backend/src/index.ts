@@ -1,2 +1,6 @@
 export type { Backend, BackendError, BackendErrorCode, BackendOptions, BackendStats, BucketName, KeyValuePair, RangeOptions, ReadTx, WriteTx } from './backend.js'
 export { BUCKETS } from './backend.js'
+export { MAX_KEY_BYTES, MAX_VALUE_BYTES } from './limits.js'
+export type { MemoryBackendOptions } from './memory-backend.js'
+export { MemoryBackend } from './memory-backend.js'
+export { compareBytes } from './ordered-map.js'

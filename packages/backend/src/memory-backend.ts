@@ -1,0 +1,348 @@
+import assert from 'node:assert'
+import { noFailpoint, systemClock } from '@strata/seams'
+import type { Clock, Failpoint, Timer } from '@strata/seams'
+import { BUCKETS } from './backend.js'
+import type { Backend, BackendOptions, BackendStats, BucketName, KeyValuePair, RangeOptions, ReadTx, WriteTx } from './backend.js'
+import { PendingBatch, TOMBSTONE } from './batch-tx.js'
+import { backendError, batchOptions, checkBucket, checkKey, checkValue } from './limits.js'
+import { OrderedMap } from './ordered-map.js'
+import { decodeSnapshot, encodeSnapshot } from './snapshot-format.js'
+
+/** Options of {@link MemoryBackend}: those of every backend (batchInterval, batchLimit, clock, failpoint). */
+export type MemoryBackendOptions = BackendOptions
+
+type Buckets = Map<BucketName, OrderedMap<Uint8Array>>
+
+function emptyBuckets(): Buckets {
+  return new Map(BUCKETS.map((b) => [b, new OrderedMap<Uint8Array>()]))
+}
+
+function cloneBuckets(from: Buckets): Buckets {
+  return new Map([...from].map(([b, m]) => [b, m.clone()]))
+}
+
+/**
+ * A deterministic in-memory backend with simulated durability, for tests and simulations.
+ *
+ * It keeps two states: the *committed* one, which is what survives a crash (the "disk"), and
+ * the *live* one (committed plus the pending batch), which reads see. A commit applies the
+ * pending batch to the committed state in one step, so a crash keeps a batch entirely or not
+ * at all, as LMDB does.
+ *
+ * Emulating a crash and a restart:
+ * ```ts
+ * const b = new MemoryBackend({ clock })
+ * b.write((tx) => tx.put('key', k, v))
+ * const after = b.crash()      // b is dead; `after` holds only what had committed
+ * ```
+ * `crash()` drops the pending batch, cancels the timer, makes every later call on the old
+ * instance fail with ERR_BACKEND_CLOSED, and returns a fresh backend over the surviving state.
+ * After `close()` (which commits first) or `crash()`, `reopen()` returns another fresh backend
+ * over the committed state, as often as wanted (each gets its own copy).
+ *
+ * Everything is synchronous and ordered: a commit happens inside the call that triggers it
+ * (`commit()`, the write that reaches `batchLimit`, or the clock's timer), never later.
+ */
+export class MemoryBackend implements Backend {
+  readonly #options: MemoryBackendOptions
+  readonly #batchInterval: number
+  readonly #batchLimit: number
+  readonly #clock: Clock
+  readonly #failpoint: Failpoint
+  /** Invariant: what survives a crash; changes only by whole batches (or a whole restore). */
+  #committed: Buckets = emptyBuckets()
+  /** Invariant: equals #committed with #batch applied. */
+  #live: Buckets = emptyBuckets()
+  #batch = new PendingBatch()
+  /** Invariant: armed iff the batch holds writes, no commit failed, and the backend is open. */
+  #timer: Timer | undefined
+  #hook: ((tx: WriteTx) => void) | undefined
+  /** Invariant: > 0 exactly while a write() callback (or the hook) runs. */
+  #writeDepth = 0
+  /** Invariant: > 0 exactly while a forEach/range walk runs (writes then are refused). */
+  #walking = 0
+  /** Commits asked for inside a write() callback, run when the outermost callback returns. */
+  #deferred: Array<{ resolve: () => void; reject: (err: unknown) => void }> = []
+  #commits = 0
+  #state: 'open' | 'closed' | 'crashed' = 'open'
+  /** Invariant: once set, never cleared; writes and commits are refused with ERR_BACKEND_COMMIT. */
+  #failure: unknown
+  readonly #tx: WriteTx
+
+  constructor(options: MemoryBackendOptions = {}) {
+    const { batchInterval, batchLimit } = batchOptions(options)
+    this.#options = options
+    this.#batchInterval = batchInterval
+    this.#batchLimit = batchLimit
+    this.#clock = options.clock ?? systemClock
+    this.#failpoint = options.failpoint ?? noFailpoint
+    this.#tx = {
+      get: (bucket, key) => this.#get(bucket, key),
+      range: (bucket, start, end, opts) => this.#range(bucket, start, end, opts),
+      forEach: (bucket, start, end, fn) => this.#forEach(bucket, start, end, fn),
+      put: (bucket, key, value) => this.#put(bucket, key, value),
+      delete: (bucket, key) => this.#delete(bucket, key),
+    }
+  }
+
+  /** A backend whose committed (and live) state is a copy of `committed`. */
+  static #over(committed: Buckets, options: MemoryBackendOptions): MemoryBackend {
+    const b = new MemoryBackend(options)
+    b.#committed = cloneBuckets(committed)
+    b.#live = cloneBuckets(committed)
+    return b
+  }
+
+  write<T>(fn: (tx: WriteTx) => T): T {
+    this.#checkWritable()
+    this.#writeDepth++
+    let ok = false
+    try {
+      const result = fn(this.#tx)
+      ok = true
+      return result
+    } finally {
+      this.#writeDepth--
+      if (this.#writeDepth === 0) this.#afterWrite(ok)
+    }
+  }
+
+  read<T>(fn: (tx: ReadTx) => T): T {
+    this.#checkOpen()
+    return fn(this.#tx)
+  }
+
+  /** Commits now (or, inside a write() callback, when the outermost one returns). */
+  commit(): Promise<void> {
+    try {
+      this.#checkWritable()
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    if (this.#writeDepth > 0) {
+      return new Promise((resolve, reject) => this.#deferred.push({ resolve, reject }))
+    }
+    try {
+      this.#commitNow()
+      return Promise.resolve()
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  setPreCommitHook(fn: ((tx: WriteTx) => void) | undefined): void {
+    this.#checkOpen()
+    this.#hook = fn
+  }
+
+  /** The committed state after committing the pending batch, in FORMAT.md's stream format. */
+  async *snapshot(): AsyncGenerator<Uint8Array> {
+    await this.commit()
+    const frozen = cloneBuckets(this.#committed)
+    yield* encodeSnapshot((bucket) => frozen.get(bucket)!.entries())
+  }
+
+  async restore(snapshot: AsyncIterable<Uint8Array>): Promise<void> {
+    this.#checkWritable()
+    const staged = emptyBuckets()
+    await decodeSnapshot(snapshot, (bucket, key, value) => {
+      staged.get(bucket)!.set(key, value)
+    })
+    this.#checkWritable()
+    this.#timer?.cancel()
+    this.#timer = undefined
+    this.#batch = new PendingBatch()
+    this.#committed = staged
+    this.#live = cloneBuckets(staged)
+  }
+
+  /** Bytes of the committed keys and values; both sizes are that figure (nothing to reclaim). */
+  stats(): BackendStats {
+    this.#checkOpen()
+    let bytes = 0
+    for (const map of this.#committed.values()) {
+      map.walk(new Uint8Array(0), undefined, false, (k, v) => {
+        bytes += k.length + v.length
+      })
+    }
+    return { sizeBytes: bytes, sizeInUseBytes: bytes, pendingWrites: this.#batch.writes, commits: this.#commits }
+  }
+
+  /** Commits the pending batch; an in-memory map has no free space to reclaim. */
+  async defragment(): Promise<void> {
+    await this.commit()
+  }
+
+  async close(): Promise<void> {
+    if (this.#state !== 'open') return
+    if (this.#failure === undefined) await this.commit()
+    this.#timer?.cancel()
+    this.#timer = undefined
+    this.#state = 'closed'
+  }
+
+  /**
+   * Simulates a crash (power loss): everything not committed is gone. This instance is dead
+   * afterwards (ERR_BACKEND_CLOSED); the returned backend holds exactly the committed batches.
+   */
+  crash(options: MemoryBackendOptions = this.#options): MemoryBackend {
+    assert(this.#writeDepth === 0, 'crash() inside a write() callback')
+    this.#timer?.cancel()
+    this.#timer = undefined
+    this.#state = 'crashed'
+    for (const d of this.#deferred.splice(0)) d.reject(backendError('ERR_BACKEND_CLOSED', 'the backend crashed'))
+    return MemoryBackend.#over(this.#committed, options)
+  }
+
+  /** After close() or crash(): a fresh backend over the committed state (its own copy). */
+  reopen(options: MemoryBackendOptions = this.#options): MemoryBackend {
+    if (this.#state === 'open') throw backendError('ERR_BAD_REQUEST', 'reopen() needs a closed or crashed backend')
+    return MemoryBackend.#over(this.#committed, options)
+  }
+
+  /** The error that stopped this backend accepting writes, or undefined while it is healthy. */
+  get failure(): unknown {
+    return this.#failure
+  }
+
+  #afterWrite(ok: boolean): void {
+    if (this.#state !== 'open') return
+    const deferred = this.#deferred.splice(0)
+    if (deferred.length === 0 && this.#batch.writes < this.#batchLimit) {
+      if (this.#batch.writes > 0 && this.#timer === undefined && this.#failure === undefined) {
+        this.#timer = this.#clock.setTimer(this.#batchInterval, () => this.#onTimer())
+      }
+      return
+    }
+    let error: unknown
+    try {
+      this.#commitNow()
+    } catch (err) {
+      error = err
+    }
+    for (const d of deferred) {
+      if (error === undefined) d.resolve()
+      else d.reject(error)
+    }
+    // The failure surfaces from write() itself when the write's own batch failed to commit.
+    if (error !== undefined && ok && deferred.length === 0) throw error
+  }
+
+  #onTimer(): void {
+    this.#timer = undefined
+    if (this.#state !== 'open' || this.#failure !== undefined) return
+    try {
+      this.#commitNow()
+    } catch {
+      // Recorded in #failure: every later write and commit reports it.
+    }
+  }
+
+  /** Runs the hook, then moves the batch into the committed state in one step. */
+  #commitNow(): void {
+    assert(this.#writeDepth === 0, 'a commit inside a write() callback would split it')
+    this.#timer?.cancel()
+    this.#timer = undefined
+    try {
+      if (this.#hook !== undefined) {
+        this.#writeDepth++
+        try {
+          this.#hook(this.#tx)
+        } finally {
+          this.#writeDepth--
+        }
+      }
+      if (this.#batch.writes === 0) return
+      this.#failpoint('backendBeforeCommit')
+    } catch (err) {
+      throw this.#fail(err)
+    }
+    for (const [bucket, pending] of this.#batch.entries()) {
+      const map = this.#committed.get(bucket)!
+      for (const [key, value] of pending.entries()) {
+        if (value === TOMBSTONE) map.delete(key)
+        else map.set(key, value)
+      }
+    }
+    this.#batch = new PendingBatch()
+    this.#commits++
+    try {
+      this.#failpoint('backendAfterCommit')
+    } catch (err) {
+      throw this.#fail(err)
+    }
+  }
+
+  #fail(err: unknown): unknown {
+    this.#failure ??= err
+    this.#timer?.cancel()
+    this.#timer = undefined
+    return err
+  }
+
+  #checkOpen(): void {
+    if (this.#state !== 'open') throw backendError('ERR_BACKEND_CLOSED', `the backend is ${this.#state}`)
+  }
+
+  #checkWritable(): void {
+    this.#checkOpen()
+    if (this.#failure !== undefined) {
+      throw backendError('ERR_BACKEND_COMMIT', 'an earlier commit failed; the backend refuses writes (reopen it)', {}, this.#failure)
+    }
+  }
+
+  #get(bucket: BucketName, key: Uint8Array): Uint8Array | undefined {
+    checkBucket(bucket)
+    return this.#live.get(bucket)!.get(key)
+  }
+
+  #range(bucket: BucketName, start: Uint8Array, end: Uint8Array | undefined, options: RangeOptions = {}): KeyValuePair[] {
+    checkBucket(bucket)
+    const limit = options.limit ?? 0
+    const out: KeyValuePair[] = []
+    this.#walk(bucket, start, end, options.reverse === true, (key, value) => {
+      out.push({ key, value })
+      return limit <= 0 || out.length < limit
+    })
+    return out
+  }
+
+  #forEach(bucket: BucketName, start: Uint8Array, end: Uint8Array | undefined, fn: (key: Uint8Array, value: Uint8Array) => boolean | void): void {
+    checkBucket(bucket)
+    this.#walk(bucket, start, end, false, fn)
+  }
+
+  #walk(bucket: BucketName, start: Uint8Array, end: Uint8Array | undefined, reverse: boolean, fn: (key: Uint8Array, value: Uint8Array) => boolean | void): void {
+    this.#walking++
+    try {
+      this.#live.get(bucket)!.walk(start, end, reverse, fn)
+    } finally {
+      this.#walking--
+    }
+  }
+
+  #put(bucket: BucketName, key: Uint8Array, value: Uint8Array): void {
+    this.#checkMutation(bucket, key)
+    checkValue(bucket, value)
+    // Copies: the caller may reuse its buffers, and what is stored must never change.
+    const k = key.slice()
+    const v = value.slice()
+    this.#batch.put(bucket, k, v)
+    this.#live.get(bucket)!.set(k, v)
+  }
+
+  #delete(bucket: BucketName, key: Uint8Array): void {
+    this.#checkMutation(bucket, key)
+    const k = key.slice()
+    this.#batch.delete(bucket, k)
+    this.#live.get(bucket)!.delete(k)
+  }
+
+  #checkMutation(bucket: BucketName, key: Uint8Array): void {
+    if (this.#writeDepth === 0) throw backendError('ERR_BAD_REQUEST', 'a WriteTx is usable only inside its write() callback')
+    this.#checkWritable()
+    checkBucket(bucket)
+    checkKey(bucket, key)
+    if (this.#walking > 0) throw backendError('ERR_BAD_REQUEST', 'a write during forEach/range would invalidate the walk')
+  }
+}

@@ -1,0 +1,79 @@
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { throwsWithCode } from '@strata/testkit'
+import { MemoryBackend } from '../src/index.js'
+import type { Backend } from '../src/index.js'
+import { bytes, contractSuite, dump, text } from './contract.js'
+import { ManualClock } from './manual-clock.js'
+
+contractSuite('MemoryBackend', async () => ({
+  open: async (options) => new MemoryBackend(options),
+  crash: async (b, options) => (b as MemoryBackend).crash(options),
+  reopen: async (b, options) => {
+    await b.close()
+    return (b as MemoryBackend).reopen(options)
+  },
+  cleanup: async () => {},
+}))
+
+test('crash() returns a backend over the committed state and kills the old one', async () => {
+  const clock = new ManualClock()
+  const b = new MemoryBackend({ clock })
+  b.write((tx) => tx.put('lease', bytes('1'), bytes('a')))
+  await b.commit()
+  b.write((tx) => tx.put('lease', bytes('2'), bytes('b')))
+  assert.is(clock.armed, 1)
+  const after = b.crash()
+  assert.is(clock.armed, 0, 'the dead backend cancelled its timer')
+  assert.equal(dump(after), ['lease/1=a'])
+  throwsWithCode(() => b.read((tx) => tx.get('lease', bytes('1'))), 'ERR_BACKEND_CLOSED')
+  const twice = b.reopen()
+  twice.write((tx) => tx.put('lease', bytes('3'), bytes('c')))
+  assert.equal(dump(after), ['lease/1=a'], 'each reopened backend has its own copy')
+  throwsWithCode(() => new MemoryBackend().reopen(), 'ERR_BAD_REQUEST')
+})
+
+test('commit() inside a write callback waits for the callback, so a write is never split', async () => {
+  const b = new MemoryBackend({ clock: new ManualClock() })
+  let committed: Promise<void> | undefined
+  b.write((tx) => {
+    tx.put('key', bytes('a'), bytes('1'))
+    committed = b.commit()
+    tx.put('key', bytes('b'), bytes('2'))
+  })
+  await committed
+  assert.equal(dump(b.crash()), ['key/a=1', 'key/b=2'])
+})
+
+test('a value handed to put may be reused by the caller afterwards', () => {
+  const b: Backend = new MemoryBackend({ clock: new ManualClock() })
+  const buf = bytes('one')
+  b.write((tx) => tx.put('key', buf, buf))
+  buf.set(bytes('two'))
+  assert.is(text(b.read((tx) => tx.get('key', bytes('one')))), 'one')
+})
+
+test('a failpoint throwing in a timer commit is recorded and surfaces on the next write', () => {
+  const clock = new ManualClock()
+  const b = new MemoryBackend({ clock, failpoint: (name) => { if (name === 'backendBeforeCommit') throw new Error('boom') } })
+  b.write((tx) => tx.put('key', bytes('a'), bytes('1')))
+  clock.advance(100)
+  assert.match(String(b.failure), 'boom')
+  throwsWithCode(() => b.write((tx) => tx.put('key', bytes('b'), bytes('2'))), 'ERR_BACKEND_COMMIT')
+  assert.equal(dump(b), ['key/a=1'], 'reads still see the live state')
+  assert.equal(dump(b.crash()), [])
+})
+
+test('a commit failing at the batch limit surfaces from the write that filled the batch', () => {
+  const b = new MemoryBackend({ clock: new ManualClock(), batchLimit: 2, failpoint: (name) => { if (name === 'backendAfterCommit') throw new Error('after') } })
+  b.write((tx) => tx.put('key', bytes('a'), bytes('1')))
+  assert.throws(() => b.write((tx) => tx.put('key', bytes('b'), bytes('2'))), /after/)
+  assert.equal(dump(b.crash()), ['key/a=1', 'key/b=2'])
+})
+
+test('options out of range are refused', () => {
+  throwsWithCode(() => new MemoryBackend({ batchLimit: 0 }), 'ERR_BAD_REQUEST')
+  throwsWithCode(() => new MemoryBackend({ batchInterval: -1 }), 'ERR_BAD_REQUEST')
+})
+
+test.run()
