@@ -1,0 +1,114 @@
+import assert from 'node:assert'
+import { availableParallelism } from 'node:os'
+import { hash as bcryptHash, verify as bcryptVerify } from '@node-rs/bcrypt'
+import { AuthError } from './errors.js'
+
+/** bcrypt's cost bounds (Go's bcrypt.MinCost / MaxCost) and etcd's default. */
+export const MIN_BCRYPT_COST = 4
+export const MAX_BCRYPT_COST = 31
+export const DEFAULT_BCRYPT_COST = 10
+
+/** The default bound on concurrent bcrypt work: every core but one, at least one. */
+export function defaultHashConcurrency(): number {
+  return Math.max(1, availableParallelism() - 1)
+}
+
+export interface PasswordHasherOptions {
+  /** bcrypt cost (log2 of the rounds) for new hashes, in [4, 31]. Default 10. */
+  readonly cost?: number
+  /**
+   * Most bcrypt computations (hash or compare) running at once. Default
+   * max(1, cores − 1): on a 2-core machine one core hashes and the other stays free for the
+   * event loop and the apply path. More raises authentication throughput and starves writes.
+   */
+  readonly maxConcurrent?: number
+  /** Most calls waiting for a slot; one more fails with ERR_AUTH_BUSY. Default 10,000 calls. */
+  readonly maxQueued?: number
+}
+
+/**
+ * bcrypt hashing and comparison off the event loop (`@node-rs/bcrypt` runs on the libuv pool),
+ * with the number of computations in flight bounded by a FIFO semaphore.
+ *
+ * Why the bound: each computation pins a core for its whole duration (~60 ms at cost 10). With
+ * the libuv pool's four threads on a 2-core machine, an authentication storm takes every core
+ * and an unrelated put's p99 went from 19 ms to 2 s in etcd (toolchain.md). Holding one core back
+ * trades peak authentication throughput for write latency (reference §5.4, PR #11735).
+ */
+export class PasswordHasher {
+  /** Invariant: in [4, 31]. */
+  readonly cost: number
+  /** Invariant: integer >= 1. */
+  readonly maxConcurrent: number
+  readonly #maxQueued: number
+  /** Invariant: 0 <= #running <= maxConcurrent; #waiting non-empty only when #running is full. */
+  #running = 0
+  readonly #waiting: (() => void)[] = []
+
+  constructor(options: PasswordHasherOptions = {}) {
+    const cost = options.cost ?? DEFAULT_BCRYPT_COST
+    if (!Number.isInteger(cost) || cost < MIN_BCRYPT_COST || cost > MAX_BCRYPT_COST) {
+      throw new RangeError(`PasswordHasher: cost must be an integer in [${MIN_BCRYPT_COST}, ${MAX_BCRYPT_COST}], got ${cost}`)
+    }
+    const maxConcurrent = options.maxConcurrent ?? defaultHashConcurrency()
+    if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) throw new RangeError(`PasswordHasher: maxConcurrent must be an integer >= 1, got ${maxConcurrent}`)
+    const maxQueued = options.maxQueued ?? 10_000
+    if (!Number.isInteger(maxQueued) || maxQueued < 0) throw new RangeError(`PasswordHasher: maxQueued must be an integer >= 0, got ${maxQueued}`)
+    this.cost = cost
+    this.maxConcurrent = maxConcurrent
+    this.#maxQueued = maxQueued
+  }
+
+  /** Computations running now and calls waiting for a slot. */
+  stats(): { running: number; queued: number } {
+    return { running: this.#running, queued: this.#waiting.length }
+  }
+
+  /** A bcrypt hash of `password` at this hasher's cost (a fresh random salt each time). */
+  async hash(password: string): Promise<string> {
+    if (password.length === 0) throw new AuthError('ERR_PASSWORD_EMPTY', 'auth: password must not be empty (create the user with noPassword instead)')
+    return this.#withSlot(() => bcryptHash(password, this.cost))
+  }
+
+  /** True when `password` matches `hash`; false for a malformed hash. */
+  async compare(password: string, hash: string): Promise<boolean> {
+    return this.#withSlot(async () => {
+      try {
+        return await bcryptVerify(password, hash)
+      } catch {
+        return false // a malformed stored hash matches no password
+      }
+    })
+  }
+
+  async #withSlot<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#running >= this.maxConcurrent) {
+      if (this.#waiting.length >= this.#maxQueued) {
+        throw new AuthError('ERR_AUTH_BUSY', `auth: ${this.#waiting.length} password checks already queued`, { queued: this.#waiting.length })
+      }
+      // The slot is handed over by #release without #running dropping, so no newcomer can
+      // overtake the queue between a release and this waiter's wake-up.
+      await new Promise<void>((resolve) => this.#waiting.push(resolve))
+    } else {
+      this.#running++
+    }
+    assert.ok(this.#running >= 1 && this.#running <= this.maxConcurrent)
+    try {
+      return await fn()
+    } finally {
+      this.#release()
+    }
+  }
+
+  #release(): void {
+    const next = this.#waiting.shift()
+    if (next !== undefined) next()
+    else this.#running--
+    assert.ok(this.#running >= 0)
+  }
+}
+
+/** True when `s` has the shape of a bcrypt hash: `$2a|b|x|y$NN$` and 53 characters of salt+hash. */
+export function isBcryptHash(s: string): boolean {
+  return /^\$2[abxy]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$/.test(s)
+}
