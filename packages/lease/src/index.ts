@@ -1,1 +1,11 @@
-export {}
+export { Lessor } from './lessor.js'
+export type { ApplyOptions, LessorOptions, LessorStats, LessorTick, RangeDeleter } from './lessor.js'
+export type { LeaseCheckpoint, LeaseInfo, TimeToLive } from './lease.js'
+export { LeaseError } from './errors.js'
+export type { LeaseErrorCode } from './errors.js'
+export { MAX_LEASE_ID, NO_LEASE, checkLeaseId, newLeaseId } from './lease-id.js'
+export { LeaseQueue } from './lease-queue.js'
+export type { QueueItem } from './lease-queue.js'
+export { spreadExpiries } from './expiry-spread.js'
+export { RECORD_KEY_BYTES, RECORD_VALUE_BYTES, RECORD_VERSION, decodeLeaseRecord, encodeLeaseKey, encodeLeaseRecord } from './lease-record.js'
+export type { LeaseRecord } from './lease-record.js'
