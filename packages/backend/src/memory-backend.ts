@@ -1,9 +1,9 @@
 import assert from 'node:assert'
 import { noFailpoint, systemClock } from '@strata/seams'
-import type { Clock, Failpoint, Timer } from '@strata/seams'
 import { BUCKETS } from './backend.js'
 import type { Backend, BackendOptions, BackendStats, BucketName, KeyValuePair, RangeOptions, ReadTx, WriteTx } from './backend.js'
-import { PendingBatch, TOMBSTONE } from './batch-tx.js'
+import { BatchTx, TOMBSTONE } from './batch-tx.js'
+import type { PendingBatch } from './batch-tx.js'
 import { backendError, batchOptions, checkBucket, checkKey, checkValue } from './limits.js'
 import { OrderedMap } from './ordered-map.js'
 import { decodeSnapshot, encodeSnapshot } from './snapshot-format.js'
@@ -45,44 +45,33 @@ function cloneBuckets(from: Buckets): Buckets {
  */
 export class MemoryBackend implements Backend {
   readonly #options: MemoryBackendOptions
-  readonly #batchInterval: number
-  readonly #batchLimit: number
-  readonly #clock: Clock
-  readonly #failpoint: Failpoint
   /** Invariant: what survives a crash; changes only by whole batches (or a whole restore). */
   #committed: Buckets = emptyBuckets()
-  /** Invariant: equals #committed with #batch applied. */
+  /** Invariant: equals #committed with the pending batch applied. */
   #live: Buckets = emptyBuckets()
-  #batch = new PendingBatch()
-  /** Invariant: armed iff the batch holds writes, no commit failed, and the backend is open. */
-  #timer: Timer | undefined
-  #hook: ((tx: WriteTx) => void) | undefined
-  /** Invariant: > 0 exactly while a write() callback (or the hook) runs. */
-  #writeDepth = 0
+  readonly #batchTx: BatchTx
   /** Invariant: > 0 exactly while a forEach/range walk runs (writes then are refused). */
   #walking = 0
-  /** Commits asked for inside a write() callback, run when the outermost callback returns. */
-  #deferred: Array<{ resolve: () => void; reject: (err: unknown) => void }> = []
-  #commits = 0
   #state: 'open' | 'closed' | 'crashed' = 'open'
-  /** Invariant: once set, never cleared; writes and commits are refused with ERR_BACKEND_COMMIT. */
-  #failure: unknown
-  readonly #tx: WriteTx
 
   constructor(options: MemoryBackendOptions = {}) {
     const { batchInterval, batchLimit } = batchOptions(options)
     this.#options = options
-    this.#batchInterval = batchInterval
-    this.#batchLimit = batchLimit
-    this.#clock = options.clock ?? systemClock
-    this.#failpoint = options.failpoint ?? noFailpoint
-    this.#tx = {
+    const tx: WriteTx = {
       get: (bucket, key) => this.#get(bucket, key),
       range: (bucket, start, end, opts) => this.#range(bucket, start, end, opts),
       forEach: (bucket, start, end, fn) => this.#forEach(bucket, start, end, fn),
       put: (bucket, key, value) => this.#put(bucket, key, value),
       delete: (bucket, key) => this.#delete(bucket, key),
     }
+    this.#batchTx = new BatchTx({
+      batchInterval,
+      batchLimit,
+      clock: options.clock ?? systemClock,
+      failpoint: options.failpoint ?? noFailpoint,
+      tx,
+      apply: (batch, beforeCommit) => this.#apply(batch, beforeCommit),
+    })
   }
 
   /** A backend whose committed (and live) state is a copy of `committed`. */
@@ -94,45 +83,22 @@ export class MemoryBackend implements Backend {
   }
 
   write<T>(fn: (tx: WriteTx) => T): T {
-    this.#checkWritable()
-    this.#writeDepth++
-    let ok = false
-    try {
-      const result = fn(this.#tx)
-      ok = true
-      return result
-    } finally {
-      this.#writeDepth--
-      if (this.#writeDepth === 0) this.#afterWrite(ok)
-    }
+    return this.#batchTx.write(fn)
   }
 
   read<T>(fn: (tx: ReadTx) => T): T {
-    this.#checkOpen()
-    return fn(this.#tx)
+    this.#batchTx.checkOpen()
+    return fn(this.#batchTx.tx)
   }
 
   /** Commits now (or, inside a write() callback, when the outermost one returns). */
   commit(): Promise<void> {
-    try {
-      this.#checkWritable()
-    } catch (err) {
-      return Promise.reject(err)
-    }
-    if (this.#writeDepth > 0) {
-      return new Promise((resolve, reject) => this.#deferred.push({ resolve, reject }))
-    }
-    try {
-      this.#commitNow()
-      return Promise.resolve()
-    } catch (err) {
-      return Promise.reject(err)
-    }
+    return this.#batchTx.commit()
   }
 
   setPreCommitHook(fn: ((tx: WriteTx) => void) | undefined): void {
-    this.#checkOpen()
-    this.#hook = fn
+    this.#batchTx.checkOpen()
+    this.#batchTx.setHook(fn)
   }
 
   /** The committed state after committing the pending batch, in FORMAT.md's stream format. */
@@ -143,29 +109,31 @@ export class MemoryBackend implements Backend {
   }
 
   async restore(snapshot: AsyncIterable<Uint8Array>): Promise<void> {
-    this.#checkWritable()
-    const staged = emptyBuckets()
-    await decodeSnapshot(snapshot, (bucket, key, value) => {
-      staged.get(bucket)!.set(key, value)
-    })
-    this.#checkWritable()
-    this.#timer?.cancel()
-    this.#timer = undefined
-    this.#batch = new PendingBatch()
-    this.#committed = staged
-    this.#live = cloneBuckets(staged)
+    this.#batchTx.checkWritable()
+    this.#batchTx.pause()
+    let ok = false
+    try {
+      const staged = emptyBuckets()
+      await decodeSnapshot(snapshot, (bucket, key, value) => {
+        staged.get(bucket)!.set(key, value)
+      })
+      this.#batchTx.checkWritable()
+      this.#committed = staged
+      this.#live = cloneBuckets(staged)
+      ok = true
+    } finally {
+      this.#batchTx.resume(ok)
+    }
   }
 
   /** Bytes of the committed keys and values; both sizes are that figure (nothing to reclaim). */
   stats(): BackendStats {
-    this.#checkOpen()
+    this.#batchTx.checkOpen()
     let bytes = 0
     for (const map of this.#committed.values()) {
-      map.walk(new Uint8Array(0), undefined, false, (k, v) => {
-        bytes += k.length + v.length
-      })
+      for (const [k, v] of map.entries()) bytes += k.length + v.length
     }
-    return { sizeBytes: bytes, sizeInUseBytes: bytes, pendingWrites: this.#batch.writes, commits: this.#commits }
+    return { sizeBytes: bytes, sizeInUseBytes: bytes, pendingWrites: this.#batchTx.batch.writes, commits: this.#batchTx.commits }
   }
 
   /** Commits the pending batch; an in-memory map has no free space to reclaim. */
@@ -175,10 +143,9 @@ export class MemoryBackend implements Backend {
 
   async close(): Promise<void> {
     if (this.#state !== 'open') return
-    if (this.#failure === undefined) await this.commit()
-    this.#timer?.cancel()
-    this.#timer = undefined
+    if (this.#batchTx.failure === undefined) await this.commit()
     this.#state = 'closed'
+    this.#batchTx.stop('closed')
   }
 
   /**
@@ -186,11 +153,9 @@ export class MemoryBackend implements Backend {
    * afterwards (ERR_BACKEND_CLOSED); the returned backend holds exactly the committed batches.
    */
   crash(options: MemoryBackendOptions = this.#options): MemoryBackend {
-    assert(this.#writeDepth === 0, 'crash() inside a write() callback')
-    this.#timer?.cancel()
-    this.#timer = undefined
+    assert(!this.#batchTx.writing, 'crash() inside a write() callback')
     this.#state = 'crashed'
-    for (const d of this.#deferred.splice(0)) d.reject(backendError('ERR_BACKEND_CLOSED', 'the backend crashed'))
+    this.#batchTx.stop('crashed')
     return MemoryBackend.#over(this.#committed, options)
   }
 
@@ -202,92 +167,18 @@ export class MemoryBackend implements Backend {
 
   /** The error that stopped this backend accepting writes, or undefined while it is healthy. */
   get failure(): unknown {
-    return this.#failure
+    return this.#batchTx.failure
   }
 
-  #afterWrite(ok: boolean): void {
-    if (this.#state !== 'open') return
-    const deferred = this.#deferred.splice(0)
-    if (deferred.length === 0 && this.#batch.writes < this.#batchLimit) {
-      if (this.#batch.writes > 0 && this.#timer === undefined && this.#failure === undefined) {
-        this.#timer = this.#clock.setTimer(this.#batchInterval, () => this.#onTimer())
-      }
-      return
-    }
-    let error: unknown
-    try {
-      this.#commitNow()
-    } catch (err) {
-      error = err
-    }
-    for (const d of deferred) {
-      if (error === undefined) d.resolve()
-      else d.reject(error)
-    }
-    // The failure surfaces from write() itself when the write's own batch failed to commit.
-    if (error !== undefined && ok && deferred.length === 0) throw error
-  }
-
-  #onTimer(): void {
-    this.#timer = undefined
-    if (this.#state !== 'open' || this.#failure !== undefined) return
-    try {
-      this.#commitNow()
-    } catch {
-      // Recorded in #failure: every later write and commit reports it.
-    }
-  }
-
-  /** Runs the hook, then moves the batch into the committed state in one step. */
-  #commitNow(): void {
-    assert(this.#writeDepth === 0, 'a commit inside a write() callback would split it')
-    this.#timer?.cancel()
-    this.#timer = undefined
-    try {
-      if (this.#hook !== undefined) {
-        this.#writeDepth++
-        try {
-          this.#hook(this.#tx)
-        } finally {
-          this.#writeDepth--
-        }
-      }
-      if (this.#batch.writes === 0) return
-      this.#failpoint('backendBeforeCommit')
-    } catch (err) {
-      throw this.#fail(err)
-    }
-    for (const [bucket, pending] of this.#batch.entries()) {
+  /** Moves the batch into the committed state in one step (nothing in it can throw half-way). */
+  #apply(batch: PendingBatch, beforeCommit: () => void): void {
+    beforeCommit()
+    for (const [bucket, pending] of batch.entries()) {
       const map = this.#committed.get(bucket)!
       for (const [key, value] of pending.entries()) {
         if (value === TOMBSTONE) map.delete(key)
         else map.set(key, value)
       }
-    }
-    this.#batch = new PendingBatch()
-    this.#commits++
-    try {
-      this.#failpoint('backendAfterCommit')
-    } catch (err) {
-      throw this.#fail(err)
-    }
-  }
-
-  #fail(err: unknown): unknown {
-    this.#failure ??= err
-    this.#timer?.cancel()
-    this.#timer = undefined
-    return err
-  }
-
-  #checkOpen(): void {
-    if (this.#state !== 'open') throw backendError('ERR_BACKEND_CLOSED', `the backend is ${this.#state}`)
-  }
-
-  #checkWritable(): void {
-    this.#checkOpen()
-    if (this.#failure !== undefined) {
-      throw backendError('ERR_BACKEND_COMMIT', 'an earlier commit failed; the backend refuses writes (reopen it)', {}, this.#failure)
     }
   }
 
@@ -327,20 +218,20 @@ export class MemoryBackend implements Backend {
     // Copies: the caller may reuse its buffers, and what is stored must never change.
     const k = key.slice()
     const v = value.slice()
-    this.#batch.put(bucket, k, v)
+    this.#batchTx.batch.put(bucket, k, v)
     this.#live.get(bucket)!.set(k, v)
   }
 
   #delete(bucket: BucketName, key: Uint8Array): void {
     this.#checkMutation(bucket, key)
     const k = key.slice()
-    this.#batch.delete(bucket, k)
+    this.#batchTx.batch.delete(bucket, k)
     this.#live.get(bucket)!.delete(k)
   }
 
   #checkMutation(bucket: BucketName, key: Uint8Array): void {
-    if (this.#writeDepth === 0) throw backendError('ERR_BAD_REQUEST', 'a WriteTx is usable only inside its write() callback')
-    this.#checkWritable()
+    if (!this.#batchTx.writing) throw backendError('ERR_BAD_REQUEST', 'a WriteTx is usable only inside its write() callback')
+    this.#batchTx.checkWritable()
     checkBucket(bucket)
     checkKey(bucket, key)
     if (this.#walking > 0) throw backendError('ERR_BAD_REQUEST', 'a write during forEach/range would invalidate the walk')
