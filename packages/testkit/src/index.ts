@@ -14,3 +14,5 @@ export type { DataDrivenArg, DataDrivenCase, DataDrivenHandler, TestData, TestRe
 export { argInt, argValue, findArg, parseCommandLine, parseDataDriven, registerDataDriven, runDataDriven } from './data-driven.js'
 export { SimClock } from './sim-clock.js'
 export type { RunUntilIdleOptions, SimClockOptions } from './sim-clock.js'
+export { SimNetwork } from './sim-network.js'
+export type { NetworkFaults, NetworkStats, SimNetworkOptions } from './sim-network.js'
