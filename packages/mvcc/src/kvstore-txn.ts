@@ -1,0 +1,181 @@
+import assert from 'node:assert'
+import type { ReadTx, WriteTx } from '@strata/backend'
+import { compactedError, futureRevError } from './errors.js'
+import { type KeyValue, decodeKeyValue, encodeKeyValue, keyBytes } from './kv.js'
+import { type KeyRange, checkLease, checkRange, checkRangeOptions, checkValue } from './limits.js'
+import { type Revision, encodeRevision } from './revision.js'
+import type { StoreState } from './store-state.js'
+import type { Bytes, DeleteOptions, DeleteResult, MvccEvent, PutOptions, PutResult, RangeOptions, RangeResult } from './types.js'
+
+const EMPTY = new Uint8Array(0)
+
+function hasFilterOrSort(o: RangeOptions): boolean {
+  return (o.sortOrder !== undefined && o.sortOrder !== 'none') || (o.sortTarget !== undefined && o.sortTarget !== 'key') ||
+    (o.minModRevision ?? 0) > 0 || (o.maxModRevision ?? 0) > 0 || (o.minCreateRevision ?? 0) > 0 || (o.maxCreateRevision ?? 0) > 0
+}
+
+function passesFilters(kv: KeyValue, o: RangeOptions): boolean {
+  if ((o.minModRevision ?? 0) > 0 && kv.modRevision < o.minModRevision!) return false
+  if ((o.maxModRevision ?? 0) > 0 && kv.modRevision > o.maxModRevision!) return false
+  if ((o.minCreateRevision ?? 0) > 0 && kv.createRevision < o.minCreateRevision!) return false
+  if ((o.maxCreateRevision ?? 0) > 0 && kv.createRevision > o.maxCreateRevision!) return false
+  return true
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  return Buffer.compare(a, b)
+}
+
+/** Sorts in place; the input is in key order and the sort is stable, so ties stay in key order. */
+function sortKvs(kvs: KeyValue[], o: RangeOptions): void {
+  const target = o.sortTarget ?? 'key'
+  // etcd: a target other than key with order none means ascend.
+  const order = o.sortOrder === undefined || o.sortOrder === 'none' ? (target === 'key' ? 'none' : 'ascend') : o.sortOrder
+  if (order === 'none') return
+  if (target === 'key') {
+    if (order === 'descend') kvs.reverse()
+    return
+  }
+  const field = (kv: KeyValue): number => (target === 'version' ? kv.version : target === 'create' ? kv.createRevision : kv.modRevision)
+  const cmp = target === 'value' ? (a: KeyValue, b: KeyValue) => compareBytes(a.value, b.value) : (a: KeyValue, b: KeyValue) => field(a) - field(b)
+  kvs.sort(order === 'ascend' ? cmp : (a, b) => cmp(b, a))
+}
+
+/**
+ * A read view at a fixed revision (etcd's storeTxnRead): it sees the compact and current
+ * revisions as they were when it began. Valid only inside the `read`/`write` call that made it.
+ */
+export class TxnRead {
+  protected readonly state: StoreState
+  protected readonly tx: ReadTx
+  /** Invariant: the current revision when the txn began. */
+  readonly beginRev: number
+
+  constructor(state: StoreState, tx: ReadTx) {
+    this.state = state
+    this.tx = tx
+    this.beginRev = state.currentRev
+  }
+
+  /** The revision reads in this txn see. */
+  get revision(): number {
+    return this.beginRev
+  }
+
+  /** Reads `[key, end)` (see {@link checkRange} for `end`) with etcd's range semantics. */
+  range(key: Bytes, end?: Bytes, options: RangeOptions = {}): RangeResult {
+    const r = checkRange(this.state.limits, key, end)
+    checkRangeOptions(options)
+    return this.rangeChecked(r, options)
+  }
+
+  /** {@link range} on input already validated (txn requests check everything up front). */
+  rangeChecked(r: KeyRange, o: RangeOptions): RangeResult {
+    const curRev = this.revision
+    let rev = o.revision ?? 0
+    if (rev > curRev) throw futureRevError(rev, curRev)
+    if (rev <= 0) rev = curRev
+    if (rev < this.state.compactMainRev) throw compactedError(rev, this.state.compactMainRev)
+    if (o.countOnly === true) {
+      return { kvs: [], count: this.state.index.countRevisions(r.key, r.end, rev), more: false, revision: curRev }
+    }
+    const limit = o.limit ?? 0
+    const filtered = hasFilterOrSort(o)
+    // With filters or a sort every key must be read before the limit applies. Otherwise the
+    // limit is pushed into the index walk: only `limit` values are read, and since the walk
+    // counts the total anyway, `more` is simply total > limit.
+    const found = this.state.index.revisions(r.key, r.end, rev, filtered ? 0 : limit)
+    let kvs = found.revs.map((revision) => this.#read(revision, o.keysOnly === true))
+    if (!filtered) return { kvs, count: found.total, more: limit > 0 && found.total > limit, revision: curRev }
+    kvs = kvs.filter((kv) => passesFilters(kv, o))
+    sortKvs(kvs, o)
+    const more = limit > 0 && kvs.length > limit
+    if (more) kvs.length = limit
+    return { kvs, count: found.total, more, revision: curRev }
+  }
+
+  #read(rev: Revision, keysOnly: boolean): KeyValue {
+    const bytes = this.tx.get('key', encodeRevision(rev))
+    assert(bytes !== undefined, `revision ${rev.main}.${rev.sub} is in the index but not in the backend`)
+    return decodeKeyValue(bytes, keysOnly)
+  }
+
+  /** The stored key-value of an indexed put revision. */
+  protected readRevision(rev: Revision): KeyValue {
+    return this.#read(rev, false)
+  }
+}
+
+/**
+ * A write transaction (etcd's storeTxnWrite): every change gets main revision `beginRev + 1`
+ * and sub 0, 1, 2, ...; reads see the txn's own earlier changes. The store bumps its revision
+ * when the txn ends with at least one change.
+ */
+export class TxnWrite extends TxnRead {
+  readonly #wtx: WriteTx
+  /** Invariant: changes[i] was written with sub revision i. */
+  readonly changes: MvccEvent[] = []
+
+  constructor(state: StoreState, tx: WriteTx) {
+    super(state, tx)
+    this.#wtx = tx
+  }
+
+  override get revision(): number {
+    return this.changes.length > 0 ? this.beginRev + 1 : this.beginRev
+  }
+
+  put(key: Bytes, value: Bytes, options: PutOptions = {}): PutResult {
+    const r = checkRange(this.state.limits, key, undefined)
+    const v = checkValue(this.state.limits, value)
+    const lease = checkLease(options.lease)
+    return this.putChecked(r.key, v, lease, options.prevKv === true)
+  }
+
+  putChecked(key: string, value: Uint8Array, lease: number, wantPrev: boolean): PutResult {
+    const rev: Revision = { main: this.beginRev + 1, sub: this.changes.length }
+    const prev = this.state.index.get(key, rev.main)
+    const prevKv = wantPrev && prev !== undefined ? this.readRevision(prev.modified) : undefined
+    const kv: KeyValue = {
+      key: keyBytes(key),
+      createRevision: prev === undefined ? rev.main : prev.created.main,
+      modRevision: rev.main,
+      version: prev === undefined ? 1 : prev.version + 1,
+      value,
+      lease,
+    }
+    this.#wtx.put('key', encodeRevision(rev), encodeKeyValue(kv))
+    this.state.index.put(key, rev)
+    this.changes.push({ type: 'put', kv })
+    this.#setLease(key, kv.key, lease)
+    return prevKv === undefined ? { revision: rev.main } : { revision: rev.main, prevKv }
+  }
+
+  deleteRange(key: Bytes, end?: Bytes, options: DeleteOptions = {}): DeleteResult {
+    return this.deleteRangeChecked(checkRange(this.state.limits, key, end), options.prevKv === true)
+  }
+
+  deleteRangeChecked(r: KeyRange, wantPrev: boolean): DeleteResult {
+    const found = this.state.index.revisions(r.key, r.end, this.revision)
+    const prevKvs = wantPrev ? found.revs.map((rev) => this.readRevision(rev)) : undefined
+    for (const key of found.keys) this.#delete(key)
+    const result = { deleted: found.keys.length, revision: this.revision }
+    return prevKvs === undefined ? result : { ...result, prevKvs }
+  }
+
+  #delete(key: string): void {
+    const rev: Revision = { main: this.beginRev + 1, sub: this.changes.length }
+    const kv: KeyValue = { key: keyBytes(key), createRevision: 0, modRevision: rev.main, version: 0, value: EMPTY, lease: 0 }
+    this.#wtx.put('key', encodeRevision(rev, true), encodeKeyValue(kv))
+    this.state.index.tombstone(key, rev)
+    this.changes.push({ type: 'delete', kv })
+    this.#setLease(key, kv.key, 0)
+  }
+
+  #setLease(key: string, keyBytes: Uint8Array, lease: number): void {
+    const old = this.state.keyLeases.get(key) ?? 0
+    if (lease === 0) this.state.keyLeases.delete(key)
+    else this.state.keyLeases.set(key, lease)
+    if (old !== lease) this.state.onLeaseChanged?.(keyBytes, old, lease)
+  }
+}

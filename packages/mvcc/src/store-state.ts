@@ -1,0 +1,27 @@
+import type { Limits } from './limits.js'
+import { TreeIndex } from './tree-index.js'
+
+/** Called when a write changes the lease a key is attached to (0: none). */
+export type LeaseChangeFn = (key: Uint8Array, from: number, to: number) => void
+
+/**
+ * The in-memory state a store and its transactions share. Not exported from the package:
+ * only {@link MvccStore} and its transactions change it, always synchronously.
+ */
+export class StoreState {
+  /** Invariant: holds every revision > compactMainRev that is in the backend's key bucket. */
+  index: TreeIndex = new TreeIndex()
+  /** Invariant: the main revision of the last write txn with changes; starts at 1 (etcd). */
+  currentRev = 1
+  /** Invariant: reads below it fail; 0 until the first compaction; never above currentRev. */
+  compactMainRev = 0
+  /** Invariant: key (latin1) → lease of its newest alive put, only for leases != 0. */
+  keyLeases = new Map<string, number>()
+  readonly limits: Limits
+  readonly onLeaseChanged: LeaseChangeFn | undefined
+
+  constructor(limits: Limits, onLeaseChanged: LeaseChangeFn | undefined) {
+    this.limits = limits
+    this.onLeaseChanged = onLeaseChanged
+  }
+}

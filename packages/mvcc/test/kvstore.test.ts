@@ -1,0 +1,219 @@
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { MvccStore } from '../src/index.js'
+import { codeOf, memoryBackend, newStore, text } from './helpers.js'
+
+test('a new store is at revision 1 and its first write makes revision 2', async () => {
+  const { store } = await newStore()
+  assert.is(store.revision, 1)
+  assert.is(store.put('a', '1').revision, 2)
+  assert.is(store.revision, 2)
+  const r = store.range('a')
+  assert.is(r.count, 1)
+  assert.is(text(r.kvs[0]!.value), '1')
+  assert.equal({ ...r.kvs[0]!, key: undefined, value: undefined }, { key: undefined, value: undefined, createRevision: 2, modRevision: 2, version: 1, lease: 0 })
+})
+
+test('versions grow per put, reset after a delete, and create revision follows the generation', async () => {
+  const { store } = await newStore()
+  store.put('k', 'a') // 2
+  store.put('k', 'b') // 3
+  assert.equal(store.deleteRange('k'), { deleted: 1, revision: 4 })
+  store.put('k', 'c') // 5
+  const kv = store.range('k').kvs[0]!
+  assert.equal([kv.createRevision, kv.modRevision, kv.version], [5, 5, 1])
+  const old = store.range('k', undefined, { revision: 3 }).kvs[0]!
+  assert.equal([old.createRevision, old.modRevision, old.version, text(old.value)], [2, 3, 2, 'b'])
+  assert.equal(store.range('k', undefined, { revision: 4 }).kvs, [])
+})
+
+test('a delete of nothing does not move the revision', async () => {
+  const { store } = await newStore()
+  store.put('a', '1')
+  assert.equal(store.deleteRange('zzz'), { deleted: 0, revision: 2 })
+  assert.is(store.revision, 2)
+})
+
+test("etcd's limit/count matrix: count is the total, more says whether the limit cut", async () => {
+  const { store } = await newStore()
+  for (const k of ['a', 'b', 'c']) store.put(k, k)
+  const cases: Array<[number, string[], boolean]> = [[1, ['a'], true], [2, ['a', 'b'], true], [3, ['a', 'b', 'c'], false], [4, ['a', 'b', 'c'], false], [0, ['a', 'b', 'c'], false]]
+  for (const [limit, keys, more] of cases) {
+    const r = store.range('a', '\0', { limit })
+    assert.equal(r.kvs.map((kv) => text(kv.key)), keys, `limit ${limit}`)
+    assert.is(r.more, more, `more at limit ${limit}`)
+    assert.is(r.count, 3, `count at limit ${limit}`)
+  }
+})
+
+test('count-only walks the index and reads nothing from the backend', async () => {
+  const { store, backend } = await newStore()
+  for (let i = 0; i < 50; i++) store.put(`k${i}`, 'v')
+  store.deleteRange('k1', 'k2') // k1, k10..k19
+  let reads = 0
+  const read = backend.read.bind(backend)
+  ;(backend as unknown as { read: typeof read }).read = (fn) => read((tx) => fn({ ...tx, get: (b, k) => (reads++, tx.get(b, k)), range: (...a) => (reads++, tx.range(...a)), forEach: (...a) => (reads++, tx.forEach(...a)) }))
+  const r = store.range('k', 'l', { countOnly: true })
+  assert.equal([r.count, r.kvs.length, r.more], [39, 0, false])
+  assert.is(reads, 0)
+  assert.is(store.range('k', 'l', { countOnly: true, revision: 51 }).count, 50)
+  assert.is(store.range('k', 'l', { limit: 2 }).kvs.length, 2)
+  assert.is(reads, 2, 'a limited range reads only `limit` values')
+})
+
+test('range errors: future revision, compacted revision, and the compact revision itself is readable', async () => {
+  const { store } = await newStore()
+  for (let i = 0; i < 5; i++) store.put('k', String(i)) // revisions 2..6
+  assert.is(codeOf(() => store.range('k', undefined, { revision: 7 })), 'ERR_FUTURE_REV')
+  await store.compact(4).done
+  assert.is(codeOf(() => store.range('k', undefined, { revision: 3 })), 'ERR_COMPACTED')
+  assert.is(text(store.range('k', undefined, { revision: 4 }).kvs[0]!.value), '2')
+  assert.is(store.range('k', undefined, { revision: 4 }).revision, 6, 'the result carries the current revision')
+  assert.is(codeOf(() => store.compact(4)), 'ERR_COMPACTED')
+  assert.is(codeOf(() => store.compact(7)), 'ERR_FUTURE_REV')
+})
+
+test('bad input is refused with typed errors and nothing is written', async () => {
+  const { store } = await newStore({ maxKeyBytes: 8, maxValueBytes: 4 })
+  store.put('a', '1')
+  assert.is(codeOf(() => store.put('', 'v')), 'ERR_EMPTY_KEY')
+  assert.is(codeOf(() => store.put('123456789', 'v')), 'ERR_KEY_TOO_LARGE')
+  assert.is(codeOf(() => store.put('k', '12345')), 'ERR_VALUE_TOO_LARGE')
+  assert.is(codeOf(() => store.range('b', 'a')), 'ERR_INVALID_RANGE')
+  assert.is(codeOf(() => store.deleteRange('b', 'a')), 'ERR_INVALID_RANGE')
+  assert.is(codeOf(() => store.range('a', undefined, { revision: -1 })), 'ERR_INVALID_REVISION')
+  assert.is(codeOf(() => store.put('k', 'v', { lease: -3 })), 'ERR_INVALID_OPTION')
+  assert.is(codeOf(() => store.txn({ success: [{ put: { key: 'x', value: 'ok' } }, { put: { key: 'y', value: 'too long' } }] })), 'ERR_VALUE_TOO_LARGE')
+  assert.is(store.revision, 2)
+  assert.is(store.range('a', '\0', { countOnly: true }).count, 1)
+})
+
+test('keys-only, sort order and targets, and revision filters', async () => {
+  const { store } = await newStore()
+  store.put('b', 'zz') // 2
+  store.put('a', 'yy') // 3
+  store.put('c', 'xx') // 4
+  store.put('a', 'ww') // 5
+  const keys = (o: object) => store.range('a', '\0', o).kvs.map((kv) => text(kv.key)).join('')
+  assert.is(keys({ sortOrder: 'descend' }), 'cba')
+  assert.is(keys({ sortTarget: 'mod' }), 'bca', 'target without order sorts ascending')
+  assert.is(keys({ sortTarget: 'mod', sortOrder: 'descend' }), 'acb')
+  assert.is(keys({ sortTarget: 'value' }), 'acb')
+  assert.is(keys({ sortTarget: 'version', sortOrder: 'descend' }), 'abc')
+  assert.is(keys({ sortTarget: 'create' }), 'bac')
+  assert.is(keys({ minModRevision: 4 }), 'ac')
+  assert.is(keys({ maxModRevision: 4 }), 'bc')
+  assert.is(keys({ minCreateRevision: 3, maxCreateRevision: 3 }), 'a')
+  const r = store.range('a', '\0', { sortTarget: 'mod', sortOrder: 'descend', limit: 2 })
+  assert.equal([r.kvs.map((kv) => text(kv.key)).join(''), r.more, r.count], ['ac', true, 3])
+  const ko = store.range('a', '\0', { keysOnly: true })
+  assert.ok(ko.kvs.every((kv) => kv.value.length === 0))
+})
+
+test('a txn with several changes uses one revision and numbers them with sub revisions', async () => {
+  const { store } = await newStore()
+  store.put('a', '1')
+  const r = store.txn({
+    compare: [{ key: 'a', target: 'value', result: 'equal', value: '1' }],
+    success: [{ put: { key: 'b', value: '2' } }, { range: { key: 'b' } }, { deleteRange: { key: 'a' } }, { put: { key: 'b', value: '3' } }],
+    failure: [],
+  })
+  assert.ok(r.succeeded)
+  assert.is(r.revision, 3)
+  assert.is(store.revision, 3)
+  const inTxn = r.responses[1]!
+  assert.ok('range' in inTxn && text(inTxn.range.kvs[0]!.value) === '2', 'reads see the txn own earlier writes')
+  const b = store.range('b').kvs[0]!
+  assert.equal([text(b.value), b.version, b.createRevision, b.modRevision], ['3', 2, 3, 3])
+  assert.equal(store.range('a').kvs, [])
+})
+
+test('txn compares on value, version, create, mod and lease, with etcd rules for missing keys', async () => {
+  const { store } = await newStore()
+  store.put('k', 'v', { lease: 7 }) // 2
+  store.put('k', 'w', { lease: 7 }) // 3
+  const holds = (c: object) => store.txn({ compare: [{ key: 'k', ...c } as never] }).succeeded
+  assert.ok(holds({ target: 'value', result: 'equal', value: 'w' }))
+  assert.ok(holds({ target: 'value', result: 'greater', value: 'v' }))
+  assert.ok(holds({ target: 'version', result: 'equal', value: 2 }))
+  assert.ok(holds({ target: 'create', result: 'equal', value: 2 }))
+  assert.ok(holds({ target: 'mod', result: 'less', value: 4 }))
+  assert.ok(holds({ target: 'lease', result: 'equal', value: 7 }))
+  assert.ok(holds({ target: 'mod', result: 'notEqual', value: 2 }))
+  const missing = (c: object) => store.txn({ compare: [{ key: 'nope', ...c } as never] }).succeeded
+  assert.not.ok(missing({ target: 'value', result: 'equal', value: '' }), 'a value compare on a missing key fails')
+  assert.ok(missing({ target: 'version', result: 'equal', value: 0 }), 'a missing key has version 0')
+  assert.ok(missing({ target: 'create', result: 'equal', value: 0 }))
+  assert.is(store.revision, 3, 'read-only txns do not move the revision')
+})
+
+test('nested txns run in one revision and decide their branches before any write', async () => {
+  const { store } = await newStore()
+  const r = store.txn({
+    compare: [{ key: 'x', target: 'version', result: 'equal', value: 0 }],
+    success: [
+      { put: { key: 'x', value: '1' } },
+      { txn: { compare: [{ key: 'x', target: 'version', result: 'equal', value: 0 }], success: [{ put: { key: 'y', value: 'seen-before' } }], failure: [{ put: { key: 'y', value: 'seen-after' } }] } },
+    ],
+  })
+  assert.ok(r.succeeded)
+  const nested = r.responses[1]!
+  assert.ok('txn' in nested && nested.txn.succeeded && nested.txn.revision === 2)
+  assert.is(text(store.range('y').kvs[0]!.value), 'seen-before')
+  assert.is(store.revision, 2)
+})
+
+test('too many ops in a txn is refused', async () => {
+  const { store } = await newStore({ maxTxnOps: 2 })
+  assert.is(codeOf(() => store.txn({ success: [1, 2, 3].map((i) => ({ put: { key: `k${i}`, value: 'v' } })) })), 'ERR_TOO_MANY_OPS')
+  assert.is(store.revision, 1)
+})
+
+test('write lets the driver put its own keys in the same backend transaction as the changes', async () => {
+  const { store, backend } = await newStore()
+  const ci = new TextEncoder().encode('consistent_index')
+  store.write((txn, tx) => {
+    txn.put('a', '1')
+    txn.deleteRange('zz')
+    txn.put('b', '2')
+    tx.put('meta', ci, new Uint8Array([0, 0, 0, 9]))
+  })
+  assert.is(store.revision, 2)
+  await backend.commit()
+  const after = backend.crash()
+  const reopened = await MvccStore.open(after)
+  assert.is(reopened.revision, 2)
+  assert.equal([...after.read((tx) => tx.get('meta', ci))!], [0, 0, 0, 9])
+  assert.is(reopened.range('a', 'c').count, 2)
+})
+
+test('open rebuilds the index and reports lease attachments', async () => {
+  const backend = memoryBackend()
+  const store = await MvccStore.open(backend)
+  const changes: Array<[string, number, number]> = []
+  store.put('a', '1', { lease: 5 })
+  store.put('b', '1', { lease: 6 })
+  store.put('b', '2') // detaches b
+  store.put('c', '1', { lease: 7 })
+  store.deleteRange('c') // detaches c
+  store.put('d', '1', { lease: 8 })
+  store.put('d', '2', { lease: 9 })
+  store.put('z', 'x')
+  store.deleteRange('z')
+  store.put('z', 'y')
+  await backend.commit()
+  const before = Array.from({ length: store.revision }, (_, i) => store.range('a', '\0', { revision: i + 1 }))
+  const found: Array<[string, number]> = []
+  const again = await MvccStore.open(backend.crash(), { onLeaseAttached: (k, l) => found.push([text(k)!, l]), onLeaseChanged: (k, f, t) => changes.push([text(k)!, f, t]) })
+  assert.equal(found.sort(), [['a', 5], ['d', 9]])
+  assert.is(again.revision, 11)
+  for (let rev = 1; rev <= again.revision; rev++) {
+    assert.equal(again.range('a', '\0', { revision: rev }), before[rev - 1], `state at ${rev}`)
+  }
+  const z = again.range('z').kvs[0]!
+  assert.equal([z.version, z.createRevision], [1, 11])
+  again.put('a', '2', { lease: 6 })
+  assert.equal(changes, [['a', 5, 6]])
+})
+
+test.run()
