@@ -413,4 +413,20 @@ test('the same seed reproduces the same crash, and another seed gives another', 
   assert.ok(differs)
 })
 
+test('a synced record survives any crash (the README quick start)', () =>
+  withSeed('my crash test', async (prng) => {
+    const record = new Uint8Array(600).fill(1)
+    const nextRecord = new Uint8Array(600).fill(2)
+    const fs = new SimFileSystem({ prng })
+    const f = await fs.open('/wal', 'createExclusive')
+    await f.write(record, 0)
+    await f.datasync()
+    await fs.fsyncDir('/')
+    await f.write(nextRecord, record.length)
+    fs.crash()
+    const after = await fs.readFile('/wal')
+    assert.equal(after.subarray(0, record.length), record)
+    await rejectsWithCode(() => f.size(), 'EBADF')
+  }))
+
 test.run()
