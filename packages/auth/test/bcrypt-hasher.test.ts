@@ -1,0 +1,63 @@
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { rejectsWithCode } from '@strata/testkit'
+import { PasswordHasher, defaultHashConcurrency, isBcryptHash } from '../src/index.js'
+
+test('hash then compare: the right password matches, others and malformed hashes do not', async () => {
+  const h = new PasswordHasher({ cost: 4 })
+  const hash = await h.hash('correct horse')
+  assert.ok(isBcryptHash(hash))
+  assert.match(hash, /^\$2[aby]\$04\$/)
+  assert.ok(await h.compare('correct horse', hash))
+  assert.not.ok(await h.compare('wrong', hash))
+  assert.not.ok(await h.compare('correct horse', 'not-a-hash'))
+  assert.not.ok(isBcryptHash('plaintext'))
+  await rejectsWithCode(h.hash(''), 'ERR_PASSWORD_EMPTY')
+})
+
+test('the cost is checked against [4, 31]; the default concurrency leaves one core free', () => {
+  assert.throws(() => new PasswordHasher({ cost: 3 }), RangeError)
+  assert.throws(() => new PasswordHasher({ cost: 32 }), RangeError)
+  assert.throws(() => new PasswordHasher({ maxConcurrent: 0 }), RangeError)
+  assert.is(new PasswordHasher().cost, 10)
+  assert.is(new PasswordHasher({ cost: 4 }).maxConcurrent, defaultHashConcurrency())
+  assert.ok(defaultHashConcurrency() >= 1)
+})
+
+test('no more than maxConcurrent computations run at once; the rest wait in order', async () => {
+  const h = new PasswordHasher({ cost: 4, maxConcurrent: 2 })
+  let peak = 0
+  const order: number[] = []
+  const all = Array.from({ length: 10 }, (_, i) => {
+    const p = h.hash(`pw${i}`).then(() => order.push(i))
+    peak = Math.max(peak, h.stats().running)
+    return p
+  })
+  assert.equal(h.stats(), { running: 2, queued: 8 })
+  await Promise.all(all)
+  assert.is(peak, 2)
+  assert.equal(h.stats(), { running: 0, queued: 0 })
+  assert.is(order.length, 10)
+})
+
+test('a caller beyond maxQueued fails fast with ERR_AUTH_BUSY', async () => {
+  const h = new PasswordHasher({ cost: 4, maxConcurrent: 1, maxQueued: 2 })
+  const admitted = [h.hash('a'), h.hash('b'), h.hash('c')]
+  await rejectsWithCode(h.hash('d'), 'ERR_AUTH_BUSY')
+  await Promise.all(admitted)
+})
+
+test('hashing runs off the event loop: immediates keep running while a hash is pending', async () => {
+  const h = new PasswordHasher({ cost: 8, maxConcurrent: 1 })
+  let done = false
+  let turns = 0
+  const pending = h.hash('pw').then(() => (done = true))
+  while (!done) {
+    await new Promise((r) => setImmediate(r))
+    turns++
+  }
+  await pending
+  assert.ok(turns > 1, `the loop turned ${turns} times during one hash`)
+})
+
+test.run()
