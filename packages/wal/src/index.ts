@@ -1,1 +1,12 @@
-export {}
+export { Wal, DEFAULT_SEGMENT_SIZE_BYTES } from './wal.js'
+export type { WalOptions, ReadAllResult } from './wal.js'
+export type { Entry, HardState, WalSnapshot } from './record.js'
+export { MAX_RECORD_BYTES } from './record.js'
+export { WalError, WalCorruptError, WalTornTailError } from './errors.js'
+export type { WalErrorCode } from './errors.js'
+export { repair } from './repair.js'
+export type { RepairOptions, RepairResult } from './repair.js'
+export { verify, validSnapshotEntries, dump } from './verify.js'
+export type { VerifyOptions, VerifyResult, DumpItem } from './verify.js'
+export type { DecodedRecord, StopKind } from './decoder.js'
+export { walName, parseWalName } from './wal-name.js'

@@ -1,0 +1,179 @@
+import { crc32 } from 'node:zlib'
+import { WalCorruptError } from './errors.js'
+import type { Entry, HardState, WalSnapshot } from './record.js'
+import {
+  CRC_RECORD_BYTES, ENTRY_FIXED_BYTES, FRAME_HEADER_BYTES, HARD_STATE_BYTES, MAX_RECORD_BYTES,
+  RECORD_TYPE, SNAPSHOT_BYTES, frameBytes, getU64,
+} from './record.js'
+
+/** One decoded record. Entry data and metadata are copies, independent of the file buffer. */
+export type DecodedRecord =
+  | { readonly type: 'metadata'; readonly data: Uint8Array }
+  | { readonly type: 'entry'; readonly entry: Entry }
+  | { readonly type: 'hardState'; readonly hardState: HardState }
+  | { readonly type: 'snapshot'; readonly snapshot: WalSnapshot }
+  | { readonly type: 'crc'; readonly prevChain: number; readonly seq: number; readonly firstIndex: number }
+
+/**
+ * Why reading a segment stopped:
+ * - `eof`: the file ended exactly after the last record;
+ * - `zero`: an all-zero frame header (preallocated, never written space);
+ * - `stale`: a frame of another segment life (other seed: a recycled file's old contents);
+ * - `torn`: a frame of this segment that is incomplete or fails its checks, and nothing proves it
+ *   was ever durable (see FORMAT.md, "Torn tail or corruption").
+ */
+export type StopKind = 'eof' | 'zero' | 'stale' | 'torn'
+
+export interface SegmentScan {
+  /** The segment's seed, from its opening record. */
+  readonly seed: number
+  /** The chain value after the last valid record. */
+  readonly chain: number
+  /** Offset just past the last valid frame. */
+  readonly end: number
+  /** Sync generation of the last valid frame. */
+  readonly lastGen: number
+  readonly stop: StopKind
+  readonly stopReason: string
+}
+
+export interface ScanOptions {
+  /** The file name, for error context. */
+  readonly name: string
+  /** Sequence number and first index the file name promises. */
+  readonly seq: number
+  readonly firstIndex: number
+  /** The chain value the previous segment ended with; `undefined` when this is the first segment read. */
+  readonly chain: number | undefined
+  /** True for the newest segment: only there may a write be torn. */
+  readonly last: boolean
+}
+
+type FrameCheck = { ok: true; length: number; type: number; gen: number; chain: number } | { ok: false; kind: StopKind; reason: string }
+
+/** Checks the frame at `at` on its own: bounds, seed, checksum. The chain is the caller's. */
+function checkFrame(buf: Uint8Array, view: DataView, at: number, seed: number | undefined): FrameCheck {
+  if (at === buf.length) return { ok: false, kind: 'eof', reason: 'end of file' }
+  if (at + FRAME_HEADER_BYTES > buf.length) {
+    return buf.subarray(at).every((b) => b === 0)
+      ? { ok: false, kind: 'eof', reason: 'zero bytes to end of file' }
+      : { ok: false, kind: 'torn', reason: 'frame header cut short by the end of the file' }
+  }
+  if (buf.subarray(at, at + FRAME_HEADER_BYTES).every((b) => b === 0)) return { ok: false, kind: 'zero', reason: 'zero frame header' }
+  const frameSeed = view.getUint32(at + 8, true)
+  if (seed !== undefined && frameSeed !== seed) return { ok: false, kind: 'stale', reason: 'frame of another segment life' }
+  const length = view.getUint32(at, true)
+  const typeWord = view.getUint32(at + 4, true)
+  if (length > MAX_RECORD_BYTES) return { ok: false, kind: 'torn', reason: `length ${length} over the maximum` }
+  if (typeWord > 0xff) return { ok: false, kind: 'torn', reason: 'reserved header bytes are not zero' }
+  if (at + FRAME_HEADER_BYTES + length > buf.length) return { ok: false, kind: 'torn', reason: 'frame extends past the end of the file' }
+  const crc = crc32(buf.subarray(at + FRAME_HEADER_BYTES, at + FRAME_HEADER_BYTES + length), crc32(buf.subarray(at, at + 16)))
+  if (crc !== view.getUint32(at + 16, true)) return { ok: false, kind: 'torn', reason: 'frame checksum mismatch' }
+  return { ok: true, length, type: typeWord, gen: view.getUint32(at + 12, true), chain: view.getUint32(at + 20, true) }
+}
+
+function chainAfter(buf: Uint8Array, at: number, prevChain: number): number {
+  return crc32(buf.subarray(at + 16, at + 20), prevChain)
+}
+
+/** Decodes a checked frame's payload; throws WalCorruptError on a payload no writer produces. */
+function decodePayload(buf: Uint8Array, view: DataView, at: number, type: number, length: number, name: string): DecodedRecord {
+  const p = at + FRAME_HEADER_BYTES
+  const bad = (reason: string): never => { throw new WalCorruptError(name, at, reason) }
+  const u64 = (off: number): number => getU64(view, p + off) ?? bad('integer field beyond 2^53')
+  switch (type) {
+    case RECORD_TYPE.metadata:
+      return { type: 'metadata', data: buf.slice(p, p + length) }
+    case RECORD_TYPE.entry:
+      if (length < ENTRY_FIXED_BYTES) bad('entry record too short')
+      return { type: 'entry', entry: { index: u64(0), term: u64(8), data: buf.slice(p + ENTRY_FIXED_BYTES, p + length) } }
+    case RECORD_TYPE.hardState:
+      if (length !== HARD_STATE_BYTES) bad('hard state record of wrong size')
+      return { type: 'hardState', hardState: { term: u64(0), vote: u64(8), commit: u64(16) } }
+    case RECORD_TYPE.snapshot:
+      if (length !== SNAPSHOT_BYTES) bad('snapshot record of wrong size')
+      return { type: 'snapshot', snapshot: { index: u64(0), term: u64(8) } }
+    case RECORD_TYPE.crc:
+      if (length !== CRC_RECORD_BYTES || view.getUint32(p + 4, true) !== 0) bad('crc record of wrong shape')
+      return { type: 'crc', prevChain: view.getUint32(p, true), seq: u64(8), firstIndex: u64(16) }
+    default:
+      return bad(`unknown record type ${type}`)
+  }
+}
+
+/** Reads and checks the record that opens every segment; returns the seed and chain after it. */
+function scanOpening(buf: Uint8Array, view: DataView, opts: ScanOptions): { seed: number; chain: number; rec: DecodedRecord } {
+  const bad = (reason: string): never => { throw new WalCorruptError(opts.name, 0, reason) }
+  const f = checkFrame(buf, view, 0, undefined)
+  if (!f.ok) return bad(`segment does not open with a valid crc record (${f.reason})`)
+  if (f.type !== RECORD_TYPE.crc || f.gen !== 0) return bad('segment does not open with a crc record')
+  const rec = decodePayload(buf, view, 0, f.type, f.length, opts.name)
+  if (rec.type !== 'crc') return bad('segment does not open with a crc record')
+  if (rec.seq !== opts.seq || rec.firstIndex !== opts.firstIndex) bad(`crc record names segment ${rec.seq}/${rec.firstIndex}, file name says ${opts.seq}/${opts.firstIndex}`)
+  // #11918: a reader that starts here (older segments purged or recycled) adopts the carried
+  // value; a reader that came through the previous segment must have arrived at exactly it.
+  if (opts.chain !== undefined && rec.prevChain !== opts.chain) bad('crc record does not continue the previous segment\'s chain')
+  if (f.chain !== chainAfter(buf, 0, rec.prevChain)) bad('chain mismatch in the crc record')
+  return { seed: view.getUint32(8, true), chain: f.chain, rec }
+}
+
+/**
+ * Decodes one segment held in `buf`, calling `onRecord` for every valid record in order
+ * (including the opening crc record), and reports where and why it stopped.
+ * Throws WalCorruptError for damage that cannot be a torn write: any damage in a segment that
+ * is not the last, a bad opening record, a payload no writer produces, or a damaged frame
+ * followed by frames of a later sync generation (proof it had been synced).
+ */
+export function scanSegment(buf: Uint8Array, opts: ScanOptions, onRecord: (rec: DecodedRecord, offset: number) => void): SegmentScan {
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
+  const opening = scanOpening(buf, view, opts)
+  onRecord(opening.rec, 0)
+  const seed = opening.seed
+  let chain = opening.chain
+  let gen = 0
+  let at = frameBytes(CRC_RECORD_BYTES)
+  let stop: StopKind
+  let reason: string
+  for (;;) {
+    const f = checkFrame(buf, view, at, seed)
+    if (!f.ok) { stop = f.kind; reason = f.reason; break }
+    if (f.chain !== chainAfter(buf, at, chain)) { stop = 'torn'; reason = 'chain mismatch'; break }
+    if (f.gen < gen) { stop = 'torn'; reason = 'sync generation went backwards'; break }
+    const rec = decodePayload(buf, view, at, f.type, f.length, opts.name)
+    if (rec.type === 'crc') throw new WalCorruptError(opts.name, at, 'crc record inside a segment')
+    onRecord(rec, at)
+    chain = f.chain
+    gen = f.gen
+    at += frameBytes(f.length)
+  }
+  if (stop === 'eof') return { seed, chain, end: at, lastGen: gen, stop, stopReason: reason }
+  if (!opts.last) throw new WalCorruptError(opts.name, at, `segment that is not the last ends early (${reason})`)
+  stop = classifyTail(buf, view, at, seed, stop, opts.name, reason)
+  return { seed, chain, end: at, lastGen: gen, stop, stopReason: reason }
+}
+
+/**
+ * Decides whether reading the last segment stopped at a torn write or at damage. A frame of
+ * sync generation y is written only after every frame of a lower generation was fsynced, so a
+ * valid frame after `at` whose generation exceeds that of the first valid frame after `at`
+ * proves the bytes at `at` were durable: that is corruption, not a torn write. Any valid frame
+ * of this segment after `at` at all means the stop is not a clean end but a torn batch.
+ */
+function classifyTail(buf: Uint8Array, view: DataView, at: number, seed: number, stop: StopKind, name: string, reason: string): StopKind {
+  let first: number | undefined
+  let pos = at + 8
+  while (pos + FRAME_HEADER_BYTES <= buf.length) {
+    if (view.getUint32(pos + 8, true) !== seed) { pos += 8; continue }
+    const f = checkFrame(buf, view, pos, seed)
+    if (!f.ok) { pos += 8; continue }
+    if (first === undefined) first = f.gen
+    else if (f.gen > first) throw new WalCorruptError(name, at, `damaged record (${reason}) followed by records of a later sync`)
+    pos += frameBytes(f.length)
+  }
+  // A damaged frame that still names this segment and an older generation than the records
+  // after it cannot be a torn write either: torn bytes are never older than their batch.
+  if (first !== undefined && at + 16 <= buf.length && view.getUint32(at + 8, true) === seed && view.getUint32(at + 12, true) < first) {
+    throw new WalCorruptError(name, at, `damaged record (${reason}) of an already synced batch`)
+  }
+  return first === undefined ? stop : 'torn'
+}

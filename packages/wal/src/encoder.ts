@@ -1,0 +1,122 @@
+import assert from 'node:assert'
+import type { Rng } from '@strata/seams'
+import type { Entry, HardState, RecordTypeCode, WalSnapshot } from './record.js'
+import {
+  CRC_RECORD_BYTES, ENTRY_FIXED_BYTES, FRAME_HEADER_BYTES, HARD_STATE_BYTES, RECORD_TYPE, SNAPSHOT_BYTES,
+  frameBytes, putCrcRecord, putEntry, putHardState, putSnapshot, sealFrame,
+} from './record.js'
+
+/** What one save or saveSnapshot call asks to append. */
+export interface BatchItem {
+  readonly entries: readonly Entry[]
+  readonly hardState: HardState | undefined
+  readonly snapshot: WalSnapshot | undefined
+}
+
+/** Where a frame sequence continues from: segment seed, sync generation, chain value. */
+export interface FrameCursor {
+  readonly seed: number
+  readonly gen: number
+  readonly chain: number
+}
+
+/** Bytes an item occupies on disk. */
+export function itemBytes(item: BatchItem): number {
+  let n = 0
+  for (const e of item.entries) n += frameBytes(ENTRY_FIXED_BYTES + e.data.length)
+  if (item.hardState !== undefined) n += frameBytes(HARD_STATE_BYTES)
+  if (item.snapshot !== undefined) n += frameBytes(SNAPSHOT_BYTES)
+  return n
+}
+
+/** Lays frames out one after another in a buffer sized in advance. */
+class FrameWriter {
+  readonly buf: Uint8Array
+  readonly #view: DataView
+  readonly #cursor: FrameCursor
+  at = 0
+  chain: number
+
+  constructor(size: number, cursor: FrameCursor) {
+    this.buf = Buffer.allocUnsafe(size)
+    this.#view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength)
+    this.#cursor = cursor
+    this.chain = cursor.chain
+  }
+
+  /** Appends one frame; `put` writes the payload at the offset it is given. */
+  frame(type: RecordTypeCode, length: number, put: (view: DataView, at: number) => void): void {
+    assert(this.at + frameBytes(length) <= this.buf.length, 'frame writer overflow')
+    put(this.#view, this.at + FRAME_HEADER_BYTES)
+    this.chain = sealFrame(this.buf, this.#view, this.at, type, length, this.#cursor.seed, this.#cursor.gen, this.chain)
+    this.at += frameBytes(length)
+  }
+
+  entry(e: Entry): void {
+    this.frame(RECORD_TYPE.entry, ENTRY_FIXED_BYTES + e.data.length, (view, at) => putEntry(this.buf, view, at, e))
+  }
+
+  hardState(hs: HardState): void {
+    this.frame(RECORD_TYPE.hardState, HARD_STATE_BYTES, (view, at) => putHardState(view, at, hs))
+  }
+
+  snapshot(s: WalSnapshot): void {
+    this.frame(RECORD_TYPE.snapshot, SNAPSHOT_BYTES, (view, at) => putSnapshot(view, at, s))
+  }
+
+  done(): Uint8Array {
+    assert(this.at === this.buf.length, 'frame writer did not fill its buffer')
+    return this.buf
+  }
+}
+
+/** Encodes the items of one group-commit batch in order: entries, then hard state, then snapshot. */
+export function encodeBatch(items: readonly BatchItem[], cursor: FrameCursor): { bytes: Uint8Array; chain: number } {
+  let size = 0
+  for (const item of items) size += itemBytes(item)
+  const w = new FrameWriter(size, cursor)
+  for (const item of items) {
+    for (const e of item.entries) w.entry(e)
+    if (item.hardState !== undefined) w.hardState(item.hardState)
+    if (item.snapshot !== undefined) w.snapshot(item.snapshot)
+  }
+  return { bytes: w.done(), chain: w.chain }
+}
+
+export interface HeadOptions {
+  readonly seq: number
+  readonly firstIndex: number
+  /** The chain value the previous segment ended with (0 for the first segment). */
+  readonly prevChain: number
+  readonly metadata: Uint8Array
+  readonly hardState: HardState | undefined
+  readonly snapshot: WalSnapshot | undefined
+}
+
+/**
+ * The records that open a segment, all of sync generation 0: the crc record carrying the
+ * previous chain value, the metadata, and the current hard state (so a reader that starts at
+ * this segment still learns it), or the initial snapshot record of a new log.
+ */
+export function encodeHead(seed: number, opts: HeadOptions): { bytes: Uint8Array; chain: number } {
+  let size = frameBytes(CRC_RECORD_BYTES) + frameBytes(opts.metadata.length)
+  if (opts.hardState !== undefined) size += frameBytes(HARD_STATE_BYTES)
+  if (opts.snapshot !== undefined) size += frameBytes(SNAPSHOT_BYTES)
+  const w = new FrameWriter(size, { seed, gen: 0, chain: opts.prevChain })
+  w.frame(RECORD_TYPE.crc, CRC_RECORD_BYTES, (view, at) => putCrcRecord(view, at, opts.prevChain, opts.seq, opts.firstIndex))
+  w.frame(RECORD_TYPE.metadata, opts.metadata.length, (_view, at) => w.buf.set(opts.metadata, at))
+  if (opts.hardState !== undefined) w.hardState(opts.hardState)
+  if (opts.snapshot !== undefined) w.snapshot(opts.snapshot)
+  return { bytes: w.done(), chain: w.chain }
+}
+
+/**
+ * A seed for a new segment life: never 0 (so a zeroed header can never match it) and never the
+ * seed of the recycled file's previous life.
+ */
+export function pickSeed(rng: Rng, avoid: number | undefined): number {
+  for (;;) {
+    const seed = rng.nextU32() >>> 0
+    if (seed !== 0 && seed !== avoid) return seed
+  }
+}

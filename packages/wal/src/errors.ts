@@ -1,0 +1,63 @@
+import { StrataError } from '@strata/seams'
+
+/**
+ * Every stable code a WAL operation can fail with. Callers branch on `code`, never on the
+ * message.
+ * - `ERR_WAL_CORRUPT`: a record failed its checks where a torn write is impossible (context:
+ *   `segment`, `offset`, `reason`). Not repairable by `repair()`.
+ * - `ERR_WAL_TORN_TAIL`: the last segment ends in a partly written record (a crash during an
+ *   unsynced write). `repair(dir)` cuts it off (context: `segment`, `offset`).
+ * - `ERR_WAL_LOCKED`: another writer holds the directory lock.
+ * - `ERR_WAL_GAP`: an entry index skips ahead of the log (on read or on save).
+ * - `ERR_WAL_SNAPSHOT_MISMATCH`: a snapshot record for the requested index has another term.
+ * - `ERR_WAL_SNAPSHOT_NOT_FOUND`: no snapshot record for the requested index was found.
+ * - `ERR_WAL_METADATA_CONFLICT`: two segments carry different metadata.
+ * - `ERR_WAL_CLOSED`: the WAL was closed.
+ * - `ERR_WAL_FAILED`: an earlier write, fsync or cut failed; the WAL refuses every further write.
+ * - `ERR_WAL_RECORD_TOO_LARGE`: a record's payload exceeds `MAX_RECORD_BYTES`.
+ * - `ERR_WAL_NOT_FOUND`: the directory holds no WAL, or not the segments a snapshot needs.
+ * - `ERR_WAL_EXISTS`: `create` on a directory that already holds a WAL.
+ * - `ERR_WAL_BAD_INPUT`: an argument breaks the API contract (unsafe integer, non-consecutive
+ *   entries, wrong order of calls).
+ */
+export type WalErrorCode =
+  | 'ERR_WAL_CORRUPT' | 'ERR_WAL_TORN_TAIL' | 'ERR_WAL_LOCKED' | 'ERR_WAL_GAP'
+  | 'ERR_WAL_SNAPSHOT_MISMATCH' | 'ERR_WAL_SNAPSHOT_NOT_FOUND' | 'ERR_WAL_METADATA_CONFLICT'
+  | 'ERR_WAL_CLOSED' | 'ERR_WAL_FAILED' | 'ERR_WAL_RECORD_TOO_LARGE' | 'ERR_WAL_NOT_FOUND'
+  | 'ERR_WAL_EXISTS' | 'ERR_WAL_BAD_INPUT'
+
+/** The error class of every operating failure of this package. */
+export class WalError extends StrataError {
+  declare readonly code: WalErrorCode
+
+  constructor(code: WalErrorCode, message: string, context?: Record<string, unknown>, options?: ErrorOptions) {
+    super(code, message, context, options)
+  }
+}
+
+/**
+ * Damage the format can prove: a record that must be intact is not. Carries the segment file
+ * name and the byte offset of the bad frame.
+ */
+export class WalCorruptError extends WalError {
+  readonly segment: string
+  readonly offset: number
+
+  constructor(segment: string, offset: number, reason: string) {
+    super('ERR_WAL_CORRUPT', `wal: corrupt record in ${segment} at offset ${offset}: ${reason}`, { segment, offset, reason })
+    this.segment = segment
+    this.offset = offset
+  }
+}
+
+/** The last segment ends in a torn (partly written, never acknowledged) record. */
+export class WalTornTailError extends WalError {
+  readonly segment: string
+  readonly offset: number
+
+  constructor(segment: string, offset: number, reason: string) {
+    super('ERR_WAL_TORN_TAIL', `wal: torn write at the end of ${segment} at offset ${offset} (${reason}); run repair()`, { segment, offset, reason })
+    this.segment = segment
+    this.offset = offset
+  }
+}

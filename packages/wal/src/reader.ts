@@ -1,0 +1,112 @@
+import assert from 'node:assert'
+import { join } from 'node:path'
+import type { FileSystem } from '@strata/seams'
+import type { DecodedRecord, SegmentScan } from './decoder.js'
+import { scanSegment } from './decoder.js'
+import { WalError } from './errors.js'
+import type { Entry, HardState, WalSnapshot } from './record.js'
+import { EMPTY_HARD_STATE } from './record.js'
+import type { SegmentName } from './wal-name.js'
+
+/** The whole file's bytes, read through the seam. */
+export async function readSegment(fs: FileSystem, dir: string, seg: SegmentName): Promise<Uint8Array> {
+  const handle = await fs.open(join(dir, seg.name), 'read')
+  try {
+    const size = await handle.size()
+    const buf = new Uint8Array(size)
+    const n = await handle.read(buf, 0)
+    return n === size ? buf : buf.subarray(0, n)
+  } finally {
+    await handle.close()
+  }
+}
+
+export type RecordVisitor = (rec: DecodedRecord, seg: SegmentName, offset: number) => void
+
+/**
+ * Decodes `segs` in order with one chain running through them, calling `visit` for every
+ * record. The first segment's opening crc record seeds the chain, so reading may start at any
+ * segment (#11918). Returns the scan of the last segment.
+ */
+export async function walkSegments(fs: FileSystem, dir: string, segs: readonly SegmentName[], visit: RecordVisitor): Promise<SegmentScan> {
+  assert(segs.length > 0, 'walkSegments needs at least one segment')
+  let chain: number | undefined
+  let scan: SegmentScan | undefined
+  for (let i = 0; i < segs.length; i++) {
+    const seg = segs[i]!
+    const buf = await readSegment(fs, dir, seg)
+    const opts = { name: seg.name, seq: seg.seq, firstIndex: seg.firstIndex, chain, last: i === segs.length - 1 }
+    scan = scanSegment(buf, opts, (rec, offset) => visit(rec, seg, offset))
+    chain = scan.chain
+  }
+  return scan!
+}
+
+/**
+ * What replaying records from a snapshot point yields, following Raft's log rules: entries at
+ * or below the snapshot are skipped; a later entry with an index already seen replaces it and
+ * drops everything after it (Raft §5.3, Fig. 7 rewrites); an index beyond the next one is a gap.
+ */
+export class Replay {
+  readonly snapshot: WalSnapshot
+  /** Invariant: every metadata record seen so far was byte-equal to this one. */
+  metadata: Uint8Array | undefined
+  /** The last hard state record seen. */
+  hardState: HardState = EMPTY_HARD_STATE
+  /** Invariant: entries[i].index === snapshot.index + 1 + i (kept only when asked). */
+  readonly entries: Entry[] | undefined
+  /** Every snapshot record seen, in log order. */
+  readonly snapshots: WalSnapshot[] = []
+  /** Invariant: number of entries after the snapshot, equal to entries.length when kept. */
+  count = 0
+  snapshotMatched = false
+
+  constructor(snapshot: WalSnapshot, keepEntries: boolean) {
+    this.snapshot = snapshot
+    this.entries = keepEntries ? [] : undefined
+  }
+
+  /** The index of the last entry (or the snapshot index when there is none after it). */
+  get lastIndex(): number {
+    return this.snapshot.index + this.count
+  }
+
+  readonly visit: RecordVisitor = (rec, seg, offset) => {
+    switch (rec.type) {
+      case 'entry': return this.#entry(rec.entry, seg, offset)
+      case 'hardState': this.hardState = rec.hardState; return
+      case 'metadata': return this.#metadata(rec.data, seg, offset)
+      case 'snapshot': return this.#snapshot(rec.snapshot, seg, offset)
+      case 'crc': return
+    }
+  }
+
+  #entry(e: Entry, seg: SegmentName, offset: number): void {
+    if (e.index <= this.snapshot.index) return
+    const up = e.index - this.snapshot.index - 1
+    if (up > this.count) {
+      throw new WalError('ERR_WAL_GAP', `wal: entry ${e.index} follows entry ${this.lastIndex} (gap) in ${seg.name} at offset ${offset}`, { segment: seg.name, offset, index: e.index, lastIndex: this.lastIndex })
+    }
+    this.count = up + 1
+    if (this.entries !== undefined) {
+      if (this.entries.length > up) this.entries.length = up
+      this.entries.push(e)
+    }
+  }
+
+  #metadata(data: Uint8Array, seg: SegmentName, offset: number): void {
+    if (this.metadata === undefined) { this.metadata = data; return }
+    if (Buffer.compare(this.metadata, data) !== 0) {
+      throw new WalError('ERR_WAL_METADATA_CONFLICT', `wal: metadata in ${seg.name} at offset ${offset} differs from earlier metadata`, { segment: seg.name, offset })
+    }
+  }
+
+  #snapshot(s: WalSnapshot, seg: SegmentName, offset: number): void {
+    this.snapshots.push(s)
+    if (s.index !== this.snapshot.index) return
+    if (s.term !== this.snapshot.term) {
+      throw new WalError('ERR_WAL_SNAPSHOT_MISMATCH', `wal: snapshot record at index ${s.index} has term ${s.term}, expected ${this.snapshot.term}`, { segment: seg.name, offset, index: s.index, term: s.term, expectedTerm: this.snapshot.term })
+    }
+    this.snapshotMatched = true
+  }
+}

@@ -1,0 +1,540 @@
+import assert from 'node:assert'
+import { dirname, join } from 'node:path'
+import type { Failpoint, FileHandle, FileLock, FileSystem, Rng } from '@strata/seams'
+import { cryptoRng, hasCode, noFailpoint, nodeFileSystem } from '@strata/seams'
+import type { BatchItem } from './encoder.js'
+import { encodeBatch, encodeHead, itemBytes, pickSeed } from './encoder.js'
+import { WalError, WalTornTailError } from './errors.js'
+import type { FilePipeline, PreparedFile } from './file-pipeline.js'
+import { FilePipeline as Pipeline } from './file-pipeline.js'
+import type { Entry, HardState, WalSnapshot } from './record.js'
+import { EMPTY_HARD_STATE, ENTRY_FIXED_BYTES, MAX_RECORD_BYTES, isEmptyHardState } from './record.js'
+import type { Replay } from './reader.js'
+import { Replay as ReplayState, walkSegments } from './reader.js'
+import type { SegmentName } from './wal-name.js'
+import { isContiguous, listSegments, parseWalName, searchIndex, walName } from './wal-name.js'
+import type { SegmentScan } from './decoder.js'
+
+/** Options of `Wal.create`, `Wal.open`, `Wal.openForRead` and the standalone tools. */
+export interface WalOptions {
+  /** The file system every byte goes through. Default: `nodeFileSystem`. */
+  readonly fs?: FileSystem
+  /** Called with `walBeforeCut` and `walAfterRename`; may throw to simulate a crash. Default: no-op. */
+  readonly failpoint?: Failpoint
+  /**
+   * Bytes after which the tail segment is cut and a new one started; also the size segments
+   * are preallocated to. A multiple of 8, at least 64. Default: 64,000,000 (64 MB, as etcd).
+   */
+  readonly segmentSizeBytes?: number
+  /** Source of the per-segment seeds. Default: `cryptoRng()`. */
+  readonly rng?: Rng
+  /** Reuse released segments as new segments instead of allocating files. Default: true. */
+  readonly recycle?: boolean
+  /** Most bytes one group-commit batch writes before its fsync (one save may exceed it). Default: 4 MiB. */
+  readonly maxBatchBytes?: number
+}
+
+/** What `readAll` returns. */
+export interface ReadAllResult {
+  readonly metadata: Uint8Array
+  readonly hardState: HardState
+  /** Entries after the snapshot the WAL was opened at, consecutive, as last written. */
+  readonly entries: Entry[]
+}
+
+export const DEFAULT_SEGMENT_SIZE_BYTES = 64_000_000
+const DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024
+const LOCK_NAME = 'LOCK'
+const TMP_NAME = /^\d+\.tmp$/
+
+interface Resolved {
+  readonly fs: FileSystem
+  readonly failpoint: Failpoint
+  readonly segmentSizeBytes: number
+  readonly rng: Rng
+  readonly recycle: boolean
+  readonly maxBatchBytes: number
+}
+
+function resolveOptions(o: WalOptions): Resolved {
+  const segmentSizeBytes = o.segmentSizeBytes ?? DEFAULT_SEGMENT_SIZE_BYTES
+  if (!Number.isSafeInteger(segmentSizeBytes) || segmentSizeBytes < 64 || segmentSizeBytes % 8 !== 0) {
+    throw new WalError('ERR_WAL_BAD_INPUT', `segmentSizeBytes must be a multiple of 8 and at least 64, got ${segmentSizeBytes}`)
+  }
+  const maxBatchBytes = o.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES
+  if (!Number.isSafeInteger(maxBatchBytes) || maxBatchBytes < 1) throw new WalError('ERR_WAL_BAD_INPUT', `maxBatchBytes must be a positive integer, got ${maxBatchBytes}`)
+  return {
+    fs: o.fs ?? nodeFileSystem, failpoint: o.failpoint ?? noFailpoint, segmentSizeBytes,
+    rng: o.rng ?? cryptoRng(), recycle: o.recycle ?? true, maxBatchBytes,
+  }
+}
+
+function badInput(message: string, context?: Record<string, unknown>): WalError {
+  return new WalError('ERR_WAL_BAD_INPUT', `wal: ${message}`, context)
+}
+
+function checkU64(what: string, n: unknown): void {
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw badInput(`${what} must be a safe integer >= 0, got ${String(n)}`)
+}
+
+export function checkSnapshot(s: WalSnapshot): void {
+  checkU64('snapshot.index', s.index)
+  checkU64('snapshot.term', s.term)
+}
+
+function checkHardState(hs: HardState): void {
+  checkU64('hardState.term', hs.term)
+  checkU64('hardState.vote', hs.vote)
+  checkU64('hardState.commit', hs.commit)
+}
+
+/** Checks a batch of entries against the log's last index; the first bad one fails the whole call. */
+function checkEntries(entries: readonly Entry[], lastIndex: number): void {
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!
+    checkU64('entry.index', e.index)
+    checkU64('entry.term', e.term)
+    if (!(e.data instanceof Uint8Array)) throw badInput(`entry ${e.index}: data must be a Uint8Array`)
+    if (e.data.length > MAX_RECORD_BYTES - ENTRY_FIXED_BYTES) {
+      throw new WalError('ERR_WAL_RECORD_TOO_LARGE', `wal: entry ${e.index} has ${e.data.length} bytes of data; the maximum is ${MAX_RECORD_BYTES - ENTRY_FIXED_BYTES}`, { index: e.index, bytes: e.data.length })
+    }
+    if (i > 0 && e.index !== entries[0]!.index + i) throw badInput(`entries must have consecutive indexes; ${e.index} follows ${entries[i - 1]!.index}`)
+  }
+  const first = entries[0]
+  if (first === undefined) return
+  if (first.index < 1) throw badInput('entry indexes start at 1')
+  if (first.index > lastIndex + 1) throw new WalError('ERR_WAL_GAP', `wal: entry ${first.index} would leave a gap after ${lastIndex}`, { index: first.index, lastIndex })
+}
+
+async function takeLock(fs: FileSystem, dir: string): Promise<FileLock> {
+  try {
+    return await fs.lock(join(dir, LOCK_NAME))
+  } catch (err) {
+    if (hasCode(err, 'ERR_LOCKED')) throw new WalError('ERR_WAL_LOCKED', `wal: ${dir} is locked by another writer`, { dir }, { cause: err })
+    throw err
+  }
+}
+
+async function removeTmpFiles(fs: FileSystem, dir: string): Promise<void> {
+  for (const name of await fs.readdir(dir)) if (TMP_NAME.test(name)) await fs.unlink(join(dir, name))
+}
+
+/** The segments of a WAL directory; ERR_WAL_NOT_FOUND when there is none. */
+export async function existingSegments(fs: FileSystem, dir: string): Promise<SegmentName[]> {
+  const st = await fs.stat(dir)
+  if (st === undefined || !st.isDirectory) throw new WalError('ERR_WAL_NOT_FOUND', `wal: ${dir} is not a directory`, { dir })
+  const segs = await listSegments(fs, dir)
+  if (segs.length === 0) throw new WalError('ERR_WAL_NOT_FOUND', `wal: ${dir} holds no WAL segment`, { dir })
+  return segs
+}
+
+/** ERR_WAL_NOT_FOUND unless the segments' sequence numbers increase by one. */
+export function requireContiguous(segs: readonly SegmentName[], dir: string): void {
+  if (!isContiguous(segs)) throw new WalError('ERR_WAL_NOT_FOUND', `wal: segment sequence numbers in ${dir} do not increase continuously`, { dir })
+}
+
+/** The segments to read for a snapshot: from the last one starting at or before it, contiguous. */
+export function selectSegments(segs: readonly SegmentName[], snapshot: WalSnapshot, dir: string): number {
+  const i = searchIndex(segs, snapshot.index)
+  if (i < 0) throw new WalError('ERR_WAL_NOT_FOUND', `wal: no segment in ${dir} covers index ${snapshot.index}`, { dir, index: snapshot.index })
+  requireContiguous(segs.slice(i), dir)
+  return i
+}
+
+/** A save or saveSnapshot waiting for the group-commit loop. */
+interface Pending extends BatchItem {
+  readonly sync: boolean
+  readonly bytes: number
+  readonly resolve: () => void
+  readonly reject: (err: Error) => void
+}
+
+interface WalInit {
+  readonly dir: string
+  readonly opts: Resolved
+  readonly lock: FileLock | undefined
+  readonly snapshot: WalSnapshot
+  readonly segments: SegmentName[]
+  readonly released: SegmentName[]
+}
+
+const INTERNAL = Symbol('Wal.internal')
+
+/**
+ * A segmented write-ahead log. Writers get it from `Wal.create` or `Wal.open` (which lock the
+ * directory) and must `readAll()` before appending; `Wal.openForRead` reads alongside a writer.
+ * Appends go through one group-commit loop: concurrent `save` calls share a write and an
+ * fdatasync, and each resolves only when its records are durable (or, for a save that changes
+ * only the commit index, written).
+ */
+export class Wal {
+  readonly #dir: string
+  readonly #opts: Resolved
+  readonly #readOnly: boolean
+  /** Invariant: held from open until close in write mode; undefined in read mode. */
+  #lock: FileLock | undefined
+  /** The snapshot the log was opened at (index 0, term 0 for a new log). */
+  readonly #snapshot: WalSnapshot
+  /** Invariant: contiguous sequence numbers; the last one is the tail. */
+  readonly #segments: SegmentName[]
+  /** Invariant: segments older than #segments[0], oldest first; only these are ever recycled. */
+  readonly #released: SegmentName[]
+  /** Invariant: 'ready' only after readAll (or create) prepared the tail in write mode. */
+  #phase: 'unread' | 'ready' | 'closed' = 'unread'
+  /** Invariant: open read-write at #segments.at(-1) while ready in write mode. */
+  #tail: FileHandle | undefined
+  /** Invariant: bytes of valid frames in the tail; everything after it is zero or foreign. */
+  #offset = 0
+  #seed = 0
+  /** Invariant: one more than the generation of any frame in the tail that was already synced. */
+  #gen = 0
+  /** Invariant: the chain value after the last frame written. */
+  #chain = 0
+  #metadata: Uint8Array = new Uint8Array(0)
+  /** The last hard state and index encoded into the log (what a cut repeats in its header). */
+  #writtenState: HardState = EMPTY_HARD_STATE
+  #writtenLastIndex = 0
+  /** The last hard state and index accepted by save (ahead of the written ones while queued). */
+  #acceptedState: HardState = EMPTY_HARD_STATE
+  #acceptedLastIndex = 0
+  /** Invariant: every element was accepted and neither resolved nor rejected. */
+  #queue: Pending[] = []
+  #loop: Promise<void> | undefined
+  /** Invariant: once set, never cleared; every write is refused with ERR_WAL_FAILED. */
+  #failure: Error | undefined
+  #pipeline: FilePipeline | undefined
+
+  /** Internal: use `Wal.create`, `Wal.open` or `Wal.openForRead`. */
+  constructor(token: symbol, init: WalInit) {
+    assert(token === INTERNAL, 'use Wal.create, Wal.open or Wal.openForRead')
+    this.#dir = init.dir
+    this.#opts = init.opts
+    this.#lock = init.lock
+    this.#readOnly = init.lock === undefined
+    this.#snapshot = init.snapshot
+    this.#segments = init.segments
+    this.#released = init.released
+  }
+
+  /**
+   * Creates a new log in `dir` (made if missing) holding `metadata`, locked for writing and
+   * ready to append. Fails with ERR_WAL_EXISTS when `dir` already holds segments. The first
+   * segment appears under its final name only once its head records are durable, so a crash
+   * leaves either no log or a complete empty one.
+   */
+  static async create(dir: string, metadata: Uint8Array, options: WalOptions = {}): Promise<Wal> {
+    const opts = resolveOptions(options)
+    if (!(metadata instanceof Uint8Array)) throw badInput('metadata must be a Uint8Array')
+    if (metadata.length > MAX_RECORD_BYTES) throw new WalError('ERR_WAL_RECORD_TOO_LARGE', `wal: metadata of ${metadata.length} bytes is over the maximum ${MAX_RECORD_BYTES}`)
+    const { fs } = opts
+    await fs.mkdir(dir)
+    const lock = await takeLock(fs, dir)
+    try {
+      if ((await listSegments(fs, dir)).length > 0) throw new WalError('ERR_WAL_EXISTS', `wal: ${dir} already holds a WAL`, { dir })
+      await removeTmpFiles(fs, dir)
+      const tmp = join(dir, '0.tmp')
+      const handle = await fs.open(tmp, 'create')
+      await handle.truncate(0)
+      await handle.allocate(opts.segmentSizeBytes)
+      const seed = pickSeed(opts.rng, undefined)
+      const head = encodeHead(seed, { seq: 0, firstIndex: 0, prevChain: 0, metadata, hardState: undefined, snapshot: { index: 0, term: 0 } })
+      await handle.write(head.bytes, 0)
+      await handle.sync()
+      await handle.close()
+      const seg: SegmentName = { name: walName(0, 0), seq: 0, firstIndex: 0 }
+      await fs.rename(tmp, join(dir, seg.name))
+      await fs.fsyncDir(dir)
+      await fs.fsyncDir(dirname(dir))
+      const wal = new Wal(INTERNAL, { dir, opts, lock, snapshot: { index: 0, term: 0 }, segments: [seg], released: [] })
+      await wal.#startTail({ seed, chain: head.chain, end: head.bytes.length, lastGen: 0 }, metadata, EMPTY_HARD_STATE, 0)
+      return wal
+    } catch (err) {
+      await lock.release()
+      throw err
+    }
+  }
+
+  /**
+   * Opens the log in `dir` for appending, positioned at `snapshot` (reading starts at the last
+   * segment whose first index is ≤ snapshot.index). Locks the directory: a second writer fails
+   * at once with ERR_WAL_LOCKED. Call `readAll()` before any write.
+   */
+  static async open(dir: string, snapshot: WalSnapshot, options: WalOptions = {}): Promise<Wal> {
+    return Wal.#open(dir, snapshot, options, true)
+  }
+
+  /** Opens the log for reading only, without the lock, alongside a writer. */
+  static async openForRead(dir: string, snapshot: WalSnapshot, options: WalOptions = {}): Promise<Wal> {
+    return Wal.#open(dir, snapshot, options, false)
+  }
+
+  static async #open(dir: string, snapshot: WalSnapshot, options: WalOptions, write: boolean): Promise<Wal> {
+    const opts = resolveOptions(options)
+    checkSnapshot(snapshot)
+    const { fs } = opts
+    await existingSegments(fs, dir)
+    const lock = write ? await takeLock(fs, dir) : undefined
+    try {
+      // Listed again under the lock: a writer that just closed may have cut or recycled.
+      const segs = await existingSegments(fs, dir)
+      const i = selectSegments(segs, snapshot, dir)
+      if (write) await removeTmpFiles(fs, dir)
+      return new Wal(INTERNAL, { dir, opts, lock, snapshot, segments: segs.slice(i), released: segs.slice(0, i) })
+    } catch (err) {
+      await lock?.release()
+      throw err
+    }
+  }
+
+  /** The directory this log lives in. */
+  get dir(): string { return this.#dir }
+
+  /** Index of the last entry accepted by `save` (or of the snapshot, if later). */
+  get lastIndex(): number { return this.#acceptedLastIndex }
+
+  /** File names of the segments this log holds open, oldest first (the last is the tail). */
+  get segmentNames(): string[] { return this.#segments.map((s) => s.name) }
+
+  /** File names of released segments still on disk, waiting to be recycled. */
+  get releasedNames(): string[] { return this.#released.map((s) => s.name) }
+
+  /**
+   * Reads every record from the opening snapshot on and returns the metadata, the last hard
+   * state and the entries after the snapshot. Once per open. In write mode a torn tail fails
+   * with ERR_WAL_TORN_TAIL (run `repair`), and afterwards bytes past the last valid record are
+   * zeroed so later appends can never run into stale bytes.
+   */
+  async readAll(): Promise<ReadAllResult> {
+    if (this.#phase === 'closed') throw new WalError('ERR_WAL_CLOSED', 'wal: closed')
+    if (this.#phase !== 'unread') throw badInput('readAll may be called once per open')
+    const replay = new ReplayState(this.#snapshot, true)
+    const scan = await walkSegments(this.#opts.fs, this.#dir, this.#segments, replay.visit)
+    const tail = this.#segments.at(-1)!
+    if (scan.stop === 'torn' && !this.#readOnly) throw new WalTornTailError(tail.name, scan.end, scan.stopReason)
+    if (!replay.snapshotMatched) {
+      throw new WalError('ERR_WAL_SNAPSHOT_NOT_FOUND', `wal: no snapshot record for index ${this.#snapshot.index} term ${this.#snapshot.term}`, { index: this.#snapshot.index, term: this.#snapshot.term })
+    }
+    // Every segment opens with metadata, so a successful scan has seen at least one copy.
+    assert(replay.metadata !== undefined, 'a scanned segment always carries metadata')
+    if (this.#readOnly) this.#phase = 'ready'
+    else await this.#startTail(scan, replay.metadata, replay.hardState, replay.lastIndex)
+    return { metadata: replay.metadata, hardState: replay.hardState, entries: replay.entries! }
+  }
+
+  /** Opens the tail for appending after the last valid frame, zeroing what lies beyond it. */
+  async #startTail(scan: Pick<SegmentScan, 'seed' | 'chain' | 'end' | 'lastGen'>, metadata: Uint8Array, hs: HardState, lastIndex: number): Promise<void> {
+    const { fs } = this.#opts
+    const tail = await fs.open(join(this.#dir, this.#segments.at(-1)!.name), 'readWrite')
+    try {
+      const size = await tail.size()
+      if (scan.end < size) {
+        // etcd's ZeroToEnd: bytes past the last valid record may be a torn batch or a recycled
+        // file's old records; new appends must never be read together with them.
+        await tail.truncate(scan.end)
+        await tail.allocate(size)
+      }
+      // Also makes the valid frames durable, which the generation rule relies on (FORMAT.md).
+      await tail.sync()
+    } catch (err) {
+      await tail.close()
+      throw err
+    }
+    this.#tail = tail
+    this.#offset = scan.end
+    this.#seed = scan.seed
+    this.#chain = scan.chain
+    this.#gen = scan.lastGen + 1
+    this.#metadata = metadata
+    this.#writtenState = this.#acceptedState = hs
+    this.#writtenLastIndex = this.#acceptedLastIndex = lastIndex
+    this.#pipeline = new Pipeline({
+      fs, dir: this.#dir, sizeBytes: this.#opts.segmentSizeBytes,
+      takeRecyclable: () => (this.#opts.recycle ? this.#released.shift() : undefined),
+    })
+    this.#phase = 'ready'
+  }
+
+  #checkWritable(): void {
+    if (this.#phase === 'closed') throw new WalError('ERR_WAL_CLOSED', 'wal: closed')
+    if (this.#readOnly) throw badInput('opened read-only')
+    if (this.#phase !== 'ready') throw badInput('readAll must complete before writing')
+    if (this.#failure !== undefined) throw this.#failedError()
+  }
+
+  #failedError(): WalError {
+    return new WalError('ERR_WAL_FAILED', `wal: an earlier write failed (${this.#failure?.message}); the log refuses further writes`, {}, { cause: this.#failure })
+  }
+
+  /**
+   * Appends `entries` (consecutive indexes, the first at most one past the last index; a lower
+   * first index rewrites the log from there) and then `hardState` unless it is empty (all zero).
+   * Resolves once the records are durable; a call that changes neither entries, term nor vote
+   * does not force an fsync and resolves once written. Input errors reject before anything is
+   * written: ERR_WAL_BAD_INPUT, ERR_WAL_GAP, ERR_WAL_RECORD_TOO_LARGE.
+   */
+  async save(hardState: HardState, entries: readonly Entry[] = []): Promise<void> {
+    this.#checkWritable()
+    checkHardState(hardState)
+    checkEntries(entries, this.#acceptedLastIndex)
+    const empty = isEmptyHardState(hardState)
+    if (empty && entries.length === 0) return
+    const prev = this.#acceptedState
+    const sync = entries.length > 0 || hardState.term !== prev.term || hardState.vote !== prev.vote
+    if (entries.length > 0) this.#acceptedLastIndex = entries.at(-1)!.index
+    if (!empty) this.#acceptedState = hardState
+    // A copy, so a caller reusing its array cannot change what gets written.
+    return this.#enqueue({ entries: entries.slice(), hardState: empty ? undefined : hardState, snapshot: undefined, sync })
+  }
+
+  /**
+   * Appends a snapshot record (the point a snapshot file covers) and always fsyncs. Save the
+   * snapshot file first and this record second (etcd #10219).
+   */
+  async saveSnapshot(snapshot: WalSnapshot): Promise<void> {
+    this.#checkWritable()
+    checkSnapshot(snapshot)
+    if (snapshot.index > this.#acceptedLastIndex) this.#acceptedLastIndex = snapshot.index
+    return this.#enqueue({ entries: [], hardState: undefined, snapshot, sync: true })
+  }
+
+  /**
+   * Releases the segments wholly below `index`: every segment before the last one whose first
+   * index is below `index` (that one may still hold entries ≥ index). The tail is never
+   * released. Released segments are recycled as future segments. Call it only once a snapshot
+   * at or after `index` is durable.
+   */
+  releaseTo(index: number): void {
+    this.#checkWritable()
+    checkU64('index', index)
+    let keepFrom = this.#segments.length - 1
+    for (let i = 0; i < this.#segments.length; i++) {
+      if (this.#segments[i]!.firstIndex >= index) { keepFrom = Math.max(i - 1, 0); break }
+    }
+    this.#released.push(...this.#segments.splice(0, keepFrom))
+    assert(this.#segments.length >= 1, 'the tail is never released')
+  }
+
+  #enqueue(item: BatchItem & { sync: boolean }): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#queue.push({ ...item, bytes: itemBytes(item), resolve, reject })
+      this.#loop ??= this.#run()
+    })
+  }
+
+  /** The group-commit loop: one write and at most one fdatasync per batch of queued calls. */
+  async #run(): Promise<void> {
+    // Let every call made in the current tick join the first batch.
+    await Promise.resolve()
+    while (this.#queue.length > 0 && this.#failure === undefined) {
+      const batch = this.#takeBatch()
+      try {
+        await this.#writeBatch(batch)
+      } catch (err) {
+        this.#failure = err instanceof Error ? err : new Error(String(err))
+        for (const p of batch) p.reject(this.#failedError())
+      }
+    }
+    for (const p of this.#queue.splice(0)) p.reject(this.#failedError())
+    this.#loop = undefined
+  }
+
+  #takeBatch(): Pending[] {
+    let bytes = 0
+    let n = 0
+    while (n < this.#queue.length && (n === 0 || bytes + this.#queue[n]!.bytes <= this.#opts.maxBatchBytes)) {
+      bytes += this.#queue[n]!.bytes
+      n++
+    }
+    return this.#queue.splice(0, n)
+  }
+
+  async #writeBatch(batch: Pending[]): Promise<void> {
+    const tail = this.#tail!
+    const { bytes, chain } = encodeBatch(batch, { seed: this.#seed, gen: this.#gen, chain: this.#chain })
+    this.#chain = chain
+    for (const p of batch) {
+      const last = p.entries.at(-1)
+      if (last !== undefined) this.#writtenLastIndex = last.index
+      if (p.snapshot !== undefined && p.snapshot.index > this.#writtenLastIndex) this.#writtenLastIndex = p.snapshot.index
+      if (p.hardState !== undefined) this.#writtenState = p.hardState
+    }
+    await tail.write(bytes, this.#offset)
+    this.#offset += bytes.length
+    if (batch.some((p) => p.sync)) {
+      await tail.datasync()
+      // A frame of a later generation is written only after this fsync: a reader uses that to
+      // tell a torn write from damage to synced bytes.
+      this.#gen++
+    }
+    for (const p of batch) p.resolve()
+    if (this.#offset >= this.#opts.segmentSizeBytes) await this.#cut()
+  }
+
+  /**
+   * Closes the full tail and continues in a new segment: truncate the tail at its end and fsync
+   * it; take the prepared file; write the head records (crc record carrying the chain, metadata,
+   * current hard state) and fsync; rename it to its final name and fsync the directory. Only
+   * then is anything appended to it, so a segment that exists under its final name always has a
+   * durable head.
+   */
+  async #cut(): Promise<void> {
+    const { fs, failpoint, rng } = this.#opts
+    failpoint('walBeforeCut')
+    const old = this.#tail!
+    await old.truncate(this.#offset)
+    await old.sync()
+    const file: PreparedFile = await this.#pipeline!.take()
+    const seg: SegmentName = { name: walName(this.#segments.at(-1)!.seq + 1, this.#writtenLastIndex + 1), seq: this.#segments.at(-1)!.seq + 1, firstIndex: this.#writtenLastIndex + 1 }
+    const seed = pickSeed(rng, file.oldSeed)
+    const hardState = isEmptyHardState(this.#writtenState) ? undefined : this.#writtenState
+    const head = encodeHead(seed, { seq: seg.seq, firstIndex: seg.firstIndex, prevChain: this.#chain, metadata: this.#metadata, hardState, snapshot: undefined })
+    try {
+      await file.handle.write(head.bytes, 0)
+      await file.handle.sync()
+    } finally {
+      await file.handle.close()
+    }
+    await fs.rename(file.path, join(this.#dir, seg.name))
+    failpoint('walAfterRename')
+    await fs.fsyncDir(this.#dir)
+    // Reopened under the final name rather than kept: a handle's path must name its file.
+    const tail = await fs.open(join(this.#dir, seg.name), 'readWrite')
+    this.#tail = tail
+    await old.close()
+    this.#segments.push(seg)
+    this.#offset = head.bytes.length
+    this.#seed = seed
+    this.#chain = head.chain
+    this.#gen = 1
+  }
+
+  /**
+   * Waits for queued saves, fsyncs the tail, deletes the prepared segment and releases the lock.
+   * Afterwards every call fails with ERR_WAL_CLOSED. Safe to call twice and on a failed log.
+   */
+  async close(): Promise<void> {
+    if (this.#phase === 'closed') return
+    this.#phase = 'closed'
+    try {
+      await this.#loop
+      if (this.#tail !== undefined && this.#failure === undefined) await this.#tail.sync()
+    } finally {
+      await this.#pipeline?.close()
+      await this.#tail?.close().catch(() => {})
+      this.#tail = undefined
+      const lock = this.#lock
+      this.#lock = undefined
+      await lock?.release()
+    }
+  }
+}
+
+/** For `repair` and friends: the last segment of a directory, parsed. */
+export function lastSegment(segs: readonly SegmentName[]): SegmentName {
+  const last = segs.at(-1)
+  assert(last !== undefined && parseWalName(last.name) !== undefined)
+  return last
+}
+
+export { takeLock }
+export type { Replay }
