@@ -1,0 +1,263 @@
+import { RaftCodecError } from './errors.js'
+import type {
+  ConfChange, ConfChangeSingle, ConfChangeTransition, ConfChangeType, ConfChangeV2, ConfState, Entry, EntryType,
+  HardState, Message, MessageType, Snapshot, SnapshotMetadata,
+} from './types.js'
+import { entryHeaderSize } from './types.js'
+
+/**
+ * The binary codec of raft's data, documented byte by byte in FORMAT.md. Little-endian; u64
+ * fields are written as two u32 halves through DataView and refused on decode when they exceed
+ * 2^53 - 1, so no number ever silently loses precision.
+ */
+
+/** Largest count of entries or ids, and largest byte string, a decoder accepts (limits on everything). */
+export const maxDecodedItems = 1 << 24
+export const maxDecodedBytes = 1 << 30
+
+const knownMessageTypes = new Set([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 23])
+
+class Writer {
+  /** Invariant: `#pos <= #buf.length`. */
+  #buf: Uint8Array
+  #view: DataView
+  #pos = 0
+
+  constructor(size: number) {
+    this.#buf = new Uint8Array(size)
+    this.#view = new DataView(this.#buf.buffer)
+  }
+
+  u8(v: number): void { this.#view.setUint8(this.#pos, v); this.#pos += 1 }
+  u32(v: number): void { this.#view.setUint32(this.#pos, v, true); this.#pos += 4 }
+  u64(v: number): void {
+    if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`u64 field must be a safe non-negative integer, got ${v}`)
+    this.#view.setUint32(this.#pos, v % 0x100000000, true)
+    this.#view.setUint32(this.#pos + 4, Math.floor(v / 0x100000000), true)
+    this.#pos += 8
+  }
+  bytes(b: Uint8Array): void { this.u32(b.length); this.#buf.set(b, this.#pos); this.#pos += b.length }
+  done(): Uint8Array {
+    if (this.#pos !== this.#buf.length) throw new Error(`codec size mismatch: wrote ${this.#pos}, sized ${this.#buf.length}`)
+    return this.#buf
+  }
+}
+
+class Reader {
+  readonly what: string
+  /** Invariant: `#pos <= #buf.length`. */
+  #buf: Uint8Array
+  #view: DataView
+  #pos = 0
+
+  constructor(what: string, buf: Uint8Array) {
+    this.what = what
+    this.#buf = buf
+    this.#view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
+  }
+
+  fail(reason: string): never { throw new RaftCodecError(this.what, reason, this.#pos) }
+  #need(n: number): void { if (this.#pos + n > this.#buf.length) this.fail(`truncated (need ${n} more bytes)`) }
+  u8(): number { this.#need(1); return this.#view.getUint8(this.#pos++) }
+  u32(): number { this.#need(4); const v = this.#view.getUint32(this.#pos, true); this.#pos += 4; return v }
+  u64(): number {
+    this.#need(8)
+    const lo = this.#view.getUint32(this.#pos, true)
+    const hi = this.#view.getUint32(this.#pos + 4, true)
+    if (hi > 0x1fffff) this.fail('u64 exceeds 2^53 - 1')
+    this.#pos += 8
+    return hi * 0x100000000 + lo
+  }
+  count(): number { const n = this.u32(); if (n > maxDecodedItems) this.fail(`count ${n} over limit`); return n }
+  bytes(): Uint8Array {
+    const n = this.u32()
+    if (n > maxDecodedBytes) this.fail(`length ${n} over limit`)
+    this.#need(n)
+    const out = this.#buf.slice(this.#pos, this.#pos + n)
+    this.#pos += n
+    return out
+  }
+  bool(): boolean { const b = this.u8(); if (b > 1) this.fail(`bad boolean ${b}`); return b === 1 }
+  end(): void { if (this.#pos !== this.#buf.length) this.fail(`${this.#buf.length - this.#pos} trailing bytes`) }
+}
+
+function writeEntry(w: Writer, e: Entry): void {
+  w.u8(e.type); w.u64(e.term); w.u64(e.index); w.bytes(e.data)
+}
+
+function readEntry(r: Reader): Entry {
+  const type = r.u8()
+  if (type > 2) r.fail(`unknown entry type ${type}`)
+  const term = r.u64()
+  const index = r.u64()
+  return { type: type as EntryType, term, index, data: r.bytes() }
+}
+
+const idsSize = (ids: readonly number[]): number => 4 + 8 * ids.length
+function confStateSize(cs: ConfState): number {
+  return 1 + idsSize(cs.voters) + idsSize(cs.learners) + idsSize(cs.votersOutgoing) + idsSize(cs.learnersNext)
+}
+function writeIds(w: Writer, ids: readonly number[]): void { w.u32(ids.length); for (const id of ids) w.u64(id) }
+function readIds(r: Reader): number[] {
+  const n = r.count()
+  const out: number[] = []
+  for (let i = 0; i < n; i++) out.push(r.u64())
+  return out
+}
+function writeConfState(w: Writer, cs: ConfState): void {
+  w.u8(cs.autoLeave ? 1 : 0)
+  writeIds(w, cs.voters); writeIds(w, cs.learners); writeIds(w, cs.votersOutgoing); writeIds(w, cs.learnersNext)
+}
+function readConfState(r: Reader): ConfState {
+  const autoLeave = r.bool()
+  return { autoLeave, voters: readIds(r), learners: readIds(r), votersOutgoing: readIds(r), learnersNext: readIds(r) }
+}
+
+const metadataSize = (m: SnapshotMetadata): number => confStateSize(m.confState) + 16
+const snapshotSize = (s: Snapshot): number => metadataSize(s.metadata) + 4 + s.data.length
+function writeMetadata(w: Writer, m: SnapshotMetadata): void { writeConfState(w, m.confState); w.u64(m.index); w.u64(m.term) }
+function readMetadata(r: Reader): SnapshotMetadata {
+  const confState = readConfState(r)
+  const index = r.u64()
+  return { confState, index, term: r.u64() }
+}
+function writeSnapshot(w: Writer, s: Snapshot): void { writeMetadata(w, s.metadata); w.bytes(s.data) }
+function readSnapshot(r: Reader): Snapshot {
+  const metadata = readMetadata(r)
+  return { metadata, data: r.bytes() }
+}
+
+function decodeWith<T>(what: string, buf: Uint8Array, read: (r: Reader) => T): T {
+  const r = new Reader(what, buf)
+  const v = read(r)
+  r.end()
+  return v
+}
+
+export function encodeEntry(e: Entry): Uint8Array {
+  const w = new Writer(entryHeaderSize + e.data.length)
+  writeEntry(w, e)
+  return w.done()
+}
+export function decodeEntry(buf: Uint8Array): Entry { return decodeWith('entry', buf, readEntry) }
+
+export function encodeHardState(hs: HardState): Uint8Array {
+  const w = new Writer(24)
+  w.u64(hs.term); w.u64(hs.vote); w.u64(hs.commit)
+  return w.done()
+}
+export function decodeHardState(buf: Uint8Array): HardState {
+  return decodeWith('hard state', buf, (r) => {
+    const term = r.u64()
+    const vote = r.u64()
+    return { term, vote, commit: r.u64() }
+  })
+}
+
+export function encodeConfState(cs: ConfState): Uint8Array {
+  const w = new Writer(confStateSize(cs))
+  writeConfState(w, cs)
+  return w.done()
+}
+export function decodeConfState(buf: Uint8Array): ConfState { return decodeWith('conf state', buf, readConfState) }
+
+export function encodeSnapshotMetadata(m: SnapshotMetadata): Uint8Array {
+  const w = new Writer(metadataSize(m))
+  writeMetadata(w, m)
+  return w.done()
+}
+export function decodeSnapshotMetadata(buf: Uint8Array): SnapshotMetadata {
+  return decodeWith('snapshot metadata', buf, readMetadata)
+}
+
+export function encodeSnapshot(s: Snapshot): Uint8Array {
+  const w = new Writer(snapshotSize(s))
+  writeSnapshot(w, s)
+  return w.done()
+}
+export function decodeSnapshot(buf: Uint8Array): Snapshot { return decodeWith('snapshot', buf, readSnapshot) }
+
+/** Fixed part of a message: type, flags, 8 u64 fields, entry count. */
+const messageFixedSize = 1 + 1 + 8 * 8 + 4
+const flagReject = 1
+const flagSnapshot = 2
+const flagContext = 4
+
+function messageSize(m: Message): number {
+  let n = messageFixedSize
+  for (const e of m.entries) n += entryHeaderSize + e.data.length
+  if (m.snapshot !== undefined) n += snapshotSize(m.snapshot)
+  if (m.context !== undefined) n += 4 + m.context.length
+  return n
+}
+
+export function encodeMessage(m: Message): Uint8Array {
+  const w = new Writer(messageSize(m))
+  w.u8(m.type)
+  w.u8((m.reject ? flagReject : 0) | (m.snapshot !== undefined ? flagSnapshot : 0) | (m.context !== undefined ? flagContext : 0))
+  w.u64(m.to); w.u64(m.from); w.u64(m.term); w.u64(m.logTerm); w.u64(m.index); w.u64(m.commit)
+  w.u64(m.rejectHint); w.u64(0) // reserved (etcd's vote field), always zero
+  w.u32(m.entries.length)
+  for (const e of m.entries) writeEntry(w, e)
+  if (m.snapshot !== undefined) writeSnapshot(w, m.snapshot)
+  if (m.context !== undefined) w.bytes(m.context)
+  return w.done()
+}
+
+export function decodeMessage(buf: Uint8Array): Message {
+  return decodeWith('message', buf, (r) => {
+    const type = r.u8()
+    if (!knownMessageTypes.has(type)) r.fail(`unknown message type ${type}`)
+    const flags = r.u8()
+    if ((flags & ~7) !== 0) r.fail(`unknown flags ${flags}`)
+    const to = r.u64(), from = r.u64(), term = r.u64(), logTerm = r.u64(), index = r.u64(), commit = r.u64()
+    const rejectHint = r.u64()
+    if (r.u64() !== 0) r.fail('reserved field is not zero')
+    const n = r.count()
+    const entries: Entry[] = []
+    for (let i = 0; i < n; i++) entries.push(readEntry(r))
+    const snapshot = (flags & flagSnapshot) !== 0 ? readSnapshot(r) : undefined
+    const context = (flags & flagContext) !== 0 ? r.bytes() : undefined
+    return {
+      type: type as MessageType, to, from, term, logTerm, index, entries, commit, snapshot,
+      reject: (flags & flagReject) !== 0, rejectHint, context,
+    }
+  })
+}
+
+export function encodeConfChange(cc: ConfChange): Uint8Array {
+  const w = new Writer(1 + 8 + 4 + cc.context.length)
+  w.u8(cc.type); w.u64(cc.nodeId); w.bytes(cc.context)
+  return w.done()
+}
+export function decodeConfChange(buf: Uint8Array): ConfChange {
+  return decodeWith('conf change', buf, (r) => {
+    const type = r.u8()
+    if (type > 3) r.fail(`unknown conf change type ${type}`)
+    const nodeId = r.u64()
+    return { type: type as ConfChangeType, nodeId, context: r.bytes() }
+  })
+}
+
+export function encodeConfChangeV2(cc: ConfChangeV2): Uint8Array {
+  const w = new Writer(1 + 4 + 9 * cc.changes.length + 4 + cc.context.length)
+  w.u8(cc.transition)
+  w.u32(cc.changes.length)
+  for (const c of cc.changes) { w.u8(c.type); w.u64(c.nodeId) }
+  w.bytes(cc.context)
+  return w.done()
+}
+export function decodeConfChangeV2(buf: Uint8Array): ConfChangeV2 {
+  return decodeWith('conf change v2', buf, (r) => {
+    const transition = r.u8()
+    if (transition > 2) r.fail(`unknown transition ${transition}`)
+    const n = r.count()
+    const changes: ConfChangeSingle[] = []
+    for (let i = 0; i < n; i++) {
+      const type = r.u8()
+      if (type > 3) r.fail(`unknown conf change type ${type}`)
+      changes.push({ type: type as ConfChangeType, nodeId: r.u64() })
+    }
+    return { transition: transition as ConfChangeTransition, changes, context: r.bytes() }
+  })
+}

@@ -1,0 +1,888 @@
+import assert from 'node:assert'
+import { decodeConfChange, decodeConfChangeV2, encodeConfChangeV2 } from './codec.js'
+import { Changer } from './confchange/confchange.js'
+import type { ConfigAndProgress } from './confchange/confchange.js'
+import { restoreConfState } from './confchange/restore.js'
+import { ProposalDroppedError, RaftConfigError, SnapshotTemporarilyUnavailableError } from './errors.js'
+import { isLogGapError, noLimit, RaftLog } from './log.js'
+import { VoteResult } from './quorum/quorum.js'
+import type { ReadState } from './read-only.js'
+import { ReadOnly, ReadOnlyOption } from './read-only.js'
+import type { Storage } from './storage.js'
+import { Inflights } from './tracker/inflights.js'
+import { Progress, ProgressState } from './tracker/progress.js'
+import { emptyTrackerConfig, ProgressTracker } from './tracker/tracker.js'
+import type { ConfChangeV2, ConfState, Entry, HardState, Message, Snapshot } from './types.js'
+import {
+  confChangeAsV2, ConfChangeTransition, enterJoint, EntryType, entriesSize, isEmptyHardState, isEmptySnap,
+  leaveJoint, message, MessageType, None, payloadsSize, voteRespMsgType,
+} from './types.js'
+
+export const StateType = { Follower: 0, Candidate: 1, Leader: 2, PreCandidate: 3 } as const
+export type StateType = (typeof StateType)[keyof typeof StateType]
+const stateNames = ['StateFollower', 'StateCandidate', 'StateLeader', 'StatePreCandidate'] as const
+export function stateTypeName(s: StateType): string {
+  return stateNames[s]
+}
+
+/** Why a node campaigns: a pre-vote round, a real election, or a leader transfer (skips pre-vote). */
+type CampaignType = 'pre-election' | 'election' | 'transfer'
+
+/** Context of MsgVote sent by a leadership transferee: voters skip their CheckQuorum lease. */
+const campaignTransferCtx = new TextEncoder().encode('CampaignTransfer')
+
+function isCampaignTransfer(ctx: Uint8Array | undefined): boolean {
+  if (ctx === undefined || ctx.length !== campaignTransferCtx.length) return false
+  for (let i = 0; i < ctx.length; i++) if (ctx[i] !== campaignTransferCtx[i]) return false
+  return true
+}
+
+export interface RaftConfig {
+  /** This node's id: non-zero, never reused. */
+  readonly id: number
+  /** The persisted log and state, read-only to raft. */
+  readonly storage: Storage
+  /** Returns a uniform u32 (e.g. an Rng's `nextU32`), used only for election-timeout jitter. */
+  readonly random: () => number
+  /** Ticks without hearing from a leader before campaigning (randomized in [n, 2n-1]). Default 10. */
+  readonly electionTick?: number
+  /** Ticks between leader heartbeats; must be < electionTick. Default 1. */
+  readonly heartbeatTick?: number
+  /** Last index the application applied before a restart; entries ≤ it are not re-delivered. Default 0. */
+  readonly applied?: number
+  /** Bytes of entries per MsgApp (encoded size; one entry at least). Default 1 MiB. */
+  readonly maxSizePerMsg?: number
+  /** Bytes of committed entries per Ready. Default: maxSizePerMsg. */
+  readonly maxCommittedSizePerReady?: number
+  /** Payload bytes of uncommitted entries a leader accepts; 0 means unlimited. Default 0. */
+  readonly maxUncommittedEntriesSize?: number
+  /** In-flight MsgApps per follower in Replicate state. Default 256. */
+  readonly maxInflightMsgs?: number
+  /** In-flight bytes per follower; 0 means unlimited. Default 0. */
+  readonly maxInflightBytes?: number
+  /** Leader steps down without a quorum of recently active voters per election timeout. Default false. */
+  readonly checkQuorum?: boolean
+  /** Run a pre-vote round before bumping the term (thesis §9.6). Default false. */
+  readonly preVote?: boolean
+  /** How ReadIndex confirms leadership; LeaseBased requires checkQuorum. Default Safe. */
+  readonly readOnlyOption?: ReadOnlyOption
+  /** Followers drop proposals instead of forwarding them to the leader. Default false. */
+  readonly disableProposalForwarding?: boolean
+  /** Skip the leader's propose-time checks on conf changes. Default false. */
+  readonly disableConfChangeValidation?: boolean
+  /** A leader removed from (or demoted in) the configuration steps down when applying it. Default false. */
+  readonly stepDownOnRemoval?: boolean
+}
+
+export interface SoftState {
+  readonly lead: number
+  readonly raftState: StateType
+}
+
+/**
+ * The Raft state machine. Internal: drivers use RawNode. Fields are public so that tests in this
+ * package can inspect and arrange state the way etcd's raft tests do.
+ */
+export class Raft {
+  readonly id: number
+  term = 0
+  vote = None
+  readStates: ReadState[] = []
+  readonly raftLog: RaftLog
+  readonly maxMsgSize: number
+  readonly maxUncommittedSize: number
+  readonly trk: ProgressTracker
+  state: StateType = StateType.Follower
+  /** Messages to send once this Ready's state is persisted. */
+  msgs: Message[] = []
+  /** Responses that may only be sent (or, if to self, stepped) after the log/hard state is durable. */
+  msgsAfterAppend: Message[] = []
+  lead = None
+  /** Invariant: None unless leader and a transfer is in progress. */
+  leadTransferee = None
+  /** The index of the latest conf change entry in the log; only one may be unapplied at a time. */
+  pendingConfIndex = 0
+  readonly disableConfChangeValidation: boolean
+  /** Payload bytes appended by this leader and not yet applied. */
+  uncommittedSize = 0
+  readOnly: ReadOnly
+  readonly readOnlyOption: ReadOnlyOption
+  /** Ticks since the last election timeout (or, for followers, since hearing from the leader). */
+  electionElapsed = 0
+  heartbeatElapsed = 0
+  readonly checkQuorum: boolean
+  readonly preVote: boolean
+  readonly heartbeatTimeout: number
+  readonly electionTimeout: number
+  /** Invariant: in [electionTimeout, 2*electionTimeout - 1]; re-drawn on every term reset. */
+  randomizedElectionTimeout = 0
+  readonly disableProposalForwarding: boolean
+  readonly stepDownOnRemoval: boolean
+  readonly random: () => number
+  /** Read requests that arrived before this leader committed an entry of its term. */
+  pendingReadIndexMessages: Message[] = []
+
+  constructor(c: RaftConfig) {
+    validateConfig(c)
+    this.id = c.id
+    this.random = c.random
+    this.maxMsgSize = c.maxSizePerMsg ?? 1024 * 1024
+    this.raftLog = new RaftLog(c.storage, { maxApplyingEntsSize: c.maxCommittedSizePerReady ?? this.maxMsgSize })
+    this.maxUncommittedSize = c.maxUncommittedEntriesSize === undefined || c.maxUncommittedEntriesSize === 0 ? noLimit : c.maxUncommittedEntriesSize
+    this.trk = new ProgressTracker(c.maxInflightMsgs ?? 256, c.maxInflightBytes ?? 0)
+    this.electionTimeout = c.electionTick ?? 10
+    this.heartbeatTimeout = c.heartbeatTick ?? 1
+    this.checkQuorum = c.checkQuorum ?? false
+    this.preVote = c.preVote ?? false
+    this.readOnlyOption = c.readOnlyOption ?? ReadOnlyOption.Safe
+    this.readOnly = new ReadOnly(this.readOnlyOption)
+    this.disableProposalForwarding = c.disableProposalForwarding ?? false
+    this.disableConfChangeValidation = c.disableConfChangeValidation ?? false
+    this.stepDownOnRemoval = c.stepDownOnRemoval ?? false
+    const { hardState, confState } = c.storage.initialState()
+    const restored = restoreConfState(confState, { config: emptyTrackerConfig(), progress: new Map() }, this.#changerOptions())
+    this.#switchToConfig(restored)
+    if (!isEmptyHardState(hardState)) this.#loadState(hardState)
+    if (c.applied !== undefined && c.applied > 0) this.raftLog.appliedTo(c.applied)
+    this.becomeFollower(this.term, None)
+  }
+
+  #changerOptions(): { lastIndex: number; maxInflight: number; maxInflightBytes: number } {
+    return { lastIndex: this.raftLog.lastIndex(), maxInflight: this.trk.maxInflight, maxInflightBytes: this.trk.maxInflightBytes }
+  }
+
+  #loadState(hs: HardState): void {
+    assert(hs.commit >= this.raftLog.committed && hs.commit <= this.raftLog.lastIndex(),
+      `${this.id} state.commit ${hs.commit} is out of range [${this.raftLog.committed}, ${this.raftLog.lastIndex()}]`)
+    this.raftLog.committed = hs.commit
+    this.term = hs.term
+    this.vote = hs.vote
+  }
+
+  softState(): SoftState {
+    return { lead: this.lead, raftState: this.state }
+  }
+
+  hardState(): HardState {
+    return { term: this.term, vote: this.vote, commit: this.raftLog.committed }
+  }
+
+  /** Queues a message, stamping sender and term; durable-state-dependent responses wait for persistence. */
+  send(m: Message): void {
+    let out = m.from === this.id ? m : { ...m, from: this.id }
+    const t = m.type
+    if (t === MessageType.MsgVote || t === MessageType.MsgVoteResp || t === MessageType.MsgPreVote || t === MessageType.MsgPreVoteResp) {
+      // Vote messages carry the term they are about, not necessarily ours (pre-votes use term+1).
+      assert(m.term !== 0, `term should be set when sending ${t}`)
+    } else {
+      assert(m.term === 0, `term should not be set when sending ${t} (was ${m.term})`)
+      // Proposals and read requests are forwarded without a term: they are local in spirit.
+      if (t !== MessageType.MsgProp && t !== MessageType.MsgReadIndex) out = { ...out, term: this.term }
+    }
+    if (t === MessageType.MsgAppResp || t === MessageType.MsgVoteResp || t === MessageType.MsgPreVoteResp) {
+      // These acknowledge durable state (appended entries, a recorded vote), so they may only
+      // leave once the Ready that carries that state is persisted (etcd #14370).
+      this.msgsAfterAppend.push(out)
+    } else {
+      assert(m.to !== this.id, `message to self must be a response: ${t}`)
+      this.msgs.push(out)
+    }
+  }
+
+  /** Sends MsgApp (or a snapshot) to `to` if it is not paused; sends even with no entries. */
+  sendAppend(to: number): void {
+    this.maybeSendAppend(to, true)
+  }
+
+  /**
+   * Sends the next batch of entries to `to`; returns whether a message was sent. Falls back to a
+   * snapshot when the entries it needs were compacted.
+   */
+  maybeSendAppend(to: number, sendIfEmpty: boolean): boolean {
+    const pr = this.trk.progress.get(to)
+    if (pr === undefined || pr.isPaused()) return false
+    const prevIndex = pr.next - 1
+    let prevTerm: number
+    let ents: readonly Entry[] = []
+    try {
+      prevTerm = this.raftLog.term(prevIndex)
+      // A throttled Replicate follower gets empty appends only: they still elicit acks that free inflights.
+      if (pr.state !== ProgressState.Replicate || !pr.inflights.full()) ents = this.raftLog.entries(pr.next, this.maxMsgSize)
+    } catch (err) {
+      if (!isLogGapError(err)) throw err
+      return this.#maybeSendSnapshot(to, pr)
+    }
+    if (ents.length === 0 && !sendIfEmpty) return false
+    const commit = this.raftLog.committed
+    this.send(message({ type: MessageType.MsgApp, to, index: prevIndex, logTerm: prevTerm, entries: ents, commit }))
+    pr.sentEntries(ents.length, entriesSize(ents))
+    pr.sentCommitTo(Math.min(commit, prevIndex + ents.length))
+    return true
+  }
+
+  #maybeSendSnapshot(to: number, pr: Progress): boolean {
+    // An inactive follower may be gone for good; don't spend a snapshot on it until it answers.
+    if (!pr.recentActive) return false
+    let snapshot: Snapshot
+    try {
+      snapshot = this.raftLog.snapshot()
+    } catch (err) {
+      if (err instanceof SnapshotTemporarilyUnavailableError) return false
+      throw err
+    }
+    assert(!isEmptySnap(snapshot), 'need non-empty snapshot')
+    pr.becomeSnapshot(snapshot.metadata.index)
+    this.send(message({ type: MessageType.MsgSnap, to, snapshot }))
+    return true
+  }
+
+  sendHeartbeat(to: number, context: Uint8Array | undefined): void {
+    const pr = this.trk.progress.get(to)!
+    // Never tell a follower a commit index beyond what it is known to hold (§7.5).
+    const commit = Math.min(pr.match, this.raftLog.committed)
+    this.send(message({ type: MessageType.MsgHeartbeat, to, commit, context }))
+    pr.sentCommitTo(commit)
+  }
+
+  bcastAppend(): void {
+    this.trk.visit((id) => { if (id !== this.id) this.sendAppend(id) })
+  }
+
+  bcastHeartbeat(): void {
+    const ctx = this.readOnly.lastPendingRequestCtx()
+    this.trk.visit((id) => { if (id !== this.id) this.sendHeartbeat(id, ctx) })
+  }
+
+  /** Advances the commit index to what a quorum holds, if that entry is of the current term. */
+  maybeCommit(): boolean {
+    return this.raftLog.maybeCommit(this.trk.committed(), this.term)
+  }
+
+  reset(term: number): void {
+    if (this.term !== term) {
+      this.term = term
+      this.vote = None
+    }
+    this.lead = None
+    this.electionElapsed = 0
+    this.heartbeatElapsed = 0
+    this.resetRandomizedElectionTimeout()
+    this.abortLeaderTransfer()
+    this.trk.resetVotes()
+    const last = this.raftLog.lastIndex()
+    for (const [id, old] of this.trk.progress) {
+      const pr = new Progress({ next: last + 1, inflights: new Inflights(this.trk.maxInflight, this.trk.maxInflightBytes), isLearner: old.isLearner })
+      if (id === this.id) pr.match = last
+      this.trk.progress.set(id, pr)
+    }
+    this.pendingConfIndex = 0
+    this.uncommittedSize = 0
+    this.readOnly = new ReadOnly(this.readOnlyOption)
+  }
+
+  /** Appends proposals at the leader; false (nothing appended) if over the uncommitted limit. */
+  appendEntry(es: readonly Entry[]): boolean {
+    let li = this.raftLog.lastIndex()
+    const stamped = es.map((e, i) => ({ term: this.term, index: li + 1 + i, type: e.type, data: e.data }))
+    if (!this.#increaseUncommittedSize(stamped)) return false
+    li = this.raftLog.append(stamped)
+    // The leader acks its own entries only once they are durable: the ack waits for advance().
+    this.send(message({ type: MessageType.MsgAppResp, to: this.id, index: li }))
+    return true
+  }
+
+  tick(): void {
+    if (this.state === StateType.Leader) this.#tickHeartbeat()
+    else this.#tickElection()
+  }
+
+  #tickElection(): void {
+    this.electionElapsed++
+    if (this.promotable() && this.pastElectionTimeout()) {
+      this.electionElapsed = 0
+      this.step(message({ type: MessageType.MsgHup, from: this.id }))
+    }
+  }
+
+  #tickHeartbeat(): void {
+    this.heartbeatElapsed++
+    this.electionElapsed++
+    if (this.electionElapsed >= this.electionTimeout) {
+      this.electionElapsed = 0
+      if (this.checkQuorum) this.step(message({ type: MessageType.MsgCheckQuorum, from: this.id }))
+      // A transfer that did not finish within an election timeout is abandoned.
+      if (this.state === StateType.Leader && this.leadTransferee !== None) this.abortLeaderTransfer()
+    }
+    if (this.state !== StateType.Leader) return
+    if (this.heartbeatElapsed >= this.heartbeatTimeout) {
+      this.heartbeatElapsed = 0
+      this.step(message({ type: MessageType.MsgBeat, from: this.id }))
+    }
+  }
+
+  becomeFollower(term: number, lead: number): void {
+    this.reset(term)
+    this.lead = lead
+    this.state = StateType.Follower
+  }
+
+  becomeCandidate(): void {
+    assert(this.state !== StateType.Leader, 'invalid transition [leader -> candidate]')
+    this.reset(this.term + 1)
+    this.vote = this.id
+    this.state = StateType.Candidate
+  }
+
+  becomePreCandidate(): void {
+    assert(this.state !== StateType.Leader, 'invalid transition [leader -> pre-candidate]')
+    // A pre-candidate changes neither term nor vote (thesis §9.6).
+    this.trk.resetVotes()
+    this.lead = None
+    this.state = StateType.PreCandidate
+  }
+
+  becomeLeader(): void {
+    assert(this.state !== StateType.Follower, 'invalid transition [follower -> leader]')
+    this.reset(this.term)
+    this.lead = this.id
+    this.state = StateType.Leader
+    const self = this.trk.progress.get(this.id)!
+    self.becomeReplicate()
+    self.recentActive = true
+    // Conf changes may be in the uncommitted tail: be conservative and treat the tail as pending.
+    this.pendingConfIndex = this.raftLog.lastIndex()
+    // Raft §5.4.2 / §8: an entry of the new term lets earlier entries commit and reads proceed.
+    const ok = this.appendEntry([{ term: 0, index: 0, type: EntryType.Normal, data: new Uint8Array(0) }])
+    assert(ok, 'empty entry was dropped')
+  }
+
+  hup(t: CampaignType): void {
+    if (this.state === StateType.Leader) return
+    if (!this.promotable()) return
+    if (this.#hasUnappliedConfChanges()) return
+    this.campaign(t)
+  }
+
+  #hasUnappliedConfChanges(): boolean {
+    if (this.raftLog.applied >= this.raftLog.committed) return false
+    const ents = this.raftLog.slice(this.raftLog.applied + 1, this.raftLog.committed + 1, noLimit)
+    return ents.some((e) => e.type !== EntryType.Normal)
+  }
+
+  campaign(t: CampaignType): void {
+    if (!this.promotable()) return
+    let voteMsg: typeof MessageType.MsgVote | typeof MessageType.MsgPreVote
+    let term: number
+    if (t === 'pre-election') {
+      this.becomePreCandidate()
+      voteMsg = MessageType.MsgPreVote
+      term = this.term + 1 // pre-votes ask about the term we would campaign in
+    } else {
+      this.becomeCandidate()
+      voteMsg = MessageType.MsgVote
+      term = this.term
+    }
+    const context = t === 'transfer' ? campaignTransferCtx : undefined
+    for (const id of this.trk.voterNodes()) {
+      if (id === this.id) {
+        // Our own vote counts only once the vote is durable: stepped on advance().
+        this.send(message({ type: voteRespMsgType(voteMsg), to: id, term }))
+        continue
+      }
+      this.send(message({ type: voteMsg, to: id, term, index: this.raftLog.lastIndex(), logTerm: this.raftLog.lastTerm(), context }))
+    }
+  }
+
+  poll(id: number, granted: boolean): VoteResult {
+    this.trk.recordVote(id, granted)
+    return this.trk.tallyVotes().result
+  }
+
+  /** Steps one message; throws ProposalDroppedError for proposals/reads that cannot be taken. */
+  step(m: Message): void {
+    if (m.term === 0) {
+      // local message
+    } else if (m.term > this.term) {
+      if (!this.#stepHigherTerm(m)) return
+    } else if (m.term < this.term) {
+      this.#stepLowerTerm(m)
+      return
+    }
+    switch (m.type) {
+      case MessageType.MsgHup:
+        this.hup(this.preVote ? 'pre-election' : 'election')
+        return
+      case MessageType.MsgVote:
+      case MessageType.MsgPreVote:
+        this.#stepVoteRequest(m)
+        return
+      default:
+        if (this.state === StateType.Leader) this.#stepLeader(m)
+        else if (this.state === StateType.Follower) this.#stepFollower(m)
+        else this.#stepCandidate(m)
+    }
+  }
+
+  /** Term rules for a message from a higher term (§7.3). Returns false to ignore the message. */
+  #stepHigherTerm(m: Message): boolean {
+    if (m.type === MessageType.MsgVote || m.type === MessageType.MsgPreVote) {
+      const force = isCampaignTransfer(m.context)
+      const inLease = this.checkQuorum && this.lead !== None && this.electionElapsed < this.electionTimeout
+      // Within a leader lease, ignore disruptive campaigns entirely (thesis §4.2.3).
+      if (!force && inLease) return false
+    }
+    if (m.type === MessageType.MsgPreVote) {
+      // Never change our term in response to a pre-vote.
+    } else if (m.type === MessageType.MsgPreVoteResp && !m.reject) {
+      // Pre-votes are asked for a future term; a grant does not move us there.
+    } else if (m.type === MessageType.MsgApp || m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgSnap) {
+      this.becomeFollower(m.term, m.from)
+    } else {
+      this.becomeFollower(m.term, None)
+    }
+    return true
+  }
+
+  #stepLowerTerm(m: Message): void {
+    if ((this.checkQuorum || this.preVote) && (m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgApp)) {
+      // A stale leader cut off by a partition learns the new term from this reply and steps
+      // down; without it, its pre-votes/CheckQuorum could keep it stuck (etcd #5451).
+      this.send(message({ type: MessageType.MsgAppResp, to: m.from }))
+    } else if (m.type === MessageType.MsgPreVote) {
+      this.send(message({ type: MessageType.MsgPreVoteResp, to: m.from, term: this.term, reject: true }))
+    }
+  }
+
+  #stepVoteRequest(m: Message): void {
+    // §5.2, §5.4: one vote per term, only for candidates at least as up to date as we are.
+    const canVote = this.vote === m.from || (this.vote === None && this.lead === None) ||
+      (m.type === MessageType.MsgPreVote && m.term > this.term)
+    if (canVote && this.raftLog.isUpToDate(m.index, m.logTerm)) {
+      this.send(message({ type: voteRespMsgType(m.type), to: m.from, term: m.term }))
+      if (m.type === MessageType.MsgVote) {
+        this.electionElapsed = 0
+        this.vote = m.from
+      }
+    } else {
+      this.send(message({ type: voteRespMsgType(m.type), to: m.from, term: this.term, reject: true }))
+    }
+  }
+
+  #stepLeader(m: Message): void {
+    switch (m.type) {
+      case MessageType.MsgBeat:
+        this.bcastHeartbeat()
+        return
+      case MessageType.MsgCheckQuorum:
+        if (!this.trk.quorumActive()) this.becomeFollower(this.term, None)
+        // Each round starts from scratch: peers must prove themselves active again.
+        this.trk.visit((id, pr) => { if (id !== this.id) pr.recentActive = false })
+        return
+      case MessageType.MsgProp:
+        this.#leaderPropose(m)
+        return
+      case MessageType.MsgReadIndex:
+        this.#leaderReadIndex(m)
+        return
+      case MessageType.MsgForgetLeader:
+        return
+    }
+    const pr = this.trk.progress.get(m.from)
+    if (pr === undefined) return
+    switch (m.type) {
+      case MessageType.MsgAppResp: this.#handleAppendResponse(m, pr); return
+      case MessageType.MsgHeartbeatResp: this.#handleHeartbeatResponse(m, pr); return
+      case MessageType.MsgSnapStatus:
+        if (pr.state !== ProgressState.Snapshot) return
+        // Either way, wait for the follower's MsgAppResp (or a heartbeat response) before sending more.
+        if (m.reject) pr.pendingSnapshot = 0
+        pr.becomeProbe()
+        pr.msgAppFlowPaused = true
+        return
+      case MessageType.MsgUnreachable:
+        // The transport lost a message: optimistic pipelining is pointless, go back to probing.
+        if (pr.state === ProgressState.Replicate) pr.becomeProbe()
+        return
+      case MessageType.MsgTransferLeader:
+        this.#leaderTransfer(m, pr)
+        return
+    }
+  }
+
+  #leaderPropose(m: Message): void {
+    assert(m.entries.length > 0, `${this.id} stepped empty MsgProp`)
+    if (!this.trk.progress.has(this.id)) throw new ProposalDroppedError('leader was removed from the configuration')
+    if (this.leadTransferee !== None) throw new ProposalDroppedError(`leadership is being transferred to ${this.leadTransferee}`)
+    const ents = m.entries.slice()
+    for (let i = 0; i < ents.length; i++) {
+      const e = ents[i]!
+      if (e.type === EntryType.Normal) continue
+      const cc = e.type === EntryType.ConfChange ? confChangeAsV2(decodeConfChange(e.data)) : decodeConfChangeV2(e.data)
+      const refused = this.#confChangeRefusal(cc)
+      if (refused !== undefined) {
+        // Replace rather than drop, so the proposal's position in the batch is preserved.
+        ents[i] = { term: 0, index: 0, type: EntryType.Normal, data: new Uint8Array(0) }
+      } else {
+        this.pendingConfIndex = this.raftLog.lastIndex() + i + 1
+      }
+    }
+    if (!this.appendEntry(ents)) throw new ProposalDroppedError('too many uncommitted entry bytes')
+    this.bcastAppend()
+  }
+
+  #confChangeRefusal(cc: ConfChangeV2): string | undefined {
+    if (this.disableConfChangeValidation) return undefined
+    const alreadyPending = this.pendingConfIndex > this.raftLog.applied
+    const alreadyJoint = this.trk.config.voters.isJoint()
+    const wantsLeave = leaveJoint(cc)
+    if (alreadyPending) return `possible unapplied conf change at index ${this.pendingConfIndex} (applied to ${this.raftLog.applied})`
+    if (alreadyJoint && !wantsLeave) return 'must transition out of joint config first'
+    if (!alreadyJoint && wantsLeave) return 'not in joint state; refusing empty conf change'
+    return undefined
+  }
+
+  #leaderReadIndex(m: Message): void {
+    // A single voter is a quorum by itself: its commit index is already confirmed.
+    if (this.trk.isSingleton()) {
+      const resp = this.#responseToReadIndexReq(m, this.raftLog.committed)
+      if (resp !== undefined) this.send(resp)
+      return
+    }
+    // Until it commits an entry of its term, a new leader does not know the commit index (§8).
+    if (!this.#committedEntryInCurrentTerm()) {
+      this.pendingReadIndexMessages.push(m)
+      return
+    }
+    this.#sendMsgReadIndexResponse(m)
+  }
+
+  #leaderTransfer(m: Message, pr: Progress): void {
+    if (pr.isLearner) return
+    const transferee = m.from
+    if (this.leadTransferee !== None) {
+      if (this.leadTransferee === transferee) return
+      this.abortLeaderTransfer()
+    }
+    if (transferee === this.id) return
+    // The transfer must finish within one election timeout.
+    this.electionElapsed = 0
+    this.leadTransferee = transferee
+    if (pr.match === this.raftLog.lastIndex()) this.sendTimeoutNow(transferee)
+    else this.sendAppend(transferee)
+  }
+
+  #handleAppendResponse(m: Message, pr: Progress): void {
+    pr.recentActive = true
+    if (m.reject) {
+      let nextProbeIdx = m.rejectHint
+      // Skip every entry of the follower's conflicting term at once (fast backtracking).
+      if (m.logTerm > 0) nextProbeIdx = this.raftLog.findConflictByTerm(m.rejectHint, m.logTerm).index
+      if (pr.maybeDecrTo(m.index, nextProbeIdx)) {
+        if (pr.state === ProgressState.Replicate) pr.becomeProbe()
+        this.sendAppend(m.from)
+      }
+      return
+    }
+    const oldPaused = pr.isPaused()
+    if (!(pr.maybeUpdate(m.index) || (pr.match === m.index && pr.state === ProgressState.Probe))) return
+    if (pr.state === ProgressState.Probe) {
+      pr.becomeReplicate()
+    } else if (pr.state === ProgressState.Snapshot && pr.match + 1 >= this.raftLog.firstIndex()) {
+      // The follower caught up past the compaction point (e.g. via an append after the
+      // snapshot): plain appends work again (etcd PR #10308).
+      pr.becomeProbe()
+      pr.becomeReplicate()
+    } else if (pr.state === ProgressState.Replicate) {
+      pr.inflights.freeLE(m.index)
+    }
+    if (this.maybeCommit()) {
+      this.#releasePendingReadIndexMessages()
+      this.bcastAppend()
+    } else if (m.from !== this.id && (oldPaused || pr.canBumpCommit(this.raftLog.committed))) {
+      this.sendAppend(m.from)
+    }
+    if (m.from !== this.id) {
+      // Acks free inflight slots: send as many size-limited batches as now fit.
+      while (this.maybeSendAppend(m.from, false)) { /* keep sending */ }
+    }
+    if (m.from === this.leadTransferee && pr.match === this.raftLog.lastIndex()) this.sendTimeoutNow(m.from)
+  }
+
+  #handleHeartbeatResponse(m: Message, pr: Progress): void {
+    pr.recentActive = true
+    pr.msgAppFlowPaused = false
+    if (pr.match < this.raftLog.lastIndex() || pr.state === ProgressState.Probe) this.sendAppend(m.from)
+    if (this.readOnly.option !== ReadOnlyOption.Safe || m.context === undefined || m.context.length === 0) return
+    const acks = this.readOnly.recvAck(m.from, m.context)
+    if (acks === undefined || this.trk.config.voters.voteResult(acks) !== VoteResult.Won) return
+    for (const rs of this.readOnly.advance(m)) {
+      const resp = this.#responseToReadIndexReq(rs.req, rs.index)
+      if (resp !== undefined) this.send(resp)
+    }
+  }
+
+  #stepCandidate(m: Message): void {
+    const myVoteResp = this.state === StateType.PreCandidate ? MessageType.MsgPreVoteResp : MessageType.MsgVoteResp
+    switch (m.type) {
+      case MessageType.MsgProp:
+        throw new ProposalDroppedError('no leader')
+      case MessageType.MsgApp:
+        this.becomeFollower(m.term, m.from) // always m.term === this.term
+        this.#handleAppendEntries(m)
+        return
+      case MessageType.MsgHeartbeat:
+        this.becomeFollower(m.term, m.from)
+        this.#handleHeartbeat(m)
+        return
+      case MessageType.MsgSnap:
+        this.becomeFollower(m.term, m.from)
+        this.#handleSnapshot(m)
+        return
+      case MessageType.MsgTimeoutNow:
+        return
+    }
+    if (m.type !== myVoteResp) return
+    const res = this.poll(m.from, !m.reject)
+    if (res === VoteResult.Won) {
+      if (this.state === StateType.PreCandidate) {
+        this.campaign('election')
+      } else {
+        this.becomeLeader()
+        this.bcastAppend()
+      }
+    } else if (res === VoteResult.Lost) {
+      // A pre-vote rejection may carry a newer term; stepping handled it. Stay at our term.
+      this.becomeFollower(this.term, None)
+    }
+  }
+
+  #stepFollower(m: Message): void {
+    switch (m.type) {
+      case MessageType.MsgProp:
+        if (this.lead === None) throw new ProposalDroppedError('no leader')
+        if (this.disableProposalForwarding) throw new ProposalDroppedError('proposal forwarding is disabled')
+        this.send({ ...m, to: this.lead })
+        return
+      case MessageType.MsgApp:
+        this.electionElapsed = 0
+        this.lead = m.from
+        this.#handleAppendEntries(m)
+        return
+      case MessageType.MsgHeartbeat:
+        this.electionElapsed = 0
+        this.lead = m.from
+        this.#handleHeartbeat(m)
+        return
+      case MessageType.MsgSnap:
+        this.electionElapsed = 0
+        this.lead = m.from
+        this.#handleSnapshot(m)
+        return
+      case MessageType.MsgTransferLeader:
+        if (this.lead !== None) this.send({ ...m, to: this.lead })
+        return
+      case MessageType.MsgForgetLeader:
+        // A lease-based reader relies on the leader lease; forgetting it would void that guarantee.
+        if (this.readOnly.option === ReadOnlyOption.LeaseBased) return
+        this.lead = None
+        return
+      case MessageType.MsgTimeoutNow:
+        // Leadership transfer: campaign at once, skipping pre-vote and the leader lease.
+        this.hup('transfer')
+        return
+      case MessageType.MsgReadIndex:
+        if (this.lead === None) throw new ProposalDroppedError('no leader to serve the read index')
+        this.send({ ...m, to: this.lead })
+        return
+      case MessageType.MsgReadIndexResp:
+        if (m.entries.length !== 1) return
+        this.readStates.push({ index: m.index, requestCtx: m.entries[0]!.data })
+        return
+    }
+  }
+
+  #handleAppendEntries(m: Message): void {
+    if (m.index < this.raftLog.committed) {
+      // Everything up to our commit index is settled; tell the leader where we are.
+      this.send(message({ type: MessageType.MsgAppResp, to: m.from, index: this.raftLog.committed }))
+      return
+    }
+    const lastNew = this.raftLog.maybeAppend(m.index, m.logTerm, m.commit, m.entries)
+    if (lastNew !== undefined) {
+      this.send(message({ type: MessageType.MsgAppResp, to: m.from, index: lastNew }))
+      return
+    }
+    // Reject with a hint: the last index ≤ m.index whose term is ≤ m.logTerm, so the leader can
+    // skip a whole conflicting term per round trip.
+    const hintIndex = Math.min(m.index, this.raftLog.lastIndex())
+    const hint = this.raftLog.findConflictByTerm(hintIndex, m.logTerm)
+    this.send(message({ type: MessageType.MsgAppResp, to: m.from, index: m.index, reject: true, rejectHint: hint.index, logTerm: hint.term }))
+  }
+
+  #handleHeartbeat(m: Message): void {
+    this.raftLog.commitTo(m.commit)
+    this.send(message({ type: MessageType.MsgHeartbeatResp, to: m.from, context: m.context }))
+  }
+
+  #handleSnapshot(m: Message): void {
+    const s = m.snapshot
+    assert(s !== undefined, 'MsgSnap without snapshot')
+    const index = this.restore(s) ? this.raftLog.lastIndex() : this.raftLog.committed
+    this.send(message({ type: MessageType.MsgAppResp, to: m.from, index }))
+  }
+
+  /** Installs a snapshot from the leader; false if it is stale or already covered by our log. */
+  restore(s: Snapshot): boolean {
+    const meta = s.metadata
+    if (meta.index <= this.raftLog.committed) return false
+    if (this.state !== StateType.Follower) {
+      // Defensive: only followers install snapshots; bump the term so a new leader emerges.
+      this.becomeFollower(this.term + 1, None)
+      return false
+    }
+    const cs = meta.confState
+    const found = [...cs.voters, ...cs.learners, ...cs.votersOutgoing].includes(this.id)
+    if (!found) return false
+    if (this.raftLog.matchTerm(meta.index, meta.term)) {
+      // We already hold the snapshot's last entry: just fast-forward the commit index.
+      this.raftLog.commitTo(meta.index)
+      return false
+    }
+    this.raftLog.restore(s)
+    const restored = restoreConfState(cs, { config: emptyTrackerConfig(), progress: new Map() }, this.#changerOptions())
+    this.#switchToConfig(restored)
+    const pr = this.trk.progress.get(this.id)!
+    pr.maybeUpdate(pr.next - 1)
+    return true
+  }
+
+  promotable(): boolean {
+    const pr = this.trk.progress.get(this.id)
+    return pr !== undefined && !pr.isLearner && !this.raftLog.hasPendingSnapshot()
+  }
+
+  /** Applies a committed conf change; returns the resulting ConfState. Throws ConfChangeError. */
+  applyConfChange(cc: ConfChangeV2): ConfState {
+    const changer = new Changer({ config: this.trk.config, progress: this.trk.progress }, this.#changerOptions())
+    let next: ConfigAndProgress
+    if (leaveJoint(cc)) {
+      next = changer.leaveJoint()
+    } else {
+      const j = enterJoint(cc)
+      next = j.joint ? changer.enterJoint(j.autoLeave, cc.changes) : changer.simple(cc.changes)
+    }
+    return this.#switchToConfig(next)
+  }
+
+  #switchToConfig(next: ConfigAndProgress): ConfState {
+    this.trk.config = next.config
+    this.trk.progress = next.progress
+    const cs = this.trk.confState()
+    const pr = this.trk.progress.get(this.id)
+    if ((pr === undefined || pr.isLearner) && this.state === StateType.Leader) {
+      // Removed or demoted: keep leading until a successor appears unless asked to step down.
+      if (this.stepDownOnRemoval) this.becomeFollower(this.term, None)
+      return cs
+    }
+    if (this.state !== StateType.Leader || cs.voters.length === 0) return cs
+    if (this.maybeCommit()) {
+      // The new quorum may already hold more entries than the old one did.
+      this.bcastAppend()
+    } else {
+      // New peers must be probed without waiting for a heartbeat.
+      this.trk.visit((id) => { if (id !== this.id) this.maybeSendAppend(id, false) })
+    }
+    if (this.leadTransferee !== None && !this.trk.config.voters.ids().includes(this.leadTransferee)) this.abortLeaderTransfer()
+    return cs
+  }
+
+  /** The application applied entries up to `index` (payload bytes `size`); may auto-leave joint. */
+  appliedTo(index: number, size: number): void {
+    const newApplied = Math.max(index, this.raftLog.applied)
+    this.raftLog.appliedTo(newApplied)
+    this.#reduceUncommittedSize(size)
+    if (this.trk.config.autoLeave && newApplied >= this.pendingConfIndex && this.state === StateType.Leader) {
+      // The joint config this leader proposed is applied: propose leaving it (empty V2 change).
+      const data = encodeConfChangeV2({ transition: ConfChangeTransition.Auto, changes: [], context: new Uint8Array(0) })
+      try {
+        this.step(message({ type: MessageType.MsgProp, from: this.id, entries: [{ term: 0, index: 0, type: EntryType.ConfChangeV2, data }] }))
+      } catch (err) {
+        if (!(err instanceof ProposalDroppedError)) throw err
+      }
+    }
+  }
+
+  pastElectionTimeout(): boolean {
+    return this.electionElapsed >= this.randomizedElectionTimeout
+  }
+
+  resetRandomizedElectionTimeout(): void {
+    this.randomizedElectionTimeout = this.electionTimeout + ((this.random() >>> 0) % this.electionTimeout)
+  }
+
+  sendTimeoutNow(to: number): void {
+    this.send(message({ type: MessageType.MsgTimeoutNow, to }))
+  }
+
+  abortLeaderTransfer(): void {
+    this.leadTransferee = None
+  }
+
+  #committedEntryInCurrentTerm(): boolean {
+    return this.raftLog.zeroTermOnOutOfBounds(this.raftLog.committed) === this.term
+  }
+
+  #responseToReadIndexReq(req: Message, readIndex: number): Message | undefined {
+    if (req.from === None || req.from === this.id) {
+      this.readStates.push({ index: readIndex, requestCtx: req.entries[0]!.data })
+      return undefined
+    }
+    return message({ type: MessageType.MsgReadIndexResp, to: req.from, index: readIndex, entries: req.entries })
+  }
+
+  #sendMsgReadIndexResponse(m: Message): void {
+    if (this.readOnly.option === ReadOnlyOption.Safe) {
+      const ctx = m.entries[0]!.data
+      this.readOnly.addRequest(this.raftLog.committed, m)
+      this.readOnly.recvAck(this.id, ctx)
+      this.trk.visit((id) => { if (id !== this.id) this.sendHeartbeat(id, ctx) })
+      return
+    }
+    const resp = this.#responseToReadIndexReq(m, this.raftLog.committed)
+    if (resp !== undefined) this.send(resp)
+  }
+
+  #releasePendingReadIndexMessages(): void {
+    if (this.pendingReadIndexMessages.length === 0 || !this.#committedEntryInCurrentTerm()) return
+    const msgs = this.pendingReadIndexMessages
+    this.pendingReadIndexMessages = []
+    for (const m of msgs) this.#sendMsgReadIndexResponse(m)
+  }
+
+  #increaseUncommittedSize(ents: readonly Entry[]): boolean {
+    const s = payloadsSize(ents)
+    // An empty tail always takes one proposal, however large, so nothing is stuck forever.
+    if (this.uncommittedSize > 0 && s > 0 && this.uncommittedSize + s > this.maxUncommittedSize) return false
+    this.uncommittedSize += s
+    return true
+  }
+
+  #reduceUncommittedSize(s: number): void {
+    // Followers never increase it; entries from a previous leadership may be applied after reset.
+    this.uncommittedSize = Math.max(0, this.uncommittedSize - s)
+  }
+}
+
+function validateConfig(c: RaftConfig): void {
+  const fail = (reason: string): never => { throw new RaftConfigError(reason) }
+  if (!Number.isSafeInteger(c.id) || c.id <= 0) fail('cannot use none as id')
+  const et = c.electionTick ?? 10
+  const ht = c.heartbeatTick ?? 1
+  if (!Number.isSafeInteger(ht) || ht <= 0) fail('heartbeat tick must be greater than 0')
+  if (!Number.isSafeInteger(et) || et <= ht) fail('election tick must be greater than heartbeat tick')
+  if ((c.maxInflightMsgs ?? 256) <= 0) fail('max inflight messages must be greater than 0')
+  const maxMsg = c.maxSizePerMsg ?? 1024 * 1024
+  if ((c.maxInflightBytes ?? 0) !== 0 && (c.maxInflightBytes ?? 0) < maxMsg) fail('max inflight bytes must be >= max message size')
+  if (c.readOnlyOption === ReadOnlyOption.LeaseBased && c.checkQuorum !== true) fail('CheckQuorum must be enabled when ReadOnlyOption is ReadOnlyLeaseBased')
+  if (typeof c.random !== 'function') fail('random must be a function returning a u32')
+}
