@@ -161,24 +161,27 @@ export class KeyIndex {
   /**
    * Finds the generation compaction at `atRev` keeps and the index of the newest revision at
    * or before `atRev` in it (-1: none), adding that revision to `available`.
+   *
+   * The newest revision at or before `atRev` is kept when it is a put, or a tombstone exactly
+   * at `atRev` (etcd #18474: a watcher from `atRev` must still see that delete). A tombstone
+   * before `atRev` means the key was dead at `atRev`: nothing is kept. Searching by revision
+   * rather than by each generation's tombstone main revision also handles a delete and a put
+   * of the same key in one write txn (two generations sharing a main revision).
    */
   #doCompact(atRev: number, available: Set<string>): { genIdx: number; revIndex: number } {
-    let genIdx = 0
-    // The first generation that is still alive at atRev or was created after it; a tombstone
-    // exactly at atRev keeps its generation (etcd #18474: a watcher from atRev sees the delete).
-    while (genIdx < this.#generations.length - 1) {
-      const g = this.#generations[genIdx]!
-      if (g.revs[g.revs.length - 1]!.main >= atRev) break
-      genIdx++
-    }
-    const g = this.#generations[genIdx]!
-    for (let n = g.revs.length - 1; n >= 0; n--) {
-      if (g.revs[n]!.main <= atRev) {
-        available.add(revisionId(g.revs[n]!))
-        return { genIdx, revIndex: n }
+    const last = this.#generations.length - 1
+    for (let gi = last; gi >= 0; gi--) {
+      const revs = this.#generations[gi]!.revs
+      for (let n = revs.length - 1; n >= 0; n--) {
+        const rev = revs[n]!
+        if (rev.main > atRev) continue
+        const isTombstone = gi !== last && n === revs.length - 1
+        if (isTombstone && rev.main < atRev) return { genIdx: gi + 1, revIndex: -1 }
+        available.add(revisionId(rev))
+        return { genIdx: gi, revIndex: n }
       }
     }
-    return { genIdx, revIndex: -1 }
+    return { genIdx: 0, revIndex: -1 }
   }
 
   /** Drops history before `atRev`, keeping the newest revision at or before it. */

@@ -115,4 +115,23 @@ test('restorePut and restoreTombstone rebuild a compacted history', () => {
   assert.equal(t.get(6), { modified: revision(6), created: revision(6), version: 1 })
 })
 
+test('a delete and a put of the same key in one txn: compaction keeps the put', () => {
+  const ki = new KeyIndex('k')
+  ki.put(revision(2))
+  ki.tombstone(revision(5, 0))
+  ki.put(revision(5, 1))
+  ki.tombstone(revision(7))
+  const kept = new Set<string>()
+  ki.compact(5, kept)
+  assert.equal([...kept], ['5_1'])
+  assert.equal(shape(ki), [[5, 7], []])
+  assert.equal(ki.get(5)?.modified, revision(5, 1))
+  const k2 = new KeyIndex('k2')
+  k2.put(revision(5, 0))
+  k2.tombstone(revision(5, 1))
+  const kept2 = new Set<string>()
+  k2.compact(5, kept2)
+  assert.equal([...kept2], ['5_1'], 'the tombstone at the compaction revision is kept')
+})
+
 test.run()
