@@ -157,7 +157,6 @@ export class BatchTx {
 
   /** Holds every commit back until the matching resume() (writes still go into the batch). */
   pause(): void {
-    assert(this.#depth === 0, 'pause() inside a write() callback')
     this.#paused++
   }
 
@@ -170,7 +169,8 @@ export class BatchTx {
       this.#timer = undefined
       this.#batch = new PendingBatch()
     }
-    if (this.#paused === 0 && this.#stopped === undefined) this.#runWaiting(false)
+    // Inside a write() callback, the end of the outermost one runs what waited.
+    if (this.#paused === 0 && this.#depth === 0 && this.#stopped === undefined) this.#runWaiting(false)
   }
 
   /** Stops for good: cancels the timer; waiting commits fail with ERR_BACKEND_CLOSED. */
@@ -183,7 +183,7 @@ export class BatchTx {
 
   #afterWrite(ok: boolean): void {
     if (this.#stopped !== undefined || this.#paused > 0) return
-    if (this.#waiters.length === 0 && this.#batch.writes < this.#o.batchLimit) {
+    if (this.#waiters.length === 0 && !this.#due && this.#batch.writes < this.#o.batchLimit) {
       if (this.#batch.writes > 0 && this.#timer === undefined && this.#failure === undefined) {
         this.#timer = this.#o.clock.setTimer(this.#o.batchInterval, () => this.#onTimer())
       }

@@ -171,6 +171,28 @@ export class OrderedMap<V> {
     }
   }
 
+  /**
+   * A lazy walk over `start <= key < end` (ascending, or descending when `reverse`): each
+   * `next()` returns the next key (its value in `.value` of the cursor) or undefined at the
+   * end. The map must not be modified while a cursor is in use.
+   */
+  cursor(start: Uint8Array, end: Uint8Array | undefined, reverse: boolean): MapCursor<V> {
+    return new MapCursor(this.#keys, this.#values, start, end, reverse)
+  }
+
+  /** The position of the first key >= key as [chunk, index] ([#keys.length, 0] when none). */
+  static position(keys: readonly Uint8Array[][], key: Uint8Array): [number, number] {
+    let lo = 0
+    let hi = keys.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      const chunk = keys[mid]!
+      if (compareBytes(chunk[chunk.length - 1]!, key) < 0) lo = mid + 1
+      else hi = mid
+    }
+    return lo === keys.length ? [lo, 0] : [lo, lowerBound(keys[lo]!, key)]
+  }
+
   /** Every entry in ascending key order. The map must not be modified while this runs. */
   *entries(): Generator<readonly [Uint8Array, V]> {
     for (let c = 0; c < this.#keys.length; c++) {
@@ -208,4 +230,74 @@ function lowerBound(keys: readonly Uint8Array[], key: Uint8Array): number {
     else hi = mid
   }
   return lo
+}
+
+/** See {@link OrderedMap.cursor}. */
+export class MapCursor<V> {
+  readonly #keys: readonly Uint8Array[][]
+  readonly #values: readonly V[][]
+  readonly #start: Uint8Array
+  readonly #end: Uint8Array | undefined
+  readonly #reverse: boolean
+  /** Invariant: the position of the entry next() returns, or out of range when done. */
+  #c: number
+  #i: number
+  /** The value of the key the last next() returned. */
+  value: V | undefined
+
+  constructor(keys: readonly Uint8Array[][], values: readonly V[][], start: Uint8Array, end: Uint8Array | undefined, reverse: boolean) {
+    this.#keys = keys
+    this.#values = values
+    this.#start = start
+    this.#end = end
+    this.#reverse = reverse
+    if (end !== undefined && compareBytes(end, start) <= 0) {
+      this.#c = keys.length
+      this.#i = 0
+    } else if (!reverse) {
+      ;[this.#c, this.#i] = OrderedMap.position(keys, start)
+    } else if (end === undefined) {
+      this.#c = keys.length - 1
+      this.#i = this.#c >= 0 ? keys[this.#c]!.length - 1 : -1
+    } else {
+      const [c, i] = OrderedMap.position(keys, end)
+      this.#c = c
+      this.#i = i - 1
+      if (c === keys.length) {
+        this.#c = c - 1
+        this.#i = this.#c >= 0 ? keys[this.#c]!.length - 1 : -1
+      }
+    }
+  }
+
+  next(): Uint8Array | undefined {
+    if (this.#reverse) {
+      while (this.#c >= 0 && this.#i < 0) {
+        this.#c--
+        if (this.#c >= 0) this.#i = this.#keys[this.#c]!.length - 1
+      }
+      if (this.#c < 0) return undefined
+      const key = this.#keys[this.#c]![this.#i]!
+      if (compareBytes(key, this.#start) < 0) {
+        this.#c = -1
+        return undefined
+      }
+      this.value = this.#values[this.#c]![this.#i]!
+      this.#i--
+      return key
+    }
+    while (this.#c < this.#keys.length && this.#i >= this.#keys[this.#c]!.length) {
+      this.#c++
+      this.#i = 0
+    }
+    if (this.#c >= this.#keys.length) return undefined
+    const key = this.#keys[this.#c]![this.#i]!
+    if (this.#end !== undefined && compareBytes(key, this.#end) >= 0) {
+      this.#c = this.#keys.length
+      return undefined
+    }
+    this.value = this.#values[this.#c]![this.#i]!
+    this.#i++
+    return key
+  }
 }

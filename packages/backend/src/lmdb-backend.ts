@@ -1,0 +1,504 @@
+import assert from 'node:assert'
+import { join } from 'node:path'
+import { hasCode, noFailpoint, nodeFileSystem, systemClock } from '@strata/seams'
+import type { FileLock, FileSystem } from '@strata/seams'
+import { open as openLmdb } from 'lmdb'
+import type { Database, RootDatabase } from 'lmdb'
+import { BUCKETS } from './backend.js'
+import type { Backend, BackendOptions, BackendStats, BucketName, KeyValuePair, RangeOptions, ReadTx, WriteTx } from './backend.js'
+import { BatchTx, TOMBSTONE } from './batch-tx.js'
+import type { PendingBatch } from './batch-tx.js'
+import { MAX_KEY_BYTES, backendError, batchOptions, checkBucket, checkKey, checkValue } from './limits.js'
+import { compareBytes } from './ordered-map.js'
+import { decodeSnapshot, encodeSnapshot } from './snapshot-format.js'
+
+/** Options of {@link LmdbBackend.open}. */
+export interface LmdbBackendOptions extends BackendOptions {
+  /**
+   * Creates the directory, takes `<dir>/LOCK`, and syncs, renames and removes files for
+   * defragment and restore. Default `nodeFileSystem`. (LMDB itself does its own I/O.)
+   */
+  readonly fileSystem?: FileSystem
+}
+
+/** The data file in `<dir>`; LMDB keeps its reader table next to it in `data.mdb-lock`. */
+const DATA_FILE = 'data.mdb'
+/** Staging files; one left behind by a crash is garbage and removed by the next open. */
+const DEFRAG_FILE = 'data.mdb.defrag'
+const RESTORE_FILE = 'data.mdb.restore'
+
+type Bytes = Database<Uint8Array, Uint8Array>
+
+/**
+ * The durability settings, justified in README.md ("Durability settings"): every commit is a
+ * synchronous LMDB transaction that fdatasyncs its pages and then writes the meta page
+ * synchronously; no noSync, no noMetaSync, no overlappingSync, no write map.
+ */
+const ENV_OPTIONS = {
+  noSubdir: true,
+  maxDbs: BUCKETS.length + 4,
+  overlappingSync: false,
+  noSync: false,
+  noMetaSync: false,
+  useWritemap: false,
+  cache: false,
+  compression: false,
+  encoding: 'binary',
+  keyEncoding: 'binary',
+} as const
+
+/** LMDB's meta page fields, little-endian on the machines lmdb-js ships for (FORMAT.md). */
+const META_MAGIC = 0xbeefc0de
+const META_VERSION = 2
+const META_OFFSET = 24
+const PAGE_SIZES: ReadonlySet<number> = new Set([4096, 8192, 16384, 32768, 65536])
+
+/**
+ * Checks the two meta pages of an existing data file before LMDB maps it. lmdb-js crashes the
+ * process (SIGSEGV) on a file that is not LMDB, where ERR_BACKEND_CORRUPT is wanted.
+ */
+async function checkDataFile(fs: FileSystem, path: string): Promise<void> {
+  const stat = await fs.stat(path)
+  if (stat === undefined || stat.size === 0) return // LMDB initializes a new or empty file
+  const corrupt = (why: string): Error => backendError('ERR_BACKEND_CORRUPT', `${path} is not a valid LMDB data file: ${why}`, { path, size: stat.size })
+  const handle = await fs.open(path, 'read')
+  try {
+    const head = new Uint8Array(Math.min(stat.size, 2 * 65536))
+    const n = await handle.read(head, 0)
+    const view = new DataView(head.buffer, 0, n)
+    if (n < META_OFFSET + 32) throw corrupt('too short for a meta page')
+    const pageSize = view.getUint32(META_OFFSET + 24, true)
+    if (!PAGE_SIZES.has(pageSize)) throw corrupt(`bad page size ${pageSize}`)
+    if (stat.size < 2 * pageSize) throw corrupt('shorter than its two meta pages')
+    for (const at of [META_OFFSET, pageSize + META_OFFSET]) {
+      if (view.getUint32(at, true) !== META_MAGIC) throw corrupt(`bad magic in the meta page at ${at - META_OFFSET}`)
+      if (view.getUint32(at + 4, true) !== META_VERSION) throw corrupt(`unsupported data version ${view.getUint32(at + 4, true)}`)
+    }
+  } finally {
+    await handle.close()
+  }
+}
+
+function openEnv(path: string): { root: RootDatabase; dbs: Map<BucketName, Bytes> } {
+  let root: RootDatabase
+  try {
+    root = openLmdb({ path, ...ENV_OPTIONS })
+  } catch (err) {
+    throw backendError('ERR_BACKEND_CORRUPT', `cannot open the LMDB file ${path}: ${(err as Error).message}`, { path }, err)
+  }
+  try {
+    const dbs = new Map<BucketName, Bytes>(BUCKETS.map((b) => [b, root.openDB<Uint8Array, Uint8Array>(b, { encoding: 'binary', keyEncoding: 'binary', compression: false, cache: false })]))
+    return { root, dbs }
+  } catch (err) {
+    void root.close()
+    throw backendError('ERR_BACKEND_CORRUPT', `cannot open the buckets of ${path}: ${(err as Error).message}`, { path }, err)
+  }
+}
+
+/**
+ * The durable backend: one LMDB environment in `<dir>/data.mdb`, one named database per
+ * bucket, keys ordered bytewise. Writes go into an in-memory ordered overlay (the pending
+ * batch, deletes as tombstones) that every read merges over LMDB's committed state; a commit
+ * writes the whole overlay in one synchronous LMDB write transaction, durable when it returns.
+ *
+ * Open with {@link LmdbBackend.open}; a second open of the same directory (from this process or
+ * another) fails with ERR_BACKEND_LOCKED until the first is closed.
+ */
+export class LmdbBackend implements Backend {
+  readonly #dir: string
+  readonly #fs: FileSystem
+  readonly #lock: FileLock
+  /** Invariant: open while #state is 'open', except inside the synchronous swap of #swapIn. */
+  #root: RootDatabase
+  #dbs: Map<BucketName, Bytes>
+  readonly #batchTx: BatchTx
+  /** Invariant: > 0 exactly while a forEach/range walk runs (writes then are refused). */
+  #walking = 0
+  /** Invariant: true while a defragment or restore runs; a second one is refused. */
+  #swapping = false
+  #state: 'open' | 'closed' | 'crashed' = 'open'
+  /** Invariant: the snapshot streams holding an LMDB read transaction; a swap waits for 0. */
+  #snapshots = 0
+  #snapshotsDone: Array<() => void> = []
+
+  private constructor(dir: string, fs: FileSystem, lock: FileLock, env: { root: RootDatabase; dbs: Map<BucketName, Bytes> }, options: LmdbBackendOptions) {
+    const { batchInterval, batchLimit } = batchOptions(options)
+    this.#dir = dir
+    this.#fs = fs
+    this.#lock = lock
+    this.#root = env.root
+    this.#dbs = env.dbs
+    const tx: WriteTx = {
+      get: (bucket, key) => this.#get(bucket, key),
+      range: (bucket, start, end, opts) => this.#range(bucket, start, end, opts),
+      forEach: (bucket, start, end, fn) => this.#forEach(bucket, start, end, fn),
+      put: (bucket, key, value) => this.#put(bucket, key, value),
+      delete: (bucket, key) => this.#delete(bucket, key),
+    }
+    this.#batchTx = new BatchTx({
+      batchInterval,
+      batchLimit,
+      clock: options.clock ?? systemClock,
+      failpoint: options.failpoint ?? noFailpoint,
+      tx,
+      apply: (batch, beforeCommit) => this.#apply(batch, beforeCommit),
+    })
+  }
+
+  /**
+   * Opens (creating when missing) the backend in `dir`. Fails with ERR_BACKEND_LOCKED when the
+   * directory is open elsewhere, ERR_BACKEND_CORRUPT when the data file is not an LMDB file.
+   */
+  static async open(dir: string, options: LmdbBackendOptions = {}): Promise<LmdbBackend> {
+    batchOptions(options)
+    const fs = options.fileSystem ?? nodeFileSystem
+    await fs.mkdir(dir)
+    let lock: FileLock
+    try {
+      lock = await fs.lock(join(dir, 'LOCK'))
+    } catch (err) {
+      if (hasCode(err, 'ERR_LOCKED')) throw backendError('ERR_BACKEND_LOCKED', `${dir} is already open (in this process or another)`, { dir }, err)
+      throw err
+    }
+    try {
+      for (const leftover of [DEFRAG_FILE, RESTORE_FILE]) {
+        await fs.rm(join(dir, leftover))
+        await fs.rm(join(dir, `${leftover}-lock`))
+      }
+      await checkDataFile(fs, join(dir, DATA_FILE))
+      return new LmdbBackend(dir, fs, lock, openEnv(join(dir, DATA_FILE)), options)
+    } catch (err) {
+      await lock.release()
+      throw err
+    }
+  }
+
+  write<T>(fn: (tx: WriteTx) => T): T {
+    return this.#batchTx.write(fn)
+  }
+
+  read<T>(fn: (tx: ReadTx) => T): T {
+    this.#batchTx.checkOpen()
+    return fn(this.#batchTx.tx)
+  }
+
+  /** Commits the pending batch in one LMDB transaction; resolves once it is on disk. */
+  commit(): Promise<void> {
+    return this.#batchTx.commit()
+  }
+
+  setPreCommitHook(fn: ((tx: WriteTx) => void) | undefined): void {
+    this.#batchTx.checkOpen()
+    this.#batchTx.setHook(fn)
+  }
+
+  /**
+   * Commits the pending batch, then streams the committed state from one LMDB read
+   * transaction, so the copy is consistent even while commits go on. Consume it to the end (or
+   * break out of the loop) so the read transaction is released.
+   */
+  async *snapshot(): AsyncGenerator<Uint8Array> {
+    await this.commit()
+    this.#batchTx.checkOpen()
+    const txn = this.#root.useReadTransaction()
+    const dbs = this.#dbs
+    this.#snapshots++
+    try {
+      yield* encodeSnapshot((bucket) => this.#pairs(dbs.get(bucket)!, txn))
+    } finally {
+      txn.done()
+      this.#snapshots--
+      if (this.#snapshots === 0) for (const resolve of this.#snapshotsDone.splice(0)) resolve()
+    }
+  }
+
+  *#pairs(db: Bytes, transaction: ReturnType<RootDatabase['useReadTransaction']>): Generator<readonly [Uint8Array, Uint8Array]> {
+    for (const { key, value } of db.getRange({ transaction } as Parameters<Bytes['getRange']>[0])) yield [key as Uint8Array, value]
+  }
+
+  /**
+   * Writes the snapshot into a staging file (verified in full), then swaps it in with one
+   * rename; the pending batch is discarded. Commits wait meanwhile.
+   */
+  async restore(snapshot: AsyncIterable<Uint8Array>): Promise<void> {
+    await this.#exclusive(async () => {
+      const staging = join(this.#dir, RESTORE_FILE)
+      await this.#removeStaging(staging)
+      const env = openEnv(staging)
+      let pairs: Array<[BucketName, Uint8Array, Uint8Array]> = []
+      const flush = (): void => {
+        const batch = pairs
+        pairs = []
+        env.root.transactionSync(() => {
+          for (const [bucket, key, value] of batch) env.dbs.get(bucket)!.putSync(key, value)
+        })
+      }
+      try {
+        await decodeSnapshot(snapshot, (bucket, key, value) => {
+          pairs.push([bucket, key, value])
+          if (pairs.length >= 10_000) flush()
+        })
+        flush()
+      } catch (err) {
+        await env.root.close()
+        await this.#removeStaging(staging)
+        throw err
+      }
+      await env.root.close()
+      await this.#fs.rm(`${staging}-lock`)
+      await this.#swapIn(staging)
+      return true
+    })
+  }
+
+  /**
+   * Sizes from LMDB's page counts: `sizeBytes` is the data file's extent (last page + 1),
+   * `sizeInUseBytes` the pages the bucket trees, LMDB's own trees and meta pages occupy; the
+   * rest is free pages a defragment would drop.
+   */
+  stats(): BackendStats {
+    this.#batchTx.checkOpen()
+    type Tree = { pageSize: number; treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number }
+    type EnvStats = Tree & { lastPageNumber: number; root: Tree; free: Tree }
+    const env = this.#root.getStats() as EnvStats
+    const pages = (t: Tree): number => t.treeBranchPageCount + t.treeLeafPageCount + t.overflowPages
+    let used = 2 + pages(env.root) + pages(env.free)
+    for (const db of this.#dbs.values()) used += pages(db.getStats() as Tree)
+    const sizeBytes = (env.lastPageNumber + 1) * env.pageSize
+    return {
+      sizeBytes,
+      sizeInUseBytes: Math.min(sizeBytes, used * env.pageSize),
+      pendingWrites: this.#batchTx.batch.writes,
+      commits: this.#batchTx.commits,
+    }
+  }
+
+  /**
+   * Commits, then copies the environment compacted (LMDB's copy with MDB_CP_COMPACT) into a
+   * staging file, syncs it and renames it over the data file. Reads go on throughout; commits
+   * wait until the swap is done (writes pile up in the pending batch).
+   */
+  async defragment(): Promise<void> {
+    await this.commit()
+    await this.#exclusive(async () => {
+      const staging = join(this.#dir, DEFRAG_FILE)
+      await this.#removeStaging(staging)
+      try {
+        await this.#root.backup(staging, true)
+      } catch (err) {
+        await this.#removeStaging(staging)
+        throw backendError('ERR_BACKEND_COMMIT', `defragment could not copy the store: ${(err as Error).message}`, { staging }, err)
+      }
+      await this.#swapIn(staging)
+      return false
+    })
+  }
+
+  /** Commits what is pending, closes LMDB and releases the directory lock. */
+  async close(): Promise<void> {
+    if (this.#state !== 'open') return
+    if (this.#batchTx.failure === undefined) await this.commit()
+    this.#state = 'closed'
+    this.#batchTx.stop('closed')
+    await this.#root.close()
+    await this.#lock.release()
+  }
+
+  /**
+   * Drops the pending batch without committing it, closes LMDB and releases the lock: what a
+   * process crash leaves behind (tests use it; a power loss is simulated with a child process).
+   */
+  async crash(): Promise<void> {
+    if (this.#state !== 'open') return
+    this.#state = 'crashed'
+    this.#batchTx.stop('crashed')
+    await this.#root.close()
+    await this.#lock.release()
+  }
+
+  /** The error that stopped this backend accepting writes, or undefined while it is healthy. */
+  get failure(): unknown {
+    return this.#batchTx.failure
+  }
+
+  /** Runs `fn` with commits paused; `fn` resolves to whether the pending batch is to be discarded. */
+  async #exclusive(fn: () => Promise<boolean>): Promise<void> {
+    this.#batchTx.checkWritable()
+    if (this.#swapping) throw backendError('ERR_BAD_REQUEST', 'a defragment or restore is already running')
+    this.#swapping = true
+    this.#batchTx.pause()
+    let discard = false
+    try {
+      discard = await fn()
+    } finally {
+      this.#swapping = false
+      if (this.#state === 'open') this.#batchTx.resume(discard)
+    }
+  }
+
+  /**
+   * Makes `staging` durable, renames it over the data file and reopens LMDB on it. The old
+   * environment keeps serving reads (from the old, now unlinked, inode) until the synchronous
+   * close-and-reopen at the end, so no read ever meets a closed environment. Both files hold
+   * the same committed state (commits are paused), so a crash on either side of the rename is
+   * harmless.
+   */
+  async #swapIn(staging: string): Promise<void> {
+    const handle = await this.#fs.open(staging, 'readWrite')
+    try {
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+    // Closing LMDB under a snapshot's read transaction would not complete at once.
+    while (this.#snapshots > 0) await new Promise<void>((resolve) => this.#snapshotsDone.push(resolve))
+    await this.#fs.rename(staging, join(this.#dir, DATA_FILE))
+    await this.#fs.fsyncDir(this.#dir)
+    assert(this.#state === 'open', 'the backend was closed during a swap')
+    // No async write is ever issued and reads are synchronous, so close() completes at once.
+    void this.#root.close()
+    const env = openEnv(join(this.#dir, DATA_FILE))
+    this.#root = env.root
+    this.#dbs = env.dbs
+  }
+
+  async #removeStaging(path: string): Promise<void> {
+    await this.#fs.rm(path)
+    await this.#fs.rm(`${path}-lock`)
+  }
+
+  /** Writes the batch in one synchronous LMDB transaction (fdatasync + meta write before it returns). */
+  #apply(batch: PendingBatch, beforeCommit: () => void): void {
+    let injected: unknown
+    try {
+      this.#root.transactionSync(() => {
+        for (const [bucket, pending] of batch.entries()) {
+          const db = this.#dbs.get(bucket)!
+          for (const [key, value] of pending.entries()) {
+            if (value === TOMBSTONE) db.removeSync(key)
+            else db.putSync(key, value)
+          }
+        }
+        try {
+          beforeCommit()
+        } catch (err) {
+          injected = err
+          throw err
+        }
+      })
+    } catch (err) {
+      if (err === injected) throw err
+      throw backendError('ERR_BACKEND_COMMIT', `LMDB commit failed: ${(err as Error).message}`, { dir: this.#dir }, err)
+    }
+  }
+
+  #get(bucket: BucketName, key: Uint8Array): Uint8Array | undefined {
+    checkBucket(bucket)
+    const pending = this.#batchTx.batch.get(bucket, key)
+    if (pending === TOMBSTONE) return undefined
+    if (pending !== undefined) return pending
+    // LMDB refuses such keys outright; none can be stored, so none is found.
+    if (key.length === 0 || key.length > MAX_KEY_BYTES) return undefined
+    return this.#dbs.get(bucket)!.get(key)
+  }
+
+  #range(bucket: BucketName, start: Uint8Array, end: Uint8Array | undefined, options: RangeOptions = {}): KeyValuePair[] {
+    checkBucket(bucket)
+    const limit = options.limit ?? 0
+    const out: KeyValuePair[] = []
+    this.#walk(bucket, start, end, options.reverse === true, (key, value) => {
+      out.push({ key, value })
+      return limit <= 0 || out.length < limit
+    })
+    return out
+  }
+
+  #forEach(bucket: BucketName, start: Uint8Array, end: Uint8Array | undefined, fn: (key: Uint8Array, value: Uint8Array) => boolean | void): void {
+    checkBucket(bucket)
+    this.#walk(bucket, start, end, false, fn)
+  }
+
+  /** Merges the pending batch over LMDB's range, in order; a pending entry hides LMDB's entry for its key. */
+  #walk(bucket: BucketName, start: Uint8Array, end: Uint8Array | undefined, reverse: boolean, fn: (key: Uint8Array, value: Uint8Array) => boolean | void): void {
+    if (end !== undefined && compareBytes(end, start) <= 0) return
+    this.#walking++
+    // A commit (a commit() called from fn) would reset LMDB's read transaction under the cursor.
+    this.#batchTx.pause()
+    const committed = this.#lmdbRange(bucket, start, end, reverse)
+    try {
+      const pending = this.#batchTx.batch.bucket(bucket)?.cursor(start, end, reverse)
+      const sign = reverse ? -1 : 1
+      let c = committed.next()
+      let p = pending?.next()
+      for (;;) {
+        const ck = c.done === true ? undefined : c.value.key
+        if (ck === undefined && p === undefined) return
+        const order = ck === undefined ? -1 : p === undefined ? 1 : sign * compareBytes(p, ck)
+        if (order <= 0) {
+          const value = pending!.value!
+          if (order === 0) c = committed.next()
+          const key = p!
+          p = pending!.next()
+          if (value !== TOMBSTONE && fn(key, value) === false) return
+        } else {
+          const { key, value } = c.value as { key: Uint8Array; value: Uint8Array }
+          c = committed.next()
+          if (fn(key, value) === false) return
+        }
+      }
+    } finally {
+      committed.return?.()
+      this.#walking--
+      this.#batchTx.resume()
+    }
+  }
+
+  /**
+   * LMDB's pairs with `start <= key < end`, ascending or descending. lmdb-js's reverse ranges
+   * include their start and exclude their end, the opposite of ours, so a reverse walk starts
+   * at `end` itself (skipped if present) and stops below `start` here.
+   */
+  *#lmdbRange(bucket: BucketName, start: Uint8Array, end: Uint8Array | undefined, reverse: boolean): Generator<{ key: Uint8Array; value: Uint8Array }, void, undefined> {
+    const db = this.#dbs.get(bucket)!
+    // Bounds longer than any storable key are cut to MAX_KEY_BYTES (LMDB refuses longer ones);
+    // the comparisons below keep the exact bounds.
+    const from = start.length === 0 ? undefined : start.length > MAX_KEY_BYTES ? start.subarray(0, MAX_KEY_BYTES) : start
+    if (!reverse) {
+      const to = end !== undefined && end.length > MAX_KEY_BYTES ? undefined : end
+      for (const entry of db.getRange({ start: from, end: to })) {
+        const key = entry.key as Uint8Array
+        if (compareBytes(key, start) < 0) continue
+        if (end !== undefined && compareBytes(key, end) >= 0) return
+        yield { key, value: entry.value }
+      }
+      return
+    }
+    const to = end !== undefined && end.length > MAX_KEY_BYTES ? end.subarray(0, MAX_KEY_BYTES) : end
+    for (const entry of db.getRange({ start: to, reverse: true })) {
+      const key = entry.key as Uint8Array
+      if (end !== undefined && compareBytes(key, end) >= 0) continue
+      if (compareBytes(key, start) < 0) return
+      yield { key, value: entry.value }
+    }
+  }
+
+  #put(bucket: BucketName, key: Uint8Array, value: Uint8Array): void {
+    this.#checkMutation(bucket, key)
+    checkValue(bucket, value)
+    // Copies: the caller may reuse its buffers before the batch commits.
+    this.#batchTx.batch.put(bucket, key.slice(), value.slice())
+  }
+
+  #delete(bucket: BucketName, key: Uint8Array): void {
+    this.#checkMutation(bucket, key)
+    this.#batchTx.batch.delete(bucket, key.slice())
+  }
+
+  #checkMutation(bucket: BucketName, key: Uint8Array): void {
+    if (!this.#batchTx.writing) throw backendError('ERR_BAD_REQUEST', 'a WriteTx is usable only inside its write() callback')
+    this.#batchTx.checkWritable()
+    checkBucket(bucket)
+    checkKey(bucket, key)
+    if (this.#walking > 0) throw backendError('ERR_BAD_REQUEST', 'a write during forEach/range would invalidate the walk')
+  }
+}

@@ -1,0 +1,165 @@
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { writeFile } from 'node:fs/promises'
+import { spawn } from 'node:child_process'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { rejectsWithCode, tempDir, withSeed } from '@strata/testkit'
+import type { TempDir } from '@strata/testkit'
+import { LmdbBackend, MemoryBackend } from '../src/index.js'
+import { bytes, collect, contractSuite, dump, text } from './contract.js'
+import { ManualClock } from './manual-clock.js'
+
+contractSuite('LmdbBackend', async () => {
+  const dir = await tempDir('strata-backend-')
+  return {
+    open: (options) => LmdbBackend.open(dir.path, options),
+    crash: async (b, options) => {
+      await (b as LmdbBackend).crash()
+      return LmdbBackend.open(dir.path, options)
+    },
+    reopen: async (b, options) => {
+      await b.close()
+      return LmdbBackend.open(dir.path, options)
+    },
+    cleanup: () => dir.cleanup(),
+  }
+})
+
+let dir: TempDir
+test.before.each(async () => { dir = await tempDir('strata-backend-') })
+test.after.each(async () => { await dir.cleanup() })
+
+test('a second open of the same directory fails with ERR_BACKEND_LOCKED until the first closes', async () => {
+  const a = await LmdbBackend.open(dir.path, { clock: new ManualClock() })
+  await rejectsWithCode(LmdbBackend.open(dir.path), 'ERR_BACKEND_LOCKED')
+  a.write((tx) => tx.put('alarm', bytes('x'), bytes('1')))
+  await a.close()
+  const b = await LmdbBackend.open(dir.path, { clock: new ManualClock() })
+  assert.equal(dump(b), ['alarm/x=1'])
+  await b.close()
+})
+
+test('a data file that is not LMDB fails with ERR_BACKEND_CORRUPT and releases the lock', async () => {
+  await writeFile(join(dir.path, 'data.mdb'), Buffer.alloc(64 * 1024, 0x5a))
+  await rejectsWithCode(LmdbBackend.open(dir.path), 'ERR_BACKEND_CORRUPT')
+  await rejectsWithCode(LmdbBackend.open(dir.path), 'ERR_BACKEND_CORRUPT')
+})
+
+test('defragment shrinks the file after mass deletes; reads go on and commits wait meanwhile', async () => {
+  const clock = new ManualClock()
+  const b = await LmdbBackend.open(dir.path, { clock })
+  const value = new Uint8Array(1000).fill(1)
+  for (let i = 0; i < 5000; i++) b.write((tx) => tx.put('key', bytes(`k${String(i).padStart(6, '0')}`), value))
+  await b.commit()
+  for (let i = 100; i < 5000; i++) b.write((tx) => tx.delete('key', bytes(`k${String(i).padStart(6, '0')}`)))
+  await b.commit()
+  const before = b.stats()
+  assert.ok(before.sizeBytes > 4_000_000, JSON.stringify(before))
+  assert.ok(before.sizeInUseBytes < before.sizeBytes / 4, JSON.stringify(before))
+  const running = b.defragment()
+  b.write((tx) => tx.put('meta', bytes('during'), bytes('1')))
+  const waited = b.commit()
+  assert.is(text(b.read((tx) => tx.get('key', bytes('k000050')))) !== undefined, true)
+  await running
+  await waited
+  const after = b.stats()
+  assert.ok(after.sizeBytes < before.sizeBytes / 4, `${before.sizeBytes} -> ${after.sizeBytes}`)
+  assert.is(b.read((tx) => tx.range('key', bytes('k'), undefined)).length, 100)
+  await b.crash()
+  const again = await LmdbBackend.open(dir.path, { clock })
+  assert.is(text(again.read((tx) => tx.get('meta', bytes('during')))), '1', 'the write made during defragment committed after it')
+  assert.is(again.read((tx) => tx.range('key', bytes('k'), undefined)).length, 100)
+  await again.close()
+})
+
+test('a snapshot stream is a consistent copy while commits go on', async () => {
+  const b = await LmdbBackend.open(dir.path, { clock: new ManualClock() })
+  for (let i = 0; i < 3000; i++) b.write((tx) => tx.put('key', bytes(`k${String(i).padStart(5, '0')}`), new Uint8Array(300)))
+  const expected = dump(b)
+  const chunks: Uint8Array[] = []
+  for await (const chunk of b.snapshot()) {
+    chunks.push(chunk)
+    b.write((tx) => tx.put('key', bytes(`z${chunks.length}`), bytes('late')))
+    await b.commit()
+  }
+  assert.ok(chunks.length > 2, 'the stream came in several chunks')
+  await b.close()
+  const m = new MemoryBackend({ clock: new ManualClock() })
+  await m.restore((async function* () { yield* chunks })())
+  assert.equal(dump(m), expected, 'a memory backend restores an LMDB snapshot')
+})
+
+test('a staging file left by a crash during defragment or restore is removed on open', async () => {
+  const b = await LmdbBackend.open(dir.path)
+  b.write((tx) => tx.put('key', bytes('a'), bytes('1')))
+  await b.close()
+  await writeFile(join(dir.path, 'data.mdb.defrag'), 'half a copy')
+  await writeFile(join(dir.path, 'data.mdb.restore'), 'half a restore')
+  const again = await LmdbBackend.open(dir.path)
+  assert.equal(dump(again), ['key/a=1'])
+  await again.close()
+  const { readdir } = await import('node:fs/promises')
+  assert.equal((await readdir(dir.path)).filter((f) => f.includes('.defrag') || f.includes('.restore')), [])
+})
+
+test('restore of an LMDB snapshot survives a crash and reopen', async () => {
+  const src = await LmdbBackend.open(join(dir.path, 'src'))
+  src.write((tx) => { for (let i = 0; i < 25_000; i++) tx.put('key', bytes(`r${i}`), bytes(String(i))) })
+  const chunks = await collect(src.snapshot())
+  await src.close()
+  const dst = await LmdbBackend.open(join(dir.path, 'dst'))
+  dst.write((tx) => tx.put('key', bytes('old'), bytes('x')))
+  await dst.restore((async function* () { yield* chunks })())
+  assert.is(dst.read((tx) => tx.get('key', bytes('old'))), undefined)
+  await dst.crash()
+  const again = await LmdbBackend.open(join(dir.path, 'dst'))
+  assert.is(again.read((tx) => tx.range('key', bytes('r'), undefined)).length, 25_000)
+  assert.is(text(again.read((tx) => tx.get('key', bytes('r24999')))), '24999')
+  await again.close()
+})
+
+/** Runs the crash writer in `path` and SIGKILLs it after `commits` commits plus `delayMs`; resolves with the last batch it reported committed. */
+function killWriterAfter(path: string, commits: number, delayMs: number): Promise<number> {
+  const fixture = fileURLToPath(new URL('./fixtures/crash-writer.ts', import.meta.url))
+  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', fixture, path], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let reported = -1
+  let seen = 0
+  let out = ''
+  return new Promise((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      out += String(d)
+      const lines = out.split('\n')
+      out = lines.pop()!
+      for (const line of lines) {
+        reported = Number(line.split(' ')[1])
+        if (++seen === commits) setTimeout(() => child.kill('SIGKILL'), delayMs)
+      }
+    })
+    child.on('exit', (code, signal) => {
+      if (signal === 'SIGKILL') resolve(reported)
+      else reject(new Error(`crash writer exited with ${code} before it was killed`))
+    })
+  })
+}
+
+test('a writer killed mid-writes leaves exactly a prefix of its committed batches', async () => {
+  await withSeed('lmdb kill', async (prng) => {
+    for (let round = 0; round < 3; round++) {
+      const reported = await killWriterAfter(dir.path, 2 + prng.int(6), prng.int(15))
+      const b = await LmdbBackend.open(dir.path)
+      const last = Number(text(b.read((tx) => tx.get('meta', bytes('last')))))
+      assert.ok(last >= reported, `batch ${reported} was reported committed, the store ends at ${last}`)
+      const counts = new Map<string, number>()
+      b.read((tx) => tx.forEach('key', bytes('b'), undefined, (k) => {
+        const batch = text(k)!.slice(1, 7)
+        counts.set(batch, (counts.get(batch) ?? 0) + 1)
+      }))
+      assert.is(counts.size, last + 1, 'no batch beyond the last one, none missing')
+      for (const [batch, n] of counts) assert.is(n, 2000, `batch ${batch} is whole`)
+      await b.close()
+    }
+  })
+})
+
+test.run()
