@@ -53,22 +53,32 @@ export class Replay {
   metadata: Uint8Array | undefined
   /** The last hard state record seen. */
   hardState: HardState = EMPTY_HARD_STATE
-  /** Invariant: entries[i].index === snapshot.index + 1 + i (kept only when asked). */
+  /** Invariant: entries[i].index === #base + 1 + i (kept only when asked). */
   readonly entries: Entry[] | undefined
   /** Every snapshot record seen, in log order. */
   readonly snapshots: WalSnapshot[] = []
   /** Invariant: number of entries after the snapshot, equal to entries.length when kept. */
   count = 0
   snapshotMatched = false
+  /** Invariant: entries at or below #base are skipped; starts at the snapshot index. */
+  #base: number
+  readonly #followSnapshots: boolean
 
-  constructor(snapshot: WalSnapshot, keepEntries: boolean) {
+  /**
+   * With `followSnapshots` (verify without a snapshot), a snapshot record beyond the last entry
+   * moves the base up to it, as a restart from that snapshot would: the log legitimately
+   * continues after it without the entries it covers.
+   */
+  constructor(snapshot: WalSnapshot, keepEntries: boolean, followSnapshots = false) {
     this.snapshot = snapshot
     this.entries = keepEntries ? [] : undefined
+    this.#base = snapshot.index
+    this.#followSnapshots = followSnapshots
   }
 
   /** The index of the last entry (or the snapshot index when there is none after it). */
   get lastIndex(): number {
-    return this.snapshot.index + this.count
+    return this.#base + this.count
   }
 
   readonly visit: RecordVisitor = (rec, seg, offset) => {
@@ -82,8 +92,8 @@ export class Replay {
   }
 
   #entry(e: Entry, seg: SegmentName, offset: number): void {
-    if (e.index <= this.snapshot.index) return
-    const up = e.index - this.snapshot.index - 1
+    if (e.index <= this.#base) return
+    const up = e.index - this.#base - 1
     if (up > this.count) {
       throw new WalError('ERR_WAL_GAP', `wal: entry ${e.index} follows entry ${this.lastIndex} (gap) in ${seg.name} at offset ${offset}`, { segment: seg.name, offset, index: e.index, lastIndex: this.lastIndex })
     }
@@ -103,6 +113,11 @@ export class Replay {
 
   #snapshot(s: WalSnapshot, seg: SegmentName, offset: number): void {
     this.snapshots.push(s)
+    if (this.#followSnapshots && s.index > this.lastIndex) {
+      assert(this.entries === undefined, 'following snapshots is for checks that keep no entries')
+      this.#base = s.index
+      this.count = 0
+    }
     if (s.index !== this.snapshot.index) return
     if (s.term !== this.snapshot.term) {
       throw new WalError('ERR_WAL_SNAPSHOT_MISMATCH', `wal: snapshot record at index ${s.index} has term ${s.term}, expected ${this.snapshot.term}`, { segment: seg.name, offset, index: s.index, term: s.term, expectedTerm: this.snapshot.term })

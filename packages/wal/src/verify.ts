@@ -43,7 +43,9 @@ export async function verify(dir: string, options: VerifyOptions = {}): Promise<
   const from = snapshot === undefined ? 0 : selectSegments(segs, snapshot, dir)
   const chosen = segs.slice(from)
   requireContiguous(chosen, dir)
-  const replay = new Replay(snapshot ?? { index: 0, term: 0 }, false)
+  // Without a snapshot, entries are checked from the first index the oldest segment may hold.
+  const base = snapshot ?? { index: Math.max(0, chosen[0]!.firstIndex - 1), term: 0 }
+  const replay = new Replay(base, false, snapshot === undefined)
   const scan = await walkSegments(fs, dir, chosen, replay.visit)
   if (snapshot !== undefined && !replay.snapshotMatched) {
     throw new WalError('ERR_WAL_SNAPSHOT_NOT_FOUND', `wal: no snapshot record for index ${snapshot.index} term ${snapshot.term}`, { index: snapshot.index, term: snapshot.term })

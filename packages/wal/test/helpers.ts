@@ -17,3 +17,66 @@ export const META = new TextEncoder().encode('metadata')
 export function plain(es: readonly Entry[]): Array<[number, number, string]> {
   return es.map((e) => [e.index, e.term, Buffer.from(e.data).toString('hex')])
 }
+
+import type { FileHandle, FileSystem } from '@strata/seams'
+import { SimFileSystem } from '@strata/testkit'
+import { Wal } from '../src/index.js'
+import type { WalOptions } from '../src/index.js'
+
+/** A small simulated log: 512-byte segments in '/w' of a fresh SimFileSystem. */
+export function simOptions(extra: Partial<WalOptions> = {}): WalOptions & { fs: SimFileSystem } {
+  return { fs: new SimFileSystem(), segmentSizeBytes: 512, ...extra } as WalOptions & { fs: SimFileSystem }
+}
+
+/** Opens `dir` at `snap` and reads everything (closing it again unless asked to keep it). */
+export async function reopen(dir: string, opts: WalOptions, snap = { index: 0, term: 0 }): Promise<{ wal: Wal; entries: Entry[]; hardState: { term: number; vote: number; commit: number } }> {
+  const wal = await Wal.open(dir, snap, opts)
+  try {
+    const r = await wal.readAll()
+    return { wal, entries: r.entries, hardState: r.hardState }
+  } catch (err) {
+    await wal.close()
+    throw err
+  }
+}
+
+/** Counters and gates around an inner FileSystem's datasync/sync, for group-commit tests. */
+export class SyncProbe {
+  datasyncs = 0
+  /** When set, every datasync waits for it to resolve. */
+  gate: Promise<void> | undefined
+  /** When set, the next datasync fails with this error. */
+  failNext: Error | undefined
+  readonly fs: FileSystem
+
+  constructor(inner: FileSystem) {
+    const probe = this
+    const wrap = (h: FileHandle): FileHandle => ({
+      path: h.path,
+      read: (b, p) => h.read(b, p),
+      write: (b, p) => h.write(b, p),
+      sync: () => h.sync(),
+      async datasync() {
+        probe.datasyncs++
+        if (probe.gate !== undefined) await probe.gate
+        const fail = probe.failNext
+        probe.failNext = undefined
+        if (fail !== undefined) throw fail
+        return h.datasync()
+      },
+      truncate: (s) => h.truncate(s),
+      allocate: (s) => h.allocate(s),
+      size: () => h.size(),
+      close: () => h.close(),
+    })
+    this.fs = { ...bind(inner), open: async (path, mode) => wrap(await inner.open(path, mode)) }
+  }
+}
+
+function bind(fs: FileSystem): FileSystem {
+  return {
+    open: (p, m) => fs.open(p, m), readFile: (p) => fs.readFile(p), writeFile: (p, d) => fs.writeFile(p, d),
+    rename: (a, b) => fs.rename(a, b), unlink: (p) => fs.unlink(p), mkdir: (p) => fs.mkdir(p), rm: (p) => fs.rm(p),
+    readdir: (p) => fs.readdir(p), stat: (p) => fs.stat(p), fsyncDir: (p) => fs.fsyncDir(p), lock: (p) => fs.lock(p),
+  }
+}

@@ -1,0 +1,101 @@
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { rejectsWithCode } from '@strata/testkit'
+import { Wal, dump, repair, validSnapshotEntries, verify } from '../src/index.js'
+import { META, ents, plain, reopen, simOptions } from './helpers.js'
+
+test('verify returns the last hard state and last index, and checks the snapshot record', async () => {
+  const o = simOptions()
+  const w = await Wal.create('/w', META, o)
+  await w.save({ term: 1, vote: 1, commit: 10 }, ents(1, 40))
+  await w.saveSnapshot({ index: 20, term: 1 })
+  await w.save({ term: 2, vote: 3, commit: 40 }, ents(41, 50, 2))
+  await w.close()
+  const all = await verify('/w', { fs: o.fs })
+  assert.equal(all.hardState, { term: 2, vote: 3, commit: 40 })
+  assert.is(all.lastIndex, 50)
+  assert.is(all.tail, 'zero')
+  const fromSnap = await verify('/w', { fs: o.fs, snapshot: { index: 20, term: 1 } })
+  assert.is(fromSnap.lastIndex, 50)
+  await rejectsWithCode(verify('/w', { fs: o.fs, snapshot: { index: 20, term: 2 } }), 'ERR_WAL_SNAPSHOT_MISMATCH')
+  await rejectsWithCode(verify('/w', { fs: o.fs, snapshot: { index: 21, term: 1 } }), 'ERR_WAL_SNAPSHOT_NOT_FOUND')
+  await rejectsWithCode(verify('/missing', { fs: o.fs }), 'ERR_WAL_NOT_FOUND')
+})
+
+test('verify reports a torn tail and fails with ERR_WAL_CORRUPT on damage elsewhere', async () => {
+  const o = simOptions()
+  const w = await Wal.create('/w', META, o)
+  await w.save({ term: 1, vote: 1, commit: 10 }, ents(1, 40))
+  await w.save({ term: 1, vote: 1, commit: 10 }, ents(41, 80))
+  const names = w.segmentNames
+  await w.close()
+  const tail = `/w/${names.at(-1)!}`
+  const size = (await o.fs.stat(tail))!.size
+  const h = await o.fs.open(tail, 'readWrite')
+  const end = (await verify('/w', { fs: o.fs })).tail === 'zero' ? size : size
+  await h.truncate(end)
+  await h.close()
+  o.fs.flipBit(`/w/${names[0]!}`, 300, 1)
+  await rejectsWithCode(verify('/w', { fs: o.fs }), 'ERR_WAL_CORRUPT')
+})
+
+test('validSnapshotEntries returns the snapshot records at or below the last commit', async () => {
+  const o = simOptions()
+  const w = await Wal.create('/w', META, o)
+  await w.saveSnapshot({ index: 1, term: 1 })
+  await w.save({ term: 1, vote: 0, commit: 1 }, [])
+  await w.saveSnapshot({ index: 2, term: 1 })
+  await w.saveSnapshot({ index: 3, term: 2 })
+  await w.save({ term: 2, vote: 0, commit: 2 }, [])
+  await w.saveSnapshot({ index: 4, term: 2 })
+  await w.close()
+  assert.equal(await validSnapshotEntries('/w', { fs: o.fs }), [{ index: 0, term: 0 }, { index: 1, term: 1 }, { index: 2, term: 1 }])
+})
+
+// etcd #11918 / TestValidSnapshotEntriesAfterPurgeWal: once the first segment is gone, the oldest
+// remaining one opens with a crc record carrying the purged segment's chain value, and every
+// reader must adopt it instead of checking records against a chain started from 0.
+test('#11918: after the first segments are purged, every reader handles the opening crc record', async () => {
+  const o = simOptions({ segmentSizeBytes: 64 })
+  const w = await Wal.create('/w', META, o)
+  await w.saveSnapshot({ index: 1, term: 1 })
+  await w.save({ term: 1, vote: 0, commit: 1 }, [])
+  await w.saveSnapshot({ index: 2, term: 1 })
+  await w.saveSnapshot({ index: 3, term: 2 })
+  for (let i = 0; i < 128; i++) await w.save({ term: 2, vote: 0, commit: 3 }, [])
+  await w.save({ term: 2, vote: 0, commit: 3 }, ents(4, 6, 2))
+  await w.close()
+  const names = (await o.fs.readdir('/w')).filter((n) => n.endsWith('.wal'))
+  assert.ok(names.length > 5)
+  await o.fs.unlink(`/w/${names[0]!}`)
+  await o.fs.unlink(`/w/${names[1]!}`)
+  assert.equal(await validSnapshotEntries('/w', { fs: o.fs }), [{ index: 2, term: 1 }, { index: 3, term: 2 }])
+  const v = await verify('/w', { fs: o.fs })
+  assert.equal(v.hardState, { term: 2, vote: 0, commit: 3 })
+  let count = 0
+  for await (const _ of dump('/w', { fs: o.fs })) count++
+  assert.ok(count > 100)
+  assert.is((await repair('/w', { fs: o.fs })).repaired, false)
+  const r = await reopen('/w', o, { index: 3, term: 2 })
+  assert.equal(plain(r.entries), plain(ents(4, 6, 2)))
+  assert.equal(r.hardState, { term: 2, vote: 0, commit: 3 })
+  await r.wal.close()
+})
+
+test('a segment whose crc record does not continue the previous chain is ERR_WAL_CORRUPT', async () => {
+  const a = simOptions()
+  const wa = await Wal.create('/w', META, a)
+  await wa.save({ term: 1, vote: 0, commit: 0 }, ents(1, 40))
+  await wa.close()
+  const namesA = (await a.fs.readdir('/w')).filter((n) => n.endsWith('.wal'))
+  // A second log with the same shape but other contents: its second segment carries another chain.
+  const wb = await Wal.create('/v', META, a)
+  await wb.save({ term: 9, vote: 0, commit: 0 }, ents(1, 40, 9))
+  await wb.close()
+  const namesB = (await a.fs.readdir('/v')).filter((n) => n.endsWith('.wal'))
+  assert.is(namesA[1], namesB[1])
+  await a.fs.writeFile(`/w/${namesA[1]!}`, await a.fs.readFile(`/v/${namesB[1]!}`))
+  await rejectsWithCode(verify('/w', { fs: a.fs }), 'ERR_WAL_CORRUPT')
+})
+
+test.run()

@@ -1,0 +1,328 @@
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { SimFileSystem, rejectsWithCode, tempDir } from '@strata/testkit'
+import { nodeFileSystem } from '@strata/seams'
+import { Wal, dump, MAX_RECORD_BYTES } from '../src/index.js'
+import type { DumpItem } from '../src/index.js'
+import { META, SyncProbe, ents, plain, reopen, simOptions } from './helpers.js'
+
+const ZERO = { index: 0, term: 0 }
+
+async function records(dir: string, fs: SimFileSystem): Promise<DumpItem[]> {
+  const out: DumpItem[] = []
+  for await (const item of dump(dir, { fs })) out.push(item)
+  return out
+}
+
+test('create writes segment 0-0 holding a crc, metadata and snapshot record, preallocated', async () => {
+  const o = simOptions()
+  const w = await Wal.create('/w', META, o)
+  await w.close()
+  assert.equal(await o.fs.readdir('/w'), ['0000000000000000-0000000000000000.wal', 'LOCK'])
+  assert.is((await o.fs.stat('/w/0000000000000000-0000000000000000.wal'))!.size, 512)
+  const recs = await records('/w', o.fs)
+  assert.equal(recs.map((r) => r.record.type), ['crc', 'metadata', 'snapshot'])
+  assert.equal(recs[0]!.record, { type: 'crc', prevChain: 0, seq: 0, firstIndex: 0 })
+  assert.equal(recs[2]!.record, { type: 'snapshot', snapshot: ZERO })
+})
+
+test('create fails with ERR_WAL_EXISTS on a directory that already holds a WAL', async () => {
+  const o = simOptions()
+  await (await Wal.create('/w', META, o)).close()
+  await rejectsWithCode(Wal.create('/w', META, o), 'ERR_WAL_EXISTS')
+})
+
+test('create removes a stale preallocated tmp file left by an interrupted create', async () => {
+  const o = simOptions()
+  await o.fs.mkdir('/w')
+  await o.fs.writeFile('/w/0.tmp', new Uint8Array(100).fill(7))
+  await (await Wal.create('/w', META, o)).close()
+  assert.equal(await o.fs.readdir('/w'), ['0000000000000000-0000000000000000.wal', 'LOCK'])
+  const r = await reopen('/w', o)
+  assert.equal(r.entries, [])
+  await r.wal.close()
+})
+
+test('open of a directory without a WAL fails with ERR_WAL_NOT_FOUND', async () => {
+  const o = simOptions()
+  await rejectsWithCode(Wal.open('/nothing', ZERO, o), 'ERR_WAL_NOT_FOUND')
+  await o.fs.mkdir('/empty')
+  await o.fs.writeFile('/empty/notes.txt', new Uint8Array(3))
+  await rejectsWithCode(Wal.open('/empty', ZERO, o), 'ERR_WAL_NOT_FOUND')
+})
+
+test('saved entries and hard state are recovered with the metadata after reopening', async () => {
+  const o = simOptions()
+  const w = await Wal.create('/w', META, o)
+  await w.save({ term: 1, vote: 2, commit: 5 }, ents(1, 10))
+  await w.save({ term: 2, vote: 2, commit: 9 }, ents(11, 12, 2))
+  await w.close()
+  const wal = await Wal.open('/w', ZERO, o)
+  const r = await wal.readAll()
+  assert.equal(Buffer.from(r.metadata).toString(), 'metadata')
+  assert.equal(r.hardState, { term: 2, vote: 2, commit: 9 })
+  assert.equal(plain(r.entries), plain([...ents(1, 10), ...ents(11, 12, 2)]))
+  await wal.close()
+})
+
+test('a cut names the new segment seq+1 and last index+1 and opens it with crc, metadata and hard state', async () => {
+  const o = simOptions()
+  const w = await Wal.create('/w', META, o)
+  await w.save({ term: 1, vote: 1, commit: 1 }, ents(1, 30, 1, 16))
+  await w.close()
+  assert.equal((await o.fs.readdir('/w')).filter((n) => n.endsWith('.wal')), ['0000000000000000-0000000000000000.wal', '0000000000000001-000000000000001f.wal'])
+  const recs = (await records('/w', o.fs)).filter((r) => r.segment.startsWith('0000000000000001'))
+  assert.equal(recs.map((r) => r.record.type), ['crc', 'metadata', 'hardState'])
+  const crc = recs[0]!.record
+  assert.ok(crc.type === 'crc' && crc.seq === 1 && crc.firstIndex === 31)
+})
+
+test('saves that cross many cuts are all recovered, reading from any snapshot onward', async () => {
+  const o = simOptions()
+  const w = await Wal.create('/w', META, o)
+  for (let i = 1; i <= 200; i += 10) await w.save({ term: 1, vote: 1, commit: i }, ents(i, i + 9))
+  await w.saveSnapshot({ index: 100, term: 1 })
+  await w.save({ term: 1, vote: 1, commit: 200 }, ents(201, 210))
+  assert.ok(w.segmentNames.length > 10)
+  await w.close()
+  const all = await reopen('/w', o)
+  assert.equal(plain(all.entries), plain(ents(1, 210)))
+  await all.wal.close()
+  const fromSnap = await reopen('/w', o, { index: 100, term: 1 })
+  assert.equal(plain(fromSnap.entries), plain(ents(101, 210)))
+  await fromSnap.wal.close()
+})
+
+test('a missing middle segment fails opens that need it and not those that start after it', async () => {
+  const o = simOptions()
+  const w = await Wal.create('/w', META, o)
+  for (let i = 1; i <= 100; i += 10) {
+    await w.save({ term: 1, vote: 1, commit: i }, ents(i, i + 9))
+    await w.saveSnapshot({ index: i + 9, term: 1 })
+  }
+  const names = w.segmentNames
+  await w.close()
+  await o.fs.unlink(`/w/${names[2]!}`)
+  await rejectsWithCode(Wal.open('/w', ZERO, o), 'ERR_WAL_NOT_FOUND')
+  const last = await reopen('/w', o, { index: 100, term: 1 })
+  assert.equal(last.entries, [])
+  await last.wal.close()
+})
+
+test('opening at a snapshot the log has no record of fails with ERR_WAL_SNAPSHOT_NOT_FOUND, a wrong term with ERR_WAL_SNAPSHOT_MISMATCH', async () => {
+  const o = simOptions()
+  const w = await Wal.create('/w', META, o)
+  await w.save({ term: 1, vote: 1, commit: 5 }, ents(1, 5))
+  await w.saveSnapshot({ index: 3, term: 1 })
+  await w.close()
+  const a = await Wal.open('/w', { index: 4, term: 1 }, o)
+  await rejectsWithCode(a.readAll(), 'ERR_WAL_SNAPSHOT_NOT_FOUND')
+  await a.close()
+  const b = await Wal.open('/w', { index: 3, term: 2 }, o)
+  await rejectsWithCode(b.readAll(), 'ERR_WAL_SNAPSHOT_MISMATCH')
+  await b.close()
+  const c = await reopen('/w', o, { index: 3, term: 1 })
+  assert.equal(plain(c.entries), plain(ents(4, 5)))
+  await c.wal.close()
+})
+
+test('a later entry with the same index replaces the earlier one and drops what followed', async () => {
+  const o = simOptions()
+  const w = await Wal.create('/w', META, o)
+  await w.save({ term: 1, vote: 1, commit: 2 }, ents(1, 10))
+  await w.save({ term: 2, vote: 1, commit: 2 }, ents(6, 7, 2))
+  assert.is(w.lastIndex, 7)
+  await w.close()
+  const r = await reopen('/w', o)
+  assert.equal(plain(r.entries), plain([...ents(1, 5), ...ents(6, 7, 2)]))
+  await r.wal.close()
+})
+
+test('bad input is refused with a typed error and writes nothing', async () => {
+  const o = simOptions()
+  const w = await Wal.create('/w', META, o)
+  await w.save({ term: 1, vote: 0, commit: 0 }, ents(1, 3))
+  await rejectsWithCode(w.save({ term: 1, vote: 0, commit: 0 }, ents(5, 6)), 'ERR_WAL_GAP')
+  await rejectsWithCode(w.save({ term: 1, vote: 0, commit: 0 }, [ents(4, 4)[0]!, ents(6, 6)[0]!]), 'ERR_WAL_BAD_INPUT')
+  await rejectsWithCode(w.save({ term: 1, vote: 0, commit: 0 }, [...ents(4, 5), { index: 6, term: 1, data: new Uint8Array(MAX_RECORD_BYTES) }]), 'ERR_WAL_RECORD_TOO_LARGE')
+  await rejectsWithCode(w.save({ term: 2 ** 53, vote: 0, commit: 0 }), 'ERR_WAL_BAD_INPUT')
+  await rejectsWithCode(w.save({ term: 1, vote: 0, commit: 0 }, [{ index: 4, term: -1, data: new Uint8Array(0) }]), 'ERR_WAL_BAD_INPUT')
+  await rejectsWithCode(w.saveSnapshot({ index: 1.5, term: 1 }), 'ERR_WAL_BAD_INPUT')
+  await w.close()
+  await rejectsWithCode(w.save({ term: 1, vote: 0, commit: 0 }, ents(4, 4)), 'ERR_WAL_CLOSED')
+  const r = await reopen('/w', o)
+  assert.equal(plain(r.entries), plain(ents(1, 3)))
+  await r.wal.close()
+})
+
+test('metadata over the maximum record size is refused by create', async () => {
+  await rejectsWithCode(Wal.create('/w', new Uint8Array(MAX_RECORD_BYTES + 1), simOptions()), 'ERR_WAL_RECORD_TOO_LARGE')
+})
+
+test('an empty save writes nothing and does not sync', async () => {
+  const o = simOptions()
+  const probe = new SyncProbe(o.fs)
+  const w = await Wal.create('/w', META, { ...o, fs: probe.fs })
+  const before = await o.fs.readFile(`/w/${w.segmentNames[0]!}`)
+  await w.save({ term: 0, vote: 0, commit: 0 }, [])
+  assert.is(probe.datasyncs, 0)
+  assert.equal(await o.fs.readFile(`/w/${w.segmentNames[0]!}`), before)
+  await w.close()
+})
+
+test('only entries, term or vote changes force an fsync; a commit-only change does not', async () => {
+  const o = simOptions({ segmentSizeBytes: 1 << 20 })
+  const probe = new SyncProbe(o.fs)
+  const w = await Wal.create('/w', META, { ...o, fs: probe.fs })
+  await w.save({ term: 1, vote: 1, commit: 0 }, [])
+  assert.is(probe.datasyncs, 1)
+  await w.save({ term: 1, vote: 1, commit: 0 }, ents(1, 1))
+  assert.is(probe.datasyncs, 2)
+  await w.save({ term: 1, vote: 1, commit: 1 }, [])
+  assert.is(probe.datasyncs, 2)
+  await w.save({ term: 1, vote: 2, commit: 1 }, [])
+  assert.is(probe.datasyncs, 3)
+  await w.close()
+  const r = await reopen('/w', o)
+  assert.equal(r.hardState, { term: 1, vote: 2, commit: 1 })
+  await r.wal.close()
+})
+
+test('concurrent saves share one fdatasync and none resolves before it completes', async () => {
+  const o = simOptions({ segmentSizeBytes: 1 << 20 })
+  const probe = new SyncProbe(o.fs)
+  const w = await Wal.create('/w', META, { ...o, fs: probe.fs })
+  let open!: () => void
+  probe.gate = new Promise((r) => (open = r))
+  let resolved = 0
+  const first = Array.from({ length: 50 }, (_, i) => w.save({ term: 1, vote: 1, commit: i }, ents(i + 1, i + 1)).then(() => resolved++))
+  for (let i = 0; i < 20; i++) await Promise.resolve()
+  assert.is(probe.datasyncs, 1)
+  assert.is(resolved, 0)
+  // Calls made while the first fsync runs form the next batch.
+  const second = Array.from({ length: 30 }, (_, i) => w.save({ term: 1, vote: 1, commit: 50 }, ents(51 + i, 51 + i)).then(() => resolved++))
+  for (let i = 0; i < 20; i++) await Promise.resolve()
+  assert.is(resolved, 0)
+  open()
+  probe.gate = undefined
+  await Promise.all([...first, ...second])
+  assert.is(resolved, 80)
+  assert.is(probe.datasyncs, 2)
+  await w.close()
+  const r = await reopen('/w', o)
+  assert.equal(plain(r.entries), plain(ents(1, 80)))
+  await r.wal.close()
+})
+
+test('after an fsync error every pending and later write fails with ERR_WAL_FAILED', async () => {
+  const o = simOptions({ segmentSizeBytes: 1 << 20 })
+  const probe = new SyncProbe(o.fs)
+  const w = await Wal.create('/w', META, { ...o, fs: probe.fs })
+  await w.save({ term: 1, vote: 1, commit: 0 }, ents(1, 2))
+  probe.failNext = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' })
+  const err = await rejectsWithCode(w.save({ term: 1, vote: 1, commit: 0 }, ents(3, 3)), 'ERR_WAL_FAILED')
+  assert.is((err.cause as { code?: string }).code, 'EIO')
+  await rejectsWithCode(w.save({ term: 1, vote: 1, commit: 0 }, ents(4, 4)), 'ERR_WAL_FAILED')
+  await rejectsWithCode(w.saveSnapshot({ index: 1, term: 1 }), 'ERR_WAL_FAILED')
+  await w.close()
+})
+
+test('an fsync failure injected by the simulated disk fails the log and loses nothing acknowledged', async () => {
+  const o = simOptions({ segmentSizeBytes: 1 << 20 })
+  const w = await Wal.create('/w', META, o)
+  await w.save({ term: 1, vote: 1, commit: 0 }, ents(1, 5))
+  o.fs.failSync({ path: '.wal' })
+  await rejectsWithCode(w.save({ term: 1, vote: 1, commit: 0 }, ents(6, 6)), 'ERR_WAL_FAILED')
+  await rejectsWithCode(w.save({ term: 1, vote: 1, commit: 0 }, ents(6, 6)), 'ERR_WAL_FAILED')
+  await w.close()
+  o.fs.crash()
+  const r = await reopen('/w', o)
+  assert.equal(plain(r.entries.slice(0, 5)), plain(ents(1, 5)))
+  await r.wal.close()
+})
+
+test('writes before readAll, after close, and readAll twice are refused', async () => {
+  const o = simOptions()
+  await (await Wal.create('/w', META, o)).close()
+  const w = await Wal.open('/w', ZERO, o)
+  await rejectsWithCode(w.save({ term: 1, vote: 0, commit: 0 }, ents(1, 1)), 'ERR_WAL_BAD_INPUT')
+  await w.readAll()
+  await rejectsWithCode(w.readAll(), 'ERR_WAL_BAD_INPUT')
+  await w.close()
+  await w.close()
+  await rejectsWithCode(w.readAll(), 'ERR_WAL_CLOSED')
+  await rejectsWithCode(w.saveSnapshot({ index: 1, term: 1 }), 'ERR_WAL_CLOSED')
+})
+
+test('a second writer fails at once with ERR_WAL_LOCKED while a reader opens alongside (flock on disk)', async () => {
+  const t = await tempDir('wal-lock-')
+  try {
+    const dir = `${t.path}/wal`
+    const w = await Wal.create(dir, META, { segmentSizeBytes: 4096 })
+    await w.save({ term: 1, vote: 1, commit: 1 }, ents(1, 3))
+    await rejectsWithCode(Wal.open(dir, ZERO, { fs: nodeFileSystem }), 'ERR_WAL_LOCKED')
+    const reader = await Wal.openForRead(dir, ZERO)
+    const r = await reader.readAll()
+    assert.equal(plain(r.entries), plain(ents(1, 3)))
+    await rejectsWithCode(reader.save({ term: 1, vote: 1, commit: 1 }, ents(4, 4)), 'ERR_WAL_BAD_INPUT')
+    await reader.close()
+    await w.close()
+    const again = await Wal.open(dir, ZERO)
+    assert.equal(plain((await again.readAll()).entries), plain(ents(1, 3)))
+    await again.close()
+  } finally {
+    await t.cleanup()
+  }
+})
+
+test('releaseTo keeps the last segment starting below the index and everything after it', async () => {
+  const o = simOptions({ recycle: false })
+  const w = await Wal.create('/w', META, o)
+  for (let i = 1; i <= 100; i += 10) await w.save({ term: 1, vote: 1, commit: i }, ents(i, i + 9, 1, 24))
+  const firsts = w.segmentNames.map((n) => Number.parseInt(n.slice(17, 33), 16))
+  const pick = firsts.findIndex((f) => f >= 50)
+  w.releaseTo(50)
+  assert.equal(w.segmentNames.map((n) => Number.parseInt(n.slice(17, 33), 16)), firsts.slice(pick - 1))
+  w.releaseTo(10_000)
+  assert.is(w.segmentNames.length, 1)
+  assert.is(w.releasedNames.length, firsts.length - 1)
+  await w.close()
+})
+
+test('appending works when the tail has no preallocated slack', async () => {
+  const o = simOptions({ segmentSizeBytes: 4096 })
+  const w = await Wal.create('/w', META, o)
+  await w.save({ term: 1, vote: 1, commit: 1 }, ents(1, 5))
+  const name = w.segmentNames[0]!
+  await w.close()
+  const end = (await records('/w', o.fs)).at(-1)!
+  const h = await o.fs.open(`/w/${name}`, 'readWrite')
+  await h.truncate(end.offset + 56)
+  await h.sync()
+  await h.close()
+  const r = await reopen('/w', o)
+  assert.equal(plain(r.entries), plain(ents(1, 5)))
+  await r.wal.save({ term: 1, vote: 1, commit: 6 }, ents(6, 10))
+  await r.wal.close()
+  const again = await reopen('/w', o)
+  assert.equal(plain(again.entries), plain(ents(1, 10)))
+  await again.wal.close()
+})
+
+test('a failure at walAfterRename fails the log; reopening keeps every acknowledged entry', async () => {
+  const o = simOptions()
+  let armed = false
+  const w = await Wal.create('/w', META, { ...o, failpoint: (name) => { if (armed && name === 'walAfterRename') throw new Error('crash at walAfterRename') } })
+  await w.save({ term: 1, vote: 1, commit: 1 }, ents(1, 3))
+  armed = true
+  // The first save is acknowledged (durable) before the cut that fails.
+  await w.save({ term: 1, vote: 1, commit: 1 }, ents(4, 40))
+  await rejectsWithCode(w.save({ term: 1, vote: 1, commit: 1 }, ents(41, 41)), 'ERR_WAL_FAILED')
+  await w.close()
+  o.fs.crash()
+  const r = await reopen('/w', o)
+  assert.equal(plain(r.entries), plain(ents(1, 40)))
+  await r.wal.close()
+})
+
+test.run()
