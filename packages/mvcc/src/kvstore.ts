@@ -38,6 +38,14 @@ export interface MvccStoreOptions {
 /** Receives each write txn with changes, after the store revision moved to `revision`. */
 export type WriteObserver = (revision: number, events: readonly MvccEvent[]) => void
 
+export interface CompactOptions {
+  /**
+   * Runs inside the backend write that records the scheduled compaction, so a driver can put
+   * its applied index in the same transaction. Default: nothing.
+   */
+  readonly write?: (tx: WriteTx) => void
+}
+
 /** A handle on an accepted compaction. */
 export interface CompactHandle {
   /** Resolves once `scheduledCompactRev` is committed (durable). */
@@ -196,13 +204,16 @@ export class MvccStore {
    * Throws ERR_COMPACTED when `rev` is not above the compact revision, ERR_FUTURE_REV above
    * the current revision.
    */
-  compact(rev: number): CompactHandle {
+  compact(rev: number, options: CompactOptions = {}): CompactHandle {
     this.#checkOpen()
     assert(!this.#inWrite && !this.#restoring, 'compact inside a write or during restore')
     if (!Number.isSafeInteger(rev) || rev < 0) throw new MvccError('ERR_INVALID_REVISION', `mvcc: bad compact revision ${rev}`)
     if (rev <= this.#state.compactMainRev) throw compactedError(rev, this.#state.compactMainRev)
     if (rev > this.#state.currentRev) throw futureRevError(rev, this.#state.currentRev)
-    this.#backend.write((tx) => tx.put('meta', SCHEDULED_COMPACT_KEY, encodeRevision({ main: rev, sub: 0 })))
+    this.#backend.write((tx) => {
+      tx.put('meta', SCHEDULED_COMPACT_KEY, encodeRevision({ main: rev, sub: 0 }))
+      options.write?.(tx)
+    })
     return this.#schedule(rev, this.#backend.commit())
   }
 
