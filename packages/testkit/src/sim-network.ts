@@ -75,8 +75,12 @@ export class SimNetwork {
   #reorder = 0
   #minDelay = 0
   #maxDelay = 0
-  /** Invariant: sorted by seq (the order messages were queued). */
+  /**
+   * Invariant: the undelivered messages are `#queue[#head..]`, sorted by (due, seq); the slots
+   * before `#head` are delivered ones awaiting compaction (so taking the first is O(1)).
+   */
   #queue: Envelope[] = []
+  #head = 0
   #seq = 0
   readonly #endpoints = new Map<MemberId, { transport: Transport; handlers: Handler[] }>()
   /** Group of each member named by the current partition; unnamed members share the group -1. */
@@ -135,7 +139,12 @@ export class SimNetwork {
     const delay = this.#maxDelay > this.#minDelay ? this.#minDelay + this.#prng.int(this.#maxDelay - this.#minDelay + 1) : this.#minDelay
     const due = (this.#clock?.now() ?? 0) + delay
     // The copy keeps a sender that reuses its buffer from changing a message in flight.
-    this.#queue.push({ from, to, message: message.slice(), due, seq: this.#seq++ })
+    const envelope: Envelope = { from, to, message: message.slice(), due, seq: this.#seq++ }
+    // Due times are mostly non-decreasing, so the insertion point is almost always the end.
+    let at = this.#queue.length
+    while (at > this.#head && this.#queue[at - 1]!.due > due) at--
+    if (at === this.#queue.length) this.#queue.push(envelope)
+    else this.#queue.splice(at, 0, envelope)
   }
 
   /**
@@ -170,7 +179,7 @@ export class SimNetwork {
   }
 
   /** Messages queued and not yet delivered or lost (ready or still delayed). */
-  get pending(): number { return this.#queue.length }
+  get pending(): number { return this.#queue.length - this.#head }
 
   get stats(): Readonly<NetworkStats> { return { ...this.#stats } }
 
@@ -180,25 +189,36 @@ export class SimNetwork {
    * Returns false when no message is ready.
    */
   step(): boolean {
-    const now = this.#clock?.now() ?? 0
-    const ready: number[] = []
-    let first = -1
-    this.#queue.forEach((e, i) => {
-      if (e.due > now) return
-      ready.push(i)
-      if (first < 0 || e.due < this.#queue[first]!.due) first = i
-    })
-    if (first < 0) return false
-    const index = this.#reorder > 0 && ready.length > 1 && this.#prng.bool(this.#reorder) ? this.#prng.pick(ready) : first
-    const [envelope] = this.#queue.splice(index, 1)
-    this.#deliver(envelope!)
+    const ready = this.#readyCount()
+    if (ready === 0) return false
+    let envelope: Envelope
+    if (this.#reorder > 0 && ready > 1 && this.#prng.bool(this.#reorder)) {
+      envelope = this.#queue.splice(this.#head + this.#prng.int(ready), 1)[0]!
+    } else {
+      envelope = this.#queue[this.#head++]!
+      if (this.#head === this.#queue.length) {
+        this.#queue = []
+        this.#head = 0
+      } else if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+        this.#queue = this.#queue.slice(this.#head)
+        this.#head = 0
+      }
+    }
+    this.#deliver(envelope)
     return true
   }
 
-  /** Whether some queued message is ready now. */
-  #hasReady(): boolean {
+  /** How many messages at the front of the queue are due now (binary search on due). */
+  #readyCount(): number {
     const now = this.#clock?.now() ?? 0
-    return this.#queue.some((e) => e.due <= now)
+    let lo = this.#head
+    let hi = this.#queue.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (this.#queue[mid]!.due <= now) lo = mid + 1
+      else hi = mid
+    }
+    return lo - this.#head
   }
 
   #deliver(e: Envelope): void {
@@ -223,8 +243,8 @@ export class SimNetwork {
   deliverAll(): number {
     let taken = 0
     for (;;) {
-      if (taken >= this.#maxDeliveries && this.#hasReady()) {
-        throw new StrataError('ERR_SIM_NETWORK_BUSY', `SimNetwork.deliverAll: still busy after ${taken} messages`, { taken, pending: this.#queue.length })
+      if (taken >= this.#maxDeliveries && this.#readyCount() > 0) {
+        throw new StrataError('ERR_SIM_NETWORK_BUSY', `SimNetwork.deliverAll: still busy after ${taken} messages`, { taken, pending: this.pending })
       }
       if (!this.step()) return taken
       taken++

@@ -135,6 +135,27 @@ test('delays hold messages until the SimClock reaches their due time', () => {
   assert.throws(() => net.setFaults({ dropProbability: 2 }), /\[0, 1\]/)
 })
 
+test('with random delays, every one of 5000 messages arrives once its time comes, some out of send order', () => {
+  const clock = new SimClock()
+  const net = new SimNetwork({ clock, prng: new Prng(8), minDelay: 0, maxDelay: 20 })
+  const got: number[] = []
+  net.endpoint(2).onMessage((_from, m) => got.push(new DataView(m.buffer).getUint32(0)))
+  const a = net.endpoint(1)
+  const due = new Map<number, number>()
+  for (let i = 0; i < 5000; i++) {
+    const m = new Uint8Array(4)
+    new DataView(m.buffer).setUint32(0, i)
+    a.send(2, m)
+    if (i % 100 === 99) clock.advance(1)
+    due.set(i, clock.now())
+  }
+  clock.advance(100)
+  assert.is(net.deliverAll(), 5000)
+  assert.is(net.pending, 0)
+  assert.equal([...got].sort((x, y) => x - y), [...due.keys()])
+  assert.not.equal(got, [...due.keys()], 'delays reordered some messages')
+})
+
 test('reordering delivers messages out of send order', () => {
   const { net, log, send } = cluster(2, { prng: new Prng(5), reorderProbability: 0.5 })
   for (let i = 0; i < 50; i++) send(1, 2, i)
