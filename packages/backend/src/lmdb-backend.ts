@@ -86,6 +86,10 @@ function openEnv(path: string): { root: RootDatabase; dbs: Map<BucketName, Bytes
   } catch (err) {
     throw backendError('ERR_BACKEND_CORRUPT', `cannot open the LMDB file ${path}: ${(err as Error).message}`, { path }, err)
   }
+  // MAX_KEY_BYTES promises every backend takes keys that long; LMDB's limit depends on its
+  // page size (1,978 bytes with 4 KiB pages, as lmdb-js builds it).
+  const maxKeySize = (root as unknown as { maxKeySize?: number }).maxKeySize
+  assert(maxKeySize === undefined || maxKeySize >= MAX_KEY_BYTES, `LMDB accepts keys of at most ${maxKeySize} bytes, below MAX_KEY_BYTES`)
   try {
     const dbs = new Map<BucketName, Bytes>(BUCKETS.map((b) => [b, root.openDB<Uint8Array, Uint8Array>(b, { encoding: 'binary', keyEncoding: 'binary', compression: false, cache: false })]))
     return { root, dbs }

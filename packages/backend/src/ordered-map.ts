@@ -252,7 +252,7 @@ export class MapCursor<V> {
     this.#end = end
     this.#reverse = reverse
     if (end !== undefined && compareBytes(end, start) <= 0) {
-      this.#c = keys.length
+      this.#c = reverse ? -1 : keys.length
       this.#i = 0
     } else if (!reverse) {
       ;[this.#c, this.#i] = OrderedMap.position(keys, start)

@@ -27,6 +27,12 @@ test('random sets and deletes keep the map sorted and equal to a model', () => {
       map.walk(lo, hi, false, (k) => { up.push(hex(k)) })
       const down: string[] = []
       map.walk(lo, hi, true, (k) => { down.push(hex(k)) })
+      for (const reverse of [false, true]) {
+        const cursor = map.cursor(lo, hi, reverse)
+        const seen: string[] = []
+        for (let k = cursor.next(); k !== undefined; k = cursor.next()) seen.push(hex(k))
+        assert.equal(seen, reverse ? [...down] : [...up], 'a cursor walks as walk() does')
+      }
       const expect = want.filter((k) => compareBytes(Buffer.from(k, 'hex'), lo) >= 0 && compareBytes(Buffer.from(k, 'hex'), hi) < 0)
       assert.equal(up, expect)
       assert.equal(down, [...expect].reverse())
