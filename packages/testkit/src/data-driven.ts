@@ -1,5 +1,5 @@
 import { AssertionError } from 'node:assert'
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 /** One argument of a command line: `key`, `key=value` or `key=(a,b)`. */
@@ -185,11 +185,12 @@ function rewritten(text: string, cases: readonly DataDrivenCase[], actuals: read
 export type TestRegistrar = (name: string, fn: () => Promise<void>) => void
 
 /**
- * Registers one uvu test per file in `dir` (sorted; files starting with `.` skipped). Each file
- * gets a fresh handler from `makeHandler`, since its cases share state in order.
+ * Registers one uvu test per file in `dir` (sorted; subdirectories and names starting with `.`
+ * skipped). Each file gets a fresh handler from `makeHandler`, since its cases share state in
+ * order.
  */
 export function registerDataDriven(test: TestRegistrar, dir: string, makeHandler: (path: string) => DataDrivenHandler): void {
-  const files = readdirSync(dir).filter((name) => !name.startsWith('.')).sort()
+  const files = readdirSync(dir).filter((name) => !name.startsWith('.') && statSync(join(dir, name)).isFile()).sort()
   if (files.length === 0) throw new Error(`registerDataDriven: no test files in ${dir}`)
   for (const name of files) {
     const path = join(dir, name)
