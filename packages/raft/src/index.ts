@@ -35,3 +35,6 @@ export {
   entrySize, EntryType, isEmptyHardState, isEmptySnap, limitSize, message, MessageType, messageTypeName, None,
   payloadsSize,
 } from './types.js'
+export {
+  describeChanges, describeConfState, describeEntries, describeEntry, describeHardState, describeMessage, describeSnapshot,
+} from './describe.js'

@@ -1,0 +1,99 @@
+import type { ConfState, Entry, Message, RaftConfig, Ready } from '../../src/index.js'
+import {
+  decodeConfChange, decodeConfChangeV2, EntryType, MemoryStorage, RawNode,
+} from '../../src/index.js'
+
+/** A storage bootstrapped with a configuration (a snapshot at `index`, default 0). */
+export function bootstrapStorage(cs: Partial<ConfState> & { voters: number[] }, index = 0, term = index > 0 ? 1 : 0): MemoryStorage {
+  const s = new MemoryStorage()
+  s.applySnapshot({
+    data: new Uint8Array(0),
+    metadata: { index, term, confState: { voters: cs.voters, learners: cs.learners ?? [], votersOutgoing: cs.votersOutgoing ?? [], learnersNext: cs.learnersNext ?? [], autoLeave: cs.autoLeave ?? false } },
+  })
+  return s
+}
+
+/** A deterministic u32 source for election jitter (splitmix32). */
+export function seededRandom(seed: number): () => number {
+  let s = seed >>> 0
+  return () => {
+    s = (s + 0x9e3779b9) >>> 0
+    let z = s
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0
+    return (z ^ (z >>> 16)) >>> 0
+  }
+}
+
+export type NodeConfig = Omit<RaftConfig, 'id' | 'storage' | 'random'> & { random?: () => number }
+
+/**
+ * A RawNode with the driver loop of the README: persist to a MemoryStorage, then hand out the
+ * messages, then apply (conf changes through applyConfChange), then advance.
+ */
+export class TestNode {
+  readonly id: number
+  readonly storage: MemoryStorage
+  rn: RawNode
+  readonly config: NodeConfig
+  /** Every entry this node applied, in order (including empty and conf-change entries). */
+  applied: Entry[] = []
+  /** Index of the last applied entry or snapshot. */
+  appliedIndex = 0
+  confState: ConfState | undefined
+  /** Read states handed out by Readies, in order. */
+  readStates: { index: number; ctx: string }[] = []
+  /** Highest log index ever made durable here (for the #14370 check). */
+  durableIndex = 0
+
+  constructor(id: number, storage: MemoryStorage, config: NodeConfig = {}) {
+    this.id = id
+    this.storage = storage
+    this.config = config
+    this.rn = new RawNode({ id, storage, random: config.random ?? seededRandom(id), ...config })
+    this.appliedIndex = storage.snapshot().metadata.index
+    this.durableIndex = storage.lastIndex()
+  }
+
+  /** Recreates the RawNode from what storage persisted (a crash-restart). */
+  restart(): void {
+    this.rn = new RawNode({ id: this.id, storage: this.storage, random: this.config.random ?? seededRandom(this.id * 7919), ...this.config, applied: this.appliedIndex })
+  }
+
+  /** Persists a Ready's state; returns nothing. Split from apply so tests can interleave. */
+  persist(rd: Ready): void {
+    if (rd.snapshot !== undefined) this.storage.applySnapshot(rd.snapshot)
+    if (rd.entries.length > 0) {
+      this.storage.append(rd.entries)
+      this.durableIndex = rd.entries[rd.entries.length - 1]!.index
+    }
+    if (rd.hardState !== undefined) this.storage.setHardState(rd.hardState)
+  }
+
+  apply(rd: Ready): void {
+    if (rd.snapshot !== undefined) {
+      this.appliedIndex = rd.snapshot.metadata.index
+      this.confState = rd.snapshot.metadata.confState
+      // Entries folded into the snapshot are "applied" as a block; keep the log of applied data aligned.
+      this.applied = this.applied.filter((e) => e.index <= rd.snapshot!.metadata.index)
+    }
+    for (const e of rd.committedEntries) {
+      if (e.type === EntryType.ConfChange) this.confState = this.rn.applyConfChange(decodeConfChange(e.data))
+      else if (e.type === EntryType.ConfChangeV2) this.confState = this.rn.applyConfChange(decodeConfChangeV2(e.data))
+      this.applied.push(e)
+      this.appliedIndex = e.index
+    }
+  }
+
+  /** One full Ready cycle; returns the messages to send (or [] when there was no Ready). */
+  handleReady(observe?: (rd: Ready) => void): Message[] {
+    if (!this.rn.hasReady()) return []
+    const rd = this.rn.ready()
+    observe?.(rd)
+    for (const rs of rd.readStates) this.readStates.push({ index: rs.index, ctx: new TextDecoder().decode(rs.requestCtx) })
+    this.persist(rd)
+    this.apply(rd)
+    this.rn.advance()
+    return [...rd.messages]
+  }
+}

@@ -1,0 +1,188 @@
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { throwsWithCode } from '@strata/testkit'
+import type { Ready } from '../src/index.js'
+import { message, MessageType, RawNode, ReadOnlyOption, StateType } from '../src/index.js'
+import { Cluster } from './harness/cluster.js'
+import { bootstrapStorage, seededRandom, TestNode } from './harness/node.js'
+
+const bytes = (s: string): Uint8Array => new TextEncoder().encode(s)
+
+test('etcd #14370: a single-member cluster never hands out committed entries before they are durable', () => {
+  const n = new TestNode(1, bootstrapStorage({ voters: [1] }))
+  let durable = 0
+  const check = (rd: Ready): void => {
+    for (const e of rd.committedEntries) assert.ok(e.index <= durable, `entry ${e.index} committed before durable (durable=${durable})`)
+    if (rd.hardState !== undefined) assert.ok(rd.hardState.commit <= Math.max(durable, rd.entries.at(-1)?.index ?? 0) || rd.hardState.commit <= durable)
+    const last = rd.entries.at(-1)
+    // Persisting happens after this check; entries of this Ready become durable now.
+    if (last !== undefined) durable = last.index
+  }
+  n.rn.campaign()
+  for (let i = 0; i < 10; i++) n.handleReady(check)
+  assert.is(n.rn.state, StateType.Leader)
+  for (let p = 0; p < 20; p++) {
+    n.rn.propose(bytes(`p${p}`))
+    if (p % 3 === 0) n.rn.propose(bytes(`q${p}`))
+    n.handleReady(check)
+  }
+  for (let i = 0; i < 10; i++) n.handleReady(check)
+  assert.is(n.applied.filter((e) => e.data.length > 0).length, 27)
+})
+
+test('a Ready hands out messages only with the hard state and entries they depend on', () => {
+  const c = new Cluster([1, 2, 3])
+  c.node(1).rn.campaign()
+  const rd = c.node(1).rn.ready()
+  // The vote for ourselves is in this Ready's hard state; the MsgVotes go out with it.
+  assert.equal(rd.hardState, { term: 1, vote: 1, commit: 0 })
+  assert.ok(rd.mustSync)
+  assert.equal(rd.messages.map((m) => [m.type, m.to]), [[MessageType.MsgVote, 2], [MessageType.MsgVote, 3]])
+  // Our own vote is stepped only on advance(): not counted before it is durable.
+  assert.is(c.node(1).rn.raft.trk.votes.size, 0)
+  c.node(1).rn.advance()
+  assert.is(c.node(1).rn.raft.trk.votes.get(1), true)
+})
+
+test('calling ready() twice without advance() is a broken invariant', () => {
+  const n = new TestNode(1, bootstrapStorage({ voters: [1] }))
+  n.rn.campaign()
+  n.rn.ready()
+  assert.throws(() => n.rn.ready(), /without call to Advance/)
+})
+
+test('step() refuses local message types and responses from unknown peers', () => {
+  const n = new TestNode(1, bootstrapStorage({ voters: [1, 2] }))
+  throwsWithCode(() => n.rn.step(message({ type: MessageType.MsgHup, from: 1 })), 'ERR_RAFT_STEP_LOCAL_MSG')
+  throwsWithCode(() => n.rn.step(message({ type: MessageType.MsgAppResp, from: 9, term: 1 })), 'ERR_RAFT_STEP_PEER_NOT_FOUND')
+})
+
+test('proposals without a leader, or with forwarding disabled, are dropped with a typed error', () => {
+  const c = new Cluster([1, 2, 3], { disableProposalForwarding: true })
+  throwsWithCode(() => c.node(1).rn.propose(bytes('x')), 'ERR_RAFT_PROPOSAL_DROPPED')
+  c.campaign(1)
+  throwsWithCode(() => c.node(2).rn.propose(bytes('x')), 'ERR_RAFT_PROPOSAL_DROPPED')
+  c.propose(1, 'ok')
+  assert.is(c.node(3).applied.at(-1)!.data.length, 2)
+})
+
+test('a node restarts from storage with its hard state, log and applied index', () => {
+  const c = new Cluster([1, 2, 3])
+  c.campaign(1)
+  for (let i = 0; i < 5; i++) c.propose(1, `v${i}`)
+  const n = c.node(2)
+  const before = n.rn.raft.hardState()
+  n.restart()
+  assert.equal(n.rn.raft.hardState(), before)
+  assert.is(n.rn.raft.raftLog.lastIndex(), 6)
+  assert.ok(!n.rn.raft.raftLog.hasNextCommittedEnts(), 'applied entries are not handed out again')
+})
+
+test('a hard state whose commit is past the log is refused on load (etcd #10219 symptom)', () => {
+  const s = bootstrapStorage({ voters: [1] })
+  s.setHardState({ term: 1, vote: 1, commit: 5 })
+  assert.throws(() => new RawNode({ id: 1, storage: s, random: seededRandom(1) }), /state.commit 5 is out of range/)
+})
+
+test('invalid configs are refused with ERR_RAFT_CONFIG', () => {
+  const s = bootstrapStorage({ voters: [1] })
+  throwsWithCode(() => new RawNode({ id: 0, storage: s, random: seededRandom(1) }), 'ERR_RAFT_CONFIG')
+  throwsWithCode(() => new RawNode({ id: 1, storage: s, random: seededRandom(1), electionTick: 1, heartbeatTick: 1 }), 'ERR_RAFT_CONFIG')
+  throwsWithCode(() => new RawNode({ id: 1, storage: s, random: seededRandom(1), readOnlyOption: ReadOnlyOption.LeaseBased }), 'ERR_RAFT_CONFIG')
+})
+
+test('ReadIndex (safe): a follower read is answered after a quorum confirms leadership', () => {
+  const c = new Cluster([1, 2, 3])
+  c.campaign(1)
+  c.propose(1, 'a')
+  c.node(3).rn.readIndex(bytes('req1'))
+  c.stabilize()
+  assert.equal(c.node(3).readStates, [{ index: 2, ctx: 'req1' }])
+})
+
+test('ReadIndex: a new leader holds reads until it commits an entry of its term', () => {
+  const c = new Cluster([1, 2, 3])
+  c.campaign(1)
+  const r = c.node(1).rn.raft
+  c.filter = () => false
+  r.becomeFollower(r.term + 1, 0)
+  r.becomeCandidate()
+  r.becomeLeader()
+  c.node(1).rn.readIndex(bytes('r'))
+  assert.is(r.pendingReadIndexMessages.length, 1)
+  c.heal()
+  c.stabilize()
+  // Heartbeats bring the followers to the new term; the empty entry commits; the read is released.
+  c.tickAll(2)
+  assert.is(r.pendingReadIndexMessages.length, 0)
+  assert.equal(c.node(1).readStates, [{ index: 2, ctx: 'r' }])
+})
+
+test('ReadIndex (lease-based) answers at once from the leader', () => {
+  const c = new Cluster([1, 2, 3], { checkQuorum: true, readOnlyOption: ReadOnlyOption.LeaseBased })
+  c.campaign(1)
+  c.node(1).rn.readIndex(bytes('x'))
+  // No heartbeat round: the answer is in the very next Ready.
+  c.node(1).handleReady()
+  assert.equal(c.node(1).readStates, [{ index: 1, ctx: 'x' }])
+})
+
+test('leader transfer: the transferee campaigns at once and wins; proposals are dropped meanwhile', () => {
+  const c = new Cluster([1, 2, 3])
+  c.campaign(1)
+  c.filter = (m) => m.to !== 3
+  c.propose(1, 'x')
+  c.node(1).rn.transferLeader(3)
+  throwsWithCode(() => c.node(1).rn.propose(bytes('y')), 'ERR_RAFT_PROPOSAL_DROPPED')
+  c.heal()
+  c.node(1).rn.raft.sendAppend(3)
+  c.stabilize()
+  assert.equal(c.leaders(), [3])
+})
+
+test('a leader transfer that does not finish within an election timeout is aborted', () => {
+  const c = new Cluster([1, 2, 3])
+  c.campaign(1)
+  c.isolate(3)
+  c.node(1).rn.transferLeader(3)
+  assert.is(c.node(1).rn.raft.leadTransferee, 3)
+  for (let i = 0; i < 10; i++) c.node(1).rn.tick()
+  assert.is(c.node(1).rn.raft.leadTransferee, 0)
+  assert.equal(c.leaders(), [1])
+})
+
+test('a lagging follower is caught up with a snapshot after the leader compacted its log', () => {
+  const c = new Cluster([1, 2, 3])
+  c.campaign(1)
+  c.isolate(3)
+  for (let i = 0; i < 10; i++) c.propose(1, `v${i}`)
+  const leader = c.node(1)
+  leader.storage.createSnapshot(leader.appliedIndex, { confState: leader.rn.raft.trk.confState(), data: bytes('app-state') })
+  leader.storage.compact(leader.appliedIndex)
+  c.heal()
+  // Heartbeat responses prompt the leader to probe node 3, which finds the log compacted.
+  c.tickAll(3)
+  const snapMsgs: number[] = []
+  c.filter = (m) => { if (m.type === MessageType.MsgSnap) snapMsgs.push(m.to); return true }
+  c.tickAll(3)
+  leader.rn.reportSnapshot(3, 1)
+  c.tickAll(3)
+  assert.is(c.node(3).storage.snapshot().metadata.index, 11)
+  assert.is(c.node(3).rn.raft.raftLog.committed, 11)
+  c.propose(1, 'after')
+  assert.is(c.node(3).rn.raft.raftLog.committed, 12)
+})
+
+test('uncommitted bytes are limited at the leader, but an empty tail always takes one proposal', () => {
+  const c = new Cluster([1, 2, 3], { maxUncommittedEntriesSize: 10 })
+  c.campaign(1)
+  c.isolate(1)
+  c.node(1).rn.propose(new Uint8Array(64))
+  throwsWithCode(() => c.node(1).rn.propose(new Uint8Array(1)), 'ERR_RAFT_PROPOSAL_DROPPED')
+  c.heal()
+  c.stabilize()
+  c.tickAll(2)
+  c.node(1).rn.propose(new Uint8Array(8))
+})
+
+test.run()
