@@ -1,4 +1,4 @@
-import type { QueueItem } from './lease-queue.js'
+import type { QueueEntry } from './lease-queue.js'
 
 /** A read-only view of one lease, as `lookup` and `leases` return it. */
 export interface LeaseInfo {
@@ -38,7 +38,7 @@ export interface LeaseCheckpoint {
  * The lessor's record of one lease. Internal: callers see {@link LeaseInfo}. Keys are held as
  * latin1 strings (one char per byte), which compare in bytewise order and can be Map keys.
  */
-export class Lease {
+export class Lease implements QueueEntry {
   readonly id: number
   /** Invariant: a safe integer ≥ the lessor's minimum TTL. */
   readonly ttl: number
@@ -48,10 +48,10 @@ export class Lease {
   expiry = Infinity
   /** Attached keys; allocated on first attach so a lease without keys costs no set. */
   keys: Set<string> | undefined = undefined
-  /** Invariant: set exactly when the lessor is primary (one item per lease in the expiry queue). */
-  expiryItem: QueueItem | undefined = undefined
-  /** Invariant: set only on the primary, while a checkpoint is scheduled. */
-  checkpointItem: QueueItem | undefined = undefined
+  /** Position in the expiry queue. Invariant: ≥ 0 exactly when the lessor is primary. */
+  expiryPos = -1
+  /** Position in the checkpoint queue. Invariant: ≥ 0 only on the primary, while a checkpoint is scheduled. */
+  checkpointPos = -1
 
   constructor(id: number, ttl: number) {
     this.id = id

@@ -8,7 +8,6 @@ import { Lease, keyBytes, keyString } from './lease.js'
 import type { LeaseCheckpoint, LeaseInfo, TimeToLive } from './lease.js'
 import { checkLeaseId } from './lease-id.js'
 import { LeaseQueue } from './lease-queue.js'
-import type { QueueItem } from './lease-queue.js'
 import { decodeLeaseRecord, encodeLeaseKey, encodeLeaseRecord } from './lease-record.js'
 
 /**
@@ -123,9 +122,9 @@ export class Lessor {
   /** Invariant: true between promote and demote. */
   #primary = false
   /** Invariant: empty unless primary; otherwise exactly one item per lease (#11731). */
-  #expiryQueue = new LeaseQueue()
+  #expiryQueue = new LeaseQueue<Lease>('expiry')
   /** Invariant: empty unless primary. */
-  #checkpointQueue = new LeaseQueue()
+  #checkpointQueue = new LeaseQueue<Lease>('checkpoint')
   /** Leases renewed while a remaining TTL was stored: a checkpoint of 0 is owed. Invariant: empty unless primary. */
   #owedResets = new Set<number>()
 
@@ -178,7 +177,7 @@ export class Lessor {
     if (this.#primary) {
       const now = this.#clock.now()
       lease.expiry = now + lease.ttl * 1000
-      lease.expiryItem = this.#expiryQueue.push(id, lease.expiry)
+      this.#expiryQueue.push(lease, lease.expiry)
       this.#scheduleCheckpoint(lease, now)
     }
     return lease.info()
@@ -253,7 +252,7 @@ export class Lessor {
     if (lease.expiry <= now) throw new LeaseError('ERR_LEASE_EXPIRED', `lease ${id} has expired; its revoke is pending`, { id })
     if (lease.remainingTtl > 0 && this.#o.checkpointInterval > 0) this.#owedResets.add(id)
     lease.expiry = now + lease.ttl * 1000
-    this.#expiryQueue.update(lease.expiryItem!, lease.expiry)
+    this.#expiryQueue.update(lease, lease.expiry)
     this.#scheduleCheckpoint(lease, now)
     return lease.ttl
   }
@@ -330,20 +329,11 @@ export class Lessor {
     const times = new Float64Array(leases.length)
     for (let i = 0; i < leases.length; i++) times[i] = now + extendMs + leases[i]!.restartTtl() * 1000
     spreadExpiries(times, Math.floor((3 * this.#o.revokeRate) / 4) || 1)
-    const items: QueueItem[] = new Array<QueueItem>(leases.length)
-    for (let i = 0; i < leases.length; i++) {
-      const lease = leases[i]!
-      lease.expiry = times[i]!
-      items[i] = lease.expiryItem = { id: lease.id, time: lease.expiry, index: i }
-    }
-    this.#expiryQueue.rebuild(items)
+    for (let i = 0; i < leases.length; i++) leases[i]!.expiry = times[i]!
+    this.#expiryQueue.rebuild(leases, times)
     if (this.#o.checkpointInterval > 0) {
-      const due = now + this.#o.checkpointInterval
-      const checkpoints: QueueItem[] = []
-      for (const lease of leases) {
-        if (lease.expiry - now > this.#o.checkpointInterval) checkpoints.push((lease.checkpointItem = { id: lease.id, time: due, index: 0 }))
-      }
-      this.#checkpointQueue.rebuild(checkpoints)
+      const due: Lease[] = leases.filter((lease) => lease.expiry - now > this.#o.checkpointInterval)
+      this.#checkpointQueue.rebuild(due, new Float64Array(due.length).fill(now + this.#o.checkpointInterval))
     }
   }
 
@@ -353,13 +343,9 @@ export class Lessor {
    */
   demote(): void {
     this.#primary = false
-    for (const lease of this.#leases.values()) {
-      lease.expiry = Infinity
-      lease.expiryItem = undefined
-      lease.checkpointItem = undefined
-    }
-    this.#expiryQueue = new LeaseQueue()
-    this.#checkpointQueue = new LeaseQueue()
+    this.#expiryQueue.clear()
+    this.#checkpointQueue.clear()
+    for (const lease of this.#leases.values()) lease.expiry = Infinity
     this.#owedResets = new Set()
   }
 
@@ -401,7 +387,8 @@ export class Lessor {
     let keys = 0
     for (const lease of this.#leases.values()) {
       assert.equal(lease.expiry === Infinity, !this.#primary, `lease ${lease.id} expiry disagrees with the role`)
-      assert.equal(lease.expiryItem !== undefined, this.#primary, `lease ${lease.id} expiry item disagrees with the role`)
+      assert.equal(lease.expiryPos >= 0, this.#primary, `lease ${lease.id} expiry position disagrees with the role`)
+      assert.equal(this.#expiryQueue.has(lease), this.#primary, `lease ${lease.id} is queued on a non-primary or missing on the primary`)
       for (const k of lease.keys ?? []) assert.equal(this.#items.get(k), lease, `key ${k} is not indexed to lease ${lease.id}`)
       keys += lease.keys?.size ?? 0
     }
@@ -411,15 +398,11 @@ export class Lessor {
   #collectExpired(now: number): number[] {
     const expired: number[] = []
     while (expired.length < this.#o.maxExpiredPerTick) {
-      const item = this.#expiryQueue.peek()
-      if (item === undefined || item.time > now) break
-      const lease = this.#leases.get(item.id)
-      assert(lease !== undefined && lease.expiryItem === item, 'the expiry queue holds a lease that is gone')
-      if (lease.expiry > now) {
-        this.#expiryQueue.update(item, lease.expiry) // not due yet; cannot happen while items track expiry
-        continue
-      }
-      this.#expiryQueue.update(item, now + this.#o.expiredRetryInterval)
+      const lease = this.#expiryQueue.peek()
+      if (lease === undefined || this.#expiryQueue.peekTime() > now) break
+      assert(this.#leases.get(lease.id) === lease, 'the expiry queue holds a lease that is gone')
+      assert(lease.expiry <= now, 'a queued time ran ahead of its lease expiry')
+      this.#expiryQueue.update(lease, now + this.#o.expiredRetryInterval)
       expired.push(lease.id)
     }
     return expired
@@ -435,16 +418,12 @@ export class Lessor {
     }
     const interval = this.#o.checkpointInterval
     while (out.length < limit) {
-      const item = this.#checkpointQueue.peek()
-      if (item === undefined || item.time > now) break
-      const lease = this.#leases.get(item.id)
-      assert(lease !== undefined && lease.checkpointItem === item, 'the checkpoint queue holds a lease that is gone')
+      const lease = this.#checkpointQueue.peek()
+      if (lease === undefined || this.#checkpointQueue.peekTime() > now) break
+      assert(this.#leases.get(lease.id) === lease, 'the checkpoint queue holds a lease that is gone')
       const leftMs = lease.expiry - now
-      if (leftMs > interval) this.#checkpointQueue.update(item, now + interval)
-      else {
-        this.#checkpointQueue.remove(item)
-        lease.checkpointItem = undefined
-      }
+      if (leftMs > interval) this.#checkpointQueue.update(lease, now + interval)
+      else this.#checkpointQueue.remove(lease)
       const remainingTtl = Math.ceil(leftMs / 1000)
       // Expired (its revoke is on the way) or no progress since the grant: nothing to record.
       if (leftMs <= 0 || remainingTtl >= lease.ttl) continue
@@ -455,15 +434,13 @@ export class Lessor {
 
   #scheduleCheckpoint(lease: Lease, now: number): void {
     const interval = this.#o.checkpointInterval
-    if (interval === 0 || lease.checkpointItem !== undefined || lease.expiry - now <= interval) return
-    lease.checkpointItem = this.#checkpointQueue.push(lease.id, now + interval)
+    if (interval === 0 || lease.checkpointPos >= 0 || lease.expiry - now <= interval) return
+    this.#checkpointQueue.push(lease, now + interval)
   }
 
   #unqueue(lease: Lease): void {
-    if (lease.expiryItem !== undefined) this.#expiryQueue.remove(lease.expiryItem)
-    if (lease.checkpointItem !== undefined) this.#checkpointQueue.remove(lease.checkpointItem)
-    lease.expiryItem = undefined
-    lease.checkpointItem = undefined
+    if (lease.expiryPos >= 0) this.#expiryQueue.remove(lease)
+    if (lease.checkpointPos >= 0) this.#checkpointQueue.remove(lease)
   }
 
   #inWrite(tx: WriteTx | undefined, fn: (tx: WriteTx) => void): void {

@@ -2,78 +2,106 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { withSeed } from '@strata/testkit'
 import { LeaseQueue } from '../src/index.js'
-import type { QueueItem } from '../src/index.js'
+import type { QueueEntry } from '../src/index.js'
 
-test('items come out earliest first, ties by smaller id', () => {
-  const q = new LeaseQueue()
-  q.push(5, 300)
-  q.push(2, 100)
-  q.push(9, 100)
-  q.push(1, 200)
+const entry = (id: number): QueueEntry => ({ id, expiryPos: -1, checkpointPos: -1 })
+
+function drain(q: LeaseQueue<QueueEntry>): number[] {
   const out: number[] = []
-  for (let it = q.peek(); it !== undefined; it = q.peek()) {
-    out.push(it.id)
-    q.remove(it)
+  for (let e = q.peek(); e !== undefined; e = q.peek()) {
+    out.push(e.id)
+    q.remove(e)
   }
-  assert.equal(out, [2, 9, 1, 5])
+  return out
+}
+
+test('entries come out earliest first, ties by smaller id', () => {
+  const q = new LeaseQueue<QueueEntry>('expiry')
+  q.push(entry(5), 300)
+  q.push(entry(2), 100)
+  q.push(entry(9), 100)
+  q.push(entry(1), 200)
+  assert.is(q.peekTime(), 100)
+  assert.equal(drain(q), [2, 9, 1, 5])
   assert.is(q.size, 0)
+  assert.is(q.peekTime(), Infinity)
 })
 
-test('update moves an item both earlier and later', () => {
-  const q = new LeaseQueue()
-  const a = q.push(1, 100)
-  const b = q.push(2, 200)
+test('update moves an entry both earlier and later', () => {
+  const q = new LeaseQueue<QueueEntry>('expiry')
+  const a = entry(1)
+  const b = entry(2)
+  q.push(a, 100)
+  q.push(b, 200)
   q.update(b, 50)
   assert.is(q.peek(), b)
   q.update(b, 500)
   assert.is(q.peek(), a)
+  assert.is(q.timeOf(b), 500)
   q.checkValid()
 })
 
-test('removing an item marks it gone and keeps the heap valid', () => {
-  const q = new LeaseQueue()
-  const items = [5, 3, 8, 1, 9, 2].map((t, i) => q.push(i + 1, t))
-  q.remove(items[2]!)
-  assert.is(items[2]!.index, -1)
-  q.checkValid()
-  assert.is(q.size, 5)
+test('one entry can sit in an expiry queue and a checkpoint queue at once', () => {
+  const expiry = new LeaseQueue<QueueEntry>('expiry')
+  const checkpoint = new LeaseQueue<QueueEntry>('checkpoint')
+  const es = [1, 2, 3].map(entry)
+  es.forEach((e, i) => { expiry.push(e, 10 * i); checkpoint.push(e, 100 - 10 * i) })
+  assert.is(expiry.peek()!.id, 1)
+  assert.is(checkpoint.peek()!.id, 3)
+  expiry.remove(es[0]!)
+  assert.is(es[0]!.expiryPos, -1)
+  assert.ok(checkpoint.has(es[0]!))
+  expiry.checkValid()
+  checkpoint.checkValid()
 })
 
-test('rebuild heapifies any array in place and clear empties the queue', () => {
-  const q = new LeaseQueue()
-  const items: QueueItem[] = [9, 4, 7, 1, 3].map((t, i) => ({ id: i + 1, time: t, index: 0 }))
-  q.rebuild(items)
+test('pushing a queued entry or touching an unqueued one is a broken invariant', () => {
+  const q = new LeaseQueue<QueueEntry>('expiry')
+  const a = entry(1)
+  q.push(a, 1)
+  assert.throws(() => q.push(a, 2))
+  assert.throws(() => q.update(entry(2), 3))
+  assert.throws(() => q.remove(entry(3)))
+})
+
+test('rebuild heapifies taken-over arrays in place and clear empties the queue', () => {
+  const q = new LeaseQueue<QueueEntry>('checkpoint')
+  const es = [1, 2, 3, 4, 5].map(entry)
+  q.rebuild(es.slice(), new Float64Array([9, 4, 7, 1, 3]))
   q.checkValid()
-  assert.is(q.peek()!.time, 1)
+  assert.is(q.peek()!.id, 4)
+  q.push(entry(6), 0)
+  assert.is(q.peek()!.id, 6)
   q.clear()
   assert.is(q.size, 0)
-  assert.ok(items.every((it) => it.index === -1))
+  assert.ok(es.every((e) => e.checkpointPos === -1))
 })
 
-test('random pushes, updates and removes agree with a sorted-array model', () => {
+test('random pushes, updates and removes agree with a sorted-array model (growing and shrinking)', () => {
   withSeed('lease-queue model', (prng) => {
-    const q = new LeaseQueue()
-    const live = new Map<number, QueueItem>()
+    const q = new LeaseQueue<QueueEntry>('expiry')
+    const live = new Map<number, { e: QueueEntry; time: number }>()
     let nextId = 1
-    for (let step = 0; step < 5000; step++) {
-      const op = prng.int(4)
+    for (let step = 0; step < 6000; step++) {
+      const op = step < 3000 ? prng.int(4) : 1 + prng.int(3) // grow, then mostly shrink
       if (op === 0 || live.size === 0) {
-        const id = nextId++
-        live.set(id, q.push(id, prng.int(1000)))
+        const e = entry(nextId++)
+        const time = prng.int(1000)
+        q.push(e, time)
+        live.set(e.id, { e, time })
       } else {
-        const ids = [...live.keys()]
-        const item = live.get(prng.pick(ids))!
-        if (op === 1) q.update(item, prng.int(1000))
-        else if (op === 2) { q.remove(item); live.delete(item.id) } else {
-          const top = q.peek()!
-          const model = [...live.values()].sort((a, b) => a.time - b.time || a.id - b.id)[0]!
-          assert.is(top, model)
+        const m = live.get(prng.pick([...live.keys()]))!
+        if (op === 1) { m.time = prng.int(1000); q.update(m.e, m.time) } else if (op === 2) { q.remove(m.e); live.delete(m.e.id) } else {
+          const model = [...live.values()].sort((a, b) => a.time - b.time || a.e.id - b.e.id)[0]!
+          assert.is(q.peek(), model.e)
+          assert.is(q.peekTime(), model.time)
         }
       }
       if (step % 500 === 0) q.checkValid()
     }
     q.checkValid()
     assert.is(q.size, live.size)
+    assert.equal(drain(q), [...live.values()].sort((a, b) => a.time - b.time || a.e.id - b.e.id).map((m) => m.e.id))
   })
 })
 
