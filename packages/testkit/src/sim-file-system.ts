@@ -282,19 +282,29 @@ export class SimFileSystem implements FileSystem {
     return report
   }
 
-  #restart(dir: SimDir, path: string, mode: CrashMode, report: CrashReport): void {
-    dir.entries = new Map(dir.durable)
+  /**
+   * Rebuilds the live tree from the durable one. `visited` guards against a directory reached
+   * twice (a subset of renames can in principle link a directory below itself): the later
+   * entry is dropped, as fsck would.
+   */
+  #restart(dir: SimDir, path: string, mode: CrashMode, report: CrashReport, visited = new Set<Inode>([dir])): void {
     for (const name of [...dir.durable.keys()].sort()) {
       const node = dir.durable.get(name)!
+      if (visited.has(node)) {
+        dir.durable.delete(name)
+        continue
+      }
+      visited.add(node)
       const child = posix.join(path, name)
       if (node.kind === 'dir') {
-        this.#restart(node, child, mode, report)
+        this.#restart(node, child, mode, report, visited)
         continue
       }
       node.crash(this.#prng, mode, child, report)
       node.linked = true
       this.#used += node.live.length
     }
+    dir.entries = new Map(dir.durable)
   }
 
   /**

@@ -388,6 +388,59 @@ test('flipBit and corrupt damage the durable bytes, visibly and across a crash',
   assert.throws(() => fs.flipBit('/f', 0, 8), /bit/)
 })
 
+/** Every file under `dir`, recursively, with its bytes as hex. */
+async function tree(fs: SimFileSystem, dir = '/'): Promise<Map<string, string>> {
+  const out = new Map<string, string>()
+  for (const name of await fs.readdir(dir)) {
+    const path = dir === '/' ? `/${name}` : `${dir}/${name}`
+    const st = await fs.stat(path)
+    if (st?.isDirectory) for (const [p, v] of await tree(fs, path)) out.set(p, v)
+    else out.set(path, Buffer.from(await fs.readFile(path)).toString('hex'))
+  }
+  return out
+}
+
+test('random namespace churn never shows a file under two names after a crash, and fsynced state survives', () =>
+  withSeed('sim-fs namespace churn', async (prng) => {
+    for (let round = 0; round < 40; round++) {
+      const fs = new SimFileSystem({ prng: prng.fork() })
+      const dirs = ['/', '/a', '/b', '/a/c']
+      for (const d of dirs.slice(1)) await fs.mkdir(d)
+      for (const d of dirs) await fs.fsyncDir(d)
+      let next = 0
+      for (let i = 0; i < 40; i++) {
+        const files = [...(await tree(fs)).keys()]
+        const choice = prng.int(5)
+        if (choice === 0 || files.length === 0) {
+          const f = await fs.open(`${prng.pick(dirs)}/f${next}`.replace('//', '/'), 'create')
+          await f.write(new Uint8Array([next & 0xff, next >> 8]), 0)
+          await f.sync()
+          next++
+        } else if (choice === 1) await fs.rename(prng.pick(files), `${prng.pick(dirs)}/r${next++}`.replace('//', '/'))
+        else if (choice === 2) await fs.unlink(prng.pick(files))
+        else if (choice === 3) await fs.rename(prng.pick(files), prng.pick(files))
+        else await fs.fsyncDir(prng.pick(dirs))
+      }
+      for (const d of dirs) if (prng.bool(0.3)) await fs.fsyncDir(d)
+      const pessimistic = prng.bool(0.3)
+      const all = await tree(fs)
+      fs.crash({ mode: pessimistic ? 'pessimistic' : 'random' })
+      const after = await tree(fs)
+      const contents = [...after.values()]
+      assert.is(new Set(contents).size, contents.length, `a file appears twice: ${[...after]}`)
+      for (const d of dirs) assert.ok((await fs.stat(d))?.isDirectory, `${d} was fsynced in its parent`)
+      if (round % 10 === 0) {
+        // With everything fsynced, even a pessimistic crash keeps the exact tree.
+        const g = new SimFileSystem({ prng: prng.fork(), crashMode: 'pessimistic' })
+        for (const d of dirs.slice(1)) await g.mkdir(d)
+        for (const [path, hex] of all) await durableFile(g, path, Buffer.from(hex, 'hex'))
+        for (const d of dirs) await g.fsyncDir(d)
+        g.crash()
+        assert.equal(await tree(g), all)
+      }
+    }
+  }))
+
 /** A fixed workload with unsynced writes and namespace changes, then a random crash. */
 async function workload(seed: number): Promise<{ report: CrashReport; files: string[] }> {
   const fs = new SimFileSystem({ prng: new Prng(seed) })
