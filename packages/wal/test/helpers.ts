@@ -73,7 +73,7 @@ export class SyncProbe {
   }
 }
 
-function bind(fs: FileSystem): FileSystem {
+export function bind(fs: FileSystem): FileSystem {
   return {
     open: (p, m) => fs.open(p, m), readFile: (p) => fs.readFile(p), writeFile: (p, d) => fs.writeFile(p, d),
     rename: (a, b) => fs.rename(a, b), unlink: (p) => fs.unlink(p), mkdir: (p) => fs.mkdir(p), rm: (p) => fs.rm(p),
