@@ -28,6 +28,7 @@ const DEFRAG_FILE = 'data.mdb.defrag'
 const RESTORE_FILE = 'data.mdb.restore'
 
 type Bytes = Database<Uint8Array, Uint8Array>
+const EMPTY = new Uint8Array(0)
 
 /**
  * The durability settings, justified in README.md ("Durability settings"): every commit is a
@@ -378,10 +379,10 @@ export class LmdbBackend implements Backend {
       this.#root.transactionSync(() => {
         for (const [bucket, pending] of batch.entries()) {
           const db = this.#dbs.get(bucket)!
-          for (const [key, value] of pending.entries()) {
+          pending.walk(EMPTY, undefined, false, (key, value) => {
             if (value === TOMBSTONE) db.removeSync(key)
             else db.putSync(key, value)
-          }
+          })
         }
         try {
           beforeCommit()
