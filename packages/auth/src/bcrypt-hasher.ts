@@ -1,7 +1,7 @@
 import assert from 'node:assert'
 import { availableParallelism } from 'node:os'
-import { hash as bcryptHash, verify as bcryptVerify } from '@node-rs/bcrypt'
 import { AuthError } from './errors.js'
+import { HashWorkerPool } from './hash-worker-pool.js'
 
 /** bcrypt's cost bounds (Go's bcrypt.MinCost / MaxCost) and etcd's default. */
 export const MIN_BCRYPT_COST = 4
@@ -24,16 +24,23 @@ export interface PasswordHasherOptions {
   readonly maxConcurrent?: number
   /** Most calls waiting for a slot; one more fails with ERR_AUTH_BUSY. Default 10,000 calls. */
   readonly maxQueued?: number
+  /**
+   * The nice value (0 = normal, 19 = lowest priority) of the threads that run bcrypt. Default
+   * 10: under contention the event loop and the I/O threads get ~90% of a core and hashing the
+   * rest; on an idle machine hashing still gets every core it has slots for.
+   */
+  readonly niceness?: number
 }
 
 /**
- * bcrypt hashing and comparison off the event loop (`@node-rs/bcrypt` runs on the libuv pool),
- * with the number of computations in flight bounded by a FIFO semaphore.
+ * bcrypt hashing and comparison off the event loop, on worker threads of lowered OS priority
+ * (hash-worker-pool.ts), with the number of computations in flight bounded by a FIFO semaphore.
  *
- * Why the bound: each computation pins a core for its whole duration (~60 ms at cost 10). With
- * the libuv pool's four threads on a 2-core machine, an authentication storm takes every core
- * and an unrelated put's p99 went from 19 ms to 2 s in etcd (toolchain.md). Holding one core back
- * trades peak authentication throughput for write latency (reference §5.4, PR #11735).
+ * Why: each computation pins a core for its whole duration (~60 ms at cost 10). Run on the
+ * libuv pool at normal priority, an authentication storm takes every core and every pool thread
+ * (fsyncs queue behind hashes), and an unrelated put's p99 went from 19 ms to 2 s in etcd
+ * (toolchain.md). The bound keeps the storm from taking every core; the lowered priority makes
+ * the rest of the process win whatever core it shares with a hash (reference §5.4, PR #11735).
  */
 export class PasswordHasher {
   /** Invariant: in [4, 31]. */
@@ -41,6 +48,7 @@ export class PasswordHasher {
   /** Invariant: integer >= 1. */
   readonly maxConcurrent: number
   readonly #maxQueued: number
+  readonly #pool: HashWorkerPool
   /** Invariant: 0 <= #running <= maxConcurrent; #waiting non-empty only when #running is full. */
   #running = 0
   readonly #waiting: (() => void)[] = []
@@ -54,9 +62,17 @@ export class PasswordHasher {
     if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) throw new RangeError(`PasswordHasher: maxConcurrent must be an integer >= 1, got ${maxConcurrent}`)
     const maxQueued = options.maxQueued ?? 10_000
     if (!Number.isInteger(maxQueued) || maxQueued < 0) throw new RangeError(`PasswordHasher: maxQueued must be an integer >= 0, got ${maxQueued}`)
+    const niceness = options.niceness ?? 10
+    if (!Number.isInteger(niceness) || niceness < 0 || niceness > 19) throw new RangeError(`PasswordHasher: niceness must be an integer in [0, 19], got ${niceness}`)
     this.cost = cost
     this.maxConcurrent = maxConcurrent
     this.#maxQueued = maxQueued
+    this.#pool = new HashWorkerPool(maxConcurrent, niceness)
+  }
+
+  /** Stops the worker threads (idle ones now, busy ones after their job). Idle workers never keep the process alive, so this is optional. */
+  close(): Promise<void> {
+    return this.#pool.close()
   }
 
   /** Computations running now and calls waiting for a slot. */
@@ -67,14 +83,14 @@ export class PasswordHasher {
   /** A bcrypt hash of `password` at this hasher's cost (a fresh random salt each time). */
   async hash(password: string): Promise<string> {
     if (password.length === 0) throw new AuthError('ERR_PASSWORD_EMPTY', 'auth: password must not be empty (create the user with noPassword instead)')
-    return this.#withSlot(() => bcryptHash(password, this.cost))
+    return this.#withSlot(async () => (await this.#pool.run({ op: 'hash', password, cost: this.cost })) as string)
   }
 
   /** True when `password` matches `hash`; false for a malformed hash. */
   async compare(password: string, hash: string): Promise<boolean> {
     return this.#withSlot(async () => {
       try {
-        return await bcryptVerify(password, hash)
+        return (await this.#pool.run({ op: 'verify', password, hash })) === true
       } catch {
         return false // a malformed stored hash matches no password
       }

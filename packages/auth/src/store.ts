@@ -77,8 +77,14 @@ export interface AuthStoreOptions {
   readonly maxAuthenticateRetries?: number
 }
 
+/** A copy of the key's bytes, for keys the store keeps. */
 function toBytes(k: KeyInput): Uint8Array {
   return typeof k === 'string' ? encodeName(k) : Uint8Array.from(k)
+}
+
+/** The key's bytes without a copy, for keys only looked at (checks). */
+function viewBytes(k: KeyInput): Uint8Array {
+  return typeof k === 'string' ? encodeName(k) : k
 }
 
 function positiveInt(name: string, v: number | undefined, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -406,7 +412,7 @@ export class AuthStore {
     const user = this.#identify(info)
     if (user === undefined || user.roles.includes(ROOT_ROLE)) return
     const perms = this.#unified(user)
-    const interval = requestInterval(toBytes(request.key), request.rangeEnd === undefined ? undefined : toBytes(request.rangeEnd))
+    const interval = requestInterval(viewBytes(request.key), request.rangeEnd === undefined ? undefined : viewBytes(request.rangeEnd))
     const set = request.type === 'read' ? perms.read : perms.write
     if (!set.covers(interval)) throw permissionDenied(user.name)
   }

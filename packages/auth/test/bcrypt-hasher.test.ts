@@ -1,5 +1,6 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import { rejectsWithCode } from '@strata/testkit'
 import { PasswordHasher, defaultHashConcurrency, isBcryptHash } from '../src/index.js'
 
@@ -58,6 +59,27 @@ test('hashing runs off the event loop: immediates keep running while a hash is p
   }
   await pending
   assert.ok(turns > 1, `the loop turned ${turns} times during one hash`)
+})
+
+/** The nice values of this process's threads (Linux), or undefined elsewhere. */
+function threadNiceValues(): Map<number, number> | undefined {
+  if (!existsSync('/proc/self/task')) return undefined
+  return new Map(readdirSync('/proc/self/task').map((t) => {
+    const fields = readFileSync(`/proc/self/task/${t}/stat`, 'utf8').split(') ')[1]!.split(' ')
+    return [Number(t), Number(fields[16])] // field 19 of stat: nice
+  }))
+}
+
+test('bcrypt runs on threads whose nice value is raised, leaving the event loop at normal priority', async () => {
+  const h = new PasswordHasher({ cost: 4, maxConcurrent: 1, niceness: 7 })
+  await h.hash('pw')
+  const nice = threadNiceValues()
+  if (nice !== undefined) {
+    assert.ok([...nice.values()].includes(7), `thread nice values ${[...nice.values()].join(',')}`)
+    assert.is(nice.get(process.pid), 0, 'the main thread keeps its priority')
+  }
+  await h.close()
+  assert.throws(() => new PasswordHasher({ niceness: 20 }), RangeError)
 })
 
 test.run()

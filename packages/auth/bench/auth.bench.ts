@@ -1,0 +1,232 @@
+// Auth benchmarks (issue 7, reference §5.4):
+// 1. authenticate throughput at bcrypt cost 10 with 1, 2, 8 and 64 in flight, for the default
+//    hasher (max(1, cores − 1) worker threads at nice 10), for one with a slot per core, and for
+//    the naive baseline: `@node-rs/bcrypt`'s async verify on the libuv pool, unbounded;
+// 2. the p99 latency of a concurrent put loop, alone and during a 64-in-flight authentication
+//    storm, for the same three. The put loop is a MemoryBackend put +
+//    commit followed by a 4 KiB append + fdatasync to a temp file (the WAL's durable step), so
+//    it needs the event loop, a core and a libuv pool thread — everything bcrypt competes for;
+// 3. permission checks per second for a user holding 1,000 roles, against a naive checker that
+//    scans every permission of every role.
+// BENCH_QUICK=1 shortens every window.
+import { open, rm } from 'node:fs/promises'
+import { availableParallelism, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Bench } from 'tinybench'
+import { verify as libuvVerify } from '@node-rs/bcrypt'
+import { MemoryBackend } from '@strata/backend'
+import type { Clock } from '@strata/seams'
+import { Prng, opsPerSecond, printResult, quick, runBench } from '@strata/testkit'
+import { AuthStore, PasswordHasher, permissionInterval, requestInterval, type KeyInterval, type PermissionRequest } from '../src/index.js'
+
+const COST = 10
+const CORES = availableParallelism()
+const WINDOW_MS = quick ? 1000 : 3000
+const P99_WINDOW_MS = quick ? 1500 : 5000
+
+/** Virtual time for the backend: its batch timer never fires (the loop commits itself). */
+const benchClock: Clock = { now: () => 0, setTimer: () => ({ cancel() {} }) }
+
+async function newStore(maxConcurrent: number): Promise<AuthStore> {
+  const hasher = new PasswordHasher({ cost: COST, maxConcurrent })
+  const store = new AuthStore(new MemoryBackend({ clock: benchClock, batchInterval: 1e9 }), { hasher, clock: benchClock })
+  store.userAdd({ name: 'root', hashedPassword: await store.hashPassword('rootpw') })
+  store.userGrantRole({ user: 'root', role: 'root' })
+  store.userAdd({ name: 'alice', hashedPassword: await store.hashPassword('alicepw') })
+  store.authEnable()
+  return store
+}
+
+/** One authentication: a store's, or the naive baseline's bare libuv-pool verify. */
+type Authenticate = () => Promise<unknown>
+
+function viaStore(store: AuthStore): Authenticate {
+  return () => store.authenticate('alice', 'alicepw')
+}
+
+async function naiveLibuv(): Promise<Authenticate> {
+  const hash = await new PasswordHasher({ cost: COST }).hash('alicepw')
+  return async () => {
+    if (!(await libuvVerify('alicepw', hash))) throw new Error('naive verify failed')
+  }
+}
+
+/** Completed authentications per second with `inflight` callers looping for `ms`. */
+async function authenticateRate(auth: Authenticate, inflight: number, ms: number): Promise<number> {
+  const start = performance.now()
+  const deadline = start + ms
+  let done = 0
+  const worker = async (): Promise<void> => {
+    while (performance.now() < deadline) {
+      await auth()
+      done++
+    }
+  }
+  await Promise.all(Array.from({ length: inflight }, worker))
+  return done / ((performance.now() - start) / 1000)
+}
+
+/** Runs `inflight` authentication loops until `stop()` is called; resolves when they drain. */
+function startStorm(auth: Authenticate, inflight: number): { stop(): Promise<number> } {
+  let running = true
+  let done = 0
+  const loops = Array.from({ length: inflight }, async () => {
+    while (running) {
+      await auth()
+      done++
+    }
+  })
+  return {
+    async stop() {
+      running = false
+      await Promise.all(loops)
+      return done
+    },
+  }
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!
+}
+
+/** Per-put latencies (ms) of the put loop over `ms`: backend put + commit + 4 KiB append + fdatasync. */
+async function putLoop(ms: number): Promise<number[]> {
+  const path = join(tmpdir(), `strata-auth-bench-${process.pid}.wal`)
+  const file = await open(path, 'w')
+  const backend = new MemoryBackend({ clock: benchClock, batchInterval: 1e9 })
+  const page = Buffer.alloc(4096, 7)
+  const value = new Uint8Array(256)
+  const latencies: number[] = []
+  const deadline = performance.now() + ms
+  try {
+    for (let i = 0; performance.now() < deadline; i++) {
+      const t0 = performance.now()
+      backend.write((tx) => tx.put('key', Buffer.from(`key/${i % 1000}`), value))
+      await backend.commit()
+      await file.write(page)
+      await file.datasync()
+      latencies.push(performance.now() - t0)
+    }
+  } finally {
+    await file.close()
+    await rm(path, { force: true })
+  }
+  return latencies.sort((a, b) => a - b)
+}
+
+async function putP99(label: string, auth: Authenticate | undefined): Promise<number> {
+  const storm = auth === undefined ? undefined : startStorm(auth, 64)
+  if (storm !== undefined) await new Promise((r) => setTimeout(r, 200)) // let the storm fill the pool
+  const lat = await putLoop(P99_WINDOW_MS)
+  const auths = storm === undefined ? 0 : await storm.stop()
+  const p99 = percentile(lat, 0.99)
+  console.log(`put loop ${label}: ${lat.length} puts, p50 ${percentile(lat, 0.5).toFixed(3)} ms, p99 ${p99.toFixed(3)} ms, max ${lat[lat.length - 1]!.toFixed(1)} ms${storm ? `, ${auths} authentications alongside` : ''}`)
+  return p99
+}
+
+async function throughputSection(): Promise<void> {
+  const defaults = new PasswordHasher()
+  const configs: [string, Authenticate][] = [
+    [`default (${defaults.maxConcurrent} slot, nice 10)`, viaStore(await newStore(defaults.maxConcurrent))],
+    [`${CORES} slots, nice 10`, viaStore(await newStore(CORES))],
+    ['naive: libuv pool, unbounded', await naiveLibuv()],
+  ]
+  console.log(`cores ${CORES}; libuv pool ${process.env['UV_THREADPOOL_SIZE'] ?? 4} threads`)
+  const single = await authenticateRate(configs[0]![1], 1, WINDOW_MS)
+  printResult('auth.authenticate.1inflight.ops_per_s', single, 'ops/s')
+  const rows: Record<string, string | number>[] = []
+  for (const inflight of [1, 2, 8, 64]) {
+    const row: Record<string, string | number> = { inflight }
+    for (const [name, auth] of configs) {
+      const rate = inflight === 1 && auth === configs[0]![1] ? single : await authenticateRate(auth, inflight, WINDOW_MS)
+      row[name] = rate.toFixed(1)
+      if (auth === configs[0]![1] && inflight > 1) printResult(`auth.authenticate.${inflight}inflight.ops_per_s`, rate, 'ops/s')
+      if (auth === configs[1]![1] && inflight === 64) printResult('auth.authenticate.64inflight.slot_per_core.ops_per_s', rate, 'ops/s')
+      if (auth === configs[2]![1] && inflight === 64) printResult('auth.authenticate.64inflight.naive_libuv.ops_per_s', rate, 'ops/s')
+    }
+    rows.push(row)
+  }
+  console.table(rows)
+  console.log(`goal: cores × single-hash rate = ${(CORES * single).toFixed(1)} ops/s`)
+}
+
+async function latencySection(): Promise<void> {
+  const base = await putP99('alone', undefined)
+  const bounded = await putP99('during a 64-in-flight storm, default hasher', viaStore(await newStore(new PasswordHasher().maxConcurrent)))
+  const perCore = await putP99(`during a 64-in-flight storm, ${CORES} slots`, viaStore(await newStore(CORES)))
+  const naive = await putP99('during a 64-in-flight storm, naive libuv verify', await naiveLibuv())
+  const base2 = await putP99('alone, again (noise check)', undefined)
+  printResult('auth.put_p99.alone_ms', base, 'ms')
+  printResult('auth.put_p99.alone_again_ms', base2, 'ms')
+  printResult('auth.put_p99.storm_default_ms', bounded, 'ms')
+  printResult('auth.put_p99_ratio_under_auth_storm', bounded / base, 'ratio')
+  printResult('auth.put_p99_ratio_under_auth_storm.slot_per_core', perCore / base, 'ratio')
+  printResult('auth.put_p99_ratio_under_auth_storm.naive_libuv', naive / base, 'ratio')
+}
+
+/** The naive checker: every permission of every role, one at a time (no union, no index). */
+function naiveAllowed(roles: KeyInterval[][], request: PermissionRequest): boolean {
+  const r = requestInterval(request.key as Uint8Array, request.rangeEnd as Uint8Array | undefined)
+  for (const perms of roles) {
+    for (const p of perms) {
+      if (Buffer.compare(p.start, r.start) > 0) continue
+      if (p.end === undefined) return true
+      if (r.end !== undefined && Buffer.compare(r.end, p.end) <= 0) return true
+    }
+  }
+  return false
+}
+
+async function permissionSection(): Promise<void> {
+  const store = new AuthStore(new MemoryBackend({ clock: benchClock, batchInterval: 1e9 }), { hasher: new PasswordHasher({ cost: 4 }), clock: benchClock })
+  store.userAdd({ name: 'root', noPassword: true })
+  store.userGrantRole({ user: 'root', role: 'root' })
+  store.userAdd({ name: 'u', noPassword: true })
+  const naiveRoles: KeyInterval[][] = []
+  const enc = (s: string): Uint8Array => Buffer.from(s)
+  for (let i = 0; i < 1000; i++) {
+    const id = String(i).padStart(4, '0')
+    const role = `role-${id}`
+    store.roleAdd(role)
+    store.roleGrantPermission({ role, permission: { type: 'read', key: `key/${id}` } })
+    store.roleGrantPermission({ role, permission: { type: 'read', key: `range/${id}/`, rangeEnd: `range/${id}0` } })
+    store.userGrantRole({ user: 'u', role })
+    naiveRoles.push([permissionInterval(enc(`key/${id}`), new Uint8Array(0)), permissionInterval(enc(`range/${id}/`), enc(`range/${id}0`))])
+  }
+  store.authEnable()
+  const p = new Prng(1000)
+  const requests: PermissionRequest[] = Array.from({ length: 1000 }, () => {
+    const id = String(p.int(1100)).padStart(4, '0') // ids >= 1000 miss
+    const kind = p.int(3)
+    if (kind === 0) return { type: 'read', key: enc(`key/${id}`) }
+    if (kind === 1) return { type: 'read', key: enc(`range/${id}/a`), rangeEnd: enc(`range/${id}/z`) }
+    return { type: 'read', key: enc(`range/${id}/`), rangeEnd: enc(`range/${id}1`) } // spills past the range
+  })
+  const info = { username: 'u', revision: store.revision }
+  const allowed = (r: PermissionRequest): boolean => {
+    try {
+      store.checkPermission(info, r)
+      return true
+    } catch {
+      return false
+    }
+  }
+  for (const r of requests) if (allowed(r) !== naiveAllowed(naiveRoles, r)) throw new Error('checkers disagree')
+  const bench = new Bench({ name: 'permission checks, 1,000 roles (1,000 checks per op)', time: quick ? 300 : 1500 })
+  bench.add('AuthStore.checkPermission (merged intervals)', () => {
+    for (const r of requests) allowed(r)
+  })
+  bench.add('naive linear scan', () => {
+    for (const r of requests) naiveAllowed(naiveRoles, r)
+  })
+  await runBench(bench)
+  const fast = opsPerSecond(bench, 'AuthStore.checkPermission (merged intervals)') * requests.length
+  const slow = opsPerSecond(bench, 'naive linear scan') * requests.length
+  printResult('auth.permission_check.1000roles.ops_per_s', fast, 'ops/s')
+  printResult('auth.permission_check.naive.1000roles.ops_per_s', slow, 'ops/s')
+  printResult('auth.permission_check.speedup_vs_naive', fast / slow, 'ratio')
+}
+
+await permissionSection()
+await throughputSection()
+await latencySection()
