@@ -13,7 +13,7 @@ export type MvccErrorCode =
   | 'ERR_INVALID_OPTION'
   | 'ERR_TOO_MANY_OPS'
   | 'ERR_STORE_CLOSED'
-  | 'ERR_WATCH_CANCELED'
+  | 'ERR_TOO_MANY_WATCHERS'
 
 /** A typed failure of an mvcc operation; nothing was written when it is thrown by a write. */
 export class MvccError extends StrataError {
