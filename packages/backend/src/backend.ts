@@ -45,7 +45,7 @@ export interface WriteTx extends ReadTx {
 }
 
 export interface BackendStats {
-  /** Bytes the backend occupies on its medium (the file size for LMDB). */
+  /** Bytes the backend occupies on its medium (LMDB: the data file's extent, last page + 1). */
   readonly sizeBytes: number
   /** Bytes holding live data; `sizeBytes - sizeInUseBytes` is what defragment could reclaim. */
   readonly sizeInUseBytes: number
@@ -60,7 +60,11 @@ export interface BackendStats {
  *
  * - `write(fn)` runs `fn` synchronously against the single pending batch. Its writes are visible
  *   to every later read at once. Because `fn` is synchronous, a commit can never fall in the
- *   middle of it: all of one `write` is in a batch or none of it.
+ *   middle of it: all of one `write` is in a batch or none of it. If `fn` throws, every write it
+ *   made is undone before the error propagates (a nested `write` undoes only its own). `put`
+ *   copies its key and value. A `WriteTx` is valid only inside its callback; writing while a
+ *   `range`/`forEach` walk runs fails with ERR_BAD_REQUEST.
+ * - `commit()` called inside a `write` callback commits when the outermost callback returns.
  * - The batch commits when `batchInterval` ms have passed since its first write, when it holds
  *   `batchLimit` writes, or on `commit()`. Each commit is atomic and durable: after a crash the
  *   backend holds exactly the batches whose commit resolved (and possibly the one in flight, in
@@ -74,7 +78,12 @@ export interface Backend {
   read<T>(fn: (tx: ReadTx) => T): T
   /** Commits the pending batch now (etcd's ForceCommit); resolves when it is durable. */
   commit(): Promise<void>
-  /** Sets the hook run inside each commit (replaces an earlier one). */
+  /**
+   * Sets the hook run inside each commit (replaces an earlier one): its writes belong to that
+   * commit. It runs on every commit, also when the batch is otherwise empty (commit() with
+   * nothing pending then commits the hook's writes alone, if any). A hook that throws fails the
+   * commit (ERR_BACKEND_COMMIT from then on).
+   */
   setPreCommitHook(fn: ((tx: WriteTx) => void) | undefined): void
   /**
    * A consistent copy of the committed state as a byte stream (pending writes are committed

@@ -16,6 +16,11 @@ export type Pending = Uint8Array | typeof TOMBSTONE
 export class PendingBatch {
   /** Invariant: holds a map only for buckets written since the batch began. */
   readonly #buckets = new Map<BucketName, OrderedMap<Pending>>()
+  /**
+   * The undo journal of the running write() callbacks, flat as (bucket, key, previous pending
+   * value or undefined) triples. Invariant: empty outside write() callbacks.
+   */
+  readonly #journal: unknown[] = []
   /** Invariant: counts every put and delete since the batch began (rewrites of a key included), as etcd's `pending` does. */
   #writes = 0
 
@@ -25,13 +30,44 @@ export class PendingBatch {
   }
 
   put(bucket: BucketName, key: Uint8Array, value: Uint8Array): void {
-    this.#map(bucket).set(key, value)
+    this.#journal.push(bucket, key, this.#map(bucket).set(key, value))
     this.#writes++
   }
 
   delete(bucket: BucketName, key: Uint8Array): void {
-    this.#map(bucket).set(key, TOMBSTONE)
+    this.#journal.push(bucket, key, this.#map(bucket).set(key, TOMBSTONE))
     this.#writes++
+  }
+
+  /** Where the undo journal ends now: a savepoint for {@link rollbackTo}. */
+  get savepoint(): number {
+    return this.#journal.length
+  }
+
+  /**
+   * Undoes every put and delete made since `savepoint` (newest first) and returns the
+   * [bucket, key] pairs they touched, so that a backend can refresh what it derived from them.
+   */
+  rollbackTo(savepoint: number): Array<[BucketName, Uint8Array]> {
+    assert(savepoint >= 0 && savepoint <= this.#journal.length && savepoint % 3 === 0, 'bad savepoint')
+    const touched: Array<[BucketName, Uint8Array]> = []
+    for (let i = this.#journal.length - 3; i >= savepoint; i -= 3) {
+      const bucket = this.#journal[i] as BucketName
+      const key = this.#journal[i + 1] as Uint8Array
+      const prev = this.#journal[i + 2] as Pending | undefined
+      const map = this.#buckets.get(bucket)!
+      if (prev === undefined) map.delete(key)
+      else map.set(key, prev)
+      this.#writes--
+      touched.push([bucket, key])
+    }
+    this.#journal.length = savepoint
+    return touched
+  }
+
+  /** Forgets the undo journal (the outermost write() returned). */
+  clearJournal(): void {
+    this.#journal.length = 0
   }
 
   /** The pending value, TOMBSTONE for a pending delete, or undefined when the batch has not touched the key. */
@@ -72,6 +108,8 @@ export interface BatchTxOptions {
    * it commits. Returns once durable; throws when nothing of it was committed.
    */
   apply(batch: PendingBatch, beforeCommit: () => void): void
+  /** Called after a throwing write() callback's writes were undone in the batch, with the keys they touched. */
+  rolledBack?(touched: ReadonlyArray<[BucketName, Uint8Array]>): void
 }
 
 type Waiter = { resolve: () => void; reject: (err: unknown) => void }
@@ -130,17 +168,32 @@ export class BatchTx {
     this.#hook = fn
   }
 
+  /**
+   * Runs `fn` against the pending batch. If `fn` throws, every write it made is undone first
+   * (a nested write() undoes only its own), so a write() lands whole or not at all.
+   */
   write<T>(fn: (tx: WriteTx) => T): T {
     this.checkWritable()
+    const batch = this.#batch
+    const savepoint = batch.savepoint
     this.#depth++
     let ok = false
     try {
       const result = fn(this.#o.tx)
       ok = true
       return result
+    } catch (err) {
+      // The batch cannot have been committed in between: commits never run inside a callback.
+      assert(this.#batch === batch, 'the batch changed inside a write() callback')
+      const touched = batch.rollbackTo(savepoint)
+      if (touched.length > 0) this.#o.rolledBack?.(touched)
+      throw err
     } finally {
       this.#depth--
-      if (this.#depth === 0) this.#afterWrite(ok)
+      if (this.#depth === 0) {
+        this.#batch.clearJournal()
+        this.#afterWrite(ok)
+      }
     }
   }
 

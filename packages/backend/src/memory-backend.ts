@@ -21,6 +21,18 @@ function cloneBuckets(from: Buckets): Buckets {
   return new Map([...from].map(([b, m]) => [b, m.clone()]))
 }
 
+function countBytes(buckets: Buckets): number {
+  let bytes = 0
+  for (const map of buckets.values()) {
+    map.walk(EMPTY, undefined, false, (k, v) => {
+      bytes += k.length + v.length
+    })
+  }
+  return bytes
+}
+
+const EMPTY = new Uint8Array(0)
+
 /**
  * A deterministic in-memory backend with simulated durability, for tests and simulations.
  *
@@ -47,6 +59,8 @@ export class MemoryBackend implements Backend {
   readonly #options: MemoryBackendOptions
   /** Invariant: what survives a crash; changes only by whole batches (or a whole restore). */
   #committed: Buckets = emptyBuckets()
+  /** Invariant: the sum of key and value lengths in #committed. */
+  #committedBytes = 0
   /** Invariant: equals #committed with the pending batch applied. */
   #live: Buckets = emptyBuckets()
   readonly #batchTx: BatchTx
@@ -71,6 +85,7 @@ export class MemoryBackend implements Backend {
       failpoint: options.failpoint ?? noFailpoint,
       tx,
       apply: (batch, beforeCommit) => this.#apply(batch, beforeCommit),
+      rolledBack: (touched) => this.#refreshLive(touched),
     })
   }
 
@@ -79,6 +94,7 @@ export class MemoryBackend implements Backend {
     const b = new MemoryBackend(options)
     b.#committed = cloneBuckets(committed)
     b.#live = cloneBuckets(committed)
+    b.#committedBytes = countBytes(committed)
     return b
   }
 
@@ -119,6 +135,7 @@ export class MemoryBackend implements Backend {
       })
       this.#batchTx.checkWritable()
       this.#committed = staged
+      this.#committedBytes = countBytes(staged)
       this.#live = cloneBuckets(staged)
       ok = true
     } finally {
@@ -129,10 +146,7 @@ export class MemoryBackend implements Backend {
   /** Bytes of the committed keys and values; both sizes are that figure (nothing to reclaim). */
   stats(): BackendStats {
     this.#batchTx.checkOpen()
-    let bytes = 0
-    for (const map of this.#committed.values()) {
-      for (const [k, v] of map.entries()) bytes += k.length + v.length
-    }
+    const bytes = this.#committedBytes
     return { sizeBytes: bytes, sizeInUseBytes: bytes, pendingWrites: this.#batchTx.batch.writes, commits: this.#batchTx.commits }
   }
 
@@ -175,10 +189,26 @@ export class MemoryBackend implements Backend {
     beforeCommit()
     for (const [bucket, pending] of batch.entries()) {
       const map = this.#committed.get(bucket)!
-      for (const [key, value] of pending.entries()) {
-        if (value === TOMBSTONE) map.delete(key)
-        else map.set(key, value)
-      }
+      pending.walk(EMPTY, undefined, false, (key, value) => {
+        if (value === TOMBSTONE) {
+          const old = map.get(key)
+          if (old !== undefined && map.delete(key)) this.#committedBytes -= key.length + old.length
+        } else {
+          const old = map.set(key, value)
+          this.#committedBytes += key.length + value.length - (old === undefined ? 0 : key.length + old.length)
+        }
+      })
+    }
+  }
+
+  /** After a rollback in the batch: the live value of each touched key is the batch's, else the committed one. */
+  #refreshLive(touched: ReadonlyArray<[BucketName, Uint8Array]>): void {
+    for (const [bucket, key] of touched) {
+      const live = this.#live.get(bucket)!
+      const pending = this.#batchTx.batch.get(bucket, key)
+      const value = pending === undefined ? this.#committed.get(bucket)!.get(key) : pending
+      if (value === TOMBSTONE || value === undefined) live.delete(key)
+      else live.set(key, value)
     }
   }
 

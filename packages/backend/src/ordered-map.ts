@@ -66,15 +66,18 @@ export class OrderedMap<V> {
     return i < keys.length && compareBytes(keys[i]!, key) === 0
   }
 
-  /** Sets `key` to `value`. The map keeps `key` itself: the caller must not modify it later. */
-  set(key: Uint8Array, value: V): void {
+  /**
+   * Sets `key` to `value` and returns the value it replaced (undefined when the key is new).
+   * The map keeps `key` itself: the caller must not modify it later.
+   */
+  set(key: Uint8Array, value: V): V | undefined {
     // Appends (revisions, ids) skip both binary searches.
     const lastChunk = this.#keys[this.#keys.length - 1]
     if (lastChunk !== undefined && lastChunk.length < 2 * CHUNK - 1 && compareBytes(lastChunk[lastChunk.length - 1]!, key) < 0) {
       lastChunk.push(key)
       this.#values[this.#values.length - 1]!.push(value)
       this.#size++
-      return
+      return undefined
     }
     let c = this.#chunkFor(key)
     if (c === this.#keys.length) {
@@ -83,7 +86,7 @@ export class OrderedMap<V> {
         this.#keys.push([key])
         this.#values.push([value])
         this.#size++
-        return
+        return undefined
       }
       c--
     }
@@ -91,8 +94,9 @@ export class OrderedMap<V> {
     const values = this.#values[c]!
     const i = lowerBound(keys, key)
     if (i < keys.length && compareBytes(keys[i]!, key) === 0) {
+      const old = values[i]
       values[i] = value
-      return
+      return old
     }
     keys.splice(i, 0, key)
     values.splice(i, 0, value)
@@ -101,6 +105,7 @@ export class OrderedMap<V> {
       this.#keys.splice(c + 1, 0, keys.splice(CHUNK))
       this.#values.splice(c + 1, 0, values.splice(CHUNK))
     }
+    return undefined
   }
 
   /** Removes `key`; true when it was present. */

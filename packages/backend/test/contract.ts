@@ -221,6 +221,36 @@ export function contractSuite(name: string, makeHarness: () => Promise<Harness>)
     await b.close()
   })
 
+  test('a write() whose callback throws leaves none of its writes; a nested one undoes only its own', async () => {
+    const b = await h.open(opts())
+    b.write((tx) => { tx.put('key', bytes('a'), bytes('1')); tx.put('key', bytes('b'), bytes('2')) })
+    await b.commit()
+    b.write((tx) => tx.put('key', bytes('c'), bytes('3')))
+    throwsWithCode(() => b.write((tx) => {
+      tx.put('key', bytes('a'), bytes('changed'))
+      tx.delete('key', bytes('b'))
+      tx.delete('key', bytes('c'))
+      tx.put('key', bytes('d'), bytes('new'))
+      tx.put('key', bytes('d'), bytes('newer'))
+      tx.put('key', new Uint8Array(MAX_KEY_BYTES + 1), bytes('too long')) // throws half-way
+    }), 'ERR_BACKEND_KEY_TOO_LARGE')
+    assert.equal(dump(b), ['key/a=1', 'key/b=2', 'key/c=3'])
+    assert.is(b.stats().pendingWrites, 1)
+    b.write((tx) => {
+      tx.put('key', bytes('e'), bytes('5'))
+      try {
+        b.write((inner) => { inner.put('key', bytes('f'), bytes('6')); throw new Error('inner') })
+      } catch {
+        // the inner write is undone, the outer goes on
+      }
+      tx.put('key', bytes('g'), bytes('7'))
+    })
+    assert.equal(dump(b), ['key/a=1', 'key/b=2', 'key/c=3', 'key/e=5', 'key/g=7'])
+    const after = await h.reopen(b, opts())
+    assert.equal(dump(after), ['key/a=1', 'key/b=2', 'key/c=3', 'key/e=5', 'key/g=7'])
+    await after.close()
+  })
+
   test('writes are refused inside a walk and outside their write() callback', async () => {
     const b = await h.open(opts())
     b.write((tx) => { tx.put('key', bytes('a'), bytes('1')); tx.put('key', bytes('b'), bytes('2')) })

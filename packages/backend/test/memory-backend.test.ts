@@ -71,6 +71,18 @@ test('a commit failing at the batch limit surfaces from the write that filled th
   assert.equal(dump(b.crash()), ['key/a=1', 'key/b=2'])
 })
 
+test('stats count the committed key and value bytes, kept up to date without a scan', async () => {
+  const b = new MemoryBackend({ clock: new ManualClock() })
+  b.write((tx) => { tx.put('key', bytes('aa'), bytes('123')); tx.put('lease', bytes('b'), bytes('1')) })
+  assert.is(b.stats().sizeBytes, 0, 'nothing committed yet')
+  await b.commit()
+  assert.is(b.stats().sizeBytes, 7)
+  b.write((tx) => { tx.put('key', bytes('aa'), bytes('1')); tx.delete('lease', bytes('b')); tx.delete('lease', bytes('zz')) })
+  await b.commit()
+  assert.equal(b.stats(), { sizeBytes: 3, sizeInUseBytes: 3, pendingWrites: 0, commits: 2 })
+  assert.is(b.crash().stats().sizeBytes, 3)
+})
+
 test('options out of range are refused', () => {
   throwsWithCode(() => new MemoryBackend({ batchLimit: 0 }), 'ERR_BAD_REQUEST')
   throwsWithCode(() => new MemoryBackend({ batchInterval: -1 }), 'ERR_BAD_REQUEST')
