@@ -11,11 +11,12 @@ import { ReadOnly, ReadOnlyOption } from './read-only.js'
 import type { Storage } from './storage.js'
 import { Inflights } from './tracker/inflights.js'
 import { Progress, ProgressState } from './tracker/progress.js'
-import { emptyTrackerConfig, ProgressTracker } from './tracker/tracker.js'
+import { describeConfig, emptyTrackerConfig, ProgressTracker } from './tracker/tracker.js'
+import { describeChanges } from './describe.js'
 import type { ConfChangeV2, ConfState, Entry, HardState, Message, Snapshot } from './types.js'
 import {
   confChangeAsV2, ConfChangeTransition, enterJoint, EntryType, entriesSize, isEmptyHardState, isEmptySnap,
-  leaveJoint, message, MessageType, None, payloadsSize, voteRespMsgType,
+  leaveJoint, message, MessageType, messageTypeName, None, payloadsSize, voteRespMsgType,
 } from './types.js'
 
 export const StateType = { Follower: 0, Candidate: 1, Leader: 2, PreCandidate: 3 } as const
@@ -72,6 +73,8 @@ export interface RaftConfig {
   readonly disableConfChangeValidation?: boolean
   /** A leader removed from (or demoted in) the configuration steps down when applying it. Default false. */
   readonly stepDownOnRemoval?: boolean
+  /** Receives one line per notable event (role changes, votes, snapshots, config switches). Default: none. */
+  readonly logger?: (line: string) => void
 }
 
 export interface SoftState {
@@ -121,11 +124,13 @@ export class Raft {
   readonly random: () => number
   /** Read requests that arrived before this leader committed an entry of its term. */
   pendingReadIndexMessages: Message[] = []
+  readonly #logger: ((line: string) => void) | undefined
 
   constructor(c: RaftConfig) {
     validateConfig(c)
     this.id = c.id
     this.random = c.random
+    this.#logger = c.logger
     this.maxMsgSize = c.maxSizePerMsg ?? 1024 * 1024
     this.raftLog = new RaftLog(c.storage, { maxApplyingEntsSize: c.maxCommittedSizePerReady ?? this.maxMsgSize })
     this.maxUncommittedSize = c.maxUncommittedEntriesSize === undefined || c.maxUncommittedEntriesSize === 0 ? noLimit : c.maxUncommittedEntriesSize
@@ -157,6 +162,10 @@ export class Raft {
     this.raftLog.committed = hs.commit
     this.term = hs.term
     this.vote = hs.vote
+  }
+
+  #log(line: string): void {
+    if (this.#logger !== undefined) this.#logger(line)
   }
 
   softState(): SoftState {
@@ -232,6 +241,7 @@ export class Raft {
     }
     assert(!isEmptySnap(snapshot), 'need non-empty snapshot')
     pr.becomeSnapshot(snapshot.metadata.index)
+    this.#log(`${this.id} [firstindex: ${this.raftLog.firstIndex()}, commit: ${this.raftLog.committed}] sent snapshot[index: ${snapshot.metadata.index}, term: ${snapshot.metadata.term}] to ${to} [${pr.toString()}]`)
     this.send(message({ type: MessageType.MsgSnap, to, snapshot }))
     return true
   }
@@ -324,6 +334,7 @@ export class Raft {
     this.reset(term)
     this.lead = lead
     this.state = StateType.Follower
+    this.#log(`${this.id} became follower at term ${this.term}`)
   }
 
   becomeCandidate(): void {
@@ -331,6 +342,7 @@ export class Raft {
     this.reset(this.term + 1)
     this.vote = this.id
     this.state = StateType.Candidate
+    this.#log(`${this.id} became candidate at term ${this.term}`)
   }
 
   becomePreCandidate(): void {
@@ -339,6 +351,7 @@ export class Raft {
     this.trk.resetVotes()
     this.lead = None
     this.state = StateType.PreCandidate
+    this.#log(`${this.id} became pre-candidate at term ${this.term}`)
   }
 
   becomeLeader(): void {
@@ -346,6 +359,7 @@ export class Raft {
     this.reset(this.term)
     this.lead = this.id
     this.state = StateType.Leader
+    this.#log(`${this.id} became leader at term ${this.term}`)
     const self = this.trk.progress.get(this.id)!
     self.becomeReplicate()
     self.recentActive = true
@@ -358,8 +372,15 @@ export class Raft {
 
   hup(t: CampaignType): void {
     if (this.state === StateType.Leader) return
-    if (!this.promotable()) return
-    if (this.#hasUnappliedConfChanges()) return
+    if (!this.promotable()) {
+      this.#log(`${this.id} is unpromotable and can not campaign`)
+      return
+    }
+    if (this.#hasUnappliedConfChanges()) {
+      this.#log(`${this.id} cannot campaign at term ${this.term} since there are still pending configuration changes to apply`)
+      return
+    }
+    this.#log(`${this.id} is starting a new election at term ${this.term}`)
     this.campaign(t)
   }
 
@@ -389,6 +410,7 @@ export class Raft {
         this.send(message({ type: voteRespMsgType(voteMsg), to: id, term }))
         continue
       }
+      this.#log(`${this.id} [logterm: ${this.raftLog.lastTerm()}, index: ${this.raftLog.lastIndex()}] sent ${messageTypeName(voteMsg)} request to ${id} at term ${term}`)
       this.send(message({ type: voteMsg, to: id, term, index: this.raftLog.lastIndex(), logTerm: this.raftLog.lastTerm(), context }))
     }
   }
@@ -429,16 +451,19 @@ export class Raft {
       const force = isCampaignTransfer(m.context)
       const inLease = this.checkQuorum && this.lead !== None && this.electionElapsed < this.electionTimeout
       // Within a leader lease, ignore disruptive campaigns entirely (thesis §4.2.3).
-      if (!force && inLease) return false
+      if (!force && inLease) {
+        this.#log(`${this.id} [logterm: ${this.raftLog.lastTerm()}, index: ${this.raftLog.lastIndex()}, vote: ${this.vote}] ignored ${messageTypeName(m.type)} from ${m.from} [logterm: ${m.logTerm}, index: ${m.index}] at term ${this.term}: lease is not expired (remaining ticks: ${this.electionTimeout - this.electionElapsed})`)
+        return false
+      }
     }
     if (m.type === MessageType.MsgPreVote) {
       // Never change our term in response to a pre-vote.
     } else if (m.type === MessageType.MsgPreVoteResp && !m.reject) {
       // Pre-votes are asked for a future term; a grant does not move us there.
-    } else if (m.type === MessageType.MsgApp || m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgSnap) {
-      this.becomeFollower(m.term, m.from)
     } else {
-      this.becomeFollower(m.term, None)
+      this.#log(`${this.id} [term: ${this.term}] received a ${messageTypeName(m.type)} message with higher term from ${m.from} [term: ${m.term}]`)
+      const leads = m.type === MessageType.MsgApp || m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgSnap
+      this.becomeFollower(m.term, leads ? m.from : None)
     }
     return true
   }
@@ -457,13 +482,17 @@ export class Raft {
     // §5.2, §5.4: one vote per term, only for candidates at least as up to date as we are.
     const canVote = this.vote === m.from || (this.vote === None && this.lead === None) ||
       (m.type === MessageType.MsgPreVote && m.term > this.term)
+    const desc = `${this.id} [logterm: ${this.raftLog.lastTerm()}, index: ${this.raftLog.lastIndex()}, vote: ${this.vote}]`
+    const what = `${messageTypeName(m.type)} for ${m.from} [logterm: ${m.logTerm}, index: ${m.index}] at term ${this.term}`
     if (canVote && this.raftLog.isUpToDate(m.index, m.logTerm)) {
+      this.#log(`${desc} cast ${what}`)
       this.send(message({ type: voteRespMsgType(m.type), to: m.from, term: m.term }))
       if (m.type === MessageType.MsgVote) {
         this.electionElapsed = 0
         this.vote = m.from
       }
     } else {
+      this.#log(`${desc} rejected ${what}`)
       this.send(message({ type: voteRespMsgType(m.type), to: m.from, term: this.term, reject: true }))
     }
   }
@@ -474,7 +503,10 @@ export class Raft {
         this.bcastHeartbeat()
         return
       case MessageType.MsgCheckQuorum:
-        if (!this.trk.quorumActive()) this.becomeFollower(this.term, None)
+        if (!this.trk.quorumActive()) {
+          this.#log(`${this.id} stepped down to follower since quorum is not active`)
+          this.becomeFollower(this.term, None)
+        }
         // Each round starts from scratch: peers must prove themselves active again.
         this.trk.visit((id, pr) => { if (id !== this.id) pr.recentActive = false })
         return
@@ -520,6 +552,7 @@ export class Raft {
       const cc = e.type === EntryType.ConfChange ? confChangeAsV2(decodeConfChange(e.data)) : decodeConfChangeV2(e.data)
       const refused = this.#confChangeRefusal(cc)
       if (refused !== undefined) {
+        this.#log(`${this.id} ignoring conf change ${describeChanges(cc.changes) || 'leave-joint'} at config ${describeConfig(this.trk.config)}: ${refused}`)
         // Replace rather than drop, so the proposal's position in the batch is preserved.
         ents[i] = { term: 0, index: 0, type: EntryType.Normal, data: new Uint8Array(0) }
       } else {
@@ -564,6 +597,7 @@ export class Raft {
       this.abortLeaderTransfer()
     }
     if (transferee === this.id) return
+    this.#log(`${this.id} [term ${this.term}] starts to transfer leadership to ${transferee}`)
     // The transfer must finish within one election timeout.
     this.electionElapsed = 0
     this.leadTransferee = transferee
@@ -583,7 +617,6 @@ export class Raft {
       }
       return
     }
-    const oldPaused = pr.isPaused()
     if (!(pr.maybeUpdate(m.index) || (pr.match === m.index && pr.state === ProgressState.Probe))) return
     if (pr.state === ProgressState.Probe) {
       pr.becomeReplicate()
@@ -598,7 +631,8 @@ export class Raft {
     if (this.maybeCommit()) {
       this.#releasePendingReadIndexMessages()
       this.bcastAppend()
-    } else if (m.from !== this.id && (oldPaused || pr.canBumpCommit(this.raftLog.committed))) {
+    } else if (m.from !== this.id && pr.canBumpCommit(this.raftLog.committed)) {
+      // The follower may not know the latest commit index yet: tell it.
       this.sendAppend(m.from)
     }
     if (m.from !== this.id) {
@@ -642,7 +676,10 @@ export class Raft {
         return
     }
     if (m.type !== myVoteResp) return
+    this.#log(`${this.id} received ${messageTypeName(m.type)}${m.reject ? ' rejection' : ''} from ${m.from} at term ${this.term}`)
     const res = this.poll(m.from, !m.reject)
+    const tally = this.trk.tallyVotes()
+    this.#log(`${this.id} has received ${tally.granted} ${messageTypeName(m.type)} votes and ${tally.rejected} vote rejections`)
     if (res === VoteResult.Won) {
       if (this.state === StateType.PreCandidate) {
         this.campaign('election')
@@ -683,7 +720,11 @@ export class Raft {
         return
       case MessageType.MsgForgetLeader:
         // A lease-based reader relies on the leader lease; forgetting it would void that guarantee.
-        if (this.readOnly.option === ReadOnlyOption.LeaseBased) return
+        if (this.readOnly.option === ReadOnlyOption.LeaseBased) {
+          this.#log(`${this.id} ignoring MsgForgetLeader due to ReadOnlyLeaseBased`)
+          return
+        }
+        if (this.lead !== None) this.#log(`${this.id} forgetting leader ${this.lead} at term ${this.term}`)
         this.lead = None
         return
       case MessageType.MsgTimeoutNow:
@@ -727,7 +768,9 @@ export class Raft {
   #handleSnapshot(m: Message): void {
     const s = m.snapshot
     assert(s !== undefined, 'MsgSnap without snapshot')
-    const index = this.restore(s) ? this.raftLog.lastIndex() : this.raftLog.committed
+    const restored = this.restore(s)
+    this.#log(`${this.id} [commit: ${this.raftLog.committed}] ${restored ? 'restored' : 'ignored'} snapshot [index: ${s.metadata.index}, term: ${s.metadata.term}]`)
+    const index = restored ? this.raftLog.lastIndex() : this.raftLog.committed
     this.send(message({ type: MessageType.MsgAppResp, to: m.from, index }))
   }
 
@@ -777,6 +820,7 @@ export class Raft {
   #switchToConfig(next: ConfigAndProgress): ConfState {
     this.trk.config = next.config
     this.trk.progress = next.progress
+    this.#log(`${this.id} switched to configuration ${describeConfig(this.trk.config)}`)
     const cs = this.trk.confState()
     const pr = this.trk.progress.get(this.id)
     if ((pr === undefined || pr.isLearner) && this.state === StateType.Leader) {
@@ -804,6 +848,7 @@ export class Raft {
     if (this.trk.config.autoLeave && newApplied >= this.pendingConfIndex && this.state === StateType.Leader) {
       // The joint config this leader proposed is applied: propose leaving it (empty V2 change).
       const data = encodeConfChangeV2({ transition: ConfChangeTransition.Auto, changes: [], context: new Uint8Array(0) })
+      this.#log(`${this.id} initiating automatic transition out of joint configuration ${describeConfig(this.trk.config)}`)
       try {
         this.step(message({ type: MessageType.MsgProp, from: this.id, entries: [{ term: 0, index: 0, type: EntryType.ConfChangeV2, data }] }))
       } catch (err) {
@@ -825,6 +870,7 @@ export class Raft {
   }
 
   abortLeaderTransfer(): void {
+    if (this.leadTransferee !== None) this.#log(`${this.id} [term ${this.term}] abort previous transferring leadership to ${this.leadTransferee}`)
     this.leadTransferee = None
   }
 

@@ -1,11 +1,23 @@
-import type { ConfState, Entry, Message, RaftConfig, Ready } from '../../src/index.js'
+import type { ConfState, Entry, Message, RaftConfig, Ready, Snapshot } from '../../src/index.js'
 import {
   decodeConfChange, decodeConfChangeV2, EntryType, MemoryStorage, RawNode,
 } from '../../src/index.js'
 
+/**
+ * MemoryStorage whose snapshot() can be overridden, the way an application produces snapshots
+ * of its applied state on demand (etcd's interaction harness does the same).
+ */
+export class HarnessStorage extends MemoryStorage {
+  overrideSnapshot: (() => Snapshot) | undefined = undefined
+
+  override snapshot(): Snapshot {
+    return this.overrideSnapshot?.() ?? super.snapshot()
+  }
+}
+
 /** A storage bootstrapped with a configuration (a snapshot at `index`, default 0). */
-export function bootstrapStorage(cs: Partial<ConfState> & { voters: number[] }, index = 0, term = index > 0 ? 1 : 0): MemoryStorage {
-  const s = new MemoryStorage()
+export function bootstrapStorage(cs: Partial<ConfState> & { voters: number[] }, index = 0, term = index > 0 ? 1 : 0): HarnessStorage {
+  const s = new HarnessStorage()
   s.applySnapshot({
     data: new Uint8Array(0),
     metadata: { index, term, confState: { voters: cs.voters, learners: cs.learners ?? [], votersOutgoing: cs.votersOutgoing ?? [], learnersNext: cs.learnersNext ?? [], autoLeave: cs.autoLeave ?? false } },
@@ -53,6 +65,7 @@ export class TestNode {
     this.rn = new RawNode({ id, storage, random: config.random ?? seededRandom(id), ...config })
     this.appliedIndex = storage.snapshot().metadata.index
     this.durableIndex = storage.lastIndex()
+    this.confState = storage.initialState().confState
   }
 
   /** Recreates the RawNode from what storage persisted (a crash-restart). */
