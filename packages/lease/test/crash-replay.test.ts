@@ -143,6 +143,47 @@ test('grant, revoke and checkpoint with the applied index in one transaction: cr
   })
 })
 
+/** Applies `log` through a backend whose k-th `point` failpoint throws; restarts and replays on any failure. */
+function runWithCrashAt(log: readonly Entry[], point: 'backendBeforeCommit' | 'backendAfterCommit', k: number): { member: Member; crashed: boolean } {
+  const clock = new ManualClock()
+  let seen = 0
+  const failpoint = (name: string): void => { if (name === point && ++seen === k) throw new Error(`power loss at ${point} #${k}`) }
+  let member = new Member(clock, new MemoryBackend({ clock, failpoint }))
+  let crashed = false
+  for (let i = 0; i < log.length;) {
+    try {
+      member.apply(i + 1, log[i]!)
+      clock.advance(30) // the batch timer commits every 100 ms
+      if (member.backend.failure !== undefined) throw member.backend.failure
+      i++
+    } catch {
+      crashed = true
+      member = member.crashAndRestart()
+      for (let j = member.appliedIndex(); j < i; j++) member.apply(j + 1, log[j]!)
+    }
+  }
+  return { member, crashed }
+}
+
+test('a crash at every backend commit failpoint, then replay, reaches the state of a member that never crashed', () => {
+  withSeed('lease crash at every commit', (prng) => {
+    const log = randomLog(prng, 300)
+    const reference = new Member(new ManualClock())
+    log.forEach((e, i) => reference.apply(i + 1, e))
+    for (const point of ['backendBeforeCommit', 'backendAfterCommit'] as const) {
+      let k = 1
+      for (;; k++) {
+        const { member, crashed } = runWithCrashAt(log, point, k)
+        if (!crashed) break // k is past the last commit
+        assert.equal(member.state(), reference.state(), `crash at ${point} #${k}`)
+        for (const [index, result] of member.results) assert.is(result, reference.results.get(index), `entry ${index} after crash at ${point} #${k}`)
+      }
+      if (process.env.LEASE_DEBUG) console.log(`${point}: ${k - 1} crash points`)
+      assert.ok(k > 20, `only ${k - 1} commits exercised at ${point}`)
+    }
+  })
+})
+
 test('a grant whose transaction did not commit is applied again on replay, exactly once', () => {
   const clock = new ManualClock()
   let m = new Member(clock)
