@@ -429,21 +429,33 @@ export class LmdbBackend implements Backend {
     this.#walking++
     // A commit (a commit() called from fn) would reset LMDB's read transaction under the cursor.
     this.#batchTx.pause()
+    const overlay = this.#batchTx.batch.bucket(bucket)
+    if (overlay === undefined || overlay.size === 0) {
+      // Nothing pending in this bucket: LMDB's cursor alone, without the merge (a full scan at
+      // start-up takes this path).
+      try {
+        for (const { key, value } of this.#lmdbRange(bucket, start, end, reverse)) if (fn(key, value) === false) return
+      } finally {
+        this.#walking--
+        this.#batchTx.resume()
+      }
+      return
+    }
     const committed = this.#lmdbRange(bucket, start, end, reverse)
     try {
-      const pending = this.#batchTx.batch.bucket(bucket)?.cursor(start, end, reverse)
+      const pending = overlay.cursor(start, end, reverse)
       const sign = reverse ? -1 : 1
       let c = committed.next()
-      let p = pending?.next()
+      let p = pending.next()
       for (;;) {
         const ck = c.done === true ? undefined : c.value.key
         if (ck === undefined && p === undefined) return
         const order = ck === undefined ? -1 : p === undefined ? 1 : sign * compareBytes(p, ck)
         if (order <= 0) {
-          const value = pending!.value!
+          const value = pending.value!
           if (order === 0) c = committed.next()
           const key = p!
-          p = pending!.next()
+          p = pending.next()
           if (value !== TOMBSTONE && fn(key, value) === false) return
         } else {
           const { key, value } = c.value as { key: Uint8Array; value: Uint8Array }
