@@ -22,7 +22,8 @@ import { AuthStore, PasswordHasher, permissionInterval, requestInterval, type Ke
 const COST = 10
 const CORES = availableParallelism()
 const WINDOW_MS = quick ? 1000 : 3000
-const P99_WINDOW_MS = quick ? 1500 : 5000
+const P99_WINDOW_MS = quick ? 1000 : 2000
+const ROUNDS = quick ? 1 : 4
 
 /** Virtual time for the backend: its batch timer never fires (the loop commits itself). */
 const benchClock: Clock = { now: () => 0, setTimer: () => ({ cancel() {} }) }
@@ -66,22 +67,54 @@ async function authenticateRate(auth: Authenticate, inflight: number, ms: number
   return done / ((performance.now() - start) / 1000)
 }
 
-/** Runs `inflight` authentication loops until `stop()` is called; resolves when they drain. */
-function startStorm(auth: Authenticate, inflight: number): { stop(): Promise<number> } {
-  let running = true
-  let done = 0
-  const loops = Array.from({ length: inflight }, async () => {
-    while (running) {
-      await auth()
-      done++
+/**
+ * `inflight` authentication loops that can be paused between measurement windows. Pausing lets
+ * the queued authentications drain first, so an "alone" window really is alone.
+ */
+class Storm {
+  readonly #auth: Authenticate
+  #active = false
+  #stopped = false
+  #wake: (() => void)[] = []
+  #inflight = 0
+  done = 0
+  readonly #loops: Promise<void>[]
+
+  constructor(auth: Authenticate, inflight: number) {
+    this.#auth = auth
+    this.#loops = Array.from({ length: inflight }, () => this.#loop())
+  }
+
+  async #loop(): Promise<void> {
+    while (!this.#stopped) {
+      if (!this.#active) {
+        await new Promise<void>((r) => this.#wake.push(r))
+        continue
+      }
+      this.#inflight++
+      await this.#auth()
+      this.#inflight--
+      this.done++
     }
-  })
-  return {
-    async stop() {
-      running = false
-      await Promise.all(loops)
-      return done
-    },
+  }
+
+  async start(): Promise<void> {
+    this.#active = true
+    for (const w of this.#wake.splice(0)) w()
+    await new Promise((r) => setTimeout(r, 200)) // let the queue fill
+  }
+
+  /** Pauses and waits until no authentication is in flight. */
+  async pause(): Promise<void> {
+    this.#active = false
+    while (this.#inflight > 0) await new Promise((r) => setTimeout(r, 20))
+  }
+
+  async stop(): Promise<void> {
+    await this.pause()
+    this.#stopped = true
+    for (const w of this.#wake.splice(0)) w()
+    await Promise.all(this.#loops)
   }
 }
 
@@ -89,7 +122,7 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!
 }
 
-/** Per-put latencies (ms) of the put loop over `ms`: backend put + commit + 4 KiB append + fdatasync. */
+/** Per-put latencies (ms, unsorted) of the put loop over `ms`: backend put + commit + 4 KiB append + fdatasync. */
 async function putLoop(ms: number): Promise<number[]> {
   const path = join(tmpdir(), `strata-auth-bench-${process.pid}.wal`)
   const file = await open(path, 'w')
@@ -111,17 +144,29 @@ async function putLoop(ms: number): Promise<number[]> {
     await file.close()
     await rm(path, { force: true })
   }
-  return latencies.sort((a, b) => a - b)
+  return latencies
 }
 
-async function putP99(label: string, auth: Authenticate | undefined): Promise<number> {
-  const storm = auth === undefined ? undefined : startStorm(auth, 64)
-  if (storm !== undefined) await new Promise((r) => setTimeout(r, 200)) // let the storm fill the pool
-  const lat = await putLoop(P99_WINDOW_MS)
-  const auths = storm === undefined ? 0 : await storm.stop()
-  const p99 = percentile(lat, 0.99)
-  console.log(`put loop ${label}: ${lat.length} puts, p50 ${percentile(lat, 0.5).toFixed(3)} ms, p99 ${p99.toFixed(3)} ms, max ${lat[lat.length - 1]!.toFixed(1)} ms${storm ? `, ${auths} authentications alongside` : ''}`)
-  return p99
+function summary(lat: number[]): string {
+  return `${lat.length} puts, p50 ${percentile(lat, 0.5).toFixed(3)} ms, p99 ${percentile(lat, 0.99).toFixed(3)} ms, max ${lat[lat.length - 1]!.toFixed(1)} ms`
+}
+
+/**
+ * Put-loop latencies alone and during each storm, in alternating windows (alone, storm A,
+ * alone, storm B, ...) so drift in the machine's background load hits every condition alike.
+ */
+async function interleaved(storms: [string, Storm][], rounds: number): Promise<Map<string, number[]>> {
+  const pooled = new Map<string, number[]>([['alone', []], ...storms.map(([n]) => [n, []] as [string, number[]])])
+  for (let r = 0; r < rounds; r++) {
+    for (const [name, storm] of storms) {
+      pooled.get('alone')!.push(...(await putLoop(P99_WINDOW_MS)))
+      await storm.start()
+      pooled.get(name)!.push(...(await putLoop(P99_WINDOW_MS)))
+      await storm.pause()
+    }
+  }
+  for (const lat of pooled.values()) lat.sort((a, b) => a - b)
+  return pooled
 }
 
 async function throughputSection(): Promise<void> {
@@ -151,17 +196,25 @@ async function throughputSection(): Promise<void> {
 }
 
 async function latencySection(): Promise<void> {
-  const base = await putP99('alone', undefined)
-  const bounded = await putP99('during a 64-in-flight storm, default hasher', viaStore(await newStore(new PasswordHasher().maxConcurrent)))
-  const perCore = await putP99(`during a 64-in-flight storm, ${CORES} slots`, viaStore(await newStore(CORES)))
-  const naive = await putP99('during a 64-in-flight storm, naive libuv verify', await naiveLibuv())
-  const base2 = await putP99('alone, again (noise check)', undefined)
+  const defaults = new Storm(viaStore(await newStore(new PasswordHasher().maxConcurrent)), 64)
+  const perCore = new Storm(viaStore(await newStore(CORES)), 64)
+  const lat = await interleaved([['default hasher', defaults], [`${CORES} slots`, perCore]], ROUNDS)
+  const base = percentile(lat.get('alone')!, 0.99)
+  for (const [name, l] of lat) console.log(`put loop, ${name === 'alone' ? 'alone' : `64-in-flight storm, ${name}`}: ${summary(l)}`)
+  console.log(`authentications completed during the storms: default ${defaults.done}, ${CORES} slots ${perCore.done}`)
+  await defaults.stop()
+  await perCore.stop()
+  // The naive baseline drains slowly (64 hashes queued on the pool ahead of every fsync): one window.
+  const naive = new Storm(await naiveLibuv(), 64)
+  await naive.start()
+  const naiveLat = await putLoop(P99_WINDOW_MS)
+  console.log(`put loop, 64-in-flight storm, naive libuv verify: ${summary(naiveLat.sort((a, b) => a - b))}`)
+  await naive.stop()
   printResult('auth.put_p99.alone_ms', base, 'ms')
-  printResult('auth.put_p99.alone_again_ms', base2, 'ms')
-  printResult('auth.put_p99.storm_default_ms', bounded, 'ms')
-  printResult('auth.put_p99_ratio_under_auth_storm', bounded / base, 'ratio')
-  printResult('auth.put_p99_ratio_under_auth_storm.slot_per_core', perCore / base, 'ratio')
-  printResult('auth.put_p99_ratio_under_auth_storm.naive_libuv', naive / base, 'ratio')
+  printResult('auth.put_p99.storm_default_ms', percentile(lat.get('default hasher')!, 0.99), 'ms')
+  printResult('auth.put_p99_ratio_under_auth_storm', percentile(lat.get('default hasher')!, 0.99) / base, 'ratio')
+  printResult('auth.put_p99_ratio_under_auth_storm.slot_per_core', percentile(lat.get(`${CORES} slots`)!, 0.99) / base, 'ratio')
+  printResult('auth.put_p99_ratio_under_auth_storm.naive_libuv', percentile(naiveLat, 0.99) / base, 'ratio')
 }
 
 /** The naive checker: every permission of every role, one at a time (no union, no index). */
