@@ -1,9 +1,8 @@
-import { crc32 } from 'node:zlib'
 import { WalCorruptError } from './errors.js'
 import type { Entry, HardState, WalSnapshot } from './record.js'
 import {
   CRC_RECORD_BYTES, ENTRY_FIXED_BYTES, FRAME_HEADER_BYTES, HARD_STATE_BYTES, MAX_RECORD_BYTES,
-  RECORD_TYPE, SNAPSHOT_BYTES, frameBytes, getU64,
+  RECORD_TYPE, SNAPSHOT_BYTES, chainStep, frameBytes, frameChecksum, getU64,
 } from './record.js'
 
 /** One decoded record. Entry data and metadata are copies, independent of the file buffer. */
@@ -55,25 +54,26 @@ type FrameCheck = { ok: true; length: number; type: number; gen: number; chain: 
 function checkFrame(buf: Uint8Array, view: DataView, at: number, seed: number | undefined): FrameCheck {
   if (at === buf.length) return { ok: false, kind: 'eof', reason: 'end of file' }
   if (at + FRAME_HEADER_BYTES > buf.length) {
-    return buf.subarray(at).every((b) => b === 0)
-      ? { ok: false, kind: 'eof', reason: 'zero bytes to end of file' }
-      : { ok: false, kind: 'torn', reason: 'frame header cut short by the end of the file' }
+    for (let i = at; i < buf.length; i++) if (buf[i] !== 0) return { ok: false, kind: 'torn', reason: 'frame header cut short by the end of the file' }
+    return { ok: false, kind: 'eof', reason: 'zero bytes to end of file' }
   }
-  if (buf.subarray(at, at + FRAME_HEADER_BYTES).every((b) => b === 0)) return { ok: false, kind: 'zero', reason: 'zero frame header' }
-  const frameSeed = view.getUint32(at + 8, true)
+  const crc = view.getUint32(at, true)
+  const chain = view.getUint32(at + 4, true)
+  const length = view.getUint32(at + 8, true)
+  const typeWord = view.getUint32(at + 12, true)
+  const frameSeed = view.getUint32(at + 16, true)
+  const gen = view.getUint32(at + 20, true)
+  if ((crc | chain | length | typeWord | frameSeed | gen) === 0) return { ok: false, kind: 'zero', reason: 'zero frame header' }
   if (seed !== undefined && frameSeed !== seed) return { ok: false, kind: 'stale', reason: 'frame of another segment life' }
-  const length = view.getUint32(at, true)
-  const typeWord = view.getUint32(at + 4, true)
   if (length > MAX_RECORD_BYTES) return { ok: false, kind: 'torn', reason: `length ${length} over the maximum` }
   if (typeWord > 0xff) return { ok: false, kind: 'torn', reason: 'reserved header bytes are not zero' }
   if (at + FRAME_HEADER_BYTES + length > buf.length) return { ok: false, kind: 'torn', reason: 'frame extends past the end of the file' }
-  const crc = crc32(buf.subarray(at + FRAME_HEADER_BYTES, at + FRAME_HEADER_BYTES + length), crc32(buf.subarray(at, at + 16)))
-  if (crc !== view.getUint32(at + 16, true)) return { ok: false, kind: 'torn', reason: 'frame checksum mismatch' }
-  return { ok: true, length, type: typeWord, gen: view.getUint32(at + 12, true), chain: view.getUint32(at + 20, true) }
+  if (frameChecksum(buf, at, length) !== crc) return { ok: false, kind: 'torn', reason: 'frame checksum mismatch' }
+  return { ok: true, length, type: typeWord, gen, chain }
 }
 
-function chainAfter(buf: Uint8Array, at: number, prevChain: number): number {
-  return crc32(buf.subarray(at + 16, at + 20), prevChain)
+function chainAfter(view: DataView, at: number, prevChain: number): number {
+  return chainStep(view.getUint32(at, true), prevChain)
 }
 
 /** Decodes a checked frame's payload; throws WalCorruptError on a payload no writer produces. */
@@ -113,8 +113,8 @@ function scanOpening(buf: Uint8Array, view: DataView, opts: ScanOptions): { seed
   // #11918: a reader that starts here (older segments purged or recycled) adopts the carried
   // value; a reader that came through the previous segment must have arrived at exactly it.
   if (opts.chain !== undefined && rec.prevChain !== opts.chain) bad('crc record does not continue the previous segment\'s chain')
-  if (f.chain !== chainAfter(buf, 0, rec.prevChain)) bad('chain mismatch in the crc record')
-  return { seed: view.getUint32(8, true), chain: f.chain, rec }
+  if (f.chain !== chainAfter(view, 0, rec.prevChain)) bad('chain mismatch in the crc record')
+  return { seed: view.getUint32(16, true), chain: f.chain, rec }
 }
 
 /**
@@ -137,7 +137,7 @@ export function scanSegment(buf: Uint8Array, opts: ScanOptions, onRecord: (rec: 
   for (;;) {
     const f = checkFrame(buf, view, at, seed)
     if (!f.ok) { stop = f.kind; reason = f.reason; break }
-    if (f.chain !== chainAfter(buf, at, chain)) { stop = 'torn'; reason = 'chain mismatch'; break }
+    if (f.chain !== chainAfter(view, at, chain)) { stop = 'torn'; reason = 'chain mismatch'; break }
     if (f.gen < gen) { stop = 'torn'; reason = 'sync generation went backwards'; break }
     const rec = decodePayload(buf, view, at, f.type, f.length, opts.name)
     if (rec.type === 'crc') throw new WalCorruptError(opts.name, at, 'crc record inside a segment')
@@ -163,7 +163,7 @@ function classifyTail(buf: Uint8Array, view: DataView, at: number, seed: number,
   let first: number | undefined
   let pos = at + 8
   while (pos + FRAME_HEADER_BYTES <= buf.length) {
-    if (view.getUint32(pos + 8, true) !== seed) { pos += 8; continue }
+    if (view.getUint32(pos + 16, true) !== seed) { pos += 8; continue }
     const f = checkFrame(buf, view, pos, seed)
     if (!f.ok) { pos += 8; continue }
     if (first === undefined) first = f.gen
@@ -172,7 +172,7 @@ function classifyTail(buf: Uint8Array, view: DataView, at: number, seed: number,
   }
   // A damaged frame that still names this segment and an older generation than the records
   // after it cannot be a torn write either: torn bytes are never older than their batch.
-  if (first !== undefined && at + 16 <= buf.length && view.getUint32(at + 8, true) === seed && view.getUint32(at + 12, true) < first) {
+  if (first !== undefined && at + FRAME_HEADER_BYTES <= buf.length && view.getUint32(at + 16, true) === seed && view.getUint32(at + 20, true) < first) {
     throw new WalCorruptError(name, at, `damaged record (${reason}) of an already synced batch`)
   }
   return first === undefined ? stop : 'torn'

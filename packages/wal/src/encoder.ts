@@ -20,6 +20,21 @@ export interface FrameCursor {
   readonly chain: number
 }
 
+/**
+ * A reusable encode buffer: the append path encodes into it and awaits the write before the
+ * next batch, so one buffer serves every batch (no allocation per save). It only grows, up to
+ * the largest batch seen (bounded by maxBatchBytes or one save's size).
+ */
+export class Scratch {
+  #buf: Uint8Array = new Uint8Array(0)
+
+  /** A view of exactly `size` bytes; its previous contents are overwritten by the caller. */
+  take(size: number): Uint8Array {
+    if (this.#buf.length < size) this.#buf = Buffer.allocUnsafeSlow(Math.max(size, 2 * this.#buf.length, 64 * 1024))
+    return this.#buf.subarray(0, size)
+  }
+}
+
 /** Bytes an item occupies on disk. */
 export function itemBytes(item: BatchItem): number {
   let n = 0
@@ -29,39 +44,55 @@ export function itemBytes(item: BatchItem): number {
   return n
 }
 
-/** Lays frames out one after another in a buffer sized in advance. */
+/**
+ * Lays frames out one after another in a buffer sized in advance. Each record kind has its own
+ * method (no per-frame closure): this loop runs once per entry on the append path.
+ */
 class FrameWriter {
   readonly buf: Uint8Array
   readonly #view: DataView
-  readonly #cursor: FrameCursor
+  readonly #seed: number
+  readonly #gen: number
   at = 0
   chain: number
 
-  constructor(size: number, cursor: FrameCursor) {
-    this.buf = Buffer.allocUnsafe(size)
-    this.#view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength)
-    this.#cursor = cursor
+  constructor(buf: Uint8Array, cursor: FrameCursor) {
+    this.buf = buf
+    this.#view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
+    this.#seed = cursor.seed
+    this.#gen = cursor.gen
     this.chain = cursor.chain
   }
 
-  /** Appends one frame; `put` writes the payload at the offset it is given. */
-  frame(type: RecordTypeCode, length: number, put: (view: DataView, at: number) => void): void {
+  #seal(type: RecordTypeCode, length: number): void {
     assert(this.at + frameBytes(length) <= this.buf.length, 'frame writer overflow')
-    put(this.#view, this.at + FRAME_HEADER_BYTES)
-    this.chain = sealFrame(this.buf, this.#view, this.at, type, length, this.#cursor.seed, this.#cursor.gen, this.chain)
+    this.chain = sealFrame(this.buf, this.#view, this.at, type, length, this.#seed, this.#gen, this.chain)
     this.at += frameBytes(length)
   }
 
   entry(e: Entry): void {
-    this.frame(RECORD_TYPE.entry, ENTRY_FIXED_BYTES + e.data.length, (view, at) => putEntry(this.buf, view, at, e))
+    putEntry(this.buf, this.#view, this.at + FRAME_HEADER_BYTES, e)
+    this.#seal(RECORD_TYPE.entry, ENTRY_FIXED_BYTES + e.data.length)
   }
 
   hardState(hs: HardState): void {
-    this.frame(RECORD_TYPE.hardState, HARD_STATE_BYTES, (view, at) => putHardState(view, at, hs))
+    putHardState(this.#view, this.at + FRAME_HEADER_BYTES, hs)
+    this.#seal(RECORD_TYPE.hardState, HARD_STATE_BYTES)
   }
 
   snapshot(s: WalSnapshot): void {
-    this.frame(RECORD_TYPE.snapshot, SNAPSHOT_BYTES, (view, at) => putSnapshot(view, at, s))
+    putSnapshot(this.#view, this.at + FRAME_HEADER_BYTES, s)
+    this.#seal(RECORD_TYPE.snapshot, SNAPSHOT_BYTES)
+  }
+
+  crc(prevChain: number, seq: number, firstIndex: number): void {
+    putCrcRecord(this.#view, this.at + FRAME_HEADER_BYTES, prevChain, seq, firstIndex)
+    this.#seal(RECORD_TYPE.crc, CRC_RECORD_BYTES)
+  }
+
+  metadata(data: Uint8Array): void {
+    this.buf.set(data, this.at + FRAME_HEADER_BYTES)
+    this.#seal(RECORD_TYPE.metadata, data.length)
   }
 
   done(): Uint8Array {
@@ -71,10 +102,10 @@ class FrameWriter {
 }
 
 /** Encodes the items of one group-commit batch in order: entries, then hard state, then snapshot. */
-export function encodeBatch(items: readonly BatchItem[], cursor: FrameCursor): { bytes: Uint8Array; chain: number } {
+export function encodeBatch(items: readonly BatchItem[], cursor: FrameCursor, scratch: Scratch): { bytes: Uint8Array; chain: number } {
   let size = 0
   for (const item of items) size += itemBytes(item)
-  const w = new FrameWriter(size, cursor)
+  const w = new FrameWriter(scratch.take(size), cursor)
   for (const item of items) {
     for (const e of item.entries) w.entry(e)
     if (item.hardState !== undefined) w.hardState(item.hardState)
@@ -102,9 +133,9 @@ export function encodeHead(seed: number, opts: HeadOptions): { bytes: Uint8Array
   let size = frameBytes(CRC_RECORD_BYTES) + frameBytes(opts.metadata.length)
   if (opts.hardState !== undefined) size += frameBytes(HARD_STATE_BYTES)
   if (opts.snapshot !== undefined) size += frameBytes(SNAPSHOT_BYTES)
-  const w = new FrameWriter(size, { seed, gen: 0, chain: opts.prevChain })
-  w.frame(RECORD_TYPE.crc, CRC_RECORD_BYTES, (view, at) => putCrcRecord(view, at, opts.prevChain, opts.seq, opts.firstIndex))
-  w.frame(RECORD_TYPE.metadata, opts.metadata.length, (_view, at) => w.buf.set(opts.metadata, at))
+  const w = new FrameWriter(new Uint8Array(size), { seed, gen: 0, chain: opts.prevChain })
+  w.crc(opts.prevChain, opts.seq, opts.firstIndex)
+  w.metadata(opts.metadata)
   if (opts.hardState !== undefined) w.hardState(opts.hardState)
   if (opts.snapshot !== undefined) w.snapshot(opts.snapshot)
   return { bytes: w.done(), chain: w.chain }

@@ -78,9 +78,9 @@ export class FilePipeline {
       // back holding new contents.
       await fs.fsyncDir(dir)
       const handle = await fs.open(path, 'readWrite')
-      const head = new Uint8Array(12)
+      const head = new Uint8Array(24)
       const n = await handle.read(head, 0)
-      const oldSeed = n === 12 ? new DataView(head.buffer).getUint32(8, true) : undefined
+      const oldSeed = n === 24 ? new DataView(head.buffer).getUint32(16, true) : undefined
       await handle.allocate(sizeBytes)
       await handle.sync()
       return { handle, path, oldSeed }

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path'
 import type { Failpoint, FileHandle, FileLock, FileSystem, Rng } from '@strata/seams'
 import { cryptoRng, hasCode, noFailpoint, nodeFileSystem } from '@strata/seams'
 import type { BatchItem } from './encoder.js'
-import { encodeBatch, encodeHead, itemBytes, pickSeed } from './encoder.js'
+import { Scratch, encodeBatch, encodeHead, itemBytes, pickSeed } from './encoder.js'
 import { WalError, WalTornTailError } from './errors.js'
 import type { FilePipeline, PreparedFile } from './file-pipeline.js'
 import { FilePipeline as Pipeline } from './file-pipeline.js'
@@ -203,6 +203,8 @@ export class Wal {
   /** Invariant: once set, never cleared; every write is refused with ERR_WAL_FAILED. */
   #failure: Error | undefined
   #pipeline: FilePipeline | undefined
+  /** Invariant: not in use between batches (each batch's write is awaited before the next). */
+  readonly #scratch = new Scratch()
 
   /** Internal: use `Wal.create`, `Wal.open` or `Wal.openForRead`. */
   constructor(token: symbol, init: WalInit) {
@@ -450,7 +452,7 @@ export class Wal {
 
   async #writeBatch(batch: Pending[]): Promise<void> {
     const tail = this.#tail!
-    const { bytes, chain } = encodeBatch(batch, { seed: this.#seed, gen: this.#gen, chain: this.#chain })
+    const { bytes, chain } = encodeBatch(batch, { seed: this.#seed, gen: this.#gen, chain: this.#chain }, this.#scratch)
     this.#chain = chain
     for (const p of batch) {
       const last = p.entries.at(-1)
