@@ -360,8 +360,12 @@ export class LmdbBackend implements Backend {
     await this.#fs.rename(staging, join(this.#dir, DATA_FILE))
     await this.#fs.fsyncDir(this.#dir)
     assert(this.#state === 'open', 'the backend was closed during a swap')
-    // No async write is ever issued and reads are synchronous, so close() completes at once.
-    void this.#root.close()
+    // No async write is ever issued and reads are synchronous, so close() normally completes at
+    // once; should lmdb-js ever defer it, wait (reads in between would fail, but never see a
+    // mix of the two files).
+    const old = this.#root
+    const closing = old.close()
+    if ((old as unknown as { status?: string }).status !== 'closed') await closing
     const env = openEnv(join(this.#dir, DATA_FILE))
     this.#root = env.root
     this.#dbs = env.dbs

@@ -119,6 +119,45 @@ test('restore of an LMDB snapshot survives a crash and reopen', async () => {
   await again.close()
 })
 
+test('a commit() called from inside a walk waits for the walk, which sees one consistent state', async () => {
+  const b = await LmdbBackend.open(dir.path, { clock: new ManualClock() })
+  for (let i = 0; i < 100; i++) b.write((tx) => tx.put('key', bytes(`k${String(i).padStart(3, '0')}`), bytes('c')))
+  await b.commit()
+  b.write((tx) => tx.put('key', bytes('k050'), bytes('pending')))
+  const seen: string[] = []
+  let committed: Promise<void> | undefined
+  b.read((tx) => tx.forEach('key', bytes('k'), undefined, (k, v) => {
+    if (seen.length === 10) committed = b.commit()
+    seen.push(`${text(k)}=${text(v)}`)
+  }))
+  assert.is(seen.length, 100)
+  assert.is(seen[50], 'k050=pending')
+  assert.is(b.stats().commits, 2, 'the commit ran when the walk ended')
+  await committed
+  await b.close()
+})
+
+test('defragment waits for a half-read snapshot stream, which stays consistent', async () => {
+  const b = await LmdbBackend.open(dir.path, { clock: new ManualClock() })
+  b.write((tx) => { for (let i = 0; i < 4000; i++) tx.put('key', bytes(`k${i}`), new Uint8Array(200).fill(1)) })
+  const expected = dump(b)
+  const stream = b.snapshot()[Symbol.asyncIterator]()
+  const first = await stream.next()
+  let defragmented = false
+  const defrag = b.defragment().then(() => { defragmented = true })
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  assert.is(defragmented, false, 'the swap waits for the open read transaction')
+  const chunks = [first.value as Uint8Array]
+  for (let next = await stream.next(); next.done !== true; next = await stream.next()) chunks.push(next.value)
+  await defrag
+  assert.ok(defragmented)
+  const m = new MemoryBackend({ clock: new ManualClock() })
+  await m.restore((async function* () { yield* chunks })())
+  assert.equal(dump(m), expected)
+  assert.equal(dump(b), expected)
+  await b.close()
+})
+
 /** Runs the crash writer in `path` and SIGKILLs it after `commits` commits plus `delayMs`; resolves with the last batch it reported committed. */
 function killWriterAfter(path: string, commits: number, delayMs: number): Promise<number> {
   const fixture = fileURLToPath(new URL('./fixtures/crash-writer.ts', import.meta.url))
