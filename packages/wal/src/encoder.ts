@@ -30,7 +30,9 @@ export class Scratch {
 
   /** A view of exactly `size` bytes; its previous contents are overwritten by the caller. */
   take(size: number): Uint8Array {
-    if (this.#buf.length < size) this.#buf = Buffer.allocUnsafeSlow(Math.max(size, 2 * this.#buf.length, 64 * 1024))
+    // A plain Uint8Array, not a Buffer: a FileSystem may copy with `.slice()`, which on a Buffer
+    // returns a view of this reused memory instead of a copy.
+    if (this.#buf.length < size) this.#buf = new Uint8Array(Math.max(size, 2 * this.#buf.length, 64 * 1024))
     return this.#buf.subarray(0, size)
   }
 }
