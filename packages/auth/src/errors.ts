@@ -38,3 +38,19 @@ export class AuthError extends StrataError {
     super(code, message, context, options)
   }
 }
+
+export function authFailed(): AuthError {
+  return new AuthError('ERR_AUTH_FAILED', 'auth: authentication failed, invalid user name or password')
+}
+
+export function userEmpty(): AuthError {
+  return new AuthError('ERR_USER_EMPTY', 'auth: request carries no user name')
+}
+
+export function permissionDenied(user: string): AuthError {
+  return new AuthError('ERR_PERMISSION_DENIED', `auth: permission denied for user ${JSON.stringify(user)}`, { user })
+}
+
+export function oldRevision(given: number, current: number): AuthError {
+  return new AuthError('ERR_AUTH_OLD_REVISION', 'auth: revision in request is older than the auth store', { given, current })
+}

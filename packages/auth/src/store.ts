@@ -3,7 +3,7 @@ import type { Backend, WriteTx } from '@strata/backend'
 import { cryptoRng, systemClock, type Clock, type Rng } from '@strata/seams'
 import { decodeName, decodeRole, decodeU64, decodeUser, encodeName, encodeRole, encodeU64, encodeUser, type Permission, type PermissionType, type Role, type User } from './authpb.js'
 import { PasswordHasher, isBcryptHash } from './bcrypt-hasher.js'
-import { AuthError } from './errors.js'
+import { AuthError, authFailed, oldRevision, permissionDenied, userEmpty } from './errors.js'
 import { compareKeys, isValidPermissionRange, requestInterval, unifyPermissions, type UnifiedPermissions } from './range-perm-cache.js'
 import { SimpleTokenProvider } from './simple-token.js'
 import type { AuthInfo, TokenProvider } from './token-provider.js'
@@ -506,20 +506,4 @@ export class AuthStore {
 
 function samePermissionRange(a: { key: Uint8Array; rangeEnd: Uint8Array }, b: { key: Uint8Array; rangeEnd: Uint8Array }): boolean {
   return compareKeys(a.key, b.key) === 0 && compareKeys(a.rangeEnd, b.rangeEnd) === 0
-}
-
-function authFailed(): AuthError {
-  return new AuthError('ERR_AUTH_FAILED', 'auth: authentication failed, invalid user name or password')
-}
-
-function userEmpty(): AuthError {
-  return new AuthError('ERR_USER_EMPTY', 'auth: request carries no user name')
-}
-
-function permissionDenied(user: string): AuthError {
-  return new AuthError('ERR_PERMISSION_DENIED', `auth: permission denied for user ${JSON.stringify(user)}`, { user })
-}
-
-function oldRevision(given: number, current: number): AuthError {
-  return new AuthError('ERR_AUTH_OLD_REVISION', 'auth: revision in request is older than the auth store', { given, current })
 }
