@@ -158,6 +158,23 @@ test('defragment waits for a half-read snapshot stream, which stays consistent',
   await b.close()
 })
 
+test('a commit that really fails (file size limit) refuses later writes and loses no committed batch', async () => {
+  const fixture = fileURLToPath(new URL('./fixtures/full-disk-writer.ts', import.meta.url))
+  const child = spawn('bash', ['-c', `ulimit -f 1024 && exec "${process.execPath}" --conditions=source --import tsx "${fixture}" "${dir.path}"`], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  child.stdout.on('data', (d: Buffer) => { out += String(d) })
+  const code = await new Promise((resolve) => child.on('exit', resolve))
+  assert.is(code, 0)
+  const report = JSON.parse(out) as { commitError: string; writeError: string; written: number; visible: number }
+  assert.is(report.commitError, 'ERR_BACKEND_COMMIT')
+  assert.is(report.writeError, 'ERR_BACKEND_COMMIT')
+  assert.is(report.visible, report.written, 'reads still see the failed batch in memory')
+  const b = await LmdbBackend.open(dir.path)
+  assert.is(b.read((tx) => tx.range('key', bytes('k'), undefined)).length, report.written - 100, 'every batch before the failed one is durable')
+  b.write((tx) => tx.put('key', bytes('reopened'), bytes('ok')))
+  await b.close()
+})
+
 /** Runs the crash writer in `path` and SIGKILLs it after `commits` commits plus `delayMs`; resolves with the last batch it reported committed. */
 function killWriterAfter(path: string, commits: number, delayMs: number): Promise<number> {
   const fixture = fileURLToPath(new URL('./fixtures/crash-writer.ts', import.meta.url))
