@@ -1,21 +1,44 @@
-// The main example until @strata/wal lands its own demo: take the data directory's lock,
-// write a file durably (write, fsync, rename, fsync the directory), read it back.
+// The main example: a write-ahead log in `<dir>/wal`. The first run creates it; every run
+// appends three entries and a hard state, then reads the whole log back and prints it.
+//   node --conditions=source --import tsx examples/wal-demo/main.ts .demo-data
 import { join } from 'node:path'
-import { nodeFileSystem as fs } from '@strata/seams'
+import { Wal, WalError, repair } from '@strata/wal'
+import type { Entry } from '@strata/wal'
 
-const dir = process.argv[2] ?? join(process.cwd(), '.demo-data')
-await fs.mkdir(dir)
-const lock = await fs.lock(join(dir, 'LOCK'))
-try {
-  const tmp = join(dir, 'hello.tmp')
-  const file = await fs.open(tmp, 'create')
-  await file.truncate(0)
-  await file.write(new TextEncoder().encode(`hello from strata\n`), 0)
-  await file.sync()
-  await file.close()
-  await fs.rename(tmp, join(dir, 'hello'))
-  await fs.fsyncDir(dir)
-  process.stdout.write(`${dir}/hello: ${new TextDecoder().decode(await fs.readFile(join(dir, 'hello')))}`)
-} finally {
-  await lock.release()
+const dir = join(process.argv[2] ?? '.demo-data', 'wal')
+const text = new TextDecoder()
+// Small segments keep the demo's preallocation small (the default is 64 MB, as etcd's).
+const options = { segmentSizeBytes: 1024 * 1024 }
+
+/** Opens the log for appending (creating it on the first run), repairing a torn tail once. */
+async function openLog(): Promise<{ wal: Wal; entries: Entry[] }> {
+  try {
+    const wal = await Wal.open(dir, { index: 0, term: 0 }, options)
+    try {
+      return { wal, entries: (await wal.readAll()).entries }
+    } catch (err) {
+      await wal.close()
+      if (!(err instanceof WalError) || err.code !== 'ERR_WAL_TORN_TAIL') throw err
+      console.log(`repairing a torn tail: ${err.message}`)
+      await repair(dir)
+      return openLog()
+    }
+  } catch (err) {
+    if (!(err instanceof WalError) || err.code !== 'ERR_WAL_NOT_FOUND') throw err
+    const wal = await Wal.create(dir, new TextEncoder().encode('wal-demo v1'), options)
+    return { wal, entries: [] }
+  }
 }
+
+const { wal, entries } = await openLog()
+const first = (entries.at(-1)?.index ?? 0) + 1
+const fresh: Entry[] = [0, 1, 2].map((i) => ({ index: first + i, term: 1, data: new TextEncoder().encode(`hello #${first + i}`) }))
+// Resolves once the entries and the hard state are on disk (one write, one fdatasync).
+await wal.save({ term: 1, vote: 1, commit: first + 2 }, fresh)
+await wal.close()
+
+const reader = await Wal.openForRead(dir, { index: 0, term: 0 })
+const all = await reader.readAll()
+await reader.close()
+console.log(`${dir}: metadata "${text.decode(all.metadata)}", hard state ${JSON.stringify(all.hardState)}`)
+for (const e of all.entries) console.log(`  entry ${e.index} (term ${e.term}): ${text.decode(e.data)}`)
