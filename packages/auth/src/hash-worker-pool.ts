@@ -75,17 +75,21 @@ export class HashWorkerPool {
         if (reply.error !== undefined) reject(new Error(`bcrypt: ${reply.error}`))
         else resolve(reply.result as string | boolean)
       }
+      // The worker is gone (an error kills it, and so does an exit); a new one is spawned on demand.
       const onError = (err: unknown): void => {
         cleanup()
-        this.#busy-- // the worker is gone; a new one is spawned on demand
+        this.#busy--
         reject(err)
       }
+      const onExit = (code: number): void => onError(new Error(`bcrypt worker exited with code ${code}`))
       const cleanup = (): void => {
         worker.off('message', onMessage)
         worker.off('error', onError)
+        worker.off('exit', onExit)
       }
       worker.on('message', onMessage)
       worker.on('error', onError)
+      worker.on('exit', onExit)
       worker.postMessage(job)
     })
   }
@@ -99,6 +103,11 @@ export class HashWorkerPool {
   #spawn(): Worker {
     const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { bcryptPath, niceness: this.#niceness } })
     worker.unref()
+    // An idle worker that dies leaves the pool, so no job is ever posted to a dead thread.
+    worker.once('exit', () => {
+      const i = this.#idle.indexOf(worker)
+      if (i >= 0) this.#idle.splice(i, 1)
+    })
     return worker
   }
 }
