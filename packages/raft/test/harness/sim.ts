@@ -49,7 +49,7 @@ const encoder = new TextEncoder()
  */
 export class NetworkSim {
   readonly #rnd: SimRandom
-  readonly #opts: Required<SimOptions>
+  readonly #opts: { -readonly [K in keyof SimOptions]-?: SimOptions[K] }
   readonly #members: SimMember[] = []
   #now = 0
   #inflight: InFlight[] = []
