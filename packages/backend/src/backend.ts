@@ -87,7 +87,8 @@ export interface Backend {
   setPreCommitHook(fn: ((tx: WriteTx) => void) | undefined): void
   /**
    * A consistent copy of the committed state as a byte stream (pending writes are committed
-   * first), in the format of the implementation's FORMAT.md; `restore` takes it back.
+   * first), in the format of FORMAT.md §1, the same for every implementation; `restore` takes it
+   * back. Consume it to the end (or break out of the loop): the copy holds resources until then.
    */
   snapshot(): AsyncIterable<Uint8Array>
   stats(): BackendStats
