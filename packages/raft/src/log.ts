@@ -56,6 +56,8 @@ export class RaftLog {
 
   /** Term of entry i, or 0 when it is compacted or beyond the log. */
   zeroTermOnOutOfBounds(i: number): number {
+    // Bounds first: throwing is far too slow for the replication hot path.
+    if (i + 1 < this.firstIndex() || i > this.lastIndex()) return 0
     try {
       return this.term(i)
     } catch (err) {
@@ -65,12 +67,8 @@ export class RaftLog {
   }
 
   matchTerm(i: number, term: number): boolean {
-    try {
-      return this.term(i) === term
-    } catch (err) {
-      if (err instanceof CompactedError || err instanceof UnavailableError) return false
-      throw err
-    }
+    if (i + 1 < this.firstIndex() || i > this.lastIndex()) return false
+    return this.zeroTermOnOutOfBounds(i) === term
   }
 
   /**
@@ -115,6 +113,7 @@ export class RaftLog {
    */
   findConflictByTerm(index: number, term: number): { readonly index: number; readonly term: number } {
     for (let i = index; ; i--) {
+      if (i + 1 < this.firstIndex()) return { index: i, term: 0 }
       let t: number
       try {
         t = this.term(i)

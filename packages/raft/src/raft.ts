@@ -122,6 +122,11 @@ export class Raft {
   readonly disableProposalForwarding: boolean
   readonly stepDownOnRemoval: boolean
   readonly random: () => number
+  /**
+   * Proposals were appended but not yet broadcast. Appends go out with the next Ready anyway,
+   * so proposals stepped between two Readies share one MsgApp per follower.
+   */
+  appendsPending = false
   /** Read requests that arrived before this leader committed an entry of its term. */
   pendingReadIndexMessages: Message[] = []
   readonly #logger: ((line: string) => void) | undefined
@@ -255,7 +260,15 @@ export class Raft {
   }
 
   bcastAppend(): void {
+    this.appendsPending = false
     this.trk.visit((id) => { if (id !== this.id) this.sendAppend(id) })
+  }
+
+  /** Sends the appends that proposals deferred (RawNode calls this before building a Ready). */
+  flushAppends(): void {
+    if (!this.appendsPending) return
+    this.appendsPending = false
+    if (this.state === StateType.Leader) this.trk.visit((id) => { if (id !== this.id) this.maybeSendAppend(id, false) })
   }
 
   bcastHeartbeat(): void {
@@ -286,6 +299,7 @@ export class Raft {
       this.trk.progress.set(id, pr)
     }
     this.pendingConfIndex = 0
+    this.appendsPending = false
     this.uncommittedSize = 0
     this.readOnly = new ReadOnly(this.readOnlyOption)
   }
@@ -560,7 +574,7 @@ export class Raft {
       }
     }
     if (!this.appendEntry(ents)) throw new ProposalDroppedError('too many uncommitted entry bytes')
-    this.bcastAppend()
+    this.appendsPending = true
   }
 
   #confChangeRefusal(cc: ConfChangeV2): string | undefined {

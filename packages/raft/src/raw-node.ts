@@ -125,6 +125,7 @@ export class RawNode {
 
   hasReady(): boolean {
     const r = this.#raft
+    r.flushAppends()
     const ss = r.softState()
     if (ss.lead !== this.#prevSoftState.lead || ss.raftState !== this.#prevSoftState.raftState) return true
     const hs = r.hardState()
@@ -141,6 +142,7 @@ export class RawNode {
   ready(): Ready {
     assert(this.#accepted === undefined, 'two accepted Ready structs without call to Advance')
     const r = this.#raft
+    r.flushAppends()
     const ss = r.softState()
     const hs = r.hardState()
     const softChanged = ss.lead !== this.#prevSoftState.lead || ss.raftState !== this.#prevSoftState.raftState

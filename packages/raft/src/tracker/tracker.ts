@@ -65,10 +65,22 @@ export class ProgressTracker {
     return this.config.voters.committedIndex(this.#acked)
   }
 
+  /** Sorted ids of `#idsOf` (the map they were computed for), cached: visit() is on the hot path. */
+  #ids: number[] = []
+  #idsOf: Map<number, Progress> | undefined = undefined
+  #idsSize = -1
+
   /** Visits progress entries in ascending id order (deterministic message order). */
   visit(fn: (id: number, pr: Progress) => void): void {
-    const ids = [...this.progress.keys()].sort((a, b) => a - b)
-    for (const id of ids) fn(id, this.progress.get(id)!)
+    if (this.#idsOf !== this.progress || this.#idsSize !== this.progress.size) {
+      this.#ids = [...this.progress.keys()].sort((a, b) => a - b)
+      this.#idsOf = this.progress
+      this.#idsSize = this.progress.size
+    }
+    for (const id of this.#ids) {
+      const pr = this.progress.get(id)
+      if (pr !== undefined) fn(id, pr)
+    }
   }
 
   /** True if a quorum of voters was recently active (CheckQuorum). */
