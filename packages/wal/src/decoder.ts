@@ -5,7 +5,10 @@ import {
   RECORD_TYPE, SNAPSHOT_BYTES, chainStep, frameBytes, frameChecksum, getU64,
 } from './record.js'
 
-/** One decoded record. Entry data and metadata are copies, independent of the file buffer. */
+/**
+ * One decoded record. Entry data is a view into the buffer the segment was read into (no copy:
+ * replay allocates one buffer per segment, not one per entry); metadata is a copy.
+ */
 export type DecodedRecord =
   | { readonly type: 'metadata'; readonly data: Uint8Array }
   | { readonly type: 'entry'; readonly entry: Entry }
@@ -86,7 +89,7 @@ function decodePayload(buf: Uint8Array, view: DataView, at: number, type: number
       return { type: 'metadata', data: buf.slice(p, p + length) }
     case RECORD_TYPE.entry:
       if (length < ENTRY_FIXED_BYTES) bad('entry record too short')
-      return { type: 'entry', entry: { index: u64(0), term: u64(8), data: buf.slice(p + ENTRY_FIXED_BYTES, p + length) } }
+      return { type: 'entry', entry: { index: u64(0), term: u64(8), data: buf.subarray(p + ENTRY_FIXED_BYTES, p + length) } }
     case RECORD_TYPE.hardState:
       if (length !== HARD_STATE_BYTES) bad('hard state record of wrong size')
       return { type: 'hardState', hardState: { term: u64(0), vote: u64(8), commit: u64(16) } }

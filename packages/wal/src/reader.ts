@@ -8,12 +8,16 @@ import type { Entry, HardState, WalSnapshot } from './record.js'
 import { EMPTY_HARD_STATE } from './record.js'
 import type { SegmentName } from './wal-name.js'
 
-/** The whole file's bytes, read through the seam. */
+/**
+ * The whole file's bytes, read through the seam, in a plain Uint8Array (not a Buffer, whose
+ * `slice` would not copy) over memory that is not zero-filled first: every byte returned was read.
+ */
 export async function readSegment(fs: FileSystem, dir: string, seg: SegmentName): Promise<Uint8Array> {
   const handle = await fs.open(join(dir, seg.name), 'read')
   try {
     const size = await handle.size()
-    const buf = new Uint8Array(size)
+    const raw = Buffer.allocUnsafeSlow(size)
+    const buf = new Uint8Array(raw.buffer, raw.byteOffset, size)
     const n = await handle.read(buf, 0)
     return n === size ? buf : buf.subarray(0, n)
   } finally {

@@ -3,7 +3,7 @@ import type { FileSystem } from '@strata/seams'
 import { nodeFileSystem } from '@strata/seams'
 import { scanSegment } from './decoder.js'
 import { readSegment } from './reader.js'
-import { existingSegments, lastSegment, takeLock } from './wal.js'
+import { existingSegments, lastSegment, takeLock } from './util.js'
 
 /** What `repair` did. */
 export interface RepairResult {

@@ -5,7 +5,7 @@ import { scanSegment } from './decoder.js'
 import { WalError } from './errors.js'
 import { Replay, readSegment, walkSegments } from './reader.js'
 import type { HardState, WalSnapshot } from './record.js'
-import { checkSnapshot, existingSegments, requireContiguous, selectSegments } from './wal.js'
+import { checkSnapshot, existingSegments, requireContiguous, selectSegments } from './util.js'
 
 export interface VerifyOptions {
   /** The file system every byte goes through. Default: `nodeFileSystem`. */

@@ -1,38 +1,24 @@
 import assert from 'node:assert'
 import { dirname, join } from 'node:path'
-import type { Failpoint, FileHandle, FileLock, FileSystem, Rng } from '@strata/seams'
-import { cryptoRng, hasCode, noFailpoint, nodeFileSystem } from '@strata/seams'
+import type { FileHandle, FileLock } from '@strata/seams'
+import type { SegmentScan } from './decoder.js'
 import type { BatchItem } from './encoder.js'
 import { Scratch, encodeBatch, encodeHead, itemBytes, pickSeed } from './encoder.js'
 import { WalError, WalTornTailError } from './errors.js'
-import type { FilePipeline, PreparedFile } from './file-pipeline.js'
-import { FilePipeline as Pipeline } from './file-pipeline.js'
+import type { PreparedFile } from './file-pipeline.js'
+import { FilePipeline } from './file-pipeline.js'
+import { Replay, walkSegments } from './reader.js'
 import type { Entry, HardState, WalSnapshot } from './record.js'
-import { EMPTY_HARD_STATE, ENTRY_FIXED_BYTES, MAX_RECORD_BYTES, isEmptyHardState } from './record.js'
-import type { Replay } from './reader.js'
-import { Replay as ReplayState, walkSegments } from './reader.js'
+import { EMPTY_HARD_STATE, MAX_RECORD_BYTES, isEmptyHardState } from './record.js'
+import type { ResolvedOptions, WalOptions } from './util.js'
+import {
+  badInput, checkEntries, checkHardState, checkSnapshot, checkU64, existingSegments,
+  removeTmpFiles, resolveOptions, selectSegments, takeLock,
+} from './util.js'
 import type { SegmentName } from './wal-name.js'
-import { isContiguous, listSegments, parseWalName, searchIndex, walName } from './wal-name.js'
-import type { SegmentScan } from './decoder.js'
+import { listSegments, walName } from './wal-name.js'
 
-/** Options of `Wal.create`, `Wal.open`, `Wal.openForRead` and the standalone tools. */
-export interface WalOptions {
-  /** The file system every byte goes through. Default: `nodeFileSystem`. */
-  readonly fs?: FileSystem
-  /** Called with `walBeforeCut` and `walAfterRename`; may throw to simulate a crash. Default: no-op. */
-  readonly failpoint?: Failpoint
-  /**
-   * Bytes after which the tail segment is cut and a new one started; also the size segments
-   * are preallocated to. A multiple of 8, at least 64. Default: 64,000,000 (64 MB, as etcd).
-   */
-  readonly segmentSizeBytes?: number
-  /** Source of the per-segment seeds. Default: `cryptoRng()`. */
-  readonly rng?: Rng
-  /** Reuse released segments as new segments instead of allocating files. Default: true. */
-  readonly recycle?: boolean
-  /** Most bytes one group-commit batch writes before its fsync (one save may exceed it). Default: 4 MiB. */
-  readonly maxBatchBytes?: number
-}
+export type { WalOptions } from './util.js'
 
 /** What `readAll` returns. */
 export interface ReadAllResult {
@@ -40,105 +26,6 @@ export interface ReadAllResult {
   readonly hardState: HardState
   /** Entries after the snapshot the WAL was opened at, consecutive, as last written. */
   readonly entries: Entry[]
-}
-
-export const DEFAULT_SEGMENT_SIZE_BYTES = 64_000_000
-const DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024
-const LOCK_NAME = 'LOCK'
-const TMP_NAME = /^\d+\.tmp$/
-
-interface Resolved {
-  readonly fs: FileSystem
-  readonly failpoint: Failpoint
-  readonly segmentSizeBytes: number
-  readonly rng: Rng
-  readonly recycle: boolean
-  readonly maxBatchBytes: number
-}
-
-function resolveOptions(o: WalOptions): Resolved {
-  const segmentSizeBytes = o.segmentSizeBytes ?? DEFAULT_SEGMENT_SIZE_BYTES
-  if (!Number.isSafeInteger(segmentSizeBytes) || segmentSizeBytes < 64 || segmentSizeBytes % 8 !== 0) {
-    throw new WalError('ERR_WAL_BAD_INPUT', `segmentSizeBytes must be a multiple of 8 and at least 64, got ${segmentSizeBytes}`)
-  }
-  const maxBatchBytes = o.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES
-  if (!Number.isSafeInteger(maxBatchBytes) || maxBatchBytes < 1) throw new WalError('ERR_WAL_BAD_INPUT', `maxBatchBytes must be a positive integer, got ${maxBatchBytes}`)
-  return {
-    fs: o.fs ?? nodeFileSystem, failpoint: o.failpoint ?? noFailpoint, segmentSizeBytes,
-    rng: o.rng ?? cryptoRng(), recycle: o.recycle ?? true, maxBatchBytes,
-  }
-}
-
-function badInput(message: string, context?: Record<string, unknown>): WalError {
-  return new WalError('ERR_WAL_BAD_INPUT', `wal: ${message}`, context)
-}
-
-function checkU64(what: string, n: unknown): void {
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw badInput(`${what} must be a safe integer >= 0, got ${String(n)}`)
-}
-
-export function checkSnapshot(s: WalSnapshot): void {
-  checkU64('snapshot.index', s.index)
-  checkU64('snapshot.term', s.term)
-}
-
-function checkHardState(hs: HardState): void {
-  checkU64('hardState.term', hs.term)
-  checkU64('hardState.vote', hs.vote)
-  checkU64('hardState.commit', hs.commit)
-}
-
-/** Checks a batch of entries against the log's last index; the first bad one fails the whole call. */
-function checkEntries(entries: readonly Entry[], lastIndex: number): void {
-  for (let i = 0; i < entries.length; i++) {
-    const e = entries[i]!
-    checkU64('entry.index', e.index)
-    checkU64('entry.term', e.term)
-    if (!(e.data instanceof Uint8Array)) throw badInput(`entry ${e.index}: data must be a Uint8Array`)
-    if (e.data.length > MAX_RECORD_BYTES - ENTRY_FIXED_BYTES) {
-      throw new WalError('ERR_WAL_RECORD_TOO_LARGE', `wal: entry ${e.index} has ${e.data.length} bytes of data; the maximum is ${MAX_RECORD_BYTES - ENTRY_FIXED_BYTES}`, { index: e.index, bytes: e.data.length })
-    }
-    if (i > 0 && e.index !== entries[0]!.index + i) throw badInput(`entries must have consecutive indexes; ${e.index} follows ${entries[i - 1]!.index}`)
-  }
-  const first = entries[0]
-  if (first === undefined) return
-  if (first.index < 1) throw badInput('entry indexes start at 1')
-  if (first.index > lastIndex + 1) throw new WalError('ERR_WAL_GAP', `wal: entry ${first.index} would leave a gap after ${lastIndex}`, { index: first.index, lastIndex })
-}
-
-async function takeLock(fs: FileSystem, dir: string): Promise<FileLock> {
-  try {
-    return await fs.lock(join(dir, LOCK_NAME))
-  } catch (err) {
-    if (hasCode(err, 'ERR_LOCKED')) throw new WalError('ERR_WAL_LOCKED', `wal: ${dir} is locked by another writer`, { dir }, { cause: err })
-    throw err
-  }
-}
-
-async function removeTmpFiles(fs: FileSystem, dir: string): Promise<void> {
-  for (const name of await fs.readdir(dir)) if (TMP_NAME.test(name)) await fs.unlink(join(dir, name))
-}
-
-/** The segments of a WAL directory; ERR_WAL_NOT_FOUND when there is none. */
-export async function existingSegments(fs: FileSystem, dir: string): Promise<SegmentName[]> {
-  const st = await fs.stat(dir)
-  if (st === undefined || !st.isDirectory) throw new WalError('ERR_WAL_NOT_FOUND', `wal: ${dir} is not a directory`, { dir })
-  const segs = await listSegments(fs, dir)
-  if (segs.length === 0) throw new WalError('ERR_WAL_NOT_FOUND', `wal: ${dir} holds no WAL segment`, { dir })
-  return segs
-}
-
-/** ERR_WAL_NOT_FOUND unless the segments' sequence numbers increase by one. */
-export function requireContiguous(segs: readonly SegmentName[], dir: string): void {
-  if (!isContiguous(segs)) throw new WalError('ERR_WAL_NOT_FOUND', `wal: segment sequence numbers in ${dir} do not increase continuously`, { dir })
-}
-
-/** The segments to read for a snapshot: from the last one starting at or before it, contiguous. */
-export function selectSegments(segs: readonly SegmentName[], snapshot: WalSnapshot, dir: string): number {
-  const i = searchIndex(segs, snapshot.index)
-  if (i < 0) throw new WalError('ERR_WAL_NOT_FOUND', `wal: no segment in ${dir} covers index ${snapshot.index}`, { dir, index: snapshot.index })
-  requireContiguous(segs.slice(i), dir)
-  return i
 }
 
 /** A save or saveSnapshot waiting for the group-commit loop. */
@@ -151,7 +38,7 @@ interface Pending extends BatchItem {
 
 interface WalInit {
   readonly dir: string
-  readonly opts: Resolved
+  readonly opts: ResolvedOptions
   readonly lock: FileLock | undefined
   readonly snapshot: WalSnapshot
   readonly segments: SegmentName[]
@@ -169,7 +56,7 @@ const INTERNAL = Symbol('Wal.internal')
  */
 export class Wal {
   readonly #dir: string
-  readonly #opts: Resolved
+  readonly #opts: ResolvedOptions
   readonly #readOnly: boolean
   /** Invariant: held from open until close in write mode; undefined in read mode. */
   #lock: FileLock | undefined
@@ -309,7 +196,7 @@ export class Wal {
   async readAll(): Promise<ReadAllResult> {
     if (this.#phase === 'closed') throw new WalError('ERR_WAL_CLOSED', 'wal: closed')
     if (this.#phase !== 'unread') throw badInput('readAll may be called once per open')
-    const replay = new ReplayState(this.#snapshot, true)
+    const replay = new Replay(this.#snapshot, true)
     const scan = await walkSegments(this.#opts.fs, this.#dir, this.#segments, replay.visit)
     const tail = this.#segments.at(-1)!
     if (scan.stop === 'torn' && !this.#readOnly) throw new WalTornTailError(tail.name, scan.end, scan.stopReason)
@@ -349,7 +236,7 @@ export class Wal {
     this.#metadata = metadata
     this.#writtenState = this.#acceptedState = hs
     this.#writtenLastIndex = this.#acceptedLastIndex = lastIndex
-    this.#pipeline = new Pipeline({
+    this.#pipeline = new FilePipeline({
       fs, dir: this.#dir, sizeBytes: this.#opts.segmentSizeBytes,
       takeRecyclable: () => (this.#opts.recycle ? this.#released.shift() : undefined),
     })
@@ -530,13 +417,3 @@ export class Wal {
     }
   }
 }
-
-/** For `repair` and friends: the last segment of a directory, parsed. */
-export function lastSegment(segs: readonly SegmentName[]): SegmentName {
-  const last = segs.at(-1)
-  assert(last !== undefined && parseWalName(last.name) !== undefined)
-  return last
-}
-
-export { takeLock }
-export type { Replay }
