@@ -42,8 +42,8 @@ export class LmdbBackend implements Backend {
   readonly #batchTx: BatchTx
   /** Invariant: > 0 exactly while a forEach/range walk runs (writes then are refused). */
   #walking = 0
-  /** Invariant: true while a defragment or restore runs; a second one is refused. */
-  #swapping = false
+  /** Invariant: set exactly while a defragment or restore runs; a second one is refused, close waits. */
+  #swap: Promise<void> | undefined
   #state: 'open' | 'closed' | 'crashed' = 'open'
   /** Invariant: the snapshot streams holding an LMDB read transaction; a swap waits for 0. */
   #snapshots = 0
@@ -176,7 +176,7 @@ export class LmdbBackend implements Backend {
       await this.#fs.rm(`${staging}-lock`)
       await this.#swapIn(staging)
       return true
-    })
+    }, false)
   }
 
   /**
@@ -207,7 +207,6 @@ export class LmdbBackend implements Backend {
    * wait until the swap is done (writes pile up in the pending batch).
    */
   async defragment(): Promise<void> {
-    await this.commit()
     await this.#exclusive(async () => {
       const staging = join(this.#dir, DEFRAG_FILE)
       await this.#removeStaging(staging)
@@ -219,27 +218,38 @@ export class LmdbBackend implements Backend {
       }
       await this.#swapIn(staging)
       return false
-    })
+    }, true)
   }
 
   /** Commits what is pending, closes LMDB and releases the directory lock. */
   async close(): Promise<void> {
     if (this.#state !== 'open') return
-    if (this.#batchTx.failure === undefined) await this.commit()
-    this.#state = 'closed'
-    this.#batchTx.stop('closed')
-    await this.#root.close()
-    await this.#lock.release()
+    let error: unknown
+    try {
+      if (this.#batchTx.failure === undefined) await this.commit()
+    } catch (err) {
+      error = err // closed all the same: a backend whose commit failed must still let go of the directory
+    }
+    await this.#release('closed')
+    if (error !== undefined) throw error
   }
 
   /**
    * Drops the pending batch without committing it, closes LMDB and releases the lock: what a
    * process crash leaves behind (tests use it; a power loss is simulated with a child process).
+   * A defragment or restore under way finishes first (its swap is atomic either way).
    */
   async crash(): Promise<void> {
     if (this.#state !== 'open') return
-    this.#state = 'crashed'
-    this.#batchTx.stop('crashed')
+    await this.#release('crashed')
+  }
+
+  async #release(state: 'closed' | 'crashed'): Promise<void> {
+    if (this.#state !== 'open') return
+    while (this.#swap !== undefined) await this.#swap
+    if (this.#state !== 'open') return
+    this.#state = state
+    this.#batchTx.stop(state)
     await this.#root.close()
     await this.#lock.release()
   }
@@ -250,18 +260,27 @@ export class LmdbBackend implements Backend {
   }
 
   /** Runs `fn` with commits paused; `fn` resolves to whether the pending batch is to be discarded. */
-  async #exclusive(fn: () => Promise<boolean>): Promise<void> {
+  async #exclusive(fn: () => Promise<boolean>, commitFirst: boolean): Promise<void> {
     this.#batchTx.checkWritable()
-    if (this.#swapping) throw backendError('ERR_BAD_REQUEST', 'a defragment or restore is already running')
-    this.#swapping = true
-    this.#batchTx.pause()
+    if (this.#swap !== undefined) throw backendError('ERR_BAD_REQUEST', 'a defragment or restore is already running')
+    let paused = false
     let discard = false
-    try {
-      discard = await fn()
-    } finally {
-      this.#swapping = false
-      if (this.#state === 'open') this.#batchTx.resume(discard)
+    const run = async (): Promise<void> => {
+      try {
+        // Runs synchronously (nothing is paused yet), before the first await below yields.
+        if (commitFirst) await this.#batchTx.commit()
+        this.#batchTx.pause()
+        paused = true
+        discard = await fn()
+      } finally {
+        this.#swap = undefined
+        if (paused && this.#state === 'open') this.#batchTx.resume(discard)
+      }
     }
+    const swap = run()
+    // Claimed before anything else can run; close() and crash() wait for it, whatever its outcome.
+    this.#swap = swap.catch(() => {})
+    await swap
   }
 
   /**

@@ -157,9 +157,15 @@ export class MemoryBackend implements Backend {
 
   async close(): Promise<void> {
     if (this.#state !== 'open') return
-    if (this.#batchTx.failure === undefined) await this.commit()
+    let error: unknown
+    try {
+      if (this.#batchTx.failure === undefined) await this.commit()
+    } catch (err) {
+      error = err // closed all the same, as LmdbBackend does
+    }
     this.#state = 'closed'
     this.#batchTx.stop('closed')
+    if (error !== undefined) throw error
   }
 
   /**

@@ -160,6 +160,25 @@ export function contractSuite(name: string, makeHarness: () => Promise<Harness>)
     })
   }
 
+  test('close() whose final commit fails still closes, and reopening finds the committed state', async () => {
+    let armed = false
+    const b = await h.open(opts({ failpoint: (name) => { if (armed && name === 'backendBeforeCommit') throw new Error('injected') } }))
+    b.write((tx) => tx.put('key', bytes('a'), bytes('1')))
+    await b.commit()
+    b.write((tx) => tx.put('key', bytes('b'), bytes('2')))
+    armed = true
+    try {
+      await b.close()
+      assert.unreachable('close should report the failed commit')
+    } catch (err) {
+      assert.match((err as Error).message, 'injected')
+    }
+    throwsWithCode(() => b.stats(), 'ERR_BACKEND_CLOSED')
+    const again = await h.reopen(b, opts())
+    assert.equal(dump(again), ['key/a=1'])
+    await again.close()
+  })
+
   test('snapshot and restore round-trip every bucket into another backend', async () => {
     const a = await h.open(opts())
     a.write((tx) => {

@@ -73,6 +73,21 @@ test('defragment shrinks the file after mass deletes; reads go on and commits wa
   await again.close()
 })
 
+test('crash() and close() during a defragment wait for its swap; a second one is refused', async () => {
+  const b = await LmdbBackend.open(dir.path, { clock: new ManualClock() })
+  b.write((tx) => { for (let i = 0; i < 3000; i++) tx.put('key', bytes(`k${i}`), new Uint8Array(500)) })
+  await b.commit()
+  const running = b.defragment()
+  await rejectsWithCode(b.restore((async function* () { yield new Uint8Array(0) })()), 'ERR_BAD_REQUEST')
+  b.write((tx) => tx.put('key', bytes('pending'), bytes('x')))
+  await b.crash()
+  await running
+  const again = await LmdbBackend.open(dir.path)
+  assert.is(again.read((tx) => tx.range('key', bytes('k'), undefined)).length, 3000)
+  assert.is(again.read((tx) => tx.get('key', bytes('pending'))), undefined, 'the crash dropped the pending write')
+  await again.close()
+})
+
 test('a snapshot stream is a consistent copy while commits go on', async () => {
   const b = await LmdbBackend.open(dir.path, { clock: new ManualClock() })
   for (let i = 0; i < 3000; i++) b.write((tx) => tx.put('key', bytes(`k${String(i).padStart(5, '0')}`), new Uint8Array(300)))
