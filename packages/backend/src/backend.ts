@@ -101,7 +101,10 @@ export interface Backend {
    * ERR_BACKEND_CORRUPT and leaves the state as it was. Resolves when the new state is durable.
    */
   restore(snapshot: AsyncIterable<Uint8Array>): Promise<void>
-  /** Commits what is pending and releases the medium. Further calls fail with ERR_BACKEND_CLOSED. */
+  /**
+   * Commits what is pending and releases the medium. If that commit fails, the medium is
+   * released all the same and the error is rethrown. Further calls fail with ERR_BACKEND_CLOSED.
+   */
   close(): Promise<void>
 }
 
