@@ -21,7 +21,7 @@ const FORMAT_VERSION = 1
 const TWO_32 = 2 ** 32
 
 function putU64(view: DataView, offset: number, n: number): void {
-  assert(Number.isSafeInteger(n) && n >= 0, `u64 field must be a safe non-negative integer, got ${n}`)
+  if (!(Number.isSafeInteger(n) && n >= 0)) assert.fail(`u64 field must be a safe non-negative integer, got ${n}`)
   view.setUint32(offset, Math.floor(n / TWO_32))
   view.setUint32(offset + 4, n >>> 0)
 }

@@ -1,15 +1,14 @@
 import assert from 'node:assert'
 import type { ReadTx } from '@strata/backend'
 import { KeyIndex } from './key-index.js'
-import { storedKeyString, storedMeta } from './kv.js'
-import { decodeRevision, isTombstoneKey } from './revision.js'
+import { KV_HEADER_BYTES } from './kv.js'
+import { REVISION_BYTES, type Revision, TOMBSTONE_REVISION_BYTES, decodeRevision } from './revision.js'
 import { TreeIndex } from './tree-index.js'
 
 const encoder = new TextEncoder()
 export const SCHEDULED_COMPACT_KEY = encoder.encode('scheduledCompactRev')
 export const FINISHED_COMPACT_KEY = encoder.encode('finishedCompactRev')
 const FROM_START = new Uint8Array(0)
-const NOW = Number.MAX_SAFE_INTEGER
 
 /** What one pass over the key bucket recovers. */
 export interface Rebuilt {
@@ -29,48 +28,99 @@ function metaRevision(tx: ReadTx, key: Uint8Array): number {
   return bytes === undefined ? 0 : decodeRevision(bytes).main
 }
 
+// Buffer's latin1 decoder works on any Uint8Array and, unlike Buffer.from(...).toString(),
+// allocates nothing but the string: the rebuild calls it once per stored revision.
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice: (this: Uint8Array, start: number, end: number) => string }).latin1Slice
+
+function u32(b: Uint8Array, o: number): number {
+  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0
+}
+
+function u64(b: Uint8Array, o: number): number {
+  const hi = u32(b, o)
+  assert(hi < 0x200000, 'stored u64 above 2^53')
+  return hi * 0x100000000 + u32(b, o + 4)
+}
+
 /**
- * Rebuilds the index in one sequential pass over the key bucket (revision order). Keys go into
- * a Map first; the B+ tree is then bulk-loaded in O(n), after a sort only when keys were not
- * first written in key order.
+ * Finds or adds the KeyIndex of each key met by the scan. While keys first appear in strictly
+ * increasing order (a store loaded in key order, each key written once: the common bulk case)
+ * it needs no map at all: the arrays are already the sorted input of the bulk load. The first
+ * key out of order switches it to a Map (built once from the arrays so far) and a final sort.
+ */
+class KeyCollector {
+  readonly keys: string[] = []
+  readonly indexes: KeyIndex[] = []
+  /** Invariant: undefined while `keys` is strictly increasing; then holds every key. */
+  #byKey: Map<string, KeyIndex> | undefined
+
+  get(key: string): KeyIndex {
+    const n = this.keys.length
+    if (this.#byKey === undefined) {
+      if (n === 0 || key > this.keys[n - 1]!) return this.#add(key)
+      if (key === this.keys[n - 1]) return this.indexes[n - 1]!
+      this.#byKey = new Map()
+      for (let i = 0; i < n; i++) this.#byKey.set(this.keys[i]!, this.indexes[i]!)
+    }
+    return this.#byKey.get(key) ?? this.#add(key)
+  }
+
+  #add(key: string): KeyIndex {
+    const ki = new KeyIndex(key)
+    this.keys.push(key)
+    this.indexes.push(ki)
+    this.#byKey?.set(key, ki)
+    return ki
+  }
+
+  /** The collected key indexes as a tree. */
+  toTree(): TreeIndex {
+    if (this.#byKey === undefined) return TreeIndex.fromSorted(this.keys, this.indexes)
+    const byKey = this.#byKey
+    const sorted = this.keys.sort()
+    return TreeIndex.fromSorted(sorted, sorted.map((key) => byKey.get(key)!))
+  }
+}
+
+/**
+ * Rebuilds the index in one sequential pass over the key bucket (revision order), then
+ * bulk-loads the B+ tree in O(n). The loop reads the fixed-layout bytes (FORMAT.md) in place:
+ * per entry it allocates only what the index keeps (the Revision, the key string once per key).
  */
 export function rebuildIndex(tx: ReadTx): Rebuilt {
-  const byKey = new Map<string, KeyIndex>()
+  const collector = new KeyCollector()
   const keyLeases = new Map<string, number>()
-  const order: string[] = []
-  let sorted = true
   let lastMain = 1
   tx.forEach('key', FROM_START, undefined, (k, v) => {
-    const rev = decodeRevision(k)
+    assert((k.length === REVISION_BYTES || k.length === TOMBSTONE_REVISION_BYTES) && k[8] === 0x5f, 'bad revision key')
+    assert(v.length >= KV_HEADER_BYTES && v[0] === 1, 'bad stored KeyValue')
+    const rev: Revision = { main: u64(k, 0), sub: u64(k, 9) }
     assert(rev.main >= lastMain || lastMain === 1, 'key bucket out of revision order')
     lastMain = rev.main
-    const key = storedKeyString(v)
-    let ki = byKey.get(key)
-    if (ki === undefined) {
-      ki = new KeyIndex(key)
-      byKey.set(key, ki)
-      if (order.length > 0 && order[order.length - 1]! >= key) sorted = false
-      order.push(key)
-    }
-    if (isTombstoneKey(k)) {
+    const keyLength = u32(v, 1)
+    const key = latin1Slice.call(v, KV_HEADER_BYTES, KV_HEADER_BYTES + keyLength)
+    const ki = collector.get(key)
+    if (k.length === TOMBSTONE_REVISION_BYTES) {
       // The tombstone kept at a compaction revision may be all that is left of a key.
       if (ki.isEmpty()) ki.restoreTombstone(rev)
       else ki.tombstone(rev)
       keyLeases.delete(key)
       return
     }
-    const meta = storedMeta(v)
     // The first surviving put of a generation takes created/version from the stored value:
     // older revisions of the generation may have been compacted away.
-    if (!ki.aliveAt(NOW)) ki.restorePut({ main: meta.createRevision, sub: 0 }, rev, meta.version)
-    else ki.put(rev)
-    if (meta.lease === 0) keyLeases.delete(key)
-    else keyLeases.set(key, meta.lease)
+    if (!ki.aliveAt(Number.MAX_SAFE_INTEGER)) {
+      const created = u64(v, 5)
+      ki.restorePut(created === rev.main ? rev : { main: created, sub: 0 }, rev, u64(v, 21))
+    } else {
+      ki.put(rev)
+    }
+    const lease = u64(v, 29)
+    if (lease !== 0) keyLeases.set(key, lease)
+    else if (keyLeases.size > 0) keyLeases.delete(key)
   })
-  if (!sorted) order.sort()
-  const indexes = order.map((key) => byKey.get(key)!)
   return {
-    index: TreeIndex.fromSorted(order, indexes),
+    index: collector.toTree(),
     lastMain,
     finishedCompactRev: metaRevision(tx, FINISHED_COMPACT_KEY),
     scheduledCompactRev: metaRevision(tx, SCHEDULED_COMPACT_KEY),

@@ -96,7 +96,7 @@ export class TxnRead {
 
   #read(rev: Revision, keysOnly: boolean): KeyValue {
     const bytes = this.tx.get('key', encodeRevision(rev))
-    assert(bytes !== undefined, `revision ${rev.main}.${rev.sub} is in the index but not in the backend`)
+    if (bytes === undefined) assert.fail(`revision ${rev.main}.${rev.sub} is in the index but not in the backend`)
     return decodeKeyValue(bytes, keysOnly)
   }
 

@@ -19,8 +19,8 @@ const TOMBSTONE_MARK = 0x74 // 't'
 const TWO_32 = 2 ** 32
 
 export function revision(main: number, sub = 0): Revision {
-  assert(Number.isSafeInteger(main) && main >= 0, `revision main must be a safe non-negative integer, got ${main}`)
-  assert(Number.isSafeInteger(sub) && sub >= 0, `revision sub must be a safe non-negative integer, got ${sub}`)
+  if (!(Number.isSafeInteger(main) && main >= 0)) assert.fail(`revision main must be a safe non-negative integer, got ${main}`)
+  if (!(Number.isSafeInteger(sub) && sub >= 0)) assert.fail(`revision sub must be a safe non-negative integer, got ${sub}`)
   return { main, sub }
 }
 
@@ -41,7 +41,7 @@ function writeU64(view: DataView, offset: number, n: number): void {
 /** Reads a u64 written by {@link writeU64}; values above 2^53 are corruption, not data. */
 export function readU64(view: DataView, offset: number): number {
   const hi = view.getUint32(offset)
-  assert(hi < 0x200000, `u64 at ${offset} exceeds 2^53`)
+  if (hi >= 0x200000) assert.fail(`u64 at ${offset} exceeds 2^53`)
   return hi * TWO_32 + view.getUint32(offset + 4)
 }
 
@@ -58,7 +58,7 @@ export function encodeRevision(rev: Revision, tombstone = false): Uint8Array {
 
 /** Decodes a backend revision key; asserts its shape, since the key bucket holds nothing else. */
 export function decodeRevision(bytes: Uint8Array): Revision {
-  assert(bytes.length === REVISION_BYTES || bytes.length === TOMBSTONE_REVISION_BYTES, `revision key of ${bytes.length} bytes`)
+  if (!(bytes.length === REVISION_BYTES || bytes.length === TOMBSTONE_REVISION_BYTES)) assert.fail(`revision key of ${bytes.length} bytes`)
   assert(bytes[8] === SEPARATOR, 'revision key without its separator')
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   return { main: readU64(view, 0), sub: readU64(view, 9) }

@@ -164,6 +164,8 @@ export class TreeIndex {
   /** Checks the tree's structure and this index's invariant (tests only; O(n)). */
   checkValid(): void {
     this.#tree.checkValid()
-    this.#tree.forEach((ki, key) => assert(ki.key === key && !ki.isEmpty(), `bad key index ${key}`))
+    this.#tree.forEach((ki, key) => {
+      if (ki.key !== key || ki.isEmpty()) assert.fail(`bad key index ${key}`)
+    })
   }
 }
