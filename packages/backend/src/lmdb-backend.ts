@@ -1,5 +1,5 @@
 import assert from 'node:assert'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { hasCode, noFailpoint, nodeFileSystem, systemClock } from '@strata/seams'
 import type { FileLock, FileSystem } from '@strata/seams'
 import type { RootDatabase } from 'lmdb'
@@ -93,8 +93,22 @@ export class LmdbBackend implements Backend {
         await fs.rm(join(dir, leftover))
         await fs.rm(join(dir, `${leftover}-lock`))
       }
-      await checkDataFile(fs, join(dir, DATA_FILE))
-      return new LmdbBackend(dir, fs, lock, openEnv(join(dir, DATA_FILE)), options)
+      const path = join(dir, DATA_FILE)
+      const existed = (await fs.stat(path)) !== undefined
+      await checkDataFile(fs, path)
+      const env = openEnv(path)
+      if (!existed) {
+        // LMDB created the file; its directory entry (and the directory's own, made by mkdir)
+        // must be durable before any commit can claim to be.
+        try {
+          await fs.fsyncDir(dir)
+          await fs.fsyncDir(dirname(dir))
+        } catch (err) {
+          await env.root.close()
+          throw err
+        }
+      }
+      return new LmdbBackend(dir, fs, lock, env, options)
     } catch (err) {
       await lock.release()
       throw err

@@ -4,6 +4,8 @@ import { writeFile } from 'node:fs/promises'
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { nodeFileSystem } from '@strata/seams'
+import type { FileSystem } from '@strata/seams'
 import { rejectsWithCode, tempDir, withSeed } from '@strata/testkit'
 import type { TempDir } from '@strata/testkit'
 import { LmdbBackend, MemoryBackend } from '../src/index.js'
@@ -38,6 +40,19 @@ test('a second open of the same directory fails with ERR_BACKEND_LOCKED until th
   const b = await LmdbBackend.open(dir.path, { clock: new ManualClock() })
   assert.equal(dump(b), ['alarm/x=1'])
   await b.close()
+})
+
+test('the first open makes the new data file and its directory durable', async () => {
+  const synced: string[] = []
+  const fileSystem: FileSystem = { ...nodeFileSystem, fsyncDir: async (path) => { synced.push(path); await nodeFileSystem.fsyncDir(path) } }
+  const path = join(dir.path, 'member', 'db')
+  const b = await LmdbBackend.open(path, { fileSystem })
+  assert.equal(synced, [path, join(dir.path, 'member')])
+  await b.close()
+  synced.length = 0
+  const again = await LmdbBackend.open(path, { fileSystem })
+  assert.equal(synced, [], 'nothing to make durable when the file existed')
+  await again.close()
 })
 
 test('a data file that is not LMDB fails with ERR_BACKEND_CORRUPT and releases the lock', async () => {
