@@ -159,10 +159,15 @@ async function interleaved(storms: [string, Storm][], rounds: number): Promise<M
   const pooled = new Map<string, number[]>([['alone', []], ...storms.map(([n]) => [n, []] as [string, number[]])])
   for (let r = 0; r < rounds; r++) {
     for (const [name, storm] of storms) {
-      pooled.get('alone')!.push(...(await putLoop(P99_WINDOW_MS)))
+      const alone = await putLoop(P99_WINDOW_MS)
       await storm.start()
-      pooled.get(name)!.push(...(await putLoop(P99_WINDOW_MS)))
+      const stormed = await putLoop(P99_WINDOW_MS)
       await storm.pause()
+      pooled.get('alone')!.push(...alone)
+      pooled.get(name)!.push(...stormed)
+      const p99 = (l: number[]): number => percentile(l.sort((a, b) => a - b), 0.99)
+      // The spread of these per-window ratios shows how much of the pooled ratio is background noise.
+      console.log(`round ${r}, ${name}: p99 alone ${p99(alone).toFixed(2)} ms, under storm ${p99(stormed).toFixed(2)} ms, ratio ${(p99(stormed) / p99(alone)).toFixed(2)}`)
     }
   }
   for (const lat of pooled.values()) lat.sort((a, b) => a - b)

@@ -153,7 +153,8 @@ export class AuthStore {
       const rev = tx.get('auth', REVISION_KEY)
       revision = rev === undefined ? 0 : decodeU64(rev, 'authRevision')
       const en = tx.get('auth', ENABLED_KEY)
-      enabled = en !== undefined && en.length === 1 && en[0] === 1
+      if (en !== undefined && (en.length !== 1 || (en[0] !== 0 && en[0] !== 1))) throw new AuthError('ERR_AUTH_CORRUPT', 'auth: corrupt authEnabled value')
+      enabled = en?.[0] === 1
       tx.forEach('authUsers', EMPTY, undefined, (k, v) => {
         const name = decodeName(k, 'user')
         users.set(name, decodeUser(name, v))

@@ -297,6 +297,9 @@ test('a corrupt record fails loading with ERR_AUTH_CORRUPT', async () => {
   backend.write((tx) => tx.put('authUsers', enc('u'), Uint8Array.of(1, 0, 0, 9)))
   await backend.commit()
   throwsWithCode(() => new AuthStore(backend, { hasher }), 'ERR_AUTH_CORRUPT')
+  const other = fresh().backend
+  other.write((tx) => tx.put('auth', enc('authEnabled'), Uint8Array.of(2)))
+  throwsWithCode(() => new AuthStore(other, { hasher }), 'ERR_AUTH_CORRUPT')
 })
 
 test('the README quick start runs as written (with a cost-4 hasher)', async () => {
