@@ -3,9 +3,23 @@ import {
   ConfChangeTransition, ConfChangeType, describeConfState, describeEntry, describeHardState, describeMessage,
   describeSnapshot, message, MessageType, messageTypeName, RaftError, ReadOnlyOption, stateTypeName,
 } from '../../src/index.js'
-import type { TestCase } from './datadriven.js'
-import { argValue, argValues, bareArgs } from './datadriven.js'
+import type { TestData } from '@strata/testkit'
 import { bootstrapStorage, seededRandom, TestNode } from './node.js'
+
+type TestCase = TestData
+
+function argValue(tc: TestCase, key: string): string | undefined {
+  return tc.args.find((a) => a.key === key)?.values[0]
+}
+
+function argValues(tc: TestCase, key: string): readonly string[] {
+  return tc.args.find((a) => a.key === key)?.values ?? []
+}
+
+/** The bare (key-only) arguments, e.g. the node ids of `process-ready 1 2`. */
+function bareArgs(tc: TestCase): string[] {
+  return tc.args.filter((a) => a.values.length === 0).map((a) => a.key)
+}
 
 /**
  * A deterministic multi-node harness driven by data-driven commands, modelled on etcd's
@@ -24,7 +38,8 @@ export class InteractionEnv {
       if (!(err instanceof RaftError)) throw err
       this.#out.push(`error: ${err.code}: ${err.message}`)
     }
-    return this.#out.join('\n')
+    // etcd's harness prints "ok" for commands without output; so do we.
+    return this.#out.length === 0 ? 'ok' : this.#out.join('\n')
   }
 
   #print(line: string): void {
@@ -101,7 +116,7 @@ export class InteractionEnv {
 
   #proposeConfChange(tc: TestCase): void {
     const letters: Record<string, ConfChangeType> = { v: ConfChangeType.AddNode, r: ConfChangeType.RemoveNode, u: ConfChangeType.UpdateNode, l: ConfChangeType.AddLearnerNode }
-    const changes: ConfChangeSingle[] = tc.body.split(/\s+/).filter(Boolean).map((t) => ({ type: letters[t[0]!]!, nodeId: Number(t.slice(1)) }))
+    const changes: ConfChangeSingle[] = tc.input.split(/\s+/).filter(Boolean).map((t) => ({ type: letters[t[0]!]!, nodeId: Number(t.slice(1)) }))
     const rn = this.#node(bareArgs(tc)[0]).rn
     const context = new Uint8Array(0)
     if (argValue(tc, 'v1') === 'true') {
