@@ -37,6 +37,8 @@ export interface SegmentScan {
   readonly lastGen: number
   readonly stop: StopKind
   readonly stopReason: string
+  /** Offset just past the last non-zero byte at or after `end` (`end` when the rest is zeros). */
+  readonly dirtyEnd: number
 }
 
 export interface ScanOptions {
@@ -79,29 +81,38 @@ function chainAfter(view: DataView, at: number, prevChain: number): number {
   return chainStep(view.getUint32(at, true), prevChain)
 }
 
-/** Decodes a checked frame's payload; throws WalCorruptError on a payload no writer produces. */
+/** A u64 payload field; damage when it is beyond 2^53 (no writer produces that). */
+function u64(view: DataView, at: number, off: number, name: string): number {
+  const n = getU64(view, at + FRAME_HEADER_BYTES + off)
+  if (n === undefined) throw new WalCorruptError(name, at, 'integer field beyond 2^53')
+  return n
+}
+
+/**
+ * Decodes a checked frame's payload; throws WalCorruptError on a payload no writer produces.
+ * No closures here: this runs once per record on replay.
+ */
 function decodePayload(buf: Uint8Array, view: DataView, at: number, type: number, length: number, name: string): DecodedRecord {
   const p = at + FRAME_HEADER_BYTES
-  const bad = (reason: string): never => { throw new WalCorruptError(name, at, reason) }
-  const u64 = (off: number): number => getU64(view, p + off) ?? bad('integer field beyond 2^53')
   switch (type) {
+    case RECORD_TYPE.entry:
+      if (length < ENTRY_FIXED_BYTES) break
+      return { type: 'entry', entry: { index: u64(view, at, 0, name), term: u64(view, at, 8, name), data: buf.subarray(p + ENTRY_FIXED_BYTES, p + length) } }
+    case RECORD_TYPE.hardState:
+      if (length !== HARD_STATE_BYTES) break
+      return { type: 'hardState', hardState: { term: u64(view, at, 0, name), vote: u64(view, at, 8, name), commit: u64(view, at, 16, name) } }
     case RECORD_TYPE.metadata:
       return { type: 'metadata', data: buf.slice(p, p + length) }
-    case RECORD_TYPE.entry:
-      if (length < ENTRY_FIXED_BYTES) bad('entry record too short')
-      return { type: 'entry', entry: { index: u64(0), term: u64(8), data: buf.subarray(p + ENTRY_FIXED_BYTES, p + length) } }
-    case RECORD_TYPE.hardState:
-      if (length !== HARD_STATE_BYTES) bad('hard state record of wrong size')
-      return { type: 'hardState', hardState: { term: u64(0), vote: u64(8), commit: u64(16) } }
     case RECORD_TYPE.snapshot:
-      if (length !== SNAPSHOT_BYTES) bad('snapshot record of wrong size')
-      return { type: 'snapshot', snapshot: { index: u64(0), term: u64(8) } }
+      if (length !== SNAPSHOT_BYTES) break
+      return { type: 'snapshot', snapshot: { index: u64(view, at, 0, name), term: u64(view, at, 8, name) } }
     case RECORD_TYPE.crc:
-      if (length !== CRC_RECORD_BYTES || view.getUint32(p + 4, true) !== 0) bad('crc record of wrong shape')
-      return { type: 'crc', prevChain: view.getUint32(p, true), seq: u64(8), firstIndex: u64(16) }
+      if (length !== CRC_RECORD_BYTES || view.getUint32(p + 4, true) !== 0) break
+      return { type: 'crc', prevChain: view.getUint32(p, true), seq: u64(view, at, 8, name), firstIndex: u64(view, at, 16, name) }
     default:
-      return bad(`unknown record type ${type}`)
+      throw new WalCorruptError(name, at, `unknown record type ${type}`)
   }
+  throw new WalCorruptError(name, at, `record of type ${type} has a payload of the wrong size (${length} bytes)`)
 }
 
 /** Reads and checks the record that opens every segment; returns the seed and chain after it. */
@@ -149,10 +160,18 @@ export function scanSegment(buf: Uint8Array, opts: ScanOptions, onRecord: (rec: 
     gen = f.gen
     at += frameBytes(f.length)
   }
-  if (stop === 'eof') return { seed, chain, end: at, lastGen: gen, stop, stopReason: reason }
+  if (stop === 'eof') return { seed, chain, end: at, lastGen: gen, stop, stopReason: reason, dirtyEnd: at }
   if (!opts.last) throw new WalCorruptError(opts.name, at, `segment that is not the last ends early (${reason})`)
   stop = classifyTail(buf, view, at, seed, stop, opts.name, reason)
-  return { seed, chain, end: at, lastGen: gen, stop, stopReason: reason }
+  return { seed, chain, end: at, lastGen: gen, stop, stopReason: reason, dirtyEnd: dirtyEnd(buf, view, at) }
+}
+
+/** Offset just past the last non-zero byte at or after `from` (8 bytes per step from the end). */
+function dirtyEnd(buf: Uint8Array, view: DataView, from: number): number {
+  let i = buf.length
+  while (i - 8 >= from && (view.getUint32(i - 8, true) | view.getUint32(i - 4, true)) === 0) i -= 8
+  while (i > from && buf[i - 1] === 0) i--
+  return i
 }
 
 /**

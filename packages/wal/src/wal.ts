@@ -135,7 +135,7 @@ export class Wal {
       await fs.fsyncDir(dir)
       await fs.fsyncDir(dirname(dir))
       const wal = new Wal(INTERNAL, { dir, opts, lock, snapshot: { index: 0, term: 0 }, segments: [seg], released: [] })
-      await wal.#startTail({ seed, chain: head.chain, end: head.bytes.length, lastGen: 0 }, metadata, EMPTY_HARD_STATE, 0)
+      await wal.#startTail({ seed, chain: head.chain, end: head.bytes.length, lastGen: 0, dirtyEnd: head.bytes.length }, metadata, EMPTY_HARD_STATE, 0)
       return wal
     } catch (err) {
       await lock.release()
@@ -211,16 +211,18 @@ export class Wal {
   }
 
   /** Opens the tail for appending after the last valid frame, zeroing what lies beyond it. */
-  async #startTail(scan: Pick<SegmentScan, 'seed' | 'chain' | 'end' | 'lastGen'>, metadata: Uint8Array, hs: HardState, lastIndex: number): Promise<void> {
+  async #startTail(scan: Pick<SegmentScan, 'seed' | 'chain' | 'end' | 'lastGen' | 'dirtyEnd'>, metadata: Uint8Array, hs: HardState, lastIndex: number): Promise<void> {
     const { fs } = this.#opts
     const tail = await fs.open(join(this.#dir, this.#segments.at(-1)!.name), 'readWrite')
     try {
-      const size = await tail.size()
-      if (scan.end < size) {
+      if (scan.end < scan.dirtyEnd) {
         // etcd's ZeroToEnd: bytes past the last valid record may be a torn batch or a recycled
-        // file's old records; new appends must never be read together with them.
-        await tail.truncate(scan.end)
-        await tail.allocate(size)
+        // file's old records; new appends must never be read together with them. Only the part
+        // that is not zero already is rewritten.
+        const zeros = new Uint8Array(Math.min(1 << 20, scan.dirtyEnd - scan.end))
+        for (let at = scan.end; at < scan.dirtyEnd; at += zeros.length) {
+          await tail.write(zeros.subarray(0, Math.min(zeros.length, scan.dirtyEnd - at)), at)
+        }
       }
       // Also makes the valid frames durable, which the generation rule relies on (FORMAT.md).
       await tail.sync()

@@ -309,6 +309,26 @@ test('appending works when the tail has no preallocated slack', async () => {
   await again.wal.close()
 })
 
+test('opening for writing zeroes whatever follows the last valid record, and only that', async () => {
+  const o = simOptions({ segmentSizeBytes: 4096 })
+  const w = await Wal.create('/w', META, o)
+  await w.save({ term: 1, vote: 1, commit: 1 }, ents(1, 5))
+  const name = `/w/${w.segmentNames[0]!}`
+  await w.close()
+  const end = (await records('/w', o.fs)).at(-1)!.offset + 48
+  // Foreign bytes after the end, as a recycled file's previous life leaves them.
+  const h = await o.fs.open(name, 'readWrite')
+  await h.write(new Uint8Array(300).fill(0xab), end + 64)
+  await h.sync()
+  await h.close()
+  const r = await reopen('/w', o)
+  assert.equal(plain(r.entries), plain(ents(1, 5)))
+  await r.wal.close()
+  const bytes = await o.fs.readFile(name)
+  assert.is(bytes.length, 4096)
+  assert.ok(bytes.subarray(end).every((b) => b === 0))
+})
+
 test('a failure at walAfterRename fails the log; reopening keeps every acknowledged entry', async () => {
   const o = simOptions()
   let armed = false
