@@ -114,6 +114,33 @@ export class KeyIndex {
     this.#alive = false
   }
 
+  /**
+   * Takes back the newest change, which must be `rev` (a put, or a tombstone when `tombstone`):
+   * the undo of a write txn whose backend write was rolled back.
+   */
+  revert(rev: Revision, tombstone: boolean): void {
+    if (tombstone) {
+      assert(this.#generations.length > 1 && this.#generations[this.#generations.length - 1] === EMPTY_GENERATION, 'revert of a tombstone that is not the newest change')
+      this.#generations.pop()
+    }
+    const last = this.#generations.length - 1
+    const g = this.#generations[last]!
+    assert(g.revs.length > 0 && g.revs[g.revs.length - 1] === rev, 'revert of a revision that is not the newest')
+    if (g.revs.length === 1) this.#generations[last] = EMPTY_GENERATION
+    else {
+      g.revs.pop()
+      g.ver--
+    }
+    let previous: Revision = ZERO
+    for (let i = this.#generations.length - 1; i >= 0 && previous === ZERO; i--) {
+      const revs = this.#generations[i]!.revs
+      if (revs.length > 0) previous = revs[revs.length - 1]!
+    }
+    this.#modified = previous
+    this.#modMain = previous.main
+    this.#alive = this.#generations[this.#generations.length - 1]!.revs.length > 0
+  }
+
   /** True when nothing is recorded (only one, empty, generation). */
   isEmpty(): boolean {
     return this.#generations.length === 1 && this.#generations[0]!.revs.length === 0

@@ -115,6 +115,8 @@ export class TxnWrite extends TxnRead {
   readonly #wtx: WriteTx
   /** Invariant: changes[i] was written with sub revision i. */
   readonly changes: MvccEvent[] = []
+  /** Undoes the in-memory effects of each change, in order; run backwards by {@link rollback}. */
+  readonly #undo: Array<() => void> = []
 
   constructor(state: StoreState, tx: WriteTx) {
     super(state, tx)
@@ -147,6 +149,7 @@ export class TxnWrite extends TxnRead {
     this.#wtx.put('key', encodeRevision(rev), encodeKeyValue(kv))
     this.state.index.put(key, rev)
     this.changes.push({ type: 'put', kv })
+    this.#undo.push(() => this.state.index.revert(key, rev, false))
     this.#setLease(key, kv.key, lease)
     return prevKv === undefined ? { revision: rev.main } : { revision: rev.main, prevKv }
   }
@@ -169,6 +172,7 @@ export class TxnWrite extends TxnRead {
     this.#wtx.put('key', encodeRevision(rev, true), encodeKeyValue(kv))
     this.state.index.tombstone(key, rev)
     this.changes.push({ type: 'delete', kv })
+    this.#undo.push(() => this.state.index.revert(key, rev, true))
     this.#setLease(key, kv.key, 0)
   }
 
@@ -177,5 +181,20 @@ export class TxnWrite extends TxnRead {
     if (lease === 0) this.state.keyLeases.delete(key)
     else this.state.keyLeases.set(key, lease)
     if (old !== lease) this.state.onLeaseChanged?.(keyBytes, old, lease)
+    this.#undo.push(() => {
+      if (old === 0) this.state.keyLeases.delete(key)
+      else this.state.keyLeases.set(key, old)
+      if (old !== lease) this.state.onLeaseChanged?.(keyBytes, lease, old)
+    })
+  }
+
+  /**
+   * Takes back every change of this txn from the index and the lease map, newest first: the
+   * backend undid the txn's writes because its callback threw.
+   */
+  rollback(): void {
+    for (let i = this.#undo.length - 1; i >= 0; i--) this.#undo[i]!()
+    this.#undo.length = 0
+    this.changes.length = 0
   }
 }

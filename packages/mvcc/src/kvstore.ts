@@ -154,8 +154,10 @@ export class MvccStore {
   /**
    * Runs `fn` as one write txn inside one `backend.write`: all its changes get one main
    * revision, and `tx` lets the caller write its own keys (the applied index in `meta`) in the
-   * same backend transaction. Throws from `fn` propagate; changes made before the throw stay
-   * (validate first: the single-op methods and `txn` check all input before writing).
+   * same backend transaction. If `fn` throws, the backend undoes the writes of the call and the
+   * store takes back the txn's changes from its index too: nothing happened. (If `fn` returned
+   * and the backend then failed to commit, the changes stay: the backend refuses all further
+   * writes and must be reopened anyway.)
    */
   write<T>(fn: (txn: TxnWrite, tx: WriteTx) => T): T {
     this.#checkOpen()
@@ -163,14 +165,20 @@ export class MvccStore {
     assert(!this.#restoring, 'write during restore')
     this.#inWrite = true
     let txn: TxnWrite | undefined
+    let returned = false
     try {
       return this.#backend.write((tx) => {
         txn = new TxnWrite(this.#state, tx)
-        return fn(txn, tx)
+        const result = fn(txn, tx)
+        returned = true
+        return result
       })
     } finally {
       this.#inWrite = false
-      if (txn !== undefined) this.#end(txn)
+      if (txn !== undefined) {
+        if (returned) this.#end(txn)
+        else txn.rollback()
+      }
     }
   }
 

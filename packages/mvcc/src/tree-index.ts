@@ -80,6 +80,14 @@ export class TreeIndex {
     ki.tombstone(rev)
   }
 
+  /** Takes back the newest change of `key` (see {@link KeyIndex.revert}); drops a key left empty. */
+  revert(key: string, rev: Revision, tombstone: boolean): void {
+    const ki = this.#tree.get(key)
+    assert(ki !== undefined, 'revert of an unknown key')
+    ki.revert(rev, tombstone)
+    if (ki.isEmpty()) this.#tree.delete(key)
+  }
+
   /** Calls `fn` for each key index in the range, in key order, until it returns false. */
   visit(key: string, end: string | undefined, fn: (ki: KeyIndex) => boolean | void): void {
     if (end === undefined) {

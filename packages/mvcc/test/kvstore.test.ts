@@ -216,4 +216,33 @@ test('open rebuilds the index and reports lease attachments', async () => {
   assert.equal(changes, [['a', 5, 6]])
 })
 
+test('a write callback that throws leaves nothing behind, in the backend or the index', async () => {
+  const changes: string[] = []
+  const { store, backend } = await newStore({ onLeaseChanged: (k, f, t) => changes.push(`${text(k)} ${f}->${t}`) })
+  store.put('a', '1', { lease: 3 })
+  store.put('b', '1')
+  const hashBefore = store.hash()
+  try {
+    store.write((txn) => {
+      txn.put('a', '2', { lease: 4 })
+      txn.deleteRange('b')
+      txn.put('b', 'again')
+      txn.put('c', 'new')
+      throw new Error('boom')
+    })
+    assert.unreachable()
+  } catch (err) {
+    assert.is((err as Error).message, 'boom')
+  }
+  assert.is(store.revision, 3)
+  assert.equal(store.hash(), hashBefore)
+  assert.equal(store.range('a', '\0').kvs.map((kv) => [text(kv.key), text(kv.value), kv.version, kv.lease]), [['a', '1', 1, 3], ['b', '1', 1, 0]])
+  assert.equal(changes, ['a 0->3', 'a 3->4', 'a 4->3'])
+  assert.is(store.put('c', 'x').revision, 4)
+  await backend.commit()
+  const expected = store.hash()
+  const again = await MvccStore.open(backend.crash())
+  assert.equal(again.hash(), expected)
+})
+
 test.run()

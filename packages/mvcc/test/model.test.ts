@@ -147,6 +147,14 @@ async function step(ctx: { store: MvccStore; backend: MemoryBackend }, m: Model,
     ctx.backend = backend
     ctx.store = await MvccStore.open(backend, { compactionBatchLimit: 3, yieldFn: () => Promise.resolve() })
     assert.is(ctx.store.revision, m.rev, `step ${i}: revision after reopen`)
+  } else if (roll === 98) {
+    // A write callback that throws after changes: the backend and the index both undo them.
+    assert.throws(() => store.write((txn) => {
+      txn.put(p.pick(KEYS), 'doomed')
+      txn.deleteRange(p.pick(KEYS), '\0')
+      throw new Error('abort')
+    }), /abort/)
+    assert.is(store.revision, m.rev, `step ${i}: revision after an aborted write`)
   } else {
     await store.restore()
     assert.is(store.revision, m.rev, `step ${i}: revision after restore`)
