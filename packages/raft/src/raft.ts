@@ -1,30 +1,25 @@
 import assert from 'node:assert'
-import { decodeConfChange, decodeConfChangeV2, encodeConfChangeV2 } from './codec.js'
-import { Changer } from './confchange/confchange.js'
+import { encodeConfChangeV2 } from './codec.js'
 import type { ConfigAndProgress } from './confchange/confchange.js'
+import { Changer } from './confchange/confchange.js'
 import { restoreConfState } from './confchange/restore.js'
-import { ProposalDroppedError, RaftConfigError, SnapshotTemporarilyUnavailableError } from './errors.js'
+import { ProposalDroppedError, SnapshotTemporarilyUnavailableError } from './errors.js'
 import { isLogGapError, noLimit, RaftLog } from './log.js'
-import { VoteResult } from './quorum/quorum.js'
+import type { VoteResult } from './quorum/quorum.js'
+import type { RaftConfig, SoftState } from './raft-config.js'
+import { StateType, validateConfig } from './raft-config.js'
+import { stepCandidate, stepFollower } from './raft-follower.js'
+import { stepLeader } from './raft-leader.js'
 import type { ReadState } from './read-only.js'
 import { ReadOnly, ReadOnlyOption } from './read-only.js'
-import type { Storage } from './storage.js'
 import { Inflights } from './tracker/inflights.js'
 import { Progress, ProgressState } from './tracker/progress.js'
 import { describeConfig, emptyTrackerConfig, ProgressTracker } from './tracker/tracker.js'
-import { describeChanges } from './describe.js'
 import type { ConfChangeV2, ConfState, Entry, HardState, Message, Snapshot } from './types.js'
 import {
-  confChangeAsV2, ConfChangeTransition, enterJoint, EntryType, entriesSize, isEmptyHardState, isEmptySnap,
-  leaveJoint, message, MessageType, messageTypeName, None, payloadsSize, voteRespMsgType,
+  ConfChangeTransition, enterJoint, EntryType, entriesSize, isEmptyHardState, isEmptySnap, leaveJoint, message,
+  MessageType, messageTypeName, None, payloadsSize, voteRespMsgType,
 } from './types.js'
-
-export const StateType = { Follower: 0, Candidate: 1, Leader: 2, PreCandidate: 3 } as const
-export type StateType = (typeof StateType)[keyof typeof StateType]
-const stateNames = ['StateFollower', 'StateCandidate', 'StateLeader', 'StatePreCandidate'] as const
-export function stateTypeName(s: StateType): string {
-  return stateNames[s]
-}
 
 /** Why a node campaigns: a pre-vote round, a real election, or a leader transfer (skips pre-vote). */
 type CampaignType = 'pre-election' | 'election' | 'transfer'
@@ -38,54 +33,15 @@ function isCampaignTransfer(ctx: Uint8Array | undefined): boolean {
   return true
 }
 
-export interface RaftConfig {
-  /** This node's id: non-zero, never reused. */
-  readonly id: number
-  /** The persisted log and state, read-only to raft. */
-  readonly storage: Storage
-  /** Returns a uniform u32 (e.g. an Rng's `nextU32`), used only for election-timeout jitter. */
-  readonly random: () => number
-  /** Ticks without hearing from a leader before campaigning (randomized in [n, 2n-1]). Default 10. */
-  readonly electionTick?: number
-  /** Ticks between leader heartbeats; must be < electionTick. Default 1. */
-  readonly heartbeatTick?: number
-  /** Last index the application applied before a restart; entries ≤ it are not re-delivered. Default 0. */
-  readonly applied?: number
-  /** Bytes of entries per MsgApp (encoded size; one entry at least). Default 1 MiB. */
-  readonly maxSizePerMsg?: number
-  /** Bytes of committed entries per Ready. Default: maxSizePerMsg. */
-  readonly maxCommittedSizePerReady?: number
-  /** Payload bytes of uncommitted entries a leader accepts; 0 means unlimited. Default 0. */
-  readonly maxUncommittedEntriesSize?: number
-  /** In-flight MsgApps per follower in Replicate state. Default 256. */
-  readonly maxInflightMsgs?: number
-  /** In-flight bytes per follower; 0 means unlimited. Default 0. */
-  readonly maxInflightBytes?: number
-  /** Leader steps down without a quorum of recently active voters per election timeout. Default false. */
-  readonly checkQuorum?: boolean
-  /** Run a pre-vote round before bumping the term (thesis §9.6). Default false. */
-  readonly preVote?: boolean
-  /** How ReadIndex confirms leadership; LeaseBased requires checkQuorum. Default Safe. */
-  readonly readOnlyOption?: ReadOnlyOption
-  /** Followers drop proposals instead of forwarding them to the leader. Default false. */
-  readonly disableProposalForwarding?: boolean
-  /** Skip the leader's propose-time checks on conf changes. Default false. */
-  readonly disableConfChangeValidation?: boolean
-  /** A leader removed from (or demoted in) the configuration steps down when applying it. Default false. */
-  readonly stepDownOnRemoval?: boolean
-  /** Receives one line per notable event (role changes, votes, snapshots, config switches). Default: none. */
-  readonly logger?: (line: string) => void
-}
 
-export interface SoftState {
-  readonly lead: number
-  readonly raftState: StateType
-}
 
 /**
  * The Raft state machine. Internal: drivers use RawNode. Fields are public so that tests in this
  * package can inspect and arrange state the way etcd's raft tests do.
  */
+export { StateType, stateTypeName } from './raft-config.js'
+export type { RaftConfig, SoftState } from './raft-config.js'
+
 export class Raft {
   readonly id: number
   term = 0
@@ -169,7 +125,8 @@ export class Raft {
     this.vote = hs.vote
   }
 
-  #log(line: string): void {
+  /** Passes one line to the configured logger, if any. */
+  log(line: string): void {
     if (this.#logger !== undefined) this.#logger(line)
   }
 
@@ -246,7 +203,7 @@ export class Raft {
     }
     assert(!isEmptySnap(snapshot), 'need non-empty snapshot')
     pr.becomeSnapshot(snapshot.metadata.index)
-    this.#log(`${this.id} [firstindex: ${this.raftLog.firstIndex()}, commit: ${this.raftLog.committed}] sent snapshot[index: ${snapshot.metadata.index}, term: ${snapshot.metadata.term}] to ${to} [${pr.toString()}]`)
+    this.log(`${this.id} [firstindex: ${this.raftLog.firstIndex()}, commit: ${this.raftLog.committed}] sent snapshot[index: ${snapshot.metadata.index}, term: ${snapshot.metadata.term}] to ${to} [${pr.toString()}]`)
     this.send(message({ type: MessageType.MsgSnap, to, snapshot }))
     return true
   }
@@ -348,7 +305,7 @@ export class Raft {
     this.reset(term)
     this.lead = lead
     this.state = StateType.Follower
-    this.#log(`${this.id} became follower at term ${this.term}`)
+    this.log(`${this.id} became follower at term ${this.term}`)
   }
 
   becomeCandidate(): void {
@@ -356,7 +313,7 @@ export class Raft {
     this.reset(this.term + 1)
     this.vote = this.id
     this.state = StateType.Candidate
-    this.#log(`${this.id} became candidate at term ${this.term}`)
+    this.log(`${this.id} became candidate at term ${this.term}`)
   }
 
   becomePreCandidate(): void {
@@ -365,7 +322,7 @@ export class Raft {
     this.trk.resetVotes()
     this.lead = None
     this.state = StateType.PreCandidate
-    this.#log(`${this.id} became pre-candidate at term ${this.term}`)
+    this.log(`${this.id} became pre-candidate at term ${this.term}`)
   }
 
   becomeLeader(): void {
@@ -373,7 +330,7 @@ export class Raft {
     this.reset(this.term)
     this.lead = this.id
     this.state = StateType.Leader
-    this.#log(`${this.id} became leader at term ${this.term}`)
+    this.log(`${this.id} became leader at term ${this.term}`)
     const self = this.trk.progress.get(this.id)!
     self.becomeReplicate()
     self.recentActive = true
@@ -387,14 +344,14 @@ export class Raft {
   hup(t: CampaignType): void {
     if (this.state === StateType.Leader) return
     if (!this.promotable()) {
-      this.#log(`${this.id} is unpromotable and can not campaign`)
+      this.log(`${this.id} is unpromotable and can not campaign`)
       return
     }
     if (this.#hasUnappliedConfChanges()) {
-      this.#log(`${this.id} cannot campaign at term ${this.term} since there are still pending configuration changes to apply`)
+      this.log(`${this.id} cannot campaign at term ${this.term} since there are still pending configuration changes to apply`)
       return
     }
-    this.#log(`${this.id} is starting a new election at term ${this.term}`)
+    this.log(`${this.id} is starting a new election at term ${this.term}`)
     this.campaign(t)
   }
 
@@ -424,7 +381,7 @@ export class Raft {
         this.send(message({ type: voteRespMsgType(voteMsg), to: id, term }))
         continue
       }
-      this.#log(`${this.id} [logterm: ${this.raftLog.lastTerm()}, index: ${this.raftLog.lastIndex()}] sent ${messageTypeName(voteMsg)} request to ${id} at term ${term}`)
+      this.log(`${this.id} [logterm: ${this.raftLog.lastTerm()}, index: ${this.raftLog.lastIndex()}] sent ${messageTypeName(voteMsg)} request to ${id} at term ${term}`)
       this.send(message({ type: voteMsg, to: id, term, index: this.raftLog.lastIndex(), logTerm: this.raftLog.lastTerm(), context }))
     }
   }
@@ -453,9 +410,9 @@ export class Raft {
         this.#stepVoteRequest(m)
         return
       default:
-        if (this.state === StateType.Leader) this.#stepLeader(m)
-        else if (this.state === StateType.Follower) this.#stepFollower(m)
-        else this.#stepCandidate(m)
+        if (this.state === StateType.Leader) stepLeader(this, m)
+        else if (this.state === StateType.Follower) stepFollower(this, m)
+        else stepCandidate(this, m)
     }
   }
 
@@ -466,7 +423,7 @@ export class Raft {
       const inLease = this.checkQuorum && this.lead !== None && this.electionElapsed < this.electionTimeout
       // Within a leader lease, ignore disruptive campaigns entirely (thesis §4.2.3).
       if (!force && inLease) {
-        this.#log(`${this.id} [logterm: ${this.raftLog.lastTerm()}, index: ${this.raftLog.lastIndex()}, vote: ${this.vote}] ignored ${messageTypeName(m.type)} from ${m.from} [logterm: ${m.logTerm}, index: ${m.index}] at term ${this.term}: lease is not expired (remaining ticks: ${this.electionTimeout - this.electionElapsed})`)
+        this.log(`${this.id} [logterm: ${this.raftLog.lastTerm()}, index: ${this.raftLog.lastIndex()}, vote: ${this.vote}] ignored ${messageTypeName(m.type)} from ${m.from} [logterm: ${m.logTerm}, index: ${m.index}] at term ${this.term}: lease is not expired (remaining ticks: ${this.electionTimeout - this.electionElapsed})`)
         return false
       }
     }
@@ -475,7 +432,7 @@ export class Raft {
     } else if (m.type === MessageType.MsgPreVoteResp && !m.reject) {
       // Pre-votes are asked for a future term; a grant does not move us there.
     } else {
-      this.#log(`${this.id} [term: ${this.term}] received a ${messageTypeName(m.type)} message with higher term from ${m.from} [term: ${m.term}]`)
+      this.log(`${this.id} [term: ${this.term}] received a ${messageTypeName(m.type)} message with higher term from ${m.from} [term: ${m.term}]`)
       const leads = m.type === MessageType.MsgApp || m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgSnap
       this.becomeFollower(m.term, leads ? m.from : None)
     }
@@ -499,293 +456,16 @@ export class Raft {
     const desc = `${this.id} [logterm: ${this.raftLog.lastTerm()}, index: ${this.raftLog.lastIndex()}, vote: ${this.vote}]`
     const what = `${messageTypeName(m.type)} for ${m.from} [logterm: ${m.logTerm}, index: ${m.index}] at term ${this.term}`
     if (canVote && this.raftLog.isUpToDate(m.index, m.logTerm)) {
-      this.#log(`${desc} cast ${what}`)
+      this.log(`${desc} cast ${what}`)
       this.send(message({ type: voteRespMsgType(m.type), to: m.from, term: m.term }))
       if (m.type === MessageType.MsgVote) {
         this.electionElapsed = 0
         this.vote = m.from
       }
     } else {
-      this.#log(`${desc} rejected ${what}`)
+      this.log(`${desc} rejected ${what}`)
       this.send(message({ type: voteRespMsgType(m.type), to: m.from, term: this.term, reject: true }))
     }
-  }
-
-  #stepLeader(m: Message): void {
-    switch (m.type) {
-      case MessageType.MsgBeat:
-        this.bcastHeartbeat()
-        return
-      case MessageType.MsgCheckQuorum:
-        if (!this.trk.quorumActive()) {
-          this.#log(`${this.id} stepped down to follower since quorum is not active`)
-          this.becomeFollower(this.term, None)
-        }
-        // Each round starts from scratch: peers must prove themselves active again.
-        this.trk.visit((id, pr) => { if (id !== this.id) pr.recentActive = false })
-        return
-      case MessageType.MsgProp:
-        this.#leaderPropose(m)
-        return
-      case MessageType.MsgReadIndex:
-        this.#leaderReadIndex(m)
-        return
-      case MessageType.MsgForgetLeader:
-        return
-    }
-    const pr = this.trk.progress.get(m.from)
-    if (pr === undefined) return
-    switch (m.type) {
-      case MessageType.MsgAppResp: this.#handleAppendResponse(m, pr); return
-      case MessageType.MsgHeartbeatResp: this.#handleHeartbeatResponse(m, pr); return
-      case MessageType.MsgSnapStatus:
-        if (pr.state !== ProgressState.Snapshot) return
-        // Either way, wait for the follower's MsgAppResp (or a heartbeat response) before sending more.
-        if (m.reject) pr.pendingSnapshot = 0
-        pr.becomeProbe()
-        pr.msgAppFlowPaused = true
-        return
-      case MessageType.MsgUnreachable:
-        // The transport lost a message: optimistic pipelining is pointless, go back to probing.
-        if (pr.state === ProgressState.Replicate) pr.becomeProbe()
-        return
-      case MessageType.MsgTransferLeader:
-        this.#leaderTransfer(m, pr)
-        return
-    }
-  }
-
-  #leaderPropose(m: Message): void {
-    assert(m.entries.length > 0, `${this.id} stepped empty MsgProp`)
-    if (!this.trk.progress.has(this.id)) throw new ProposalDroppedError('leader was removed from the configuration')
-    if (this.leadTransferee !== None) throw new ProposalDroppedError(`leadership is being transferred to ${this.leadTransferee}`)
-    const ents = m.entries.slice()
-    for (let i = 0; i < ents.length; i++) {
-      const e = ents[i]!
-      if (e.type === EntryType.Normal) continue
-      const cc = e.type === EntryType.ConfChange ? confChangeAsV2(decodeConfChange(e.data)) : decodeConfChangeV2(e.data)
-      const refused = this.#confChangeRefusal(cc)
-      if (refused !== undefined) {
-        this.#log(`${this.id} ignoring conf change ${describeChanges(cc.changes) || 'leave-joint'} at config ${describeConfig(this.trk.config)}: ${refused}`)
-        // Replace rather than drop, so the proposal's position in the batch is preserved.
-        ents[i] = { term: 0, index: 0, type: EntryType.Normal, data: new Uint8Array(0) }
-      } else {
-        this.pendingConfIndex = this.raftLog.lastIndex() + i + 1
-      }
-    }
-    if (!this.appendEntry(ents)) throw new ProposalDroppedError('too many uncommitted entry bytes')
-    this.appendsPending = true
-  }
-
-  #confChangeRefusal(cc: ConfChangeV2): string | undefined {
-    if (this.disableConfChangeValidation) return undefined
-    const alreadyPending = this.pendingConfIndex > this.raftLog.applied
-    const alreadyJoint = this.trk.config.voters.isJoint()
-    const wantsLeave = leaveJoint(cc)
-    if (alreadyPending) return `possible unapplied conf change at index ${this.pendingConfIndex} (applied to ${this.raftLog.applied})`
-    if (alreadyJoint && !wantsLeave) return 'must transition out of joint config first'
-    if (!alreadyJoint && wantsLeave) return 'not in joint state; refusing empty conf change'
-    return undefined
-  }
-
-  #leaderReadIndex(m: Message): void {
-    // A single voter is a quorum by itself: its commit index is already confirmed.
-    if (this.trk.isSingleton()) {
-      const resp = this.#responseToReadIndexReq(m, this.raftLog.committed)
-      if (resp !== undefined) this.send(resp)
-      return
-    }
-    // Until it commits an entry of its term, a new leader does not know the commit index (§8).
-    if (!this.#committedEntryInCurrentTerm()) {
-      this.pendingReadIndexMessages.push(m)
-      return
-    }
-    this.#sendMsgReadIndexResponse(m)
-  }
-
-  #leaderTransfer(m: Message, pr: Progress): void {
-    if (pr.isLearner) return
-    const transferee = m.from
-    if (this.leadTransferee !== None) {
-      if (this.leadTransferee === transferee) return
-      this.abortLeaderTransfer()
-    }
-    if (transferee === this.id) return
-    this.#log(`${this.id} [term ${this.term}] starts to transfer leadership to ${transferee}`)
-    // The transfer must finish within one election timeout.
-    this.electionElapsed = 0
-    this.leadTransferee = transferee
-    if (pr.match === this.raftLog.lastIndex()) this.sendTimeoutNow(transferee)
-    else this.sendAppend(transferee)
-  }
-
-  #handleAppendResponse(m: Message, pr: Progress): void {
-    pr.recentActive = true
-    if (m.reject) {
-      let nextProbeIdx = m.rejectHint
-      // Skip every entry of the follower's conflicting term at once (fast backtracking).
-      if (m.logTerm > 0) nextProbeIdx = this.raftLog.findConflictByTerm(m.rejectHint, m.logTerm).index
-      if (pr.maybeDecrTo(m.index, nextProbeIdx)) {
-        if (pr.state === ProgressState.Replicate) pr.becomeProbe()
-        this.sendAppend(m.from)
-      }
-      return
-    }
-    if (!(pr.maybeUpdate(m.index) || (pr.match === m.index && pr.state === ProgressState.Probe))) return
-    if (pr.state === ProgressState.Probe) {
-      pr.becomeReplicate()
-    } else if (pr.state === ProgressState.Snapshot && pr.match + 1 >= this.raftLog.firstIndex()) {
-      // The follower caught up past the compaction point (e.g. via an append after the
-      // snapshot): plain appends work again (etcd PR #10308).
-      pr.becomeProbe()
-      pr.becomeReplicate()
-    } else if (pr.state === ProgressState.Replicate) {
-      pr.inflights.freeLE(m.index)
-    }
-    if (this.maybeCommit()) {
-      this.#releasePendingReadIndexMessages()
-      this.bcastAppend()
-    } else if (m.from !== this.id && pr.canBumpCommit(this.raftLog.committed)) {
-      // The follower may not know the latest commit index yet: tell it.
-      this.sendAppend(m.from)
-    }
-    if (m.from !== this.id) {
-      // Acks free inflight slots: send as many size-limited batches as now fit.
-      while (this.maybeSendAppend(m.from, false)) { /* keep sending */ }
-    }
-    if (m.from === this.leadTransferee && pr.match === this.raftLog.lastIndex()) this.sendTimeoutNow(m.from)
-  }
-
-  #handleHeartbeatResponse(m: Message, pr: Progress): void {
-    pr.recentActive = true
-    pr.msgAppFlowPaused = false
-    if (pr.match < this.raftLog.lastIndex() || pr.state === ProgressState.Probe) this.sendAppend(m.from)
-    if (this.readOnly.option !== ReadOnlyOption.Safe || m.context === undefined || m.context.length === 0) return
-    const acks = this.readOnly.recvAck(m.from, m.context)
-    if (acks === undefined || this.trk.config.voters.voteResult(acks) !== VoteResult.Won) return
-    for (const rs of this.readOnly.advance(m)) {
-      const resp = this.#responseToReadIndexReq(rs.req, rs.index)
-      if (resp !== undefined) this.send(resp)
-    }
-  }
-
-  #stepCandidate(m: Message): void {
-    const myVoteResp = this.state === StateType.PreCandidate ? MessageType.MsgPreVoteResp : MessageType.MsgVoteResp
-    switch (m.type) {
-      case MessageType.MsgProp:
-        throw new ProposalDroppedError('no leader')
-      case MessageType.MsgApp:
-        this.becomeFollower(m.term, m.from) // always m.term === this.term
-        this.#handleAppendEntries(m)
-        return
-      case MessageType.MsgHeartbeat:
-        this.becomeFollower(m.term, m.from)
-        this.#handleHeartbeat(m)
-        return
-      case MessageType.MsgSnap:
-        this.becomeFollower(m.term, m.from)
-        this.#handleSnapshot(m)
-        return
-      case MessageType.MsgTimeoutNow:
-        return
-    }
-    if (m.type !== myVoteResp) return
-    this.#log(`${this.id} received ${messageTypeName(m.type)}${m.reject ? ' rejection' : ''} from ${m.from} at term ${this.term}`)
-    const res = this.poll(m.from, !m.reject)
-    const tally = this.trk.tallyVotes()
-    this.#log(`${this.id} has received ${tally.granted} ${messageTypeName(m.type)} votes and ${tally.rejected} vote rejections`)
-    if (res === VoteResult.Won) {
-      if (this.state === StateType.PreCandidate) {
-        this.campaign('election')
-      } else {
-        this.becomeLeader()
-        this.bcastAppend()
-      }
-    } else if (res === VoteResult.Lost) {
-      // A pre-vote rejection may carry a newer term; stepping handled it. Stay at our term.
-      this.becomeFollower(this.term, None)
-    }
-  }
-
-  #stepFollower(m: Message): void {
-    switch (m.type) {
-      case MessageType.MsgProp:
-        if (this.lead === None) throw new ProposalDroppedError('no leader')
-        if (this.disableProposalForwarding) throw new ProposalDroppedError('proposal forwarding is disabled')
-        this.send({ ...m, to: this.lead })
-        return
-      case MessageType.MsgApp:
-        this.electionElapsed = 0
-        this.lead = m.from
-        this.#handleAppendEntries(m)
-        return
-      case MessageType.MsgHeartbeat:
-        this.electionElapsed = 0
-        this.lead = m.from
-        this.#handleHeartbeat(m)
-        return
-      case MessageType.MsgSnap:
-        this.electionElapsed = 0
-        this.lead = m.from
-        this.#handleSnapshot(m)
-        return
-      case MessageType.MsgTransferLeader:
-        if (this.lead !== None) this.send({ ...m, to: this.lead })
-        return
-      case MessageType.MsgForgetLeader:
-        // A lease-based reader relies on the leader lease; forgetting it would void that guarantee.
-        if (this.readOnly.option === ReadOnlyOption.LeaseBased) {
-          this.#log(`${this.id} ignoring MsgForgetLeader due to ReadOnlyLeaseBased`)
-          return
-        }
-        if (this.lead !== None) this.#log(`${this.id} forgetting leader ${this.lead} at term ${this.term}`)
-        this.lead = None
-        return
-      case MessageType.MsgTimeoutNow:
-        // Leadership transfer: campaign at once, skipping pre-vote and the leader lease.
-        this.hup('transfer')
-        return
-      case MessageType.MsgReadIndex:
-        if (this.lead === None) throw new ProposalDroppedError('no leader to serve the read index')
-        this.send({ ...m, to: this.lead })
-        return
-      case MessageType.MsgReadIndexResp:
-        if (m.entries.length !== 1) return
-        this.readStates.push({ index: m.index, requestCtx: m.entries[0]!.data })
-        return
-    }
-  }
-
-  #handleAppendEntries(m: Message): void {
-    if (m.index < this.raftLog.committed) {
-      // Everything up to our commit index is settled; tell the leader where we are.
-      this.send(message({ type: MessageType.MsgAppResp, to: m.from, index: this.raftLog.committed }))
-      return
-    }
-    const lastNew = this.raftLog.maybeAppend(m.index, m.logTerm, m.commit, m.entries)
-    if (lastNew !== undefined) {
-      this.send(message({ type: MessageType.MsgAppResp, to: m.from, index: lastNew }))
-      return
-    }
-    // Reject with a hint: the last index ≤ m.index whose term is ≤ m.logTerm, so the leader can
-    // skip a whole conflicting term per round trip.
-    const hintIndex = Math.min(m.index, this.raftLog.lastIndex())
-    const hint = this.raftLog.findConflictByTerm(hintIndex, m.logTerm)
-    this.send(message({ type: MessageType.MsgAppResp, to: m.from, index: m.index, reject: true, rejectHint: hint.index, logTerm: hint.term }))
-  }
-
-  #handleHeartbeat(m: Message): void {
-    this.raftLog.commitTo(m.commit)
-    this.send(message({ type: MessageType.MsgHeartbeatResp, to: m.from, context: m.context }))
-  }
-
-  #handleSnapshot(m: Message): void {
-    const s = m.snapshot
-    assert(s !== undefined, 'MsgSnap without snapshot')
-    const restored = this.restore(s)
-    this.#log(`${this.id} [commit: ${this.raftLog.committed}] ${restored ? 'restored' : 'ignored'} snapshot [index: ${s.metadata.index}, term: ${s.metadata.term}]`)
-    const index = restored ? this.raftLog.lastIndex() : this.raftLog.committed
-    this.send(message({ type: MessageType.MsgAppResp, to: m.from, index }))
   }
 
   /** Installs a snapshot from the leader; false if it is stale or already covered by our log. */
@@ -834,7 +514,7 @@ export class Raft {
   #switchToConfig(next: ConfigAndProgress): ConfState {
     this.trk.config = next.config
     this.trk.progress = next.progress
-    this.#log(`${this.id} switched to configuration ${describeConfig(this.trk.config)}`)
+    this.log(`${this.id} switched to configuration ${describeConfig(this.trk.config)}`)
     const cs = this.trk.confState()
     const pr = this.trk.progress.get(this.id)
     if ((pr === undefined || pr.isLearner) && this.state === StateType.Leader) {
@@ -862,7 +542,7 @@ export class Raft {
     if (this.trk.config.autoLeave && newApplied >= this.pendingConfIndex && this.state === StateType.Leader) {
       // The joint config this leader proposed is applied: propose leaving it (empty V2 change).
       const data = encodeConfChangeV2({ transition: ConfChangeTransition.Auto, changes: [], context: new Uint8Array(0) })
-      this.#log(`${this.id} initiating automatic transition out of joint configuration ${describeConfig(this.trk.config)}`)
+      this.log(`${this.id} initiating automatic transition out of joint configuration ${describeConfig(this.trk.config)}`)
       try {
         this.step(message({ type: MessageType.MsgProp, from: this.id, entries: [{ term: 0, index: 0, type: EntryType.ConfChangeV2, data }] }))
       } catch (err) {
@@ -884,39 +564,8 @@ export class Raft {
   }
 
   abortLeaderTransfer(): void {
-    if (this.leadTransferee !== None) this.#log(`${this.id} [term ${this.term}] abort previous transferring leadership to ${this.leadTransferee}`)
+    if (this.leadTransferee !== None) this.log(`${this.id} [term ${this.term}] abort previous transferring leadership to ${this.leadTransferee}`)
     this.leadTransferee = None
-  }
-
-  #committedEntryInCurrentTerm(): boolean {
-    return this.raftLog.zeroTermOnOutOfBounds(this.raftLog.committed) === this.term
-  }
-
-  #responseToReadIndexReq(req: Message, readIndex: number): Message | undefined {
-    if (req.from === None || req.from === this.id) {
-      this.readStates.push({ index: readIndex, requestCtx: req.entries[0]!.data })
-      return undefined
-    }
-    return message({ type: MessageType.MsgReadIndexResp, to: req.from, index: readIndex, entries: req.entries })
-  }
-
-  #sendMsgReadIndexResponse(m: Message): void {
-    if (this.readOnly.option === ReadOnlyOption.Safe) {
-      const ctx = m.entries[0]!.data
-      this.readOnly.addRequest(this.raftLog.committed, m)
-      this.readOnly.recvAck(this.id, ctx)
-      this.trk.visit((id) => { if (id !== this.id) this.sendHeartbeat(id, ctx) })
-      return
-    }
-    const resp = this.#responseToReadIndexReq(m, this.raftLog.committed)
-    if (resp !== undefined) this.send(resp)
-  }
-
-  #releasePendingReadIndexMessages(): void {
-    if (this.pendingReadIndexMessages.length === 0 || !this.#committedEntryInCurrentTerm()) return
-    const msgs = this.pendingReadIndexMessages
-    this.pendingReadIndexMessages = []
-    for (const m of msgs) this.#sendMsgReadIndexResponse(m)
   }
 
   #increaseUncommittedSize(ents: readonly Entry[]): boolean {
@@ -933,16 +582,3 @@ export class Raft {
   }
 }
 
-function validateConfig(c: RaftConfig): void {
-  const fail = (reason: string): never => { throw new RaftConfigError(reason) }
-  if (!Number.isSafeInteger(c.id) || c.id <= 0) fail('cannot use none as id')
-  const et = c.electionTick ?? 10
-  const ht = c.heartbeatTick ?? 1
-  if (!Number.isSafeInteger(ht) || ht <= 0) fail('heartbeat tick must be greater than 0')
-  if (!Number.isSafeInteger(et) || et <= ht) fail('election tick must be greater than heartbeat tick')
-  if ((c.maxInflightMsgs ?? 256) <= 0) fail('max inflight messages must be greater than 0')
-  const maxMsg = c.maxSizePerMsg ?? 1024 * 1024
-  if ((c.maxInflightBytes ?? 0) !== 0 && (c.maxInflightBytes ?? 0) < maxMsg) fail('max inflight bytes must be >= max message size')
-  if (c.readOnlyOption === ReadOnlyOption.LeaseBased && c.checkQuorum !== true) fail('CheckQuorum must be enabled when ReadOnlyOption is ReadOnlyLeaseBased')
-  if (typeof c.random !== 'function') fail('random must be a function returning a u32')
-}
