@@ -16,6 +16,8 @@ import { StrataError } from '@strata/seams'
  * - `ERR_WAL_FAILED`: an earlier write, fsync or cut failed; the WAL refuses every further write.
  * - `ERR_WAL_RECORD_TOO_LARGE`: a record's payload exceeds `MAX_RECORD_BYTES`.
  * - `ERR_WAL_NOT_FOUND`: the directory holds no WAL, or not the segments a snapshot needs.
+ * - `ERR_WAL_QUEUE_FULL`: accepted-but-unwritten saves would exceed `maxQueuedBytes`; retry after
+ *   earlier saves resolve.
  * - `ERR_WAL_EXISTS`: `create` on a directory that already holds a WAL.
  * - `ERR_WAL_BAD_INPUT`: an argument breaks the API contract (unsafe integer, non-consecutive
  *   entries, wrong order of calls).
@@ -24,7 +26,7 @@ export type WalErrorCode =
   | 'ERR_WAL_CORRUPT' | 'ERR_WAL_TORN_TAIL' | 'ERR_WAL_LOCKED' | 'ERR_WAL_GAP'
   | 'ERR_WAL_SNAPSHOT_MISMATCH' | 'ERR_WAL_SNAPSHOT_NOT_FOUND' | 'ERR_WAL_METADATA_CONFLICT'
   | 'ERR_WAL_CLOSED' | 'ERR_WAL_FAILED' | 'ERR_WAL_RECORD_TOO_LARGE' | 'ERR_WAL_NOT_FOUND'
-  | 'ERR_WAL_EXISTS' | 'ERR_WAL_BAD_INPUT'
+  | 'ERR_WAL_EXISTS' | 'ERR_WAL_BAD_INPUT' | 'ERR_WAL_QUEUE_FULL'
 
 /** The error class of every operating failure of this package. */
 export class WalError extends StrataError {

@@ -24,6 +24,11 @@ export interface WalOptions {
   readonly recycle?: boolean
   /** Most bytes one group-commit batch writes before its fsync (one save may exceed it). Default: 4 MiB. */
   readonly maxBatchBytes?: number
+  /**
+   * Most bytes of saves accepted but not yet written; a save that would exceed it fails at once
+   * with ERR_WAL_QUEUE_FULL (nothing is written). Default: 256 MiB.
+   */
+  readonly maxQueuedBytes?: number
 }
 
 export interface ResolvedOptions {
@@ -33,10 +38,12 @@ export interface ResolvedOptions {
   readonly rng: Rng
   readonly recycle: boolean
   readonly maxBatchBytes: number
+  readonly maxQueuedBytes: number
 }
 
 export const DEFAULT_SEGMENT_SIZE_BYTES = 64_000_000
 const DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024
+const DEFAULT_MAX_QUEUED_BYTES = 256 * 1024 * 1024
 const LOCK_NAME = 'LOCK'
 const TMP_NAME = /^\d+\.tmp$/
 
@@ -47,9 +54,11 @@ export function resolveOptions(o: WalOptions): ResolvedOptions {
   }
   const maxBatchBytes = o.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES
   if (!Number.isSafeInteger(maxBatchBytes) || maxBatchBytes < 1) throw new WalError('ERR_WAL_BAD_INPUT', `maxBatchBytes must be a positive integer, got ${maxBatchBytes}`)
+  const maxQueuedBytes = o.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES
+  if (!Number.isSafeInteger(maxQueuedBytes) || maxQueuedBytes < 1) throw new WalError('ERR_WAL_BAD_INPUT', `maxQueuedBytes must be a positive integer, got ${maxQueuedBytes}`)
   return {
     fs: o.fs ?? nodeFileSystem, failpoint: o.failpoint ?? noFailpoint, segmentSizeBytes,
-    rng: o.rng ?? cryptoRng(), recycle: o.recycle ?? true, maxBatchBytes,
+    rng: o.rng ?? cryptoRng(), recycle: o.recycle ?? true, maxBatchBytes, maxQueuedBytes,
   }
 }
 

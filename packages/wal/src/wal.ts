@@ -86,6 +86,8 @@ export class Wal {
   #acceptedLastIndex = 0
   /** Invariant: every element was accepted and neither resolved nor rejected. */
   #queue: Pending[] = []
+  /** Invariant: the sum of `bytes` over #queue, at most maxQueuedBytes. */
+  #queuedBytes = 0
   #loop: Promise<void> | undefined
   /** Invariant: once set, never cleared; every write is refused with ERR_WAL_FAILED. */
   #failure: Error | undefined
@@ -271,10 +273,12 @@ export class Wal {
     if (empty && entries.length === 0) return
     const prev = this.#acceptedState
     const sync = entries.length > 0 || hardState.term !== prev.term || hardState.vote !== prev.vote
+    // A copy, so a caller reusing its array cannot change what gets written.
+    const item = { entries: entries.slice(), hardState: empty ? undefined : hardState, snapshot: undefined, sync }
+    const bytes = this.#checkRoom(item)
     if (entries.length > 0) this.#acceptedLastIndex = entries.at(-1)!.index
     if (!empty) this.#acceptedState = hardState
-    // A copy, so a caller reusing its array cannot change what gets written.
-    return this.#enqueue({ entries: entries.slice(), hardState: empty ? undefined : hardState, snapshot: undefined, sync })
+    return this.#enqueue(item, bytes)
   }
 
   /**
@@ -284,8 +288,10 @@ export class Wal {
   async saveSnapshot(snapshot: WalSnapshot): Promise<void> {
     this.#checkWritable()
     checkSnapshot(snapshot)
+    const item = { entries: [], hardState: undefined, snapshot, sync: true }
+    const bytes = this.#checkRoom(item)
     if (snapshot.index > this.#acceptedLastIndex) this.#acceptedLastIndex = snapshot.index
-    return this.#enqueue({ entries: [], hardState: undefined, snapshot, sync: true })
+    return this.#enqueue(item, bytes)
   }
 
   /**
@@ -305,9 +311,19 @@ export class Wal {
     assert(this.#segments.length >= 1, 'the tail is never released')
   }
 
-  #enqueue(item: BatchItem & { sync: boolean }): Promise<void> {
+  /** Throws ERR_WAL_QUEUE_FULL when `item` would not fit the queue. Call before changing state. */
+  #checkRoom(item: BatchItem): number {
+    const bytes = itemBytes(item)
+    if (this.#queuedBytes + bytes > this.#opts.maxQueuedBytes) {
+      throw new WalError('ERR_WAL_QUEUE_FULL', `wal: ${this.#queuedBytes} bytes are queued; ${bytes} more would exceed maxQueuedBytes ${this.#opts.maxQueuedBytes}`, { queuedBytes: this.#queuedBytes, bytes })
+    }
+    return bytes
+  }
+
+  #enqueue(item: BatchItem & { sync: boolean }, bytes: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ ...item, bytes: itemBytes(item), resolve, reject })
+      this.#queue.push({ ...item, bytes, resolve, reject })
+      this.#queuedBytes += bytes
       this.#loop ??= this.#run()
     })
   }
@@ -326,6 +342,7 @@ export class Wal {
       }
     }
     for (const p of this.#queue.splice(0)) p.reject(this.#failedError())
+    this.#queuedBytes = 0
     this.#loop = undefined
   }
 
@@ -336,6 +353,7 @@ export class Wal {
       bytes += this.#queue[n]!.bytes
       n++
     }
+    this.#queuedBytes -= bytes
     return this.#queue.splice(0, n)
   }
 

@@ -43,6 +43,23 @@ test('released segments are recycled: 300 fill/snapshot/release cycles allocate 
   await r.wal.close()
 })
 
+test('a failed preallocation of the next segment fails the cut; the log then refuses writes and keeps what it acknowledged', async () => {
+  const sim = new SimFileSystem()
+  const opts = { fs: sim, segmentSizeBytes: 4096 }
+  const w = await Wal.create('/w', META, opts)
+  // Room for both segments to grow past 4096 bytes by one save each, not for a third file.
+  sim.setCapacity(sim.usedBytes + 3800)
+  await w.save({ term: 1, vote: 1, commit: 1 }, ents(1, 40, 1, 100))
+  await w.save({ term: 1, vote: 1, commit: 1 }, ents(41, 80, 1, 100))
+  const err = await w.save({ term: 1, vote: 1, commit: 1 }, ents(81, 81, 1, 100)).then(() => undefined, (e: Error & { code?: string; cause?: { code?: string } }) => e)
+  assert.ok(err !== undefined && err.code === 'ERR_WAL_FAILED', 'writes are refused after the failed cut')
+  await w.close()
+  sim.setCapacity(undefined)
+  const r = await reopen('/w', opts)
+  assert.equal(plain(r.entries), plain(ents(1, 80, 1, 100)))
+  await r.wal.close()
+})
+
 test('recycling hundreds of times with a crash in every cycle never yields a stale record or a false corruption (seeded)', () =>
   withSeed('wal recycle with crashes', async (prng) => {
     const fs = new SimFileSystem({ prng: prng.fork() })

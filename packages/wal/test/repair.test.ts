@@ -51,6 +51,18 @@ test('a record cut short at the end is torn: open refuses, repair cuts it and ke
   assert.is((await repair('/w', { fs: o.fs })).repaired, false)
 })
 
+test('a read-only open returns the valid prefix of a torn log without repairing it', async () => {
+  const o = simOptions()
+  const path = await build(o.fs, ents(1, 10), 10)
+  const offs = await entryOffsets(o.fs)
+  await zero(o.fs, path, offs[7]! + 8, 8)
+  const before = await o.fs.readFile(path)
+  const r = await Wal.openForRead('/w', { index: 0, term: 0 }, { fs: o.fs })
+  assert.equal(plain((await r.readAll()).entries), plain(ents(1, 7)))
+  await r.close()
+  assert.equal(await o.fs.readFile(path), before)
+})
+
 test('a tail zeroed from byte 1024 on leaves exactly the entries that ended before it', async () => {
   const o = simOptions()
   const path = await build(o.fs, ents(1, 50, 1, 64), 50)

@@ -329,6 +329,43 @@ test('opening for writing zeroes whatever follows the last valid record, and onl
   assert.ok(bytes.subarray(end).every((b) => b === 0))
 })
 
+test('saves beyond maxQueuedBytes fail at once with ERR_WAL_QUEUE_FULL and change nothing', async () => {
+  const o = simOptions({ segmentSizeBytes: 1 << 20, maxQueuedBytes: 1000 })
+  const probe = new SyncProbe(o.fs)
+  const w = await Wal.create('/w', META, { ...o, fs: probe.fs })
+  let open!: () => void
+  probe.gate = new Promise((r) => (open = r))
+  const first = w.save({ term: 1, vote: 1, commit: 0 }, ents(1, 1, 1, 100))
+  for (let i = 0; i < 5; i++) await Promise.resolve()
+  const queued = [w.save({ term: 1, vote: 1, commit: 0 }, ents(2, 6, 1, 100))]
+  await rejectsWithCode(w.save({ term: 1, vote: 1, commit: 0 }, ents(7, 12, 1, 100)), 'ERR_WAL_QUEUE_FULL')
+  assert.is(w.lastIndex, 6)
+  open()
+  probe.gate = undefined
+  await Promise.all([first, ...queued])
+  await w.save({ term: 1, vote: 1, commit: 0 }, ents(7, 12, 1, 100))
+  await w.close()
+  const r = await reopen('/w', o)
+  assert.equal(plain(r.entries), plain(ents(1, 12, 1, 100)))
+  await r.wal.close()
+})
+
+test('a failure at walBeforeCut fails the log; reopening keeps every acknowledged entry', async () => {
+  const o = simOptions()
+  let armed = false
+  const w = await Wal.create('/w', META, { ...o, failpoint: (name) => { if (armed && name === 'walBeforeCut') throw new Error('crash at walBeforeCut') } })
+  await w.save({ term: 1, vote: 1, commit: 1 }, ents(1, 3))
+  armed = true
+  await w.save({ term: 1, vote: 1, commit: 1 }, ents(4, 40))
+  await rejectsWithCode(w.save({ term: 1, vote: 1, commit: 1 }, ents(41, 41)), 'ERR_WAL_FAILED')
+  await w.close()
+  o.fs.crash()
+  const r = await reopen('/w', o)
+  assert.equal(plain(r.entries), plain(ents(1, 40)))
+  assert.is(r.wal.segmentNames.length, 1)
+  await r.wal.close()
+})
+
 test('a failure at walAfterRename fails the log; reopening keeps every acknowledged entry', async () => {
   const o = simOptions()
   let armed = false
