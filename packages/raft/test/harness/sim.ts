@@ -199,7 +199,10 @@ export class NetworkSim {
     if (rd.softState?.raftState === StateType.Leader) this.stats.elections++
     if (rd.snapshot !== undefined) m.storage.applySnapshot(rd.snapshot)
     m.storage.append(rd.entries)
-    if (rd.hardState !== undefined) m.storage.setHardState(rd.hardState)
+    if (rd.hardState !== undefined) {
+      m.storage.setHardState(rd.hardState)
+      this.#checkVote(m.id, rd.hardState.term, rd.hardState.vote)
+    }
     for (const msg of rd.messages) this.#send(msg)
     if (rd.snapshot !== undefined) {
       m.applied = JSON.parse(decoder.decode(rd.snapshot.data)) as string[]
@@ -250,6 +253,17 @@ export class NetworkSim {
       if (m.type === MessageType.MsgSnap) this.#report(m, true)
     }
   }
+
+  /** §5.2: a member votes for at most one candidate per term, across crashes too (checked on what it persisted). */
+  #checkVote(id: number, term: number, vote: number): void {
+    if (vote === 0) return
+    const key = `${id}@${term}`
+    const prev = this.#votes.get(key)
+    if (prev !== undefined && prev !== vote) throw new Error(`one vote per term: member ${id} voted for ${prev} and ${vote} in term ${term}`)
+    this.#votes.set(key, vote)
+  }
+
+  readonly #votes = new Map<string, number>()
 
   /** The sender of a snapshot learns whether it arrived (SnapshotStatus Finish / Failure). */
   #report(m: Message, ok: boolean): void {
