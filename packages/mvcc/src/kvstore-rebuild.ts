@@ -73,12 +73,12 @@ class KeyCollector {
     return ki
   }
 
-  /** The collected key indexes as a tree. */
-  toTree(): TreeIndex {
-    if (this.#byKey === undefined) return TreeIndex.fromSorted(this.keys, this.indexes)
+  /** The collected key indexes as a tree; `maxRev` is the newest revision scanned. */
+  toTree(maxRev: number): TreeIndex {
+    if (this.#byKey === undefined) return TreeIndex.fromSorted(this.keys, this.indexes, maxRev)
     const byKey = this.#byKey
     const sorted = this.keys.sort()
-    return TreeIndex.fromSorted(sorted, sorted.map((key) => byKey.get(key)!))
+    return TreeIndex.fromSorted(sorted, sorted.map((key) => byKey.get(key)!), maxRev)
   }
 }
 
@@ -120,7 +120,7 @@ export function rebuildIndex(tx: ReadTx): Rebuilt {
     else if (keyLeases.size > 0) keyLeases.delete(key)
   })
   return {
-    index: collector.toTree(),
+    index: collector.toTree(lastMain),
     lastMain,
     finishedCompactRev: metaRevision(tx, FINISHED_COMPACT_KEY),
     scheduledCompactRev: metaRevision(tx, SCHEDULED_COMPACT_KEY),

@@ -1,12 +1,14 @@
 import assert from 'node:assert'
 import btreeModule from 'sorted-btree'
 import bulkLoadModule from 'sorted-btree/extended/bulkLoad.js'
+import { countBelow, supportsRank } from './btree-count.js'
 import { KeyIndex, type KeyIndexGet } from './key-index.js'
 import type { Revision } from './revision.js'
 
 // sorted-btree is CommonJS: under ESM its class is the `default` property of the module.
 const BTree = btreeModule.default
 type Tree = InstanceType<typeof BTree<string, KeyIndex>>
+type KeySet = InstanceType<typeof BTree<string, undefined>>
 
 /** Node size of the B+ tree: wide nodes make range walks mostly sequential array reads. */
 const MAX_NODE_SIZE = 64
@@ -36,19 +38,36 @@ export interface IndexRevisions {
  */
 export class TreeIndex {
   /** Invariant: no KeyIndex in the tree is empty (compaction removes those). */
-  #tree: Tree
+  readonly #tree: Tree
+  /**
+   * Invariant: exactly the keys alive now (last generation non-empty). Its B+ tree keeps
+   * subtree sizes, so counting the keys alive now in a range is a rank query: O(log n).
+   */
+  readonly #live: KeySet
+  /** Invariant: >= every revision recorded; at or above it, "alive at atRev" = "alive now". */
+  #maxRev = 0
 
-  constructor(tree?: Tree) {
+  constructor(tree?: Tree, live?: KeySet, maxRev = 0) {
     this.#tree = tree ?? new BTree<string, KeyIndex>(undefined, compareKeys, MAX_NODE_SIZE)
+    this.#live = live ?? new BTree<string, undefined>(undefined, compareKeys, MAX_NODE_SIZE)
+    this.#maxRev = maxRev
   }
 
   /**
    * Builds an index from key indexes sorted by key in strictly ascending order in O(n), the
-   * last step of the start-up rebuild.
+   * last step of the start-up rebuild; `maxRev` is the newest revision among them.
    */
-  static fromSorted(keys: string[], indexes: KeyIndex[]): TreeIndex {
+  static fromSorted(keys: string[], indexes: KeyIndex[], maxRev = Number.MAX_SAFE_INTEGER): TreeIndex {
     assert(keys.length === indexes.length)
-    return new TreeIndex(bulkLoadModule.bulkLoad(keys, indexes, MAX_NODE_SIZE, compareKeys) as Tree)
+    const liveKeys = keys.filter((_k, i) => indexes[i]!.aliveAt(Number.MAX_SAFE_INTEGER))
+    const live = bulkLoadModule.bulkLoad(liveKeys, new Array<undefined>(liveKeys.length).fill(undefined), MAX_NODE_SIZE, compareKeys) as KeySet
+    return new TreeIndex(bulkLoadModule.bulkLoad(keys, indexes, MAX_NODE_SIZE, compareKeys) as Tree, live, maxRev)
+  }
+
+  #noteRevision(ki: KeyIndex, rev: Revision): void {
+    if (rev.main > this.#maxRev) this.#maxRev = rev.main
+    if (ki.aliveAt(Number.MAX_SAFE_INTEGER)) this.#live.set(ki.key, undefined)
+    else this.#live.delete(ki.key)
   }
 
   /** Number of keys with history (alive or not). */
@@ -70,14 +89,18 @@ export class TreeIndex {
       ki = new KeyIndex(key)
       this.#tree.set(key, ki)
     }
+    const wasAlive = ki.aliveAt(Number.MAX_SAFE_INTEGER)
     ki.put(rev)
+    if (wasAlive) this.#maxRev = Math.max(this.#maxRev, rev.main)
+    else this.#noteRevision(ki, rev)
   }
 
   /** Deletes `key` at `rev`; throws ERR_REVISION_NOT_FOUND when it is not alive. */
   tombstone(key: string, rev: Revision): void {
     const ki = this.#tree.get(key)
-    assert(ki !== undefined, `tombstone of unknown key`)
+    assert(ki !== undefined, 'tombstone of unknown key')
     ki.tombstone(rev)
+    this.#noteRevision(ki, rev)
   }
 
   /** Takes back the newest change of `key` (see {@link KeyIndex.revert}); drops a key left empty. */
@@ -85,6 +108,7 @@ export class TreeIndex {
     const ki = this.#tree.get(key)
     assert(ki !== undefined, 'revert of an unknown key')
     ki.revert(rev, tombstone)
+    this.#noteRevision(ki, rev)
     if (ki.isEmpty()) this.#tree.delete(key)
   }
 
@@ -111,24 +135,42 @@ export class TreeIndex {
     assert(Number.isSafeInteger(limit) && limit >= 0)
     const keys: string[] = []
     const revs: Revision[] = []
+    // With a limit at the newest revision, the total comes from the rank queries and the walk
+    // stops at the limit; otherwise the walk goes on past the limit, counting only.
+    const totalByRank = limit > 0 && withTotal && end !== undefined && atRev >= this.#maxRev && supportsRank(this.#live)
     let total = 0
     this.visit(key, end, (ki) => {
       const rev = ki.revisionAt(atRev)
       if (rev === undefined) return true
-      if (limit !== 0 && revs.length >= limit && !withTotal) return false
-      total++
-      if (limit === 0 || revs.length < limit) {
-        keys.push(ki.key)
-        revs.push(rev)
+      if (limit !== 0 && revs.length >= limit) {
+        if (!withTotal || totalByRank) return false
+        total++
+        return true
       }
+      total++
+      keys.push(ki.key)
+      revs.push(rev)
       return true
     })
+    if (totalByRank) total = this.countRevisions(key, end, atRev)
     return { keys, revs, total }
   }
 
-  /** The number of keys alive at `atRev` in the range; allocates nothing per key. */
+  /**
+   * The number of keys alive at `atRev` in the range; allocates nothing per key. At or above
+   * the newest revision it is two rank queries on the live-key set, O(log n); below, a walk
+   * over the range's key indexes.
+   */
   countRevisions(key: string, end: string | undefined, atRev: number): number {
     if (end === undefined) return this.#tree.get(key)?.aliveAt(atRev) === true ? 1 : 0
+    const high = end === '' ? INFINITY_KEY : end
+    if (high <= key) return 0
+    if (atRev >= this.#maxRev && supportsRank(this.#live)) return countBelow(this.#live, high) - countBelow(this.#live, key)
+    return this.walkCount(key, end, atRev)
+  }
+
+  /** {@link countRevisions} by walking every key index in the range (the fallback, and tests' oracle). */
+  walkCount(key: string, end: string, atRev: number): number {
     const high = end === '' ? INFINITY_KEY : end
     if (high <= key) return 0
     let n = 0
@@ -169,9 +211,17 @@ export class TreeIndex {
     return available
   }
 
-  /** Checks the tree's structure and this index's invariant (tests only; O(n)). */
+  /** Checks the trees' structure and this index's invariants (tests only; O(n)). */
   checkValid(): void {
     this.#tree.checkValid()
+    this.#live.checkValid()
+    let alive = 0
+    this.#tree.forEach((ki, key) => {
+      if (ki.aliveAt(Number.MAX_SAFE_INTEGER) !== this.#live.has(key)) assert.fail(`live set disagrees on ${key}`)
+      if (ki.modified.main > this.#maxRev) assert.fail(`maxRev below ${key}'s revision`)
+      if (ki.aliveAt(Number.MAX_SAFE_INTEGER)) alive++
+    })
+    assert.equal(alive, this.#live.size)
     this.#tree.forEach((ki, key) => {
       if (ki.key !== key || ki.isEmpty()) assert.fail(`bad key index ${key}`)
     })

@@ -92,4 +92,32 @@ test('bytes above 0x7f sort after ASCII as in the backend', () => {
   assert.equal(t.revisions('\u0000', '', 5).keys, ['z', '\u0080a', '\u00ff'])
 })
 
+test('counts by rank agree with a walk over random histories, at every revision', () => {
+  let seed = 12345
+  const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) % n)
+  const t = new TreeIndex()
+  const keys = Array.from({ length: 300 }, (_, i) => `k${String(i).padStart(3, '0')}`)
+  let rev = 1
+  for (let i = 0; i < 3000; i++) {
+    const k = keys[rand(keys.length)]!
+    rev++
+    if (rand(4) === 0 && t.keyIndex(k)?.aliveAt(rev) === true) t.tombstone(k, revision(rev))
+    else t.put(k, revision(rev))
+  }
+  t.checkValid()
+  for (let q = 0; q < 300; q++) {
+    const a = keys[rand(keys.length)]!
+    const b = rand(5) === 0 ? '' : keys[rand(keys.length)]!
+    const [lo, hi] = b === '' || a <= b ? [a, b] : [b, a]
+    const at = rand(3) === 0 ? rev : 1 + rand(rev)
+    assert.is(t.countRevisions(lo, hi, at), t.walkCount(lo, hi, at), `count ${lo}..${hi} @${at}`)
+    const limited = t.revisions(lo, hi, at, 5)
+    assert.is(limited.total, t.walkCount(lo, hi, at))
+    assert.ok(limited.keys.length <= 5)
+  }
+  t.compact(rev - 500)
+  t.checkValid()
+  assert.is(t.countRevisions('k', '', rev), t.walkCount('k', '', rev))
+})
+
 test.run()
