@@ -26,6 +26,32 @@ function batchBytes(size: number, batch: number): number {
   return batch * frame(16 + size) + frame(24)
 }
 
+/**
+ * Runs one operation of each task per round, in rotating order, for TIME_MS: the shared disk's
+ * fdatasync latency drifts by 10x within seconds here, and only fine interleaving cancels that
+ * out. Returns the rounds and each task's total and worst time (ms).
+ */
+async function interleave(tasks: Record<string, () => unknown>): Promise<{ rounds: number; total: Record<string, number>; worst: Record<string, number> }> {
+  const names = Object.keys(tasks)
+  const total: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]))
+  const worst: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]))
+  for (let i = 0; i < 5; i++) for (const n of names) await tasks[n]!()
+  let rounds = 0
+  const deadline = performance.now() + TIME_MS
+  while (performance.now() < deadline) {
+    for (let k = 0; k < names.length; k++) {
+      const n = names[(rounds + k) % names.length]!
+      const t0 = performance.now()
+      await tasks[n]!()
+      const dt = performance.now() - t0
+      total[n]! += dt
+      worst[n] = Math.max(worst[n]!, dt)
+    }
+    rounds++
+  }
+  return { rounds, total, worst }
+}
+
 async function appendCase(label: string, size: number, batch: number): Promise<void> {
   const where = join(dir.path, `${label}-${batch}`)
   const wal = await Wal.create(join(where, 'wal'), new Uint8Array(8))
@@ -67,25 +93,8 @@ async function appendCase(label: string, size: number, batch: number): Promise<v
   // Let the WAL's file pipeline finish preallocating its next segment (64 MB of zeros written
   // in the background); otherwise its writes land inside the first measured operations.
   await new Promise((r) => setTimeout(r, quick ? 500 : 2000))
+  const { rounds, total, worst } = await interleave(tasks)
   const names = Object.keys(tasks)
-  const total: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]))
-  const worst: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]))
-  for (let i = 0; i < 5; i++) for (const n of names) await tasks[n]!()
-  let rounds = 0
-  const deadline = performance.now() + TIME_MS
-  while (performance.now() < deadline) {
-    // One operation of each task per round, in rotating order: the shared disk's fdatasync
-    // latency drifts by 10x within seconds here, and only fine interleaving cancels that out.
-    for (let k = 0; k < names.length; k++) {
-      const n = names[(rounds + k) % names.length]!
-      const t0 = performance.now()
-      await tasks[n]!()
-      const dt = performance.now() - t0
-      total[n]! += dt
-      worst[n] = Math.max(worst[n]!, dt)
-    }
-    rounds++
-  }
   console.log(`\nappend ${batch} x ${label} per save (write + fdatasync), ${rounds} interleaved rounds`)
   console.table(names.map((n) => ({ task: n, 'ops/s': Math.round((rounds * 1000) / total[n]!), 'mean ms': (total[n]! / rounds).toFixed(3), 'max ms': worst[n]!.toFixed(2) })))
   const raw = total['raw writeSync + fdatasyncSync']!
