@@ -20,6 +20,8 @@ export interface SimOptions {
   readonly maxDelay?: number
   readonly preVote?: boolean
   readonly checkQuorum?: boolean
+  /** Bytes per MsgApp; 0 sends one entry per message, which makes Figure 8 schedules reachable. Default 4096. */
+  readonly maxSizePerMsg?: number
 }
 
 interface InFlight { readonly at: number; readonly m: Message }
@@ -70,7 +72,7 @@ export class NetworkSim {
 
   constructor(rnd: SimRandom, opts: SimOptions) {
     this.#rnd = rnd
-    this.#opts = { members: 5, dropRate: 0.05, maxDelay: 3, preVote: true, checkQuorum: true, ...opts }
+    this.#opts = { members: 5, dropRate: 0.05, maxDelay: 3, preVote: true, checkQuorum: true, maxSizePerMsg: 4096, ...opts }
     const ids = Array.from({ length: this.#opts.members }, (_, i) => i + 1)
     for (const id of ids) {
       const m = new SimMember(id, bootstrapStorage({ voters: ids }))
@@ -86,7 +88,7 @@ export class NetworkSim {
     m.rn = new RawNode({
       id: m.id, storage: m.storage, random: () => this.#rnd.nextU32(), applied: m.appliedIndex,
       electionTick: 10, heartbeatTick: 1, preVote: this.#opts.preVote, checkQuorum: this.#opts.checkQuorum,
-      maxSizePerMsg: 4096, maxInflightMsgs: 16,
+      maxSizePerMsg: this.#opts.maxSizePerMsg, maxInflightMsgs: 16,
     })
   }
 
@@ -138,6 +140,13 @@ export class NetworkSim {
       for (const m of this.#members) this.#group.set(m.id, r.int(2))
       this.#partitionUntil = this.#now + 20 + r.int(60)
       this.stats.partitions++
+    }
+    // Leaders are the interesting victims (Raft Figure 8 needs leaders to fail mid-replication).
+    const leader = this.#members.find((m) => m.rn?.state === StateType.Leader)
+    if (leader !== undefined && r.bool(0.004)) {
+      leader.rn = undefined
+      this.#downUntil.set(leader.id, this.#now + 3 + r.int(30))
+      this.stats.crashes++
     }
     for (const m of this.#members) {
       const until = this.#downUntil.get(m.id)
