@@ -48,7 +48,8 @@ export async function walkSegments(fs: FileSystem, dir: string, segs: readonly S
 
 /**
  * What replaying records from a snapshot point yields, following Raft's log rules: entries at
- * or below the snapshot are skipped; a later entry with an index already seen replaces it and
+ * or below the snapshot are skipped (but, being rewrites, drop what was written after the
+ * snapshot before them); a later entry with an index already seen replaces it and
  * drops everything after it (Raft §5.3, Fig. 7 rewrites); an index beyond the next one is a gap.
  */
 export class Replay {
@@ -96,7 +97,13 @@ export class Replay {
   }
 
   #entry(e: Entry, seg: SegmentName, offset: number): void {
-    if (e.index <= this.#base) return
+    if (e.index <= this.#base) {
+      // A rewrite at or below the snapshot still drops every entry after it that an earlier
+      // save had written (etcd keeps those stale entries; a writer never re-sends them).
+      this.count = 0
+      if (this.entries !== undefined) this.entries.length = 0
+      return
+    }
     const up = e.index - this.#base - 1
     if (up > this.count) {
       throw new WalError('ERR_WAL_GAP', `wal: entry ${e.index} follows entry ${this.lastIndex} (gap) in ${seg.name} at offset ${offset}`, { segment: seg.name, offset, index: e.index, lastIndex: this.lastIndex })

@@ -26,6 +26,11 @@ test('a rewritten index replaces the entry and drops everything after it (Raft Â
   assert.is(r.lastIndex, 3)
 })
 
+test('a rewrite at or below the snapshot drops the entries after the snapshot written before it', () => {
+  const r = replay({ index: 2, term: 1 }, [entry(1), entry(2), entry(3), entry(4), entry(2, 2), entry(3, 2)])
+  assert.equal(plain(r.entries!), plain(ents(3, 3, 2)))
+})
+
 test('an entry beyond the next index is ERR_WAL_GAP with its position', () => {
   const err = throwsWithCode(() => replay({ index: 0, term: 0 }, [entry(1), entry(3)]), 'ERR_WAL_GAP') as Error & { context: Record<string, unknown> }
   assert.equal(err.context, { segment: SEG.name, offset: 8, index: 3, lastIndex: 1 })
