@@ -50,6 +50,7 @@ export function stepCandidate(r: Raft, m: Message): void {
   }
 }
 
+/** Messages to a follower at its own term: replication from the leader, forwarding of proposals and reads. */
 export function stepFollower(r: Raft, m: Message): void {
   switch (m.type) {
     case MessageType.MsgProp:
@@ -99,6 +100,7 @@ export function stepFollower(r: Raft, m: Message): void {
   }
 }
 
+/** Raft §5.3: append if the previous entry matches, else reject with a hint for fast backtracking. */
 export function handleAppendEntries(r: Raft, m: Message): void {
   if (m.index < r.raftLog.committed) {
     // Everything up to our commit index is settled; tell the leader where we are.
@@ -117,11 +119,13 @@ export function handleAppendEntries(r: Raft, m: Message): void {
   r.send(message({ type: MessageType.MsgAppResp, to: m.from, index: m.index, reject: true, rejectHint: hint.index, logTerm: hint.term }))
 }
 
+/** Heartbeats carry a commit index the leader knows we hold (min of match and committed). */
 export function handleHeartbeat(r: Raft, m: Message): void {
   r.raftLog.commitTo(m.commit)
   r.send(message({ type: MessageType.MsgHeartbeatResp, to: m.from, context: m.context }))
 }
 
+/** Installs (or ignores) a leader snapshot and reports the resulting last index. */
 export function handleSnapshot(r: Raft, m: Message): void {
   const s = m.snapshot
   assert(s !== undefined, 'MsgSnap without snapshot')

@@ -60,6 +60,7 @@ export function stepLeader(r: Raft, m: Message): void {
   }
 }
 
+/** Appends proposals (conf changes validated, one unapplied at a time) and defers the broadcast to the Ready. */
 export function leaderPropose(r: Raft, m: Message): void {
   assert(m.entries.length > 0, `${r.id} stepped empty MsgProp`)
   if (!r.trk.progress.has(r.id)) throw new ProposalDroppedError('leader was removed from the configuration')
@@ -82,6 +83,7 @@ export function leaderPropose(r: Raft, m: Message): void {
   r.appendsPending = true
 }
 
+/** Why a conf change must not be appended now, or undefined if it may (§7.8 propose-time validation). */
 export function confChangeRefusal(r: Raft, cc: ConfChangeV2): string | undefined {
   if (r.disableConfChangeValidation) return undefined
   const alreadyPending = r.pendingConfIndex > r.raftLog.applied
@@ -93,6 +95,7 @@ export function confChangeRefusal(r: Raft, cc: ConfChangeV2): string | undefined
   return undefined
 }
 
+/** ReadIndex at the leader (thesis §6.4): answer at once, after a heartbeat round, or after the first commit. */
 export function leaderReadIndex(r: Raft, m: Message): void {
   // A single voter is a quorum by itself: its commit index is already confirmed.
   if (r.trk.isSingleton()) {
@@ -108,6 +111,7 @@ export function leaderReadIndex(r: Raft, m: Message): void {
   sendMsgReadIndexResponse(r, m)
 }
 
+/** Starts a leadership transfer to `m.from` (thesis §3.10). */
 export function leaderTransfer(r: Raft, m: Message, pr: Progress): void {
   if (pr.isLearner) return
   const transferee = m.from
@@ -124,6 +128,7 @@ export function leaderTransfer(r: Raft, m: Message, pr: Progress): void {
   else r.sendAppend(transferee)
 }
 
+/** A follower acknowledged or rejected a MsgApp: update its progress, maybe commit, send more. */
 export function handleAppendResponse(r: Raft, m: Message, pr: Progress): void {
   pr.recentActive = true
   if (m.reject) {
@@ -161,6 +166,7 @@ export function handleAppendResponse(r: Raft, m: Message, pr: Progress): void {
   if (m.from === r.leadTransferee && pr.match === r.raftLog.lastIndex()) r.sendTimeoutNow(m.from)
 }
 
+/** A heartbeat response: the follower is alive; resume sending and count read-index acks. */
 export function handleHeartbeatResponse(r: Raft, m: Message, pr: Progress): void {
   pr.recentActive = true
   pr.msgAppFlowPaused = false
@@ -174,10 +180,12 @@ export function handleHeartbeatResponse(r: Raft, m: Message, pr: Progress): void
   }
 }
 
+/** Whether this leader has committed an entry of its own term (it then knows the commit index). */
 export function committedEntryInCurrentTerm(r: Raft): boolean {
   return r.raftLog.zeroTermOnOutOfBounds(r.raftLog.committed) === r.term
 }
 
+/** A read answered at `readIndex`: a local ReadState, or a MsgReadIndexResp for a forwarded request. */
 export function responseToReadIndexReq(r: Raft, req: Message, readIndex: number): Message | undefined {
   if (req.from === None || req.from === r.id) {
     r.readStates.push({ index: readIndex, requestCtx: req.entries[0]!.data })
@@ -186,6 +194,7 @@ export function responseToReadIndexReq(r: Raft, req: Message, readIndex: number)
   return message({ type: MessageType.MsgReadIndexResp, to: req.from, index: readIndex, entries: req.entries })
 }
 
+/** Answers a read now (lease-based) or starts a heartbeat round to confirm leadership (safe). */
 export function sendMsgReadIndexResponse(r: Raft, m: Message): void {
   if (r.readOnly.option === ReadOnlyOption.Safe) {
     const ctx = m.entries[0]!.data
@@ -198,6 +207,7 @@ export function sendMsgReadIndexResponse(r: Raft, m: Message): void {
   if (resp !== undefined) r.send(resp)
 }
 
+/** Answers the reads that waited for this leader's first commit. */
 export function releasePendingReadIndexMessages(r: Raft): void {
   if (r.pendingReadIndexMessages.length === 0 || !committedEntryInCurrentTerm(r)) return
   const msgs = r.pendingReadIndexMessages

@@ -221,7 +221,10 @@ export class Raft {
     this.trk.visit((id) => { if (id !== this.id) this.sendAppend(id) })
   }
 
-  /** Sends the appends that proposals deferred (RawNode calls this before building a Ready). */
+  /**
+   * Sends the appends that proposals deferred. RawNode calls it from hasReady() and ready(), so
+   * the deferred MsgApps are in the Ready that also carries the proposed entries.
+   */
   flushAppends(): void {
     if (!this.appendsPending) return
     this.appendsPending = false

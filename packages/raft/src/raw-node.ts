@@ -8,7 +8,7 @@ import type { ProgressState } from './tracker/progress.js'
 import type { ConfChange, ConfChangeV2, ConfState, Entry, HardState, Message, Snapshot } from './types.js'
 import {
   EntryType, hardStateEqual, isEmptyHardState, isLocalMsg, isResponseMsg, message, MessageType, messageTypeName,
-  None, payloadsSize,
+  payloadsSize,
 } from './types.js'
 
 /**
@@ -243,7 +243,8 @@ export class RawNode {
     return this.#raft.state
   }
 
+  /** The leader this node knows of, or None (0). */
   get lead(): number {
-    return this.#raft.lead === None ? None : this.#raft.lead
+    return this.#raft.lead
   }
 }
