@@ -15,7 +15,7 @@ export interface WalOptions {
   readonly failpoint?: Failpoint
   /**
    * Bytes after which the tail segment is cut and a new one started; also the size segments
-   * are preallocated to. A multiple of 8, at least 64. Default: 64,000,000 (64 MB, as etcd).
+   * are preallocated to. A multiple of 8, from 64 to 1 GiB. Default: 64,000,000 (64 MB, as etcd).
    */
   readonly segmentSizeBytes?: number
   /** Source of the per-segment seeds. Default: `cryptoRng()`. */
@@ -42,6 +42,8 @@ export interface ResolvedOptions {
 }
 
 export const DEFAULT_SEGMENT_SIZE_BYTES = 64_000_000
+/** Readers hold a whole segment in memory: 1 GiB keeps that bounded. */
+export const MAX_SEGMENT_SIZE_BYTES = 1024 * 1024 * 1024
 const DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024
 const DEFAULT_MAX_QUEUED_BYTES = 256 * 1024 * 1024
 const LOCK_NAME = 'LOCK'
@@ -49,8 +51,8 @@ const TMP_NAME = /^\d+\.tmp$/
 
 export function resolveOptions(o: WalOptions): ResolvedOptions {
   const segmentSizeBytes = o.segmentSizeBytes ?? DEFAULT_SEGMENT_SIZE_BYTES
-  if (!Number.isSafeInteger(segmentSizeBytes) || segmentSizeBytes < 64 || segmentSizeBytes % 8 !== 0) {
-    throw new WalError('ERR_WAL_BAD_INPUT', `segmentSizeBytes must be a multiple of 8 and at least 64, got ${segmentSizeBytes}`)
+  if (!Number.isSafeInteger(segmentSizeBytes) || segmentSizeBytes < 64 || segmentSizeBytes > MAX_SEGMENT_SIZE_BYTES || segmentSizeBytes % 8 !== 0) {
+    throw new WalError('ERR_WAL_BAD_INPUT', `segmentSizeBytes must be a multiple of 8 from 64 to ${MAX_SEGMENT_SIZE_BYTES}, got ${segmentSizeBytes}`)
   }
   const maxBatchBytes = o.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES
   if (!Number.isSafeInteger(maxBatchBytes) || maxBatchBytes < 1) throw new WalError('ERR_WAL_BAD_INPUT', `maxBatchBytes must be a positive integer, got ${maxBatchBytes}`)

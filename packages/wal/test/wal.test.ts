@@ -155,6 +155,12 @@ test('bad input is refused with a typed error and writes nothing', async () => {
   await r.wal.close()
 })
 
+test('options out of range are refused with ERR_WAL_BAD_INPUT', async () => {
+  for (const bad of [{ segmentSizeBytes: 100 }, { segmentSizeBytes: 2 ** 31 }, { segmentSizeBytes: 8 }, { maxBatchBytes: 0 }, { maxQueuedBytes: -1 }]) {
+    await rejectsWithCode(Wal.create('/w', META, { ...simOptions(), ...bad }), 'ERR_WAL_BAD_INPUT')
+  }
+})
+
 test('metadata over the maximum record size is refused by create', async () => {
   await rejectsWithCode(Wal.create('/w', new Uint8Array(MAX_RECORD_BYTES + 1), simOptions()), 'ERR_WAL_RECORD_TOO_LARGE')
 })
