@@ -302,6 +302,23 @@ test('a corrupt record fails loading with ERR_AUTH_CORRUPT', async () => {
   throwsWithCode(() => new AuthStore(other, { hasher }), 'ERR_AUTH_CORRUPT')
 })
 
+test('limits: long keys, too many permissions per role and too many roles per user fail with ERR_AUTH_LIMIT', () => {
+  const backend = new MemoryBackend({ clock: new FakeClock(), batchInterval: 1e9 })
+  const store = new AuthStore(backend, { hasher, maxKeyBytes: 8, maxPermissionsPerRole: 2, maxRolesPerUser: 1 })
+  store.roleAdd('r')
+  throwsWithCode(() => store.roleGrantPermission({ role: 'r', permission: { type: 'read', key: '123456789' } }), 'ERR_AUTH_LIMIT')
+  store.roleGrantPermission({ role: 'r', permission: { type: 'read', key: 'a' } })
+  store.roleGrantPermission({ role: 'r', permission: { type: 'read', key: 'b' } })
+  store.roleGrantPermission({ role: 'r', permission: { type: 'write', key: 'b' } }) // replaces, so still 2
+  throwsWithCode(() => store.roleGrantPermission({ role: 'r', permission: { type: 'read', key: 'c' } }), 'ERR_AUTH_LIMIT')
+  store.roleAdd('s')
+  store.userAdd({ name: 'u', noPassword: true })
+  store.userGrantRole({ user: 'u', role: 'r' })
+  throwsWithCode(() => store.userGrantRole({ user: 'u', role: 's' }), 'ERR_AUTH_LIMIT')
+  assert.is(store.roleGet('r').permissions.length, 2)
+  assert.throws(() => new AuthStore(backend, { maxRolesPerUser: 70_000 }), RangeError)
+})
+
 test('the README quick start runs as written (with a cost-4 hasher)', async () => {
   const backend = new MemoryBackend({ clock: new FakeClock(), batchInterval: 1e9 })
   const auth = new AuthStore(backend, { hasher })
