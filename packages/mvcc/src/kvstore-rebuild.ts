@@ -42,43 +42,86 @@ function u64(b: Uint8Array, o: number): number {
   return hi * 0x100000000 + u32(b, o + 4)
 }
 
+/** First index in the sorted `keys` whose key is >= `key`. */
+function lowerBound(keys: readonly string[], key: string): number {
+  let lo = 0
+  let hi = keys.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if (keys[mid]! < key) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
 /**
- * Finds or adds the KeyIndex of each key met by the scan. While keys first appear in strictly
- * increasing order (a store loaded in key order, each key written once: the common bulk case)
- * it needs no map at all: the arrays are already the sorted input of the bulk load. The first
- * key out of order switches it to a Map (built once from the arrays so far) and a final sort.
+ * Finds or adds the KeyIndex of each key met by the scan, without a map in the common case.
+ * Keys that first appear in increasing order (a store loaded in key order) are appended to
+ * sorted arrays, which are already the bulk load's input; a key seen again is found by binary
+ * search, and a new key out of order goes to a side map merged in at the end. Once binary
+ * searches outnumber a quarter of the keys, one map over everything takes over the lookups
+ * (a workload that rewrites keys many times pays for the map once, not per search).
  */
 class KeyCollector {
-  readonly keys: string[] = []
-  readonly indexes: KeyIndex[] = []
-  /** Invariant: undefined while `keys` is strictly increasing; then holds every key. */
-  #byKey: Map<string, KeyIndex> | undefined
+  /** Invariant: strictly increasing. */
+  readonly #keys: string[] = []
+  readonly #indexes: KeyIndex[] = []
+  /** Invariant: keys that first appeared below the last sorted key; disjoint from #keys. */
+  readonly #side = new Map<string, KeyIndex>()
+  #searches = 0
+  /** Invariant: undefined, or every key of #keys and #side. */
+  #all: Map<string, KeyIndex> | undefined
 
   get(key: string): KeyIndex {
-    const n = this.keys.length
-    if (this.#byKey === undefined) {
-      if (n === 0 || key > this.keys[n - 1]!) return this.#add(key)
-      if (key === this.keys[n - 1]) return this.indexes[n - 1]!
-      this.#byKey = new Map()
-      for (let i = 0; i < n; i++) this.#byKey.set(this.keys[i]!, this.indexes[i]!)
+    const keys = this.#keys
+    const n = keys.length
+    if (n === 0 || key > keys[n - 1]!) return this.#append(key)
+    if (key === keys[n - 1]) return this.#indexes[n - 1]!
+    if (this.#all === undefined && ++this.#searches > (n >> 2) + 1024) {
+      this.#all = new Map(this.#side)
+      for (let i = 0; i < n; i++) this.#all.set(keys[i]!, this.#indexes[i]!)
     }
-    return this.#byKey.get(key) ?? this.#add(key)
+    if (this.#all !== undefined) return this.#all.get(key) ?? this.#addSide(key)
+    const i = lowerBound(keys, key)
+    if (keys[i] === key) return this.#indexes[i]!
+    return this.#side.get(key) ?? this.#addSide(key)
   }
 
-  #add(key: string): KeyIndex {
+  #append(key: string): KeyIndex {
     const ki = new KeyIndex(key)
-    this.keys.push(key)
-    this.indexes.push(ki)
-    this.#byKey?.set(key, ki)
+    this.#keys.push(key)
+    this.#indexes.push(ki)
+    this.#all?.set(key, ki)
     return ki
   }
 
-  /** The collected key indexes as a tree; `maxRev` is the newest revision scanned. */
+  #addSide(key: string): KeyIndex {
+    const ki = new KeyIndex(key)
+    this.#side.set(key, ki)
+    this.#all?.set(key, ki)
+    return ki
+  }
+
+  /** The collected key indexes as a tree (a linear merge of the side keys when there are any). */
   toTree(maxRev: number): TreeIndex {
-    if (this.#byKey === undefined) return TreeIndex.fromSorted(this.keys, this.indexes, maxRev)
-    const byKey = this.#byKey
-    const sorted = this.keys.sort()
-    return TreeIndex.fromSorted(sorted, sorted.map((key) => byKey.get(key)!), maxRev)
+    if (this.#side.size === 0) return TreeIndex.fromSorted(this.#keys, this.#indexes, maxRev)
+    const side = [...this.#side.keys()].sort()
+    const keys: string[] = []
+    const indexes: KeyIndex[] = []
+    let i = 0
+    for (const key of side) {
+      while (i < this.#keys.length && this.#keys[i]! < key) {
+        keys.push(this.#keys[i]!)
+        indexes.push(this.#indexes[i++]!)
+      }
+      keys.push(key)
+      indexes.push(this.#side.get(key)!)
+    }
+    for (; i < this.#keys.length; i++) {
+      keys.push(this.#keys[i]!)
+      indexes.push(this.#indexes[i]!)
+    }
+    return TreeIndex.fromSorted(keys, indexes, maxRev)
   }
 }
 
