@@ -212,6 +212,14 @@ export class NetworkSim {
       m.storage.setHardState(rd.hardState)
       this.#checkVote(m.id, rd.hardState.term, rd.hardState.vote)
     }
+    if (this.#chaosOn && this.#rnd.bool(0.002)) {
+      // Crash after persisting but before sending or applying: on restart the state is there,
+      // the messages are not.
+      m.rn = undefined
+      this.#downUntil.set(m.id, this.#now + 5 + this.#rnd.int(20))
+      this.stats.crashes++
+      return
+    }
     for (const msg of rd.messages) this.#send(msg)
     if (rd.snapshot !== undefined) {
       m.applied = JSON.parse(decoder.decode(rd.snapshot.data)) as string[]
