@@ -207,11 +207,24 @@ test('§5.3 a follower refuses an append whose previous entry does not match, an
   assert.is(resp.logTerm, 2)
 })
 
-test('§5.3 committed entries are never truncated and heartbeats never move commit past the follower log', () => {
+test('§5.3 heartbeats never move a follower commit past its log, and committed entries are never truncated', () => {
   const rn = nodeWithLog(1, [1, 2, 3], [ent(1, 1), ent(2, 1)], 1)
   rn.step(message({ type: MessageType.MsgHeartbeat, from: 2, to: 1, term: 1, commit: 2 }))
   assert.is(rn.raft.raftLog.committed, 2)
-  assert.throws(() => rn.step(message({ type: MessageType.MsgApp, from: 2, to: 1, term: 2, index: 2, logTerm: 1, commit: 2, entries: [ent(3, 2)] })) === undefined && rn.raft.raftLog.maybeAppend(0, 0, 2, [ent(1, 9)]), /conflict with committed/)
+  // A leader never sends a commit beyond the follower's match: min(match, committed).
+  const c = new Cluster([1, 2, 3])
+  c.campaign(1)
+  c.isolate(3)
+  c.propose(1, 'x')
+  const hb = drainHeartbeatsTo(c, 3)
+  assert.ok(hb.length > 0 && hb.every((m) => m.commit <= c.node(1).rn.raft.trk.progress.get(3)!.match))
+  // An append that would replace a committed entry is a broken invariant, not a silent rewrite.
+  assert.throws(() => rn.raft.raftLog.maybeAppend(0, 0, 2, [ent(1, 9)]), /conflict with committed entry/)
 })
+
+function drainHeartbeatsTo(c: Cluster, to: number): Message[] {
+  c.node(1).rn.tick()
+  return c.node(1).handleReady().filter((m) => m.type === MessageType.MsgHeartbeat && m.to === to)
+}
 
 test.run()

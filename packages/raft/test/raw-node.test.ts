@@ -182,7 +182,10 @@ test('uncommitted bytes are limited at the leader, but an empty tail always take
   c.heal()
   c.stabilize()
   c.tickAll(2)
+  // Once the big entry is committed and applied, its bytes no longer count.
+  assert.is(c.node(1).rn.raft.uncommittedSize, 0)
   c.node(1).rn.propose(new Uint8Array(8))
+  assert.is(c.node(1).rn.raft.uncommittedSize, 8)
 })
 
 test.run()
