@@ -247,6 +247,35 @@ test('an fsync failure injected by the simulated disk fails the log and loses no
   await r.wal.close()
 })
 
+test('a failed directory fsync during a cut fails the log; after a crash every acknowledged entry is back', async () => {
+  const o = simOptions()
+  const w = await Wal.create('/w', META, o)
+  await w.save({ term: 1, vote: 1, commit: 1 }, ents(1, 3))
+  o.fs.failSync({ path: /^\/w$/, dirs: true })
+  await w.save({ term: 1, vote: 1, commit: 1 }, ents(4, 40))
+  await rejectsWithCode(w.save({ term: 1, vote: 1, commit: 1 }, ents(41, 41)), 'ERR_WAL_FAILED')
+  await w.close()
+  o.fs.crash()
+  const r = await reopen('/w', o)
+  assert.equal(plain(r.entries), plain(ents(1, 40)))
+  await r.wal.close()
+})
+
+test('a write that runs out of space fails the save and the log, and acknowledges nothing it did not store', async () => {
+  const o = simOptions({ segmentSizeBytes: 1 << 16 })
+  const w = await Wal.create('/w', META, o)
+  await w.save({ term: 1, vote: 1, commit: 1 }, ents(1, 3))
+  o.fs.setCapacity(o.fs.usedBytes)
+  await rejectsWithCode(w.save({ term: 1, vote: 1, commit: 1 }, ents(4, 4, 1, 1 << 17)), 'ERR_WAL_FAILED')
+  await rejectsWithCode(w.save({ term: 1, vote: 1, commit: 1 }, ents(4, 4)), 'ERR_WAL_FAILED')
+  await w.close()
+  o.fs.setCapacity(undefined)
+  o.fs.crash()
+  const r = await reopen('/w', o)
+  assert.equal(plain(r.entries), plain(ents(1, 3)))
+  await r.wal.close()
+})
+
 test('writes before readAll, after close, and readAll twice are refused', async () => {
   const o = simOptions()
   await (await Wal.create('/w', META, o)).close()
