@@ -1,7 +1,7 @@
 import type { ConfChangeSingle, Message, Ready } from '../../src/index.js'
 import {
   ConfChangeTransition, ConfChangeType, describeConfState, describeEntry, describeHardState, describeMessage,
-  describeSnapshot, message, MessageType, messageTypeName, RaftError, ReadOnlyOption, stateTypeName,
+  describeSnapshot, message, MessageType, messageTypeName, RaftError, ReadOnlyOption, SnapshotStatus, stateTypeName,
 } from '../../src/index.js'
 import type { TestData } from '@strata/testkit'
 import { bootstrapStorage, seededRandom, TestNode } from './node.js'
@@ -71,6 +71,9 @@ export class InteractionEnv {
       case 'transfer-leadership': return this.#node(argValue(tc, 'from')).rn.transferLeader(Number(argValue(tc, 'to')))
       case 'forget-leader': return this.#node(bareArgs(tc)[0]).rn.forgetLeader()
       case 'report-unreachable': return this.#node(bareArgs(tc)[0]).rn.reportUnreachable(Number(bareArgs(tc)[1]))
+      case 'report-snapshot':
+        return this.#node(bareArgs(tc)[0]).rn.reportSnapshot(Number(bareArgs(tc)[1]), argValue(tc, 'status') === 'failure' ? SnapshotStatus.Failure : SnapshotStatus.Finish)
+      case 'read-index': return this.#node(bareArgs(tc)[0]).rn.readIndex(new TextEncoder().encode(bareArgs(tc)[1] ?? ''))
       case 'send-snapshot': return this.#sendSnapshot(Number(bareArgs(tc)[0]), Number(bareArgs(tc)[1]))
       case 'compact': return this.#compact(Number(bareArgs(tc)[0]), Number(bareArgs(tc)[1]))
       case 'raft-log': return this.#raftLog(Number(bareArgs(tc)[0]))
