@@ -49,29 +49,20 @@ function header(bytes: Uint8Array): { view: DataView; keyLength: number } {
   return { view, keyLength }
 }
 
-/** Decodes a stored KeyValue; key and value are copies the caller may keep and modify. */
+/**
+ * Decodes a stored KeyValue; key and value are plain Uint8Array copies the caller may keep and
+ * modify (`new Uint8Array(view)`: a backend may hand out Buffers, whose `slice` is a view).
+ */
 export function decodeKeyValue(bytes: Uint8Array, keysOnly = false): KeyValue {
   const { view, keyLength } = header(bytes)
   return {
-    key: bytes.slice(KV_HEADER_BYTES, KV_HEADER_BYTES + keyLength),
+    key: new Uint8Array(bytes.subarray(KV_HEADER_BYTES, KV_HEADER_BYTES + keyLength)),
     createRevision: readU64(view, 5),
     modRevision: readU64(view, 13),
     version: readU64(view, 21),
-    value: keysOnly ? new Uint8Array(0) : bytes.slice(KV_HEADER_BYTES + keyLength),
+    value: keysOnly ? new Uint8Array(0) : new Uint8Array(bytes.subarray(KV_HEADER_BYTES + keyLength)),
     lease: readU64(view, 29),
   }
-}
-
-/** The key of a stored KeyValue as a latin1 string, without decoding the rest (index rebuild). */
-export function storedKeyString(bytes: Uint8Array): string {
-  const { keyLength } = header(bytes)
-  return Buffer.from(bytes.buffer, bytes.byteOffset + KV_HEADER_BYTES, keyLength).toString('latin1')
-}
-
-/** The fields the index rebuild needs from a stored KeyValue, without copying key or value. */
-export function storedMeta(bytes: Uint8Array): { createRevision: number; version: number; lease: number } {
-  const { view } = header(bytes)
-  return { createRevision: readU64(view, 5), version: readU64(view, 21), lease: readU64(view, 29) }
 }
 
 /** Bytes → latin1 string key of the index (one char per byte, so order is preserved). */

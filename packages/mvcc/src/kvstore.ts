@@ -267,18 +267,23 @@ export class MvccStore {
   }
 
   /**
-   * Replaces the state with what `backend` (default: the current one, whose contents the
-   * caller replaced from a snapshot) holds: stops a running compaction between two batches,
-   * waits for it, rebuilds the index and resumes an unfinished compaction (#11817).
+   * Replaces the state with what the backend holds after a snapshot is applied: stops a
+   * running compaction between two batches and waits for it, then lets `source` replace the
+   * contents (a function: e.g. `() => backend.restore(stream)`, or one returning another
+   * backend to switch to; a Backend: switch to it; nothing: the contents were replaced
+   * already), rebuilds the index and resumes an unfinished compaction. Replacing the contents
+   * only after the job stopped matters: a batch run against the new contents with the old keep
+   * set would delete live revisions. Lock order: restore → stop signal → job (#11817).
    */
-  async restore(backend?: Backend): Promise<void> {
+  async restore(source?: Backend | (() => Promise<Backend | void>)): Promise<void> {
     this.#checkOpen()
     assert(!this.#inWrite && !this.#restoring, 'restore inside a write or during another restore')
     this.#restoring = true
     try {
       this.#epoch++
       await this.#jobs
-      if (backend !== undefined) this.#backend = backend
+      const next = typeof source === 'function' ? await source() : source
+      if (next !== undefined) this.#backend = next
       this.#recover()
     } finally {
       this.#restoring = false

@@ -261,11 +261,11 @@ export class WatchableStore {
   }
 
   /**
-   * Restores the store from `backend` (see {@link MvccStore.restore}); every synced watcher
+   * Restores the store (see {@link MvccStore.restore}); every synced watcher
    * moves to unsynced, since the new state may be behind or ahead of what it has seen.
    */
-  async restore(backend?: Backend): Promise<void> {
-    await this.#store.restore(backend)
+  async restore(source?: Backend | (() => Promise<Backend | void>)): Promise<void> {
+    await this.#store.restore(source)
     for (const w of [...this.#synced.all()]) {
       w.restored = true
       this.#move(w, this.#unsynced, 'unsynced')

@@ -127,6 +127,29 @@ test('restore during a 100,000-revision compaction in small batches finishes (#1
   assert.is(store.put('x', 'y').revision, 1002)
 })
 
+test('restoring a snapshot while a 100,000-revision compaction runs stops it first, then rebuilds (#11817)', async () => {
+  const { store, backend } = await newStore({ compactionBatchLimit: 50, yieldFn: () => new Promise((r) => setImmediate(r)) })
+  for (let i = 0; i < 1000; i++) {
+    store.write((txn) => {
+      for (let j = 0; j < 100; j++) txn.put(`k${j}`, String(i))
+    })
+  }
+  await backend.commit()
+  const leader = await newStore()
+  for (let i = 0; i < 20; i++) leader.store.put(`x${i % 4}`, String(i))
+  await leader.store.compact(10).done
+  const handle = store.compact(900)
+  for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r))
+  await store.restore(() => backend.restore(leader.backend.snapshot()))
+  await handle.done
+  await store.waitCompactions()
+  assert.is(store.revision, 21)
+  assert.is(store.compactRevision, 10)
+  assert.equal(store.hash(), leader.store.hash())
+  assert.equal(store.range('x', '\0'), leader.store.range('x', '\0'))
+  assert.is(store.put('y', '1').revision, 22)
+})
+
 test('restore from another backend replaces the whole state', async () => {
   const { store } = await newStore()
   store.put('a', '1')
