@@ -58,6 +58,47 @@ test('a watch from a compacted revision is answered with the compact revision an
   assert.equal(events(ok.take())[0], 'put k=4@6', 'the compact revision itself is still watchable')
 })
 
+test('a watcher catching up is canceled when a compaction overtakes it', async () => {
+  const { store, ws } = await setup({ batchMaxRevisions: 5 })
+  for (let i = 0; i < 30; i++) store.put('k', String(i)) // revisions 2..31
+  const w = ws.watch('k', { startRevision: 2 })
+  ws.sync() // delivers 2..6, still unsynced
+  await store.compact(20).done
+  ws.sync()
+  const got = w.take()
+  assert.equal(got.map((r) => [r.events.length, r.compactRevision, r.canceled]), [[5, 0, false], [0, 20, true]])
+  assert.is(w.state, 'canceled')
+  assert.equal(ws.stats, { synced: 0, unsynced: 0, victims: 0 })
+})
+
+test('with a clock, catch-up runs on its timers and close cancels them', async () => {
+  const timers: Array<{ at: number; fn: () => void; cancelled: boolean }> = []
+  let now = 0
+  const clock = { now: () => now, setTimer: (ms: number, fn: () => void) => { const t = { at: now + ms, fn, cancelled: false }; timers.push(t); return { cancel: () => { t.cancelled = true } } } }
+  const advance = (ms: number) => {
+    now += ms
+    for (const t of timers.splice(0)) {
+      if (t.cancelled) continue
+      if (t.at <= now) t.fn()
+      else timers.push(t)
+    }
+  }
+  const { store, ws } = await setup({ clock, bufferLimit: 1 })
+  store.put('k', 'a')
+  const w = ws.watch('k', { startRevision: 1 })
+  advance(100)
+  assert.equal(events(w.take()), ['put k=a@2'])
+  store.put('k', 'b')
+  store.put('k', 'c') // buffer of 1: a victim
+  assert.is(ws.stats.victims, 1)
+  assert.equal(events(w.take()), ['put k=b@3'], 'taking makes room: the held event is queued at once')
+  assert.equal(events(w.take()), ['put k=c@4'])
+  advance(110)
+  assert.equal(ws.stats, { synced: 1, unsynced: 0, victims: 0 })
+  ws.close()
+  assert.ok(timers.every((t) => t.cancelled))
+})
+
 test('a future start revision delivers nothing before it', async () => {
   const { store, ws } = await setup()
   const w = ws.watch('k', { startRevision: 4 })
