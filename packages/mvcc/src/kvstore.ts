@@ -71,6 +71,7 @@ export interface CompactHandle {
  * WatchableStore is notified after a write ended, never while one runs.
  */
 export class MvccStore {
+  /** Invariant: the backend the index was rebuilt from (changes only in restore). */
   #backend: Backend
   readonly #state: StoreState
   readonly #hasher: XxHash
@@ -78,13 +79,17 @@ export class MvccStore {
   readonly #yieldFn: () => Promise<void>
   readonly #failpoint: Failpoint
   readonly #onLeaseAttached: ((key: Uint8Array, lease: number) => void) | undefined
+  /** Invariant: called after every write txn with changes, never during one. */
   #observer: WriteObserver | undefined
   /** Invariant: a job scheduled under an older epoch stops before its next batch. */
   #epoch = 0
   /** Invariant: settles (never rejects) once every scheduled job has ended. */
   #jobs: Promise<void> = Promise.resolve()
+  /** Invariant: true exactly while a `write` callback runs (writes are not reentrant). */
   #inWrite = false
+  /** Invariant: once true, never false; every later call fails with ERR_STORE_CLOSED. */
   #closed = false
+  /** Invariant: true exactly while `restore` runs; writes and compactions are refused meanwhile. */
   #restoring = false
 
   private constructor(backend: Backend, hasher: XxHash, options: MvccStoreOptions) {

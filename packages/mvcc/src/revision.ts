@@ -33,9 +33,18 @@ export function revisionGreater(a: Revision, b: Revision): boolean {
   return a.main > b.main || (a.main === b.main && a.sub > b.sub)
 }
 
-function writeU64(view: DataView, offset: number, n: number): void {
-  view.setUint32(offset, Math.floor(n / TWO_32))
-  view.setUint32(offset + 4, n >>> 0)
+/** Writes `n` (a safe integer >= 0) as u64 big-endian at `o`, byte by byte (no DataView). */
+function writeU64(b: Uint8Array, o: number, n: number): void {
+  const hi = Math.floor(n / TWO_32)
+  const lo = n >>> 0
+  b[o] = hi >>> 24
+  b[o + 1] = hi >>> 16
+  b[o + 2] = hi >>> 8
+  b[o + 3] = hi
+  b[o + 4] = lo >>> 24
+  b[o + 5] = lo >>> 16
+  b[o + 6] = lo >>> 8
+  b[o + 7] = lo
 }
 
 /** Reads a u64 written by {@link writeU64}; values above 2^53 are corruption, not data. */
@@ -48,10 +57,9 @@ export function readU64(view: DataView, offset: number): number {
 /** The backend key of a revision (FORMAT.md): 17 bytes, or 18 with the tombstone mark. */
 export function encodeRevision(rev: Revision, tombstone = false): Uint8Array {
   const bytes = new Uint8Array(tombstone ? TOMBSTONE_REVISION_BYTES : REVISION_BYTES)
-  const view = new DataView(bytes.buffer)
-  writeU64(view, 0, rev.main)
+  writeU64(bytes, 0, rev.main)
   bytes[8] = SEPARATOR
-  writeU64(view, 9, rev.sub)
+  writeU64(bytes, 9, rev.sub)
   if (tombstone) bytes[17] = TOMBSTONE_MARK
   return bytes
 }

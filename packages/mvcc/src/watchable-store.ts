@@ -52,8 +52,11 @@ const VICTIM_INTERVAL_MS = 10
  */
 export class WatchableStore {
   readonly #store: MvccStore
+  /** Invariant: watchers with state 'synced': they have every event below their minRev. */
   readonly #synced = new WatcherGroup()
+  /** Invariant: watchers with state 'unsynced': minRev <= the current revision, or restored. */
   readonly #unsynced = new WatcherGroup()
+  /** Invariant: watchers with state 'victim': a full buffer, and at most one held response. */
   readonly #victims = new Set<Watcher>()
   readonly #bufferLimit: number
   readonly #maxPerSync: number
@@ -63,6 +66,7 @@ export class WatchableStore {
   /** Invariant: at most one armed timer per loop (slot 0: sync, slot 1: victims). */
   readonly #timers: Array<Timer | undefined> = [undefined, undefined]
   #nextId = 1
+  /** Invariant: watchers not canceled = synced + unsynced + victims; at most #maxWatchers. */
   #live = 0
   #closed = false
 

@@ -147,6 +147,19 @@ test('txn compares on value, version, create, mod and lease, with etcd rules for
   assert.is(store.revision, 3, 'read-only txns do not move the revision')
 })
 
+test('a compare with a range end must hold for every key in the range', async () => {
+  const { store } = await newStore()
+  store.put('a1', 'x')
+  store.put('a2', 'x')
+  store.put('a3', 'y')
+  const all = (result: 'equal' | 'notEqual', value: string) => store.txn({ compare: [{ key: 'a', end: 'b', target: 'value', result, value }] }).succeeded
+  assert.not.ok(all('equal', 'x'), 'a3 differs')
+  store.put('a3', 'x')
+  assert.ok(all('equal', 'x'))
+  assert.ok(store.txn({ compare: [{ key: 'a', end: '\0', target: 'create', result: 'less', value: 5 }] }).succeeded)
+  assert.not.ok(store.txn({ compare: [{ key: 'b', end: 'c', target: 'value', result: 'equal', value: '' }] }).succeeded, 'an empty range fails a value compare')
+})
+
 test('nested txns run in one revision and decide their branches before any write', async () => {
   const { store } = await newStore()
   const r = store.txn({
