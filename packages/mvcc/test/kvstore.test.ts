@@ -61,6 +61,29 @@ test('count-only walks the index and reads nothing from the backend', async () =
   assert.is(reads, 2, 'a limited range reads only `limit` values')
 })
 
+test('count-only allocates nothing per key, at the newest revision and at an older one', async () => {
+  const { store } = await newStore()
+  for (let i = 0; i < 200; i++) {
+    store.write((txn) => {
+      for (let j = 0; j < 1000; j++) txn.put(`k${String(i * 1000 + j).padStart(6, '0')}`, 'v')
+    })
+  }
+  store.put('k000000', 'newer')
+  const heap = () => process.memoryUsage().heapUsed
+  for (const revision of [0, store.revision - 1]) {
+    store.range('k', 'l', { countOnly: true, revision }) // warm up
+    const before = heap()
+    let total = 0
+    for (let r = 0; r < 5; r++) total += store.range('k', 'l', { countOnly: true, revision }).count
+    assert.is(total, 5 * 200_000)
+    assert.ok(heap() - before < 2_000_000, `count at ${revision} allocated ${heap() - before} bytes for 1M key visits`)
+  }
+  const before = heap()
+  const all = store.range('k', 'l', { keysOnly: true })
+  assert.ok(heap() - before > 10_000_000, 'the materializing range, for contrast, holds every key-value')
+  assert.is(all.kvs.length, 200_000)
+})
+
 test('range errors: future revision, compacted revision, and the compact revision itself is readable', async () => {
   const { store } = await newStore()
   for (let i = 0; i < 5; i++) store.put('k', String(i)) // revisions 2..6
