@@ -42,7 +42,7 @@ test('§5.2 election safety: at most one leader per term under random timeouts a
       const c = new Cluster([1, 2, 3, 4, 5], {}, (id) => ({ random: seededRandom(prng.nextU32() + id) }))
       const leaderOf = new Map<number, number>()
       c.filter = () => prng.bool(0.8)
-      for (let t = 0; t < 60; t++) {
+      for (let t = 0; t < 200; t++) {
         for (const n of c.nodes.values()) n.rn.tick()
         c.stabilize()
         for (const n of c.nodes.values()) {
