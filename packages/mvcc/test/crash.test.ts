@@ -114,7 +114,7 @@ test('after crashes and replay above the persisted applied index the store equal
   const seed = seedFromEnv()
   console.log(`crash.test: seed=${seed} (replay with SEED=${seed})`)
   await withSeed('crash.test', async (p) => {
-    for (let round = 0; round < 8; round++) await run(p)
+    for (let round = 0; round < 12; round++) await run(p)
   }, { seed })
 })
 

@@ -166,7 +166,7 @@ test('the store agrees with a naive Map-of-versions model on random sequences', 
   const seed = seedFromEnv()
   console.log(`model.test: seed=${seed} (replay with SEED=${seed})`)
   await withSeed('model.test', async (p) => {
-    for (let round = 0; round < 12; round++) {
+    for (let round = 0; round < 25; round++) {
       const backend = memoryBackend()
       const ctx = { backend, store: await MvccStore.open(backend, { compactionBatchLimit: 3, yieldFn: () => Promise.resolve() }) }
       const m = new Model()
