@@ -82,11 +82,13 @@ class NodeFileHandle implements FileHandle {
   get fd(): number { return this.#fd }
 }
 
+async function openHandle(path: string, mode: OpenMode): Promise<NodeFileHandle> {
+  return new NodeFileHandle(path, await open(path, FLAGS[mode], 0o600))
+}
+
 /** The real file system, through node:fs, with directory fsync and flock(2) via fs-ext. */
 export const nodeFileSystem: FileSystem = {
-  async open(path, mode) {
-    return new NodeFileHandle(path, await open(path, FLAGS[mode], 0o600))
-  },
+  open: openHandle,
   async readFile(path) { return new Uint8Array(await fs.promises.readFile(path)) },
   async writeFile(path, data) { await fs.promises.writeFile(path, data, { mode: 0o600 }) },
   rename: (from, to) => fs.promises.rename(from, to),
@@ -112,7 +114,7 @@ export const nodeFileSystem: FileSystem = {
     }
   },
   async lock(path): Promise<FileLock> {
-    const handle = (await this.open(path, 'create')) as NodeFileHandle
+    const handle = await openHandle(path, 'create')
     try {
       fsExt.flockSync(handle.fd, 'exnb')
     } catch (err) {

@@ -83,4 +83,13 @@ test('a second lock on the same file fails at once with ERR_LOCKED, and works af
   await again.release()
 })
 
+test('the file system works when copied into a wrapper (no method depends on this)', async ({ dir }) => {
+  const wrapped = { ...fs, unlink: fs.unlink }
+  const lock = await wrapped.lock(join(dir, 'LOCK'))
+  await rejectsWithCode(() => wrapped.lock(join(dir, 'LOCK')), 'ERR_LOCKED')
+  await lock.release()
+  const f = await wrapped.open(join(dir, 'b'), 'create')
+  await f.close()
+})
+
 test.run()
