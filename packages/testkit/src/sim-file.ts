@@ -117,7 +117,7 @@ export class SimFile {
   linked = true
 
   write(position: number, data: Uint8Array): void {
-    const op: PendingWrite = { kind: 'write', position, data: data.slice() }
+    const op: PendingWrite = { kind: 'write', position, data: new Uint8Array(data) } // a copy: a Buffer's slice() is a view
     this.pending.push(op)
     apply(this.live, op)
   }

@@ -139,7 +139,7 @@ export class SimNetwork {
     const delay = this.#maxDelay > this.#minDelay ? this.#minDelay + this.#prng.int(this.#maxDelay - this.#minDelay + 1) : this.#minDelay
     const due = (this.#clock?.now() ?? 0) + delay
     // The copy keeps a sender that reuses its buffer from changing a message in flight.
-    const envelope: Envelope = { from, to, message: message.slice(), due, seq: this.#seq++ }
+    const envelope: Envelope = { from, to, message: new Uint8Array(message), due, seq: this.#seq++ }
     // Due times are mostly non-decreasing, so the insertion point is almost always the end.
     let at = this.#queue.length
     while (at > this.#head && this.#queue[at - 1]!.due > due) at--

@@ -482,4 +482,15 @@ test('a synced record survives any crash (the README quick start)', () =>
     await rejectsWithCode(() => f.size(), 'EBADF')
   }))
 
+test('a write keeps its own copy: reusing the caller\'s Buffer afterwards changes nothing on disk', async () => {
+  const fs = new SimFileSystem()
+  await fs.mkdir('/d')
+  const f = await fs.open('/d/a', 'create')
+  const buf = Buffer.from([1, 2, 3])
+  await f.write(buf, 0)
+  buf.fill(9)
+  await f.sync()
+  assert.equal([...(await fs.readFile('/d/a'))], [1, 2, 3])
+})
+
 test.run()
