@@ -101,7 +101,8 @@ class ByteReader {
       this.#buf = Buffer.concat(parts, have)
       this.#at = 0
     }
-    const out = this.#buf.slice(this.#at, this.#at + n)
+    // A plain Uint8Array copy: #buf may be a Buffer, whose slice() is a view a caller could alias.
+    const out = new Uint8Array(this.#buf.subarray(this.#at, this.#at + n))
     this.#at += n
     if (checksummed) this.crc = crc32(out, this.crc)
     return out
