@@ -57,7 +57,7 @@ export interface PermissionRequest {
 }
 
 export interface AuthStoreOptions {
-  /** bcrypt work, bounded. Default: a PasswordHasher at cost 10 with max(1, cores − 1) slots. */
+  /** bcrypt work, bounded. Default: a PasswordHasher at cost 10 with a slot per core at nice 19. */
   readonly hasher?: PasswordHasher
   /** Issues tokens. Default: SimpleTokenProvider with `rng` and `clock`, TTL 300 s. */
   readonly tokenProvider?: TokenProvider
