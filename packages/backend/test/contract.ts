@@ -2,12 +2,11 @@
 // lmdb-backend.test.ts run it against their implementation through a Harness.
 
 import type { FailpointName } from '@strata/seams'
-import { Prng, rejectsWithCode, throwsWithCode, withSeed } from '@strata/testkit'
+import { Prng, rejectsWithCode, SimClock, throwsWithCode, withSeed } from '@strata/testkit'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { BUCKETS, MAX_KEY_BYTES, MAX_VALUE_BYTES, compareBytes } from '../src/index.js'
 import type { Backend, BackendOptions, BucketName, WriteTx } from '../src/index.js'
-import { ManualClock } from './manual-clock.js'
 
 /** How the contract opens, crashes and reopens one implementation. */
 export interface Harness {
@@ -32,11 +31,11 @@ export function dump(b: Backend): string[] {
 export function contractSuite(name: string, makeHarness: () => Promise<Harness>): void {
   const test = suite(`${name} contract`)
   let h: Harness
-  let clock: ManualClock
+  let clock: SimClock
   const opts = (extra: BackendOptions = {}): BackendOptions => ({ clock, batchInterval: 100, batchLimit: 1000, ...extra })
   test.before.each(async () => {
     h = await makeHarness()
-    clock = new ManualClock()
+    clock = new SimClock()
   })
   test.after.each(async () => {
     await h.cleanup()

@@ -6,11 +6,10 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { nodeFileSystem } from '@strata/seams'
 import type { FileSystem } from '@strata/seams'
-import { rejectsWithCode, tempDir, withSeed } from '@strata/testkit'
+import { rejectsWithCode, SimClock, tempDir, withSeed } from '@strata/testkit'
 import type { TempDir } from '@strata/testkit'
 import { LmdbBackend, MemoryBackend } from '../src/index.js'
 import { bytes, collect, contractSuite, dump, text } from './contract.js'
-import { ManualClock } from './manual-clock.js'
 
 contractSuite('LmdbBackend', async () => {
   const dir = await tempDir('strata-backend-')
@@ -33,11 +32,11 @@ test.before.each(async () => { dir = await tempDir('strata-backend-') })
 test.after.each(async () => { await dir.cleanup() })
 
 test('a second open of the same directory fails with ERR_BACKEND_LOCKED until the first closes', async () => {
-  const a = await LmdbBackend.open(dir.path, { clock: new ManualClock() })
+  const a = await LmdbBackend.open(dir.path, { clock: new SimClock() })
   await rejectsWithCode(LmdbBackend.open(dir.path), 'ERR_BACKEND_LOCKED')
   a.write((tx) => tx.put('alarm', bytes('x'), bytes('1')))
   await a.close()
-  const b = await LmdbBackend.open(dir.path, { clock: new ManualClock() })
+  const b = await LmdbBackend.open(dir.path, { clock: new SimClock() })
   assert.equal(dump(b), ['alarm/x=1'])
   await b.close()
 })
@@ -62,7 +61,7 @@ test('a data file that is not LMDB fails with ERR_BACKEND_CORRUPT and releases t
 })
 
 test('defragment shrinks the file after mass deletes; reads go on and commits wait meanwhile', async () => {
-  const clock = new ManualClock()
+  const clock = new SimClock()
   const b = await LmdbBackend.open(dir.path, { clock })
   const value = new Uint8Array(1000).fill(1)
   for (let i = 0; i < 5000; i++) b.write((tx) => tx.put('key', bytes(`k${String(i).padStart(6, '0')}`), value))
@@ -89,7 +88,7 @@ test('defragment shrinks the file after mass deletes; reads go on and commits wa
 })
 
 test('crash() and close() during a defragment wait for its swap; a second one is refused', async () => {
-  const b = await LmdbBackend.open(dir.path, { clock: new ManualClock() })
+  const b = await LmdbBackend.open(dir.path, { clock: new SimClock() })
   b.write((tx) => { for (let i = 0; i < 3000; i++) tx.put('key', bytes(`k${i}`), new Uint8Array(500)) })
   await b.commit()
   const running = b.defragment()
@@ -104,7 +103,7 @@ test('crash() and close() during a defragment wait for its swap; a second one is
 })
 
 test('a snapshot stream is a consistent copy while commits go on', async () => {
-  const b = await LmdbBackend.open(dir.path, { clock: new ManualClock() })
+  const b = await LmdbBackend.open(dir.path, { clock: new SimClock() })
   for (let i = 0; i < 3000; i++) b.write((tx) => tx.put('key', bytes(`k${String(i).padStart(5, '0')}`), new Uint8Array(300)))
   const expected = dump(b)
   const chunks: Uint8Array[] = []
@@ -115,7 +114,7 @@ test('a snapshot stream is a consistent copy while commits go on', async () => {
   }
   assert.ok(chunks.length > 2, 'the stream came in several chunks')
   await b.close()
-  const m = new MemoryBackend({ clock: new ManualClock() })
+  const m = new MemoryBackend({ clock: new SimClock() })
   await m.restore((async function* () { yield* chunks })())
   assert.equal(dump(m), expected, 'a memory backend restores an LMDB snapshot')
 })
@@ -150,7 +149,7 @@ test('restore of an LMDB snapshot survives a crash and reopen', async () => {
 })
 
 test('a commit() called from inside a walk waits for the walk, which sees one consistent state', async () => {
-  const b = await LmdbBackend.open(dir.path, { clock: new ManualClock() })
+  const b = await LmdbBackend.open(dir.path, { clock: new SimClock() })
   for (let i = 0; i < 100; i++) b.write((tx) => tx.put('key', bytes(`k${String(i).padStart(3, '0')}`), bytes('c')))
   await b.commit()
   b.write((tx) => tx.put('key', bytes('k050'), bytes('pending')))
@@ -168,7 +167,7 @@ test('a commit() called from inside a walk waits for the walk, which sees one co
 })
 
 test('defragment waits for a half-read snapshot stream, which stays consistent', async () => {
-  const b = await LmdbBackend.open(dir.path, { clock: new ManualClock() })
+  const b = await LmdbBackend.open(dir.path, { clock: new SimClock() })
   b.write((tx) => { for (let i = 0; i < 4000; i++) tx.put('key', bytes(`k${i}`), new Uint8Array(200).fill(1)) })
   const expected = dump(b)
   const stream = b.snapshot()[Symbol.asyncIterator]()
@@ -181,7 +180,7 @@ test('defragment waits for a half-read snapshot stream, which stays consistent',
   for (let next = await stream.next(); next.done !== true; next = await stream.next()) chunks.push(next.value)
   await defrag
   assert.ok(defragmented)
-  const m = new MemoryBackend({ clock: new ManualClock() })
+  const m = new MemoryBackend({ clock: new SimClock() })
   await m.restore((async function* () { yield* chunks })())
   assert.equal(dump(m), expected)
   assert.equal(dump(b), expected)

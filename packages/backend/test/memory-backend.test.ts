@@ -1,10 +1,9 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { throwsWithCode } from '@strata/testkit'
+import { SimClock, throwsWithCode } from '@strata/testkit'
 import { MemoryBackend } from '../src/index.js'
 import type { Backend } from '../src/index.js'
 import { bytes, contractSuite, dump, text } from './contract.js'
-import { ManualClock } from './manual-clock.js'
 
 contractSuite('MemoryBackend', async () => ({
   open: async (options) => new MemoryBackend(options),
@@ -17,14 +16,14 @@ contractSuite('MemoryBackend', async () => ({
 }))
 
 test('crash() returns a backend over the committed state and kills the old one', async () => {
-  const clock = new ManualClock()
+  const clock = new SimClock()
   const b = new MemoryBackend({ clock })
   b.write((tx) => tx.put('lease', bytes('1'), bytes('a')))
   await b.commit()
   b.write((tx) => tx.put('lease', bytes('2'), bytes('b')))
-  assert.is(clock.armed, 1)
+  assert.is(clock.pendingTimers, 1)
   const after = b.crash()
-  assert.is(clock.armed, 0, 'the dead backend cancelled its timer')
+  assert.is(clock.pendingTimers, 0, 'the dead backend cancelled its timer')
   assert.equal(dump(after), ['lease/1=a'])
   throwsWithCode(() => b.read((tx) => tx.get('lease', bytes('1'))), 'ERR_BACKEND_CLOSED')
   const twice = b.reopen()
@@ -34,7 +33,7 @@ test('crash() returns a backend over the committed state and kills the old one',
 })
 
 test('commit() inside a write callback waits for the callback, so a write is never split', async () => {
-  const b = new MemoryBackend({ clock: new ManualClock() })
+  const b = new MemoryBackend({ clock: new SimClock() })
   let committed: Promise<void> | undefined
   b.write((tx) => {
     tx.put('key', bytes('a'), bytes('1'))
@@ -46,7 +45,7 @@ test('commit() inside a write callback waits for the callback, so a write is nev
 })
 
 test('a value handed to put may be reused by the caller afterwards', () => {
-  const b: Backend = new MemoryBackend({ clock: new ManualClock() })
+  const b: Backend = new MemoryBackend({ clock: new SimClock() })
   const buf = bytes('one')
   b.write((tx) => tx.put('key', buf, buf))
   buf.set(bytes('two'))
@@ -54,7 +53,7 @@ test('a value handed to put may be reused by the caller afterwards', () => {
 })
 
 test('a failpoint throwing in a timer commit is recorded and surfaces on the next write', () => {
-  const clock = new ManualClock()
+  const clock = new SimClock()
   const b = new MemoryBackend({ clock, failpoint: (name) => { if (name === 'backendBeforeCommit') throw new Error('boom') } })
   b.write((tx) => tx.put('key', bytes('a'), bytes('1')))
   clock.advance(100)
@@ -65,14 +64,14 @@ test('a failpoint throwing in a timer commit is recorded and surfaces on the nex
 })
 
 test('a commit failing at the batch limit surfaces from the write that filled the batch', () => {
-  const b = new MemoryBackend({ clock: new ManualClock(), batchLimit: 2, failpoint: (name) => { if (name === 'backendAfterCommit') throw new Error('after') } })
+  const b = new MemoryBackend({ clock: new SimClock(), batchLimit: 2, failpoint: (name) => { if (name === 'backendAfterCommit') throw new Error('after') } })
   b.write((tx) => tx.put('key', bytes('a'), bytes('1')))
   assert.throws(() => b.write((tx) => tx.put('key', bytes('b'), bytes('2'))), /after/)
   assert.equal(dump(b.crash()), ['key/a=1', 'key/b=2'])
 })
 
 test('stats count the committed key and value bytes, kept up to date without a scan', async () => {
-  const b = new MemoryBackend({ clock: new ManualClock() })
+  const b = new MemoryBackend({ clock: new SimClock() })
   b.write((tx) => { tx.put('key', bytes('aa'), bytes('123')); tx.put('lease', bytes('b'), bytes('1')) })
   assert.is(b.stats().sizeBytes, 0, 'nothing committed yet')
   await b.commit()

@@ -4,13 +4,13 @@ import * as assert from 'uvu/assert'
 import { tempDir } from '@strata/testkit'
 import { LmdbBackend, MemoryBackend } from '../src/index.js'
 import { dump } from './contract.js'
-import { ManualClock } from './manual-clock.js'
+import { SimClock } from '@strata/testkit'
 
 test('the README quick start runs as written', async () => {
   const tmp = await tempDir('strata-backend-readme-')
   const dir = tmp.path
   const sink: Uint8Array[] = []
-  const clock = new ManualClock()
+  const clock = new SimClock()
   try {
     const enc = (s: string): Uint8Array => new TextEncoder().encode(s)
 

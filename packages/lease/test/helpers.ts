@@ -1,38 +1,12 @@
 import assert from 'node:assert'
 import { MemoryBackend } from '@strata/backend'
 import type { Backend, WriteTx } from '@strata/backend'
-import type { Clock, Timer } from '@strata/seams'
 import { Lessor } from '../src/index.js'
 import type { LessorOptions, RangeDeleter } from '../src/index.js'
 
-/** Virtual time: moves only when a test calls `advance`, firing due timers in order. */
-export class ManualClock implements Clock {
-  #now = 0
-  #timers: { at: number; fn: () => void; live: boolean }[] = []
-
-  now(): number {
-    return this.#now
-  }
-
-  setTimer(ms: number, fn: () => void): Timer {
-    const t = { at: this.#now + Math.max(0, ms), fn, live: true }
-    this.#timers.push(t)
-    return { cancel: () => { t.live = false } }
-  }
-
-  advance(ms: number): void {
-    const end = this.#now + ms
-    for (;;) {
-      const due = this.#timers.filter((t) => t.live && t.at <= end).sort((a, b) => a.at - b.at)[0]
-      if (due === undefined) break
-      this.#now = Math.max(this.#now, due.at)
-      due.live = false
-      due.fn()
-    }
-    this.#timers = this.#timers.filter((t) => t.live)
-    this.#now = end
-  }
-}
+/** Virtual time (testkit's SimClock): moves only when a test calls `advance`. */
+import { SimClock as ManualClock } from '@strata/testkit'
+export { ManualClock }
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()

@@ -24,7 +24,7 @@ export function supportsRank(tree: object): boolean {
 }
 
 /** First index in the sorted `keys` whose key is >= `key` (binary search). */
-function lowerBound(keys: readonly string[], key: string): number {
+export function lowerBound(keys: readonly string[], key: string): number {
   let lo = 0
   let hi = keys.length
   while (lo < hi) {

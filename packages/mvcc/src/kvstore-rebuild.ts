@@ -1,5 +1,6 @@
 import assert from 'node:assert'
 import type { ReadTx } from '@strata/backend'
+import { lowerBound } from './btree-count.js'
 import { KeyIndex } from './key-index.js'
 import { KV_HEADER_BYTES } from './kv.js'
 import { REVISION_BYTES, type Revision, TOMBSTONE_REVISION_BYTES, decodeRevision } from './revision.js'
@@ -40,18 +41,6 @@ function u64(b: Uint8Array, o: number): number {
   const hi = u32(b, o)
   assert(hi < 0x200000, 'stored u64 above 2^53')
   return hi * 0x100000000 + u32(b, o + 4)
-}
-
-/** First index in the sorted `keys` whose key is >= `key`. */
-function lowerBound(keys: readonly string[], key: string): number {
-  let lo = 0
-  let hi = keys.length
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1
-    if (keys[mid]! < key) lo = mid + 1
-    else hi = mid
-  }
-  return lo
 }
 
 /**
