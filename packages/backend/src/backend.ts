@@ -36,6 +36,13 @@ export interface ReadTx {
    * Allocates nothing per pair beyond the pair itself: the way to scan a whole bucket.
    */
   forEach(bucket: BucketName, start: Uint8Array, end: Uint8Array | undefined, fn: (key: Uint8Array, value: Uint8Array) => boolean | void): void
+  /**
+   * Optional: `forEach` whose `key` and `value` may be views into memory the backend reuses.
+   * They are valid only until `fn` returns or calls this ReadTx again; copy what must outlive
+   * that. A backend that copies anyway may leave it out (callers then use `forEach`). For
+   * start-up scans over millions of pairs, where the per-pair copies dominate.
+   */
+  forEachView?(bucket: BucketName, start: Uint8Array, end: Uint8Array | undefined, fn: (key: Uint8Array, value: Uint8Array) => boolean | void): void
 }
 
 /** Writes, into the one pending batch. Nothing is durable until the batch commits. */

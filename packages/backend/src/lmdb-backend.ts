@@ -39,6 +39,8 @@ export class LmdbBackend implements Backend {
   /** Invariant: open while #state is 'open', except inside the synchronous swap of #swapIn. */
   #root: RootDatabase
   #dbs: Map<BucketName, Bytes>
+  /** Invariant: the view handles (lmdb-env.ts) of #root's buckets, replaced with #dbs. */
+  #views: Map<BucketName, Bytes>
   readonly #batchTx: BatchTx
   /** Invariant: > 0 exactly while a forEach/range walk runs (writes then are refused). */
   #walking = 0
@@ -56,10 +58,12 @@ export class LmdbBackend implements Backend {
     this.#lock = lock
     this.#root = env.root
     this.#dbs = env.dbs
+    this.#views = env.views
     const tx: WriteTx = {
       get: (bucket, key) => this.#get(bucket, key),
       range: (bucket, start, end, opts) => this.#range(bucket, start, end, opts),
       forEach: (bucket, start, end, fn) => this.#forEach(bucket, start, end, fn),
+      forEachView: (bucket, start, end, fn) => this.#forEach(bucket, start, end, fn, true),
       put: (bucket, key, value) => this.#put(bucket, key, value),
       delete: (bucket, key) => this.#delete(bucket, key),
     }
@@ -325,6 +329,7 @@ export class LmdbBackend implements Backend {
     const env = openEnv(join(this.#dir, DATA_FILE))
     this.#root = env.root
     this.#dbs = env.dbs
+    this.#views = env.views
   }
 
   async #removeStaging(path: string): Promise<void> {
@@ -378,13 +383,14 @@ export class LmdbBackend implements Backend {
     return out
   }
 
-  #forEach(bucket: BucketName, start: Uint8Array, end: Uint8Array | undefined, fn: (key: Uint8Array, value: Uint8Array) => boolean | void): void {
+  /** `views`: hand out views when nothing is pending in the bucket (ReadTx.forEachView). */
+  #forEach(bucket: BucketName, start: Uint8Array, end: Uint8Array | undefined, fn: (key: Uint8Array, value: Uint8Array) => boolean | void, views = false): void {
     checkBucket(bucket)
-    this.#walk(bucket, start, end, false, fn)
+    this.#walk(bucket, start, end, false, fn, views)
   }
 
   /** Merges the pending batch over LMDB's range, in order; a pending entry hides LMDB's entry for its key. */
-  #walk(bucket: BucketName, start: Uint8Array, end: Uint8Array | undefined, reverse: boolean, fn: (key: Uint8Array, value: Uint8Array) => boolean | void): void {
+  #walk(bucket: BucketName, start: Uint8Array, end: Uint8Array | undefined, reverse: boolean, fn: (key: Uint8Array, value: Uint8Array) => boolean | void, views = false): void {
     if (end !== undefined && compareBytes(end, start) <= 0) return
     this.#walking++
     // A commit (a commit() called from fn) would reset LMDB's read transaction under the cursor.
@@ -392,16 +398,18 @@ export class LmdbBackend implements Backend {
     const overlay = this.#batchTx.batch.bucket(bucket)
     if (overlay === undefined || overlay.size === 0) {
       // Nothing pending in this bucket: LMDB's cursor alone, without the merge (a full scan at
-      // start-up takes this path).
+      // start-up takes this path). The merge below holds a committed pair while it hands out
+      // pending ones, so only this path may use the view handle.
+      const db = views ? this.#views.get(bucket)! : this.#dbs.get(bucket)!
       try {
-        for (const { key, value } of this.#lmdbRange(bucket, start, end, reverse)) if (fn(key, value) === false) return
+        for (const { key, value } of this.#lmdbRange(db, start, end, reverse)) if (fn(key, value) === false) return
       } finally {
         this.#walking--
         this.#batchTx.resume()
       }
       return
     }
-    const committed = this.#lmdbRange(bucket, start, end, reverse)
+    const committed = this.#lmdbRange(this.#dbs.get(bucket)!, start, end, reverse)
     try {
       const pending = overlay.cursor(start, end, reverse)
       const sign = reverse ? -1 : 1
@@ -435,8 +443,7 @@ export class LmdbBackend implements Backend {
    * include their start and exclude their end, the opposite of ours, so a reverse walk starts
    * at `end` itself (skipped if present) and stops below `start` here.
    */
-  *#lmdbRange(bucket: BucketName, start: Uint8Array, end: Uint8Array | undefined, reverse: boolean): Generator<{ key: Uint8Array; value: Uint8Array }, void, undefined> {
-    const db = this.#dbs.get(bucket)!
+  *#lmdbRange(db: Bytes, start: Uint8Array, end: Uint8Array | undefined, reverse: boolean): Generator<{ key: Uint8Array; value: Uint8Array }, void, undefined> {
     // Bounds longer than any storable key are cut to MAX_KEY_BYTES (LMDB refuses longer ones);
     // the comparisons below keep the exact bounds.
     const from = start.length === 0 ? undefined : start.length > MAX_KEY_BYTES ? start.subarray(0, MAX_KEY_BYTES) : start

@@ -71,6 +71,33 @@ export async function checkDataFile(fs: FileSystem, path: string): Promise<void>
 export interface LmdbEnv {
   readonly root: RootDatabase
   readonly dbs: Map<BucketName, Bytes>
+  /**
+   * A second handle on each bucket, for reads only, whose range iteration hands out views into
+   * lmdb-js's shared key and value buffers instead of a fresh Buffer copy of each (the copies
+   * and their garbage are most of a full scan's cost). A view is valid until the cursor moves
+   * or any other read runs.
+   */
+  readonly views: Map<BucketName, Bytes>
+}
+
+/** A plain Uint8Array view (not a Buffer: a Buffer view costs several times more to make). */
+function view(bytes: Uint8Array, start: number, end: number): Uint8Array {
+  return new Uint8Array(bytes.buffer, bytes.byteOffset + start, end - start)
+}
+
+/**
+ * Opens `bucket` again with lmdb-js's decode hooks returning views. lmdb-js 3.5.6 hands a
+ * custom decoder the shared value buffer and its length (`decoderCopies`), and reads keys
+ * through the store's `readKey`, which a binary-keyed store sets to a copying slice; both are
+ * replaced here. Never written through: writes go through the ordinary handle.
+ */
+function openViewDb(root: RootDatabase, bucket: BucketName): Bytes {
+  const decoder = { decode: (bytes: Uint8Array, size: number): Uint8Array => view(bytes, 0, size), needsStableBuffer: false }
+  const db = root.openDB<Uint8Array, Uint8Array>(bucket, { encoding: 'binary', keyEncoding: 'binary', compression: false, cache: false, encoder: decoder } as Parameters<RootDatabase['openDB']>[1])
+  const internals = db as unknown as { readKey: unknown; decoder: unknown; decoderCopies: unknown }
+  assert(internals.decoder === decoder && internals.decoderCopies === true && typeof internals.readKey === 'function', 'lmdb-js internals changed: the view handle would copy')
+  internals.readKey = view
+  return db
 }
 
 /** Opens the environment at `path` (a file, MDB_NOSUBDIR) with the settings above, and every bucket's database. */
@@ -87,7 +114,8 @@ export function openEnv(path: string): LmdbEnv {
   assert(maxKeySize === undefined || maxKeySize >= MAX_KEY_BYTES, `LMDB accepts keys of at most ${maxKeySize} bytes, below MAX_KEY_BYTES`)
   try {
     const dbs = new Map<BucketName, Bytes>(BUCKETS.map((b) => [b, root.openDB<Uint8Array, Uint8Array>(b, { encoding: 'binary', keyEncoding: 'binary', compression: false, cache: false })]))
-    return { root, dbs }
+    const views = new Map<BucketName, Bytes>(BUCKETS.map((b) => [b, openViewDb(root, b)]))
+    return { root, dbs, views }
   } catch (err) {
     void root.close()
     throw backendError('ERR_BACKEND_CORRUPT', `cannot open the buckets of ${path}: ${(err as Error).message}`, { path }, err)

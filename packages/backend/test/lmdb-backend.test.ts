@@ -31,6 +31,40 @@ let dir: TempDir
 test.before.each(async () => { dir = await tempDir('strata-backend-') })
 test.after.each(async () => { await dir.cleanup() })
 
+test('forEachView visits exactly what forEach does, with views valid during the call, before and after a defragment', async () => {
+  const b = await LmdbBackend.open(dir.path, { clock: new SimClock() })
+  b.write((tx) => {
+    for (let i = 0; i < 300; i++) tx.put('key', bytes(`k${String(i).padStart(3, '0')}`), bytes(`v${i}`.repeat(1 + (i % 7))))
+    tx.put('meta', bytes('m'), bytes('1'))
+  })
+  await b.commit()
+  const walk = (fn: 'forEach' | 'forEachView', start: string, end: string | undefined): string[] => {
+    const out: string[] = []
+    b.read((tx) => tx[fn]!('key', bytes(start), end === undefined ? undefined : bytes(end), (k, v) => {
+      out.push(`${text(k)}=${text(v)}`)
+      return out.length < 250
+    }))
+    return out
+  }
+  const check = (): void => {
+    for (const [start, end] of [['', undefined], ['k100', 'k200'], ['k050', undefined], ['k2', 'k1']] as const) {
+      assert.equal(walk('forEachView', start, end), walk('forEach', start, end))
+    }
+  }
+  check()
+  // Pending writes in the bucket: the merge path.
+  b.write((tx) => {
+    tx.put('key', bytes('k150'), bytes('pending'))
+    tx.delete('key', bytes('k151'))
+  })
+  check()
+  await b.commit()
+  await b.defragment()
+  check()
+  assert.equal(walk('forEachView', '', undefined).length, 250)
+  await b.close()
+})
+
 test('a second open of the same directory fails with ERR_BACKEND_LOCKED until the first closes', async () => {
   const a = await LmdbBackend.open(dir.path, { clock: new SimClock() })
   await rejectsWithCode(LmdbBackend.open(dir.path), 'ERR_BACKEND_LOCKED')

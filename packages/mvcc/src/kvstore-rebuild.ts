@@ -123,7 +123,9 @@ export function rebuildIndex(tx: ReadTx): Rebuilt {
   const collector = new KeyCollector()
   const keyLeases = new Map<string, number>()
   let lastMain = 1
-  tx.forEach('key', FROM_START, undefined, (k, v) => {
+  // Views suffice: the loop keeps nothing of k or v but what it decodes (a string, numbers).
+  const scan = tx.forEachView ?? tx.forEach
+  scan.call(tx, 'key', FROM_START, undefined, (k, v) => {
     assert((k.length === REVISION_BYTES || k.length === TOMBSTONE_REVISION_BYTES) && k[8] === 0x5f, 'bad revision key')
     assert(v.length >= KV_HEADER_BYTES && v[0] === 1, 'bad stored KeyValue')
     const rev: Revision = { main: u64(k, 0), sub: u64(k, 9) }
