@@ -402,7 +402,8 @@ export class LmdbBackend implements Backend {
       // pending ones, so only this path may use the view handle.
       const db = views ? this.#views.get(bucket)! : this.#dbs.get(bucket)!
       try {
-        for (const { key, value } of this.#lmdbRange(db, start, end, reverse)) if (fn(key, value) === false) return
+        if (!reverse) this.#lmdbForward(db, start, end, fn)
+        else for (const { key, value } of this.#lmdbRange(db, start, end, reverse)) if (fn(key, value) === false) return
       } finally {
         this.#walking--
         this.#batchTx.resume()
@@ -435,6 +436,22 @@ export class LmdbBackend implements Backend {
       committed.return?.()
       this.#walking--
       this.#batchTx.resume()
+    }
+  }
+
+  /**
+   * What `#lmdbRange(db, start, end, false)` yields, passed straight to `fn`: without the
+   * generator's two objects per pair, nor a bound check where LMDB's own bound is exact.
+   */
+  #lmdbForward(db: Bytes, start: Uint8Array, end: Uint8Array | undefined, fn: (key: Uint8Array, value: Uint8Array) => boolean | void): void {
+    const startCut = start.length > MAX_KEY_BYTES
+    const endCut = end !== undefined && end.length > MAX_KEY_BYTES
+    const from = start.length === 0 ? undefined : startCut ? start.subarray(0, MAX_KEY_BYTES) : start
+    for (const entry of db.getRange({ start: from, end: endCut ? undefined : end })) {
+      const key = entry.key as Uint8Array
+      if (startCut && compareBytes(key, start) < 0) continue
+      if (endCut && compareBytes(key, end) >= 0) return
+      if (fn(key, entry.value) === false) return
     }
   }
 
