@@ -80,9 +80,19 @@ export interface LmdbEnv {
   readonly views: Map<BucketName, Bytes>
 }
 
-/** A plain Uint8Array view (not a Buffer: a Buffer view costs several times more to make). */
-function view(bytes: Uint8Array, start: number, end: number): Uint8Array {
-  return new Uint8Array(bytes.buffer, bytes.byteOffset + start, end - start)
+/**
+ * Makes views, handing out the previous one again when it covers the same bytes of the same
+ * buffer: lmdb-js reads every key and every value into the same two buffers, so a scan over
+ * same-sized entries allocates no view at all. Plain Uint8Array views (a Buffer view costs
+ * several times more to make).
+ */
+function viewMaker(): (bytes: Uint8Array, start: number, end: number) => Uint8Array {
+  let last = new Uint8Array(0)
+  return (bytes, start, end) => {
+    const offset = bytes.byteOffset + start
+    if (last.buffer !== bytes.buffer || last.byteOffset !== offset || last.length !== end - start) last = new Uint8Array(bytes.buffer, offset, end - start)
+    return last
+  }
 }
 
 /**
@@ -92,11 +102,12 @@ function view(bytes: Uint8Array, start: number, end: number): Uint8Array {
  * replaced here. Never written through: writes go through the ordinary handle.
  */
 function openViewDb(root: RootDatabase, bucket: BucketName): Bytes {
-  const decoder = { decode: (bytes: Uint8Array, size: number): Uint8Array => view(bytes, 0, size), needsStableBuffer: false }
+  const valueView = viewMaker()
+  const decoder = { decode: (bytes: Uint8Array, size: number): Uint8Array => valueView(bytes, 0, size), needsStableBuffer: false }
   const db = root.openDB<Uint8Array, Uint8Array>(bucket, { encoding: 'binary', keyEncoding: 'binary', compression: false, cache: false, encoder: decoder } as Parameters<RootDatabase['openDB']>[1])
   const internals = db as unknown as { readKey: unknown; decoder: unknown; decoderCopies: unknown }
   assert(internals.decoder === decoder && internals.decoderCopies === true && typeof internals.readKey === 'function', 'lmdb-js internals changed: the view handle would copy')
-  internals.readKey = view
+  internals.readKey = viewMaker()
   return db
 }
 
