@@ -87,7 +87,7 @@ export interface LmdbEnv {
  * several times more to make).
  */
 function viewMaker(): (bytes: Uint8Array, start: number, end: number) => Uint8Array {
-  let last = new Uint8Array(0)
+  let last: Uint8Array = new Uint8Array(0)
   return (bytes, start, end) => {
     const offset = bytes.byteOffset + start
     if (last.buffer !== bytes.buffer || last.byteOffset !== offset || last.length !== end - start) last = new Uint8Array(bytes.buffer, offset, end - start)
