@@ -46,12 +46,11 @@ function u64(b: Uint8Array, o: number): number {
 /**
  * Finds or adds the KeyIndex of each key met by the scan, without a map in the common case.
  * Keys that first appear in increasing order (a store loaded in key order) are appended to
- * sorted arrays, which are already the bulk load's input; a key seen again is found by binary
- * search once, then in a map of such rewritten keys (a few keys rewritten many times cost a
- * map lookup each, not a search), and a new key out of order goes to a side map merged in at
- * the end. Once binary
- * searches outnumber a quarter of the keys, one map over everything takes over the lookups
- * (a workload that rewrites keys many times pays for the map once, not per search).
+ * sorted arrays, which are already the bulk load's input. A key met below the last sorted key
+ * is looked up in a map of the keys met that way before; only on a miss is it binary-searched
+ * (once per key: found, it joins the map) or, when absent, added as a side key merged in at the
+ * end. So a key rewritten many times costs one search, then a map lookup each time, and the
+ * map holds only keys met out of order.
  */
 class KeyCollector {
   /** Invariant: strictly increasing. */
@@ -59,47 +58,31 @@ class KeyCollector {
   readonly #indexes: KeyIndex[] = []
   /** Invariant: keys that first appeared below the last sorted key; disjoint from #keys. */
   readonly #side = new Map<string, KeyIndex>()
-  /** Invariant: keys of #keys found again by a binary search, with their #indexes entry. */
-  readonly #rewritten = new Map<string, KeyIndex>()
-  #searches = 0
-  /** Invariant: undefined, or every key of #keys and #side. */
-  #all: Map<string, KeyIndex> | undefined
+  /** Invariant: every key of #side, and the keys of #keys met again below the last sorted key. */
+  readonly #revisited = new Map<string, KeyIndex>()
 
   get(key: string): KeyIndex {
     const keys = this.#keys
     const n = keys.length
     if (n === 0 || key > keys[n - 1]!) return this.#append(key)
     if (key === keys[n - 1]) return this.#indexes[n - 1]!
-    if (this.#all === undefined) {
-      const hit = this.#rewritten.get(key)
-      if (hit !== undefined) return hit
-      if (++this.#searches > (n >> 2) + 1024) {
-        this.#all = new Map(this.#side)
-        for (let i = 0; i < n; i++) this.#all.set(keys[i]!, this.#indexes[i]!)
-      }
-    }
-    if (this.#all !== undefined) return this.#all.get(key) ?? this.#addSide(key)
+    const hit = this.#revisited.get(key)
+    if (hit !== undefined) return hit
     const i = lowerBound(keys, key)
-    if (keys[i] === key) {
-      const ki = this.#indexes[i]!
-      this.#rewritten.set(key, ki)
-      return ki
+    let ki: KeyIndex
+    if (keys[i] === key) ki = this.#indexes[i]!
+    else {
+      ki = new KeyIndex(key)
+      this.#side.set(key, ki)
     }
-    return this.#side.get(key) ?? this.#addSide(key)
+    this.#revisited.set(key, ki)
+    return ki
   }
 
   #append(key: string): KeyIndex {
     const ki = new KeyIndex(key)
     this.#keys.push(key)
     this.#indexes.push(ki)
-    this.#all?.set(key, ki)
-    return ki
-  }
-
-  #addSide(key: string): KeyIndex {
-    const ki = new KeyIndex(key)
-    this.#side.set(key, ki)
-    this.#all?.set(key, ki)
     return ki
   }
 
