@@ -43,8 +43,19 @@ export class KeyIndex {
   #modMain = 0
   /** Invariant: the last generation is non-empty (the key exists at #modMain and after). */
   #alive = false
-  /** Invariant: length >= 1; only the last generation may be empty. */
-  #generations: Generation[] = [EMPTY_GENERATION]
+  /**
+   * Invariant: length >= 1; only the last generation may be empty. Undefined in the compact
+   * state: one generation holding one revision (#modified), created at #created, at version
+   * #ver, and alive. A key put once, the common case (and every key a rebuild meets once),
+   * stays compact: it saves the generation, its revs array and this array (~160 bytes and
+   * three objects per key, which a 1M-key rebuild otherwise allocates and the GC copies).
+   * #gens() leaves the state when the history grows.
+   */
+  #generations: Generation[] | undefined = [EMPTY_GENERATION]
+  /** Meaningful in the compact state only. */
+  #created: Revision = ZERO
+  /** Meaningful in the compact state only. */
+  #ver = 0
 
   constructor(key: string) {
     this.key = key
@@ -54,19 +65,40 @@ export class KeyIndex {
     return this.#modified
   }
 
-  /** A read-only view of the generations, for tests and debugging. */
+  /** A read-only view of the generations, for tests and debugging (the compact state unchanged). */
   get generations(): readonly Readonly<Generation>[] {
-    return this.#generations
+    return this.#generations ?? [this.#compactGeneration()]
+  }
+
+  #compactGeneration(): Generation {
+    return { ver: this.#ver, created: this.#created, revs: [this.#modified] }
+  }
+
+  /** The generations, leaving the compact state (allocating what it saved) when in it. */
+  #gens(): Generation[] {
+    return (this.#generations ??= [this.#compactGeneration()])
+  }
+
+  /** Enters the compact state: the key's whole history is one put at `rev`. */
+  #setCompact(created: Revision, rev: Revision, version: number): void {
+    this.#generations = undefined
+    this.#created = created
+    this.#ver = version
+    this.#modified = rev
+    this.#modMain = rev.main
+    this.#alive = true
   }
 
   /** Records a put at `rev`, which must be newer than anything recorded (asserted). */
   put(rev: Revision): void {
     // The message is built only on failure: put is on the hot path of every write and of the rebuild.
     if (!revisionGreater(rev, this.#modified)) assert.fail(`keyIndex put ${rev.main}.${rev.sub} not after ${this.#modified.main}.${this.#modified.sub}`)
-    const last = this.#generations.length - 1
-    const g = this.#generations[last]!
+    if (this.#generations?.length === 1 && this.#generations[0] === EMPTY_GENERATION) return this.#setCompact(rev, rev, 1)
+    const gens = this.#gens()
+    const last = gens.length - 1
+    const g = gens[last]!
     // A new generation starts as exact-size literals: `[].push` would reserve 17 slots per key.
-    if (g === EMPTY_GENERATION) this.#generations[last] = { ver: 1, created: rev, revs: [rev] }
+    if (g === EMPTY_GENERATION) gens[last] = { ver: 1, created: rev, revs: [rev] }
     else {
       g.revs.push(rev)
       g.ver++
@@ -82,10 +114,11 @@ export class KeyIndex {
    * revisions may have been compacted away.
    */
   restorePut(created: Revision, rev: Revision, version: number): void {
-    const last = this.#generations.length - 1
-    assert(this.#generations[last] === EMPTY_GENERATION, 'restorePut into a non-empty generation')
-    assert(revisionGreater(rev, this.#modified) && version >= 1)
-    this.#generations[last] = { ver: version, created, revs: [rev] }
+    const gens = this.#generations
+    if (gens === undefined || gens[gens.length - 1] !== EMPTY_GENERATION) assert.fail('restorePut into a non-empty generation')
+    if (!revisionGreater(rev, this.#modified) || version < 1) assert.fail(`restorePut of ${rev.main}.${rev.sub} at version ${version}`)
+    if (gens.length === 1) return this.#setCompact(created, rev, version)
+    gens[gens.length - 1] = { ver: version, created, revs: [rev] }
     this.#modified = rev
     this.#modMain = rev.main
     this.#alive = true
@@ -93,12 +126,11 @@ export class KeyIndex {
 
   /** Records a deletion at `rev`; the key must be alive. Starts a new empty generation. */
   tombstone(rev: Revision): void {
-    const g = this.#generations[this.#generations.length - 1]!
-    if (g.revs.length === 0) {
+    if (!this.#alive) {
       throw new MvccError('ERR_REVISION_NOT_FOUND', 'mvcc: revision not found', { key: this.key, main: rev.main })
     }
     this.put(rev)
-    this.#generations.push(EMPTY_GENERATION)
+    this.#gens().push(EMPTY_GENERATION)
     this.#alive = false
   }
 
@@ -119,38 +151,42 @@ export class KeyIndex {
    * the undo of a write txn whose backend write was rolled back.
    */
   revert(rev: Revision, tombstone: boolean): void {
+    const gens = this.#gens()
     if (tombstone) {
-      assert(this.#generations.length > 1 && this.#generations[this.#generations.length - 1] === EMPTY_GENERATION, 'revert of a tombstone that is not the newest change')
-      this.#generations.pop()
+      assert(gens.length > 1 && gens[gens.length - 1] === EMPTY_GENERATION, 'revert of a tombstone that is not the newest change')
+      gens.pop()
     }
-    const last = this.#generations.length - 1
-    const g = this.#generations[last]!
+    const last = gens.length - 1
+    const g = gens[last]!
     assert(g.revs.length > 0 && g.revs[g.revs.length - 1] === rev, 'revert of a revision that is not the newest')
-    if (g.revs.length === 1) this.#generations[last] = EMPTY_GENERATION
+    if (g.revs.length === 1) gens[last] = EMPTY_GENERATION
     else {
       g.revs.pop()
       g.ver--
     }
     let previous: Revision = ZERO
-    for (let i = this.#generations.length - 1; i >= 0 && previous === ZERO; i--) {
-      const revs = this.#generations[i]!.revs
+    for (let i = gens.length - 1; i >= 0 && previous === ZERO; i--) {
+      const revs = gens[i]!.revs
       if (revs.length > 0) previous = revs[revs.length - 1]!
     }
     this.#modified = previous
     this.#modMain = previous.main
-    this.#alive = this.#generations[this.#generations.length - 1]!.revs.length > 0
+    this.#alive = gens[gens.length - 1]!.revs.length > 0
   }
 
   /** True when nothing is recorded (only one, empty, generation). */
   isEmpty(): boolean {
-    return this.#generations.length === 1 && this.#generations[0]!.revs.length === 0
+    const gens = this.#generations
+    return gens !== undefined && gens.length === 1 && gens[0]!.revs.length === 0
   }
 
   /** The generation holding `atRev`, or undefined when the key did not exist at `atRev`. */
   #findGeneration(atRev: number): Generation | undefined {
-    const last = this.#generations.length - 1
+    const gens = this.#generations
+    if (gens === undefined) return this.#modMain <= atRev ? this.#compactGeneration() : undefined
+    const last = gens.length - 1
     for (let i = last; i >= 0; i--) {
-      const g = this.#generations[i]!
+      const g = gens[i]!
       if (g.revs.length === 0) continue
       // A generation whose tombstone is at or before atRev was already dead at atRev.
       if (i !== last && g.revs[g.revs.length - 1]!.main <= atRev) return undefined
@@ -161,6 +197,7 @@ export class KeyIndex {
 
   /** The newest put at or before `atRev` and the key's version there; undefined if absent. */
   get(atRev: number): KeyIndexGet | undefined {
+    if (this.#generations === undefined) return this.#modMain <= atRev ? { modified: this.#modified, created: this.#created, version: this.#ver } : undefined
     const g = this.#findGeneration(atRev)
     if (g === undefined) return undefined
     for (let n = g.revs.length - 1; n >= 0; n--) {
@@ -173,6 +210,7 @@ export class KeyIndex {
   /** The revision `get` would return, without allocating. */
   revisionAt(atRev: number): Revision | undefined {
     if (atRev >= this.#modMain) return this.#alive ? this.#modified : undefined
+    if (this.#generations === undefined) return undefined
     const g = this.#findGeneration(atRev)
     if (g === undefined) return undefined
     for (let n = g.revs.length - 1; n >= 0; n--) if (g.revs[n]!.main <= atRev) return g.revs[n]
@@ -187,6 +225,7 @@ export class KeyIndex {
 
   /** Every revision with main >= `rev`, keeping only the highest sub of each main. */
   since(rev: number): Revision[] {
+    if (this.#generations === undefined) return this.#modMain >= rev ? [this.#modified] : []
     const out: Revision[] = []
     for (const g of this.#generations) {
       for (const r of g.revs) {
@@ -208,10 +247,10 @@ export class KeyIndex {
    * rather than by each generation's tombstone main revision also handles a delete and a put
    * of the same key in one write txn (two generations sharing a main revision).
    */
-  #doCompact(atRev: number, available: Set<string>): { genIdx: number; revIndex: number } {
-    const last = this.#generations.length - 1
+  #doCompact(gens: Generation[], atRev: number, available: Set<string>): { genIdx: number; revIndex: number } {
+    const last = gens.length - 1
     for (let gi = last; gi >= 0; gi--) {
-      const revs = this.#generations[gi]!.revs
+      const revs = gens[gi]!.revs
       for (let n = revs.length - 1; n >= 0; n--) {
         const rev = revs[n]!
         if (rev.main > atRev) continue
@@ -227,10 +266,16 @@ export class KeyIndex {
   /** Drops history before `atRev`, keeping the newest revision at or before it. */
   compact(atRev: number, available: Set<string>): void {
     if (this.isEmpty()) assert.fail(`compact of empty keyIndex ${this.key}`)
-    const { genIdx, revIndex } = this.#doCompact(atRev, available)
-    const g = this.#generations[genIdx]!
+    if (this.#generations === undefined) {
+      // One alive put: compaction keeps it whatever atRev is, and nothing changes.
+      if (this.#modMain <= atRev) available.add(revisionId(this.#modified))
+      return
+    }
+    const gens = this.#generations
+    const { genIdx, revIndex } = this.#doCompact(gens, atRev, available)
+    const g = gens[genIdx]!
     if (g.revs.length > 0 && revIndex > 0) g.revs = g.revs.slice(revIndex)
-    if (genIdx > 0) this.#generations = this.#generations.slice(genIdx)
+    if (genIdx > 0) this.#generations = gens.slice(genIdx)
   }
 
   /**
@@ -239,9 +284,14 @@ export class KeyIndex {
    */
   keep(atRev: number, available: Set<string>): void {
     if (this.isEmpty()) return
-    const { genIdx, revIndex } = this.#doCompact(atRev, available)
-    const g = this.#generations[genIdx]!
-    if (g.revs.length > 0 && revIndex === g.revs.length - 1 && genIdx !== this.#generations.length - 1) {
+    if (this.#generations === undefined) {
+      if (this.#modMain <= atRev) available.add(revisionId(this.#modified))
+      return
+    }
+    const gens = this.#generations
+    const { genIdx, revIndex } = this.#doCompact(gens, atRev, available)
+    const g = gens[genIdx]!
+    if (g.revs.length > 0 && revIndex === g.revs.length - 1 && genIdx !== gens.length - 1) {
       available.delete(revisionId(g.revs[revIndex]!))
     }
   }

@@ -134,4 +134,56 @@ test('a delete and a put of the same key in one txn: compaction keeps the put', 
   assert.equal([...kept2], ['5_1'], 'the tombstone at the compaction revision is kept')
 })
 
+test('a key put once (kept without generation objects) answers every query as one generation does', () => {
+  const once = (): KeyIndex => {
+    const ki = new KeyIndex('k')
+    ki.put(revision(5))
+    return ki
+  }
+  const ki = once()
+  assert.equal(shape(ki), [[5]])
+  assert.is(ki.get(4), undefined)
+  assert.equal(ki.get(5), { modified: revision(5), created: revision(5), version: 1 })
+  assert.equal(ki.get(9), { modified: revision(5), created: revision(5), version: 1 })
+  assert.equal(ki.revisionAt(4), undefined)
+  assert.equal(ki.revisionAt(7), revision(5))
+  assert.not.ok(ki.aliveAt(4))
+  assert.ok(ki.aliveAt(5))
+  assert.equal(ki.since(6), [])
+  assert.equal(ki.since(5), [revision(5)])
+  assert.not.ok(ki.isEmpty())
+  for (const [atRev, expected] of [[4, []], [5, ['5_0']], [9, ['5_0']]] as const) {
+    const kept = new Set<string>()
+    ki.keep(atRev, kept)
+    assert.equal([...kept], expected, `keep(${atRev})`)
+    const compacted = once()
+    const available = new Set<string>()
+    compacted.compact(atRev, available)
+    assert.equal([...available], expected, `compact(${atRev})`)
+    assert.equal(shape(compacted), [[5]])
+  }
+  // Growing the history leaves the compact form with nothing lost.
+  const grown = once()
+  grown.put(revision(6))
+  assert.equal(grown.get(6), { modified: revision(6), created: revision(5), version: 2 })
+  const deleted = once()
+  deleted.tombstone(revision(7))
+  assert.equal(shape(deleted), [[5, 7], []])
+  assert.not.ok(deleted.aliveAt(7))
+  const reverted = once()
+  reverted.revert(reverted.revisionAt(5)!, false)
+  assert.ok(reverted.isEmpty())
+  assert.equal(shape(reverted), [[]])
+})
+
+test('a restored put keeps the stored creation and version, and later puts count on from them', () => {
+  const ki = new KeyIndex('k')
+  ki.restorePut(revision(3), revision(7), 4)
+  assert.equal(ki.get(7), { modified: revision(7), created: revision(3), version: 4 })
+  assert.equal(ki.generations[0]!.ver, 4)
+  ki.put(revision(8))
+  assert.equal(ki.get(8), { modified: revision(8), created: revision(3), version: 5 })
+  assert.equal(ki.get(7), { modified: revision(7), created: revision(3), version: 4 })
+})
+
 test.run()
