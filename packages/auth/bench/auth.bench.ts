@@ -1,9 +1,9 @@
 // Auth benchmarks (issue 7, reference §5.4):
 // 1. authenticate throughput at bcrypt cost 10 with 1, 2, 8 and 64 in flight, for the default
-//    hasher (a worker thread per core at nice 19 and SCHED_IDLE), for the same slots at normal priority, and for
+//    hasher (a worker thread per core at nice 19), for the same slots at normal priority, and for
 //    the naive baseline: `@node-rs/bcrypt`'s async verify on the libuv pool, unbounded;
 // 2. the p99 latency of a concurrent put loop, alone and during a 64-in-flight authentication
-//    storm, for the same three and for nice 19 without SCHED_IDLE. The put loop is a MemoryBackend put +
+//    storm, for the same three. The put loop is a MemoryBackend put +
 //    commit followed by a 4 KiB append + fdatasync to a temp file (the WAL's durable step), so
 //    it needs the event loop, a core and a libuv pool thread — everything bcrypt competes for;
 // 3. permission checks per second for a user holding 1,000 roles, against a naive checker that
@@ -28,8 +28,8 @@ const ROUNDS = quick ? 1 : 4
 /** Virtual time for the backend: its batch timer never fires (the loop commits itself). */
 const benchClock: Clock = { now: () => 0, setTimer: () => ({ cancel() {} }) }
 
-async function newStore(maxConcurrent: number, niceness?: number, idlePolicy?: boolean): Promise<AuthStore> {
-  const hasher = new PasswordHasher({ cost: COST, maxConcurrent, ...(niceness === undefined ? {} : { niceness }), ...(idlePolicy === undefined ? {} : { idlePolicy }) })
+async function newStore(maxConcurrent: number, niceness?: number): Promise<AuthStore> {
+  const hasher = new PasswordHasher({ cost: COST, maxConcurrent, ...(niceness === undefined ? {} : { niceness }) })
   const store = new AuthStore(new MemoryBackend({ clock: benchClock, batchInterval: 1e9 }), { hasher, clock: benchClock })
   store.userAdd({ name: 'root', hashedPassword: await store.hashPassword('rootpw') })
   store.userGrantRole({ user: 'root', role: 'root' })
@@ -157,22 +157,17 @@ function summary(lat: number[]): string {
  */
 async function interleaved(storms: [string, Storm][], rounds: number): Promise<Map<string, number[]>> {
   const pooled = new Map<string, number[]>([['alone', []], ...storms.map(([n]) => [n, []] as [string, number[]])])
-  // Round -1 warms up and is not pooled: it starts every storm's hash threads, and its first
-  // windows caught the collection of the earlier sections' garbage (p99 alone 1.1 ms, 4.5 ms
-  // under a storm, where the later rounds gave 0.45 ms either way).
-  for (let r = -1; r < rounds; r++) {
+  for (let r = 0; r < rounds; r++) {
     for (const [name, storm] of storms) {
       const alone = await putLoop(P99_WINDOW_MS)
       await storm.start()
       const stormed = await putLoop(P99_WINDOW_MS)
       await storm.pause()
-      if (r >= 0) {
-        pooled.get('alone')!.push(...alone)
-        pooled.get(name)!.push(...stormed)
-      }
+      pooled.get('alone')!.push(...alone)
+      pooled.get(name)!.push(...stormed)
       const p99 = (l: number[]): number => percentile(l.sort((a, b) => a - b), 0.99)
       // The spread of these per-window ratios shows how much of the pooled ratio is background noise.
-      console.log(`round ${r < 0 ? 'warm-up' : r}, ${name}: p99 alone ${p99(alone).toFixed(2)} ms, under storm ${p99(stormed).toFixed(2)} ms, ratio ${(p99(stormed) / p99(alone)).toFixed(2)}`)
+      console.log(`round ${r}, ${name}: p99 alone ${p99(alone).toFixed(2)} ms, under storm ${p99(stormed).toFixed(2)} ms, ratio ${(p99(stormed) / p99(alone)).toFixed(2)}`)
     }
   }
   for (const lat of pooled.values()) lat.sort((a, b) => a - b)
@@ -206,16 +201,13 @@ async function throughputSection(): Promise<void> {
 }
 
 async function latencySection(): Promise<void> {
-  ;(globalThis as { gc?: () => void }).gc?.() // scripts/bench.mjs passes --expose-gc
   const defaults = new Storm(viaStore(await newStore(new PasswordHasher().maxConcurrent)), 64)
-  const niceOnly = new Storm(viaStore(await newStore(CORES, DEFAULT_HASH_NICENESS, false)), 64)
-  const perCore = new Storm(viaStore(await newStore(CORES, 0, false)), 64)
-  const lat = await interleaved([['default hasher', defaults], [`${CORES} slots, nice 19 without SCHED_IDLE`, niceOnly], [`${CORES} slots, nice 0`, perCore]], ROUNDS)
+  const perCore = new Storm(viaStore(await newStore(CORES, 0)), 64)
+  const lat = await interleaved([['default hasher', defaults], [`${CORES} slots, nice 0`, perCore]], ROUNDS)
   const base = percentile(lat.get('alone')!, 0.99)
   for (const [name, l] of lat) console.log(`put loop, ${name === 'alone' ? 'alone' : `64-in-flight storm, ${name}`}: ${summary(l)}`)
-  console.log(`authentications completed during the storms: default ${defaults.done}, nice 19 only ${niceOnly.done}, ${CORES} slots at nice 0 ${perCore.done}`)
+  console.log(`authentications completed during the storms: default ${defaults.done}, ${CORES} slots at nice 0 ${perCore.done}`)
   await defaults.stop()
-  await niceOnly.stop()
   await perCore.stop()
   // The naive baseline drains slowly (64 hashes queued on the pool ahead of every fsync): one window.
   const naive = new Storm(await naiveLibuv(), 64)
@@ -226,7 +218,6 @@ async function latencySection(): Promise<void> {
   printResult('auth.put_p99.alone_ms', base, 'ms')
   printResult('auth.put_p99.storm_default_ms', percentile(lat.get('default hasher')!, 0.99), 'ms')
   printResult('auth.put_p99_ratio_under_auth_storm', percentile(lat.get('default hasher')!, 0.99) / base, 'ratio')
-  printResult('auth.put_p99_ratio_under_auth_storm.nice19_without_sched_idle', percentile(lat.get(`${CORES} slots, nice 19 without SCHED_IDLE`)!, 0.99) / base, 'ratio')
   printResult('auth.put_p99_ratio_under_auth_storm.nice0', percentile(lat.get(`${CORES} slots, nice 0`)!, 0.99) / base, 'ratio')
   printResult('auth.put_p99_ratio_under_auth_storm.naive_libuv', percentile(naiveLat, 0.99) / base, 'ratio')
 }

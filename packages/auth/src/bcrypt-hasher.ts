@@ -36,13 +36,6 @@ export interface PasswordHasherOptions {
    * loop's p99 3-4.5x; nice 19 kept it at ~0.9x.
    */
   readonly niceness?: number
-  /**
-   * Linux: the hash threads also take the SCHED_IDLE policy (through util-linux's `chrt`), so a
-   * waking normal thread preempts a hash at once instead of after the hash's time slice (up to a
-   * ~4 ms tick under Linux >= 6.6's EEVDF scheduler, where nice 19 alone let 1 in 3 two-second
-   * windows of a put loop reach a p99 of 4 ms). Default true; ignored where it cannot be set.
-   */
-  readonly idlePolicy?: boolean
 }
 
 /**
@@ -80,7 +73,7 @@ export class PasswordHasher {
     this.cost = cost
     this.maxConcurrent = maxConcurrent
     this.#maxQueued = maxQueued
-    this.#pool = new HashWorkerPool(maxConcurrent, niceness, options.idlePolicy ?? true)
+    this.#pool = new HashWorkerPool(maxConcurrent, niceness)
   }
 
   /** Stops the worker threads (idle ones now, busy ones after their job). Idle workers never keep the process alive, so this is optional. */

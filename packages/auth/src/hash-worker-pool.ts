@@ -12,25 +12,12 @@ import { Worker } from 'node:worker_threads'
  * value is per thread), so when the event loop, the apply path or a fsync wants a core, the
  * scheduler gives it to them first, and hashing takes whatever is left.
  *
- * With `idle`, the thread also takes Linux's SCHED_IDLE policy. Nice 19 alone is not enough on
- * Linux >= 6.6 (EEVDF): a woken normal thread may wait for the running hash's slice to end, up
- * to a scheduler tick (~4 ms; seen as 1 in 3 two-second windows with a put p99 of 4 ms instead
- * of 0.45 ms). A SCHED_IDLE thread is preempted by any waking normal thread at once. Node has
- * no call for it, so the thread runs util-linux's `chrt --idle` on its own thread id; where
- * that fails (no chrt, not Linux) the thread keeps the nice value alone.
- *
  * The worker is a few lines of CommonJS evaluated in place (no file to ship or resolve); it
  * loads `@node-rs/bcrypt` from the path resolved here.
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads')
 try { require('node:os').setPriority(workerData.niceness) } catch {}
-if (workerData.idle) {
-  try {
-    const tid = require('node:fs').readlinkSync('/proc/thread-self').split('/').pop()
-    require('node:child_process').execFileSync('chrt', ['--idle', '--pid', '0', tid], { stdio: 'ignore' })
-  } catch {}
-}
 const bcrypt = require(workerData.bcryptPath)
 parentPort.on('message', (job) => {
   let reply
@@ -58,26 +45,24 @@ const bcryptPath = createRequire(import.meta.url).resolve('@node-rs/bcrypt')
 export class HashWorkerPool {
   readonly #size: number
   readonly #niceness: number
-  readonly #idlePolicy: boolean
   /** Invariant: workers not running a job; all unref'd so an idle pool never keeps the process alive. */
-  readonly #idleWorkers: Worker[] = []
-  /** Invariant: #idleWorkers.length + #busy <= #size. */
+  readonly #idle: Worker[] = []
+  /** Invariant: #idle.length + #busy <= #size. */
   #busy = 0
   #closed = false
 
-  constructor(size: number, niceness: number, idlePolicy = false) {
+  constructor(size: number, niceness: number) {
     assert.ok(Number.isInteger(size) && size >= 1)
     assert.ok(Number.isInteger(niceness) && niceness >= 0 && niceness <= 19)
     this.#size = size
     this.#niceness = niceness
-    this.#idlePolicy = idlePolicy
   }
 
   /** Runs one job. The caller bounds concurrency to `size` (PasswordHasher's semaphore does). */
   run(job: HashJob): Promise<string | boolean> {
     assert.ok(!this.#closed, 'HashWorkerPool used after close')
     assert.ok(this.#busy < this.#size, 'more concurrent hash jobs than workers')
-    const worker = this.#idleWorkers.pop() ?? this.#spawn()
+    const worker = this.#idle.pop() ?? this.#spawn()
     this.#busy++
     worker.ref() // a pending job keeps the process alive
     return new Promise<string | boolean>((resolve, reject) => {
@@ -86,7 +71,7 @@ export class HashWorkerPool {
         this.#busy--
         worker.unref()
         if (this.#closed) void worker.terminate()
-        else this.#idleWorkers.push(worker)
+        else this.#idle.push(worker)
         if (reply.error !== undefined) reject(new Error(`bcrypt: ${reply.error}`))
         else resolve(reply.result as string | boolean)
       }
@@ -112,16 +97,16 @@ export class HashWorkerPool {
   /** Stops the idle workers now and busy ones when their job ends. */
   async close(): Promise<void> {
     this.#closed = true
-    await Promise.all(this.#idleWorkers.splice(0).map((w) => w.terminate()))
+    await Promise.all(this.#idle.splice(0).map((w) => w.terminate()))
   }
 
   #spawn(): Worker {
-    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { bcryptPath, niceness: this.#niceness, idle: this.#idlePolicy } })
+    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { bcryptPath, niceness: this.#niceness } })
     worker.unref()
     // An idle worker that dies leaves the pool, so no job is ever posted to a dead thread.
     worker.once('exit', () => {
-      const i = this.#idleWorkers.indexOf(worker)
-      if (i >= 0) this.#idleWorkers.splice(i, 1)
+      const i = this.#idle.indexOf(worker)
+      if (i >= 0) this.#idle.splice(i, 1)
     })
     return worker
   }

@@ -83,33 +83,4 @@ test('bcrypt runs on threads whose nice value is raised, leaving the event loop 
   assert.throws(() => new PasswordHasher({ niceness: 20 }), RangeError)
 })
 
-/** The scheduling policy of each of this process's threads (Linux), or undefined elsewhere. */
-function threadPolicies(): Map<number, number> | undefined {
-  if (!existsSync('/proc/self/task')) return undefined
-  return new Map(readdirSync('/proc/self/task').map((t) => {
-    const policy = /^policy\s*:\s*(\d+)$/m.exec(readFileSync(`/proc/self/task/${t}/sched`, 'utf8'))
-    return [Number(t), Number(policy?.[1] ?? -1)]
-  }))
-}
-
-const SCHED_IDLE = 5
-const hasChrt = ['/usr/bin/chrt', '/bin/chrt'].some((p) => existsSync(p))
-
-test('with idlePolicy (the default) the hash threads run SCHED_IDLE where chrt exists; without it they do not', async () => {
-  const idle = new PasswordHasher({ cost: 4, maxConcurrent: 1 })
-  await idle.hash('pw')
-  const policies = threadPolicies()
-  if (policies !== undefined && hasChrt) {
-    assert.ok([...policies.values()].includes(SCHED_IDLE), `thread policies ${[...policies.values()].join(',')}`)
-    assert.is.not(policies.get(process.pid), SCHED_IDLE, 'the main thread keeps its policy')
-  }
-  await idle.close()
-  const normal = new PasswordHasher({ cost: 4, maxConcurrent: 1, idlePolicy: false })
-  const before = [...(threadPolicies()?.values() ?? [])].filter((p) => p === SCHED_IDLE).length
-  await normal.hash('pw')
-  const after = [...(threadPolicies()?.values() ?? [])].filter((p) => p === SCHED_IDLE).length
-  assert.ok(after <= before, 'idlePolicy: false adds no SCHED_IDLE thread')
-  await normal.close()
-})
-
 test.run()
