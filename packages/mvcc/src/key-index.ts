@@ -180,10 +180,8 @@ export class KeyIndex {
     return gens !== undefined && gens.length === 1 && gens[0]!.revs.length === 0
   }
 
-  /** The generation holding `atRev`, or undefined when the key did not exist at `atRev`. */
-  #findGeneration(atRev: number): Generation | undefined {
-    const gens = this.#generations
-    if (gens === undefined) return this.#modMain <= atRev ? this.#compactGeneration() : undefined
+  /** The generation of `gens` holding `atRev`, or undefined when the key did not exist at `atRev`. */
+  #findGeneration(gens: Generation[], atRev: number): Generation | undefined {
     const last = gens.length - 1
     for (let i = last; i >= 0; i--) {
       const g = gens[i]!
@@ -198,7 +196,7 @@ export class KeyIndex {
   /** The newest put at or before `atRev` and the key's version there; undefined if absent. */
   get(atRev: number): KeyIndexGet | undefined {
     if (this.#generations === undefined) return this.#modMain <= atRev ? { modified: this.#modified, created: this.#created, version: this.#ver } : undefined
-    const g = this.#findGeneration(atRev)
+    const g = this.#findGeneration(this.#generations, atRev)
     if (g === undefined) return undefined
     for (let n = g.revs.length - 1; n >= 0; n--) {
       const rev = g.revs[n]!
@@ -210,8 +208,8 @@ export class KeyIndex {
   /** The revision `get` would return, without allocating. */
   revisionAt(atRev: number): Revision | undefined {
     if (atRev >= this.#modMain) return this.#alive ? this.#modified : undefined
-    if (this.#generations === undefined) return undefined
-    const g = this.#findGeneration(atRev)
+    if (this.#generations === undefined) return undefined // its one put is after atRev
+    const g = this.#findGeneration(this.#generations, atRev)
     if (g === undefined) return undefined
     for (let n = g.revs.length - 1; n >= 0; n--) if (g.revs[n]!.main <= atRev) return g.revs[n]
     return undefined
