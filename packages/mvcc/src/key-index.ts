@@ -244,8 +244,16 @@ export class KeyIndex {
    * before `atRev` means the key was dead at `atRev`: nothing is kept. Searching by revision
    * rather than by each generation's tombstone main revision also handles a delete and a put
    * of the same key in one write txn (two generations sharing a main revision).
+   *
+   * Undefined in the compact state, where compaction changes nothing: its one put is alive, so
+   * it is kept (added to `available`) whenever it is at or before `atRev`.
    */
-  #doCompact(gens: Generation[], atRev: number, available: Set<string>): { genIdx: number; revIndex: number } {
+  #doCompact(atRev: number, available: Set<string>): { gens: Generation[]; genIdx: number; revIndex: number } | undefined {
+    const gens = this.#generations
+    if (gens === undefined) {
+      if (this.#modMain <= atRev) available.add(revisionId(this.#modified))
+      return undefined
+    }
     const last = gens.length - 1
     for (let gi = last; gi >= 0; gi--) {
       const revs = gens[gi]!.revs
@@ -253,24 +261,20 @@ export class KeyIndex {
         const rev = revs[n]!
         if (rev.main > atRev) continue
         const isTombstone = gi !== last && n === revs.length - 1
-        if (isTombstone && rev.main < atRev) return { genIdx: gi + 1, revIndex: -1 }
+        if (isTombstone && rev.main < atRev) return { gens, genIdx: gi + 1, revIndex: -1 }
         available.add(revisionId(rev))
-        return { genIdx: gi, revIndex: n }
+        return { gens, genIdx: gi, revIndex: n }
       }
     }
-    return { genIdx: 0, revIndex: -1 }
+    return { gens, genIdx: 0, revIndex: -1 }
   }
 
   /** Drops history before `atRev`, keeping the newest revision at or before it. */
   compact(atRev: number, available: Set<string>): void {
     if (this.isEmpty()) assert.fail(`compact of empty keyIndex ${this.key}`)
-    if (this.#generations === undefined) {
-      // One alive put: compaction keeps it whatever atRev is, and nothing changes.
-      if (this.#modMain <= atRev) available.add(revisionId(this.#modified))
-      return
-    }
-    const gens = this.#generations
-    const { genIdx, revIndex } = this.#doCompact(gens, atRev, available)
+    const found = this.#doCompact(atRev, available)
+    if (found === undefined) return
+    const { gens, genIdx, revIndex } = found
     const g = gens[genIdx]!
     if (g.revs.length > 0 && revIndex > 0) g.revs = g.revs.slice(revIndex)
     if (genIdx > 0) this.#generations = gens.slice(genIdx)
@@ -282,12 +286,9 @@ export class KeyIndex {
    */
   keep(atRev: number, available: Set<string>): void {
     if (this.isEmpty()) return
-    if (this.#generations === undefined) {
-      if (this.#modMain <= atRev) available.add(revisionId(this.#modified))
-      return
-    }
-    const gens = this.#generations
-    const { genIdx, revIndex } = this.#doCompact(gens, atRev, available)
+    const found = this.#doCompact(atRev, available)
+    if (found === undefined) return
+    const { gens, genIdx, revIndex } = found
     const g = gens[genIdx]!
     if (g.revs.length > 0 && revIndex === g.revs.length - 1 && genIdx !== gens.length - 1) {
       available.delete(revisionId(g.revs[revIndex]!))
