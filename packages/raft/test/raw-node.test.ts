@@ -1,10 +1,10 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { throwsWithCode } from '@strata/testkit'
+import { splitmix32, throwsWithCode } from '@strata/testkit'
 import type { Ready } from '../src/index.js'
 import { message, MessageType, RawNode, ReadOnlyOption, StateType } from '../src/index.js'
 import { Cluster } from './harness/cluster.js'
-import { bootstrapStorage, seededRandom, TestNode } from './harness/node.js'
+import { bootstrapStorage, TestNode } from './harness/node.js'
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s)
 
@@ -81,14 +81,14 @@ test('a node restarts from storage with its hard state, log and applied index', 
 test('a hard state whose commit is past the log is refused on load (etcd #10219 symptom)', () => {
   const s = bootstrapStorage({ voters: [1] })
   s.setHardState({ term: 1, vote: 1, commit: 5 })
-  assert.throws(() => new RawNode({ id: 1, storage: s, random: seededRandom(1) }), /state.commit 5 is out of range/)
+  assert.throws(() => new RawNode({ id: 1, storage: s, random: splitmix32(1) }), /state.commit 5 is out of range/)
 })
 
 test('invalid configs are refused with ERR_RAFT_CONFIG', () => {
   const s = bootstrapStorage({ voters: [1] })
-  throwsWithCode(() => new RawNode({ id: 0, storage: s, random: seededRandom(1) }), 'ERR_RAFT_CONFIG')
-  throwsWithCode(() => new RawNode({ id: 1, storage: s, random: seededRandom(1), electionTick: 1, heartbeatTick: 1 }), 'ERR_RAFT_CONFIG')
-  throwsWithCode(() => new RawNode({ id: 1, storage: s, random: seededRandom(1), readOnlyOption: ReadOnlyOption.LeaseBased }), 'ERR_RAFT_CONFIG')
+  throwsWithCode(() => new RawNode({ id: 0, storage: s, random: splitmix32(1) }), 'ERR_RAFT_CONFIG')
+  throwsWithCode(() => new RawNode({ id: 1, storage: s, random: splitmix32(1), electionTick: 1, heartbeatTick: 1 }), 'ERR_RAFT_CONFIG')
+  throwsWithCode(() => new RawNode({ id: 1, storage: s, random: splitmix32(1), readOnlyOption: ReadOnlyOption.LeaseBased }), 'ERR_RAFT_CONFIG')
 })
 
 test('ReadIndex (safe): a follower read is answered after a quorum confirms leadership', () => {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { Rng } from '@strata/seams'
 
 /** Expands a 32-bit seed into well-mixed words (splitmix32), so nearby seeds diverge at once. */
-function splitmix32(seed: number): () => number {
+export function splitmix32(seed: number): () => number {
   let s = seed >>> 0
   return () => {
     s = (s + 0x9e3779b9) >>> 0

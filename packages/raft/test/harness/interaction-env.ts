@@ -3,8 +3,8 @@ import {
   ConfChangeTransition, ConfChangeType, describeConfState, describeEntry, describeHardState, describeMessage,
   describeSnapshot, message, MessageType, messageTypeName, RaftError, ReadOnlyOption, SnapshotStatus, stateTypeName,
 } from '../../src/index.js'
-import type { TestData } from '@strata/testkit'
-import { bootstrapStorage, seededRandom, TestNode } from './node.js'
+import { splitmix32, type TestData } from '@strata/testkit'
+import { bootstrapStorage, TestNode } from './node.js'
 
 type TestCase = TestData
 
@@ -97,7 +97,7 @@ export class InteractionEnv {
       const id = this.nodes.length + 1
       const storage = bootstrapStorage({ voters, learners }, index)
       const node = new TestNode(id, storage, {
-        random: seededRandom(id), electionTick: 10, heartbeatTick: 1,
+        random: splitmix32(id), electionTick: 10, heartbeatTick: 1,
         checkQuorum: flag('checkquorum'), preVote: flag('prevote'), stepDownOnRemoval: flag('step-down-on-removal'),
         disableConfChangeValidation: flag('disable-conf-change-validation'),
         maxInflightMsgs: Number(argValue(tc, 'inflight') ?? 2 ** 31 - 1),

@@ -1,4 +1,5 @@
 import type { ConfState, Entry, Message, RaftConfig, Ready, Snapshot } from '../../src/index.js'
+import { splitmix32 } from '@strata/testkit'
 import {
   decodeConfChange, decodeConfChangeV2, EntryType, MemoryStorage, RawNode,
 } from '../../src/index.js'
@@ -23,18 +24,6 @@ export function bootstrapStorage(cs: Partial<ConfState> & { voters: number[] }, 
     metadata: { index, term, confState: { voters: cs.voters, learners: cs.learners ?? [], votersOutgoing: cs.votersOutgoing ?? [], learnersNext: cs.learnersNext ?? [], autoLeave: cs.autoLeave ?? false } },
   })
   return s
-}
-
-/** A deterministic u32 source for election jitter (splitmix32). */
-export function seededRandom(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x9e3779b9) >>> 0
-    let z = s
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0
-    return (z ^ (z >>> 16)) >>> 0
-  }
 }
 
 export type NodeConfig = Omit<RaftConfig, 'id' | 'storage' | 'random'> & { random?: () => number }
@@ -62,7 +51,7 @@ export class TestNode {
     this.id = id
     this.storage = storage
     this.config = config
-    this.rn = new RawNode({ id, storage, random: config.random ?? seededRandom(id), ...config })
+    this.rn = new RawNode({ id, storage, random: config.random ?? splitmix32(id), ...config })
     this.appliedIndex = storage.snapshot().metadata.index
     this.durableIndex = storage.lastIndex()
     this.confState = storage.initialState().confState
@@ -70,7 +59,7 @@ export class TestNode {
 
   /** Recreates the RawNode from what storage persisted (a crash-restart). */
   restart(): void {
-    this.rn = new RawNode({ id: this.id, storage: this.storage, random: this.config.random ?? seededRandom(this.id * 7919), ...this.config, applied: this.appliedIndex })
+    this.rn = new RawNode({ id: this.id, storage: this.storage, random: this.config.random ?? splitmix32(this.id * 7919), ...this.config, applied: this.appliedIndex })
   }
 
   /** Persists a Ready's state; returns nothing. Split from apply so tests can interleave. */
