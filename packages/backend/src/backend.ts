@@ -80,6 +80,24 @@ export interface BackendStats {
  *   consistent (applied) index is written there so it always lands in the same transaction as
  *   the effects it covers (etcd #11651, #11935, the 3.5 data-inconsistency postmortem).
  */
+/**
+ * What {@link Backend.scanHeads} keeps of each value: its first `fixed` bytes plus as many more
+ * as the u32 (big-endian) at byte `lengthAt` says, never more than the value holds.
+ */
+export interface ValueHead {
+  readonly fixed: number
+  readonly lengthAt: number
+}
+
+/**
+ * `count` pairs of {@link Backend.scanHeads}, packed one after another in `bytes` as
+ * [u16 key length][key][u32 head length][value head], lengths big-endian; `forEachHead` reads them.
+ */
+export interface HeadChunk {
+  readonly bytes: Uint8Array
+  readonly count: number
+}
+
 export interface Backend {
   write<T>(fn: (tx: WriteTx) => T): T
   read<T>(fn: (tx: ReadTx) => T): T
@@ -98,6 +116,15 @@ export interface Backend {
    * back. Consume it to the end (or break out of the loop): the copy holds resources until then.
    */
   snapshot(): AsyncIterable<Uint8Array>
+  /**
+   * Optional: every pair of `bucket` in key order, each value cut to its `head`, handed over in
+   * chunks; a big bucket is read on another thread while the caller works on the previous
+   * chunks (at most a few MB ahead of it). Pending writes are committed first; the pairs are
+   * those committed when the scan starts. Breaking out of the loop stops the scan. A start-up's
+   * full scan (mvcc's index rebuild) overlaps its reading with its own work this way. Fails
+   * with ERR_BACKEND_SCAN when the thread fails.
+   */
+  scanHeads?(bucket: BucketName, head: ValueHead): AsyncIterable<HeadChunk>
   stats(): BackendStats
   /** Rewrites the store compactly, reclaiming free space. Writes wait until it is done. */
   defragment(): Promise<void>
@@ -135,6 +162,8 @@ export interface BackendOptions {
 /** The error codes a backend throws, as `StrataError.code`. */
 export type BackendErrorCode =
   | 'ERR_BACKEND_CLOSED' | 'ERR_BACKEND_COMMIT' | 'ERR_BACKEND_LOCKED' | 'ERR_BACKEND_CORRUPT' | 'ERR_BAD_REQUEST'
+  /** The thread of a {@link Backend.scanHeads} failed; nothing changed. */
+  | 'ERR_BACKEND_SCAN'
   /** A key over MAX_KEY_BYTES (1,978 bytes); nothing was written. */
   | 'ERR_BACKEND_KEY_TOO_LARGE'
   /** A value over MAX_VALUE_BYTES (64 MiB); nothing was written. */

@@ -3,12 +3,13 @@ import { dirname, join } from 'node:path'
 import { hasCode, noFailpoint, nodeFileSystem, systemClock } from '@strata/seams'
 import type { FileLock, FileSystem } from '@strata/seams'
 import type { RootDatabase } from 'lmdb'
-import type { Backend, BackendOptions, BackendStats, BucketName, KeyValuePair, RangeOptions, ReadTx, WriteTx } from './backend.js'
+import type { Backend, BackendOptions, BackendStats, BucketName, HeadChunk, KeyValuePair, RangeOptions, ReadTx, ValueHead, WriteTx } from './backend.js'
 import { BatchTx, TOMBSTONE } from './batch-tx.js'
 import type { PendingBatch } from './batch-tx.js'
 import { MAX_KEY_BYTES, backendError, batchOptions, checkBucket, checkKey, checkValue } from './limits.js'
-import { DATA_FILE, DEFRAG_FILE, RESTORE_FILE, checkDataFile, openEnv } from './lmdb-env.js'
+import { DATA_FILE, DEFRAG_FILE, ENV_OPTIONS, RESTORE_FILE, checkDataFile, openEnv } from './lmdb-env.js'
 import type { Bytes, LmdbEnv } from './lmdb-env.js'
+import { HEAD_CHUNK_BYTES, HEAD_SCAN_THREAD_MIN_PAIRS, packHeads, scanHeadsOnThread } from './lmdb-head-scan.js'
 import { compareBytes } from './ordered-map.js'
 import { decodeSnapshot, encodeSnapshot } from './snapshot-format.js'
 
@@ -47,7 +48,7 @@ export class LmdbBackend implements Backend {
   /** Invariant: set exactly while a defragment or restore runs; a second one is refused, close waits. */
   #swap: Promise<void> | undefined
   #state: 'open' | 'closed' | 'crashed' = 'open'
-  /** Invariant: the snapshot streams holding an LMDB read transaction; a swap waits for 0. */
+  /** Invariant: the snapshot streams and head scans holding an LMDB read transaction; a swap waits for 0. */
   #snapshots = 0
   #snapshotsDone: Array<() => void> = []
 
@@ -153,9 +154,45 @@ export class LmdbBackend implements Backend {
       yield* encodeSnapshot((bucket) => this.#pairs(dbs.get(bucket)!, txn))
     } finally {
       txn.done()
-      this.#snapshots--
-      if (this.#snapshots === 0) for (const resolve of this.#snapshotsDone.splice(0)) resolve()
+      this.#endSnapshot()
     }
+  }
+
+  /**
+   * Commits the pending batch, then reads `bucket` on a thread of its own (lmdb-head-scan.ts),
+   * or on this one, from one read transaction, when it holds fewer than
+   * HEAD_SCAN_THREAD_MIN_PAIRS pairs. Counted as a snapshot: a defragment or restore waits for
+   * it before swapping the file.
+   */
+  async *scanHeads(bucket: BucketName, head: ValueHead): AsyncGenerator<HeadChunk> {
+    checkBucket(bucket)
+    if (!(Number.isInteger(head.fixed) && head.fixed >= 0 && Number.isInteger(head.lengthAt) && head.lengthAt >= 0)) {
+      throw backendError('ERR_BAD_REQUEST', `a value head needs integer fixed >= 0 and lengthAt >= 0, got ${head.fixed} and ${head.lengthAt}`)
+    }
+    await this.commit()
+    this.#batchTx.checkOpen()
+    const pairs = (this.#dbs.get(bucket)!.getStats() as { entryCount: number }).entryCount
+    this.#snapshots++
+    try {
+      if (pairs >= HEAD_SCAN_THREAD_MIN_PAIRS) {
+        yield* scanHeadsOnThread(join(this.#dir, DATA_FILE), ENV_OPTIONS, bucket, head)
+        return
+      }
+      const txn = this.#root.useReadTransaction()
+      try {
+        const range = this.#views.get(bucket)!.getRange({ transaction: txn } as Parameters<Bytes['getRange']>[0])
+        yield* packHeads(range, head.fixed, head.lengthAt, HEAD_CHUNK_BYTES)
+      } finally {
+        txn.done()
+      }
+    } finally {
+      this.#endSnapshot()
+    }
+  }
+
+  #endSnapshot(): void {
+    this.#snapshots--
+    if (this.#snapshots === 0) for (const resolve of this.#snapshotsDone.splice(0)) resolve()
   }
 
   *#pairs(db: Bytes, transaction: ReturnType<RootDatabase['useReadTransaction']>): Generator<readonly [Uint8Array, Uint8Array]> {

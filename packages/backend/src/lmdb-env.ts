@@ -22,7 +22,7 @@ export type Bytes = Database<Uint8Array, Uint8Array>
  * synchronous LMDB transaction that fdatasyncs its pages and then writes the meta page
  * synchronously; no noSync, no noMetaSync, no overlappingSync, no write map.
  */
-const ENV_OPTIONS = {
+export const ENV_OPTIONS = {
   noSubdir: true,
   maxDbs: BUCKETS.length + 4,
   overlappingSync: false,

@@ -8,7 +8,10 @@ import { nodeFileSystem } from '@strata/seams'
 import type { FileSystem } from '@strata/seams'
 import { rejectsWithCode, SimClock, tempDir, withSeed } from '@strata/testkit'
 import type { TempDir } from '@strata/testkit'
-import { LmdbBackend, MemoryBackend } from '../src/index.js'
+import { LmdbBackend, MemoryBackend, forEachHead } from '../src/index.js'
+import type { HeadChunk } from '../src/index.js'
+import { DATA_FILE, ENV_OPTIONS } from '../src/lmdb-env.js'
+import { HEAD_SCAN_THREAD_MIN_PAIRS, scanHeadsOnThread } from '../src/lmdb-head-scan.js'
 import { bytes, collect, contractSuite, dump, text } from './contract.js'
 
 contractSuite('LmdbBackend', async () => {
@@ -279,6 +282,127 @@ test('a writer killed mid-writes leaves exactly a prefix of its committed batche
       await b.close()
     }
   })
+})
+
+/** The pairs of head chunks as `key=head` strings (latin1). */
+async function heads(chunks: AsyncIterable<HeadChunk>, each?: () => Promise<void>): Promise<{ pairs: string[]; chunks: number }> {
+  const pairs: string[] = []
+  let n = 0
+  for await (const chunk of chunks) {
+    n++
+    forEachHead(chunk, (b, keyAt, keyLength, headAt, headLength) => {
+      pairs.push(`${text(b.subarray(keyAt, keyAt + keyLength))}=${text(b.subarray(headAt, headAt + headLength))}`)
+    })
+    await each?.()
+  }
+  return { pairs, chunks: n }
+}
+
+/** A value whose head is its first 6 bytes plus the u32 at byte 2: 'ab' [u32 n] then n bytes of 'h', then 'tail'. */
+function headed(n: number, tail = 'tail'): Uint8Array {
+  const v = new Uint8Array(6 + n + tail.length)
+  v.set(bytes('ab'))
+  new DataView(v.buffer).setUint32(2, n)
+  v.fill(0x68, 6, 6 + n)
+  v.set(bytes(tail), 6 + n)
+  return v
+}
+const HEAD = { fixed: 6, lengthAt: 2 }
+
+test('scanHeads yields every committed pair in key order, each value cut to its head, pending writes committed first', async () => {
+  const b = await LmdbBackend.open(dir.path, { clock: new SimClock() })
+  const want: string[] = []
+  b.write((tx) => {
+    for (let i = 0; i < 500; i++) {
+      const v = headed(i % 11)
+      tx.put('key', bytes(`k${String(i).padStart(4, '0')}`), v)
+      want.push(`k${String(i).padStart(4, '0')}=${text(v.subarray(0, 6 + (i % 11)))}`)
+    }
+    tx.put('meta', bytes('other'), headed(3))
+  })
+  await b.commit()
+  // Pending, not yet committed: a new key, an overwrite, a delete, and values shorter than a head.
+  b.write((tx) => {
+    tx.put('key', bytes('k0000'), headed(2, ''))
+    tx.delete('key', bytes('k0001'))
+    tx.put('key', bytes('k9999'), bytes('abc'))
+    tx.put('key', bytes('k9998'), headed(1000, '').subarray(0, 20))
+  })
+  want[0] = `k0000=${text(headed(2, ''))}`
+  want.splice(1, 1)
+  want.push(`k9998=${text(headed(1000, '').subarray(0, 20))}`, 'k9999=abc')
+  const got = await heads(b.scanHeads!('key', HEAD))
+  assert.equal(got.pairs, want)
+  assert.equal((await heads(scanHeadsOnThread(join(dir.path, DATA_FILE), ENV_OPTIONS, 'key', HEAD))).pairs, want, 'the thread packs alike')
+  assert.equal(dump(b).filter((line) => line.startsWith('key')).length, 500 + 1, 'the pending batch was committed, nothing else changed')
+  assert.equal((await heads(b.scanHeads!('lease', HEAD))).pairs, [], 'an empty bucket yields nothing')
+  await b.close()
+})
+
+test('a head scan in small chunks with a slow consumer (the thread waits for it) loses and reorders nothing', async () => {
+  const b = await LmdbBackend.open(dir.path, { clock: new SimClock() })
+  const want: string[] = []
+  b.write((tx) => {
+    for (let i = 0; i < 2000; i++) {
+      const key = `k${String(i).padStart(5, '0')}`
+      tx.put('key', bytes(key), headed(i % 97))
+      want.push(`${key}=${text(headed(i % 97).subarray(0, 6 + (i % 97)))}`)
+    }
+    // A pair bigger than a chunk gets one of its own.
+    tx.put('key', bytes('zbig'), headed(5000))
+    want.push(`zbig=${text(headed(5000).subarray(0, 5006))}`)
+  })
+  await b.commit()
+  let consumed = 0
+  const got = await heads(scanHeadsOnThread(join(dir.path, DATA_FILE), ENV_OPTIONS, 'key', HEAD, { chunkBytes: 1024, inFlight: 2 }), async () => {
+    if (++consumed % 20 === 0) await new Promise((resolve) => setTimeout(resolve, 5))
+  })
+  assert.equal(got.pairs, want)
+  assert.ok(got.chunks > 100, `${got.chunks} chunks`)
+  await b.close()
+})
+
+test('a bucket big enough for the scan thread: the same pairs; breaking out stops it; a defragment waits for a scan in progress', async () => {
+  const b = await LmdbBackend.open(dir.path, { clock: new SimClock(), batchLimit: 1_000_000 })
+  const n = HEAD_SCAN_THREAD_MIN_PAIRS
+  const key = (i: number): Uint8Array => bytes(`k${String(i).padStart(7, '0')}`)
+  b.write((tx) => { for (let i = 0; i < n; i++) tx.put('key', key(i), headed(i % 5)) })
+  await b.commit()
+  const got = await heads(b.scanHeads!('key', HEAD))
+  assert.is(got.pairs.length, n)
+  assert.ok(got.pairs.every((pair, i) => pair === `${text(key(i))}=${text(headed(i % 5).subarray(0, 6 + (i % 5)))}`))
+  let first = ''
+  for await (const chunk of b.scanHeads!('key', HEAD)) {
+    forEachHead(chunk, (bytes, keyAt, keyLength) => { first ||= text(bytes.subarray(keyAt, keyAt + keyLength))! })
+    break
+  }
+  assert.is(first, 'k0000000')
+  const scan = b.scanHeads!('key', HEAD)[Symbol.asyncIterator]()
+  await scan.next()
+  let defragmented = false
+  const defrag = b.defragment().then(() => { defragmented = true })
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  assert.is(defragmented, false, 'the swap waits for the scan')
+  let rest = 0
+  for (let next = await scan.next(); next.done !== true; next = await scan.next()) rest += next.value.count
+  assert.ok(rest > 0)
+  await defrag
+  assert.ok(defragmented)
+  assert.equal((await heads(b.scanHeads!('key', HEAD))).pairs, got.pairs, 'a scan after the swap reads the new file')
+  await b.close()
+})
+
+test('scanHeads refuses a bad head, an unknown bucket and a closed backend with typed errors', async () => {
+  const b = await LmdbBackend.open(dir.path, { clock: new SimClock() })
+  await rejectsWithCode(heads(b.scanHeads!('key', { fixed: -1, lengthAt: 0 })), 'ERR_BAD_REQUEST')
+  await rejectsWithCode(heads(b.scanHeads!('key', { fixed: 1.5, lengthAt: 0 })), 'ERR_BAD_REQUEST')
+  await rejectsWithCode(heads(b.scanHeads!('nope' as 'key', HEAD)), 'ERR_BAD_REQUEST')
+  await b.close()
+  await rejectsWithCode(heads(b.scanHeads!('key', HEAD)), 'ERR_BACKEND_CLOSED')
+})
+
+test('a head scan whose thread fails (here: the path is a directory) rejects with ERR_BACKEND_SCAN', async () => {
+  await rejectsWithCode(heads(scanHeadsOnThread(dir.path, ENV_OPTIONS, 'key', HEAD)), 'ERR_BACKEND_SCAN')
 })
 
 test.run()

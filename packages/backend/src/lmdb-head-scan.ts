@@ -1,0 +1,158 @@
+import assert from 'node:assert'
+import { createRequire } from 'node:module'
+import { Worker } from 'node:worker_threads'
+import type { BucketName, HeadChunk, ValueHead } from './backend.js'
+import { backendError } from './limits.js'
+
+/** Bytes of one chunk a scan thread fills before handing it over (a pair longer than that gets a chunk of its own). */
+export const HEAD_CHUNK_BYTES = 1 << 20
+/** Chunks handed over but not yet consumed before the scan thread waits: bounds the memory a scan holds. */
+export const HEAD_CHUNKS_IN_FLIGHT = 4
+
+/** Buckets with fewer pairs than this are scanned on the calling thread: a thread takes ~60 ms to start (lmdb-js loads again in it), which a shorter scan does not win back. */
+export const HEAD_SCAN_THREAD_MIN_PAIRS = 200_000
+
+/**
+ * Packs `pairs` into chunks of about `chunkBytes`, each pair as [u16 key length][key][u32 head
+ * length][value head], big-endian, the head being the first `fixed` bytes plus the u32 at
+ * `lengthAt` (never more than the value). Plain JavaScript with nothing from outside its
+ * parameters: the scan thread runs its source text.
+ */
+export function* packHeads(pairs: Iterable<{ key: Uint8Array; value: Uint8Array }>, fixed: number, lengthAt: number, chunkBytes: number): Generator<{ bytes: Uint8Array; count: number }> {
+  let chunk = new Uint8Array(chunkBytes)
+  let pos = 0
+  let count = 0
+  for (const { key, value } of pairs) {
+    let head = fixed
+    if (value.length >= lengthAt + 4) head += ((value[lengthAt]! << 24) | (value[lengthAt + 1]! << 16) | (value[lengthAt + 2]! << 8) | value[lengthAt + 3]!) >>> 0
+    if (head > value.length) head = value.length
+    const need = 6 + key.length + head
+    if (pos + need > chunk.length) {
+      if (count > 0) yield { bytes: chunk.subarray(0, pos), count }
+      chunk = new Uint8Array(Math.max(need, chunkBytes))
+      pos = 0
+      count = 0
+    }
+    chunk[pos] = key.length >>> 8
+    chunk[pos + 1] = key.length & 255
+    chunk.set(key, pos + 2)
+    pos += 2 + key.length
+    chunk[pos] = head >>> 24
+    chunk[pos + 1] = (head >>> 16) & 255
+    chunk[pos + 2] = (head >>> 8) & 255
+    chunk[pos + 3] = head & 255
+    chunk.set(value.subarray(0, head), pos + 4)
+    pos += 4 + head
+    count++
+  }
+  if (count > 0) yield { bytes: chunk.subarray(0, pos), count }
+}
+
+/**
+ * The scan thread, a few lines of CommonJS evaluated in place (no file to ship or resolve)
+ * around {@link packHeads}' own source. It opens the same LMDB file (lmdb-js shares the
+ * environment between the threads of a process) and reads the bucket through views, as the
+ * main thread's view handle does (lmdb-env.ts). `ctl[0]` counts the chunks the consumer has
+ * taken; `ctl[1]` set asks the thread to stop.
+ */
+const SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads')
+const { open } = require(workerData.lmdbPath)
+const { path, options, bucket, fixed, lengthAt, chunkBytes, inFlight } = workerData
+const ctl = new Int32Array(workerData.ctl)
+const packHeads = ${packHeads.toString()}
+const root = open({ path, ...options })
+const decoder = { decode: (bytes, size) => bytes.subarray(0, size), needsStableBuffer: false }
+const db = root.openDB(bucket, { encoding: 'binary', keyEncoding: 'binary', compression: false, cache: false, encoder: decoder })
+db.readKey = (bytes, start, end) => bytes.subarray(start, end)
+let sent = 0
+let stopped = false
+for (const chunk of packHeads(db.getRange({}), fixed, lengthAt, chunkBytes)) {
+  for (;;) {
+    const taken = Atomics.load(ctl, 0)
+    if (Atomics.load(ctl, 1) === 1) { stopped = true; break }
+    if (sent - taken < inFlight) break
+    Atomics.wait(ctl, 0, taken)
+  }
+  if (stopped) break
+  parentPort.postMessage(chunk, [chunk.bytes.buffer])
+  sent++
+}
+if (!stopped) parentPort.postMessage(null)
+`
+
+/** The chunk size and the chunks in flight, smaller than the defaults in tests. */
+export interface HeadScanTuning {
+  readonly chunkBytes?: number
+  readonly inFlight?: number
+}
+
+const lmdbPath = createRequire(import.meta.url).resolve('lmdb')
+
+/**
+ * Reads `bucket` of the LMDB file at `path` on a thread of its own and yields its pairs packed
+ * in chunks ({@link HeadChunk}), at most {@link HEAD_CHUNKS_IN_FLIGHT} ahead of the consumer.
+ * The thread reads one LMDB read transaction: the committed state when it starts. Breaking out
+ * of the loop stops the thread.
+ */
+export async function* scanHeadsOnThread(path: string, options: object, bucket: BucketName, head: ValueHead, tuning: HeadScanTuning = {}): AsyncGenerator<HeadChunk> {
+  const { chunkBytes = HEAD_CHUNK_BYTES, inFlight = HEAD_CHUNKS_IN_FLIGHT } = tuning
+  const ctl = new Int32Array(new SharedArrayBuffer(8))
+  const worker = new Worker(SOURCE, {
+    eval: true,
+    workerData: { lmdbPath, path, options, bucket, fixed: head.fixed, lengthAt: head.lengthAt, chunkBytes, inFlight, ctl: ctl.buffer },
+  })
+  /** Invariant: chunks received and not yet yielded; null marks the end. */
+  const received: (HeadChunk | null)[] = []
+  let failure: Error | undefined
+  let wake: (() => void) | undefined
+  worker.on('message', (m: HeadChunk | null) => {
+    received.push(m)
+    wake?.()
+  })
+  worker.on('error', (err) => {
+    failure ??= err
+    wake?.()
+  })
+  // Node delivers a thread's messages before its exit, so an exit with nothing left to take
+  // means the thread ended without its end mark.
+  worker.on('exit', (code) => {
+    failure ??= new Error(`the scan thread exited (code ${code}) before the end of the bucket`)
+    wake?.()
+  })
+  try {
+    for (;;) {
+      while (received.length === 0 && failure === undefined) await new Promise<void>((resolve) => (wake = resolve))
+      // Chunks already received are taken even after a failure: the end mark may be among them.
+      const next = received.shift()
+      if (next === null) return
+      if (next === undefined) throw backendError('ERR_BACKEND_SCAN', `scan of bucket ${bucket} failed: ${failure!.message}`, { bucket }, failure)
+      yield next
+      Atomics.add(ctl, 0, 1)
+      Atomics.notify(ctl, 0)
+    }
+  } finally {
+    Atomics.store(ctl, 1, 1)
+    Atomics.notify(ctl, 0)
+    worker.removeAllListeners('exit')
+    await worker.terminate()
+  }
+}
+
+/**
+ * Calls `fn` for each pair of a chunk with offsets into `chunk.bytes`: the key at
+ * [keyAt, keyAt + keyLength), the value head at [headAt, headAt + headLength).
+ */
+export function forEachHead(chunk: HeadChunk, fn: (bytes: Uint8Array, keyAt: number, keyLength: number, headAt: number, headLength: number) => void): void {
+  const b = chunk.bytes
+  let pos = 0
+  for (let i = 0; i < chunk.count; i++) {
+    const keyLength = (b[pos]! << 8) | b[pos + 1]!
+    const keyAt = pos + 2
+    pos = keyAt + keyLength
+    const headLength = ((b[pos]! << 24) | (b[pos + 1]! << 16) | (b[pos + 2]! << 8) | b[pos + 3]!) >>> 0
+    fn(b, keyAt, keyLength, pos + 4, headLength)
+    pos += 4 + headLength
+  }
+  assert(pos === b.length, 'a head chunk holds more bytes than its pairs')
+}
