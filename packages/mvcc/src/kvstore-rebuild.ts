@@ -1,5 +1,5 @@
 import assert from 'node:assert'
-import type { ReadTx } from '@strata/backend'
+import { type Backend, type ReadTx, type ValueHead, forEachHead } from '@strata/backend'
 import { lowerBound } from './btree-count.js'
 import { KeyIndex } from './key-index.js'
 import { KV_HEADER_BYTES } from './kv.js'
@@ -110,49 +110,83 @@ class KeyCollector {
 }
 
 /**
- * Rebuilds the index in one sequential pass over the key bucket (revision order), then
- * bulk-loads the B+ tree in O(n). The loop reads the fixed-layout bytes (FORMAT.md) in place:
- * per entry it allocates only what the index keeps (the Revision, the key string once per key).
+ * The one pass over the key bucket (revision order) that rebuilds the index, fed one stored
+ * pair at a time, as offsets into a buffer: a view of the backend's own (a synchronous scan) or
+ * a chunk a backend thread packed ({@link rebuildIndexOnThread}). It reads the fixed-layout
+ * bytes (FORMAT.md) in place: per pair it allocates only what the index keeps (the Revision,
+ * the key string once per key).
  */
-export function rebuildIndex(tx: ReadTx): Rebuilt {
-  const collector = new KeyCollector()
-  const keyLeases = new Map<string, number>()
-  let lastMain = 1
-  // Views suffice: the loop keeps nothing of k or v but what it decodes (a string, numbers).
-  const scan = tx.forEachView ?? tx.forEach
-  scan.call(tx, 'key', FROM_START, undefined, (k, v) => {
-    assert((k.length === REVISION_BYTES || k.length === TOMBSTONE_REVISION_BYTES) && k[8] === 0x5f, 'bad revision key')
-    assert(v.length >= KV_HEADER_BYTES && v[0] === 1, 'bad stored KeyValue')
-    const rev: Revision = { main: u64(k, 0), sub: u64(k, 9) }
-    assert(rev.main >= lastMain || lastMain === 1, 'key bucket out of revision order')
-    lastMain = rev.main
-    const keyLength = u32(v, 1)
-    const key = latin1Slice.call(v, KV_HEADER_BYTES, KV_HEADER_BYTES + keyLength)
-    const ki = collector.get(key)
-    if (k.length === TOMBSTONE_REVISION_BYTES) {
+class Rebuild {
+  readonly #collector = new KeyCollector()
+  readonly keyLeases = new Map<string, number>()
+  lastMain = 1
+
+  /** The revision key at kb[ko, ko + kLength); the stored KeyValue (at least its header and key) at vb[vo, vo + vLength). */
+  add(kb: Uint8Array, ko: number, kLength: number, vb: Uint8Array, vo: number, vLength: number): void {
+    assert((kLength === REVISION_BYTES || kLength === TOMBSTONE_REVISION_BYTES) && kb[ko + 8] === 0x5f, 'bad revision key')
+    assert(vLength >= KV_HEADER_BYTES && vb[vo] === 1, 'bad stored KeyValue')
+    const rev: Revision = { main: u64(kb, ko), sub: u64(kb, ko + 9) }
+    assert(rev.main >= this.lastMain || this.lastMain === 1, 'key bucket out of revision order')
+    this.lastMain = rev.main
+    const keyLength = u32(vb, vo + 1)
+    assert(KV_HEADER_BYTES + keyLength <= vLength, 'stored KeyValue shorter than its key')
+    const key = latin1Slice.call(vb, vo + KV_HEADER_BYTES, vo + KV_HEADER_BYTES + keyLength)
+    const ki = this.#collector.get(key)
+    if (kLength === TOMBSTONE_REVISION_BYTES) {
       // The tombstone kept at a compaction revision may be all that is left of a key.
       if (ki.isEmpty()) ki.restoreTombstone(rev)
       else ki.tombstone(rev)
-      keyLeases.delete(key)
+      this.keyLeases.delete(key)
       return
     }
     // The first surviving put of a generation takes created/version from the stored value:
     // older revisions of the generation may have been compacted away.
     if (!ki.aliveAt(Number.MAX_SAFE_INTEGER)) {
-      const created = u64(v, 5)
-      ki.restorePut(created === rev.main ? rev : { main: created, sub: 0 }, rev, u64(v, 21))
+      const created = u64(vb, vo + 5)
+      ki.restorePut(created === rev.main ? rev : { main: created, sub: 0 }, rev, u64(vb, vo + 21))
     } else {
       ki.put(rev)
     }
-    const lease = u64(v, 29)
-    if (lease !== 0) keyLeases.set(key, lease)
-    else if (keyLeases.size > 0) keyLeases.delete(key)
-  })
-  return {
-    index: collector.toTree(lastMain),
-    lastMain,
-    finishedCompactRev: metaRevision(tx, FINISHED_COMPACT_KEY),
-    scheduledCompactRev: metaRevision(tx, SCHEDULED_COMPACT_KEY),
-    keyLeases,
+    const lease = u64(vb, vo + 29)
+    if (lease !== 0) this.keyLeases.set(key, lease)
+    else if (this.keyLeases.size > 0) this.keyLeases.delete(key)
   }
+
+  /** The index and what the meta bucket records, once every pair was added. */
+  finish(tx: ReadTx): Rebuilt {
+    return {
+      index: this.#collector.toTree(this.lastMain),
+      lastMain: this.lastMain,
+      finishedCompactRev: metaRevision(tx, FINISHED_COMPACT_KEY),
+      scheduledCompactRev: metaRevision(tx, SCHEDULED_COMPACT_KEY),
+      keyLeases: this.keyLeases,
+    }
+  }
+}
+
+/** Rebuilds the index in one synchronous pass over the key bucket, then bulk-loads the B+ tree in O(n). */
+export function rebuildIndex(tx: ReadTx): Rebuilt {
+  const rebuild = new Rebuild()
+  // Views suffice: add() keeps nothing of k or v but what it decodes (a string, numbers).
+  const scan = tx.forEachView ?? tx.forEach
+  scan.call(tx, 'key', FROM_START, undefined, (k, v) => rebuild.add(k, 0, k.length, v, 0, v.length))
+  return rebuild.finish(tx)
+}
+
+/** What of a stored KeyValue the rebuild reads: the header, and the key whose length is at byte 1. */
+const KEY_VALUE_HEAD: ValueHead = { fixed: KV_HEADER_BYTES, lengthAt: 1 }
+
+/**
+ * The same rebuild with the key bucket read on a backend thread ({@link Backend.scanHeads}),
+ * so LMDB's reading overlaps the index build: a 1M-key restart takes ~1.1 s instead of ~1.45 s
+ * (README). Backends without that scan get {@link rebuildIndex}.
+ */
+export async function rebuildIndexOnThread(backend: Backend): Promise<Rebuilt> {
+  if (backend.scanHeads === undefined) return backend.read((tx) => rebuildIndex(tx))
+  const rebuild = new Rebuild()
+  const add = rebuild.add.bind(rebuild)
+  for await (const chunk of backend.scanHeads('key', KEY_VALUE_HEAD)) {
+    forEachHead(chunk, (bytes, keyAt, keyLength, headAt, headLength) => add(bytes, keyAt, keyLength, bytes, headAt, headLength))
+  }
+  return backend.read((tx) => rebuild.finish(tx))
 }

@@ -1,9 +1,9 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { LmdbBackend } from '@strata/backend'
-import { SimClock, tempDir } from '@strata/testkit'
+import { type Backend, LmdbBackend } from '@strata/backend'
+import { SimClock, tempDir, withSeed } from '@strata/testkit'
 import { MvccStore } from '../src/index.js'
-import { rebuildIndex } from '../src/kvstore-rebuild.js'
+import { type Rebuilt, rebuildIndex, rebuildIndexOnThread } from '../src/kvstore-rebuild.js'
 import { memoryBackend } from './helpers.js'
 
 /** Writes `keys` in this order, then rebuilds and compares every revision's full range. */
@@ -67,6 +67,64 @@ test('rebuild over LmdbBackend (its forEachView hands out reused views) matches,
   } finally {
     await dir.cleanup()
   }
+})
+
+/** Everything a rebuild recovered, as plain data: every key's generations, the counters, the lease attachments. */
+function describe(r: Rebuilt): unknown {
+  r.index.checkValid()
+  const keys: unknown[] = []
+  r.index.visit('\0', '', (ki) => void keys.push([ki.key, ki.modified, ki.generations]))
+  const leases = [...r.keyLeases].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+  return { keys, lastMain: r.lastMain, finished: r.finishedCompactRev, scheduled: r.scheduledCompactRev, leases }
+}
+
+test('the rebuild on a backend thread recovers exactly what the synchronous pass does (random LMDB store)', async () => {
+  const dir = await tempDir('strata-mvcc-rebuild-')
+  try {
+    await withSeed('thread rebuild', async (prng) => {
+      const backend = await LmdbBackend.open(dir.path, { clock: new SimClock() })
+      // The gate holds the physical compaction between its batches while it is closed.
+      let open = true
+      const held: (() => void)[] = []
+      const yieldFn = (): Promise<void> => (open ? Promise.resolve() : new Promise<void>((resolve) => held.push(resolve)))
+      const store = await MvccStore.open(backend, { compactionBatchLimit: 100, yieldFn })
+      const key = (): string => `k${prng.int(400)}`.padEnd(1 + prng.int(20), String.fromCharCode(97 + prng.int(26)))
+      for (let i = 0; i < 6000; i++) {
+        const op = prng.int(20)
+        if (op === 0) store.deleteRange(key())
+        else if (op === 1) store.deleteRange('k1', 'k2')
+        else if (op === 2) {
+          store.txn({ compare: [], success: [{ put: { key: `${key()}x`, value: 'a' } }, { put: { key: `${key()}y`, value: 'b', options: { lease: 9 } } }] })
+        } else store.put(key(), 'v'.repeat(prng.int(300)), { lease: prng.bool(0.2) ? 1 + prng.int(5) : 0 })
+        if (i === 3000) store.compact(store.revision - 200)
+      }
+      await store.waitCompactions()
+      // The last compaction held after its first batch: scheduled, not finished, half done.
+      open = false
+      store.compact(store.revision - 50)
+      while (held.length === 0) await new Promise((resolve) => setImmediate(resolve))
+      await backend.commit()
+      const sync = describe(backend.read((tx) => rebuildIndex(tx))) as { keys: unknown[]; finished: number; scheduled: number }
+      assert.ok(sync.finished < sync.scheduled && sync.keys.length > 300)
+      assert.equal(describe(await rebuildIndexOnThread(backend)), sync)
+      open = true
+      held.forEach((resolve) => resolve())
+      await store.waitCompactions()
+      await store.close()
+      await backend.close()
+    })
+  } finally {
+    await dir.cleanup()
+  }
+})
+
+test('a backend without a thread scan (memory) gets the synchronous rebuild', async () => {
+  const backend = memoryBackend()
+  const store = await MvccStore.open(backend)
+  for (let i = 0; i < 50; i++) store.put(`k${i % 7}`, String(i), { lease: i % 3 })
+  await backend.commit()
+  assert.is((backend as Backend).scanHeads, undefined)
+  assert.equal(describe(await rebuildIndexOnThread(backend)), describe(backend.read((tx) => rebuildIndex(tx))))
 })
 
 test.run()
