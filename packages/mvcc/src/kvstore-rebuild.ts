@@ -177,9 +177,10 @@ export function rebuildIndex(tx: ReadTx): Rebuilt {
 const KEY_VALUE_HEAD: ValueHead = { fixed: KV_HEADER_BYTES, lengthAt: 1 }
 
 /**
- * The same rebuild with the key bucket read on a backend thread ({@link Backend.scanHeads}),
- * so LMDB's reading overlaps the index build: a 1M-key restart takes ~1.1 s instead of ~1.45 s
- * (README). Backends without that scan get {@link rebuildIndex}.
+ * The same rebuild with the key bucket read through {@link Backend.scanHeads}, which reads a
+ * big bucket on a thread of its own, so LMDB's reading overlaps the index build: a 1M-key
+ * restart takes 0.69–0.74 of the one-thread pass (README). Backends without that scan get
+ * {@link rebuildIndex}.
  */
 export async function rebuildIndexOnThread(backend: Backend): Promise<Rebuilt> {
   if (backend.scanHeads === undefined) return backend.read((tx) => rebuildIndex(tx))
