@@ -39,7 +39,7 @@ function u32(b: Uint8Array, o: number): number {
 
 function u64(b: Uint8Array, o: number): number {
   const hi = u32(b, o)
-  assert(hi < 0x200000, 'stored u64 above 2^53')
+  if (hi >= 0x200000) assert.fail('stored u64 above 2^53')
   return hi * 0x100000000 + u32(b, o + 4)
 }
 
@@ -123,13 +123,14 @@ class Rebuild {
 
   /** The revision key at kb[ko, ko + kLength); the stored KeyValue (at least its header and key) at vb[vo, vo + vLength). */
   add(kb: Uint8Array, ko: number, kLength: number, vb: Uint8Array, vo: number, vLength: number): void {
-    assert((kLength === REVISION_BYTES || kLength === TOMBSTONE_REVISION_BYTES) && kb[ko + 8] === 0x5f, 'bad revision key')
-    assert(vLength >= KV_HEADER_BYTES && vb[vo] === 1, 'bad stored KeyValue')
+    // Checks as `if`s: node:assert's ok() costs ~40 ms over a 1M-key rebuild.
+    if (!((kLength === REVISION_BYTES || kLength === TOMBSTONE_REVISION_BYTES) && kb[ko + 8] === 0x5f)) assert.fail('bad revision key')
+    if (!(vLength >= KV_HEADER_BYTES && vb[vo] === 1)) assert.fail('bad stored KeyValue')
     const rev: Revision = { main: u64(kb, ko), sub: u64(kb, ko + 9) }
-    assert(rev.main >= this.lastMain || this.lastMain === 1, 'key bucket out of revision order')
+    if (rev.main < this.lastMain && this.lastMain !== 1) assert.fail('key bucket out of revision order')
     this.lastMain = rev.main
     const keyLength = u32(vb, vo + 1)
-    assert(KV_HEADER_BYTES + keyLength <= vLength, 'stored KeyValue shorter than its key')
+    if (KV_HEADER_BYTES + keyLength > vLength) assert.fail('stored KeyValue shorter than its key')
     const key = latin1Slice.call(vb, vo + KV_HEADER_BYTES, vo + KV_HEADER_BYTES + keyLength)
     const ki = this.#collector.get(key)
     if (kLength === TOMBSTONE_REVISION_BYTES) {
