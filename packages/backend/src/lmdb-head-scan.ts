@@ -15,8 +15,9 @@ export const HEAD_SCAN_THREAD_MIN_PAIRS = 200_000
 /**
  * Packs `pairs` into chunks of about `chunkBytes`, each pair as [u16 key length][key][u32 head
  * length][value head], big-endian, the head being the first `fixed` bytes plus the u32 at
- * `lengthAt` (never more than the value). Plain JavaScript with nothing from outside its
- * parameters: the scan thread runs its source text.
+ * `lengthAt` (never more than the value). A key always fits the u16: LMDB keys are at most
+ * MAX_KEY_BYTES (1,978). Plain JavaScript with nothing from outside its parameters: the scan
+ * thread runs its source text.
  */
 export function* packHeads(pairs: Iterable<{ key: Uint8Array; value: Uint8Array }>, fixed: number, lengthAt: number, chunkBytes: number): Generator<{ bytes: Uint8Array; count: number }> {
   let chunk = new Uint8Array(chunkBytes)
