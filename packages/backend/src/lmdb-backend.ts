@@ -180,8 +180,7 @@ export class LmdbBackend implements Backend {
       }
       const txn = this.#root.useReadTransaction()
       try {
-        const range = this.#views.get(bucket)!.getRange({ transaction: txn } as Parameters<Bytes['getRange']>[0])
-        yield* packHeads(range, head.fixed, head.lengthAt, HEAD_CHUNK_BYTES)
+        yield* packHeads(this.#inTxn(this.#views.get(bucket)!, txn), head.fixed, head.lengthAt, HEAD_CHUNK_BYTES)
       } finally {
         txn.done()
       }
@@ -195,8 +194,13 @@ export class LmdbBackend implements Backend {
     if (this.#snapshots === 0) for (const resolve of this.#snapshotsDone.splice(0)) resolve()
   }
 
+  /** Every pair of `db` as `transaction` sees it (lmdb-js types lack the transaction option). */
+  #inTxn(db: Bytes, transaction: ReturnType<RootDatabase['useReadTransaction']>): Iterable<{ key: Uint8Array; value: Uint8Array }> {
+    return db.getRange({ transaction } as Parameters<Bytes['getRange']>[0]) as Iterable<{ key: Uint8Array; value: Uint8Array }>
+  }
+
   *#pairs(db: Bytes, transaction: ReturnType<RootDatabase['useReadTransaction']>): Generator<readonly [Uint8Array, Uint8Array]> {
-    for (const { key, value } of db.getRange({ transaction } as Parameters<Bytes['getRange']>[0])) yield [key as Uint8Array, value]
+    for (const { key, value } of this.#inTxn(db, transaction)) yield [key, value]
   }
 
   /**
