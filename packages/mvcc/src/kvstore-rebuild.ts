@@ -112,7 +112,7 @@ class KeyCollector {
 /**
  * The one pass over the key bucket (revision order) that rebuilds the index, fed one stored
  * pair at a time, as offsets into a buffer: a view of the backend's own (a synchronous scan) or
- * a chunk a backend thread packed ({@link rebuildIndexOnThread}). It reads the fixed-layout
+ * a chunk of a backend's head scan ({@link rebuildIndexFromScan}). It reads the fixed-layout
  * bytes (FORMAT.md) in place: per pair it allocates only what the index keeps (the Revision,
  * the key string once per key).
  */
@@ -180,10 +180,10 @@ const KEY_VALUE_HEAD: ValueHead = { fixed: KV_HEADER_BYTES, lengthAt: 1 }
 /**
  * The same rebuild with the key bucket read through {@link Backend.scanHeads}, which reads a
  * big bucket on a thread of its own, so LMDB's reading overlaps the index build: a 1M-key
- * restart takes 0.69–0.74 of the one-thread pass (README). Backends without that scan get
+ * restart takes 0.69–0.79 of the one-thread pass (README). Backends without that scan get
  * {@link rebuildIndex}.
  */
-export async function rebuildIndexOnThread(backend: Backend): Promise<Rebuilt> {
+export async function rebuildIndexFromScan(backend: Backend): Promise<Rebuilt> {
   if (backend.scanHeads === undefined) return backend.read((tx) => rebuildIndex(tx))
   const rebuild = new Rebuild()
   const add = rebuild.add.bind(rebuild)

@@ -5,7 +5,7 @@ import { MvccError, compactedError, futureRevError } from './errors.js'
 import { type KvHash, type XxHash, hashKeyBucket, loadHasher } from './hash.js'
 import { keyBytes } from './kv.js'
 import { DEFAULT_COMPACTION_BATCH_LIMIT, MAX_COMPACTION_BATCH_LIMIT, runPhysicalCompaction } from './kvstore-compaction.js'
-import { type Rebuilt, SCHEDULED_COMPACT_KEY, rebuildIndex, rebuildIndexOnThread } from './kvstore-rebuild.js'
+import { type Rebuilt, SCHEDULED_COMPACT_KEY, rebuildIndex, rebuildIndexFromScan } from './kvstore-rebuild.js'
 import { TxnRead, TxnWrite } from './kvstore-txn.js'
 import { DEFAULT_MAX_KEY_BYTES, DEFAULT_MAX_TXN_OPS, DEFAULT_MAX_VALUE_BYTES, type Limits } from './limits.js'
 import { encodeRevision } from './revision.js'
@@ -120,7 +120,7 @@ export class MvccStore {
    */
   static async open(backend: Backend, options: MvccStoreOptions = {}): Promise<MvccStore> {
     const store = new MvccStore(backend, await loadHasher(), options)
-    store.#recover(await rebuildIndexOnThread(backend))
+    store.#recover(await rebuildIndexFromScan(backend))
     return store
   }
 
@@ -289,6 +289,8 @@ export class MvccStore {
       await this.#jobs
       const next = typeof source === 'function' ? await source() : source
       if (next !== undefined) this.#backend = next
+      // Synchronous, not the scan of open(): between the swap above and #recover no read may
+      // run against the old index over the new backend.
       this.#recover(this.#backend.read((tx) => rebuildIndex(tx)))
     } finally {
       this.#restoring = false

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert'
 import { type Backend, LmdbBackend } from '@strata/backend'
 import { SimClock, tempDir, withSeed } from '@strata/testkit'
 import { MvccStore } from '../src/index.js'
-import { type Rebuilt, rebuildIndex, rebuildIndexOnThread } from '../src/kvstore-rebuild.js'
+import { type Rebuilt, rebuildIndex, rebuildIndexFromScan } from '../src/kvstore-rebuild.js'
 import { memoryBackend } from './helpers.js'
 
 /** Writes `keys` in this order, then rebuilds and compares every revision's full range. */
@@ -106,7 +106,7 @@ test('the rebuild on a backend thread recovers exactly what the synchronous pass
       await backend.commit()
       const sync = describe(backend.read((tx) => rebuildIndex(tx))) as { keys: unknown[]; finished: number; scheduled: number }
       assert.ok(sync.finished < sync.scheduled && sync.keys.length > 300)
-      assert.equal(describe(await rebuildIndexOnThread(backend)), sync)
+      assert.equal(describe(await rebuildIndexFromScan(backend)), sync)
       open = true
       held.forEach((resolve) => resolve())
       await store.waitCompactions()
@@ -124,7 +124,7 @@ test('a backend without a thread scan (memory) gets the synchronous rebuild', as
   for (let i = 0; i < 50; i++) store.put(`k${i % 7}`, String(i), { lease: i % 3 })
   await backend.commit()
   assert.is((backend as Backend).scanHeads, undefined)
-  assert.equal(describe(await rebuildIndexOnThread(backend)), describe(backend.read((tx) => rebuildIndex(tx))))
+  assert.equal(describe(await rebuildIndexFromScan(backend)), describe(backend.read((tx) => rebuildIndex(tx))))
 })
 
 test.run()
