@@ -4,19 +4,22 @@
 // 3. count-only over 1M keys at the current revision (rank queries), at an older revision (a
 //    walk over the index), and with limit 10 (count stays the total), against a naive count
 //    that materializes every key-value (what etcd did before #11771);
-// 4. restart (index rebuild, the key bucket read on a backend thread) with 1M keys on
-//    LmdbBackend, against a bare scan of the key bucket, the one-thread rebuild, and the same
+// 4. restart (index rebuild, the key bucket read on a backend thread) of a store of 1M keys on
+//    LmdbBackend, each in a new process (restart-child.ts), against a bare scan of the key
+//    bucket and the one-thread rebuild, also in new processes; then, in this process after
+//    the other benchmarks, the restart of the same store grown by their writes, and the same
 //    rebuild over a MemoryBackend holding the same entries (mvcc's own share);
 // 5. physical compaction of 1M revisions with the p50/p99 latency of puts issued meanwhile,
 //    against the same put loop with no compaction running.
 // Prints `RESULT mvcc.*` lines; BENCH_QUICK=1 uses 100k keys and short windows.
+import { spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
 import { Bench } from 'tinybench'
 import { LmdbBackend, MemoryBackend } from '@strata/backend'
 import type { Clock } from '@strata/seams'
 import { opsPerSecond, printResult, quick, runBench, tempDir } from '@strata/testkit'
 import { MvccStore, encodeKeyValue, encodeRevision } from '../src/index.js'
-import { rebuildIndex } from '../src/kvstore-rebuild.js'
 
 const N = quick ? 100_000 : 1_000_000
 const LABEL = quick ? '100k' : '1M'
@@ -54,6 +57,29 @@ for (let i = 0; i < N; i += 1000) {
 }
 await backend.commit()
 console.log(`loaded ${N} keys in ${(performance.now() - tLoad).toFixed(0)} ms (${store.revision} revisions)`)
+
+// 4 (first part, while the store holds exactly the N keys): restarts in new processes.
+interface ChildRun { ms: number; backendMs: number; keys: number; revisions: number }
+function restartChild(mode: 'restart' | 'one-thread' | 'scan'): ChildRun {
+  const child = fileURLToPath(new URL('./restart-child.ts', import.meta.url))
+  const run = spawnSync(process.execPath, [...process.execArgv, child, join(dir.path, 'db'), mode], { encoding: 'utf8' })
+  if (run.status !== 0) throw new Error(`restart-child ${mode} failed (${run.status}): ${run.stderr}`)
+  return JSON.parse(run.stdout.trim().split('\n').pop()!) as ChildRun
+}
+await store.close()
+await backend.close()
+const scanRun = restartChild('scan')
+const syncRun = restartChild('one-thread')
+const restartRuns = [restartChild('restart'), restartChild('restart'), restartChild('restart')]
+for (const r of restartRuns) if (r.keys !== N) throw new Error(`restart found ${r.keys} keys`)
+const restartMs = median(restartRuns.map((r) => r.ms))
+console.log(`restart of ${N} keys (${scanRun.revisions} revisions), each in a new process: ${restartRuns.map((r) => r.ms.toFixed(0)).join(', ')} ms (backend open ${restartRuns.map((r) => r.backendMs.toFixed(1)).join(', ')} ms of it); bare scan of the key bucket: ${scanRun.ms.toFixed(0)} ms; one-thread rebuild: ${syncRun.ms.toFixed(0)} ms`)
+printResult(`mvcc.restart.${LABEL}.ms`, restartMs, 'ms')
+printResult(`mvcc.restart_scan_only.${LABEL}.ms`, scanRun.ms, 'ms')
+printResult(`mvcc.restart_one_thread.${LABEL}.ms`, syncRun.ms, 'ms')
+printResult('mvcc.restart.vs_one_thread', restartMs / syncRun.ms, 'ratio')
+backend = await LmdbBackend.open(join(dir.path, 'db'), { clock: benchClock, batchLimit: 10_000 })
+store = await MvccStore.open(backend)
 
 // 1 + 2: put and range, side by side with the bare backend.
 let putN = 0
@@ -114,44 +140,25 @@ printResult(`mvcc.count_limit10.${LABEL}.ms`, limitMs, 'ms')
 printResult(`mvcc.count_naive.${LABEL}.ms`, naiveMs, 'ms')
 printResult('mvcc.count.speedup_vs_naive', naiveMs / countMs, 'x')
 
-// 4: restart: reopen the LMDB directory and rebuild the index, three times (median printed).
-// A restarted process starts with an empty heap: drop the previous store's index (~1M
-// KeyIndexes, a third of a GB) and collect it first (scripts/bench.mjs passes --expose-gc), so
-// the rebuild's garbage collections neither mark it again and again nor sweep it.
+// 4 (second part): the restart in this process, of the store grown by the put benchmarks
+// (more revisions, 10k keys rewritten many times). Drop the previous store's index (~1M
+// KeyIndexes) and collect it first (scripts/bench.mjs passes --expose-gc), so the rebuild's
+// garbage collections neither mark it again and again nor sweep it.
 const collectGarbage = (globalThis as { gc?: () => void }).gc
-const restarts: number[] = []
-let scanMs = 0
-let syncMs = 0
-let entries = 0
-for (let run = 0; run < 4; run++) {
-  await store?.close()
-  await backend.close()
-  store = undefined as unknown as MvccStore
-  collectGarbage?.()
-  backend = await LmdbBackend.open(join(dir.path, 'db'), { clock: benchClock, batchLimit: 10_000 })
-  if (run === 0) {
-    // The baselines: the pairs the rebuild reads, on this thread through views (no copies),
-    // doing nothing per pair; and the synchronous one-thread rebuild (the restore path's).
-    const tScan = performance.now()
-    backend.read((tx) => tx.forEachView!('key', new Uint8Array(0), undefined, () => {
-      entries++
-    }))
-    scanMs = performance.now() - tScan
-    const tSync = performance.now()
-    backend.read((tx) => rebuildIndex(tx))
-    syncMs = performance.now() - tSync
-    continue
-  }
-  const tOpen = performance.now()
-  store = await MvccStore.open(backend)
-  restarts.push(performance.now() - tOpen)
-}
-const restartMs = median(restarts)
-console.log(`restart with ${N} keys (${entries} revisions): ${restarts.map((ms) => ms.toFixed(0)).join(', ')} ms; bare scan of the key bucket: ${scanMs.toFixed(0)} ms; one-thread rebuild: ${syncMs.toFixed(0)} ms`)
-printResult(`mvcc.restart.${LABEL}.ms`, restartMs, 'ms')
-printResult(`mvcc.restart_scan_only.${LABEL}.ms`, scanMs, 'ms')
-printResult(`mvcc.restart_one_thread.${LABEL}.ms`, syncMs, 'ms')
-printResult('mvcc.restart.vs_one_thread', restartMs / syncMs, 'ratio')
+await store.close()
+await backend.close()
+store = undefined as unknown as MvccStore
+collectGarbage?.()
+backend = await LmdbBackend.open(join(dir.path, 'db'), { clock: benchClock, batchLimit: 10_000 })
+let grown = 0
+backend.read((tx) => tx.forEachView!('key', new Uint8Array(0), undefined, () => {
+  grown++
+}))
+const tInProcess = performance.now()
+store = await MvccStore.open(backend)
+const inProcessMs = performance.now() - tInProcess
+console.log(`restart in this process of the store grown to ${grown} revisions: ${inProcessMs.toFixed(0)} ms`)
+printResult(`mvcc.restart_in_process_grown.${LABEL}.ms`, inProcessMs, 'ms')
 // mvcc's own share of the restart: the same entries in a MemoryBackend.
 const memory = new MemoryBackend({ clock: benchClock, batchLimit: 1_000_000 })
 backend.read((tx) => memory.write((mtx) => tx.forEach('key', new Uint8Array(0), undefined, (k, v) => {
