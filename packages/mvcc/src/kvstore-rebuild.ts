@@ -180,7 +180,7 @@ const KEY_VALUE_HEAD: ValueHead = { fixed: KV_HEADER_BYTES, lengthAt: 1 }
 /**
  * The same rebuild with the key bucket read through {@link Backend.scanHeads}, which reads a
  * big bucket on a thread of its own, so LMDB's reading overlaps the index build: a 1M-key
- * restart takes 0.69–0.79 of the one-thread pass (README). Backends without that scan get
+ * restart takes 0.69–0.92 of the one-thread pass (README). Backends without that scan get
  * {@link rebuildIndex}.
  */
 export async function rebuildIndexFromScan(backend: Backend): Promise<Rebuilt> {
