@@ -1,5 +1,6 @@
 import assert from 'node:assert'
 import { availableParallelism } from 'node:os'
+import { performance } from 'node:perf_hooks'
 import { AuthError } from './errors.js'
 import { HashWorkerPool } from './hash-worker-pool.js'
 
@@ -16,14 +17,41 @@ export function defaultHashConcurrency(): number {
 /** The default nice value of the hash threads: the lowest priority there is. */
 export const DEFAULT_HASH_NICENESS = 19
 
+/** Event-loop utilization above which {@link eventLoopBusy} reports the process busy. */
+export const BUSY_LOOP_UTILIZATION = 0.05
+/** The shortest window {@link eventLoopBusy} measures over, in ms of event-loop time. */
+export const BUSY_WINDOW_MS = 20
+
+/**
+ * The default `busy` probe of a PasswordHasher: true when this thread's event loop was more than
+ * `threshold` busy (`performance.eventLoopUtilization`) over the last window of at least
+ * `windowMs`; the answer is kept until a new window is complete. Measured on 2 cores: an
+ * authentication storm alone keeps the loop 0.75% busy, a put loop (commit + append + fdatasync
+ * per put) 19-30%, so 5% tells them apart. It only decides when a hash may start, never what
+ * anything decides, so it does not make members disagree.
+ */
+export function eventLoopBusy(threshold = BUSY_LOOP_UTILIZATION, windowMs = BUSY_WINDOW_MS): () => boolean {
+  let mark = performance.eventLoopUtilization()
+  let busy = false
+  return () => {
+    const now = performance.eventLoopUtilization()
+    const window = performance.eventLoopUtilization(now, mark)
+    if (window.idle + window.active >= windowMs) {
+      busy = window.utilization > threshold
+      mark = now
+    }
+    return busy
+  }
+}
+
 export interface PasswordHasherOptions {
   /** bcrypt cost (log2 of the rounds) for new hashes, in [4, 31]. Default 10. */
   readonly cost?: number
   /**
    * Most bcrypt computations (hash or compare) running at once. Default: the number of cores,
-   * so an idle machine authenticates at cores × the single-hash rate. The hash threads run at
-   * nice 19, so whenever the event loop or an I/O thread wants a core it preempts a hash (the
-   * put-latency figures in the README show a storm at this setting leaves puts unharmed).
+   * so an idle process authenticates at cores × the single-hash rate; while `busy()` says the
+   * process has other work, one fewer (see `busy`). The hash threads run at nice 19, so the
+   * event loop or an I/O thread that wants a core mostly preempts a hash.
    */
   readonly maxConcurrent?: number
   /** Most calls waiting for a slot; one more fails with ERR_AUTH_BUSY. Default 10,000 calls. */
@@ -36,11 +64,21 @@ export interface PasswordHasherOptions {
    * loop's p99 3-4.5x; nice 19 kept it at ~0.9x.
    */
   readonly niceness?: number
+  /**
+   * Whether the process has other work to leave a core to. While it returns true, computations
+   * start only below `maxConcurrent - 1` (at least one runs): an idle process hashes on every
+   * core, a busy one keeps a core for itself. Asked each time a computation could start.
+   * Default: {@link eventLoopBusy}. Measured on 2 cores, an authentication storm with every core
+   * hashing raised a concurrent put loop's p99 1.3-1.6x even at nice 19 (a core's work slows
+   * while its neighbour computes); with one core left it was 0.82-0.86x.
+   */
+  readonly busy?: () => boolean
 }
 
 /**
  * bcrypt hashing and comparison off the event loop, on worker threads of lowered OS priority
- * (hash-worker-pool.ts), with the number of computations in flight bounded by a FIFO semaphore.
+ * (hash-worker-pool.ts), with the number of computations in flight bounded by a FIFO semaphore
+ * whose bound drops by one while the process is busy (`busy`).
  *
  * Why: each computation pins a core for its whole duration (~60 ms at cost 10). Run on the
  * libuv pool at normal priority, an authentication storm takes every core and every pool thread
@@ -53,9 +91,15 @@ export class PasswordHasher {
   readonly cost: number
   /** Invariant: integer >= 1. */
   readonly maxConcurrent: number
+  /** Invariant: max(1, maxConcurrent - 1): the bound while `busy()` says the process is busy. */
+  readonly busyConcurrent: number
   readonly #maxQueued: number
   readonly #pool: HashWorkerPool
-  /** Invariant: 0 <= #running <= maxConcurrent; #waiting non-empty only when #running is full. */
+  readonly #busy: () => boolean
+  /**
+   * Invariant: 0 <= #running <= maxConcurrent; #waiting non-empty only when #running was at the
+   * bound (#limit()) when it was last checked.
+   */
   #running = 0
   readonly #waiting: (() => void)[] = []
 
@@ -72,8 +116,10 @@ export class PasswordHasher {
     if (!Number.isInteger(niceness) || niceness < 0 || niceness > 19) throw new RangeError(`PasswordHasher: niceness must be an integer in [0, 19], got ${niceness}`)
     this.cost = cost
     this.maxConcurrent = maxConcurrent
+    this.busyConcurrent = Math.max(1, maxConcurrent - 1)
     this.#maxQueued = maxQueued
     this.#pool = new HashWorkerPool(maxConcurrent, niceness)
+    this.#busy = options.busy ?? eventLoopBusy()
   }
 
   /** Stops the worker threads (idle ones now, busy ones after their job). Idle workers never keep the process alive, so this is optional. */
@@ -103,13 +149,18 @@ export class PasswordHasher {
     })
   }
 
+  /** How many computations may run now. */
+  #limit(): number {
+    return this.busyConcurrent < this.maxConcurrent && this.#busy() ? this.busyConcurrent : this.maxConcurrent
+  }
+
   async #withSlot<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.#running >= this.maxConcurrent) {
+    if (this.#waiting.length > 0 || this.#running >= this.#limit()) {
       if (this.#waiting.length >= this.#maxQueued) {
         throw new AuthError('ERR_AUTH_BUSY', `auth: ${this.#waiting.length} password checks already queued`, { queued: this.#waiting.length })
       }
-      // The slot is handed over by #release without #running dropping, so no newcomer can
-      // overtake the queue between a release and this waiter's wake-up.
+      // #release counts the slot before waking its waiter, so no newcomer can overtake the
+      // queue between a release and this waiter's wake-up.
       await new Promise<void>((resolve) => this.#waiting.push(resolve))
     } else {
       this.#running++
@@ -123,10 +174,15 @@ export class PasswordHasher {
   }
 
   #release(): void {
-    const next = this.#waiting.shift()
-    if (next !== undefined) next()
-    else this.#running--
+    this.#running--
     assert.ok(this.#running >= 0)
+    // Several may start at once: the process may have gone idle since the bound was lowered.
+    if (this.#waiting.length === 0) return
+    const limit = this.#limit()
+    while (this.#waiting.length > 0 && this.#running < limit) {
+      this.#running++
+      this.#waiting.shift()!()
+    }
   }
 }
 

@@ -1,7 +1,7 @@
 export { AuthError } from './errors.js'
 export type { AuthErrorCode } from './errors.js'
 export type { Permission, PermissionType, Role, User } from './authpb.js'
-export { DEFAULT_BCRYPT_COST, DEFAULT_HASH_NICENESS, MAX_BCRYPT_COST, MIN_BCRYPT_COST, PasswordHasher, defaultHashConcurrency, isBcryptHash } from './bcrypt-hasher.js'
+export { BUSY_LOOP_UTILIZATION, BUSY_WINDOW_MS, DEFAULT_BCRYPT_COST, DEFAULT_HASH_NICENESS, MAX_BCRYPT_COST, MIN_BCRYPT_COST, PasswordHasher, defaultHashConcurrency, eventLoopBusy, isBcryptHash } from './bcrypt-hasher.js'
 export type { PasswordHasherOptions } from './bcrypt-hasher.js'
 export { KeyIntervalSet, isValidPermissionRange, permissionInterval, requestInterval, unifyPermissions } from './range-perm-cache.js'
 export type { KeyInterval, UnifiedPermissions } from './range-perm-cache.js'

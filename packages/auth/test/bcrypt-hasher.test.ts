@@ -2,7 +2,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import { rejectsWithCode } from '@strata/testkit'
-import { PasswordHasher, defaultHashConcurrency, isBcryptHash } from '../src/index.js'
+import { PasswordHasher, defaultHashConcurrency, eventLoopBusy, isBcryptHash } from '../src/index.js'
 
 test('hash then compare: the right password matches, others and malformed hashes do not', async () => {
   const h = new PasswordHasher({ cost: 4 })
@@ -26,7 +26,7 @@ test('the cost is checked against [4, 31]; the default concurrency leaves one co
 })
 
 test('no more than maxConcurrent computations run at once; the rest wait in order', async () => {
-  const h = new PasswordHasher({ cost: 4, maxConcurrent: 2 })
+  const h = new PasswordHasher({ cost: 4, maxConcurrent: 2, busy: () => false })
   let peak = 0
   const order: number[] = []
   const all = Array.from({ length: 10 }, (_, i) => {
@@ -39,6 +39,67 @@ test('no more than maxConcurrent computations run at once; the rest wait in orde
   assert.is(peak, 2)
   assert.equal(h.stats(), { running: 0, queued: 0 })
   assert.is(order.length, 10)
+})
+
+test('while busy() says the process is busy, one core is left: maxConcurrent - 1 run, at least one', async () => {
+  const h = new PasswordHasher({ cost: 4, maxConcurrent: 3, busy: () => true })
+  assert.is(h.busyConcurrent, 2)
+  let peak = 0
+  const all = Array.from({ length: 8 }, (_, i) => h.hash(`pw${i}`).then(() => (peak = Math.max(peak, h.stats().running))))
+  assert.equal(h.stats(), { running: 2, queued: 6 })
+  await Promise.all(all)
+  assert.is(peak, 2)
+  const one = new PasswordHasher({ cost: 4, maxConcurrent: 1, busy: () => true })
+  assert.is(one.busyConcurrent, 1)
+  const p = one.hash('pw')
+  assert.equal(one.stats(), { running: 1, queued: 0 })
+  await p
+  await h.close()
+  await one.close()
+})
+
+test('when the process goes idle, a release starts every computation the full bound allows', async () => {
+  let busy = true
+  const h = new PasswordHasher({ cost: 4, maxConcurrent: 3, busy: () => busy })
+  const order: number[] = []
+  const running: number[] = []
+  const all = Array.from({ length: 9 }, (_, i) => h.hash(`pw${i}`).then(() => {
+    order.push(i)
+    running.push(h.stats().running)
+  }))
+  assert.equal(h.stats(), { running: 2, queued: 7 })
+  busy = false
+  await Promise.all(all)
+  assert.is(order.length, 9)
+  assert.ok(running.some((n) => n === 3), `the bound rose to 3 once idle: ${running.join(',')}`)
+  assert.equal(h.stats(), { running: 0, queued: 0 })
+  await h.close()
+})
+
+test('a newcomer never overtakes a waiter, even when a slot looks free', async () => {
+  let busy = true
+  const h = new PasswordHasher({ cost: 4, maxConcurrent: 2, busy: () => busy })
+  const first = h.hash('a')
+  const second = h.hash('b') // waits: busy, one slot
+  busy = false
+  const third = h.hash('c') // a slot is free now, but 'b' waits ahead of it
+  assert.equal(h.stats(), { running: 1, queued: 2 })
+  await Promise.all([first, second, third])
+  await h.close()
+})
+
+test('eventLoopBusy: true after a window in which the loop was mostly busy, false after an idle one', async () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+  const busy = eventLoopBusy(0.5, 200)
+  await sleep(5)
+  assert.not.ok(busy(), 'no complete window yet: not busy')
+  const end = performance.now() + 250
+  while (performance.now() < end) { /* keep the loop busy */ }
+  assert.ok(busy(), 'a window of ~255 ms with 250 ms of work')
+  await sleep(20)
+  assert.ok(busy(), 'the answer holds until a new window is complete')
+  await sleep(450)
+  assert.not.ok(busy(), 'a window of ~470 ms with next to no work')
 })
 
 test('a caller beyond maxQueued fails fast with ERR_AUTH_BUSY', async () => {
