@@ -1,9 +1,11 @@
 // Auth benchmarks (issue 7, reference §5.4):
 // 1. authenticate throughput at bcrypt cost 10 with 1, 2, 8 and 64 in flight, for the default
-//    hasher (a worker thread per core at nice 19), for the same slots at normal priority, and for
-//    the naive baseline: `@node-rs/bcrypt`'s async verify on the libuv pool, unbounded;
+//    hasher (a worker thread per core at nice 19, one core left free while the event loop is
+//    busy), for the same slots at normal priority, and for the naive baseline:
+//    `@node-rs/bcrypt`'s async verify on the libuv pool, unbounded;
 // 2. the p99 latency of a concurrent put loop, alone and during a 64-in-flight authentication
-//    storm, for the same three. The put loop is a MemoryBackend put +
+//    storm, for the default hasher, for the same without the free core (every core hashing at
+//    nice 19), for every core at nice 0, and for the naive baseline. The put loop is a MemoryBackend put +
 //    commit followed by a 4 KiB append + fdatasync to a temp file (the WAL's durable step), so
 //    it needs the event loop, a core and a libuv pool thread — everything bcrypt competes for;
 // 3. permission checks per second for a user holding 1,000 roles, against a naive checker that
@@ -28,8 +30,8 @@ const ROUNDS = quick ? 1 : 4
 /** Virtual time for the backend: its batch timer never fires (the loop commits itself). */
 const benchClock: Clock = { now: () => 0, setTimer: () => ({ cancel() {} }) }
 
-async function newStore(maxConcurrent: number, niceness?: number): Promise<AuthStore> {
-  const hasher = new PasswordHasher({ cost: COST, maxConcurrent, ...(niceness === undefined ? {} : { niceness }) })
+async function newStore(maxConcurrent: number, niceness?: number, busy?: () => boolean): Promise<AuthStore> {
+  const hasher = new PasswordHasher({ cost: COST, maxConcurrent, ...(niceness === undefined ? {} : { niceness }), ...(busy === undefined ? {} : { busy }) })
   const store = new AuthStore(new MemoryBackend({ clock: benchClock, batchInterval: 1e9 }), { hasher, clock: benchClock })
   store.userAdd({ name: 'root', hashedPassword: await store.hashPassword('rootpw') })
   store.userGrantRole({ user: 'root', role: 'root' })
@@ -207,13 +209,16 @@ async function throughputSection(): Promise<void> {
 
 async function latencySection(): Promise<void> {
   ;(globalThis as { gc?: () => void }).gc?.() // scripts/bench.mjs passes --expose-gc
+  const never = (): boolean => false
   const defaults = new Storm(viaStore(await newStore(new PasswordHasher().maxConcurrent)), 64)
-  const perCore = new Storm(viaStore(await newStore(CORES, 0)), 64)
-  const lat = await interleaved([['default hasher', defaults], [`${CORES} slots, nice 0`, perCore]], ROUNDS)
+  const everyCore = new Storm(viaStore(await newStore(CORES, DEFAULT_HASH_NICENESS, never)), 64)
+  const perCore = new Storm(viaStore(await newStore(CORES, 0, never)), 64)
+  const lat = await interleaved([['default hasher', defaults], [`${CORES} slots always, nice ${DEFAULT_HASH_NICENESS}`, everyCore], [`${CORES} slots, nice 0`, perCore]], ROUNDS)
   const base = percentile(lat.get('alone')!, 0.99)
   for (const [name, l] of lat) console.log(`put loop, ${name === 'alone' ? 'alone' : `64-in-flight storm, ${name}`}: ${summary(l)}`)
-  console.log(`authentications completed during the storms: default ${defaults.done}, ${CORES} slots at nice 0 ${perCore.done}`)
+  console.log(`authentications completed during the storms: default ${defaults.done}, ${CORES} slots always at nice ${DEFAULT_HASH_NICENESS} ${everyCore.done}, ${CORES} slots at nice 0 ${perCore.done}`)
   await defaults.stop()
+  await everyCore.stop()
   await perCore.stop()
   // The naive baseline drains slowly (64 hashes queued on the pool ahead of every fsync): one window.
   const naive = new Storm(await naiveLibuv(), 64)
@@ -224,6 +229,7 @@ async function latencySection(): Promise<void> {
   printResult('auth.put_p99.alone_ms', base, 'ms')
   printResult('auth.put_p99.storm_default_ms', percentile(lat.get('default hasher')!, 0.99), 'ms')
   printResult('auth.put_p99_ratio_under_auth_storm', percentile(lat.get('default hasher')!, 0.99) / base, 'ratio')
+  printResult('auth.put_p99_ratio_under_auth_storm.every_core', percentile(lat.get(`${CORES} slots always, nice ${DEFAULT_HASH_NICENESS}`)!, 0.99) / base, 'ratio')
   printResult('auth.put_p99_ratio_under_auth_storm.nice0', percentile(lat.get(`${CORES} slots, nice 0`)!, 0.99) / base, 'ratio')
   printResult('auth.put_p99_ratio_under_auth_storm.naive_libuv', percentile(naiveLat, 0.99) / base, 'ratio')
 }
