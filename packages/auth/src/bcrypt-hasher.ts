@@ -65,9 +65,10 @@ export interface PasswordHasherOptions {
    */
   readonly niceness?: number
   /**
-   * Whether the process has other work to leave a core to. While it returns true, computations
-   * start only below `maxConcurrent - 1` (at least one runs): an idle process hashes on every
-   * core, a busy one keeps a core for itself. Asked each time a computation could start.
+   * Whether the process has other work to leave a core to. While it returns true, no
+   * computation starts while max(1, `maxConcurrent` - 1) run (running ones are never stopped):
+   * an idle process hashes on every core, a busy one keeps a core for itself. Asked each time a
+   * computation could start.
    * Default: {@link eventLoopBusy}. Measured on 2 cores, an authentication storm with every core
    * hashing raised a concurrent put loop's p99 1.3-1.6x even at nice 19 (a core's work slows
    * while its neighbour computes); with one core left it was 0.82-0.86x.
