@@ -115,6 +115,7 @@ export class PasswordHasher {
     if (!Number.isInteger(maxQueued) || maxQueued < 0) throw new RangeError(`PasswordHasher: maxQueued must be an integer >= 0, got ${maxQueued}`)
     const niceness = options.niceness ?? DEFAULT_HASH_NICENESS
     if (!Number.isInteger(niceness) || niceness < 0 || niceness > 19) throw new RangeError(`PasswordHasher: niceness must be an integer in [0, 19], got ${niceness}`)
+    if (options.busy !== undefined && typeof options.busy !== 'function') throw new TypeError('PasswordHasher: busy must be a function returning a boolean')
     this.cost = cost
     this.maxConcurrent = maxConcurrent
     this.busyConcurrent = Math.max(1, maxConcurrent - 1)

@@ -49,6 +49,7 @@ test('while busy() says the process is busy, one core is left: maxConcurrent - 1
   assert.equal(h.stats(), { running: 2, queued: 6 })
   await Promise.all(all)
   assert.is(peak, 2)
+  assert.throws(() => new PasswordHasher({ busy: true as unknown as () => boolean }), TypeError)
   const one = new PasswordHasher({ cost: 4, maxConcurrent: 1, busy: () => true })
   assert.is(one.busyConcurrent, 1)
   const p = one.hash('pw')
