@@ -19,7 +19,7 @@ export const HEAD_SCAN_THREAD_MIN_PAIRS = 200_000
  * MAX_KEY_BYTES (1,978). Plain JavaScript with nothing from outside its parameters: the scan
  * thread runs its source text.
  */
-export function* packHeads(pairs: Iterable<{ key: Uint8Array; value: Uint8Array }>, fixed: number, lengthAt: number, chunkBytes: number): Generator<{ bytes: Uint8Array; count: number }> {
+export function* packHeads(pairs: Iterable<{ key: Uint8Array; value: Uint8Array }>, fixed: number, lengthAt: number, chunkBytes: number): Generator<HeadChunk> {
   let chunk = new Uint8Array(chunkBytes)
   let pos = 0
   let count = 0
