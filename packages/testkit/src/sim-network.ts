@@ -24,6 +24,12 @@ export interface SimNetworkOptions extends NetworkFaults {
   readonly clock?: SimClock
   /** Most messages one `deliverAll` delivers before it gives up (members ping-ponging forever). Default 1000000. */
   readonly maxDeliveries?: number
+  /**
+   * Most messages waiting in the queue (ready or delayed). A send that finds it full is lost and
+   * counted in `overflowed`, as a real network drops what its buffers cannot hold; raft tolerates
+   * that like any other loss. Default 1000000.
+   */
+  readonly maxQueued?: number
 }
 
 /** Counters since the network was made. */
@@ -40,6 +46,8 @@ export interface NetworkStats {
   unroutable: number
   /** Extra copies queued by `duplicateProbability`. */
   duplicated: number
+  /** Messages (or duplicate copies) lost because `maxQueued` were already waiting. */
+  overflowed: number
 }
 
 interface Envelope {
@@ -70,6 +78,7 @@ export class SimNetwork {
   readonly #prng: Prng
   readonly #clock: SimClock | undefined
   readonly #maxDeliveries: number
+  readonly #maxQueued: number
   #drop = 0
   #duplicate = 0
   #reorder = 0
@@ -86,12 +95,14 @@ export class SimNetwork {
   /** Group of each member named by the current partition; unnamed members share the group -1. */
   #groups = new Map<MemberId, number>()
   readonly #isolated = new Set<MemberId>()
-  readonly #stats: NetworkStats = { sent: 0, delivered: 0, dropped: 0, blocked: 0, unroutable: 0, duplicated: 0 }
+  readonly #stats: NetworkStats = { sent: 0, delivered: 0, dropped: 0, blocked: 0, unroutable: 0, duplicated: 0, overflowed: 0 }
 
   constructor(options: SimNetworkOptions = {}) {
     this.#prng = options.prng ?? new Prng(0)
     this.#clock = options.clock
     this.#maxDeliveries = options.maxDeliveries ?? 1_000_000
+    this.#maxQueued = options.maxQueued ?? 1_000_000
+    if (!Number.isSafeInteger(this.#maxQueued) || this.#maxQueued < 1) throw new RangeError(`SimNetwork: maxQueued must be a positive integer, got ${this.#maxQueued}`)
     this.setFaults(options)
   }
 
@@ -136,6 +147,10 @@ export class SimNetwork {
   }
 
   #enqueue(from: MemberId, to: MemberId, message: Uint8Array): void {
+    if (this.pending >= this.#maxQueued) {
+      this.#stats.overflowed++
+      return
+    }
     const delay = this.#maxDelay > this.#minDelay ? this.#minDelay + this.#prng.int(this.#maxDelay - this.#minDelay + 1) : this.#minDelay
     const due = (this.#clock?.now() ?? 0) + delay
     // The copy keeps a sender that reuses its buffer from changing a message in flight.

@@ -25,7 +25,7 @@ test('sends are queued until delivered, in send order by default', () => {
   assert.is(net.deliverAll(), 2)
   assert.equal(log, ['1>2:1', '3>2:2', '2>1:3'])
   assert.not.ok(net.step())
-  assert.equal(net.stats, { sent: 3, delivered: 3, dropped: 0, blocked: 0, unroutable: 0, duplicated: 0 })
+  assert.equal(net.stats, { sent: 3, delivered: 3, dropped: 0, blocked: 0, unroutable: 0, duplicated: 0, overflowed: 0 })
 })
 
 test('deliverAll also delivers what receivers send meanwhile, and stops endless ping-pong', async () => {
@@ -118,6 +118,18 @@ test('drop and duplicate probabilities lose and repeat messages, and the counter
   assert.ok(s.duplicated > 80 && s.duplicated < 200, String(s.duplicated))
   assert.is(s.delivered, s.sent - s.dropped + s.duplicated)
   assert.is(log.length, s.delivered)
+})
+
+test('a full queue loses new sends, counts them, and takes sends again once drained', () => {
+  const { net, log, send } = cluster(2, { maxQueued: 3 })
+  for (let i = 0; i < 5; i++) send(1, 2, i)
+  assert.is(net.pending, 3)
+  assert.is(net.stats.overflowed, 2)
+  net.deliverAll()
+  send(1, 2, 9)
+  net.deliverAll()
+  assert.equal(log, ['1>2:0', '1>2:1', '1>2:2', '1>2:9'])
+  assert.throws(() => new SimNetwork({ maxQueued: 0 }), /maxQueued must be a positive integer/)
 })
 
 test('delays hold messages until the SimClock reaches their due time', () => {
