@@ -386,37 +386,25 @@ test('saves beyond maxQueuedBytes fail at once with ERR_WAL_QUEUE_FULL and chang
   await r.wal.close()
 })
 
-test('a failure at walBeforeCut fails the log; reopening keeps every acknowledged entry', async () => {
-  const o = simOptions()
-  let armed = false
-  const w = await Wal.create('/w', META, { ...o, failpoint: (name) => { if (armed && name === 'walBeforeCut') throw new Error('crash at walBeforeCut') } })
-  await w.save({ term: 1, vote: 1, commit: 1 }, ents(1, 3))
-  armed = true
-  await w.save({ term: 1, vote: 1, commit: 1 }, ents(4, 40))
-  await rejectsWithCode(w.save({ term: 1, vote: 1, commit: 1 }, ents(41, 41)), 'ERR_WAL_FAILED')
-  await w.close()
-  o.fs.crash()
-  const r = await reopen('/w', o)
-  assert.equal(plain(r.entries), plain(ents(1, 40)))
-  assert.is(r.wal.segmentNames.length, 1)
-  await r.wal.close()
-})
-
-test('a failure at walAfterRename fails the log; reopening keeps every acknowledged entry', async () => {
-  const o = simOptions()
-  let armed = false
-  const w = await Wal.create('/w', META, { ...o, failpoint: (name) => { if (armed && name === 'walAfterRename') throw new Error('crash at walAfterRename') } })
-  await w.save({ term: 1, vote: 1, commit: 1 }, ents(1, 3))
-  armed = true
-  // The first save is acknowledged (durable) before the cut that fails.
-  await w.save({ term: 1, vote: 1, commit: 1 }, ents(4, 40))
-  await rejectsWithCode(w.save({ term: 1, vote: 1, commit: 1 }, ents(41, 41)), 'ERR_WAL_FAILED')
-  await w.close()
-  o.fs.crash()
-  const r = await reopen('/w', o)
-  assert.equal(plain(r.entries), plain(ents(1, 40)))
-  await r.wal.close()
-})
+// The save before the cut is acknowledged (durable) before the cut fails; at walBeforeCut no new
+// segment exists yet, at walAfterRename it does, its head durable but the directory not synced.
+for (const point of ['walBeforeCut', 'walAfterRename'] as const) {
+  test(`a failure at ${point} fails the log; reopening keeps every acknowledged entry`, async () => {
+    const o = simOptions()
+    let armed = false
+    const w = await Wal.create('/w', META, { ...o, failpoint: (name) => { if (armed && name === point) throw new Error(`crash at ${point}`) } })
+    await w.save({ term: 1, vote: 1, commit: 1 }, ents(1, 3))
+    armed = true
+    await w.save({ term: 1, vote: 1, commit: 1 }, ents(4, 40))
+    await rejectsWithCode(w.save({ term: 1, vote: 1, commit: 1 }, ents(41, 41)), 'ERR_WAL_FAILED')
+    await w.close()
+    o.fs.crash()
+    const r = await reopen('/w', o)
+    assert.equal(plain(r.entries), plain(ents(1, 40)))
+    if (point === 'walBeforeCut') assert.is(r.wal.segmentNames.length, 1)
+    await r.wal.close()
+  })
+}
 
 // Property test against a dumb model (an array): random appends, Raft rewrites (a first index
 // at or below the last), snapshots with releases (recycling), and reopens at the last snapshot.
