@@ -1,8 +1,9 @@
+// The randomized runs shared by the crash and model tests and by `node scripts/sim.mjs wal`.
 import * as assert from 'uvu/assert'
-import type { Prng } from '@strata/testkit'
+import { Prng, SimFileSystem } from '@strata/testkit'
 import { Wal, WalError, repair, validSnapshotEntries } from '../src/index.js'
 import type { Entry, WalOptions, WalSnapshot } from '../src/index.js'
-import { plain } from './helpers.js'
+import { META, plain, reopen, simOptions } from './helpers.js'
 
 /** What the workload submitted and what the log acknowledged as durable. */
 export class Model {
@@ -85,3 +86,116 @@ export async function check(opts: WalOptions, m: Model, what: string): Promise<v
   assert.is(again.entries.at(-1)!.term, term + 1, what)
 }
 
+/**
+ * A random workload (seeded by `seed`) crashed after its `crashAt`-th mutating file operation (or
+ * run to the end when undefined), then checked; returns how many operations it performed.
+ */
+export async function crashRun(seed: number, crashAt: number | undefined, rounds: number): Promise<number> {
+  const p = new Prng(seed)
+  const fs = new SimFileSystem({ prng: p.fork() })
+  const opts = { fs, segmentSizeBytes: 256, rng: p.fork() }
+  const w = await Wal.create('/w', META, opts)
+  const start = fs.operationCount
+  if (crashAt !== undefined) fs.crashAfter(crashAt)
+  const m = new Model()
+  try {
+    await workload(w, m, p.fork(), rounds)
+    await w.close()
+  } catch (err) {
+    const code = (err as { code?: string }).code
+    assert.ok(code === 'ERR_SIM_CRASH' || code === 'ERR_WAL_FAILED', `unexpected failure: ${String(err)}`)
+    await w.close().catch(() => {})
+  }
+  const ops = fs.operationCount - start
+  fs.crash()
+  await check(opts, m, `seed ${seed} crash after ${crashAt}`)
+  return ops
+}
+
+/**
+ * With Raft rewrites in the workload the log after a crash must be the log after some prefix of
+ * the saves — all of the acknowledged ones, then possibly more, and possibly the first entries
+ * of the next one (a batch is written in order) — never a mixture.
+ */
+export async function rewriteRun(seed: number, crashAt: number): Promise<void> {
+  const p = new Prng(seed)
+  const fs = new SimFileSystem({ prng: p.fork() })
+  const opts = { fs, segmentSizeBytes: 256, rng: p.fork() }
+  const w = await Wal.create('/w', META, opts)
+  fs.crashAfter(crashAt)
+  const saves: Entry[][] = []
+  let acked = 0
+  let term = 1
+  let last = 0
+  try {
+    for (let round = 0; round < 25; round++) {
+      const calls: Array<Promise<void>> = []
+      for (let j = 1 + p.int(3); j > 0; j--) {
+        if (p.bool(0.2)) term++
+        const first = Math.max(1, last + 1 - (p.bool(0.3) ? p.int(3) : 0))
+        const es = Array.from({ length: 1 + p.int(3) }, (_, i) => ({ index: first + i, term, data: new Uint8Array(1 + p.int(60)).fill(p.int(256)) }))
+        last = es.at(-1)!.index
+        saves.push(es)
+        const n = saves.length
+        calls.push(w.save({ term, vote: 1, commit: 0 }, es).then(() => { acked = Math.max(acked, n) }))
+      }
+      await Promise.all(calls)
+    }
+    await w.close()
+  } catch (err) {
+    const code = (err as { code?: string }).code
+    assert.ok(code === 'ERR_SIM_CRASH' || code === 'ERR_WAL_FAILED', String(err))
+    await w.close().catch(() => {})
+  }
+  fs.crash()
+  const { wal, entries } = await recover(opts, { index: 0, term: 0 })
+  await wal.close()
+  const got = JSON.stringify(plain(entries))
+  const log: Entry[] = []
+  for (let j = 0; j <= saves.length; j++) {
+    // Candidates: every save up to j applied, plus the first k entries of save j + 1.
+    const next = saves[j] ?? []
+    for (let k = 0; k <= next.length; k++) {
+      if (j < acked) break
+      const cand = k === 0 ? log : [...log.slice(0, next[0]!.index - 1), ...next.slice(0, k)]
+      if (JSON.stringify(plain(cand)) === got) return
+    }
+    if (j < saves.length) log.splice(next[0]!.index - 1, log.length, ...next)
+  }
+  assert.unreachable(`seed ${seed} crash after ${crashAt}: recovered ${entries.length} entries match no prefix of the saves at or after the ${acked} acknowledged`)
+}
+
+// Property test against a dumb model (an array): random appends, Raft rewrites (a first index
+// at or below the last), snapshots with releases (recycling), and reopens at the last snapshot.
+export async function modelRun(prng: Prng): Promise<void> {
+  const o = simOptions({ segmentSizeBytes: 512, rng: prng.fork() })
+  let w = await Wal.create('/w', META, o)
+  const model: Entry[] = []
+  let snap = { index: 0, term: 0 }
+  let term = 1
+  for (let step = 0; step < 400; step++) {
+    const r = prng.int(100)
+    if (r < 60) {
+      const first = Math.max(snap.index + 1, model.length + 1 - (prng.bool(0.2) ? prng.int(4) : 0))
+      if (prng.bool(0.1)) term++
+      const es = Array.from({ length: prng.int(5) }, (_, i) => ({ index: first + i, term, data: new Uint8Array(prng.int(120)).map(() => prng.int(256)) }))
+      await w.save({ term, vote: 1, commit: snap.index }, es)
+      if (es.length > 0) model.length = first - 1
+      model.push(...es)
+    } else if (r < 75 && model.length > snap.index) {
+      const index = snap.index + 1 + prng.int(model.length - snap.index)
+      snap = { index, term: model[index - 1]!.term }
+      await w.saveSnapshot(snap)
+      w.releaseTo(index)
+    } else if (r < 85) {
+      await w.close()
+      const again = await reopen('/w', o, snap)
+      assert.equal(plain(again.entries), plain(model.slice(snap.index)), `step ${step}`)
+      w = again.wal
+    }
+  }
+  await w.close()
+  const last = await reopen('/w', o, snap)
+  assert.equal(plain(last.entries), plain(model.slice(snap.index)))
+  await last.wal.close()
+}

@@ -1,10 +1,10 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { SimFileSystem, rejectsWithCode, tempDir, withSeed } from '@strata/testkit'
-import type { Prng } from '@strata/testkit'
 import { nodeFileSystem } from '@strata/seams'
 import { Wal, dump, MAX_RECORD_BYTES } from '../src/index.js'
 import type { DumpItem, Entry } from '../src/index.js'
+import { modelRun } from './crash-model.js'
 import { META, SyncProbe, ents, plain, reopen, simOptions } from './helpers.js'
 
 const ZERO = { index: 0, term: 0 }
@@ -406,40 +406,6 @@ for (const point of ['walBeforeCut', 'walAfterRename'] as const) {
   })
 }
 
-// Property test against a dumb model (an array): random appends, Raft rewrites (a first index
-// at or below the last), snapshots with releases (recycling), and reopens at the last snapshot.
-async function modelRun(prng: Prng): Promise<void> {
-  const o = simOptions({ segmentSizeBytes: 512, rng: prng.fork() })
-  let w = await Wal.create('/w', META, o)
-  const model: Entry[] = []
-  let snap = { index: 0, term: 0 }
-  let term = 1
-  for (let step = 0; step < 400; step++) {
-    const r = prng.int(100)
-    if (r < 60) {
-      const first = Math.max(snap.index + 1, model.length + 1 - (prng.bool(0.2) ? prng.int(4) : 0))
-      if (prng.bool(0.1)) term++
-      const es = Array.from({ length: prng.int(5) }, (_, i) => ({ index: first + i, term, data: new Uint8Array(prng.int(120)).map(() => prng.int(256)) }))
-      await w.save({ term, vote: 1, commit: snap.index }, es)
-      if (es.length > 0) model.length = first - 1
-      model.push(...es)
-    } else if (r < 75 && model.length > snap.index) {
-      const index = snap.index + 1 + prng.int(model.length - snap.index)
-      snap = { index, term: model[index - 1]!.term }
-      await w.saveSnapshot(snap)
-      w.releaseTo(index)
-    } else if (r < 85) {
-      await w.close()
-      const again = await reopen('/w', o, snap)
-      assert.equal(plain(again.entries), plain(model.slice(snap.index)), `step ${step}`)
-      w = again.wal
-    }
-  }
-  await w.close()
-  const last = await reopen('/w', o, snap)
-  assert.equal(plain(last.entries), plain(model.slice(snap.index)))
-  await last.wal.close()
-}
 
 test('random saves, rewrites, snapshots and reopens always read back what the model holds (seeded)', () => withSeed('wal model', modelRun))
 
