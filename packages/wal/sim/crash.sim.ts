@@ -2,9 +2,9 @@
  * The long randomized WAL runs: for each seed, the crash workload cut at a random file operation,
  * the rewrite workload cut at a random operation, and the model run (appends, rewrites,
  * snapshots, releases that recycle segments, reopens); every tenth seed also cuts the crash
- * workload after every one of its operations. The default tests run a few dozen seeds; the bugs
- * seeds found before (a stale fragment in a recycled file, a snapshot older than a release)
- * showed up about once in a few hundred.
+ * workload after every one of its operations. The default tests run a few dozen seeds per run;
+ * the two bugs random seeds found so far (a stale fragment in a recycled file, a snapshot older
+ * than a release) each showed up once in many such runs.
  *
  *   node scripts/sim.mjs wal            (SEED=<n> replays one seed; SIM_ITERATIONS=<n>, default 1000)
  */
