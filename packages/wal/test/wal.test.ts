@@ -248,11 +248,14 @@ test('an fsync failure injected by the simulated disk fails the log and loses no
   await r.wal.close()
 })
 
-test('a failed directory fsync during a cut fails the log; after a crash every acknowledged entry is back', async () => {
-  const o = simOptions()
-  const w = await Wal.create('/w', META, o)
+/**
+ * Saves entries 1..3, calls `arm`, saves 4..40 (acknowledged: durable before the cut that follows
+ * fails), checks that the log now refuses writes, crashes the disk and reopens: 1..40 are back.
+ * Returns the segment count after reopening.
+ */
+async function failedCutKeepsAcknowledged(o: ReturnType<typeof simOptions>, w: Wal, arm: () => void): Promise<number> {
   await w.save({ term: 1, vote: 1, commit: 1 }, ents(1, 3))
-  o.fs.failSync({ path: /^\/w$/, dirs: true })
+  arm()
   await w.save({ term: 1, vote: 1, commit: 1 }, ents(4, 40))
   await rejectsWithCode(w.save({ term: 1, vote: 1, commit: 1 }, ents(41, 41)), 'ERR_WAL_FAILED')
   await w.close()
@@ -260,6 +263,12 @@ test('a failed directory fsync during a cut fails the log; after a crash every a
   const r = await reopen('/w', o)
   assert.equal(plain(r.entries), plain(ents(1, 40)))
   await r.wal.close()
+  return r.wal.segmentNames.length
+}
+
+test('a failed directory fsync during a cut fails the log; after a crash every acknowledged entry is back', async () => {
+  const o = simOptions()
+  await failedCutKeepsAcknowledged(o, await Wal.create('/w', META, o), () => o.fs.failSync({ path: /^\/w$/, dirs: true }))
 })
 
 test('a write that runs out of space fails the save and the log, and acknowledges nothing it did not store', async () => {
@@ -386,23 +395,15 @@ test('saves beyond maxQueuedBytes fail at once with ERR_WAL_QUEUE_FULL and chang
   await r.wal.close()
 })
 
-// The save before the cut is acknowledged (durable) before the cut fails; at walBeforeCut no new
-// segment exists yet, at walAfterRename it does, its head durable but the directory not synced.
+// At walBeforeCut no new segment exists yet; at walAfterRename it does, its head durable but the
+// directory not synced.
 for (const point of ['walBeforeCut', 'walAfterRename'] as const) {
   test(`a failure at ${point} fails the log; reopening keeps every acknowledged entry`, async () => {
     const o = simOptions()
     let armed = false
     const w = await Wal.create('/w', META, { ...o, failpoint: (name) => { if (armed && name === point) throw new Error(`crash at ${point}`) } })
-    await w.save({ term: 1, vote: 1, commit: 1 }, ents(1, 3))
-    armed = true
-    await w.save({ term: 1, vote: 1, commit: 1 }, ents(4, 40))
-    await rejectsWithCode(w.save({ term: 1, vote: 1, commit: 1 }, ents(41, 41)), 'ERR_WAL_FAILED')
-    await w.close()
-    o.fs.crash()
-    const r = await reopen('/w', o)
-    assert.equal(plain(r.entries), plain(ents(1, 40)))
-    if (point === 'walBeforeCut') assert.is(r.wal.segmentNames.length, 1)
-    await r.wal.close()
+    const segments = await failedCutKeepsAcknowledged(o, w, () => { armed = true })
+    if (point === 'walBeforeCut') assert.is(segments, 1)
   })
 }
 
