@@ -1,8 +1,9 @@
+import { chainStep } from './crc.js'
 import { WalCorruptError } from './errors.js'
 import type { Entry, HardState, WalSnapshot } from './record.js'
 import {
   CRC_RECORD_BYTES, ENTRY_FIXED_BYTES, FRAME_HEADER_BYTES, HARD_STATE_BYTES, MAX_RECORD_BYTES,
-  RECORD_TYPE, SNAPSHOT_BYTES, chainStep, frameBytes, frameChecksum, getU64,
+  RECORD_TYPE, SNAPSHOT_BYTES, frameBytes, frameChecksum, getU64,
 } from './record.js'
 
 /**

@@ -1,5 +1,5 @@
 import assert from 'node:assert'
-import { crc32 } from 'node:zlib'
+import { chainStep, crc32Range } from './crc.js'
 
 /** One Raft log entry as the WAL stores it. `index` ≥ 1 and `term` ≥ 0 are safe integers. */
 export interface Entry {
@@ -51,7 +51,8 @@ export function frameBytes(payloadLength: number): number {
 
 /** Writes a u64 as two little-endian u32 words; `n` must be a safe integer ≥ 0. */
 export function setU64(view: DataView, at: number, n: number): void {
-  assert(Number.isSafeInteger(n) && n >= 0, `u64 field must be a safe integer >= 0, got ${n}`)
+  // Not assert(cond, `...${n}`): that would build the message on every call of the append path.
+  if (!(Number.isSafeInteger(n) && n >= 0)) assert.fail(`u64 field must be a safe integer >= 0, got ${n}`)
   view.setUint32(at, n >>> 0, true)
   view.setUint32(at + 4, Math.floor(n / 2 ** 32), true)
 }
@@ -63,33 +64,9 @@ export function getU64(view: DataView, at: number): number | undefined {
   return hi * 2 ** 32 + view.getUint32(at, true)
 }
 
-/** CRC-32 (IEEE, zlib's) table for the chain step, which hashes 4 bytes: cheaper in JS than a native call. */
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256)
-  for (let n = 0; n < 256; n++) {
-    let c = n
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
-    t[n] = c >>> 0
-  }
-  return t
-})()
-
-/**
- * The chain step: `zlib.crc32(le32(word), prev)`, i.e. the CRC-32 of the frame checksum's four
- * little-endian bytes continued from the previous chain value.
- */
-export function chainStep(word: number, prev: number): number {
-  let c = ~prev
-  c = CRC_TABLE[(c ^ word) & 0xff]! ^ (c >>> 8)
-  c = CRC_TABLE[(c ^ (word >>> 8)) & 0xff]! ^ (c >>> 8)
-  c = CRC_TABLE[(c ^ (word >>> 16)) & 0xff]! ^ (c >>> 8)
-  c = CRC_TABLE[(c ^ (word >>> 24)) & 0xff]! ^ (c >>> 8)
-  return ~c >>> 0
-}
-
 /** The frame checksum: CRC-32 of header bytes 8..24 (length, type, seed, generation) and the payload. */
 export function frameChecksum(buf: Uint8Array, at: number, payloadLength: number): number {
-  return crc32(buf.subarray(at + 8, at + FRAME_HEADER_BYTES + payloadLength))
+  return crc32Range(buf, at + 8, at + FRAME_HEADER_BYTES + payloadLength)
 }
 
 /**

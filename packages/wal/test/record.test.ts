@@ -2,18 +2,8 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { crc32 } from 'node:zlib'
 import { Prng } from '@strata/testkit'
-import { FRAME_HEADER_BYTES, RECORD_TYPE, chainStep, frameBytes, getU64, putHardState, sealFrame, setU64 } from '../src/record.js'
-
-test('chainStep equals zlib.crc32 of the word\'s four little-endian bytes continued from prev', () => {
-  const prng = new Prng('chain step')
-  for (let i = 0; i < 2000; i++) {
-    const word = prng.nextU32()
-    const prev = i % 7 === 0 ? 0 : prng.nextU32()
-    const bytes = new Uint8Array(4)
-    new DataView(bytes.buffer).setUint32(0, word, true)
-    assert.is(chainStep(word, prev), crc32(bytes, prev))
-  }
-})
+import { chainStep } from '../src/crc.js'
+import { FRAME_HEADER_BYTES, RECORD_TYPE, frameBytes, getU64, putHardState, sealFrame, setU64 } from '../src/record.js'
 
 test('frames are header plus payload rounded up to 8 bytes', () => {
   assert.is(frameBytes(0), 24)
