@@ -19,7 +19,7 @@ const TABLES = (() => {
  * Up to this many bytes the CRC is computed in JavaScript: `zlib.crc32` costs ~0.3 µs a call
  * before its first byte (argument checks, a non-fast native call, a subarray to make), which is
  * more than slicing by 8 in JS takes for a hard state, a snapshot record or a 100-byte entry
- * (measured: 40 bytes 0.08 against 0.29 µs, 140 bytes 0.22 against 0.47; even at ~300).
+ * (measured: 40 bytes 0.08 against 0.29 µs, 140 bytes 0.22 against 0.47; about even at 300).
  */
 export const JS_CRC_MAX_BYTES = 256
 
