@@ -86,26 +86,36 @@ export async function check(opts: WalOptions, m: Model, what: string): Promise<v
   assert.is(again.entries.at(-1)!.term, term + 1, what)
 }
 
-/**
- * A random workload (seeded by `seed`) crashed after its `crashAt`-th mutating file operation (or
- * run to the end when undefined), then checked; returns how many operations it performed.
- */
-export async function crashRun(seed: number, crashAt: number | undefined, rounds: number): Promise<number> {
+/** A new log on a SimFileSystem with tiny segments, everything drawn from `seed`. */
+async function seededLog(seed: number): Promise<{ p: Prng; fs: SimFileSystem; opts: WalOptions & { fs: SimFileSystem }; w: Wal }> {
   const p = new Prng(seed)
   const fs = new SimFileSystem({ prng: p.fork() })
   const opts = { fs, segmentSizeBytes: 256, rng: p.fork() }
-  const w = await Wal.create('/w', META, opts)
-  const start = fs.operationCount
-  if (crashAt !== undefined) fs.crashAfter(crashAt)
-  const m = new Model()
+  return { p, fs, opts, w: await Wal.create('/w', META, opts) }
+}
+
+/** Runs `work` and closes `w`; a failure may only be the armed crash or the log it failed. */
+async function untilCrash(w: Wal, work: () => Promise<void>): Promise<void> {
   try {
-    await workload(w, m, p.fork(), rounds)
+    await work()
     await w.close()
   } catch (err) {
     const code = (err as { code?: string }).code
     assert.ok(code === 'ERR_SIM_CRASH' || code === 'ERR_WAL_FAILED', `unexpected failure: ${String(err)}`)
     await w.close().catch(() => {})
   }
+}
+
+/**
+ * A random workload (seeded by `seed`) crashed after its `crashAt`-th mutating file operation (or
+ * run to the end when undefined), then checked; returns how many operations it performed.
+ */
+export async function crashRun(seed: number, crashAt: number | undefined, rounds: number): Promise<number> {
+  const { p, fs, opts, w } = await seededLog(seed)
+  const start = fs.operationCount
+  if (crashAt !== undefined) fs.crashAfter(crashAt)
+  const m = new Model()
+  await untilCrash(w, () => workload(w, m, p.fork(), rounds))
   const ops = fs.operationCount - start
   fs.crash()
   await check(opts, m, `seed ${seed} crash after ${crashAt}`)
@@ -118,16 +128,13 @@ export async function crashRun(seed: number, crashAt: number | undefined, rounds
  * of the next one (a batch is written in order) — never a mixture.
  */
 export async function rewriteRun(seed: number, crashAt: number): Promise<void> {
-  const p = new Prng(seed)
-  const fs = new SimFileSystem({ prng: p.fork() })
-  const opts = { fs, segmentSizeBytes: 256, rng: p.fork() }
-  const w = await Wal.create('/w', META, opts)
+  const { p, fs, opts, w } = await seededLog(seed)
   fs.crashAfter(crashAt)
   const saves: Entry[][] = []
   let acked = 0
   let term = 1
   let last = 0
-  try {
+  await untilCrash(w, async () => {
     for (let round = 0; round < 25; round++) {
       const calls: Array<Promise<void>> = []
       for (let j = 1 + p.int(3); j > 0; j--) {
@@ -141,12 +148,7 @@ export async function rewriteRun(seed: number, crashAt: number): Promise<void> {
       }
       await Promise.all(calls)
     }
-    await w.close()
-  } catch (err) {
-    const code = (err as { code?: string }).code
-    assert.ok(code === 'ERR_SIM_CRASH' || code === 'ERR_WAL_FAILED', String(err))
-    await w.close().catch(() => {})
-  }
+  })
   fs.crash()
   const { wal, entries } = await recover(opts, { index: 0, term: 0 })
   await wal.close()
