@@ -3,7 +3,7 @@ import { WalCorruptError } from './errors.js'
 import type { Entry, HardState, WalSnapshot } from './record.js'
 import {
   CRC_RECORD_BYTES, ENTRY_FIXED_BYTES, FRAME_HEADER_BYTES, HARD_STATE_BYTES, MAX_RECORD_BYTES,
-  RECORD_TYPE, SNAPSHOT_BYTES, frameBytes, frameChecksum, getU64,
+  RECORD_TYPE, SNAPSHOT_BYTES, frameBytes, frameChecksum, frameSeed, getU64,
 } from './record.js'
 
 /**
@@ -67,10 +67,10 @@ function checkFrame(buf: Uint8Array, view: DataView, at: number, seed: number | 
   const chain = view.getUint32(at + 4, true)
   const length = view.getUint32(at + 8, true)
   const typeWord = view.getUint32(at + 12, true)
-  const frameSeed = view.getUint32(at + 16, true)
+  const seedWord = view.getUint32(at + 16, true)
   const gen = view.getUint32(at + 20, true)
-  if ((crc | chain | length | typeWord | frameSeed | gen) === 0) return { ok: false, kind: 'zero', reason: 'zero frame header' }
-  if (seed !== undefined && frameSeed !== seed) return { ok: false, kind: 'stale', reason: 'frame of another segment life' }
+  if ((crc | chain | length | typeWord | seedWord | gen) === 0) return { ok: false, kind: 'zero', reason: 'zero frame header' }
+  if (seed !== undefined && seedWord !== seed) return { ok: false, kind: 'stale', reason: 'frame of another segment life' }
   if (length > MAX_RECORD_BYTES) return { ok: false, kind: 'torn', reason: `length ${length} over the maximum` }
   if (typeWord > 0xff) return { ok: false, kind: 'torn', reason: 'reserved header bytes are not zero' }
   if (at + FRAME_HEADER_BYTES + length > buf.length) return { ok: false, kind: 'torn', reason: 'frame extends past the end of the file' }
@@ -129,7 +129,7 @@ function scanOpening(buf: Uint8Array, view: DataView, opts: ScanOptions): { seed
   // value; a reader that came through the previous segment must have arrived at exactly it.
   if (opts.chain !== undefined && rec.prevChain !== opts.chain) bad('crc record does not continue the previous segment\'s chain')
   if (f.chain !== chainAfter(view, 0, rec.prevChain)) bad('chain mismatch in the crc record')
-  return { seed: view.getUint32(16, true), chain: f.chain, rec }
+  return { seed: frameSeed(view, 0), chain: f.chain, rec }
 }
 
 /**
@@ -186,7 +186,7 @@ function classifyTail(buf: Uint8Array, view: DataView, at: number, seed: number,
   let first: number | undefined
   let pos = at + 8
   while (pos + FRAME_HEADER_BYTES <= buf.length) {
-    if (view.getUint32(pos + 16, true) !== seed) { pos += 8; continue }
+    if (frameSeed(view, pos) !== seed) { pos += 8; continue }
     const f = checkFrame(buf, view, pos, seed)
     if (!f.ok) { pos += 8; continue }
     if (first === undefined) first = f.gen
@@ -195,7 +195,7 @@ function classifyTail(buf: Uint8Array, view: DataView, at: number, seed: number,
   }
   // A damaged frame that still names this segment and an older generation than the records
   // after it cannot be a torn write either: torn bytes are never older than their batch.
-  if (first !== undefined && at + FRAME_HEADER_BYTES <= buf.length && view.getUint32(at + 16, true) === seed && view.getUint32(at + 20, true) < first) {
+  if (first !== undefined && at + FRAME_HEADER_BYTES <= buf.length && frameSeed(view, at) === seed && view.getUint32(at + 20, true) < first) {
     throw new WalCorruptError(name, at, `damaged record (${reason}) of an already synced batch`)
   }
   return first === undefined ? stop : 'torn'

@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import type { FileHandle, FileSystem } from '@strata/seams'
-import { FRAME_HEADER_BYTES } from './record.js'
+import { FRAME_HEADER_BYTES, frameSeed } from './record.js'
 import type { SegmentName } from './wal-name.js'
 
 /** A file ready to become the next segment. */
@@ -81,7 +81,7 @@ export class FilePipeline {
       const handle = await fs.open(path, 'readWrite')
       const head = new Uint8Array(FRAME_HEADER_BYTES)
       const n = await handle.read(head, 0)
-      const oldSeed = n === FRAME_HEADER_BYTES ? new DataView(head.buffer).getUint32(16, true) : undefined
+      const oldSeed = n === FRAME_HEADER_BYTES ? frameSeed(new DataView(head.buffer), 0) : undefined
       // The last life's bytes stay past this life's records, and a reader tells them apart by
       // the seed in their frame header. Space too short for a whole header before the end of the
       // file would read as a torn write instead, so the file is cut to its size (a last batch

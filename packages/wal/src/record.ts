@@ -64,6 +64,11 @@ export function getU64(view: DataView, at: number): number | undefined {
   return hi * 2 ** 32 + view.getUint32(at, true)
 }
 
+/** The seed in the header of the frame at `at` (bytes 16..20): which segment life wrote it. */
+export function frameSeed(view: DataView, at: number): number {
+  return view.getUint32(at + 16, true)
+}
+
 /** The frame checksum: CRC-32 of header bytes 8..24 (length, type, seed, generation) and the payload. */
 export function frameChecksum(buf: Uint8Array, at: number, payloadLength: number): number {
   return crc32Range(buf, at + 8, at + FRAME_HEADER_BYTES + payloadLength)
