@@ -1,5 +1,6 @@
 export type { Backend, BackendError, BackendErrorCode, BackendOptions, BackendStats, BucketName, HeadChunk, KeyValuePair, RangeOptions, ReadTx, ValueHead, WriteTx } from './backend.js'
 export { BUCKETS } from './backend.js'
+export type { Bytes, KeyRange } from './key-range.js'
 export { MAX_KEY_BYTES, MAX_VALUE_BYTES } from './limits.js'
 export type { MemoryBackendOptions } from './memory-backend.js'
 export { MemoryBackend } from './memory-backend.js'
