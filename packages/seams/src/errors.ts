@@ -20,3 +20,21 @@ export class StrataError extends Error {
 export function hasCode(err: unknown, code: string): boolean {
   return err instanceof Error && (err as { code?: unknown }).code === code
 }
+
+/**
+ * The codes `@strata/seams` throws itself (the other packages' errors are their own subclasses
+ * of StrataError):
+ * - `ERR_SEAMS_LOCKED`: `FileSystem.lock` of a file another open holds locked.
+ * - `ERR_SEAMS_LOCK_UNAVAILABLE`: `nodeFileSystem.lock` without the optional addon `fs-ext`.
+ * - `ERR_SEAMS_INVALID_ARGUMENT`: a bad argument to a seams function (`randomBelow`).
+ */
+export type SeamsErrorCode = 'ERR_SEAMS_LOCKED' | 'ERR_SEAMS_LOCK_UNAVAILABLE' | 'ERR_SEAMS_INVALID_ARGUMENT'
+
+/** An error of `@strata/seams` itself, with one of the {@link SeamsErrorCode}s. */
+export class SeamsError extends StrataError {
+  declare readonly code: SeamsErrorCode
+
+  constructor(code: SeamsErrorCode, message: string, context?: Record<string, unknown>, options?: ErrorOptions) {
+    super(code, message, context, options)
+  }
+}

@@ -42,7 +42,7 @@ export interface FileLock {
 
 /**
  * Every file operation a core performs. Errors carry Node's `code` (`ENOENT`, `EEXIST`, `EIO`,
- * `ENOSPC`, ...) or, for `lock`, `ERR_LOCKED`. The default is {@link nodeFileSystem};
+ * `ENOSPC`, ...) or, for `lock`, `ERR_SEAMS_LOCKED`. The default is {@link nodeFileSystem};
  * testkit's SimFileSystem implements the same contract with a crash model.
  *
  * Durability contract (what SimFileSystem enforces): written bytes survive a crash only once
@@ -70,7 +70,10 @@ export interface FileSystem {
   fsyncDir(path: string): Promise<void>
   /**
    * Takes an exclusive, non-blocking lock on `path` (created when missing). A second lock on
-   * the same file, from this process or another, fails at once with code `ERR_LOCKED`.
+   * the same file, from this process or another, fails at once with code `ERR_SEAMS_LOCKED`.
+   * The lock ends with `release()` or with the process (the kernel drops a flock when its
+   * descriptor closes). `nodeFileSystem` needs the optional addon `fs-ext` here, and fails with
+   * `ERR_SEAMS_LOCK_UNAVAILABLE` without it.
    */
   lock(path: string): Promise<FileLock>
 }

@@ -1,4 +1,5 @@
-export { StrataError, hasCode } from './errors.js'
+export { SeamsError, StrataError, hasCode } from './errors.js'
+export type { SeamsErrorCode } from './errors.js'
 export type { Clock, Timer } from './clock.js'
 export { systemClock } from './clock.js'
 export type { Rng } from './rng.js'

@@ -1,12 +1,45 @@
 import * as fs from 'node:fs'
 import { createRequire } from 'node:module'
 import { promisify } from 'node:util'
-import { StrataError } from './errors.js'
+import { SeamsError } from './errors.js'
 import type { FileHandle, FileLock, FileStat, FileSystem, OpenMode } from './file-system.js'
 
 const require = createRequire(import.meta.url)
-// fs-ext is CommonJS and adds flock(2), which Node lacks.
-const fsExt = require('fs-ext') as { flockSync(fd: number, flags: 'exnb' | 'un'): void }
+
+/** What the lock needs of `fs-ext`. */
+interface Flock { flockSync(fd: number, flags: 'exnb' | 'un'): void }
+
+/** Invariant: undefined until the first lock; then the loaded module, for good. */
+let flockModule: Flock | undefined
+
+/**
+ * Loads `fs-ext` (CommonJS, a native addon adding flock(2), which Node lacks) on the first lock
+ * rather than at import, so that importing any Strata package never needs the native build: it
+ * is an optional dependency, and an install without a compiler skips it. Only taking a lock
+ * (opening a WAL or an LMDB backend directory) needs it, and then fails with a typed error that
+ * says what to install.
+ */
+function loadFlock(): Flock {
+  if (flockModule !== undefined) return flockModule
+  let loaded: unknown
+  try {
+    loaded = require('fs-ext')
+  } catch (err) {
+    throw new SeamsError(
+      'ERR_SEAMS_LOCK_UNAVAILABLE',
+      'seams: cannot take a directory lock: the optional native addon fs-ext (flock) is not installed or failed to build; ' +
+        'install a C++ toolchain and Node headers (Debian: apt-get install build-essential python3), then run `npm rebuild fs-ext` ' +
+        '(or reinstall), or pass a FileSystem whose lock() needs no addon',
+      { module: 'fs-ext', reason: (err as Error).message },
+      { cause: err },
+    )
+  }
+  if (typeof (loaded as Partial<Flock> | undefined)?.flockSync !== 'function') {
+    throw new SeamsError('ERR_SEAMS_LOCK_UNAVAILABLE', 'seams: fs-ext loaded but has no flockSync; install fs-ext 2.1.1 (`npm install fs-ext@2.1.1`)', { module: 'fs-ext' })
+  }
+  flockModule = loaded as Flock
+  return flockModule
+}
 
 const read = promisify(fs.read)
 const write = promisify(fs.write)
@@ -90,7 +123,10 @@ async function openHandle(path: string, mode: OpenMode): Promise<NodeFileHandle>
   return new NodeFileHandle(path, await open(path, FLAGS[mode], 0o600))
 }
 
-/** The real file system, through node:fs, with directory fsync and flock(2) via fs-ext. */
+/**
+ * The real file system, through node:fs, with directory fsync and flock(2) via fs-ext (loaded
+ * on the first `lock`, see {@link loadFlock}).
+ */
 export const nodeFileSystem: FileSystem = {
   open: openHandle,
   async readFile(path) { return new Uint8Array(await fs.promises.readFile(path)) },
@@ -118,6 +154,7 @@ export const nodeFileSystem: FileSystem = {
     }
   },
   async lock(path): Promise<FileLock> {
+    const fsExt = loadFlock()
     const handle = await openHandle(path, 'create')
     try {
       fsExt.flockSync(handle.fd, 'exnb')
@@ -125,7 +162,7 @@ export const nodeFileSystem: FileSystem = {
       await handle.close()
       const code = (err as NodeJS.ErrnoException).code
       if (code === 'EAGAIN' || code === 'EWOULDBLOCK') {
-        throw new StrataError('ERR_LOCKED', `${path} is locked by another open (is another process using this directory?)`, { path })
+        throw new SeamsError('ERR_SEAMS_LOCKED', `seams: ${path} is locked by another open, in this process or another; close the other user of this directory first`, { path }, { cause: err })
       }
       throw err
     }

@@ -1,9 +1,12 @@
+import { execFile } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { hasCode, nodeFileSystem as fs } from '../src/index.js'
+import { SeamsError, hasCode, nodeFileSystem as fs } from '../src/index.js'
 
 async function rejectsWithCode(fn: () => Promise<unknown>, code: string): Promise<void> {
   try {
@@ -93,9 +96,15 @@ test('rename, unlink, readdir (sorted), stat and fsyncDir work on a directory tr
   assert.is(await fs.stat(join(dir, 'x')), undefined)
 })
 
-test('a second lock on the same file fails at once with ERR_LOCKED, and works after release', async ({ dir }) => {
+test('a second lock on the same file fails at once with ERR_SEAMS_LOCKED, and works after release', async ({ dir }) => {
   const lock = await fs.lock(join(dir, 'LOCK'))
-  await rejectsWithCode(() => fs.lock(join(dir, 'LOCK')), 'ERR_LOCKED')
+  await rejectsWithCode(() => fs.lock(join(dir, 'LOCK')), 'ERR_SEAMS_LOCKED')
+  try {
+    await fs.lock(join(dir, 'LOCK'))
+  } catch (err) {
+    assert.instance(err, SeamsError)
+    assert.match((err as Error).message, /close the other user/)
+  }
   await lock.release()
   const again = await fs.lock(join(dir, 'LOCK'))
   await again.release()
@@ -104,10 +113,30 @@ test('a second lock on the same file fails at once with ERR_LOCKED, and works af
 test('the file system works when copied into a wrapper (no method depends on this)', async ({ dir }) => {
   const wrapped = { ...fs, unlink: fs.unlink }
   const lock = await wrapped.lock(join(dir, 'LOCK'))
-  await rejectsWithCode(() => wrapped.lock(join(dir, 'LOCK')), 'ERR_LOCKED')
+  await rejectsWithCode(() => wrapped.lock(join(dir, 'LOCK')), 'ERR_SEAMS_LOCKED')
   await lock.release()
   const f = await wrapped.open(join(dir, 'b'), 'create')
   await f.close()
+})
+
+test('a lock held by a process that died is free again: the kernel drops a flock with its process', async ({ dir }) => {
+  const path = join(dir, 'LOCK')
+  const script = `const fs = require('node:fs'); const { flockSync } = require('fs-ext'); const fd = fs.openSync(${JSON.stringify(path)}, 'a'); flockSync(fd, 'exnb'); process.kill(process.pid, 'SIGKILL')`
+  const child = promisify(execFile)(process.execPath, ['-e', script], { cwd: fileURLToPath(new URL('..', import.meta.url)) })
+  await child.then(() => assert.unreachable('the child should have been killed'), (err: { signal?: string }) => assert.is(err.signal, 'SIGKILL'))
+  const lock = await fs.lock(path)
+  await lock.release()
+})
+
+test('without fs-ext the package imports and works; only a lock fails, with ERR_SEAMS_LOCK_UNAVAILABLE saying what to install', async () => {
+  const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url))
+  const { stdout } = await promisify(execFile)(process.execPath, [
+    '--require', join(fixtures, 'hide-fs-ext.cjs'), '--conditions=source', '--import', 'tsx', join(fixtures, 'lock-without-fs-ext.ts'),
+  ])
+  const report = JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>
+  assert.equal({ ...report, message: undefined }, { imported: true, wrote: true, code: 'ERR_SEAMS_LOCK_UNAVAILABLE', isSeamsError: true, message: undefined })
+  assert.match(String(report.message), /fs-ext/)
+  assert.match(String(report.message), /npm rebuild fs-ext/)
 })
 
 test.run()

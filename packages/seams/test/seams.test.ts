@@ -1,6 +1,6 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { StrataError, cryptoRng, hasCode, noFailpoint, randomBelow, systemClock, type Rng } from '../src/index.js'
+import { SeamsError, StrataError, cryptoRng, hasCode, noFailpoint, randomBelow, systemClock, type Rng } from '../src/index.js'
 
 test('StrataError carries a stable code, a message and context, and names its class', () => {
   class WalError extends StrataError {}
@@ -11,6 +11,13 @@ test('StrataError carries a stable code, a message and context, and names its cl
   assert.ok(hasCode(e, 'ERR_WAL_CORRUPT'))
   assert.not.ok(hasCode(new Error('x'), 'ERR_WAL_CORRUPT'))
   assert.not.ok(hasCode('ERR_WAL_CORRUPT', 'ERR_WAL_CORRUPT'))
+})
+
+test('SeamsError is a StrataError with a seams code', () => {
+  const e = new SeamsError('ERR_SEAMS_LOCKED', 'seams: /x/LOCK is locked', { path: '/x/LOCK' })
+  assert.instance(e, StrataError)
+  assert.is(e.name, 'SeamsError')
+  assert.ok(hasCode(e, 'ERR_SEAMS_LOCKED'))
 })
 
 test('cryptoRng yields 32-bit unsigned integers that vary', () => {
@@ -28,8 +35,9 @@ test('randomBelow stays in range, rejects bad bounds and rejects biased draws', 
   const draws = [2 ** 32 - 1, 5] // the first is above the unbiased limit for n = 3 and is redrawn
   const rng: Rng = { nextU32: () => draws.shift()! }
   assert.is(randomBelow(rng, 3), 2)
-  assert.throws(() => randomBelow(cryptoRng(), 0), /randomBelow/)
-  assert.throws(() => randomBelow(cryptoRng(), 1.5), /randomBelow/)
+  for (const bad of [0, 1.5, 2 ** 32 + 1, Number.NaN, '3' as unknown as number]) {
+    assert.throws(() => randomBelow(cryptoRng(), bad), (err: unknown) => err instanceof SeamsError && err.code === 'ERR_SEAMS_INVALID_ARGUMENT' && /randomBelow/.test(err.message))
+  }
   for (let i = 0; i < 100; i++) assert.ok(randomBelow(cryptoRng(), 7) < 7)
 })
 
