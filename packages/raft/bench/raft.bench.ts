@@ -15,9 +15,10 @@ const TIME_MS = quick ? 300 : 3000
 const BATCH = 64
 const payload = new Uint8Array(100).fill(0x61)
 
-function random(seed: number): () => number {
+/** A small LCG: benchmarks need repeatable, not good, randomness. */
+function lcg(seed: number): { nextU32(): number } {
   let s = seed >>> 0
-  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0)
+  return { nextU32: () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) }
 }
 
 interface Member { rn: RawNode; storage: MemoryStorage; applied: number }
@@ -27,7 +28,7 @@ function cluster(n: number): Member[] {
   return ids.map((id) => {
     const storage = new MemoryStorage()
     storage.applySnapshot({ data: new Uint8Array(0), metadata: { index: 1, term: 1, confState: { voters: ids, learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false } } })
-    return { rn: new RawNode({ id, storage, random: random(id), maxSizePerMsg: 1 << 20, maxInflightMsgs: 256 }), storage, applied: 1 }
+    return { rn: new RawNode({ id, storage, rng: lcg(id), maxSizePerMsgBytes: 1 << 20, maxInflightMsgs: 256 }), storage, applied: 1 }
   })
 }
 
@@ -100,10 +101,10 @@ function naiveCommitted(ids: number[], acked: Map<number, number>): number {
 
 const bench = new Bench({ name: 'committed index, 1..11 voters', time: quick ? 50 : 200 })
 const ratios: number[] = []
-const rnd = random(7)
+const rnd = lcg(7)
 for (let n = 1; n <= 11; n++) {
   const ids = Array.from({ length: n }, (_, i) => i + 1)
-  const acked = new Map(ids.map((id) => [id, 1000 + (rnd() % 100)]))
+  const acked = new Map(ids.map((id) => [id, 1000 + (rnd.nextU32() % 100)]))
   const cfg = new MajorityConfig(ids)
   const get = (id: number): number | undefined => acked.get(id)
   let sink = 0

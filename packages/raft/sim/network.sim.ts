@@ -16,14 +16,14 @@ for (let i = 0; i < iterations; i++) {
   const seed = seedFromEnv()
   const preVote = i % 2 === 0
   const checkQuorum = i % 4 < 2
-  const maxSizePerMsg = i % 3 === 2 ? 4096 : 0
+  const maxSizePerMsgBytes = i % 3 === 2 ? 4096 : 0
   const started = process.hrtime.bigint()
   try {
-    const sim = new NetworkSim(new Prng(seed), { ticks, preVote, checkQuorum, maxSizePerMsg })
+    const sim = new NetworkSim(new Prng(seed), { ticks, preVote, checkQuorum, maxSizePerMsgBytes })
     sim.run()
     sim.settle()
     const ms = Number(process.hrtime.bigint() - started) / 1e6
-    console.log(`ok   seed=${seed} preVote=${preVote} checkQuorum=${checkQuorum} maxSizePerMsg=${maxSizePerMsg} ticks=${ticks} ${JSON.stringify(sim.stats)} (${ms.toFixed(0)} ms)`)
+    console.log(`ok   seed=${seed} preVote=${preVote} checkQuorum=${checkQuorum} maxSizePerMsgBytes=${maxSizePerMsgBytes} ticks=${ticks} ${JSON.stringify(sim.stats)} (${ms.toFixed(0)} ms)`)
   } catch (err) {
     failed++
     console.log(`FAIL seed=${seed} preVote=${preVote} checkQuorum=${checkQuorum} (replay with SEED=${seed}): ${(err as Error).message}`)

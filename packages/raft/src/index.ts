@@ -4,7 +4,7 @@ export {
   encodeMessage, encodeSnapshot, encodeSnapshotMetadata, maxDecodedBytes, maxDecodedItems,
 } from './codec.js'
 export {
-  CompactedError, ConfChangeError, ProposalDroppedError, RaftCodecError, RaftConfigError, RaftError,
+  CompactedError, ConfChangeError, ProposalDroppedError, RaftCodecError, RaftError, RaftInvalidArgumentError, RaftInvalidOptionError,
   SnapOutOfDateError, SnapshotTemporarilyUnavailableError, StepLocalMsgError, StepPeerNotFoundError, UnavailableError,
 } from './errors.js'
 export { RaftLog } from './log.js'

@@ -16,7 +16,7 @@ export function stepCandidate(r: Raft, m: Message): void {
   const myVoteResp = r.state === StateType.PreCandidate ? MessageType.MsgPreVoteResp : MessageType.MsgVoteResp
   switch (m.type) {
     case MessageType.MsgProp:
-      throw new ProposalDroppedError('no leader')
+      throw new ProposalDroppedError('no-leader', 'no leader is known; retry once one is elected')
     case MessageType.MsgApp:
       r.becomeFollower(m.term, m.from) // always m.term === r.term
       handleAppendEntries(r, m)
@@ -54,8 +54,8 @@ export function stepCandidate(r: Raft, m: Message): void {
 export function stepFollower(r: Raft, m: Message): void {
   switch (m.type) {
     case MessageType.MsgProp:
-      if (r.lead === None) throw new ProposalDroppedError('no leader')
-      if (r.disableProposalForwarding) throw new ProposalDroppedError('proposal forwarding is disabled')
+      if (r.lead === None) throw new ProposalDroppedError('no-leader', 'no leader is known; retry once one is elected')
+      if (r.disableProposalForwarding) throw new ProposalDroppedError('forwarding-disabled', 'this follower does not forward proposals (disableProposalForwarding); propose on the leader')
       r.send({ ...m, to: r.lead })
       return
     case MessageType.MsgApp:
@@ -90,7 +90,7 @@ export function stepFollower(r: Raft, m: Message): void {
       r.hup('transfer')
       return
     case MessageType.MsgReadIndex:
-      if (r.lead === None) throw new ProposalDroppedError('no leader to serve the read index')
+      if (r.lead === None) throw new ProposalDroppedError('no-leader', 'no leader is known to serve the read index; retry once one is elected')
       r.send({ ...m, to: r.lead })
       return
     case MessageType.MsgReadIndexResp:

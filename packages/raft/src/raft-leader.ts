@@ -63,8 +63,8 @@ export function stepLeader(r: Raft, m: Message): void {
 /** Appends proposals (conf changes validated, one unapplied at a time) and defers the broadcast to the Ready. */
 export function leaderPropose(r: Raft, m: Message): void {
   assert(m.entries.length > 0, `${r.id} stepped empty MsgProp`)
-  if (!r.trk.progress.has(r.id)) throw new ProposalDroppedError('leader was removed from the configuration')
-  if (r.leadTransferee !== None) throw new ProposalDroppedError(`leadership is being transferred to ${r.leadTransferee}`)
+  if (!r.trk.progress.has(r.id)) throw new ProposalDroppedError('leader-removed', 'this leader was removed from the configuration; retry on the next leader')
+  if (r.leadTransferee !== None) throw new ProposalDroppedError('leader-transfer', `leadership is being transferred to ${r.leadTransferee}; retry on the new leader`, { transferee: r.leadTransferee })
   const ents = m.entries.slice()
   for (let i = 0; i < ents.length; i++) {
     const e = ents[i]!
@@ -79,7 +79,7 @@ export function leaderPropose(r: Raft, m: Message): void {
       r.pendingConfIndex = r.raftLog.lastIndex() + i + 1
     }
   }
-  if (!r.appendEntry(ents)) throw new ProposalDroppedError('too many uncommitted entry bytes')
+  if (!r.appendEntry(ents)) throw new ProposalDroppedError('uncommitted-limit', `uncommitted entries would exceed ${r.maxUncommittedSize} bytes; retry once earlier entries commit`, { uncommittedBytes: r.uncommittedSize })
   r.appendsPending = true
 }
 

@@ -1,13 +1,15 @@
 import assert from 'node:assert'
+import type { Rng } from '@strata/seams'
+import { randomBelow } from '@strata/seams'
 import { encodeConfChangeV2 } from './codec.js'
 import type { ConfigAndProgress } from './confchange/confchange.js'
 import { Changer } from './confchange/confchange.js'
 import { restoreConfState } from './confchange/restore.js'
-import { ProposalDroppedError, SnapshotTemporarilyUnavailableError } from './errors.js'
+import { ProposalDroppedError, RaftInvalidOptionError, SnapshotTemporarilyUnavailableError } from './errors.js'
 import { isLogGapError, noLimit, RaftLog } from './log.js'
 import type { VoteResult } from './quorum/quorum.js'
 import type { RaftConfig, SoftState } from './raft-config.js'
-import { StateType, validateConfig } from './raft-config.js'
+import { resolveConfig, StateType } from './raft-config.js'
 import { stepCandidate, stepFollower } from './raft-follower.js'
 import { stepLeader } from './raft-leader.js'
 import type { ReadState } from './read-only.js'
@@ -77,7 +79,8 @@ export class Raft {
   randomizedElectionTimeout = 0
   readonly disableProposalForwarding: boolean
   readonly stepDownOnRemoval: boolean
-  readonly random: () => number
+  /** Draws election-timeout jitter; nothing else in raft is random. */
+  readonly rng: Rng
   /**
    * Proposals were appended but not yet broadcast. Appends go out with the next Ready anyway,
    * so proposals stepped between two Readies share one MsgApp per follower.
@@ -87,29 +90,35 @@ export class Raft {
   pendingReadIndexMessages: Message[] = []
   readonly #logger: ((line: string) => void) | undefined
 
-  constructor(c: RaftConfig) {
-    validateConfig(c)
+  constructor(config: RaftConfig) {
+    const c = resolveConfig(config)
     this.id = c.id
-    this.random = c.random
+    this.rng = c.rng
     this.#logger = c.logger
-    this.maxMsgSize = c.maxSizePerMsg ?? 1024 * 1024
-    this.raftLog = new RaftLog(c.storage, { maxApplyingEntsSize: c.maxCommittedSizePerReady ?? this.maxMsgSize })
-    this.maxUncommittedSize = c.maxUncommittedEntriesSize === undefined || c.maxUncommittedEntriesSize === 0 ? noLimit : c.maxUncommittedEntriesSize
-    this.trk = new ProgressTracker(c.maxInflightMsgs ?? 256, c.maxInflightBytes ?? 0)
-    this.electionTimeout = c.electionTick ?? 10
-    this.heartbeatTimeout = c.heartbeatTick ?? 1
-    this.checkQuorum = c.checkQuorum ?? false
-    this.preVote = c.preVote ?? false
-    this.readOnlyOption = c.readOnlyOption ?? ReadOnlyOption.Safe
+    this.maxMsgSize = c.maxSizePerMsgBytes
+    this.raftLog = new RaftLog(c.storage, { maxApplyingEntsSize: c.maxCommittedSizePerReadyBytes })
+    this.maxUncommittedSize = c.maxUncommittedEntriesSizeBytes === 0 ? noLimit : c.maxUncommittedEntriesSizeBytes
+    this.trk = new ProgressTracker(c.maxInflightMsgs, c.maxInflightBytes)
+    this.electionTimeout = c.electionTick
+    this.heartbeatTimeout = c.heartbeatTick
+    this.checkQuorum = c.checkQuorum
+    this.preVote = c.preVote
+    this.readOnlyOption = c.readOnlyOption
     this.readOnly = new ReadOnly(this.readOnlyOption)
-    this.disableProposalForwarding = c.disableProposalForwarding ?? false
-    this.disableConfChangeValidation = c.disableConfChangeValidation ?? false
-    this.stepDownOnRemoval = c.stepDownOnRemoval ?? false
+    this.disableProposalForwarding = c.disableProposalForwarding
+    this.disableConfChangeValidation = c.disableConfChangeValidation
+    this.stepDownOnRemoval = c.stepDownOnRemoval
     const { hardState, confState } = c.storage.initialState()
     const restored = restoreConfState(confState, { config: emptyTrackerConfig(), progress: new Map() }, this.#changerOptions())
     this.#switchToConfig(restored)
     if (!isEmptyHardState(hardState)) this.#loadState(hardState)
-    if (c.applied !== undefined && c.applied > 0) this.raftLog.appliedTo(c.applied)
+    if (c.applied > this.raftLog.committed) {
+      throw new RaftInvalidOptionError('applied', `${c.applied} is past the persisted commit index ${this.raftLog.committed}; pass the index the application really applied`)
+    }
+    if (c.applied > 0 && c.applied < this.raftLog.applied) {
+      throw new RaftInvalidOptionError('applied', `${c.applied} is below the snapshot index ${this.raftLog.applied}; apply the snapshot first and pass at least its index`)
+    }
+    if (c.applied > 0) this.raftLog.appliedTo(c.applied)
     this.becomeFollower(this.term, None)
   }
 
@@ -559,7 +568,8 @@ export class Raft {
   }
 
   resetRandomizedElectionTimeout(): void {
-    this.randomizedElectionTimeout = this.electionTimeout + ((this.random() >>> 0) % this.electionTimeout)
+    // Uniform in [electionTimeout, 2*electionTimeout - 1] (no modulo bias), a pure function of the rng's outputs.
+    this.randomizedElectionTimeout = this.electionTimeout + randomBelow(this.rng, this.electionTimeout)
   }
 
   sendTimeoutNow(to: number): void {

@@ -185,7 +185,7 @@ export function payloadsSize(ents: readonly Entry[]): number {
 /** Bytes of an entry's header in the codec (type u8, term u64, index u64, data length u32). */
 export const entryHeaderSize = 21
 
-/** The encoded size of an entry: the unit of `maxSizePerMsg` and `maxCommittedSizePerReady`. */
+/** The encoded size of an entry: the unit of `maxSizePerMsgBytes` and `maxCommittedSizePerReadyBytes`. */
 export function entrySize(e: Entry): number {
   return entryHeaderSize + e.data.length
 }

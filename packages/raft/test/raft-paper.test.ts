@@ -4,19 +4,20 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { splitmix32, withSeed } from '@strata/testkit'
+import type { Rng } from '@strata/seams'
+import { withSeed } from '@strata/testkit'
 import type { Entry, MemoryStorage, Message } from '../src/index.js'
 import { message, MessageType, RawNode, StateType } from '../src/index.js'
 import { Cluster } from './harness/cluster.js'
-import { bootstrapStorage } from './harness/node.js'
+import { bootstrapStorage, seededRng } from './harness/node.js'
 
 const ent = (index: number, term: number): Entry => ({ index, term, type: 0, data: new Uint8Array(0) })
 
-function nodeWithLog(id: number, peers: number[], log: Entry[], term: number, config: { electionTick?: number; random?: () => number } = {}): RawNode {
+function nodeWithLog(id: number, peers: number[], log: Entry[], term: number, config: { electionTick?: number; rng?: Rng } = {}): RawNode {
   const s = bootstrapStorage({ voters: peers })
   s.append(log)
   s.setHardState({ term, vote: 0, commit: 0 })
-  const rn = new RawNode({ id, storage: s, random: config.random ?? splitmix32(id), electionTick: config.electionTick ?? 10 })
+  const rn = new RawNode({ id, storage: s, rng: config.rng ?? seededRng(id), electionTick: config.electionTick ?? 10 })
   storages.set(rn, s)
   return rn
 }
@@ -39,7 +40,7 @@ function drain(rn: RawNode): Message[] {
 test('§5.2 election safety: at most one leader per term under random timeouts and message loss', () => {
   withSeed('paper election safety', (prng) => {
     for (let round = 0; round < 20; round++) {
-      const c = new Cluster([1, 2, 3, 4, 5], {}, (id) => ({ random: splitmix32(prng.nextU32() + id) }))
+      const c = new Cluster([1, 2, 3, 4, 5], {}, (id) => ({ rng: seededRng(prng.nextU32() + id) }))
       const leaderOf = new Map<number, number>()
       c.filter = () => prng.bool(0.8)
       for (let t = 0; t < 200; t++) {
@@ -70,13 +71,13 @@ test('§5.2 a follower grants at most one vote per term, first come first served
 
 test('§5.2 the vote survives a restart because it is in the persisted hard state', () => {
   const s = bootstrapStorage({ voters: [1, 2, 3] })
-  const rn = new RawNode({ id: 1, storage: s, random: splitmix32(1) })
+  const rn = new RawNode({ id: 1, storage: s, rng: seededRng(1) })
   rn.step(message({ type: MessageType.MsgVote, from: 2, to: 1, term: 2 }))
   const rd = rn.ready()
   assert.equal(rd.hardState, { term: 2, vote: 2, commit: 0 })
   assert.ok(rd.mustSync)
   s.setHardState(rd.hardState!)
-  const again = new RawNode({ id: 1, storage: s, random: splitmix32(1) })
+  const again = new RawNode({ id: 1, storage: s, rng: seededRng(1) })
   again.step(message({ type: MessageType.MsgVote, from: 3, to: 1, term: 2 }))
   assert.ok(drain(again).find((m) => m.type === MessageType.MsgVoteResp)!.reject)
 })
@@ -103,7 +104,7 @@ test('§5.1 a message from a stale term is ignored', () => {
 
 test('§5.2 election timeouts are randomized in [et, 2et-1] and differ between followers', () => {
   const seen = new Set<number>()
-  const rn = nodeWithLog(1, [1, 2, 3], [], 1, { random: splitmix32(42) })
+  const rn = nodeWithLog(1, [1, 2, 3], [], 1, { rng: seededRng(42) })
   for (let i = 0; i < 200; i++) {
     rn.raft.becomeFollower(rn.raft.term + 1, 0)
     const t = rn.raft.randomizedElectionTimeout
@@ -159,7 +160,7 @@ test('§5.4.1 election restriction: a voter refuses a candidate whose log is les
 
 test('§5.4 leader completeness: every committed entry is in the log of every later leader', () => {
   withSeed('paper leader completeness', (prng) => {
-    const c = new Cluster([1, 2, 3, 4, 5], {}, (id) => ({ random: splitmix32(prng.nextU32() + id) }))
+    const c = new Cluster([1, 2, 3, 4, 5], {}, (id) => ({ rng: seededRng(prng.nextU32() + id) }))
     const committed: string[] = []
     for (let step = 0; step < 300; step++) {
       c.filter = () => prng.bool(0.85)

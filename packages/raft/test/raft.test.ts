@@ -1,13 +1,13 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { splitmix32, withSeed } from '@strata/testkit'
+import { withSeed } from '@strata/testkit'
 import type { ConfChangeSingle, Message } from '../src/index.js'
 import {
   Changer, describeConfig, encodeConfChange, EntryType, entriesSize, message, MessageType, ProgressState, ProgressTracker,
   RawNode, StateType,
 } from '../src/index.js'
 import { Cluster } from './harness/cluster.js'
-import { bootstrapStorage, TestNode } from './harness/node.js'
+import { bootstrapStorage, seededRng, TestNode } from './harness/node.js'
 
 const bytes = (n: number): Uint8Array => new Uint8Array(n).fill(7)
 
@@ -22,8 +22,8 @@ function outbox(c: Cluster, id: number): Message[] {
   return c.node(id).handleReady()
 }
 
-test('maxSizePerMsg bounds the entries of each MsgApp, but one oversized entry still goes', () => {
-  const c = leaderWithFollowers({ maxSizePerMsg: 300 })
+test('maxSizePerMsgBytes bounds the entries of each MsgApp, but one oversized entry still goes', () => {
+  const c = leaderWithFollowers({ maxSizePerMsgBytes: 300 })
   c.isolate(3)
   for (let i = 0; i < 10; i++) c.node(1).rn.propose(bytes(100))
   c.node(1).rn.propose(bytes(1000))
@@ -47,7 +47,7 @@ test('reportUnreachable sends a replicating follower back to probing', () => {
 })
 
 test('maxInflightBytes pauses a follower once that many bytes are unacknowledged', () => {
-  const c = leaderWithFollowers({ maxInflightBytes: 1000, maxSizePerMsg: 200 })
+  const c = leaderWithFollowers({ maxInflightBytes: 1000, maxSizePerMsgBytes: 200 })
   c.isolate(3)
   const pr = c.node(1).rn.raft.trk.progress.get(3)!
   for (let i = 0; i < 20 && !pr.isPaused(); i++) {
@@ -59,12 +59,12 @@ test('maxInflightBytes pauses a follower once that many bytes are unacknowledged
   assert.ok(pr.inflights.bytes < 1000 + 121)
 })
 
-test('maxCommittedSizePerReady pages committed entries over several Readies after a restart', () => {
+test('maxCommittedSizePerReadyBytes pages committed entries over several Readies after a restart', () => {
   const s = bootstrapStorage({ voters: [1] })
   const ents = Array.from({ length: 10 }, (_, i) => ({ term: 1, index: i + 1, type: EntryType.Normal, data: bytes(100) }))
   s.append(ents)
   s.setHardState({ term: 1, vote: 1, commit: 10 })
-  const rn = new RawNode({ id: 1, storage: s, random: splitmix32(1), maxCommittedSizePerReady: 300 })
+  const rn = new RawNode({ id: 1, storage: s, rng: seededRng(1), maxCommittedSizePerReadyBytes: 300 })
   const pages: number[][] = []
   while (rn.hasReady()) {
     const rd = rn.ready()
@@ -80,7 +80,7 @@ test('a restart from a snapshot hands out only the committed entries after it', 
   const s = bootstrapStorage({ voters: [1, 2] }, 5)
   s.append([{ term: 1, index: 6, type: EntryType.Normal, data: bytes(1) }, { term: 1, index: 7, type: EntryType.Normal, data: bytes(1) }])
   s.setHardState({ term: 1, vote: 1, commit: 6 })
-  const rn = new RawNode({ id: 1, storage: s, random: splitmix32(1) })
+  const rn = new RawNode({ id: 1, storage: s, rng: seededRng(1) })
   const rd = rn.ready()
   assert.equal(rd.committedEntries.map((e) => e.index), [6])
   assert.is(rd.hardState, undefined, 'the loaded hard state is not handed out again')
@@ -111,7 +111,7 @@ test('a node with a committed but unapplied conf change does not campaign', () =
   const cc = encodeConfChange({ type: 0, nodeId: 3, context: new Uint8Array(0) })
   s.append([{ term: 1, index: 1, type: EntryType.ConfChange, data: cc }])
   s.setHardState({ term: 1, vote: 0, commit: 1 })
-  const rn = new RawNode({ id: 1, storage: s, random: splitmix32(1) })
+  const rn = new RawNode({ id: 1, storage: s, rng: seededRng(1) })
   rn.campaign()
   assert.is(rn.state, StateType.Follower)
 })
@@ -153,7 +153,7 @@ test('the read-only queue is freed once a read is confirmed', () => {
 test('a heartbeat from an older term is answered with an empty MsgAppResp at our term (PreVote)', () => {
   const s = bootstrapStorage({ voters: [1, 2, 3] })
   s.setHardState({ term: 5, vote: 0, commit: 0 })
-  const rn = new RawNode({ id: 1, storage: s, random: splitmix32(1), preVote: true })
+  const rn = new RawNode({ id: 1, storage: s, rng: seededRng(1), preVote: true })
   rn.step(message({ type: MessageType.MsgHeartbeat, from: 2, to: 1, term: 3 }))
   const out = rn.ready().messages
   assert.equal(out.map((m) => [m.type, m.to, m.term]), [[MessageType.MsgAppResp, 2, 5]])

@@ -1,10 +1,10 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { splitmix32, throwsWithCode } from '@strata/testkit'
+import { throwsWithCode } from '@strata/testkit'
 import type { Ready } from '../src/index.js'
 import { message, MessageType, RawNode, ReadOnlyOption, StateType } from '../src/index.js'
 import { Cluster } from './harness/cluster.js'
-import { bootstrapStorage, TestNode } from './harness/node.js'
+import { bootstrapStorage, seededRng, TestNode } from './harness/node.js'
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s)
 
@@ -81,14 +81,53 @@ test('a node restarts from storage with its hard state, log and applied index', 
 test('a hard state whose commit is past the log is refused on load (etcd #10219 symptom)', () => {
   const s = bootstrapStorage({ voters: [1] })
   s.setHardState({ term: 1, vote: 1, commit: 5 })
-  assert.throws(() => new RawNode({ id: 1, storage: s, random: splitmix32(1) }), /state.commit 5 is out of range/)
+  assert.throws(() => new RawNode({ id: 1, storage: s, rng: seededRng(1) }), /state.commit 5 is out of range/)
 })
 
-test('invalid configs are refused with ERR_RAFT_CONFIG', () => {
+test('invalid configs are refused with ERR_RAFT_INVALID_OPTION', () => {
   const s = bootstrapStorage({ voters: [1] })
-  throwsWithCode(() => new RawNode({ id: 0, storage: s, random: splitmix32(1) }), 'ERR_RAFT_CONFIG')
-  throwsWithCode(() => new RawNode({ id: 1, storage: s, random: splitmix32(1), electionTick: 1, heartbeatTick: 1 }), 'ERR_RAFT_CONFIG')
-  throwsWithCode(() => new RawNode({ id: 1, storage: s, random: splitmix32(1), readOnlyOption: ReadOnlyOption.LeaseBased }), 'ERR_RAFT_CONFIG')
+  throwsWithCode(() => new RawNode({ id: 0, storage: s, rng: seededRng(1) }), 'ERR_RAFT_INVALID_OPTION')
+  throwsWithCode(() => new RawNode({ id: 1, storage: s, rng: seededRng(1), electionTick: 1, heartbeatTick: 1 }), 'ERR_RAFT_INVALID_OPTION')
+  throwsWithCode(() => new RawNode({ id: 1, storage: s, rng: seededRng(1), readOnlyOption: ReadOnlyOption.LeaseBased }), 'ERR_RAFT_INVALID_OPTION')
+})
+
+test('options of the wrong type, out of bounds, unknown or renamed are refused with ERR_RAFT_INVALID_OPTION naming the option', () => {
+  const s = bootstrapStorage({ voters: [1] })
+  const refuse = (config: Record<string, unknown>, option: string): void => {
+    const err = throwsWithCode(() => new RawNode({ id: 1, storage: s, ...config } as never), 'ERR_RAFT_INVALID_OPTION')
+    assert.is((err as { context: { option: string } }).context.option, option)
+  }
+  refuse({ id: 1.5 }, 'id')
+  refuse({ id: -1 }, 'id')
+  refuse({ storage: {} }, 'storage')
+  refuse({ rng: () => 4 }, 'rng')
+  refuse({ electionTick: '10' }, 'electionTick')
+  refuse({ heartbeatTick: 0 }, 'heartbeatTick')
+  refuse({ maxSizePerMsgBytes: -1 }, 'maxSizePerMsgBytes')
+  refuse({ maxInflightMsgs: 0 }, 'maxInflightMsgs')
+  refuse({ maxInflightBytes: 10, maxSizePerMsgBytes: 100 }, 'maxInflightBytes')
+  refuse({ checkQuorum: 1 }, 'checkQuorum')
+  refuse({ readOnlyOption: 7 }, 'readOnlyOption')
+  refuse({ logger: 'console' }, 'logger')
+  refuse({ electionTicks: 10 }, 'electionTicks')
+  refuse({ random: () => 4 }, 'random')
+  refuse({ maxSizePerMsg: 1024 }, 'maxSizePerMsg')
+  refuse({ applied: 3 }, 'applied')
+})
+
+test('without an rng the node draws its election jitter from the real cryptoRng', () => {
+  const rn = new RawNode({ id: 1, storage: bootstrapStorage({ voters: [1] }) })
+  const t = rn.raft.randomizedElectionTimeout
+  assert.ok(t >= 10 && t <= 19, `timeout ${t}`)
+})
+
+test('the election timeout is a pure function of the rng: the same seed gives the same timeouts', () => {
+  const timeouts = (): number[] => {
+    const rn = new RawNode({ id: 1, storage: bootstrapStorage({ voters: [1, 2, 3] }), rng: seededRng(99) })
+    const r = rn.raft
+    return Array.from({ length: 20 }, () => { r.resetRandomizedElectionTimeout(); return r.randomizedElectionTimeout })
+  }
+  assert.equal(timeouts(), timeouts())
 })
 
 test('ReadIndex (safe): a follower read is answered after a quorum confirms leadership', () => {
@@ -174,7 +213,7 @@ test('a lagging follower is caught up with a snapshot after the leader compacted
 })
 
 test('uncommitted bytes are limited at the leader, but an empty tail always takes one proposal', () => {
-  const c = new Cluster([1, 2, 3], { maxUncommittedEntriesSize: 10 })
+  const c = new Cluster([1, 2, 3], { maxUncommittedEntriesSizeBytes: 10 })
   c.campaign(1)
   c.isolate(1)
   c.node(1).rn.propose(new Uint8Array(64))

@@ -14,7 +14,7 @@ test('the README quick start elects a single member and applies a proposal', () 
     metadata: { index: 1, term: 1, confState: { voters: [1], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false } },
   })
   let seed = 42 // any u32 source will do: it only jitters election timeouts
-  const node = new RawNode({ id: 1, storage, random: () => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) })
+  const node = new RawNode({ id: 1, storage, rng: { nextU32: () => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) } })
 
   node.campaign()
   let proposed = false

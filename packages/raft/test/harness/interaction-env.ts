@@ -3,8 +3,8 @@ import {
   ConfChangeTransition, ConfChangeType, describeConfState, describeEntry, describeHardState, describeMessage,
   describeSnapshot, message, MessageType, messageTypeName, RaftError, ReadOnlyOption, SnapshotStatus, stateTypeName,
 } from '../../src/index.js'
-import { splitmix32, type TestData } from '@strata/testkit'
-import { bootstrapStorage, TestNode } from './node.js'
+import type { TestData } from '@strata/testkit'
+import { bootstrapStorage, seededRng, TestNode } from './node.js'
 
 type TestCase = TestData
 
@@ -97,13 +97,13 @@ export class InteractionEnv {
       const id = this.nodes.length + 1
       const storage = bootstrapStorage({ voters, learners }, index)
       const node = new TestNode(id, storage, {
-        random: splitmix32(id), electionTick: 10, heartbeatTick: 1,
+        rng: seededRng(id), electionTick: 10, heartbeatTick: 1,
         checkQuorum: flag('checkquorum'), preVote: flag('prevote'), stepDownOnRemoval: flag('step-down-on-removal'),
         disableConfChangeValidation: flag('disable-conf-change-validation'),
         maxInflightMsgs: Number(argValue(tc, 'inflight') ?? 2 ** 31 - 1),
         maxInflightBytes: Number(argValue(tc, 'max-inflight-bytes') ?? 0),
-        maxSizePerMsg: Number(argValue(tc, 'max-size-per-msg') ?? Number.MAX_SAFE_INTEGER),
-        maxCommittedSizePerReady: Number(argValue(tc, 'max-committed-size-per-ready') ?? Number.MAX_SAFE_INTEGER),
+        maxSizePerMsgBytes: Number(argValue(tc, 'max-size-per-msg') ?? Number.MAX_SAFE_INTEGER),
+        maxCommittedSizePerReadyBytes: Number(argValue(tc, 'max-committed-size-per-ready') ?? Number.MAX_SAFE_INTEGER),
         readOnlyOption: argValue(tc, 'read-only') === 'lease-based' ? ReadOnlyOption.LeaseBased : ReadOnlyOption.Safe,
         logger: (line) => this.#print(`INFO ${line}`),
       })

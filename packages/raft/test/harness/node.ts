@@ -1,4 +1,5 @@
 import type { ConfState, Entry, Message, RaftConfig, Ready, Snapshot } from '../../src/index.js'
+import type { Rng } from '@strata/seams'
 import { splitmix32 } from '@strata/testkit'
 import {
   decodeConfChange, decodeConfChangeV2, EntryType, MemoryStorage, RawNode,
@@ -26,7 +27,12 @@ export function bootstrapStorage(cs: Partial<ConfState> & { voters: number[] }, 
   return s
 }
 
-export type NodeConfig = Omit<RaftConfig, 'id' | 'storage' | 'random'> & { random?: () => number }
+/** A deterministic Rng from a seed (splitmix32), so data-driven outputs do not depend on the run. */
+export function seededRng(seed: number): Rng {
+  return { nextU32: splitmix32(seed) }
+}
+
+export type NodeConfig = Omit<RaftConfig, 'id' | 'storage'>
 
 /**
  * A RawNode with the driver loop of the README: persist to a MemoryStorage, then hand out the
@@ -51,7 +57,7 @@ export class TestNode {
     this.id = id
     this.storage = storage
     this.config = config
-    this.rn = new RawNode({ id, storage, random: config.random ?? splitmix32(id), ...config })
+    this.rn = new RawNode({ id, storage, rng: config.rng ?? seededRng(id), ...config })
     this.appliedIndex = storage.snapshot().metadata.index
     this.durableIndex = storage.lastIndex()
     this.confState = storage.initialState().confState
@@ -59,7 +65,7 @@ export class TestNode {
 
   /** Recreates the RawNode from what storage persisted (a crash-restart). */
   restart(): void {
-    this.rn = new RawNode({ id: this.id, storage: this.storage, random: this.config.random ?? splitmix32(this.id * 7919), ...this.config, applied: this.appliedIndex })
+    this.rn = new RawNode({ id: this.id, storage: this.storage, rng: this.config.rng ?? seededRng(this.id * 7919), ...this.config, applied: this.appliedIndex })
   }
 
   /** Persists a Ready's state; returns nothing. Split from apply so tests can interleave. */

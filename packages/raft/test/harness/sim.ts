@@ -21,7 +21,7 @@ export interface SimOptions {
   readonly preVote?: boolean
   readonly checkQuorum?: boolean
   /** Bytes per MsgApp; 0 sends one entry per message, which makes Figure 8 schedules reachable. Default 4096. */
-  readonly maxSizePerMsg?: number
+  readonly maxSizePerMsgBytes?: number
 }
 
 interface InFlight { readonly at: number; readonly m: Message }
@@ -72,7 +72,7 @@ export class NetworkSim {
 
   constructor(rnd: SimRandom, opts: SimOptions) {
     this.#rnd = rnd
-    this.#opts = { members: 5, dropRate: 0.05, maxDelay: 3, preVote: true, checkQuorum: true, maxSizePerMsg: 4096, ...opts }
+    this.#opts = { members: 5, dropRate: 0.05, maxDelay: 3, preVote: true, checkQuorum: true, maxSizePerMsgBytes: 4096, ...opts }
     const ids = Array.from({ length: this.#opts.members }, (_, i) => i + 1)
     for (const id of ids) {
       const m = new SimMember(id, bootstrapStorage({ voters: ids }))
@@ -86,9 +86,9 @@ export class NetworkSim {
     m.applied = snap.data.length === 0 ? [] : (JSON.parse(decoder.decode(snap.data)) as string[])
     m.appliedIndex = snap.metadata.index
     m.rn = new RawNode({
-      id: m.id, storage: m.storage, random: () => this.#rnd.nextU32(), applied: m.appliedIndex,
+      id: m.id, storage: m.storage, rng: { nextU32: () => this.#rnd.nextU32() }, applied: m.appliedIndex,
       electionTick: 10, heartbeatTick: 1, preVote: this.#opts.preVote, checkQuorum: this.#opts.checkQuorum,
-      maxSizePerMsg: this.#opts.maxSizePerMsg, maxInflightMsgs: 16,
+      maxSizePerMsgBytes: this.#opts.maxSizePerMsgBytes, maxInflightMsgs: 16,
     })
   }
 
