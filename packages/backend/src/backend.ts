@@ -1,4 +1,4 @@
-import type { Clock, Failpoint, StrataError } from '@strata/seams'
+import type { Clock, Failpoint } from '@strata/seams'
 
 /**
  * The buckets a member's backend holds (DESIGN.md, on-disk layout). Each is an ordered map
@@ -70,9 +70,9 @@ export interface BackendStats {
  *   middle of it: all of one `write` is in a batch or none of it. If `fn` throws, every write it
  *   made is undone before the error propagates (a nested `write` undoes only its own). `put`
  *   copies its key and value. A `WriteTx` is valid only inside its callback; writing while a
- *   `range`/`forEach` walk runs fails with ERR_BAD_REQUEST.
+ *   `range`/`forEach` walk runs fails with ERR_BACKEND_INVALID_ARGUMENT.
  * - `commit()` called inside a `write` callback commits when the outermost callback returns.
- * - The batch commits when `batchInterval` ms have passed since its first write, when it holds
+ * - The batch commits when `batchIntervalMs` ms have passed since its first write, when it holds
  *   `batchLimit` writes, or on `commit()`. Each commit is atomic and durable: after a crash the
  *   backend holds exactly the batches whose commit resolved (and possibly the one in flight, in
  *   full or not at all).
@@ -142,30 +142,29 @@ export interface Backend {
   close(): Promise<void>
 }
 
-/** Options every implementation takes. */
+/**
+ * Options every implementation takes. Each is checked when the backend is made: a value of the
+ * wrong type or out of bounds, or an unknown key (such as the old names `batchInterval` and
+ * `fileSystem`), fails with ERR_BACKEND_INVALID_OPTION.
+ */
 export interface BackendOptions {
-  /** Commit a batch this many ms after its first write. Default 100 ms. */
-  readonly batchInterval?: number
-  /** Commit a batch once it holds this many writes. Default 10,000. */
+  /**
+   * Milliseconds from a batch's first write to its commit (etcd's batch interval). Default 100;
+   * bounds [0, 86,400,000]. A process that exits before then, without `commit()`, loses the batch.
+   */
+  readonly batchIntervalMs?: number
+  /**
+   * Writes (puts + deletes) after which a batch commits, at the end of the `write()` that reaches
+   * it. Default 10,000; an integer in [1, 10,000,000]. The batch lives in memory until it commits.
+   */
   readonly batchLimit?: number
-  /** Arms the batch-interval timer. Default `systemClock`; tests pass a manual clock. */
+  /** Arms the batch-interval timer. Default `systemClock` (@strata/seams); tests pass a simulated clock. */
   readonly clock?: Clock
   /**
    * Called with `backendBeforeCommit` just before a batch's transaction commits and with
    * `backendAfterCommit` once it is durable. A test's failpoint may throw to simulate a crash
    * there: the batch is then committed entirely or not at all, and the backend refuses further
-   * writes with ERR_BACKEND_COMMIT. Default: does nothing.
+   * writes with ERR_BACKEND_COMMIT. Default `noFailpoint` (does nothing).
    */
   readonly failpoint?: Failpoint
 }
-
-/** The error codes a backend throws, as `StrataError.code`. */
-export type BackendErrorCode =
-  | 'ERR_BACKEND_CLOSED' | 'ERR_BACKEND_COMMIT' | 'ERR_BACKEND_LOCKED' | 'ERR_BACKEND_CORRUPT' | 'ERR_BAD_REQUEST'
-  /** The thread of a {@link Backend.scanHeads} failed; nothing changed. */
-  | 'ERR_BACKEND_SCAN'
-  /** A key over MAX_KEY_BYTES (1,978 bytes); nothing was written. */
-  | 'ERR_BACKEND_KEY_TOO_LARGE'
-  /** A value over MAX_VALUE_BYTES (64 MiB); nothing was written. */
-  | 'ERR_BACKEND_VALUE_TOO_LARGE'
-export type BackendError = StrataError & { readonly code: BackendErrorCode }

@@ -1,7 +1,7 @@
 import assert from 'node:assert'
 import type { Clock, Failpoint, Timer } from '@strata/seams'
 import type { BucketName, WriteTx } from './backend.js'
-import { backendError } from './limits.js'
+import { backendError, checkFunction } from './limits.js'
 import { OrderedMap } from './ordered-map.js'
 
 /** Marks a key deleted in the pending batch (a tombstone over the committed value). */
@@ -97,7 +97,7 @@ export class PendingBatch {
 
 /** What a backend gives {@link BatchTx} to make a batch durable. */
 export interface BatchTxOptions {
-  readonly batchInterval: number
+  readonly batchIntervalMs: number
   readonly batchLimit: number
   readonly clock: Clock
   readonly failpoint: Failpoint
@@ -117,7 +117,7 @@ type Waiter = { resolve: () => void; reject: (err: unknown) => void }
 /**
  * When and how the pending batch commits (etcd's batchTx and its commit loop), shared by both
  * backends: a commit runs on commit(), at the end of the write() that fills the batch to
- * `batchLimit`, or `batchInterval` ms after the batch's first write; the pre-commit hook runs
+ * `batchLimit`, or `batchIntervalMs` ms after the batch's first write; the pre-commit hook runs
  * inside each commit; a failed commit stops all further writes (ERR_BACKEND_COMMIT), because
  * the writes of the failed batch are applied in memory but can never become durable.
  */
@@ -153,18 +153,19 @@ export class BatchTx {
 
   /** Throws ERR_BACKEND_CLOSED once stopped. */
   checkOpen(): void {
-    if (this.#stopped !== undefined) throw backendError('ERR_BACKEND_CLOSED', `the backend is ${this.#stopped}`)
+    if (this.#stopped !== undefined) throw backendError('ERR_BACKEND_CLOSED', `the backend is ${this.#stopped}; open it again to use it`)
   }
 
   /** Throws ERR_BACKEND_CLOSED once stopped and ERR_BACKEND_COMMIT once a commit failed. */
   checkWritable(): void {
     this.checkOpen()
     if (this.#failure !== undefined) {
-      throw backendError('ERR_BACKEND_COMMIT', 'an earlier commit failed; the backend refuses writes until it is reopened', {}, this.#failure)
+      throw backendError('ERR_BACKEND_COMMIT', `an earlier commit failed (${String((this.#failure as Error)?.message ?? this.#failure)}); the backend refuses writes: close it and open it again`, {}, this.#failure)
     }
   }
 
   setHook(fn: ((tx: WriteTx) => void) | undefined): void {
+    if (fn !== undefined) checkFunction('the pre-commit hook', fn)
     this.#hook = fn
   }
 
@@ -174,6 +175,7 @@ export class BatchTx {
    */
   write<T>(fn: (tx: WriteTx) => T): T {
     this.checkWritable()
+    checkFunction('the write() callback', fn)
     const batch = this.#batch
     const savepoint = batch.savepoint
     this.#depth++
@@ -231,14 +233,14 @@ export class BatchTx {
     this.#stopped = state
     this.#timer?.cancel()
     this.#timer = undefined
-    for (const w of this.#waiters.splice(0)) w.reject(backendError('ERR_BACKEND_CLOSED', `the backend is ${state}`))
+    for (const w of this.#waiters.splice(0)) w.reject(backendError('ERR_BACKEND_CLOSED', `the backend was ${state} before this commit ran; open it again`))
   }
 
   #afterWrite(ok: boolean): void {
     if (this.#stopped !== undefined || this.#paused > 0) return
     if (this.#waiters.length === 0 && !this.#due && this.#batch.writes < this.#o.batchLimit) {
       if (this.#batch.writes > 0 && this.#timer === undefined && this.#failure === undefined) {
-        this.#timer = this.#o.clock.setTimer(this.#o.batchInterval, () => this.#onTimer())
+        this.#timer = this.#o.clock.setTimer(this.#o.batchIntervalMs, () => this.#onTimer())
       }
       return
     }
@@ -252,7 +254,7 @@ export class BatchTx {
     this.#due = false
     if (waiters.length === 0 && !due) {
       if (this.#batch.writes > 0 && this.#timer === undefined && this.#failure === undefined) {
-        this.#timer = this.#o.clock.setTimer(this.#o.batchInterval, () => this.#onTimer())
+        this.#timer = this.#o.clock.setTimer(this.#o.batchIntervalMs, () => this.#onTimer())
       }
       return
     }

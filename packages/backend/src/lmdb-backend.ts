@@ -6,21 +6,24 @@ import type { RootDatabase } from 'lmdb'
 import type { Backend, BackendOptions, BackendStats, BucketName, HeadChunk, KeyValuePair, RangeOptions, ReadTx, ValueHead, WriteTx } from './backend.js'
 import { BatchTx, TOMBSTONE } from './batch-tx.js'
 import type { PendingBatch } from './batch-tx.js'
-import { MAX_KEY_BYTES, backendError, batchOptions, checkBucket, checkKey, checkValue } from './limits.js'
+import { MAX_KEY_BYTES, backendError, checkBucket, checkBytes, checkFileSystemOption, checkFunction, checkKey, checkOptions, checkRange, checkValue } from './limits.js'
 import { DATA_FILE, DEFRAG_FILE, ENV_OPTIONS, RESTORE_FILE, checkDataFile, openEnv } from './lmdb-env.js'
 import type { Bytes, LmdbEnv } from './lmdb-env.js'
 import { HEAD_CHUNK_BYTES, HEAD_SCAN_THREAD_MIN_PAIRS, packHeads, scanHeadsOnThread } from './lmdb-head-scan.js'
 import { compareBytes } from './ordered-map.js'
 import { decodeSnapshot, encodeSnapshot } from './snapshot-format.js'
 
-/** Options of {@link LmdbBackend.open}. */
+/** Options of {@link LmdbBackend.open}: those of every backend, and `fs`. */
 export interface LmdbBackendOptions extends BackendOptions {
   /**
    * Creates the directory, takes `<dir>/LOCK`, and syncs, renames and removes files for
-   * defragment and restore. Default `nodeFileSystem`. (LMDB itself does its own I/O.)
+   * defragment and restore. Default `nodeFileSystem` (@strata/seams). LMDB itself does its own
+   * I/O on `<dir>/data.mdb`, outside this seam.
    */
-  readonly fileSystem?: FileSystem
+  readonly fs?: FileSystem
 }
+
+const OPTION_KEYS: readonly string[] = ['batchIntervalMs', 'batchLimit', 'clock', 'failpoint', 'fs']
 
 const EMPTY = new Uint8Array(0)
 
@@ -48,12 +51,14 @@ export class LmdbBackend implements Backend {
   /** Invariant: set exactly while a defragment or restore runs; a second one is refused, close waits. */
   #swap: Promise<void> | undefined
   #state: 'open' | 'closed' | 'crashed' = 'open'
+  /** Invariant: set by the first close(), which every later one waits for. */
+  #closing: Promise<void> | undefined
   /** Invariant: the snapshot streams and head scans holding an LMDB read transaction; a swap waits for 0. */
   #snapshots = 0
   #snapshotsDone: Array<() => void> = []
 
   private constructor(dir: string, fs: FileSystem, lock: FileLock, env: LmdbEnv, options: LmdbBackendOptions) {
-    const { batchInterval, batchLimit } = batchOptions(options)
+    const { batchIntervalMs, batchLimit } = checkOptions(options, OPTION_KEYS)
     this.#dir = dir
     this.#fs = fs
     this.#lock = lock
@@ -69,7 +74,7 @@ export class LmdbBackend implements Backend {
       delete: (bucket, key) => this.#delete(bucket, key),
     }
     this.#batchTx = new BatchTx({
-      batchInterval,
+      batchIntervalMs,
       batchLimit,
       clock: options.clock ?? systemClock,
       failpoint: options.failpoint ?? noFailpoint,
@@ -79,18 +84,24 @@ export class LmdbBackend implements Backend {
   }
 
   /**
-   * Opens (creating when missing) the backend in `dir`. Fails with ERR_BACKEND_LOCKED when the
-   * directory is open elsewhere, ERR_BACKEND_CORRUPT when the data file is not an LMDB file.
+   * Opens (creating when missing) the backend in `dir`. Fails with ERR_BACKEND_INVALID_OPTION
+   * for a bad option, ERR_BACKEND_LOCKED when the directory is open elsewhere,
+   * ERR_BACKEND_CORRUPT when the data file is not an LMDB file; with `nodeFileSystem`, the lock
+   * needs the optional addon fs-ext (ERR_SEAMS_LOCK_UNAVAILABLE without it).
    */
   static async open(dir: string, options: LmdbBackendOptions = {}): Promise<LmdbBackend> {
-    batchOptions(options)
-    const fs = options.fileSystem ?? nodeFileSystem
+    if (typeof dir !== 'string' || dir.length === 0) throw backendError('ERR_BACKEND_INVALID_ARGUMENT', `open() takes a directory path, got ${JSON.stringify(dir) ?? String(dir)}`)
+    checkOptions(options, OPTION_KEYS)
+    checkFileSystemOption(options.fs)
+    const fs = options.fs ?? nodeFileSystem
     await fs.mkdir(dir)
     let lock: FileLock
     try {
       lock = await fs.lock(join(dir, 'LOCK'))
     } catch (err) {
-      if (hasCode(err, 'ERR_LOCKED')) throw backendError('ERR_BACKEND_LOCKED', `${dir} is already open (in this process or another)`, { dir }, err)
+      if (hasCode(err, 'ERR_SEAMS_LOCKED')) {
+        throw backendError('ERR_BACKEND_LOCKED', `${dir} is already open, in this process or another; close the other backend on it first`, { dir }, err)
+      }
       throw err
     }
     try {
@@ -126,6 +137,7 @@ export class LmdbBackend implements Backend {
 
   read<T>(fn: (tx: ReadTx) => T): T {
     this.#batchTx.checkOpen()
+    checkFunction('the read() callback', fn)
     return fn(this.#batchTx.tx)
   }
 
@@ -166,8 +178,8 @@ export class LmdbBackend implements Backend {
    */
   async *scanHeads(bucket: BucketName, head: ValueHead): AsyncGenerator<HeadChunk> {
     checkBucket(bucket)
-    if (!(Number.isInteger(head.fixed) && head.fixed >= 0 && Number.isInteger(head.lengthAt) && head.lengthAt >= 0)) {
-      throw backendError('ERR_BAD_REQUEST', `a value head needs integer fixed >= 0 and lengthAt >= 0, got ${head.fixed} and ${head.lengthAt}`)
+    if (!(typeof head === 'object' && head !== null && Number.isInteger(head.fixed) && head.fixed >= 0 && Number.isInteger(head.lengthAt) && head.lengthAt >= 0)) {
+      throw backendError('ERR_BACKEND_INVALID_ARGUMENT', `a value head needs integer fixed >= 0 and lengthAt >= 0, got ${head?.fixed} and ${head?.lengthAt}`)
     }
     await this.commit()
     this.#batchTx.checkOpen()
@@ -280,8 +292,19 @@ export class LmdbBackend implements Backend {
     }, true)
   }
 
-  /** Commits what is pending, closes LMDB and releases the directory lock. */
-  async close(): Promise<void> {
+  /**
+   * Commits what is pending and releases the medium (LMDB, the directory lock); resolves when done. If that commit
+   * fails, the backend is closed all the same and the error is rethrown. Idempotent: a later call
+   * resolves when the first is done, without its error. Other calls afterwards fail with
+   * ERR_BACKEND_CLOSED.
+   */
+  close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing.catch(() => {})
+    this.#closing = this.#close()
+    return this.#closing
+  }
+
+  async #close(): Promise<void> {
     if (this.#state !== 'open') return
     let error: unknown
     try {
@@ -321,7 +344,7 @@ export class LmdbBackend implements Backend {
   /** Runs `fn` with commits paused; `fn` resolves to whether the pending batch is to be discarded. */
   async #exclusive(fn: () => Promise<boolean>, commitFirst: boolean): Promise<void> {
     this.#batchTx.checkWritable()
-    if (this.#swap !== undefined) throw backendError('ERR_BAD_REQUEST', 'a defragment or restore is already running')
+    if (this.#swap !== undefined) throw backendError('ERR_BACKEND_BUSY', 'a defragment or restore is already running; await it before starting another')
     let paused = false
     let discard = false
     const run = async (): Promise<void> => {
@@ -405,6 +428,7 @@ export class LmdbBackend implements Backend {
 
   #get(bucket: BucketName, key: Uint8Array): Uint8Array | undefined {
     checkBucket(bucket)
+    checkBytes('a key', key)
     const pending = this.#batchTx.batch.get(bucket, key)
     if (pending === TOMBSTONE) return undefined
     if (pending !== undefined) return pending
@@ -415,6 +439,7 @@ export class LmdbBackend implements Backend {
 
   #range(bucket: BucketName, start: Uint8Array, end: Uint8Array | undefined, options: RangeOptions = {}): KeyValuePair[] {
     checkBucket(bucket)
+    checkRange(start, end, options)
     const limit = options.limit ?? 0
     const out: KeyValuePair[] = []
     this.#walk(bucket, start, end, options.reverse === true, (key, value) => {
@@ -427,6 +452,8 @@ export class LmdbBackend implements Backend {
   /** `views`: hand out views when nothing is pending in the bucket (ReadTx.forEachView). */
   #forEach(bucket: BucketName, start: Uint8Array, end: Uint8Array | undefined, fn: (key: Uint8Array, value: Uint8Array) => boolean | void, views = false): void {
     checkBucket(bucket)
+    checkRange(start, end, undefined)
+    checkFunction('the forEach callback', fn)
     this.#walk(bucket, start, end, false, fn, views)
   }
 
@@ -537,10 +564,10 @@ export class LmdbBackend implements Backend {
   }
 
   #checkMutation(bucket: BucketName, key: Uint8Array): void {
-    if (!this.#batchTx.writing) throw backendError('ERR_BAD_REQUEST', 'a WriteTx is usable only inside its write() callback')
+    if (!this.#batchTx.writing) throw backendError('ERR_BACKEND_INVALID_ARGUMENT', 'a WriteTx is usable only inside its write() callback; make the write inside a write() call')
     this.#batchTx.checkWritable()
     checkBucket(bucket)
     checkKey(bucket, key)
-    if (this.#walking > 0) throw backendError('ERR_BAD_REQUEST', 'a write during forEach/range would invalidate the walk')
+    if (this.#walking > 0) throw backendError('ERR_BACKEND_INVALID_ARGUMENT', 'a write during forEach/range would invalidate the walk; collect the keys, then write after the walk')
   }
 }

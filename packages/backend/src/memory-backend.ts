@@ -1,15 +1,16 @@
-import assert from 'node:assert'
 import { noFailpoint, systemClock } from '@strata/seams'
 import { BUCKETS } from './backend.js'
 import type { Backend, BackendOptions, BackendStats, BucketName, KeyValuePair, RangeOptions, ReadTx, WriteTx } from './backend.js'
 import { BatchTx, TOMBSTONE } from './batch-tx.js'
 import type { PendingBatch } from './batch-tx.js'
-import { backendError, batchOptions, checkBucket, checkKey, checkValue } from './limits.js'
+import { backendError, checkBucket, checkBytes, checkFunction, checkKey, checkOptions, checkRange, checkValue } from './limits.js'
 import { OrderedMap } from './ordered-map.js'
 import { decodeSnapshot, encodeSnapshot } from './snapshot-format.js'
 
-/** Options of {@link MemoryBackend}: those of every backend (batchInterval, batchLimit, clock, failpoint). */
+/** Options of {@link MemoryBackend}: those of every backend (batchIntervalMs, batchLimit, clock, failpoint). */
 export type MemoryBackendOptions = BackendOptions
+
+const OPTION_KEYS: readonly string[] = ['batchIntervalMs', 'batchLimit', 'clock', 'failpoint']
 
 type Buckets = Map<BucketName, OrderedMap<Uint8Array>>
 
@@ -54,6 +55,10 @@ const EMPTY = new Uint8Array(0)
  *
  * Everything is synchronous and ordered: a commit happens inside the call that triggers it
  * (`commit()`, the write that reaches `batchLimit`, or the clock's timer), never later.
+ *
+ * Lifecycle: `new MemoryBackend(options)` or `await MemoryBackend.open(options)` (the same; the
+ * constructor does no I/O: its only resource is the batch timer, armed by a write and released
+ * by a commit, `close()` or `crash()`), then `close()`.
  */
 export class MemoryBackend implements Backend {
   readonly #options: MemoryBackendOptions
@@ -67,9 +72,12 @@ export class MemoryBackend implements Backend {
   /** Invariant: > 0 exactly while a forEach/range walk runs (writes then are refused). */
   #walking = 0
   #state: 'open' | 'closed' | 'crashed' = 'open'
+  /** Invariant: set by the first close(), which every later one waits for. */
+  #closing: Promise<void> | undefined
 
+  /** Validates `options` (ERR_BACKEND_INVALID_OPTION); holds no resource until the first write. */
   constructor(options: MemoryBackendOptions = {}) {
-    const { batchInterval, batchLimit } = batchOptions(options)
+    const { batchIntervalMs, batchLimit } = checkOptions(options, OPTION_KEYS)
     this.#options = options
     const tx: WriteTx = {
       get: (bucket, key) => this.#get(bucket, key),
@@ -79,7 +87,7 @@ export class MemoryBackend implements Backend {
       delete: (bucket, key) => this.#delete(bucket, key),
     }
     this.#batchTx = new BatchTx({
-      batchInterval,
+      batchIntervalMs,
       batchLimit,
       clock: options.clock ?? systemClock,
       failpoint: options.failpoint ?? noFailpoint,
@@ -87,6 +95,11 @@ export class MemoryBackend implements Backend {
       apply: (batch, beforeCommit) => this.#apply(batch, beforeCommit),
       rolledBack: (touched) => this.#refreshLive(touched),
     })
+  }
+
+  /** The same as the constructor, for symmetry with `LmdbBackend.open`. */
+  static async open(options: MemoryBackendOptions = {}): Promise<MemoryBackend> {
+    return new MemoryBackend(options)
   }
 
   /** A backend whose committed (and live) state is a copy of `committed`. */
@@ -104,6 +117,7 @@ export class MemoryBackend implements Backend {
 
   read<T>(fn: (tx: ReadTx) => T): T {
     this.#batchTx.checkOpen()
+    checkFunction('the read() callback', fn)
     return fn(this.#batchTx.tx)
   }
 
@@ -155,7 +169,19 @@ export class MemoryBackend implements Backend {
     await this.commit()
   }
 
-  async close(): Promise<void> {
+  /**
+   * Commits what is pending and releases the medium; resolves when done. If that commit
+   * fails, the backend is closed all the same and the error is rethrown. Idempotent: a later call
+   * resolves when the first is done, without its error. Other calls afterwards fail with
+   * ERR_BACKEND_CLOSED.
+   */
+  close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing.catch(() => {})
+    this.#closing = this.#close()
+    return this.#closing
+  }
+
+  async #close(): Promise<void> {
     if (this.#state !== 'open') return
     let error: unknown
     try {
@@ -173,7 +199,7 @@ export class MemoryBackend implements Backend {
    * afterwards (ERR_BACKEND_CLOSED); the returned backend holds exactly the committed batches.
    */
   crash(options: MemoryBackendOptions = this.#options): MemoryBackend {
-    assert(!this.#batchTx.writing, 'crash() inside a write() callback')
+    if (this.#batchTx.writing) throw backendError('ERR_BACKEND_INVALID_ARGUMENT', 'crash() was called inside a write() callback; call it after the callback returns')
     this.#state = 'crashed'
     this.#batchTx.stop('crashed')
     return MemoryBackend.#over(this.#committed, options)
@@ -181,7 +207,7 @@ export class MemoryBackend implements Backend {
 
   /** After close() or crash(): a fresh backend over the committed state (its own copy). */
   reopen(options: MemoryBackendOptions = this.#options): MemoryBackend {
-    if (this.#state === 'open') throw backendError('ERR_BAD_REQUEST', 'reopen() needs a closed or crashed backend')
+    if (this.#state === 'open') throw backendError('ERR_BACKEND_INVALID_ARGUMENT', 'reopen() needs a closed or crashed backend; call close() or crash() first')
     return MemoryBackend.#over(this.#committed, options)
   }
 
@@ -220,11 +246,13 @@ export class MemoryBackend implements Backend {
 
   #get(bucket: BucketName, key: Uint8Array): Uint8Array | undefined {
     checkBucket(bucket)
+    checkBytes('a key', key)
     return this.#live.get(bucket)!.get(key)
   }
 
   #range(bucket: BucketName, start: Uint8Array, end: Uint8Array | undefined, options: RangeOptions = {}): KeyValuePair[] {
     checkBucket(bucket)
+    checkRange(start, end, options)
     const limit = options.limit ?? 0
     const out: KeyValuePair[] = []
     this.#walk(bucket, start, end, options.reverse === true, (key, value) => {
@@ -236,6 +264,8 @@ export class MemoryBackend implements Backend {
 
   #forEach(bucket: BucketName, start: Uint8Array, end: Uint8Array | undefined, fn: (key: Uint8Array, value: Uint8Array) => boolean | void): void {
     checkBucket(bucket)
+    checkRange(start, end, undefined)
+    checkFunction('the forEach callback', fn)
     this.#walk(bucket, start, end, false, fn)
   }
 
@@ -266,10 +296,10 @@ export class MemoryBackend implements Backend {
   }
 
   #checkMutation(bucket: BucketName, key: Uint8Array): void {
-    if (!this.#batchTx.writing) throw backendError('ERR_BAD_REQUEST', 'a WriteTx is usable only inside its write() callback')
+    if (!this.#batchTx.writing) throw backendError('ERR_BACKEND_INVALID_ARGUMENT', 'a WriteTx is usable only inside its write() callback; make the write inside a write() call')
     this.#batchTx.checkWritable()
     checkBucket(bucket)
     checkKey(bucket, key)
-    if (this.#walking > 0) throw backendError('ERR_BAD_REQUEST', 'a write during forEach/range would invalidate the walk')
+    if (this.#walking > 0) throw backendError('ERR_BACKEND_INVALID_ARGUMENT', 'a write during forEach/range would invalidate the walk; collect the keys, then write after the walk')
   }
 }

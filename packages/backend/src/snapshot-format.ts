@@ -81,6 +81,10 @@ class ByteReader {
   crc = 0
 
   constructor(stream: AsyncIterable<Uint8Array>) {
+    const iterator = (stream as Partial<AsyncIterable<Uint8Array>> | null | undefined)?.[Symbol.asyncIterator]
+    if (typeof iterator !== 'function') {
+      throw backendError('ERR_BACKEND_INVALID_ARGUMENT', 'restore() takes an async iterable of Uint8Array chunks, such as what snapshot() returns')
+    }
     this.#source = stream[Symbol.asyncIterator]()
   }
 
@@ -94,7 +98,7 @@ class ByteReader {
       while (have < n) {
         const next = await this.#source.next()
         if (next.done === true) throw corrupt('the snapshot stream ends early (truncated)')
-        if (!(next.value instanceof Uint8Array)) throw backendError('ERR_BAD_REQUEST', 'a snapshot stream must yield Uint8Array chunks')
+        if (!(next.value instanceof Uint8Array)) throw backendError('ERR_BACKEND_INVALID_ARGUMENT', 'a snapshot stream must yield Uint8Array chunks, as snapshot() does')
         parts.push(next.value)
         have += next.value.length
       }
@@ -114,6 +118,7 @@ class ByteReader {
     for (;;) {
       const next = await this.#source.next()
       if (next.done === true) return true
+      if (!(next.value instanceof Uint8Array)) throw backendError('ERR_BACKEND_INVALID_ARGUMENT', 'a snapshot stream must yield Uint8Array chunks, as snapshot() does')
       if (next.value.length > 0) {
         this.#buf = next.value
         this.#at = 0

@@ -5,7 +5,7 @@ import type { FailpointName } from '@strata/seams'
 import { Prng, rejectsWithCode, SimClock, throwsWithCode, withSeed } from '@strata/testkit'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { BUCKETS, MAX_KEY_BYTES, MAX_VALUE_BYTES, compareBytes } from '../src/index.js'
+import { BUCKETS, BackendError, MAX_KEY_BYTES, MAX_VALUE_BYTES, compareBytes } from '../src/index.js'
 import type { Backend, BackendOptions, BucketName, WriteTx } from '../src/index.js'
 
 /** How the contract opens, crashes and reopens one implementation. */
@@ -32,7 +32,7 @@ export function contractSuite(name: string, makeHarness: () => Promise<Harness>)
   const test = suite(`${name} contract`)
   let h: Harness
   let clock: SimClock
-  const opts = (extra: BackendOptions = {}): BackendOptions => ({ clock, batchInterval: 100, batchLimit: 1000, ...extra })
+  const opts = (extra: BackendOptions = {}): BackendOptions => ({ clock, batchIntervalMs: 100, batchLimit: 1000, ...extra })
   test.before.each(async () => {
     h = await makeHarness()
     clock = new SimClock()
@@ -87,8 +87,8 @@ export function contractSuite(name: string, makeHarness: () => Promise<Harness>)
     await after.close()
   })
 
-  test('a batch commits batchInterval ms after its first write, and not before', async () => {
-    const b = await h.open(opts({ batchInterval: 100 }))
+  test('a batch commits batchIntervalMs ms after its first write, and not before', async () => {
+    const b = await h.open(opts({ batchIntervalMs: 100 }))
     b.write((tx) => tx.put('key', bytes('a'), bytes('1')))
     clock.advance(60)
     b.write((tx) => tx.put('key', bytes('b'), bytes('2')))
@@ -224,12 +224,12 @@ export function contractSuite(name: string, makeHarness: () => Promise<Harness>)
   test('bad buckets, keys and values are refused with typed errors and nothing is written', async () => {
     const b = await h.open(opts())
     const big = new Uint8Array(MAX_VALUE_BYTES + 1)
-    throwsWithCode(() => b.write((tx) => tx.put('key', new Uint8Array(0), bytes('v'))), 'ERR_BAD_REQUEST')
-    throwsWithCode(() => b.write((tx) => tx.put('nope' as BucketName, bytes('k'), bytes('v'))), 'ERR_BAD_REQUEST')
+    throwsWithCode(() => b.write((tx) => tx.put('key', new Uint8Array(0), bytes('v'))), 'ERR_BACKEND_INVALID_ARGUMENT')
+    throwsWithCode(() => b.write((tx) => tx.put('nope' as BucketName, bytes('k'), bytes('v'))), 'ERR_BACKEND_INVALID_ARGUMENT')
     throwsWithCode(() => b.write((tx) => tx.put('key', new Uint8Array(MAX_KEY_BYTES + 1), bytes('v'))), 'ERR_BACKEND_KEY_TOO_LARGE')
     throwsWithCode(() => b.write((tx) => tx.put('key', bytes('k'), big)), 'ERR_BACKEND_VALUE_TOO_LARGE')
     throwsWithCode(() => b.write((tx) => tx.delete('key', new Uint8Array(MAX_KEY_BYTES + 1))), 'ERR_BACKEND_KEY_TOO_LARGE')
-    throwsWithCode(() => b.write((tx) => tx.put('key', 'k' as unknown as Uint8Array, bytes('v'))), 'ERR_BAD_REQUEST')
+    throwsWithCode(() => b.write((tx) => tx.put('key', 'k' as unknown as Uint8Array, bytes('v'))), 'ERR_BACKEND_INVALID_ARGUMENT')
     assert.is(b.stats().pendingWrites, 0)
     const longest = new Uint8Array(MAX_KEY_BYTES).fill(0x61)
     b.write((tx) => tx.put('key', longest, bytes('edge')))
@@ -269,13 +269,64 @@ export function contractSuite(name: string, makeHarness: () => Promise<Harness>)
     await after.close()
   })
 
+  test('bad arguments to reads and calls are ERR_BACKEND_INVALID_ARGUMENT, never a TypeError', async () => {
+    const b = await h.open(opts())
+    const notBytes = 'k' as unknown as Uint8Array
+    const bad = (fn: () => unknown): void => { throwsWithCode(fn, 'ERR_BACKEND_INVALID_ARGUMENT') }
+    bad(() => b.read((tx) => tx.get('key', notBytes)))
+    bad(() => b.read((tx) => tx.get('key', 42 as unknown as Uint8Array)))
+    bad(() => b.read((tx) => tx.range('key', notBytes, undefined)))
+    bad(() => b.read((tx) => tx.range('key', bytes('a'), [1] as unknown as Uint8Array)))
+    bad(() => b.read((tx) => tx.range('key', bytes('a'), undefined, { limit: -1 })))
+    bad(() => b.read((tx) => tx.range('key', bytes('a'), undefined, { limit: 1.5 })))
+    bad(() => b.read((tx) => tx.range('key', bytes('a'), undefined, { reverse: 'yes' as unknown as boolean })))
+    bad(() => b.read((tx) => tx.forEach('key', bytes('a'), undefined, undefined as unknown as () => void)))
+    bad(() => b.read((tx) => tx.get('nope' as BucketName, bytes('a'))))
+    bad(() => b.read(undefined as unknown as () => void))
+    bad(() => b.write(undefined as unknown as () => void))
+    bad(() => b.setPreCommitHook('hook' as unknown as () => void))
+    await rejectsWithCode(b.restore(42 as unknown as AsyncIterable<Uint8Array>), 'ERR_BACKEND_INVALID_ARGUMENT')
+    await rejectsWithCode(b.restore((async function* () { yield 'x' as unknown as Uint8Array })()), 'ERR_BACKEND_INVALID_ARGUMENT')
+    b.write((tx) => tx.put('key', bytes('a'), bytes('1')))
+    assert.equal(dump(b), ['key/a=1'], 'still usable afterwards')
+    await b.close()
+  })
+
+  test('bad options are ERR_BACKEND_INVALID_OPTION, saying which and what to pass', async () => {
+    const invalid = ['batchIntervalMs', -1, 'batchIntervalMs', '100', 'batchIntervalMs', Infinity, 'batchIntervalMs', 86_400_001, 'batchLimit', 0, 'batchLimit', 1.5, 'batchLimit', '10',
+      'clock', {}, 'failpoint', 'x', 'batchInterval', 100, 'fileSystem', {}, 'batchIntervalMS', 100] as const
+    for (let i = 0; i < invalid.length; i += 2) {
+      const option = invalid[i] as string
+      await rejectsWithCode(h.open({ ...opts(), [option]: invalid[i + 1] } as BackendOptions), 'ERR_BACKEND_INVALID_OPTION')
+    }
+    try {
+      await h.open({ ...opts(), batchInterval: 5 } as BackendOptions)
+      assert.unreachable('the old name is refused')
+    } catch (err) {
+      assert.instance(err, BackendError)
+      assert.match((err as Error).message, /renamed batchIntervalMs/)
+    }
+    const b = await h.open(opts({ batchIntervalMs: 0, batchLimit: 1, failpoint: undefined }))
+    await b.close()
+  })
+
+  test('close() is idempotent: a second call resolves, also while the first runs', async () => {
+    const b = await h.open(opts())
+    b.write((tx) => tx.put('key', bytes('a'), bytes('1')))
+    const first = b.close()
+    const second = b.close()
+    await Promise.all([first, second])
+    await b.close()
+    throwsWithCode(() => b.read((tx) => tx.get('key', bytes('a'))), 'ERR_BACKEND_CLOSED')
+  })
+
   test('writes are refused inside a walk and outside their write() callback', async () => {
     const b = await h.open(opts())
     b.write((tx) => { tx.put('key', bytes('a'), bytes('1')); tx.put('key', bytes('b'), bytes('2')) })
-    throwsWithCode(() => b.write((tx) => tx.forEach('key', bytes('a'), undefined, (k) => tx.delete('key', k))), 'ERR_BAD_REQUEST')
+    throwsWithCode(() => b.write((tx) => tx.forEach('key', bytes('a'), undefined, (k) => tx.delete('key', k))), 'ERR_BACKEND_INVALID_ARGUMENT')
     let leaked: WriteTx | undefined
     b.write((tx) => { leaked = tx })
-    throwsWithCode(() => leaked!.put('key', bytes('c'), bytes('3')), 'ERR_BAD_REQUEST')
+    throwsWithCode(() => leaked!.put('key', bytes('c'), bytes('3')), 'ERR_BACKEND_INVALID_ARGUMENT')
     assert.equal(dump(b), ['key/a=1', 'key/b=2'])
     await b.close()
   })

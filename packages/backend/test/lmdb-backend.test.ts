@@ -8,10 +8,9 @@ import { nodeFileSystem } from '@strata/seams'
 import type { FileSystem } from '@strata/seams'
 import { rejectsWithCode, SimClock, tempDir, withSeed } from '@strata/testkit'
 import type { TempDir } from '@strata/testkit'
-import { LmdbBackend, MemoryBackend, forEachHead } from '../src/index.js'
+import { LmdbBackend, MemoryBackend } from '../src/index.js'
 import type { HeadChunk } from '../src/index.js'
-import { DATA_FILE, ENV_OPTIONS } from '../src/lmdb-env.js'
-import { HEAD_SCAN_THREAD_MIN_PAIRS, scanHeadsOnThread } from '../src/lmdb-head-scan.js'
+import { DATA_FILE, ENV_OPTIONS, HEAD_SCAN_THREAD_MIN_PAIRS, forEachHead, scanHeadsOnThread } from '../src/internal.js'
 import { bytes, collect, contractSuite, dump, text } from './contract.js'
 
 contractSuite('LmdbBackend', async () => {
@@ -80,13 +79,13 @@ test('a second open of the same directory fails with ERR_BACKEND_LOCKED until th
 
 test('the first open makes the new data file and its directory durable', async () => {
   const synced: string[] = []
-  const fileSystem: FileSystem = { ...nodeFileSystem, fsyncDir: async (path) => { synced.push(path); await nodeFileSystem.fsyncDir(path) } }
+  const fs: FileSystem = { ...nodeFileSystem, fsyncDir: async (path) => { synced.push(path); await nodeFileSystem.fsyncDir(path) } }
   const path = join(dir.path, 'member', 'db')
-  const b = await LmdbBackend.open(path, { fileSystem })
+  const b = await LmdbBackend.open(path, { fs })
   assert.equal(synced, [path, join(dir.path, 'member')])
   await b.close()
   synced.length = 0
-  const again = await LmdbBackend.open(path, { fileSystem })
+  const again = await LmdbBackend.open(path, { fs })
   assert.equal(synced, [], 'nothing to make durable when the file existed')
   await again.close()
 })
@@ -129,7 +128,7 @@ test('crash() and close() during a defragment wait for its swap; a second one is
   b.write((tx) => { for (let i = 0; i < 3000; i++) tx.put('key', bytes(`k${i}`), new Uint8Array(500)) })
   await b.commit()
   const running = b.defragment()
-  await rejectsWithCode(b.restore((async function* () { yield new Uint8Array(0) })()), 'ERR_BAD_REQUEST')
+  await rejectsWithCode(b.restore((async function* () { yield new Uint8Array(0) })()), 'ERR_BACKEND_BUSY')
   b.write((tx) => tx.put('key', bytes('pending'), bytes('x')))
   await b.crash()
   await running
@@ -397,9 +396,9 @@ test('a bucket big enough for the scan thread: the same pairs; breaking out stop
 
 test('scanHeads refuses a bad head, an unknown bucket and a closed backend with typed errors', async () => {
   const b = await LmdbBackend.open(dir.path, { clock: new SimClock() })
-  await rejectsWithCode(heads(b.scanHeads!('key', { fixed: -1, lengthAt: 0 })), 'ERR_BAD_REQUEST')
-  await rejectsWithCode(heads(b.scanHeads!('key', { fixed: 1.5, lengthAt: 0 })), 'ERR_BAD_REQUEST')
-  await rejectsWithCode(heads(b.scanHeads!('nope' as 'key', HEAD)), 'ERR_BAD_REQUEST')
+  await rejectsWithCode(heads(b.scanHeads!('key', { fixed: -1, lengthAt: 0 })), 'ERR_BACKEND_INVALID_ARGUMENT')
+  await rejectsWithCode(heads(b.scanHeads!('key', { fixed: 1.5, lengthAt: 0 })), 'ERR_BACKEND_INVALID_ARGUMENT')
+  await rejectsWithCode(heads(b.scanHeads!('nope' as 'key', HEAD)), 'ERR_BACKEND_INVALID_ARGUMENT')
   await b.close()
   await rejectsWithCode(heads(b.scanHeads!('key', HEAD)), 'ERR_BACKEND_CLOSED')
 })

@@ -1,6 +1,6 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { SimClock, throwsWithCode } from '@strata/testkit'
+import { SimClock, rejectsWithCode, throwsWithCode } from '@strata/testkit'
 import { MemoryBackend } from '../src/index.js'
 import type { Backend } from '../src/index.js'
 import { bytes, contractSuite, dump, text } from './contract.js'
@@ -29,7 +29,7 @@ test('crash() returns a backend over the committed state and kills the old one',
   const twice = b.reopen()
   twice.write((tx) => tx.put('lease', bytes('3'), bytes('c')))
   assert.equal(dump(after), ['lease/1=a'], 'each reopened backend has its own copy')
-  throwsWithCode(() => new MemoryBackend().reopen(), 'ERR_BAD_REQUEST')
+  throwsWithCode(() => new MemoryBackend().reopen(), 'ERR_BACKEND_INVALID_ARGUMENT')
 })
 
 test('commit() inside a write callback waits for the callback, so a write is never split', async () => {
@@ -82,9 +82,21 @@ test('stats count the committed key and value bytes, kept up to date without a s
   assert.is(b.crash().stats().sizeBytes, 3)
 })
 
-test('options out of range are refused', () => {
-  throwsWithCode(() => new MemoryBackend({ batchLimit: 0 }), 'ERR_BAD_REQUEST')
-  throwsWithCode(() => new MemoryBackend({ batchInterval: -1 }), 'ERR_BAD_REQUEST')
+test('options out of range are refused by the constructor and by open()', async () => {
+  throwsWithCode(() => new MemoryBackend({ batchLimit: 0 }), 'ERR_BACKEND_INVALID_OPTION')
+  throwsWithCode(() => new MemoryBackend({ batchIntervalMs: -1 }), 'ERR_BACKEND_INVALID_OPTION')
+  await rejectsWithCode(MemoryBackend.open({ batchLimit: 0 }), 'ERR_BACKEND_INVALID_OPTION')
+  const b = await MemoryBackend.open({ clock: new SimClock() })
+  await b.close()
+})
+
+test('crash() inside a write callback is refused with a typed error, and the backend goes on', () => {
+  const b = new MemoryBackend({ clock: new SimClock() })
+  b.write((tx) => {
+    tx.put('key', bytes('a'), bytes('1'))
+    throwsWithCode(() => b.crash(), 'ERR_BACKEND_INVALID_ARGUMENT')
+  })
+  assert.equal(dump(b.crash()), [])
 })
 
 test.run()

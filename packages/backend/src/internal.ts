@@ -1,0 +1,10 @@
+// `@strata/backend/internal`: what tests, benchmarks and other Strata packages need beyond the
+// public API (engine details, test hooks). No promise of stability: it changes with the engine.
+
+/** Walks a `HeadChunk` of `Backend.scanHeads` by offsets (mvcc's index rebuild reads chunks with it). */
+export { forEachHead, packHeads, scanHeadsOnThread, HEAD_CHUNK_BYTES, HEAD_CHUNKS_IN_FLIGHT, HEAD_SCAN_THREAD_MIN_PAIRS } from './lmdb-head-scan.js'
+export { DATA_FILE, DEFRAG_FILE, RESTORE_FILE, ENV_OPTIONS, checkDataFile, openEnv } from './lmdb-env.js'
+export type { LmdbEnv } from './lmdb-env.js'
+export { OrderedMap } from './ordered-map.js'
+export { decodeSnapshot, encodeSnapshot } from './snapshot-format.js'
+export { DEFAULT_BATCH_INTERVAL_MS, DEFAULT_BATCH_LIMIT, MAX_BATCH_INTERVAL_MS, MAX_BATCH_LIMIT } from './limits.js'
