@@ -10,8 +10,9 @@ import { MemoryBackend } from '@strata/backend'
 import type { Backend } from '@strata/backend'
 import type { Clock } from '@strata/seams'
 import { opsPerSecond, printResult, quick, runBench } from '@strata/testkit'
-import { LeaseQueue, Lessor, encodeLeaseKey, encodeLeaseRecord, spreadExpiries } from '../src/index.js'
-import type { QueueEntry } from '../src/index.js'
+import { Lessor } from '../src/index.js'
+import { LeaseQueue, encodeLeaseKey, encodeLeaseRecord, spreadExpiries } from '../src/internal.js'
+import type { QueueEntry } from '../src/internal.js'
 
 const entry = (id: number): QueueEntry => ({ id, expiryPos: -1, checkpointPos: -1 })
 
@@ -67,8 +68,8 @@ class NaiveLessor {
 
 async function grantRevokeThroughput(): Promise<void> {
   const clock = new BenchClock()
-  const follower = new Lessor(new MemoryBackend({ clock }), { clock })
-  const primary = new Lessor(new MemoryBackend({ clock }), { clock })
+  const follower = await Lessor.open(new MemoryBackend({ clock }), { clock })
+  const primary = await Lessor.open(new MemoryBackend({ clock }), { clock })
   primary.promote(0)
   const naive = new NaiveLessor(new MemoryBackend({ clock }), clock)
   let id = 1
@@ -87,7 +88,7 @@ async function grantRevokeThroughput(): Promise<void> {
 async function tickWithManyLeases(): Promise<void> {
   const n = quick ? 20_000 : 100_000
   const clock = new BenchClock()
-  const lessor = new Lessor(new MemoryBackend({ clock }), { clock })
+  const lessor = await Lessor.open(new MemoryBackend({ clock }), { clock })
   const naive = new NaiveLessor(new MemoryBackend({ clock }), clock)
   lessor.promote(0)
   for (let id = 1; id <= n; id++) { lessor.grant(id, 3600); naive.grant(id, 3600) }
@@ -98,9 +99,9 @@ async function tickWithManyLeases(): Promise<void> {
   printResult('lease.tick.vs_naive_scan', opsPerSecond(bench, 'lessor.tick (heap peek)') / opsPerSecond(bench, 'naive scan of every lease (baseline)'), 'x')
 }
 
-function followerQueueAfter100k(): void {
+async function followerQueueAfter100k(): Promise<void> {
   const clock = new BenchClock()
-  const lessor = new Lessor(new MemoryBackend({ clock }), { clock })
+  const lessor = await Lessor.open(new MemoryBackend({ clock }), { clock })
   const naive = new NaiveLessor(new MemoryBackend({ clock }), clock)
   const before = heapUsed()
   for (let id = 1; id <= 100_000; id++) { lessor.grant(id, 10); lessor.revoke(id) }
@@ -144,13 +145,13 @@ function naivePromote(n: number, now: number): number {
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
 
-function promoteAndMemory(): void {
+async function promoteAndMemory(): Promise<void> {
   const n = 1_000_000
   const clock = new BenchClock()
   const backend = backendWithLeases(n, clock)
   const base = heapUsed()
   let t0 = performance.now()
-  const lessor = new Lessor(backend, { clock })
+  const lessor = await Lessor.open(backend, { clock })
   const recoverMs = performance.now() - t0
   const followerBytes = heapUsed() - base
   const runs = quick ? 1 : 3
@@ -182,5 +183,5 @@ function promoteAndMemory(): void {
 
 await grantRevokeThroughput()
 await tickWithManyLeases()
-followerQueueAfter100k()
-promoteAndMemory()
+await followerQueueAfter100k()
+await promoteAndMemory()

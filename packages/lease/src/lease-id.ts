@@ -1,6 +1,6 @@
 import { randomBelow } from '@strata/seams'
 import type { Rng } from '@strata/seams'
-import { LeaseError } from './errors.js'
+import { LeaseError, invalidArgument } from './errors.js'
 
 /** The id meaning "no lease" (a key without a lease carries it). Never a valid lease id. */
 export const NO_LEASE = 0
@@ -12,13 +12,23 @@ export const NO_LEASE = 0
 export const MAX_LEASE_ID = Number.MAX_SAFE_INTEGER
 
 /**
- * Throws unless `id` is a valid lease id. Id 0 is ERR_LEASE_NOT_FOUND (etcd's lessor answers
+ * Throws ERR_LEASE_INVALID_ARGUMENT unless `id` is a non-negative safe integer (0, NO_LEASE,
+ * passes: it names no lease, so a lookup of it finds nothing). `what` names the call.
+ */
+export function checkIdArgument(id: unknown, what: string): asserts id is number {
+  if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) {
+    throw invalidArgument(`${what}: lease id ${String(id)} is not a non-negative safe integer; pass an integer in [1, 2^53 - 1]`, { id })
+  }
+}
+
+/**
+ * Throws unless `id` is a valid id to grant. Id 0 is ERR_LEASE_NOT_FOUND (etcd's lessor answers
  * a grant of id 0 that way: the server is meant to pick an id first); anything else that is not a
- * positive safe integer is ERR_LEASE_ID_INVALID.
+ * positive safe integer is ERR_LEASE_INVALID_ARGUMENT.
  */
 export function checkLeaseId(id: number): void {
-  if (id === NO_LEASE) throw new LeaseError('ERR_LEASE_NOT_FOUND', 'lease id 0 names no lease; pick an id first (newLeaseId)', { id })
-  if (!Number.isSafeInteger(id) || id < 0) throw new LeaseError('ERR_LEASE_ID_INVALID', `lease id ${id} is not a positive safe integer`, { id })
+  checkIdArgument(id, 'grant')
+  if (id === NO_LEASE) throw new LeaseError('ERR_LEASE_NOT_FOUND', 'lease: id 0 names no lease; pick an id before the grant (newLeaseId)', { id })
 }
 
 /**

@@ -1,3 +1,4 @@
+import assert from 'node:assert'
 import { LeaseError } from './errors.js'
 
 /** What a lease persists in the `lease` bucket (FORMAT.md). TTLs are in whole seconds. */
@@ -54,11 +55,12 @@ export function decodeLeaseRecord(key: Uint8Array, value: Uint8Array): LeaseReco
 }
 
 function corrupt(key: Uint8Array, why: string): LeaseError {
-  return new LeaseError('ERR_LEASE_CORRUPT', `lease bucket record is corrupt: ${why}`, { key: Buffer.from(key).toString('hex') })
+  return new LeaseError('ERR_LEASE_CORRUPT', `lease: a record in the lease bucket is corrupt (${why}); restore the backend from a snapshot or a healthy member`, { key: Buffer.from(key).toString('hex') })
 }
 
 function writeU64(offset: number, n: number): void {
-  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`lease record: ${n} is not a non-negative safe integer`)
+  // The lessor validates ids and TTLs before it encodes them: a bad one here is a bug.
+  assert(Number.isSafeInteger(n) && n >= 0, `lease record: ${n} is not a non-negative safe integer`)
   view.setUint32(offset, Math.floor(n / 2 ** 32))
   view.setUint32(offset + 4, n >>> 0)
 }

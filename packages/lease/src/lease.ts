@@ -1,3 +1,4 @@
+import { invalidArgument } from './errors.js'
 import type { QueueEntry } from './lease-queue.js'
 
 /** A read-only view of one lease, as `lookup` and `leases` return it. */
@@ -16,15 +17,29 @@ export interface LeaseInfo {
   readonly keyCount: number
 }
 
-/** The answer to `timeToLive` (etcd's LeaseTimeToLiveResponse). */
+/** The answer to `timeToLive` (etcd's LeaseTimeToLiveResponse, plus `authoritative`). */
 export interface TimeToLive {
   readonly id: number
-  /** Whole seconds left before expiry, truncated; 0 once the expiry has passed. */
+  /**
+   * On the primary (`authoritative` true): whole seconds left before expiry, truncated; 0 once
+   * the expiry has passed. On a non-primary (`authoritative` false): the granted TTL, because a
+   * non-primary does not count down (only the leader's lessor does); the lease has at most
+   * this long left unless the primary was promoted or renewed it since, and the leader's
+   * answer is the live one.
+   */
   readonly ttl: number
-  /** The granted TTL in seconds. */
+  /** The granted TTL in seconds (after the minimum-TTL clamp). */
   readonly grantedTtl: number
-  /** The attached keys in bytewise order, when asked for with `{ keys: true }`. */
+  /** True when this lessor is the primary, so `ttl` is the live countdown. */
+  readonly authoritative: boolean
+  /** The attached keys in bytewise order (copies), when asked for with `{ keys: true }`. */
   readonly keys: readonly Uint8Array[] | undefined
+}
+
+/** Options of `timeToLive`. */
+export interface TimeToLiveOptions {
+  /** Also return the attached keys, in bytewise order. Default false. */
+  readonly keys?: boolean
 }
 
 /** One remaining-TTL checkpoint, proposed by the primary and applied on every member. */
@@ -74,9 +89,20 @@ export class Lease implements QueueEntry {
   }
 }
 
-/** A key's bytes as the latin1 string the lessor indexes it by. */
-export function keyString(key: Uint8Array): string {
-  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1')
+/**
+ * A key as the latin1 string the lessor indexes it by (one char per byte, so strings compare in
+ * bytewise order). A string key is its UTF-8 bytes. Anything else is ERR_LEASE_INVALID_ARGUMENT.
+ */
+export function keyString(key: unknown, what: string): string {
+  if (key instanceof Uint8Array) return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1')
+  if (typeof key === 'string') return Buffer.from(key, 'utf8').toString('latin1')
+  throw invalidArgument(`${what}: a key must be a string or a Uint8Array, not ${key === null ? 'null' : typeof key}; encode it first`)
+}
+
+/** Checks that `keys` is an array and indexes each of its keys (see {@link keyString}). */
+export function keyStrings(keys: unknown, what: string): string[] {
+  if (!Array.isArray(keys)) throw invalidArgument(`${what}: keys must be an array of strings or Uint8Arrays, not ${keys === null ? 'null' : typeof keys}`)
+  return keys.map((k) => keyString(k, what))
 }
 
 /** The bytes of a key indexed as a latin1 string. */

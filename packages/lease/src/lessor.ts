@@ -1,59 +1,14 @@
 import assert from 'node:assert'
 import type { Backend, WriteTx } from '@strata/backend'
-import { noFailpoint } from '@strata/seams'
-import type { Clock, Failpoint } from '@strata/seams'
-import { LeaseError, leaseNotFound, notPrimary } from './errors.js'
+import { LeaseError, invalidArgument, leaseNotFound, notPrimary } from './errors.js'
 import { spreadExpiries } from './expiry-spread.js'
-import { Lease, keyBytes, keyString } from './lease.js'
-import type { LeaseCheckpoint, LeaseInfo, TimeToLive } from './lease.js'
-import { checkLeaseId } from './lease-id.js'
+import { Lease, keyBytes, keyString, keyStrings } from './lease.js'
+import type { LeaseCheckpoint, LeaseInfo, TimeToLive, TimeToLiveOptions } from './lease.js'
+import { checkIdArgument, checkLeaseId } from './lease-id.js'
 import { LeaseQueue } from './lease-queue.js'
 import { decodeLeaseRecord, encodeLeaseKey, encodeLeaseRecord } from './lease-record.js'
-
-/**
- * What revoke needs from the key-value store (mvcc implements it; this package must not import
- * mvcc, so it declares the shape here, as etcd's lessor declares its RangeDeleter).
- */
-export interface RangeDeleter {
-  /**
-   * Deletes each of `keys` — distinct, in bytewise order — as ONE write transaction of the
-   * key-value store: every deletion at a single new revision (no new revision when none of the
-   * keys exists), written through `tx`, so the deletions commit together with the lease
-   * record's removal and the driver's applied index. Sorted order makes every member produce
-   * the same revision contents and the same DELETE event order. It may call `detach` for the
-   * keys it deletes (the lessor copies the key set first).
-   */
-  deleteKeys(keys: readonly Uint8Array[], tx: WriteTx): void
-}
-
-/** Options of {@link Lessor}. Only `clock` is required. */
-export interface LessorOptions {
-  /** The only source of time; the lessor never arms a timer (the driver calls `tick`). */
-  readonly clock: Clock
-  /** Deletes a revoked lease's keys; may also be set later with `setRangeDeleter`. Default none. */
-  readonly rangeDeleter?: RangeDeleter
-  /** Minimum TTL in seconds; shorter grants are raised to it (also on recovery). Default 2 s. */
-  readonly minTtl?: number
-  /** Maximum TTL in seconds; longer grants fail with ERR_LEASE_TTL_TOO_LARGE. Default 9,000,000,000 s. */
-  readonly maxTtl?: number
-  /**
-   * Revokes per second the cluster is meant to sustain; promote spreads expiries so that at most
-   * 3/4 of it falls in any second. Default 1,000 /s.
-   */
-  readonly revokeRate?: number
-  /** At most this many expired lease ids handed out per `tick`. Default 500 (revokeRate / 2 at 2 ticks/s). */
-  readonly maxExpiredPerTick?: number
-  /** An expired lease handed out is handed out again after this many ms if its revoke has not applied. Default 3,000 ms. */
-  readonly expiredRetryInterval?: number
-  /** Milliseconds between remaining-TTL checkpoints of one lease; 0 disables checkpoints. Default 300,000 ms (5 min). */
-  readonly checkpointInterval?: number
-  /** At most this many checkpoints per `tick`, and per applied checkpoint request. Default 1,000. */
-  readonly maxCheckpointBatch?: number
-  /** Write applied checkpoints to the `lease` bucket, so the remaining TTL survives a restart. Default true. */
-  readonly persistCheckpoints?: boolean
-  /** Called with `leaseBeforeRevokeExpired` before a tick hands out expired leases. Default: does nothing. */
-  readonly failpoint?: Failpoint
-}
+import { resolveLessorOptions } from './lessor-options.js'
+import type { LessorOptions, RangeDeleter, ResolvedLessorOptions } from './lessor-options.js'
 
 /** Where an applied (log) operation writes: pass the apply loop's transaction to share it. */
 export interface ApplyOptions {
@@ -66,7 +21,7 @@ export interface ApplyOptions {
 
 /** What one `tick` hands the driver to propose through the log. */
 export interface LessorTick {
-  /** Expired leases to revoke, at most `maxExpiredPerTick`, earliest expiry first. */
+  /** Expired leases to revoke (one revoke proposal each), at most `maxExpiredPerTick`, earliest expiry first. */
   readonly expired: readonly number[]
   /** Checkpoints to propose (one request), at most `maxCheckpointBatch`. */
   readonly checkpoints: readonly LeaseCheckpoint[]
@@ -82,17 +37,6 @@ export interface LessorStats {
   readonly checkpointQueue: number
 }
 
-const DEFAULTS = {
-  minTtl: 2,
-  maxTtl: 9_000_000_000,
-  revokeRate: 1000,
-  maxExpiredPerTick: 500,
-  expiredRetryInterval: 3000,
-  checkpointInterval: 300_000,
-  maxCheckpointBatch: 1000,
-  persistCheckpoints: true,
-}
-
 /**
  * The lessor (etcd's lessor.go): the leases, their attached keys, and — on the primary only —
  * the queues that decide when a lease expires and when its remaining TTL is checkpointed.
@@ -100,79 +44,96 @@ const DEFAULTS = {
  * Two kinds of operations:
  * - applied from the log on every member, deterministically: `grant`, `revoke`, `checkpoint`
  *   (they write the `lease` bucket through the given transaction), `attach`, `detach` (memory
- *   only; mvcc calls them, and rebuilds them from keys on restart);
- * - local to the primary: `renew`, `timeToLive`, `tick` (expired leases and checkpoints to
- *   propose). On a non-primary lessor renew and timeToLive fail with ERR_NOT_PRIMARY and tick
- *   hands out nothing; no lease expires there.
+ *   only; mvcc calls them, and reports every key again when it rebuilds);
+ * - local: `renew` and `tick` (expired leases and checkpoints to propose) on the primary only,
+ *   and the read views (`lookup`, `leases`, `keysOf`, `leaseOf`, `timeToLive`) on any member.
+ *   On a non-primary lessor renew fails with ERR_LEASE_NOT_PRIMARY and tick hands out nothing;
+ *   no lease expires there.
  *
  * A mutating operation validates everything before it writes: when it throws a LeaseError,
  * nothing was written. An error thrown by the backend or the RangeDeleter in the middle of a
  * write is a crash: the caller must discard the process state and recover from the backend.
  */
 export class Lessor {
-  readonly #backend: Backend
-  readonly #clock: Clock
-  readonly #failpoint: Failpoint
-  readonly #o: Required<Omit<LessorOptions, 'clock' | 'rangeDeleter' | 'failpoint'>>
+  #backend: Backend
+  readonly #clock
+  readonly #failpoint
+  readonly #o: ResolvedLessorOptions
   #rangeDeleter: RangeDeleter | undefined
   /** Invariant: every lease by id; ids are positive safe integers. */
-  readonly #leases = new Map<number, Lease>()
+  #leases = new Map<number, Lease>()
   /** Invariant: key → the lease it is attached to, and that lease's `keys` holds it. */
-  readonly #items = new Map<string, Lease>()
+  #items = new Map<string, Lease>()
   /** Invariant: true between promote and demote. */
   #primary = false
+  /** The `extendMs` of the last promote; recover on a primary restarts the countdowns with it. */
+  #extendMs = 0
   /** Invariant: empty unless primary; otherwise exactly one item per lease (#11731). */
   #expiryQueue = new LeaseQueue<Lease>('expiry')
   /** Invariant: empty unless primary. */
   #checkpointQueue = new LeaseQueue<Lease>('checkpoint')
   /** Leases renewed while a remaining TTL was stored: a checkpoint of 0 is owed. Invariant: empty unless primary. */
   #owedResets = new Set<number>()
+  /** Invariant: once true, every call but `close` fails with ERR_LEASE_CLOSED. */
+  #closed = false
 
-  /** Opens the lessor over `backend`, loading every lease in the `lease` bucket (non-primary). */
-  constructor(backend: Backend, options: LessorOptions) {
+  /** Does no I/O and checks nothing: the way in is {@link Lessor.open}. */
+  private constructor(backend: Backend, options: ResolvedLessorOptions) {
     this.#backend = backend
+    this.#o = options
     this.#clock = options.clock
-    this.#failpoint = options.failpoint ?? noFailpoint
+    this.#failpoint = options.failpoint
     this.#rangeDeleter = options.rangeDeleter
-    const o = { ...DEFAULTS }
-    for (const k of Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]) {
-      const v = options[k]
-      if (v !== undefined) (o as Record<string, unknown>)[k] = v
-    }
-    for (const k of ['minTtl', 'maxTtl', 'revokeRate', 'maxExpiredPerTick', 'maxCheckpointBatch'] as const) {
-      assert(Number.isSafeInteger(o[k]) && o[k] >= 1, `Lessor: ${k} must be a positive integer`)
-    }
-    assert(o.minTtl <= o.maxTtl, 'Lessor: minTtl must not exceed maxTtl')
-    assert(Number.isFinite(o.expiredRetryInterval) && o.expiredRetryInterval > 0, 'Lessor: expiredRetryInterval must be > 0')
-    assert(Number.isFinite(o.checkpointInterval) && o.checkpointInterval >= 0, 'Lessor: checkpointInterval must be ≥ 0')
-    this.#o = o
-    this.#recover()
   }
 
-  /** Sets the RangeDeleter (mvcc is built after the lessor, as in etcd). */
+  /**
+   * Opens a lessor over `backend`, loading every lease of its `lease` bucket; it starts as a
+   * non-primary (no lease expires until `promote`). The lessor does not own the backend: its
+   * `close` leaves the backend open. Errors: ERR_LEASE_INVALID_OPTION, ERR_LEASE_INVALID_ARGUMENT
+   * (not a backend), ERR_LEASE_CORRUPT.
+   */
+  static async open(backend: Backend, options: LessorOptions = {}): Promise<Lessor> {
+    checkBackend(backend, 'open')
+    const lessor = new Lessor(backend, resolveLessorOptions(options))
+    lessor.#leases = lessor.#load(backend)
+    return lessor
+  }
+
+  /** Sets the RangeDeleter (the driver may build mvcc after the lessor, as etcd does). */
   setRangeDeleter(rangeDeleter: RangeDeleter): void {
+    this.#live('setRangeDeleter')
+    if (typeof rangeDeleter !== 'object' || rangeDeleter === null || typeof rangeDeleter.deleteKeys !== 'function') {
+      throw invalidArgument('setRangeDeleter: pass an object with deleteKeys(keys, tx), such as the mvcc store')
+    }
     this.#rangeDeleter = rangeDeleter
   }
 
+  /** True between `promote` and `demote`. */
   get isPrimary(): boolean {
+    this.#live('isPrimary')
     return this.#primary
   }
 
   /**
-   * Applies a grant: lease `id` with `ttl` seconds (raised to the minimum TTL). On the primary
+   * Applies a grant: lease `id` with `ttlSeconds` (raised to `minTtlSeconds`). On the primary
    * the countdown starts now; elsewhere the lease does not expire. Returns the lease as granted.
-   * Errors: ERR_LEASE_NOT_FOUND (id 0), ERR_LEASE_ID_INVALID, ERR_LEASE_TTL_INVALID,
-   * ERR_LEASE_TTL_TOO_LARGE, ERR_LEASE_EXISTS.
+   * Errors: ERR_LEASE_NOT_FOUND (id 0), ERR_LEASE_INVALID_ARGUMENT, ERR_LEASE_TTL_TOO_LARGE,
+   * ERR_LEASE_EXISTS.
    */
-  grant(id: number, ttl: number, options: ApplyOptions = {}): LeaseInfo {
+  grant(id: number, ttlSeconds: number, options: ApplyOptions = {}): LeaseInfo {
+    this.#live('grant')
     checkLeaseId(id)
-    if (!Number.isSafeInteger(ttl)) throw new LeaseError('ERR_LEASE_TTL_INVALID', `lease TTL ${ttl} is not a whole number of seconds`, { id, ttl })
-    if (ttl > this.#o.maxTtl) throw new LeaseError('ERR_LEASE_TTL_TOO_LARGE', `lease TTL ${ttl} s is too large (maximum ${this.#o.maxTtl} s)`, { id, ttl, maxTtl: this.#o.maxTtl })
-    if (this.#leases.has(id)) throw new LeaseError('ERR_LEASE_EXISTS', `lease ${id} already exists`, { id })
-    const lease = new Lease(id, Math.max(ttl, this.#o.minTtl))
+    if (typeof ttlSeconds !== 'number' || !Number.isSafeInteger(ttlSeconds) || ttlSeconds < 0) {
+      throw invalidArgument(`grant: TTL ${String(ttlSeconds)} of lease ${id} is not a whole, non-negative number of seconds; round it to an integer`, { id, ttlSeconds })
+    }
+    const max = this.#o.maxTtlSeconds
+    if (ttlSeconds > max) throw new LeaseError('ERR_LEASE_TTL_TOO_LARGE', `lease: TTL ${ttlSeconds} s of lease ${id} exceeds the maximum of ${max} s; grant at most ${max} s`, { id, ttlSeconds, maxTtlSeconds: max })
+    if (this.#leases.has(id)) throw new LeaseError('ERR_LEASE_EXISTS', `lease: lease ${id} already exists; grant under another id (newLeaseId)`, { id })
+    const tx = txOf(options, 'grant')
+    const lease = new Lease(id, Math.max(ttlSeconds, this.#o.minTtlSeconds))
     const key = encodeLeaseKey(id)
     const value = encodeLeaseRecord(lease)
-    this.#inWrite(options.tx, (tx) => tx.put('lease', key, value))
+    this.#inWrite(tx, (t) => t.put('lease', key, value))
     this.#leases.set(id, lease)
     if (this.#primary) {
       const now = this.#clock.now()
@@ -184,22 +145,28 @@ export class Lessor {
   }
 
   /**
-   * Applies a revoke: deletes the attached keys in bytewise order through the RangeDeleter (one
-   * revision) and the lease record, in the same transaction. Returns how many keys were attached.
-   * Errors: ERR_LEASE_NOT_FOUND, ERR_NO_RANGE_DELETER (keys attached and no deleter set).
+   * Applies a revoke: hands the attached keys, in bytewise order, to the RangeDeleter's
+   * `deleteKeys(keys, tx)` with the same transaction `tx` the lease record is deleted through
+   * (the caller's, or the lessor's own `backend.write`), so the keys go at one revision in the
+   * same commit as the record. A lease without keys never calls the deleter. Returns how many
+   * keys were attached. Errors: ERR_LEASE_INVALID_ARGUMENT, ERR_LEASE_NOT_FOUND,
+   * ERR_LEASE_NO_RANGE_DELETER (keys attached and no deleter set; nothing written).
    */
   revoke(id: number, options: ApplyOptions = {}): number {
+    this.#live('revoke')
+    checkIdArgument(id, 'revoke')
     const lease = this.#leases.get(id)
     if (lease === undefined) throw leaseNotFound(id)
+    const tx = txOf(options, 'revoke')
     const keys = lease.keys === undefined ? [] : [...lease.keys].sort()
     const deleter = this.#rangeDeleter
     if (keys.length > 0 && deleter === undefined) {
-      throw new LeaseError('ERR_NO_RANGE_DELETER', `lease ${id} has ${keys.length} keys and no RangeDeleter is set`, { id })
+      throw new LeaseError('ERR_LEASE_NO_RANGE_DELETER', `lease: lease ${id} has ${keys.length} attached keys and no RangeDeleter is set; pass the mvcc store as the rangeDeleter option (or setRangeDeleter) before applying revokes`, { id, keys: keys.length })
     }
     const recordKey = encodeLeaseKey(id)
-    this.#inWrite(options.tx, (tx) => {
-      if (keys.length > 0) deleter!.deleteKeys(keys.map(keyBytes), tx)
-      tx.delete('lease', recordKey)
+    this.#inWrite(tx, (t) => {
+      if (keys.length > 0) deleter!.deleteKeys(keys.map(keyBytes), t)
+      t.delete('lease', recordKey)
     })
     for (const k of keys) if (this.#items.get(k) === lease) this.#items.delete(k)
     lease.keys = undefined
@@ -212,26 +179,31 @@ export class Lessor {
   /**
    * Applies a checkpoint request: records each lease's remaining TTL (persisted unless
    * `persistCheckpoints` is false). Unknown ids are skipped: the lease was revoked meanwhile.
-   * Errors: ERR_LEASE_CHECKPOINT_TOO_LARGE, ERR_LEASE_CHECKPOINT_INVALID (nothing applied).
+   * Errors: ERR_LEASE_CHECKPOINT_TOO_LARGE, ERR_LEASE_INVALID_ARGUMENT (nothing applied).
    */
   checkpoint(checkpoints: readonly LeaseCheckpoint[], options: ApplyOptions = {}): void {
-    if (checkpoints.length > this.#o.maxCheckpointBatch) {
-      throw new LeaseError('ERR_LEASE_CHECKPOINT_TOO_LARGE', `checkpoint request has ${checkpoints.length} entries (maximum ${this.#o.maxCheckpointBatch})`, { entries: checkpoints.length })
+    this.#live('checkpoint')
+    if (!Array.isArray(checkpoints)) throw invalidArgument('checkpoint: pass an array of { id, remainingTtl }')
+    const limit = this.#o.maxCheckpointBatch
+    if (checkpoints.length > limit) {
+      throw new LeaseError('ERR_LEASE_CHECKPOINT_TOO_LARGE', `lease: a checkpoint request has ${checkpoints.length} entries, more than maxCheckpointBatch (${limit}); split it into requests of at most ${limit}`, { entries: checkpoints.length, maxCheckpointBatch: limit })
     }
-    for (const c of checkpoints) {
-      if (!Number.isSafeInteger(c.id) || c.id <= 0 || !Number.isSafeInteger(c.remainingTtl) || c.remainingTtl < 0) {
-        throw new LeaseError('ERR_LEASE_CHECKPOINT_INVALID', `checkpoint {id ${c.id}, remainingTtl ${c.remainingTtl}} is invalid`, { id: c.id, remainingTtl: c.remainingTtl })
+    for (const c of checkpoints as readonly unknown[]) {
+      const { id, remainingTtl } = (c ?? {}) as Partial<LeaseCheckpoint>
+      if (typeof id !== 'number' || !Number.isSafeInteger(id) || id <= 0 || typeof remainingTtl !== 'number' || !Number.isSafeInteger(remainingTtl) || remainingTtl < 0) {
+        throw invalidArgument(`checkpoint: entry {id ${String(id)}, remainingTtl ${String(remainingTtl)}} is invalid; ids are positive and remaining TTLs non-negative safe integers`, { id, remainingTtl })
       }
     }
+    const tx = txOf(options, 'checkpoint')
     const applied: [Lease, number][] = []
     for (const c of checkpoints) {
       const lease = this.#leases.get(c.id)
       if (lease !== undefined) applied.push([lease, c.remainingTtl])
     }
     if (this.#o.persistCheckpoints && applied.length > 0) {
-      this.#inWrite(options.tx, (tx) => {
+      this.#inWrite(tx, (t) => {
         for (const [lease, remainingTtl] of applied) {
-          tx.put('lease', encodeLeaseKey(lease.id), encodeLeaseRecord({ id: lease.id, ttl: lease.ttl, remainingTtl }))
+          t.put('lease', encodeLeaseKey(lease.id), encodeLeaseRecord({ id: lease.id, ttl: lease.ttl, remainingTtl }))
         }
       })
     }
@@ -241,16 +213,21 @@ export class Lessor {
   /**
    * Restarts lease `id`'s countdown at its full TTL (keep-alive; not through the log). Returns
    * the TTL in seconds. If a remaining TTL is stored, a checkpoint of 0 is owed and handed out by
-   * the next `tick`. Errors: ERR_NOT_PRIMARY, ERR_LEASE_NOT_FOUND, ERR_LEASE_EXPIRED (expired,
-   * revoke pending: etcd blocks until the revoke applies; this core answers at once).
+   * the next `tick`. Errors: ERR_LEASE_NOT_PRIMARY, ERR_LEASE_INVALID_ARGUMENT,
+   * ERR_LEASE_NOT_FOUND, ERR_LEASE_EXPIRED (expired, revoke pending: etcd blocks until the
+   * revoke applies; this core answers at once).
    */
   renew(id: number): number {
+    this.#live('renew')
+    checkIdArgument(id, 'renew')
     if (!this.#primary) throw notPrimary('renew')
     const lease = this.#leases.get(id)
     if (lease === undefined) throw leaseNotFound(id)
     const now = this.#clock.now()
-    if (lease.expiry <= now) throw new LeaseError('ERR_LEASE_EXPIRED', `lease ${id} has expired; its revoke is pending`, { id })
-    if (lease.remainingTtl > 0 && this.#o.checkpointInterval > 0) this.#owedResets.add(id)
+    if (lease.expiry <= now) {
+      throw new LeaseError('ERR_LEASE_EXPIRED', `lease: lease ${id} has expired and its revoke is pending; answer the keep-alive with TTL 0, or retry once the revoke applies`, { id })
+    }
+    if (lease.remainingTtl > 0 && this.#o.checkpointIntervalMs > 0) this.#owedResets.add(id)
     lease.expiry = now + lease.ttl * 1000
     this.#expiryQueue.update(lease, lease.expiry)
     this.#scheduleCheckpoint(lease, now)
@@ -259,14 +236,17 @@ export class Lessor {
 
   /**
    * Attaches `keys` to lease `id` (a key attached to another lease moves). Memory only: mvcc
-   * calls it when it applies a put with a lease, and again for every key when it restores.
+   * calls it when it applies a put with a lease, and for every leased key when it rebuilds.
+   * Errors: ERR_LEASE_INVALID_ARGUMENT, ERR_LEASE_NOT_FOUND (nothing attached).
    */
-  attach(id: number, keys: readonly Uint8Array[]): void {
+  attach(id: number, keys: readonly (string | Uint8Array)[]): void {
+    this.#live('attach')
+    checkIdArgument(id, 'attach')
     const lease = this.#leases.get(id)
     if (lease === undefined) throw leaseNotFound(id)
+    const ks = keyStrings(keys, 'attach')
     lease.keys ??= new Set()
-    for (const key of keys) {
-      const k = keyString(key)
+    for (const k of ks) {
       const previous = this.#items.get(k)
       if (previous === lease) continue
       if (previous !== undefined) previous.keys!.delete(k)
@@ -275,73 +255,95 @@ export class Lessor {
     }
   }
 
-  /** Detaches `keys` from lease `id`; keys not attached to it are ignored. */
-  detach(id: number, keys: readonly Uint8Array[]): void {
+  /** Detaches `keys` from lease `id`; keys not attached to it are ignored. Errors as `attach`. */
+  detach(id: number, keys: readonly (string | Uint8Array)[]): void {
+    this.#live('detach')
+    checkIdArgument(id, 'detach')
     const lease = this.#leases.get(id)
     if (lease === undefined) throw leaseNotFound(id)
-    for (const key of keys) {
-      const k = keyString(key)
+    for (const k of keyStrings(keys, 'detach')) {
       if (this.#items.get(k) !== lease) continue
       this.#items.delete(k)
       lease.keys!.delete(k)
     }
   }
 
-  /** The id of the lease `key` is attached to, if any. */
-  leaseOf(key: Uint8Array): number | undefined {
-    return this.#items.get(keyString(key))?.id
+  /** The id of the lease `key` is attached to, if any. Errors: ERR_LEASE_INVALID_ARGUMENT. */
+  leaseOf(key: string | Uint8Array): number | undefined {
+    this.#live('leaseOf')
+    return this.#items.get(keyString(key, 'leaseOf'))?.id
   }
 
+  /**
+   * The keys attached to lease `id`, in bytewise order, as fresh copies; the same on every
+   * member (attachments are applied state). Errors: ERR_LEASE_INVALID_ARGUMENT, ERR_LEASE_NOT_FOUND.
+   */
+  keysOf(id: number): Uint8Array[] {
+    this.#live('keysOf')
+    checkIdArgument(id, 'keysOf')
+    const lease = this.#leases.get(id)
+    if (lease === undefined) throw leaseNotFound(id)
+    return sortedKeys(lease)
+  }
+
+  /** Lease `id` as this member sees it, or undefined. Errors: ERR_LEASE_INVALID_ARGUMENT. */
   lookup(id: number): LeaseInfo | undefined {
+    this.#live('lookup')
+    checkIdArgument(id, 'lookup')
     return this.#leases.get(id)?.info()
   }
 
   /** Every lease, soonest expiry first (ties, and on a non-primary lessor: by id). */
   leases(): LeaseInfo[] {
+    this.#live('leases')
     return [...this.#leases.values()].sort((a, b) => a.expiry - b.expiry || a.id - b.id).map((l) => l.info())
   }
 
   /**
-   * Seconds left before lease `id` expires, as the primary sees it, with its attached keys if
-   * asked. Errors: ERR_NOT_PRIMARY (the driver forwards to the leader), ERR_LEASE_NOT_FOUND.
+   * Lease `id`'s TTL, with its attached keys if asked, on any member. On the primary `ttl` is
+   * the whole seconds left and `authoritative` is true; on a non-primary, which does not count
+   * down, `ttl` is the granted TTL and `authoritative` is false (etcd forwards TimeToLive to the
+   * leader: a driver that wants the live countdown does the same). Errors:
+   * ERR_LEASE_INVALID_ARGUMENT, ERR_LEASE_NOT_FOUND.
    */
-  timeToLive(id: number, options: { readonly keys?: boolean } = {}): TimeToLive {
-    if (!this.#primary) throw notPrimary('timeToLive')
+  timeToLive(id: number, options: TimeToLiveOptions = {}): TimeToLive {
+    this.#live('timeToLive')
+    checkIdArgument(id, 'timeToLive')
+    if (typeof options !== 'object' || options === null) throw invalidArgument('timeToLive: options must be an object such as { keys: true }')
     const lease = this.#leases.get(id)
     if (lease === undefined) throw leaseNotFound(id)
+    const keys = options.keys === true ? sortedKeys(lease) : undefined
+    if (!this.#primary) return { id, ttl: lease.ttl, grantedTtl: lease.ttl, authoritative: false, keys }
     const left = Math.max(0, Math.trunc((lease.expiry - this.#clock.now()) / 1000))
-    const keys = options.keys === true ? [...(lease.keys ?? [])].sort().map(keyBytes) : undefined
-    return { id, ttl: left, grantedTtl: lease.ttl, keys }
+    return { id, ttl: left, grantedTtl: lease.ttl, authoritative: true, keys }
   }
 
   /**
-   * Makes this lessor the primary (its member became leader and applied its term's first
-   * entry). Every lease restarts its countdown from its checkpointed remaining TTL (else its
-   * TTL) plus `extendMs` (the election timeout), spread so that at most 3/4 of `revokeRate`
-   * leases expire in any second; the expiry and checkpoint queues are rebuilt from all leases.
+   * Makes this lessor the primary. The driver calls it once its member is leader AND has
+   * applied the first entry of its own term (everything committed before), with `extendMs` =
+   * the election timeout. Every lease restarts its countdown from its checkpointed remaining
+   * TTL (else its TTL) plus `extendMs`, spread so that at most 3/4 of `revokesPerSecond` leases
+   * expire in any second; the expiry and checkpoint queues are rebuilt from all leases. On a
+   * primary it restarts everything again. Errors: ERR_LEASE_INVALID_ARGUMENT.
    */
   promote(extendMs: number): void {
-    assert(Number.isFinite(extendMs) && extendMs >= 0, 'promote: extendMs must be a finite number ≥ 0')
+    this.#live('promote')
+    if (typeof extendMs !== 'number' || !Number.isFinite(extendMs) || extendMs < 0) {
+      throw invalidArgument(`promote: extendMs ${String(extendMs)} is not a finite number ≥ 0; pass the election timeout in ms`, { extendMs })
+    }
     if (this.#primary) this.demote()
     this.#primary = true
-    const now = this.#clock.now()
-    const leases = [...this.#leases.values()]
-    const times = new Float64Array(leases.length)
-    for (let i = 0; i < leases.length; i++) times[i] = now + extendMs + leases[i]!.restartTtl() * 1000
-    spreadExpiries(times, Math.floor((3 * this.#o.revokeRate) / 4) || 1)
-    for (let i = 0; i < leases.length; i++) leases[i]!.expiry = times[i]!
-    this.#expiryQueue.rebuild(leases, times)
-    if (this.#o.checkpointInterval > 0) {
-      const due: Lease[] = leases.filter((lease) => lease.expiry - now > this.#o.checkpointInterval)
-      this.#checkpointQueue.rebuild(due, new Float64Array(due.length).fill(now + this.#o.checkpointInterval))
-    }
+    this.#extendMs = extendMs
+    this.#restartCountdowns()
   }
 
   /**
-   * Makes this lessor a non-primary (its member lost leadership): no lease expires here any
-   * more, and both queues are dropped, so a follower holds O(leases) and nothing else (#11731).
+   * Makes this lessor a non-primary (the driver calls it as soon as its member stops being
+   * leader): no lease expires here any more, and both queues are dropped, so a follower holds
+   * O(leases) and nothing else (#11731). A no-op on a non-primary.
    */
   demote(): void {
+    this.#live('demote')
     this.#primary = false
     this.#expiryQueue.clear()
     this.#checkpointQueue.clear()
@@ -350,11 +352,12 @@ export class Lessor {
   }
 
   /**
-   * The primary's periodic step (the driver calls it every 500 ms): hands out the expired leases
-   * to revoke, each re-queued `expiredRetryInterval` ahead so a lost revoke is handed out again,
-   * and the checkpoints due. A non-primary hands out nothing.
+   * The primary's periodic step (the driver calls it every 500 ms, as etcd's lessor loop runs):
+   * hands out the expired leases to revoke, each re-queued `expiredRetryIntervalMs` ahead so a
+   * lost revoke is handed out again, and the checkpoints due. A non-primary hands out nothing.
    */
   tick(): LessorTick {
+    this.#live('tick')
     if (!this.#primary) return { expired: [], checkpoints: [] }
     const now = this.#clock.now()
     const expired = this.#collectExpired(now)
@@ -363,7 +366,47 @@ export class Lessor {
     return { expired, checkpoints }
   }
 
+  /**
+   * Reloads every lease from the backend after its contents were replaced (a snapshot
+   * restore), optionally switching to `backend`. Drops every in-memory lease and key
+   * attachment; the attachments come back through `attach` (mvcc's rebuild reports every leased
+   * key). Keeps the role: a primary restarts every countdown as `promote` does, with the last
+   * promote's `extendMs`. On ERR_LEASE_CORRUPT nothing changed (the old leases and backend stay).
+   * Errors: ERR_LEASE_INVALID_ARGUMENT (not a backend), ERR_LEASE_CORRUPT.
+   */
+  recover(backend?: Backend): void {
+    this.#live('recover')
+    if (backend !== undefined) checkBackend(backend, 'recover')
+    const target = backend ?? this.#backend
+    const leases = this.#load(target)
+    this.#backend = target
+    this.#expiryQueue.clear()
+    this.#checkpointQueue.clear()
+    this.#owedResets = new Set()
+    this.#leases = leases
+    this.#items = new Map()
+    if (this.#primary) this.#restartCountdowns()
+  }
+
+  /**
+   * Closes the lessor: drops its leases and queues from memory. It holds no timer, file or
+   * thread, and does not close the backend (the driver owns it). Idempotent; every other call
+   * afterwards fails with ERR_LEASE_CLOSED.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    this.#primary = false
+    this.#expiryQueue.clear()
+    this.#checkpointQueue.clear()
+    this.#owedResets = new Set()
+    this.#leases = new Map()
+    this.#items = new Map()
+    this.#rangeDeleter = undefined
+  }
+
   stats(): LessorStats {
+    this.#live('stats')
     return {
       primary: this.#primary,
       leases: this.#leases.size,
@@ -375,6 +418,7 @@ export class Lessor {
 
   /** Checks every invariant of the lessor and its queues; for tests. */
   checkValid(): void {
+    this.#live('checkValid')
     this.#expiryQueue.checkValid()
     this.#checkpointQueue.checkValid()
     if (!this.#primary) {
@@ -395,6 +439,26 @@ export class Lessor {
     assert.equal(keys, this.#items.size, 'the key index holds keys of no lease')
   }
 
+  #live(operation: string): void {
+    if (this.#closed) throw new LeaseError('ERR_LEASE_CLOSED', `lease: ${operation} on a closed lessor; open a new one with Lessor.open`, { operation })
+  }
+
+  /** Restarts every countdown from now + `#extendMs` (promote, and recover on a primary). */
+  #restartCountdowns(): void {
+    const now = this.#clock.now()
+    const leases = [...this.#leases.values()]
+    const times = new Float64Array(leases.length)
+    for (let i = 0; i < leases.length; i++) times[i] = now + this.#extendMs + leases[i]!.restartTtl() * 1000
+    spreadExpiries(times, Math.floor((3 * this.#o.revokesPerSecond) / 4) || 1)
+    for (let i = 0; i < leases.length; i++) leases[i]!.expiry = times[i]!
+    this.#expiryQueue.rebuild(leases, times)
+    const interval = this.#o.checkpointIntervalMs
+    if (interval > 0) {
+      const due: Lease[] = leases.filter((lease) => lease.expiry - now > interval)
+      this.#checkpointQueue.rebuild(due, new Float64Array(due.length).fill(now + interval))
+    }
+  }
+
   #collectExpired(now: number): number[] {
     const expired: number[] = []
     while (expired.length < this.#o.maxExpiredPerTick) {
@@ -402,7 +466,7 @@ export class Lessor {
       if (lease === undefined || this.#expiryQueue.peekTime() > now) break
       assert(this.#leases.get(lease.id) === lease, 'the expiry queue holds a lease that is gone')
       assert(lease.expiry <= now, 'a queued time ran ahead of its lease expiry')
-      this.#expiryQueue.update(lease, now + this.#o.expiredRetryInterval)
+      this.#expiryQueue.update(lease, now + this.#o.expiredRetryIntervalMs)
       expired.push(lease.id)
     }
     return expired
@@ -416,7 +480,7 @@ export class Lessor {
       this.#owedResets.delete(id)
       out.push({ id, remainingTtl: 0 })
     }
-    const interval = this.#o.checkpointInterval
+    const interval = this.#o.checkpointIntervalMs
     while (out.length < limit) {
       const lease = this.#checkpointQueue.peek()
       if (lease === undefined || this.#checkpointQueue.peekTime() > now) break
@@ -433,7 +497,7 @@ export class Lessor {
   }
 
   #scheduleCheckpoint(lease: Lease, now: number): void {
-    const interval = this.#o.checkpointInterval
+    const interval = this.#o.checkpointIntervalMs
     if (interval === 0 || lease.checkpointPos >= 0 || lease.expiry - now <= interval) return
     this.#checkpointQueue.push(lease, now + interval)
   }
@@ -448,16 +512,44 @@ export class Lessor {
     else this.#backend.write(fn)
   }
 
-  /** Loads every lease from the `lease` bucket; expiry starts only at promote (etcd §4.7). */
-  #recover(): void {
-    this.#backend.read((tx) => {
+  /**
+   * Every lease of `backend`'s `lease` bucket, non-primary (expiry starts only at promote, etcd
+   * §4.7); TTLs below the minimum are raised to it. Throws ERR_LEASE_CORRUPT before touching
+   * the lessor's state.
+   */
+  #load(backend: Backend): Map<number, Lease> {
+    const leases = new Map<number, Lease>()
+    backend.read((tx) => {
       tx.forEach('lease', new Uint8Array(0), undefined, (key, value) => {
         const record = decodeLeaseRecord(key, value)
-        assert(!this.#leases.has(record.id), `lease ${record.id} recovered twice`)
-        const lease = new Lease(record.id, Math.max(record.ttl, this.#o.minTtl))
+        assert(!leases.has(record.id), `lease ${record.id} recovered twice`)
+        const lease = new Lease(record.id, Math.max(record.ttl, this.#o.minTtlSeconds))
         lease.remainingTtl = record.remainingTtl
-        this.#leases.set(record.id, lease)
+        leases.set(record.id, lease)
       })
     })
+    return leases
   }
+}
+
+/** The keys of `lease` in bytewise order (latin1 strings sort so), as fresh byte arrays. */
+function sortedKeys(lease: Lease): Uint8Array[] {
+  return lease.keys === undefined ? [] : [...lease.keys].sort().map(keyBytes)
+}
+
+function checkBackend(backend: unknown, what: string): asserts backend is Backend {
+  const b = backend as Partial<Backend> | null
+  if (typeof b !== 'object' || b === null || typeof b.read !== 'function' || typeof b.write !== 'function') {
+    throw invalidArgument(`${what}: the first argument must be a Backend (such as MemoryBackend or LmdbBackend)`)
+  }
+}
+
+/** The `tx` of an ApplyOptions, checked. */
+function txOf(options: ApplyOptions, what: string): WriteTx | undefined {
+  if (typeof options !== 'object' || options === null) throw invalidArgument(`${what}: options must be an object such as { tx }`)
+  const tx = options.tx as Partial<WriteTx> | undefined
+  if (tx !== undefined && (typeof tx !== 'object' || tx === null || typeof tx.put !== 'function' || typeof tx.delete !== 'function')) {
+    throw invalidArgument(`${what}: options.tx must be the WriteTx a backend.write callback received`)
+  }
+  return tx as WriteTx | undefined
 }

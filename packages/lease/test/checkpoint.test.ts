@@ -7,8 +7,8 @@ import { fixture } from './helpers.js'
 
 const MINUTE = 60_000
 
-test('the primary hands out a remaining-TTL checkpoint every interval for long leases only', () => {
-  const f = fixture({ checkpointInterval: MINUTE })
+test('the primary hands out a remaining-TTL checkpoint every interval for long leases only', async () => {
+  const f = await fixture({ checkpointIntervalMs: MINUTE })
   f.lessor.promote(0)
   f.lessor.grant(1, 600)
   f.lessor.grant(2, 30) // expires before a checkpoint could matter
@@ -20,10 +20,10 @@ test('the primary hands out a remaining-TTL checkpoint every interval for long l
   assert.equal(f.lessor.tick().checkpoints, [{ id: 1, remainingTtl: 480 }], 'rescheduled even if the proposal was lost')
 })
 
-test('checkpoint then leader change: the new primary keeps the remaining TTL', () => {
-  const opts = { checkpointInterval: MINUTE }
-  const a = fixture(opts)
-  const b = fixture(opts) // another member: own backend, same log
+test('checkpoint then leader change: the new primary keeps the remaining TTL', async () => {
+  const opts = { checkpointIntervalMs: MINUTE }
+  const a = await fixture(opts)
+  const b = await fixture(opts) // another member: own backend, same log
   const apply = (cps: readonly LeaseCheckpoint[]): void => { a.lessor.checkpoint(cps); b.lessor.checkpoint(cps) }
   a.lessor.promote(0)
   a.lessor.grant(1, 600)
@@ -42,8 +42,8 @@ test('checkpoint then leader change: the new primary keeps the remaining TTL', (
   assert.equal(b.lessor.tick().expired, [1])
 })
 
-test('without a checkpoint a new primary restarts from the full TTL', () => {
-  const b = fixture({ checkpointInterval: 0 })
+test('without a checkpoint a new primary restarts from the full TTL', async () => {
+  const b = await fixture({ checkpointIntervalMs: 0 })
   b.lessor.grant(1, 600)
   b.clock.advance(2 * MINUTE)
   b.lessor.promote(0)
@@ -52,28 +52,28 @@ test('without a checkpoint a new primary restarts from the full TTL', () => {
 })
 
 test('checkpoints are persisted by default and survive a restart', async () => {
-  const f = fixture()
+  const f = await fixture()
   f.lessor.grant(1, 600)
   f.lessor.checkpoint([{ id: 1, remainingTtl: 300 }])
   await f.backend.commit()
-  const after = new Lessor(f.backend.crash(), { clock: f.clock })
+  const after = await Lessor.open(f.backend.crash(), { clock: f.clock })
   assert.is(after.lookup(1)?.remainingTtl, 300)
   after.promote(0)
   assert.is(after.lookup(1)?.expiry, 300_000)
 })
 
 test('with persistCheckpoints false a restart resets to the full TTL', async () => {
-  const f = fixture({ persistCheckpoints: false })
+  const f = await fixture({ persistCheckpoints: false })
   f.lessor.grant(1, 600)
   f.lessor.checkpoint([{ id: 1, remainingTtl: 300 }])
   assert.is(f.lessor.lookup(1)?.remainingTtl, 300, 'applied in memory')
   await f.backend.commit()
-  const after = new Lessor(f.backend.crash(), { clock: f.clock })
+  const after = await Lessor.open(f.backend.crash(), { clock: f.clock })
   assert.is(after.lookup(1)?.remainingTtl, 0)
 })
 
-test('renew of a checkpointed lease owes a checkpoint of 0, handed out by the next tick', () => {
-  const f = fixture({ checkpointInterval: MINUTE })
+test('renew of a checkpointed lease owes a checkpoint of 0, handed out by the next tick', async () => {
+  const f = await fixture({ checkpointIntervalMs: MINUTE })
   f.lessor.grant(1, 600)
   f.lessor.checkpoint([{ id: 1, remainingTtl: 300 }])
   f.lessor.promote(0)
@@ -84,18 +84,18 @@ test('renew of a checkpointed lease owes a checkpoint of 0, handed out by the ne
   assert.equal(f.lessor.tick().checkpoints, [], 'nothing stored, nothing to clear')
 })
 
-test('checkpoint skips revoked leases and rejects oversize or invalid requests, applying nothing', () => {
-  const f = fixture({ maxCheckpointBatch: 2 })
+test('checkpoint skips revoked leases and rejects oversize or invalid requests, applying nothing', async () => {
+  const f = await fixture({ maxCheckpointBatch: 2 })
   f.lessor.grant(1, 600)
   f.lessor.checkpoint([{ id: 1, remainingTtl: 100 }, { id: 99, remainingTtl: 5 }])
   assert.is(f.lessor.lookup(1)?.remainingTtl, 100)
   throwsWithCode(() => f.lessor.checkpoint([{ id: 1, remainingTtl: 1 }, { id: 1, remainingTtl: 2 }, { id: 1, remainingTtl: 3 }]), 'ERR_LEASE_CHECKPOINT_TOO_LARGE')
-  throwsWithCode(() => f.lessor.checkpoint([{ id: 1, remainingTtl: 7 }, { id: 1, remainingTtl: -1 }]), 'ERR_LEASE_CHECKPOINT_INVALID')
+  throwsWithCode(() => f.lessor.checkpoint([{ id: 1, remainingTtl: 7 }, { id: 1, remainingTtl: -1 }]), 'ERR_LEASE_INVALID_ARGUMENT')
   assert.is(f.lessor.lookup(1)?.remainingTtl, 100)
 })
 
-test('checkpoints handed out per tick are bounded; the rest follow on later ticks', () => {
-  const f = fixture({ checkpointInterval: MINUTE, maxCheckpointBatch: 100 })
+test('checkpoints handed out per tick are bounded; the rest follow on later ticks', async () => {
+  const f = await fixture({ checkpointIntervalMs: MINUTE, maxCheckpointBatch: 100 })
   f.lessor.promote(0)
   for (let id = 1; id <= 250; id++) f.lessor.grant(id, 3600)
   f.clock.advance(MINUTE)
@@ -104,8 +104,8 @@ test('checkpoints handed out per tick are bounded; the rest follow on later tick
   f.lessor.checkValid()
 })
 
-test('revoke drops a lease from the checkpoint queue', () => {
-  const f = fixture({ checkpointInterval: MINUTE })
+test('revoke drops a lease from the checkpoint queue', async () => {
+  const f = await fixture({ checkpointIntervalMs: MINUTE })
   f.lessor.promote(0)
   f.lessor.grant(1, 600)
   assert.is(f.lessor.stats().checkpointQueue, 1)

@@ -28,13 +28,19 @@ class Member {
   /** What applying each index answered ('ok' or an error code), to compare across members. */
   readonly results = new Map<number, string>()
 
-  constructor(clock: ManualClock, backend = new MemoryBackend({ clock })) {
+  private constructor(clock: ManualClock, backend: MemoryBackend, kv: FakeKv, lessor: Lessor) {
     this.clock = clock
     this.backend = backend
-    this.kv = new FakeKv(backend)
-    this.lessor = new Lessor(backend, { clock, rangeDeleter: this.kv })
+    this.kv = kv
+    this.lessor = lessor
+  }
+
+  static async open(clock: ManualClock, backend = new MemoryBackend({ clock })): Promise<Member> {
+    const kv = new FakeKv(backend)
+    const lessor = await Lessor.open(backend, { clock, rangeDeleter: kv })
     // Attachments are memory only: rebuilt from the keys, as mvcc's restore does.
-    for (const [key, lease] of this.kv.keys()) if (lease !== 0) this.lessor.attach(lease, [bytes(key)])
+    for (const [key, lease] of kv.keys()) if (lease !== 0) lessor.attach(lease, [bytes(key)])
+    return new Member(clock, backend, kv, lessor)
   }
 
   appliedIndex(): number {
@@ -51,8 +57,8 @@ class Member {
   }
 
   /** Power loss, then a restart from what had committed. */
-  crashAndRestart(): Member {
-    return new Member(this.clock, this.backend.crash())
+  crashAndRestart(): Promise<Member> {
+    return Member.open(this.clock, this.backend.crash())
   }
 
   #applyOne(entry: Entry, tx: WriteTx): string {
@@ -113,19 +119,19 @@ function randomLog(prng: Prng, length: number): Entry[] {
   return log
 }
 
-test('grant, revoke and checkpoint with the applied index in one transaction: crash and replay equal a member that never crashed', () => {
-  withSeed('lease crash-replay', (prng) => {
+test('grant, revoke and checkpoint with the applied index in one transaction: crash and replay equal a member that never crashed', async () => {
+  await withSeed('lease crash-replay', async (prng) => {
     const log = randomLog(prng, 1500)
     const clock = new ManualClock()
-    const reference = new Member(new ManualClock())
-    let member = new Member(clock)
+    const reference = await Member.open(new ManualClock())
+    let member = await Member.open(clock)
     let crashes = 0
     for (let i = 0; i < log.length; i++) {
       reference.apply(i + 1, log[i]!)
       member.apply(i + 1, log[i]!)
       clock.advance(prng.int(40)) // batch timer (100 ms) commits now and then
       if (prng.int(60) === 0) {
-        member = member.crashAndRestart()
+        member = await member.crashAndRestart()
         crashes++
         assert.ok(member.appliedIndex() <= i + 1)
         // Replay the log above the persisted index, as the WAL replay would.
@@ -144,11 +150,11 @@ test('grant, revoke and checkpoint with the applied index in one transaction: cr
 })
 
 /** Applies `log` through a backend whose k-th `point` failpoint throws; restarts and replays on any failure. */
-function runWithCrashAt(log: readonly Entry[], point: 'backendBeforeCommit' | 'backendAfterCommit', k: number): { member: Member; crashed: boolean } {
+async function runWithCrashAt(log: readonly Entry[], point: 'backendBeforeCommit' | 'backendAfterCommit', k: number): Promise<{ member: Member; crashed: boolean }> {
   const clock = new ManualClock()
   let seen = 0
   const failpoint = (name: string): void => { if (name === point && ++seen === k) throw new Error(`power loss at ${point} #${k}`) }
-  let member = new Member(clock, new MemoryBackend({ clock, failpoint }))
+  let member = await Member.open(clock, new MemoryBackend({ clock, failpoint }))
   let crashed = false
   for (let i = 0; i < log.length;) {
     try {
@@ -158,22 +164,22 @@ function runWithCrashAt(log: readonly Entry[], point: 'backendBeforeCommit' | 'b
       i++
     } catch {
       crashed = true
-      member = member.crashAndRestart()
+      member = await member.crashAndRestart()
       for (let j = member.appliedIndex(); j < i; j++) member.apply(j + 1, log[j]!)
     }
   }
   return { member, crashed }
 }
 
-test('a crash at every backend commit failpoint, then replay, reaches the state of a member that never crashed', () => {
-  withSeed('lease crash at every commit', (prng) => {
+test('a crash at every backend commit failpoint, then replay, reaches the state of a member that never crashed', async () => {
+  await withSeed('lease crash at every commit', async (prng) => {
     const log = randomLog(prng, 300)
-    const reference = new Member(new ManualClock())
+    const reference = await Member.open(new ManualClock())
     log.forEach((e, i) => reference.apply(i + 1, e))
     for (const point of ['backendBeforeCommit', 'backendAfterCommit'] as const) {
       let k = 1
       for (;; k++) {
-        const { member, crashed } = runWithCrashAt(log, point, k)
+        const { member, crashed } = await runWithCrashAt(log, point, k)
         if (!crashed) break // k is past the last commit
         assert.equal(member.state(), reference.state(), `crash at ${point} #${k}`)
         for (const [index, result] of member.results) assert.is(result, reference.results.get(index), `entry ${index} after crash at ${point} #${k}`)
@@ -184,14 +190,14 @@ test('a crash at every backend commit failpoint, then replay, reaches the state 
   })
 })
 
-test('a grant whose transaction did not commit is applied again on replay, exactly once', () => {
+test('a grant whose transaction did not commit is applied again on replay, exactly once', async () => {
   const clock = new ManualClock()
-  let m = new Member(clock)
+  let m = await Member.open(clock)
   m.apply(1, { type: 'grant', id: 5, ttl: 60 })
   clock.advance(100) // committed
   m.apply(2, { type: 'grant', id: 6, ttl: 60 })
   m.apply(3, { type: 'revoke', id: 5 })
-  m = m.crashAndRestart()
+  m = await m.crashAndRestart()
   assert.is(m.appliedIndex(), 1)
   assert.equal(m.lessor.leases().map((l) => l.id), [5])
   m.apply(1, { type: 'grant', id: 5, ttl: 60 }) // skipped: ≤ applied index
@@ -201,14 +207,14 @@ test('a grant whose transaction did not commit is applied again on replay, exact
   assert.equal([...m.results.values()], ['ok', 'ok'], 'no ERR_LEASE_EXISTS on replay')
 })
 
-test('control: writing the applied index in a separate transaction re-applies a grant (the #11935 bug class)', () => {
+test('control: writing the applied index in a separate transaction re-applies a grant (the #11935 bug class)', async () => {
   const clock = new ManualClock()
   const backend = new MemoryBackend({ clock })
-  const lessor = new Lessor(backend, { clock })
+  const lessor = await Lessor.open(backend, { clock })
   backend.write((tx) => lessor.grant(5, 60, { tx }))
   clock.advance(100) // the periodic commit lands between the effects and the index
   backend.write((tx) => tx.put('meta', CI, bytes('1')))
-  const after = new Member(clock, backend.crash())
+  const after = await Member.open(clock, backend.crash())
   assert.is(after.appliedIndex(), 0)
   after.apply(1, { type: 'grant', id: 5, ttl: 60 })
   assert.is(after.results.get(1), 'ERR_LEASE_EXISTS', 'the harness detects the divergence')

@@ -1,7 +1,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { withSeed } from '@strata/testkit'
-import { spreadExpiries } from '../src/index.js'
+import { spreadExpiries } from '../src/internal.js'
 
 /** The most expiries in any half-open one-second window. */
 function busiestSecond(times: Float64Array): number {
@@ -14,13 +14,13 @@ function busiestSecond(times: Float64Array): number {
   return most
 }
 
-test('at most perSecond as or fewer times than that are left alone', () => {
+test('at most perSecond as or fewer times than that are left alone', async () => {
   const times = new Float64Array([5, 5, 5, 7])
   spreadExpiries(times, 4)
   assert.equal([...times], [5, 5, 5, 7])
 })
 
-test('a burst at one instant becomes a steady stream at the allowed rate', () => {
+test('a burst at one instant becomes a steady stream at the allowed rate', async () => {
   const times = new Float64Array(3000).fill(10_000)
   spreadExpiries(times, 750)
   assert.is(busiestSecond(times), 750)
@@ -28,14 +28,14 @@ test('a burst at one instant becomes a steady stream at the allowed rate', () =>
   assert.ok(times[2999]! < 10_000 + 4_001, `last expiry at ${times[2999]}`)
 })
 
-test('an exact divisor of a second still never fits one expiry too many', () => {
+test('an exact divisor of a second still never fits one expiry too many', async () => {
   const times = new Float64Array(100).fill(0)
   spreadExpiries(times, 8)
   assert.is(busiestSecond(times), 8)
 })
 
-test('random expiries: never earlier, never more than perSecond in a second, order kept', () => {
-  withSeed('spread-expiries', (prng) => {
+test('random expiries: never earlier, never more than perSecond in a second, order kept', async () => {
+  await withSeed('spread-expiries', async (prng) => {
     for (let round = 0; round < 20; round++) {
       const perSecond = 1 + prng.int(50)
       const n = prng.int(2000)

@@ -77,10 +77,10 @@ export interface Fixture {
 }
 
 /** A lessor over a fresh MemoryBackend, with a manual clock and a FakeKv as its RangeDeleter. */
-export function fixture(options: Omit<LessorOptions, 'clock'> = {}): Fixture {
+export async function fixture(options: Omit<LessorOptions, 'clock'> = {}): Promise<Fixture> {
   const clock = new ManualClock()
   const backend = new MemoryBackend({ clock })
   const kv = new FakeKv(backend)
-  const lessor = new Lessor(backend, { clock, rangeDeleter: kv, ...options })
+  const lessor = await Lessor.open(backend, { clock, rangeDeleter: kv, ...options })
   return { clock, backend, kv, lessor }
 }

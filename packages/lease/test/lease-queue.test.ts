@@ -1,8 +1,8 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { withSeed } from '@strata/testkit'
-import { LeaseQueue } from '../src/index.js'
-import type { QueueEntry } from '../src/index.js'
+import { LeaseQueue } from '../src/internal.js'
+import type { QueueEntry } from '../src/internal.js'
 
 const entry = (id: number): QueueEntry => ({ id, expiryPos: -1, checkpointPos: -1 })
 
@@ -15,7 +15,7 @@ function drain(q: LeaseQueue<QueueEntry>): number[] {
   return out
 }
 
-test('entries come out earliest first, ties by smaller id', () => {
+test('entries come out earliest first, ties by smaller id', async () => {
   const q = new LeaseQueue<QueueEntry>('expiry')
   q.push(entry(5), 300)
   q.push(entry(2), 100)
@@ -27,7 +27,7 @@ test('entries come out earliest first, ties by smaller id', () => {
   assert.is(q.peekTime(), Infinity)
 })
 
-test('update moves an entry both earlier and later', () => {
+test('update moves an entry both earlier and later', async () => {
   const q = new LeaseQueue<QueueEntry>('expiry')
   const a = entry(1)
   const b = entry(2)
@@ -41,7 +41,7 @@ test('update moves an entry both earlier and later', () => {
   q.checkValid()
 })
 
-test('one entry can sit in an expiry queue and a checkpoint queue at once', () => {
+test('one entry can sit in an expiry queue and a checkpoint queue at once', async () => {
   const expiry = new LeaseQueue<QueueEntry>('expiry')
   const checkpoint = new LeaseQueue<QueueEntry>('checkpoint')
   const es = [1, 2, 3].map(entry)
@@ -55,7 +55,7 @@ test('one entry can sit in an expiry queue and a checkpoint queue at once', () =
   checkpoint.checkValid()
 })
 
-test('pushing a queued entry or touching an unqueued one is a broken invariant', () => {
+test('pushing a queued entry or touching an unqueued one is a broken invariant', async () => {
   const q = new LeaseQueue<QueueEntry>('expiry')
   const a = entry(1)
   q.push(a, 1)
@@ -64,7 +64,7 @@ test('pushing a queued entry or touching an unqueued one is a broken invariant',
   assert.throws(() => q.remove(entry(3)))
 })
 
-test('rebuild heapifies taken-over arrays in place and clear empties the queue', () => {
+test('rebuild heapifies taken-over arrays in place and clear empties the queue', async () => {
   const q = new LeaseQueue<QueueEntry>('checkpoint')
   const es = [1, 2, 3, 4, 5].map(entry)
   q.rebuild(es.slice(), new Float64Array([9, 4, 7, 1, 3]))
@@ -77,8 +77,8 @@ test('rebuild heapifies taken-over arrays in place and clear empties the queue',
   assert.ok(es.every((e) => e.checkpointPos === -1))
 })
 
-test('random pushes, updates and removes agree with a sorted-array model (growing and shrinking)', () => {
-  withSeed('lease-queue model', (prng) => {
+test('random pushes, updates and removes agree with a sorted-array model (growing and shrinking)', async () => {
+  await withSeed('lease-queue model', async (prng) => {
     const q = new LeaseQueue<QueueEntry>('expiry')
     const live = new Map<number, { e: QueueEntry; time: number }>()
     let nextId = 1

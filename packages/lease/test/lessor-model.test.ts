@@ -8,9 +8,9 @@ interface ModelLease { ttl: number; remainingTtl: number; expiry: number; handed
 
 const RETRY = 3_000
 
-test('random grant/revoke/renew/checkpoint/promote/demote/tick sequences agree with a simple model', () => {
-  withSeed('lessor model', (prng) => {
-    const f = fixture({ minTtl: 2, expiredRetryInterval: RETRY, maxExpiredPerTick: 10_000, checkpointInterval: 0 })
+test('random grant/revoke/renew/checkpoint/promote/demote/tick sequences agree with a simple model', async () => {
+  await withSeed('lessor model', async (prng) => {
+    const f = await fixture({ minTtlSeconds: 2, expiredRetryIntervalMs: RETRY, maxExpiredPerTick: 10_000, checkpointIntervalMs: 0 })
     const model = new Map<number, ModelLease>()
     let primary = false
     const code = (fn: () => unknown): string => {
@@ -39,7 +39,7 @@ test('random grant/revoke/renew/checkpoint/promote/demote/tick sequences agree w
         assert.is(code(() => f.lessor.revoke(id)), m === undefined ? 'ERR_LEASE_NOT_FOUND' : 'ok')
         model.delete(id)
       } else if (r < 50) {
-        const want = !primary ? 'ERR_NOT_PRIMARY' : m === undefined ? 'ERR_LEASE_NOT_FOUND' : m.expiry <= now ? 'ERR_LEASE_EXPIRED' : 'ok'
+        const want = !primary ? 'ERR_LEASE_NOT_PRIMARY' : m === undefined ? 'ERR_LEASE_NOT_FOUND' : m.expiry <= now ? 'ERR_LEASE_EXPIRED' : 'ok'
         assert.is(code(() => f.lessor.renew(id)), want)
         if (want === 'ok') { m!.expiry = now + m!.ttl * 1000; m!.handedAt = undefined }
       } else if (r < 55) {

@@ -4,8 +4,8 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { fixture } from './helpers.js'
 
-test('a lease granted on the primary is handed out once its TTL has passed, not before', () => {
-  const f = fixture()
+test('a lease granted on the primary is handed out once its TTL has passed, not before', async () => {
+  const f = await fixture()
   f.lessor.promote(0)
   f.lessor.grant(1, 10)
   f.clock.advance(9_999)
@@ -14,8 +14,8 @@ test('a lease granted on the primary is handed out once its TTL has passed, not 
   assert.equal(f.lessor.tick().expired, [1])
 })
 
-test('an expired lease whose revoke is lost is handed out again after the retry interval', () => {
-  const f = fixture({ expiredRetryInterval: 3_000 })
+test('an expired lease whose revoke is lost is handed out again after the retry interval', async () => {
+  const f = await fixture({ expiredRetryIntervalMs: 3_000 })
   f.lessor.promote(0)
   f.lessor.grant(1, 10)
   f.clock.advance(10_000)
@@ -30,9 +30,9 @@ test('an expired lease whose revoke is lost is handed out again after the retry 
   assert.is(f.lessor.stats().expiryQueue, 0, 'revoke removes the queue item at once')
 })
 
-test('a crash at leaseBeforeRevokeExpired loses the batch, which comes back after the retry interval', () => {
+test('a crash at leaseBeforeRevokeExpired loses the batch, which comes back after the retry interval', async () => {
   let armed = true
-  const f = fixture({ expiredRetryInterval: 3_000, failpoint: (name) => { if (name === 'leaseBeforeRevokeExpired' && armed) { armed = false; throw new Error('crash') } } })
+  const f = await fixture({ expiredRetryIntervalMs: 3_000, failpoint: (name) => { if (name === 'leaseBeforeRevokeExpired' && armed) { armed = false; throw new Error('crash') } } })
   f.lessor.promote(0)
   f.lessor.grant(1, 10)
   f.clock.advance(10_000)
@@ -43,8 +43,8 @@ test('a crash at leaseBeforeRevokeExpired loses the batch, which comes back afte
   assert.equal(f.lessor.tick().expired, [1])
 })
 
-test('expired leases are handed out in bounded batches, earliest first', () => {
-  const f = fixture({ maxExpiredPerTick: 500 })
+test('expired leases are handed out in bounded batches, earliest first', async () => {
+  const f = await fixture({ maxExpiredPerTick: 500 })
   f.lessor.promote(0)
   for (let id = 1; id <= 1_200; id++) f.lessor.grant(id, 10 + (id % 3))
   f.clock.advance(20_000)
@@ -56,8 +56,8 @@ test('expired leases are handed out in bounded batches, earliest first', () => {
   for (let i = 1; i < all.length; i++) assert.ok(ttlOf(all[i - 1]!) <= ttlOf(all[i]!), 'earliest expiry first')
 })
 
-test('a renewed lease is not handed out at its old expiry', () => {
-  const f = fixture()
+test('a renewed lease is not handed out at its old expiry', async () => {
+  const f = await fixture()
   f.lessor.promote(0)
   f.lessor.grant(1, 10)
   f.clock.advance(8_000)
@@ -68,8 +68,8 @@ test('a renewed lease is not handed out at its old expiry', () => {
   assert.equal(f.lessor.tick().expired, [1])
 })
 
-test('promote makes the expiry queue hold exactly the live leases; demote empties it', () => {
-  const f = fixture()
+test('promote makes the expiry queue hold exactly the live leases; demote empties it', async () => {
+  const f = await fixture()
   for (let id = 1; id <= 1_000; id++) f.lessor.grant(id, 10)
   for (let id = 1; id <= 1_000; id += 3) f.lessor.revoke(id)
   const live = f.lessor.stats().leases
@@ -84,8 +84,8 @@ test('promote makes the expiry queue hold exactly the live leases; demote emptie
   f.lessor.checkValid()
 })
 
-test('promote extends every countdown by the election timeout', () => {
-  const f = fixture()
+test('promote extends every countdown by the election timeout', async () => {
+  const f = await fixture()
   f.lessor.grant(1, 10)
   f.clock.advance(5_000)
   f.lessor.promote(1_000)
@@ -96,8 +96,8 @@ test('promote extends every countdown by the election timeout', () => {
   assert.equal(f.lessor.tick().expired, [1])
 })
 
-test('a demoted lessor expires nothing and a new primary starts every countdown afresh', () => {
-  const a = fixture()
+test('a demoted lessor expires nothing and a new primary starts every countdown afresh', async () => {
+  const a = await fixture()
   a.lessor.promote(0)
   a.lessor.grant(1, 10)
   a.clock.advance(9_000)
@@ -108,9 +108,9 @@ test('a demoted lessor expires nothing and a new primary starts every countdown 
   assert.is(a.lessor.lookup(1)?.expiry, 69_000 + 10_000)
 })
 
-test('promote spreads a pile-up: every second of the spread holds between rate/2 and 3/4 of the rate', () => {
+test('promote spreads a pile-up: every second of the spread holds between rate/2 and 3/4 of the rate', async () => {
   const rate = 100
-  const f = fixture({ revokeRate: rate })
+  const f = await fixture({ revokesPerSecond: rate })
   // 20 × rate leases restarting at once, half with TTL 10 and half 11 (etcd's TestLessorRenewExtendPileup).
   for (let i = 1; i <= rate * 10; i++) {
     f.lessor.grant(2 * i, 10)
@@ -137,8 +137,8 @@ test('promote spreads a pile-up: every second of the spread holds between rate/2
   f.lessor.checkValid()
 })
 
-test('promote leaves a small population untouched', () => {
-  const f = fixture({ revokeRate: 1000 })
+test('promote leaves a small population untouched', async () => {
+  const f = await fixture({ revokesPerSecond: 1000 })
   for (let id = 1; id <= 100; id++) f.lessor.grant(id, 10)
   f.lessor.promote(0)
   assert.ok(f.lessor.leases().every((l) => l.expiry === 10_000))
@@ -152,8 +152,8 @@ function gcFunction(): () => void {
   return runInNewContext('gc') as () => void
 }
 
-test('#11731: a non-primary lessor after 100,000 grant+revoke holds an empty queue and flat memory', () => {
-  const f = fixture()
+test('#11731: a non-primary lessor after 100,000 grant+revoke holds an empty queue and flat memory', async () => {
+  const f = await fixture()
   const gc = gcFunction()
   const round = (from: number): void => {
     for (let id = from; id < from + 50_000; id++) {
