@@ -19,7 +19,8 @@ import { verify as libuvVerify } from '@node-rs/bcrypt'
 import { MemoryBackend } from '@strata/backend'
 import type { Clock } from '@strata/seams'
 import { Prng, opsPerSecond, printResult, quick, runBench } from '@strata/testkit'
-import { AuthStore, DEFAULT_HASH_NICENESS, PasswordHasher, permissionInterval, requestInterval, type KeyInterval, type PermissionRequest } from '../src/index.js'
+import { AuthStore, PasswordHasher, type PermissionRequest } from '../src/index.js'
+import { DEFAULT_HASH_NICENESS, permissionInterval, requestInterval, type KeyInterval } from '../src/internal.js'
 
 const COST = 10
 const CORES = availableParallelism()
@@ -32,7 +33,7 @@ const benchClock: Clock = { now: () => 0, setTimer: () => ({ cancel() {} }) }
 
 async function newStore(maxConcurrent: number, niceness?: number, busy?: () => boolean): Promise<AuthStore> {
   const hasher = new PasswordHasher({ cost: COST, maxConcurrent, ...(niceness === undefined ? {} : { niceness }), ...(busy === undefined ? {} : { busy }) })
-  const store = new AuthStore(new MemoryBackend({ clock: benchClock, batchInterval: 1e9 }), { hasher, clock: benchClock })
+  const store = await AuthStore.open(new MemoryBackend({ clock: benchClock, batchIntervalMs: 86_400_000 }), { hasher, clock: benchClock })
   store.userAdd({ name: 'root', hashedPassword: await store.hashPassword('rootpw') })
   store.userGrantRole({ user: 'root', role: 'root' })
   store.userAdd({ name: 'alice', hashedPassword: await store.hashPassword('alicepw') })
@@ -128,7 +129,7 @@ function percentile(sorted: number[], p: number): number {
 async function putLoop(ms: number): Promise<number[]> {
   const path = join(tmpdir(), `strata-auth-bench-${process.pid}.wal`)
   const file = await open(path, 'w')
-  const backend = new MemoryBackend({ clock: benchClock, batchInterval: 1e9 })
+  const backend = new MemoryBackend({ clock: benchClock, batchIntervalMs: 86_400_000 })
   const page = Buffer.alloc(4096, 7)
   const value = new Uint8Array(256)
   const latencies: number[] = []
@@ -236,7 +237,7 @@ async function latencySection(): Promise<void> {
 
 /** The naive checker: every permission of every role, one at a time (no union, no index). */
 function naiveAllowed(roles: KeyInterval[][], request: PermissionRequest): boolean {
-  const r = requestInterval(request.key as Uint8Array, request.rangeEnd as Uint8Array | undefined)
+  const r = requestInterval(request.key as Uint8Array, request.end as Uint8Array | undefined)
   for (const perms of roles) {
     for (const p of perms) {
       if (Buffer.compare(p.start, r.start) > 0) continue
@@ -248,7 +249,7 @@ function naiveAllowed(roles: KeyInterval[][], request: PermissionRequest): boole
 }
 
 async function permissionSection(): Promise<void> {
-  const store = new AuthStore(new MemoryBackend({ clock: benchClock, batchInterval: 1e9 }), { hasher: new PasswordHasher({ cost: 4 }), clock: benchClock })
+  const store = await AuthStore.open(new MemoryBackend({ clock: benchClock, batchIntervalMs: 86_400_000 }), { bcryptCost: 4, clock: benchClock })
   store.userAdd({ name: 'root', noPassword: true })
   store.userGrantRole({ user: 'root', role: 'root' })
   store.userAdd({ name: 'u', noPassword: true })
@@ -259,9 +260,9 @@ async function permissionSection(): Promise<void> {
     const role = `role-${id}`
     store.roleAdd(role)
     store.roleGrantPermission({ role, permission: { type: 'read', key: `key/${id}` } })
-    store.roleGrantPermission({ role, permission: { type: 'read', key: `range/${id}/`, rangeEnd: `range/${id}0` } })
+    store.roleGrantPermission({ role, permission: { type: 'read', key: `range/${id}/`, end: `range/${id}0` } })
     store.userGrantRole({ user: 'u', role })
-    naiveRoles.push([permissionInterval(enc(`key/${id}`), new Uint8Array(0)), permissionInterval(enc(`range/${id}/`), enc(`range/${id}0`))])
+    naiveRoles.push([permissionInterval(enc(`key/${id}`), undefined), permissionInterval(enc(`range/${id}/`), enc(`range/${id}0`))])
   }
   store.authEnable()
   const p = new Prng(1000)
@@ -269,8 +270,8 @@ async function permissionSection(): Promise<void> {
     const id = String(p.int(1100)).padStart(4, '0') // ids >= 1000 miss
     const kind = p.int(3)
     if (kind === 0) return { type: 'read', key: enc(`key/${id}`) }
-    if (kind === 1) return { type: 'read', key: enc(`range/${id}/a`), rangeEnd: enc(`range/${id}/z`) }
-    return { type: 'read', key: enc(`range/${id}/`), rangeEnd: enc(`range/${id}1`) } // spills past the range
+    if (kind === 1) return { type: 'read', key: enc(`range/${id}/a`), end: enc(`range/${id}/z`) }
+    return { type: 'read', key: enc(`range/${id}/`), end: enc(`range/${id}1`) } // spills past the range
   })
   const info = { username: 'u', revision: store.revision }
   const allowed = (r: PermissionRequest): boolean => {
@@ -295,6 +296,7 @@ async function permissionSection(): Promise<void> {
   printResult('auth.permission_check.1000roles.ops_per_s', fast, 'ops/s')
   printResult('auth.permission_check.naive.1000roles.ops_per_s', slow, 'ops/s')
   printResult('auth.permission_check.speedup_vs_naive', fast / slow, 'ratio')
+  await store.close()
 }
 
 await permissionSection()

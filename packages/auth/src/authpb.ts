@@ -1,3 +1,4 @@
+import assert from 'node:assert'
 import { AuthError } from './errors.js'
 
 /**
@@ -8,12 +9,17 @@ import { AuthError } from './errors.js'
 /** What a permission allows: READ=0, WRITE=1, READWRITE=2 on disk, as in etcd. */
 export type PermissionType = 'read' | 'write' | 'readwrite'
 
-/** A key-range permission; see range-perm-cache.ts for what `(key, rangeEnd)` denotes. */
+/**
+ * A key-range permission held by a role (etcd's authpb.Permission). Its range is a `KeyRange`
+ * (`@strata/backend`), like every range in Strata: `end` absent is the single key `key`; `"\0"`
+ * is every key from `key` on; otherwise the half-open `[key, end)`. (etcd calls the end
+ * `range_end`; on disk it is still an empty byte string for the single key, FORMAT.md.)
+ */
 export interface Permission {
   readonly type: PermissionType
   readonly key: Uint8Array
-  /** Empty: the single key. `"\0"`: every key from `key` on. Otherwise exclusive end. */
-  readonly rangeEnd: Uint8Array
+  /** Absent: the single key. `"\0"`: every key from `key` on. Otherwise the exclusive end. */
+  readonly end?: Uint8Array
 }
 
 export interface User {
@@ -28,11 +34,12 @@ export interface User {
 
 export interface Role {
   readonly name: string
-  /** Sorted by key, then range end; at most one permission per (key, rangeEnd). */
+  /** Sorted by key, then end (absent first); at most one permission per (key, end). */
   readonly permissions: readonly Permission[]
 }
 
 const VERSION = 1
+const EMPTY = new Uint8Array(0)
 const TYPE_CODES: readonly PermissionType[] = ['read', 'write', 'readwrite']
 const utf8 = new TextEncoder()
 const fromUtf8 = new TextDecoder('utf-8', { fatal: true })
@@ -186,7 +193,7 @@ export function encodeRole(role: Role): Uint8Array {
   for (const p of role.permissions) {
     w.u8(TYPE_CODES.indexOf(p.type))
     w.bytes32(p.key)
-    w.bytes32(p.rangeEnd)
+    w.bytes32(p.end ?? EMPTY)
   }
   return w.finish()
 }
@@ -199,8 +206,8 @@ export function decodeRole(name: string, value: Uint8Array): Role {
     const type = TYPE_CODES[r.u8()]
     if (type === undefined) throw corrupt(`role ${name}`, 'unknown permission type')
     const key = r.bytes(r.u32())
-    const rangeEnd = r.bytes(r.u32())
-    permissions.push({ type, key, rangeEnd })
+    const end = r.bytes(r.u32())
+    permissions.push(end.length === 0 ? { type, key } : { type, key, end })
   }
   r.end()
   return { name, permissions }
@@ -208,7 +215,7 @@ export function decodeRole(name: string, value: Uint8Array): Role {
 
 /** A u64 as 8 big-endian bytes (the auth revision). */
 export function encodeU64(v: number): Uint8Array {
-  if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`encodeU64: ${v} is not a safe non-negative integer`)
+  assert.ok(Number.isSafeInteger(v) && v >= 0, `encodeU64: ${v} is not a safe non-negative integer`)
   const b = new Uint8Array(8)
   new DataView(b.buffer).setBigUint64(0, BigInt(v))
   return b

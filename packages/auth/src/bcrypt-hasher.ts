@@ -1,8 +1,9 @@
 import assert from 'node:assert'
 import { availableParallelism } from 'node:os'
 import { performance } from 'node:perf_hooks'
-import { AuthError } from './errors.js'
+import { AuthError, closed, invalidArgument } from './errors.js'
 import { HashWorkerPool } from './hash-worker-pool.js'
+import { fnOption, intOption, optionsObject } from './options.js'
 
 /** bcrypt's cost bounds (Go's bcrypt.MinCost / MaxCost) and etcd's default. */
 export const MIN_BCRYPT_COST = 4
@@ -45,16 +46,16 @@ export function eventLoopBusy(threshold = BUSY_LOOP_UTILIZATION, windowMs = BUSY
 }
 
 export interface PasswordHasherOptions {
-  /** bcrypt cost (log2 of the rounds) for new hashes, in [4, 31]. Default 10. */
+  /** bcrypt cost (log2 of the rounds) for new hashes, an integer in [4, 31]. Default 10 (etcd's); tests use 4. */
   readonly cost?: number
   /**
-   * Most bcrypt computations (hash or compare) running at once. Default: the number of cores,
+   * Most bcrypt computations (hash or compare) running at once, in [1, 1024]. Default: the number of cores,
    * so an idle process authenticates at cores × the single-hash rate; while `busy()` says the
    * process has other work, one fewer (see `busy`). The hash threads run at nice 19, so the
    * event loop or an I/O thread that wants a core mostly preempts a hash.
    */
   readonly maxConcurrent?: number
-  /** Most calls waiting for a slot; one more fails with ERR_AUTH_BUSY. Default 10,000 calls. */
+  /** Most calls waiting for a slot, in [0, 1,000,000]; one more fails with ERR_AUTH_BUSY. Default 10,000 calls. */
   readonly maxQueued?: number
   /**
    * The nice value (0 = normal, 19 = lowest priority) of the threads that run bcrypt. Default
@@ -102,31 +103,41 @@ export class PasswordHasher {
    * bound (#limit()) when it was last checked.
    */
   #running = 0
-  readonly #waiting: (() => void)[] = []
+  readonly #waiting: { readonly resolve: () => void; readonly reject: (err: AuthError) => void }[] = []
+  /** Set by close(); resolves when every running computation ended and the threads are gone. */
+  #closing: Promise<void> | undefined
+  /** close() waiting for #running to reach 0. */
+  readonly #drained: (() => void)[] = []
 
-  constructor(options: PasswordHasherOptions = {}) {
-    const cost = options.cost ?? DEFAULT_BCRYPT_COST
-    if (!Number.isInteger(cost) || cost < MIN_BCRYPT_COST || cost > MAX_BCRYPT_COST) {
-      throw new RangeError(`PasswordHasher: cost must be an integer in [${MIN_BCRYPT_COST}, ${MAX_BCRYPT_COST}], got ${cost}`)
-    }
-    const maxConcurrent = options.maxConcurrent ?? defaultHashConcurrency()
-    if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) throw new RangeError(`PasswordHasher: maxConcurrent must be an integer >= 1, got ${maxConcurrent}`)
-    const maxQueued = options.maxQueued ?? 10_000
-    if (!Number.isInteger(maxQueued) || maxQueued < 0) throw new RangeError(`PasswordHasher: maxQueued must be an integer >= 0, got ${maxQueued}`)
-    const niceness = options.niceness ?? DEFAULT_HASH_NICENESS
-    if (!Number.isInteger(niceness) || niceness < 0 || niceness > 19) throw new RangeError(`PasswordHasher: niceness must be an integer in [0, 19], got ${niceness}`)
-    if (options.busy !== undefined && typeof options.busy !== 'function') throw new TypeError('PasswordHasher: busy must be a function returning a boolean')
+  constructor(options?: PasswordHasherOptions) {
+    const o = optionsObject('PasswordHasher', options)
+    const cost = intOption('PasswordHasher', 'cost', o.cost, DEFAULT_BCRYPT_COST, MIN_BCRYPT_COST, MAX_BCRYPT_COST)
+    const maxConcurrent = intOption('PasswordHasher', 'maxConcurrent', o.maxConcurrent, defaultHashConcurrency(), 1, 1024)
+    const maxQueued = intOption('PasswordHasher', 'maxQueued', o.maxQueued, 10_000, 0, 1_000_000)
+    const niceness = intOption('PasswordHasher', 'niceness', o.niceness, DEFAULT_HASH_NICENESS, 0, 19)
+    const busy = fnOption('PasswordHasher', 'busy', o.busy)
     this.cost = cost
     this.maxConcurrent = maxConcurrent
     this.busyConcurrent = Math.max(1, maxConcurrent - 1)
     this.#maxQueued = maxQueued
     this.#pool = new HashWorkerPool(maxConcurrent, niceness)
-    this.#busy = options.busy ?? eventLoopBusy()
+    this.#busy = busy ?? eventLoopBusy()
   }
 
-  /** Stops the worker threads (idle ones now, busy ones after their job). Idle workers never keep the process alive, so this is optional. */
+  /**
+   * Stops the worker threads: calls still waiting for a slot fail with ERR_AUTH_CLOSED, running
+   * computations finish (close resolves after them), then every thread is terminated. Later
+   * calls fail with ERR_AUTH_CLOSED; a second close resolves once the first has. Idle threads
+   * never keep the process alive, so a process that only exits need not call it.
+   */
   close(): Promise<void> {
-    return this.#pool.close()
+    if (this.#closing !== undefined) return this.#closing
+    for (const waiter of this.#waiting.splice(0)) waiter.reject(closed('PasswordHasher'))
+    this.#closing = (async () => {
+      while (this.#running > 0) await new Promise<void>((resolve) => this.#drained.push(resolve))
+      await this.#pool.close()
+    })()
+    return this.#closing
   }
 
   /** Computations running now and calls waiting for a slot. */
@@ -136,12 +147,15 @@ export class PasswordHasher {
 
   /** A bcrypt hash of `password` at this hasher's cost (a fresh random salt each time). */
   async hash(password: string): Promise<string> {
-    if (password.length === 0) throw new AuthError('ERR_PASSWORD_EMPTY', 'auth: password must not be empty (create the user with noPassword instead)')
+    if (typeof password !== 'string') throw invalidArgument('password', 'a string', password)
+    if (password.length === 0) throw new AuthError('ERR_AUTH_PASSWORD_EMPTY', 'auth: password must not be empty (create the user with noPassword instead)')
     return this.#withSlot(async () => (await this.#pool.run({ op: 'hash', password, cost: this.cost })) as string)
   }
 
   /** True when `password` matches `hash`; false for a malformed hash. */
   async compare(password: string, hash: string): Promise<boolean> {
+    if (typeof password !== 'string') throw invalidArgument('password', 'a string', password)
+    if (typeof hash !== 'string') throw invalidArgument('hash', 'a string', hash)
     return this.#withSlot(async () => {
       try {
         return (await this.#pool.run({ op: 'verify', password, hash })) === true
@@ -157,13 +171,14 @@ export class PasswordHasher {
   }
 
   async #withSlot<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#closing !== undefined) throw closed('PasswordHasher')
     if (this.#waiting.length > 0 || this.#running >= this.#limit()) {
       if (this.#waiting.length >= this.#maxQueued) {
         throw new AuthError('ERR_AUTH_BUSY', `auth: ${this.#waiting.length} password checks already queued`, { queued: this.#waiting.length })
       }
       // #release counts the slot before waking its waiter, so no newcomer can overtake the
       // queue between a release and this waiter's wake-up.
-      await new Promise<void>((resolve) => this.#waiting.push(resolve))
+      await new Promise<void>((resolve, reject) => this.#waiting.push({ resolve, reject }))
     } else {
       this.#running++
     }
@@ -178,12 +193,13 @@ export class PasswordHasher {
   #release(): void {
     this.#running--
     assert.ok(this.#running >= 0)
+    if (this.#running === 0) for (const resolve of this.#drained.splice(0)) resolve()
     // Several may start at once: the process may have gone idle since the bound was lowered.
     if (this.#waiting.length === 0) return
     const limit = this.#limit()
     while (this.#waiting.length > 0 && this.#running < limit) {
       this.#running++
-      this.#waiting.shift()!()
+      this.#waiting.shift()!.resolve()
     }
   }
 }

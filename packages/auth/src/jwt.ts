@@ -1,6 +1,7 @@
 import { createHmac, createPrivateKey, createPublicKey, sign, timingSafeEqual, verify, type KeyObject } from 'node:crypto'
 import type { Clock } from '@strata/seams'
-import { AuthError } from './errors.js'
+import { AuthError, invalidOption } from './errors.js'
+import { intOption, objectOption, optionsObject } from './options.js'
 import type { AuthInfo, TokenProvider } from './token-provider.js'
 
 /** The signing methods supported (etcd accepts more; these three cover HMAC, RSA and ECDSA). */
@@ -19,7 +20,7 @@ export interface JwtOptions {
    * every member. (A monotonic clock would make tokens disagree between members.)
    */
   readonly clock: Pick<Clock, 'now'>
-  /** Lifetime of a token in ms. Default 300,000 ms (etcd's 5 min). */
+  /** Lifetime of a token in ms, an integer in [1,000, 10 years]. Default 300,000 ms (etcd's 5 min). */
   readonly ttlMs?: number
 }
 
@@ -47,22 +48,25 @@ export class JwtTokenProvider implements TokenProvider {
   readonly #header: string
 
   constructor(options: JwtOptions) {
-    const ttlMs = options.ttlMs ?? 300_000
-    if (!(ttlMs >= 1000) || !Number.isFinite(ttlMs)) throw new RangeError(`JwtTokenProvider: ttlMs must be >= 1000, got ${ttlMs}`)
-    this.signMethod = options.signMethod
-    this.#clock = options.clock
+    const o = optionsObject('JwtTokenProvider', options)
+    const ttlMs = intOption('JwtTokenProvider', 'ttlMs', o.ttlMs, 300_000, 1000, 10 * 365 * 24 * 3600 * 1000)
+    const clock = objectOption('JwtTokenProvider', 'clock', o.clock, ['now'])
+    if (clock === undefined) throw invalidOption('JwtTokenProvider', 'clock', 'a wall Clock (systemClock from @strata/seams)', clock)
+    if (o.signMethod !== 'HS256' && o.signMethod !== 'RS256' && o.signMethod !== 'ES256') throw invalidOption('JwtTokenProvider', 'signMethod', "'HS256', 'RS256' or 'ES256'", o.signMethod)
+    this.signMethod = o.signMethod
+    this.#clock = clock
     this.#ttlMs = ttlMs
-    this.#header = b64url(JSON.stringify({ alg: options.signMethod, typ: 'JWT' }))
+    this.#header = b64url(JSON.stringify({ alg: o.signMethod, typ: 'JWT' }))
     if (options.signMethod === 'HS256') {
-      if (options.secret === undefined || options.secret.length < 32) throw new RangeError('JwtTokenProvider: HS256 needs a secret of at least 32 bytes')
-      if (options.privateKey !== undefined || options.publicKey !== undefined) throw new RangeError('JwtTokenProvider: HS256 takes a secret, not keys')
+      if (!(options.secret instanceof Uint8Array) || options.secret.length < 32) throw invalidOption('JwtTokenProvider', 'secret', 'a Uint8Array of at least 32 bytes for HS256', options.secret)
+      if (options.privateKey !== undefined || options.publicKey !== undefined) throw invalidOption('JwtTokenProvider', 'privateKey/publicKey', 'absent for HS256 (it takes a secret)', 'a key')
       this.#secret = Uint8Array.from(options.secret)
       return
     }
-    if (options.secret !== undefined) throw new RangeError(`JwtTokenProvider: ${options.signMethod} takes keys, not a secret`)
-    const priv = options.privateKey === undefined ? undefined : typeof options.privateKey === 'string' ? createPrivateKey(options.privateKey) : options.privateKey
-    const pub = options.publicKey === undefined ? (priv === undefined ? undefined : createPublicKey(priv)) : typeof options.publicKey === 'string' ? createPublicKey(options.publicKey) : options.publicKey
-    if (pub === undefined) throw new RangeError(`JwtTokenProvider: ${options.signMethod} needs a public or a private key`)
+    if (options.secret !== undefined) throw invalidOption('JwtTokenProvider', 'secret', `absent for ${options.signMethod} (it takes privateKey/publicKey)`, 'a secret')
+    const priv = options.privateKey === undefined ? undefined : asKey('privateKey', options.privateKey, createPrivateKey)
+    const pub = options.publicKey === undefined ? (priv === undefined ? undefined : createPublicKey(priv)) : asKey('publicKey', options.publicKey, createPublicKey)
+    if (pub === undefined) throw invalidOption('JwtTokenProvider', 'privateKey/publicKey', `a key for ${options.signMethod}`, undefined)
     for (const key of [priv, pub]) if (key !== undefined) checkKeyType(options.signMethod, key)
     this.#privateKey = priv
     this.#publicKey = pub
@@ -74,7 +78,7 @@ export class JwtTokenProvider implements TokenProvider {
   }
 
   assign(info: AuthInfo): string {
-    if (this.verifyOnly) throw new AuthError('ERR_VERIFY_ONLY', 'auth: token provider holds only a public key and cannot sign tokens')
+    if (this.verifyOnly) throw new AuthError('ERR_AUTH_VERIFY_ONLY', 'auth: token provider holds only a public key and cannot sign tokens')
     const exp = Math.floor((this.#clock.now() + this.#ttlMs) / 1000)
     const payload = b64url(JSON.stringify({ username: info.username, revision: info.revision, exp }))
     const signingInput = `${this.#header}.${payload}`
@@ -127,8 +131,21 @@ export class JwtTokenProvider implements TokenProvider {
 }
 
 function checkKeyType(method: JwtSignMethod, key: KeyObject): void {
-  if (method === 'RS256' && key.asymmetricKeyType !== 'rsa') throw new RangeError('JwtTokenProvider: RS256 needs an RSA key')
+  if (method === 'RS256' && key.asymmetricKeyType !== 'rsa') throw invalidOption('JwtTokenProvider', 'privateKey/publicKey', 'an RSA key for RS256', key.asymmetricKeyType)
   if (method === 'ES256' && (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1')) {
-    throw new RangeError('JwtTokenProvider: ES256 needs an EC key on P-256 (prime256v1)')
+    throw invalidOption('JwtTokenProvider', 'privateKey/publicKey', 'an EC key on P-256 (prime256v1) for ES256', key.asymmetricKeyType)
   }
+}
+
+/** A KeyObject, or one parsed from PEM; anything else is ERR_AUTH_INVALID_OPTION. */
+function asKey(name: string, key: unknown, parse: (pem: string) => KeyObject): KeyObject {
+  if (typeof key === 'string') {
+    try {
+      return parse(key)
+    } catch (err) {
+      throw new AuthError('ERR_AUTH_INVALID_OPTION', `auth: JwtTokenProvider option ${name} is not a PEM key Node can parse (${(err as Error).message}); pass a PEM string or a KeyObject`, { option: name }, { cause: err })
+    }
+  }
+  if (typeof key !== 'object' || key === null || typeof (key as KeyObject).type !== 'string') throw invalidOption('JwtTokenProvider', name, 'a PEM string or a KeyObject', key)
+  return key as KeyObject
 }

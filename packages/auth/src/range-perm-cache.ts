@@ -3,10 +3,11 @@ import assert from 'node:assert'
 /**
  * Key-range permission semantics (etcd's range_perm_cache.go, reference §5.2).
  *
- * A permission or a request names keys as `(key, rangeEnd)`:
- * - `rangeEnd` empty: the single key `key`, which is the half-open interval `[key, key + "\0")`;
- * - `rangeEnd` is `"\0"`: every key from `key` on, `[key, +∞)`;
- * - otherwise `[key, rangeEnd)`, which a permission requires to be non-empty (`key < rangeEnd`).
+ * A permission or a request names keys as a KeyRange `(key, end)` (`@strata/backend`):
+ * - `end` absent (or empty, as etcd's empty range_end): the single key `key`, which is the
+ *   half-open interval `[key, key + "\0")`;
+ * - `end` is `"\0"`: every key from `key` on, `[key, +∞)`;
+ * - otherwise `[key, end)`, which a permission requires to be non-empty (`key < end`).
  *
  * A user's permissions of one kind are the union of its roles' intervals, kept here merged into
  * disjoint, sorted, maximal intervals. Then "the union covers [a, b)" is one binary search: the
@@ -34,13 +35,13 @@ export function nextKey(key: Uint8Array): Uint8Array {
 }
 
 /**
- * True when `(key, rangeEnd)` is a valid permission range (etcd's isValidPermissionRange): the
- * key is non-empty, and the end is empty, `"\0"`, or after the key.
+ * True when `(key, end)` is a valid permission range (etcd's isValidPermissionRange): the key
+ * is non-empty, and the end is absent, empty, `"\0"`, or after the key.
  */
-export function isValidPermissionRange(key: Uint8Array, rangeEnd: Uint8Array): boolean {
+export function isValidPermissionRange(key: Uint8Array, end: Uint8Array | undefined): boolean {
   if (key.length === 0) return false
-  if (rangeEnd.length === 0 || isOpenEnd(rangeEnd)) return true
-  return compareKeys(key, rangeEnd) < 0
+  if (end === undefined || end.length === 0 || isOpenEnd(end)) return true
+  return compareKeys(key, end) < 0
 }
 
 /** A half-open interval of keys; `end` undefined means +∞. */
@@ -53,10 +54,10 @@ export interface KeyInterval {
  * The interval a permission range denotes. The range must be valid
  * ({@link isValidPermissionRange}).
  */
-export function permissionInterval(key: Uint8Array, rangeEnd: Uint8Array): KeyInterval {
-  if (rangeEnd.length === 0) return { start: key, end: nextKey(key) }
-  if (isOpenEnd(rangeEnd)) return { start: key, end: undefined }
-  return { start: key, end: rangeEnd }
+export function permissionInterval(key: Uint8Array, end: Uint8Array | undefined): KeyInterval {
+  if (end === undefined || end.length === 0) return { start: key, end: nextKey(key) }
+  if (isOpenEnd(end)) return { start: key, end: undefined }
+  return { start: key, end }
 }
 
 /**
@@ -64,11 +65,11 @@ export function permissionInterval(key: Uint8Array, rangeEnd: Uint8Array): KeyIn
  * which reads or deletes nothing) is checked as the point `key`: it is allowed exactly when the
  * key alone would be, so an empty range never opens a way around a permission.
  */
-export function requestInterval(key: Uint8Array, rangeEnd: Uint8Array | undefined): KeyInterval {
-  if (rangeEnd === undefined || rangeEnd.length === 0) return { start: key, end: nextKey(key) }
-  if (isOpenEnd(rangeEnd)) return { start: key, end: undefined }
-  if (compareKeys(key, rangeEnd) >= 0) return { start: key, end: nextKey(key) }
-  return { start: key, end: rangeEnd }
+export function requestInterval(key: Uint8Array, end: Uint8Array | undefined): KeyInterval {
+  if (end === undefined || end.length === 0) return { start: key, end: nextKey(key) }
+  if (isOpenEnd(end)) return { start: key, end: undefined }
+  if (compareKeys(key, end) >= 0) return { start: key, end: nextKey(key) }
+  return { start: key, end }
 }
 
 /** `a` compared with `b` where undefined is +∞. */
@@ -174,13 +175,13 @@ export interface UnifiedPermissions {
 
 /** Merges the permissions of `roles`; READWRITE counts for both sets. */
 export function unifyPermissions(
-  roles: Iterable<{ readonly permissions: readonly { readonly type: 'read' | 'write' | 'readwrite'; readonly key: Uint8Array; readonly rangeEnd: Uint8Array }[] }>,
+  roles: Iterable<{ readonly permissions: readonly { readonly type: 'read' | 'write' | 'readwrite'; readonly key: Uint8Array; readonly end?: Uint8Array | undefined }[] }>,
 ): UnifiedPermissions {
   const read: KeyInterval[] = []
   const write: KeyInterval[] = []
   for (const role of roles) {
     for (const p of role.permissions) {
-      const iv = permissionInterval(p.key, p.rangeEnd)
+      const iv = permissionInterval(p.key, p.end)
       if (p.type !== 'write') read.push(iv)
       if (p.type !== 'read') write.push(iv)
     }

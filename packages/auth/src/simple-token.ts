@@ -1,21 +1,24 @@
 import assert from 'node:assert'
 import { randomBelow, type Clock, type Rng } from '@strata/seams'
-import { AuthError } from './errors.js'
+import { AuthError, invalidArgument, invalidOption } from './errors.js'
+import { intOption, objectOption, optionsObject } from './options.js'
 import type { AuthInfo, TokenProvider } from './token-provider.js'
 
 const LETTERS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'
 const PREFIX_LENGTH = 16
 /** A token's TTL is pushed back at most once per this many ms of use (etcd's 1 s resolution). */
 const REFRESH_RESOLUTION_MS = 1000
+/** The longest TTL accepted: 10 years, in ms. */
+const MAX_TTL_MS = 10 * 365 * 24 * 3600 * 1000
 
 export interface SimpleTokenOptions {
-  /** Source of the token's 16 random letters. Default: none; it is required. */
+  /** Source of the token's 16 random letters. Required (AuthStore passes its own `rng`). */
   readonly rng: Rng
-  /** Time for TTLs (only `now()` is used). */
+  /** Time for TTLs, in ms (only `now()` is used). Required (AuthStore passes its own `clock`). */
   readonly clock: Pick<Clock, 'now'>
-  /** A token unused for this many ms expires. Default 300,000 ms (etcd's --auth-token-ttl 300 s). */
+  /** A token unused for this many ms expires; an integer in [1, 10 years]. Default 300,000 ms (etcd's --auth-token-ttl 300 s). */
   readonly ttlMs?: number
-  /** Most live tokens; assigning one more fails with ERR_AUTH_LIMIT. Default 1,000,000 tokens. */
+  /** Most live tokens, in [1, 100,000,000]; assigning one more fails with ERR_AUTH_LIMIT. Default 1,000,000 tokens. */
   readonly maxTokens?: number
 }
 
@@ -43,14 +46,15 @@ export class SimpleTokenProvider implements TokenProvider {
   readonly #byUser = new Map<string, Set<string>>()
 
   constructor(options: SimpleTokenOptions) {
-    const ttlMs = options.ttlMs ?? 300_000
-    const maxTokens = options.maxTokens ?? 1_000_000
-    if (!(ttlMs > 0) || !Number.isFinite(ttlMs)) throw new RangeError(`SimpleTokenProvider: ttlMs must be positive, got ${ttlMs}`)
-    if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new RangeError(`SimpleTokenProvider: maxTokens must be >= 1, got ${maxTokens}`)
-    this.#rng = options.rng
-    this.#clock = options.clock
-    this.#ttlMs = ttlMs
-    this.#maxTokens = maxTokens
+    const o = optionsObject('SimpleTokenProvider', options)
+    const rng = objectOption('SimpleTokenProvider', 'rng', o.rng, ['nextU32'])
+    const clock = objectOption('SimpleTokenProvider', 'clock', o.clock, ['now'])
+    if (rng === undefined) throw invalidOption('SimpleTokenProvider', 'rng', 'an Rng (cryptoRng() from @strata/seams)', rng)
+    if (clock === undefined) throw invalidOption('SimpleTokenProvider', 'clock', 'a Clock (systemClock from @strata/seams)', clock)
+    this.#rng = rng
+    this.#clock = clock
+    this.#ttlMs = intOption('SimpleTokenProvider', 'ttlMs', o.ttlMs, 300_000, 1, MAX_TTL_MS)
+    this.#maxTokens = intOption('SimpleTokenProvider', 'maxTokens', o.maxTokens, 1_000_000, 1, 100_000_000)
   }
 
   /** Live (unexpired) tokens. */
@@ -61,7 +65,7 @@ export class SimpleTokenProvider implements TokenProvider {
 
   assign(info: AuthInfo, options: { readonly index?: number } = {}): string {
     const index = options.index ?? 0
-    assert.ok(Number.isSafeInteger(index) && index >= 0, 'simple token index must be a safe non-negative integer')
+    if (!Number.isSafeInteger(index) || index < 0) throw invalidArgument('the token index', 'a safe non-negative integer (the raft index of the authenticate entry)', index)
     const now = this.#clock.now()
     this.#sweep(now)
     if (this.#tokens.size >= this.#maxTokens) {

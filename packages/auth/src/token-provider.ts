@@ -13,7 +13,7 @@ export interface TokenProvider {
   /**
    * A new token for `info.username`. `index` is the raft index of the authenticate entry (simple
    * tokens carry it; default 0, meaning "no entry", as for internal root tokens).
-   * Fails with ERR_VERIFY_ONLY when the provider holds no signing key.
+   * Fails with ERR_AUTH_VERIFY_ONLY when the provider holds no signing key.
    */
   assign(info: AuthInfo, options?: { readonly index?: number }): string
   /**

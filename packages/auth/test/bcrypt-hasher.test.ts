@@ -1,8 +1,9 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { existsSync, readFileSync, readdirSync } from 'node:fs'
-import { rejectsWithCode } from '@strata/testkit'
-import { PasswordHasher, defaultHashConcurrency, eventLoopBusy, isBcryptHash } from '../src/index.js'
+import { rejectsWithCode, throwsWithCode } from '@strata/testkit'
+import { PasswordHasher } from '../src/index.js'
+import { defaultHashConcurrency, eventLoopBusy, isBcryptHash } from '../src/internal.js'
 
 test('hash then compare: the right password matches, others and malformed hashes do not', async () => {
   const h = new PasswordHasher({ cost: 4 })
@@ -13,13 +14,13 @@ test('hash then compare: the right password matches, others and malformed hashes
   assert.not.ok(await h.compare('wrong', hash))
   assert.not.ok(await h.compare('correct horse', 'not-a-hash'))
   assert.not.ok(isBcryptHash('plaintext'))
-  await rejectsWithCode(h.hash(''), 'ERR_PASSWORD_EMPTY')
+  await rejectsWithCode(h.hash(''), 'ERR_AUTH_PASSWORD_EMPTY')
 })
 
 test('the cost is checked against [4, 31]; the default concurrency leaves one core free', () => {
-  assert.throws(() => new PasswordHasher({ cost: 3 }), RangeError)
-  assert.throws(() => new PasswordHasher({ cost: 32 }), RangeError)
-  assert.throws(() => new PasswordHasher({ maxConcurrent: 0 }), RangeError)
+  throwsWithCode(() => new PasswordHasher({ cost: 3 }), 'ERR_AUTH_INVALID_OPTION')
+  throwsWithCode(() => new PasswordHasher({ cost: 32 }), 'ERR_AUTH_INVALID_OPTION')
+  throwsWithCode(() => new PasswordHasher({ maxConcurrent: 0 }), 'ERR_AUTH_INVALID_OPTION')
   assert.is(new PasswordHasher().cost, 10)
   assert.is(new PasswordHasher({ cost: 4 }).maxConcurrent, defaultHashConcurrency())
   assert.ok(defaultHashConcurrency() >= 1)
@@ -49,7 +50,7 @@ test('while busy() says the process is busy, one core is left: maxConcurrent - 1
   assert.equal(h.stats(), { running: 2, queued: 6 })
   await Promise.all(all)
   assert.is(peak, 2)
-  assert.throws(() => new PasswordHasher({ busy: true as unknown as () => boolean }), TypeError)
+  throwsWithCode(() => new PasswordHasher({ busy: true as unknown as () => boolean }), 'ERR_AUTH_INVALID_OPTION')
   const one = new PasswordHasher({ cost: 4, maxConcurrent: 1, busy: () => true })
   assert.is(one.busyConcurrent, 1)
   const p = one.hash('pw')
@@ -142,7 +143,7 @@ test('bcrypt runs on threads whose nice value is raised, leaving the event loop 
     assert.is(nice.get(process.pid), 0, 'the main thread keeps its priority')
   }
   await h.close()
-  assert.throws(() => new PasswordHasher({ niceness: 20 }), RangeError)
+  throwsWithCode(() => new PasswordHasher({ niceness: 20 }), 'ERR_AUTH_INVALID_OPTION')
 })
 
 test.run()

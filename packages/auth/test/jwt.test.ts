@@ -29,12 +29,12 @@ test('HS256, RS256 and ES256 tokens carry username and revision and verify on an
   }
 })
 
-test('a public-key-only provider verifies but refuses to sign with ERR_VERIFY_ONLY', () => {
+test('a public-key-only provider verifies but refuses to sign with ERR_AUTH_VERIFY_ONLY', () => {
   const clock = new FakeClock(EPOCH)
   for (const [, , verifier] of configs(clock).slice(1)) {
     const p = new JwtTokenProvider(verifier)
     assert.ok(p.verifyOnly)
-    throwsWithCode(() => p.assign({ username: 'a', revision: 1 }), 'ERR_VERIFY_ONLY')
+    throwsWithCode(() => p.assign({ username: 'a', revision: 1 }), 'ERR_AUTH_VERIFY_ONLY')
   }
 })
 
@@ -67,11 +67,11 @@ test('tampered payloads, foreign keys, other algorithms and junk are rejected', 
 
 test('bad configurations are refused', () => {
   const clock = new FakeClock(EPOCH)
-  assert.throws(() => new JwtTokenProvider({ signMethod: 'HS256', secret: randomBytes(8), clock }), RangeError)
-  assert.throws(() => new JwtTokenProvider({ signMethod: 'RS256', privateKey: ec.privateKey, clock }), RangeError)
-  assert.throws(() => new JwtTokenProvider({ signMethod: 'ES256', publicKey: rsa.publicKey, clock }), RangeError)
-  assert.throws(() => new JwtTokenProvider({ signMethod: 'ES256', clock }), RangeError)
-  assert.throws(() => new JwtTokenProvider({ signMethod: 'RS256', secret, clock }), RangeError)
+  throwsWithCode(() => new JwtTokenProvider({ signMethod: 'HS256', secret: randomBytes(8), clock }), 'ERR_AUTH_INVALID_OPTION')
+  throwsWithCode(() => new JwtTokenProvider({ signMethod: 'RS256', privateKey: ec.privateKey, clock }), 'ERR_AUTH_INVALID_OPTION')
+  throwsWithCode(() => new JwtTokenProvider({ signMethod: 'ES256', publicKey: rsa.publicKey, clock }), 'ERR_AUTH_INVALID_OPTION')
+  throwsWithCode(() => new JwtTokenProvider({ signMethod: 'ES256', clock }), 'ERR_AUTH_INVALID_OPTION')
+  throwsWithCode(() => new JwtTokenProvider({ signMethod: 'RS256', secret, clock }), 'ERR_AUTH_INVALID_OPTION')
 })
 
 test.run()

@@ -1,7 +1,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Prng, withSeed, seedFromEnv } from '@strata/testkit'
-import { KeyIntervalSet, isValidPermissionRange, permissionInterval, requestInterval, unifyPermissions, type KeyInterval } from '../src/index.js'
+import { KeyIntervalSet, isValidPermissionRange, permissionInterval, requestInterval, unifyPermissions, type KeyInterval } from '../src/internal.js'
 
 const b = (s: string): Uint8Array => new TextEncoder().encode(s)
 const Z = '\0'
@@ -74,8 +74,8 @@ test('isValidPermissionRange rejects an empty key and an end not after the key',
 
 test('unifyPermissions puts READWRITE in both sets and READ/WRITE in one each', () => {
   const u = unifyPermissions([
-    { permissions: [{ type: 'read', key: b('r'), rangeEnd: b('') }, { type: 'readwrite', key: b('rw'), rangeEnd: b('') }] },
-    { permissions: [{ type: 'write', key: b('w'), rangeEnd: b('') }] },
+    { permissions: [{ type: 'read', key: b('r'), end: b('') }, { type: 'readwrite', key: b('rw'), end: b('') }] },
+    { permissions: [{ type: 'write', key: b('w'), end: b('') }] },
   ])
   assert.ok(u.read.covers(req('r')) && u.read.covers(req('rw')) && !u.read.covers(req('w')))
   assert.ok(u.write.covers(req('w')) && u.write.covers(req('rw')) && !u.write.covers(req('r')))

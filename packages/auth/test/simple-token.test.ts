@@ -70,8 +70,8 @@ test('more live tokens than maxTokens fail with ERR_AUTH_LIMIT until some expire
 })
 
 test('bad options are refused', () => {
-  assert.throws(() => new SimpleTokenProvider({ rng: new Prng(1), clock: new FakeClock(), ttlMs: 0 }), RangeError)
-  assert.throws(() => new SimpleTokenProvider({ rng: new Prng(1), clock: new FakeClock(), maxTokens: 0 }), RangeError)
+  throwsWithCode(() => new SimpleTokenProvider({ rng: new Prng(1), clock: new FakeClock(), ttlMs: 0 }), 'ERR_AUTH_INVALID_OPTION')
+  throwsWithCode(() => new SimpleTokenProvider({ rng: new Prng(1), clock: new FakeClock(), maxTokens: 0 }), 'ERR_AUTH_INVALID_OPTION')
 })
 
 test.run()

@@ -68,7 +68,7 @@ async function makeLog(p: Prng, n: number): Promise<Entry[]> {
     // Every random part is drawn here: applying (or replaying) an entry must not consume the Prng.
     const kind = p.int(11)
     const type = p.pick(['read', 'write', 'readwrite'] as const)
-    const rangeEnd = p.bool() ? '' : '\0'
+    const end = p.bool() ? '' : '\0'
     ops.push((s, o) => {
       if (kind === 0) s.userAdd({ name: u, hashedPassword: hash }, o)
       else if (kind === 1) s.userDelete(u, o)
@@ -77,8 +77,8 @@ async function makeLog(p: Prng, n: number): Promise<Entry[]> {
       else if (kind === 4) s.userRevokeRole({ user: u, role: r }, o)
       else if (kind === 5) s.roleAdd(r, o)
       else if (kind === 6) s.roleDelete(r, o)
-      else if (kind === 7) s.roleGrantPermission({ role: r, permission: { type, key, rangeEnd } }, o)
-      else if (kind === 8) s.roleRevokePermission({ role: r, key, rangeEnd: '' }, o)
+      else if (kind === 7) s.roleGrantPermission({ role: r, permission: { type, key, end } }, o)
+      else if (kind === 8) s.roleRevokePermission({ role: r, key, end: '' }, o)
       else if (kind === 9) s.authEnable(o)
       else s.authDisable(o)
     })
@@ -91,12 +91,12 @@ function digest(store: AuthStore): unknown {
     revision: store.revision,
     enabled: store.enabled,
     users: store.userList().map((n) => store.userGet(n)),
-    roles: store.roleList().map((n) => store.roleGet(n)).map((r) => ({ ...r, permissions: r.permissions.map((q) => ({ ...q, key: [...q.key], rangeEnd: [...q.rangeEnd] })) })),
+    roles: store.roleList().map((n) => store.roleGet(n)).map((r) => ({ ...r, permissions: r.permissions.map((q) => ({ ...q, key: [...q.key], end: [...(q.end ?? [])] })) })),
   }
 }
 
-function newStore(backend: MemoryBackend): AuthStore {
-  return new AuthStore(backend, { hasher, rng: new Prng(1), clock: new FakeClock() })
+function newStore(backend: MemoryBackend): Promise<AuthStore> {
+  return AuthStore.open(backend, { hasher, rng: new Prng(1), clock: new FakeClock() })
 }
 
 test('crash at any point, replay the entries above the persisted index: same revision and state as a member that never crashed (seeded)', async () => {
@@ -107,17 +107,17 @@ test('crash at any point, replay the entries above the persisted index: same rev
     for (let round = 0; round < 12; round++) {
       const log = await makeLog(p, 60)
       const clock = new FakeClock()
-      const reference = new MemoryBackend({ clock, batchInterval: 1e9 })
-      const refStore = newStore(reference)
+      const reference = new MemoryBackend({ clock, batchIntervalMs: 86_400_000 })
+      const refStore = await newStore(reference)
       for (const e of log) applyEntry(reference, refStore, e)
 
       // The crashing member commits every few writes (batchLimit), then loses power mid-log.
-      let backend = new MemoryBackend({ clock, batchInterval: 1e9, batchLimit: 2 + p.int(5) })
-      let store = newStore(backend)
+      let backend = new MemoryBackend({ clock, batchIntervalMs: 86_400_000, batchLimit: 2 + p.int(5) })
+      let store = await newStore(backend)
       const crashAt = p.int(log.length)
       for (const e of log.slice(0, crashAt)) applyEntry(backend, store, e)
       backend = backend.crash()
-      store = newStore(backend)
+      store = await newStore(backend)
       const persisted = backend.read((tx) => appliedIndex(tx))
       assert.ok(persisted <= crashAt)
       if (persisted < crashAt) lostWrites++
@@ -130,14 +130,14 @@ test('crash at any point, replay the entries above the persisted index: same rev
 })
 
 test('replaying an already-applied entry does not bump the auth revision a second time', async () => {
-  const backend = new MemoryBackend({ clock: new FakeClock(), batchInterval: 1e9 })
-  const store = newStore(backend)
+  const backend = new MemoryBackend({ clock: new FakeClock(), batchIntervalMs: 86_400_000 })
+  const store = await newStore(backend)
   const entry: Entry = { index: 1, apply: (s, o) => s.roleAdd('r', o) }
   applyEntry(backend, store, entry)
   await backend.commit()
   assert.is(store.revision, 2)
   const after = backend.crash()
-  const again = newStore(after)
+  const again = await newStore(after)
   assert.is(again.revision, 2)
   applyEntry(after, again, entry) // the WAL replays entry 1; its effects are already in the backend
   assert.is(again.revision, 2)
@@ -152,16 +152,16 @@ test('without the shared transaction (the pre-fix driver) the replayed member ru
     { index: 3, apply: (s, o) => s.roleGrantPermission({ role: 'r', permission: { type: 'read', key: 'k' } }, o) },
     { index: 4, apply: (s, o) => s.userGrantRole({ user: 'u', role: 'r' }, o) },
   ]
-  const reference = new MemoryBackend({ clock: new FakeClock(), batchInterval: 1e9 })
-  const refStore = newStore(reference)
+  const reference = new MemoryBackend({ clock: new FakeClock(), batchIntervalMs: 86_400_000 })
+  const refStore = await newStore(reference)
   for (const e of log) applyEntry(reference, refStore, e)
 
-  const backend = new MemoryBackend({ clock: new FakeClock(), batchInterval: 1e9 })
-  const store = newStore(backend)
+  const backend = new MemoryBackend({ clock: new FakeClock(), batchIntervalMs: 86_400_000 })
+  const store = await newStore(backend)
   for (const e of log) applyEntryBuggy(backend, store, e, 100) // no kv write: the index is never saved
   await backend.commit()
   const after = backend.crash()
-  const replayed = newStore(after)
+  const replayed = await newStore(after)
   for (const e of log) applyEntryBuggy(after, replayed, e, 100)
   assert.ok(replayed.revision > refStore.revision, 'the re-applied mutations bumped the revision again')
   // Enable auth on both the same way; a request the leader stamps with the cluster's revision
