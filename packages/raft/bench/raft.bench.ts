@@ -9,7 +9,8 @@
 import { Bench } from 'tinybench'
 import { opsPerSecond, printResult, quick, runBench } from '@strata/testkit'
 import type { Entry, Message } from '../src/index.js'
-import { MajorityConfig, MemoryStorage, RawNode } from '../src/index.js'
+import { MemoryStorage, RawNode } from '../src/index.js'
+import { MajorityConfig, rawNodeRaft } from '../src/internal.js'
 
 const TIME_MS = quick ? 300 : 3000
 const BATCH = 64
@@ -68,7 +69,7 @@ function commitThroughput(n: number): number {
   }
   while (pump(ms)) { /* drain */ }
   const elapsed = (performance.now() - start) / 1000
-  for (const m of ms) if (m.applied < startIndex + proposed) throw new Error(`member ${m.rn.raft.id} applied only ${m.applied}`)
+  for (const m of ms) if (m.applied < startIndex + proposed) throw new Error(`member ${rawNodeRaft(m.rn).id} applied only ${m.applied}`)
   return proposed / elapsed
 }
 

@@ -3,7 +3,7 @@ import type {
   ConfChange, ConfChangeSingle, ConfChangeTransition, ConfChangeType, ConfChangeV2, ConfState, Entry, EntryType,
   HardState, Message, MessageType, Snapshot, SnapshotMetadata,
 } from './types.js'
-import { entryHeaderSize } from './types.js'
+import { entryHeaderSize, isKnownMessageType } from './types.js'
 
 /**
  * The binary codec of raft's data, documented byte by byte in FORMAT.md. Little-endian; u64
@@ -15,7 +15,6 @@ import { entryHeaderSize } from './types.js'
 export const maxDecodedItems = 1 << 24
 export const maxDecodedBytes = 1 << 30
 
-const knownMessageTypes = new Set([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 23])
 
 class Writer {
   /** Invariant: `#pos <= #buf.length`. */
@@ -207,7 +206,7 @@ export function encodeMessage(m: Message): Uint8Array {
 export function decodeMessage(buf: Uint8Array): Message {
   return decodeWith('message', buf, (r) => {
     const type = r.u8()
-    if (!knownMessageTypes.has(type)) r.fail(`unknown message type ${type}`)
+    if (!isKnownMessageType(type)) r.fail(`unknown message type ${type}`)
     const flags = r.u8()
     if ((flags & ~7) !== 0) r.fail(`unknown flags ${flags}`)
     const to = r.u64(), from = r.u64(), term = r.u64(), logTerm = r.u64(), index = r.u64(), commit = r.u64()

@@ -60,38 +60,68 @@ export function stepLeader(r: Raft, m: Message): void {
   }
 }
 
-/** Appends proposals (conf changes validated, one unapplied at a time) and defers the broadcast to the Ready. */
-export function leaderPropose(r: Raft, m: Message): void {
+/**
+ * Appends proposals (conf changes validated, one unapplied at a time) and defers the broadcast
+ * to the Ready. A conf change the leader refuses is replaced by an empty normal entry (etcd's
+ * behaviour, kept for proposals stepped as MsgProp: forwarded ones and the automatic
+ * leave-joint), or, when `strict` (RawNode.proposeConfChange on the leader), refused with a
+ * ProposalDroppedError before anything is appended.
+ */
+export function leaderPropose(r: Raft, m: Message, strict = false): void {
   assert(m.entries.length > 0, `${r.id} stepped empty MsgProp`)
   if (!r.trk.progress.has(r.id)) throw new ProposalDroppedError('leader-removed', 'this leader was removed from the configuration; retry on the next leader')
   if (r.leadTransferee !== None) throw new ProposalDroppedError('leader-transfer', `leadership is being transferred to ${r.leadTransferee}; retry on the new leader`, { transferee: r.leadTransferee })
   const ents = m.entries.slice()
+  let pendingConfIndex = r.pendingConfIndex
   for (let i = 0; i < ents.length; i++) {
     const e = ents[i]!
     if (e.type === EntryType.Normal) continue
     const cc = e.type === EntryType.ConfChange ? confChangeAsV2(decodeConfChange(e.data)) : decodeConfChangeV2(e.data)
-    const refused = confChangeRefusal(r, cc)
-    if (refused !== undefined) {
-      r.log(`${r.id} ignoring conf change ${describeChanges(cc.changes) || 'leave-joint'} at config ${describeConfig(r.trk.config)}: ${refused}`)
-      // Replace rather than drop, so the proposal's position in the batch is preserved.
-      ents[i] = { term: 0, index: 0, type: EntryType.Normal, data: new Uint8Array(0) }
-    } else {
-      r.pendingConfIndex = r.raftLog.lastIndex() + i + 1
+    const refusal = confChangeRefusal(r, cc, pendingConfIndex)
+    if (refusal === undefined) {
+      pendingConfIndex = r.raftLog.lastIndex() + i + 1
+      continue
     }
+    if (strict) throw new ProposalDroppedError(refusal.reason, refusal.message, refusal.context)
+    r.log(`${r.id} ignoring conf change ${describeChanges(cc.changes) || 'leave-joint'} at config ${describeConfig(r.trk.config)}: ${refusal.message}`)
+    // Replace rather than drop, so the proposal's position in the batch is preserved.
+    ents[i] = { term: 0, index: 0, type: EntryType.Normal, data: new Uint8Array(0) }
   }
   if (!r.appendEntry(ents)) throw new ProposalDroppedError('uncommitted-limit', `uncommitted entries would exceed ${r.maxUncommittedSize} bytes; retry once earlier entries commit`, { uncommittedBytes: r.uncommittedSize })
+  r.pendingConfIndex = pendingConfIndex
   r.appendsPending = true
 }
 
-/** Why a conf change must not be appended now, or undefined if it may (§7.8 propose-time validation). */
-export function confChangeRefusal(r: Raft, cc: ConfChangeV2): string | undefined {
+export interface ConfChangeRefusal {
+  readonly reason: 'conf-change-pending' | 'conf-change-in-joint' | 'conf-change-not-joint'
+  readonly message: string
+  readonly context: Readonly<Record<string, unknown>>
+}
+
+/**
+ * Why a conf change must not be appended now, or undefined if it may (§7.8 propose-time
+ * validation): one unapplied conf change at a time, and while joint only the leave-joint change.
+ */
+export function confChangeRefusal(r: Raft, cc: ConfChangeV2, pendingConfIndex = r.pendingConfIndex): ConfChangeRefusal | undefined {
   if (r.disableConfChangeValidation) return undefined
-  const alreadyPending = r.pendingConfIndex > r.raftLog.applied
-  const alreadyJoint = r.trk.config.voters.isJoint()
+  const applied = r.raftLog.applied
+  const joint = r.trk.config.voters.isJoint()
   const wantsLeave = leaveJoint(cc)
-  if (alreadyPending) return `possible unapplied conf change at index ${r.pendingConfIndex} (applied to ${r.raftLog.applied})`
-  if (alreadyJoint && !wantsLeave) return 'must transition out of joint config first'
-  if (!alreadyJoint && wantsLeave) return 'not in joint state; refusing empty conf change'
+  if (pendingConfIndex > applied) {
+    return {
+      reason: 'conf-change-pending', context: { pendingIndex: pendingConfIndex, applied },
+      message: `a conf change at index ${pendingConfIndex} may not be applied yet (applied ${applied}); retry after it applies`,
+    }
+  }
+  if (joint && !wantsLeave) {
+    return {
+      reason: 'conf-change-in-joint', context: { applied },
+      message: 'the configuration is joint; leave it first (an empty ConfChangeV2 with the Auto transition, or wait for the automatic leave) and retry',
+    }
+  }
+  if (!joint && wantsLeave) {
+    return { reason: 'conf-change-not-joint', context: { applied }, message: 'the configuration is not joint, so there is nothing to leave' }
+  }
   return undefined
 }
 

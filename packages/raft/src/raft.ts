@@ -11,7 +11,7 @@ import type { VoteResult } from './quorum/quorum.js'
 import type { RaftConfig, SoftState } from './raft-config.js'
 import { resolveConfig, StateType } from './raft-config.js'
 import { stepCandidate, stepFollower } from './raft-follower.js'
-import { stepLeader } from './raft-leader.js'
+import { leaderPropose, stepLeader } from './raft-leader.js'
 import type { ReadState } from './read-only.js'
 import { ReadOnly, ReadOnlyOption } from './read-only.js'
 import { Inflights } from './tracker/inflights.js'
@@ -401,6 +401,17 @@ export class Raft {
   poll(id: number, granted: boolean): VoteResult {
     this.trk.recordVote(id, granted)
     return this.trk.tallyVotes().result
+  }
+
+  /**
+   * A proposal from this node's own driver. On the leader a conf change it refuses throws
+   * ProposalDroppedError instead of becoming an empty entry; elsewhere it is stepped as usual
+   * (a follower forwards it, and the leader's refusal is then silent, as in etcd).
+   */
+  proposeLocal(m: Message): void {
+    assert(m.type === MessageType.MsgProp && m.term === 0, 'proposeLocal takes a local MsgProp')
+    if (this.state === StateType.Leader) leaderPropose(this, m, true)
+    else this.step(m)
   }
 
   /** Steps one message; throws ProposalDroppedError for proposals/reads that cannot be taken. */

@@ -1,10 +1,11 @@
 import assert from 'node:assert'
 import { encodeConfChange, encodeConfChangeV2 } from './codec.js'
-import { StepLocalMsgError, StepPeerNotFoundError } from './errors.js'
+import { RaftInvalidArgumentError, StepLocalMsgError, StepPeerNotFoundError } from './errors.js'
 import type { RaftConfig, SoftState } from './raft.js'
 import { Raft, StateType } from './raft.js'
 import type { ReadState } from './read-only.js'
 import type { ProgressState } from './tracker/progress.js'
+import { checkBytes, checkConfChange, checkMessage, checkNodeId } from './validate.js'
 import type { ConfChange, ConfChangeV2, ConfState, Entry, HardState, Message, Snapshot } from './types.js'
 import {
   EntryType, hardStateEqual, isEmptyHardState, isLocalMsg, isResponseMsg, message, MessageType, messageTypeName,
@@ -65,6 +66,17 @@ interface Accepted {
   readonly stepsOnAdvance: readonly Message[]
 }
 
+let raftOfRawNode: (rn: RawNode) => Raft
+
+/**
+ * The state machine behind a RawNode, for this package's tests and tools (exported from
+ * `@strata/raft/internal` only): reading it is fine, driving it directly bypasses the Ready
+ * contract.
+ */
+export function rawNodeRaft(rn: RawNode): Raft {
+  return raftOfRawNode(rn)
+}
+
 /**
  * The driver-facing handle on a Raft state machine. Not thread-safe in spirit: one driver loop
  * owns it and alternates input calls with `ready()`/`advance()`.
@@ -82,9 +94,8 @@ export class RawNode {
     this.#prevHardState = this.#raft.hardState()
   }
 
-  /** The state machine itself, for tests and status tooling; do not drive it directly. */
-  get raft(): Raft {
-    return this.#raft
+  static {
+    raftOfRawNode = (rn) => rn.#raft
   }
 
   /** Advances the logical clock by one tick (election and heartbeat timeouts count ticks). */
@@ -97,21 +108,40 @@ export class RawNode {
     this.#raft.step(message({ type: MessageType.MsgHup, from: this.#raft.id }))
   }
 
-  /** Proposes data to be appended; throws ProposalDroppedError when it cannot be taken. */
+  /**
+   * Proposes data to be appended. Throws ProposalDroppedError (ERR_RAFT_PROPOSAL_DROPPED) when it
+   * cannot be taken (see its reasons), RaftInvalidArgumentError when `data` is not a Uint8Array.
+   */
   propose(data: Uint8Array): void {
-    this.#raft.step(message({ type: MessageType.MsgProp, from: this.#raft.id, entries: [{ term: 0, index: 0, type: EntryType.Normal, data }] }))
+    checkBytes('data', data)
+    this.#raft.proposeLocal(message({ type: MessageType.MsgProp, from: this.#raft.id, entries: [{ term: 0, index: 0, type: EntryType.Normal, data }] }))
   }
 
-  /** Proposes a configuration change (V1 or V2); it takes effect when applied via applyConfChange. */
+  /**
+   * Proposes a configuration change (V1 or V2); it takes effect when applied via applyConfChange.
+   * On the leader, a change that validation refuses throws ProposalDroppedError with reason
+   * `conf-change-pending` (an earlier change is not applied yet; retry after it applies),
+   * `conf-change-in-joint` or `conf-change-not-joint`, and nothing is appended. On a follower
+   * the change is forwarded, and a refusal by the leader is silent (an empty entry in its place).
+   * A change of unknown `type`/`transition`, or a `nodeId` that is not a positive safe integer,
+   * throws RaftInvalidArgumentError.
+   */
   proposeConfChange(cc: ConfChange | ConfChangeV2): void {
+    checkConfChange('cc', cc)
     const entry: Entry = 'changes' in cc
       ? { term: 0, index: 0, type: EntryType.ConfChangeV2, data: encodeConfChangeV2(cc) }
       : { term: 0, index: 0, type: EntryType.ConfChange, data: encodeConfChange(cc) }
-    this.#raft.step(message({ type: MessageType.MsgProp, from: this.#raft.id, entries: [entry] }))
+    this.#raft.proposeLocal(message({ type: MessageType.MsgProp, from: this.#raft.id, entries: [entry] }))
   }
 
-  /** Steps a message from the network. */
+  /**
+   * Steps a message from the network. Throws StepLocalMsgError for local-only types,
+   * StepPeerNotFoundError for a response from a non-member, RaftInvalidArgumentError for a
+   * malformed message (unknown type, unsafe numbers, a MsgSnap without a snapshot, ...),
+   * ProposalDroppedError for a forwarded proposal or read this node cannot take.
+   */
   step(m: Message): void {
+    checkMessage('m', m)
     if (isLocalMsg(m.type)) throw new StepLocalMsgError(messageTypeName(m.type))
     if (isResponseMsg(m.type) && !this.#raft.trk.progress.has(m.from)) throw new StepPeerNotFoundError(m.from)
     this.#raft.step(m)
@@ -119,6 +149,7 @@ export class RawNode {
 
   /** Applies a committed conf change entry's change; returns the new ConfState (to persist with snapshots). */
   applyConfChange(cc: ConfChange | ConfChangeV2): ConfState {
+    checkConfChange('cc', cc)
     const v2: ConfChangeV2 = 'changes' in cc ? cc : { transition: 0, changes: [{ type: cc.type, nodeId: cc.nodeId }], context: cc.context }
     return this.#raft.applyConfChange(v2)
   }
@@ -196,6 +227,7 @@ export class RawNode {
 
   /** Asks the leader to hand leadership to `transferee`. */
   transferLeader(transferee: number): void {
+    checkNodeId('transferee', transferee)
     this.#raft.step(message({ type: MessageType.MsgTransferLeader, from: transferee }))
   }
 
@@ -209,16 +241,22 @@ export class RawNode {
    * Throws ProposalDroppedError if there is no leader to ask.
    */
   readIndex(requestCtx: Uint8Array): void {
+    checkBytes('requestCtx', requestCtx)
     this.#raft.step(message({ type: MessageType.MsgReadIndex, entries: [{ term: 0, index: 0, type: EntryType.Normal, data: requestCtx }] }))
   }
 
   /** The transport failed to deliver to `id`. */
   reportUnreachable(id: number): void {
+    checkNodeId('id', id)
     this.#raft.step(message({ type: MessageType.MsgUnreachable, from: id }))
   }
 
   /** Result of sending a MsgSnap to `id`. */
   reportSnapshot(id: number, status: SnapshotStatus): void {
+    checkNodeId('id', id)
+    if (status !== SnapshotStatus.Finish && status !== SnapshotStatus.Failure) {
+      throw new RaftInvalidArgumentError('status', `must be SnapshotStatus.Finish (1) or SnapshotStatus.Failure (2), got ${String(status)}`)
+    }
     this.#raft.step(message({ type: MessageType.MsgSnapStatus, from: id, reject: status === SnapshotStatus.Failure }))
   }
 

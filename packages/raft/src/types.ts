@@ -61,6 +61,11 @@ export function messageTypeName(t: number): string {
   return messageTypeNames.get(t) ?? `Msg?${t}`
 }
 
+/** True for the values of MessageType. */
+export function isKnownMessageType(t: number): t is MessageType {
+  return messageTypeNames.has(t)
+}
+
 /** True for the types that only the local node may step (never arrive from the network). */
 export function isLocalMsg(t: MessageType): boolean {
   return t === MessageType.MsgHup || t === MessageType.MsgBeat || t === MessageType.MsgUnreachable ||

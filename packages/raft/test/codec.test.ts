@@ -5,8 +5,9 @@ import type { Entry, Message, Snapshot } from '../src/index.js'
 import {
   decodeConfChange, decodeConfChangeV2, decodeConfState, decodeEntry, decodeHardState, decodeMessage, decodeSnapshot,
   decodeSnapshotMetadata, encodeConfChange, encodeConfChangeV2, encodeConfState, encodeEntry, encodeHardState,
-  encodeMessage, encodeSnapshot, encodeSnapshotMetadata, EntryType, message, MessageType, RaftCodecError,
+  encodeMessage, encodeSnapshot, encodeSnapshotMetadata, EntryType, MessageType, RaftCodecError,
 } from '../src/index.js'
+import { message } from '../src/internal.js'
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s)
 const big = Number.MAX_SAFE_INTEGER

@@ -1,7 +1,8 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { Entry } from '../src/index.js'
-import { MemoryStorage, RaftLog, Unstable } from '../src/index.js'
+import { MemoryStorage } from '../src/index.js'
+import { RaftLog, Unstable } from '../src/internal.js'
 
 const ent = (index: number, term: number): Entry => ({ index, term, type: 0, data: new Uint8Array(0) })
 

@@ -1,7 +1,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { withSeed } from '@strata/testkit'
-import { JointConfig, MajorityConfig, maxIndex, VoteResult } from '../src/index.js'
+import { JointConfig, MajorityConfig, maxIndex, VoteResult } from '../src/internal.js'
 
 /** The dumb reference: sort all acked indexes descending, take the one a majority reaches. */
 function naiveCommitted(ids: number[], acked: Map<number, number>): number {

@@ -7,9 +7,10 @@ import * as assert from 'uvu/assert'
 import type { Rng } from '@strata/seams'
 import { withSeed } from '@strata/testkit'
 import type { Entry, MemoryStorage, Message } from '../src/index.js'
-import { message, MessageType, RawNode, StateType } from '../src/index.js'
+import { MessageType, RawNode, StateType } from '../src/index.js'
 import { Cluster } from './harness/cluster.js'
 import { bootstrapStorage, seededRng } from './harness/node.js'
+import { message, rawNodeRaft } from '../src/internal.js'
 
 const ent = (index: number, term: number): Entry => ({ index, term, type: 0, data: new Uint8Array(0) })
 
@@ -48,7 +49,7 @@ test('§5.2 election safety: at most one leader per term under random timeouts a
         c.stabilize()
         for (const n of c.nodes.values()) {
           if (n.rn.state !== StateType.Leader) continue
-          const term = n.rn.raft.term
+          const term = rawNodeRaft(n.rn).term
           const prev = leaderOf.get(term)
           assert.ok(prev === undefined || prev === n.id, `term ${term} has leaders ${prev} and ${n.id}`)
           leaderOf.set(term, n.id)
@@ -66,7 +67,7 @@ test('§5.2 a follower grants at most one vote per term, first come first served
   rn.step(message({ type: MessageType.MsgVote, from: 2, to: 1, term: 2 }))
   const resps = drain(rn).filter((m) => m.type === MessageType.MsgVoteResp)
   assert.equal(resps.map((m) => [m.to, m.reject]), [[2, false], [3, true], [2, false]])
-  assert.is(rn.raft.vote, 2)
+  assert.is(rawNodeRaft(rn).vote, 2)
 })
 
 test('§5.2 the vote survives a restart because it is in the persisted hard state', () => {
@@ -90,24 +91,24 @@ test('§5.1 every role steps down to follower on a message from a higher term', 
     const rn = c.node(1).rn
     rn.step(message({ type: MessageType.MsgApp, from: 2, to: 1, term: 9 }))
     assert.is(rn.state, StateType.Follower, setup)
-    assert.is(rn.raft.term, 9)
-    assert.is(rn.raft.lead, 2)
+    assert.is(rawNodeRaft(rn).term, 9)
+    assert.is(rawNodeRaft(rn).lead, 2)
   }
 })
 
 test('§5.1 a message from a stale term is ignored', () => {
   const rn = nodeWithLog(1, [1, 2, 3], [], 3)
   rn.step(message({ type: MessageType.MsgApp, from: 2, to: 1, term: 2, entries: [ent(1, 2)] }))
-  assert.is(rn.raft.raftLog.lastIndex(), 0)
-  assert.is(rn.raft.term, 3)
+  assert.is(rawNodeRaft(rn).raftLog.lastIndex(), 0)
+  assert.is(rawNodeRaft(rn).term, 3)
 })
 
 test('§5.2 election timeouts are randomized in [et, 2et-1] and differ between followers', () => {
   const seen = new Set<number>()
   const rn = nodeWithLog(1, [1, 2, 3], [], 1, { rng: seededRng(42) })
   for (let i = 0; i < 200; i++) {
-    rn.raft.becomeFollower(rn.raft.term + 1, 0)
-    const t = rn.raft.randomizedElectionTimeout
+    rawNodeRaft(rn).becomeFollower(rawNodeRaft(rn).term + 1, 0)
+    const t = rawNodeRaft(rn).randomizedElectionTimeout
     assert.ok(t >= 10 && t <= 19, `timeout ${t}`)
     seen.add(t)
   }
@@ -136,8 +137,8 @@ test('§5.3 log matching: a new leader brings divergent follower logs to its own
     // Node 3 votes for 1 (1's log is newer); node 2 may refuse but 1 still has a majority.
     c.campaign(1)
     assert.is(c.node(1).rn.state, StateType.Leader)
-    const want = c.node(1).rn.raft.raftLog.allEntries().map((e) => `${e.index}/${e.term}`)
-    const got = c.node(2).rn.raft.raftLog.allEntries().map((e) => `${e.index}/${e.term}`)
+    const want = rawNodeRaft(c.node(1).rn).raftLog.allEntries().map((e) => `${e.index}/${e.term}`)
+    const got = rawNodeRaft(c.node(2).rn).raftLog.allEntries().map((e) => `${e.index}/${e.term}`)
     assert.equal(got, want, `follower ${f}`)
   }
 })
@@ -171,12 +172,12 @@ test('§5.4 leader completeness: every committed entry is in the log of every la
       }
       c.stabilize()
       for (const n of c.nodes.values()) {
-        const log = n.rn.raft.raftLog
+        const log = rawNodeRaft(n.rn).raftLog
         for (let i = committed.length + 1; i <= log.committed; i++) committed.push(`${i}/${log.term(i)}`)
         if (n.rn.state !== StateType.Leader) continue
         for (const id of committed) {
           const [i, t] = id.split('/').map(Number) as [number, number]
-          assert.is(log.term(i), t, `leader ${n.id} term ${n.rn.raft.term} lacks committed ${id}`)
+          assert.is(log.term(i), t, `leader ${n.id} term ${rawNodeRaft(n.rn).term} lacks committed ${id}`)
         }
       }
     }
@@ -186,7 +187,7 @@ test('§5.4 leader completeness: every committed entry is in the log of every la
 
 test('§5.4.2 Figure 8: a leader never commits an entry of a previous term by counting replicas', () => {
   const rn = nodeWithLog(1, [1, 2, 3], [ent(1, 1), ent(2, 2)], 2)
-  const r = rn.raft
+  const r = rawNodeRaft(rn)
   r.becomeCandidate()
   r.becomeLeader()
   assert.is(r.term, 3)
@@ -211,16 +212,16 @@ test('§5.3 a follower refuses an append whose previous entry does not match, an
 test('§5.3 heartbeats never move a follower commit past its log, and committed entries are never truncated', () => {
   const rn = nodeWithLog(1, [1, 2, 3], [ent(1, 1), ent(2, 1)], 1)
   rn.step(message({ type: MessageType.MsgHeartbeat, from: 2, to: 1, term: 1, commit: 2 }))
-  assert.is(rn.raft.raftLog.committed, 2)
+  assert.is(rawNodeRaft(rn).raftLog.committed, 2)
   // A leader never sends a commit beyond the follower's match: min(match, committed).
   const c = new Cluster([1, 2, 3])
   c.campaign(1)
   c.isolate(3)
   c.propose(1, 'x')
   const hb = drainHeartbeatsTo(c, 3)
-  assert.ok(hb.length > 0 && hb.every((m) => m.commit <= c.node(1).rn.raft.trk.progress.get(3)!.match))
+  assert.ok(hb.length > 0 && hb.every((m) => m.commit <= rawNodeRaft(c.node(1).rn).trk.progress.get(3)!.match))
   // An append that would replace a committed entry is a broken invariant, not a silent rewrite.
-  assert.throws(() => rn.raft.raftLog.maybeAppend(0, 0, 2, [ent(1, 9)]), /conflict with committed entry/)
+  assert.throws(() => rawNodeRaft(rn).raftLog.maybeAppend(0, 0, 2, [ent(1, 9)]), /conflict with committed entry/)
 })
 
 function drainHeartbeatsTo(c: Cluster, to: number): Message[] {

@@ -2,12 +2,10 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { withSeed } from '@strata/testkit'
 import type { ConfChangeSingle, Message } from '../src/index.js'
-import {
-  Changer, describeConfig, encodeConfChange, EntryType, entriesSize, message, MessageType, ProgressState, ProgressTracker,
-  RawNode, StateType,
-} from '../src/index.js'
+import { encodeConfChange, EntryType, MessageType, ProgressState, RawNode, StateType } from '../src/index.js'
 import { Cluster } from './harness/cluster.js'
 import { bootstrapStorage, seededRng, TestNode } from './harness/node.js'
+import { Changer, describeConfig, entriesSize, message, ProgressTracker, rawNodeRaft } from '../src/internal.js'
 
 const bytes = (n: number): Uint8Array => new Uint8Array(n).fill(7)
 
@@ -33,12 +31,12 @@ test('maxSizePerMsgBytes bounds the entries of each MsgApp, but one oversized en
   c.tickAll(3)
   assert.ok(apps.length >= 4, `expected several MsgApps, got ${apps.length}`)
   for (const m of apps) assert.ok(m.entries.length === 1 || entriesSize(m.entries) <= 300, `MsgApp of ${entriesSize(m.entries)} bytes`)
-  assert.is(c.node(3).rn.raft.raftLog.lastIndex(), c.node(1).rn.raft.raftLog.lastIndex())
+  assert.is(rawNodeRaft(c.node(3).rn).raftLog.lastIndex(), rawNodeRaft(c.node(1).rn).raftLog.lastIndex())
 })
 
 test('reportUnreachable sends a replicating follower back to probing', () => {
   const c = leaderWithFollowers()
-  const pr = c.node(1).rn.raft.trk.progress.get(2)!
+  const pr = rawNodeRaft(c.node(1).rn).trk.progress.get(2)!
   assert.is(pr.state, ProgressState.Replicate)
   c.node(1).rn.reportUnreachable(2)
   assert.is(pr.state, ProgressState.Probe)
@@ -49,7 +47,7 @@ test('reportUnreachable sends a replicating follower back to probing', () => {
 test('maxInflightBytes pauses a follower once that many bytes are unacknowledged', () => {
   const c = leaderWithFollowers({ maxInflightBytes: 1000, maxSizePerMsgBytes: 200 })
   c.isolate(3)
-  const pr = c.node(1).rn.raft.trk.progress.get(3)!
+  const pr = rawNodeRaft(c.node(1).rn).trk.progress.get(3)!
   for (let i = 0; i < 20 && !pr.isPaused(); i++) {
     c.node(1).rn.propose(bytes(100))
     outbox(c, 1)
@@ -95,14 +93,14 @@ test('a learner gets the log but cannot campaign, and can be promoted', () => {
   for (const id of [...ids, 4]) c.nodes.set(id, new TestNode(id, bootstrapStorage({ voters: ids, learners: [4] })))
   c.campaign(1)
   c.propose(1, 'x')
-  assert.is(c.node(4).rn.raft.raftLog.committed, 2)
+  assert.is(rawNodeRaft(c.node(4).rn).raftLog.committed, 2)
   c.node(4).rn.campaign()
   assert.is(c.node(4).rn.state, StateType.Follower)
   for (let i = 0; i < 30; i++) c.node(4).rn.tick()
   assert.is(c.node(4).rn.state, StateType.Follower)
   c.node(1).rn.proposeConfChange({ type: 0, nodeId: 4, context: new Uint8Array(0) })
   c.stabilize()
-  assert.ok(c.node(4).rn.raft.promotable())
+  assert.ok(rawNodeRaft(c.node(4).rn).promotable())
   assert.equal(c.node(1).rn.status().confState.voters, [1, 2, 3, 4])
 })
 
@@ -138,15 +136,15 @@ test('a stale leader learns the new term from an empty MsgAppResp (CheckQuorum) 
   // Node 1 (deposed by CheckQuorum, or still leading at term 1) meets the new term and follows.
   c.tickAll(3)
   assert.is(c.leaders().length, 1)
-  assert.ok(c.node(1).rn.raft.term > 1)
+  assert.ok(rawNodeRaft(c.node(1).rn).term > 1)
 })
 
 test('the read-only queue is freed once a read is confirmed', () => {
   const c = leaderWithFollowers()
   for (let i = 0; i < 5; i++) c.node(1).rn.readIndex(new TextEncoder().encode(`r${i}`))
-  assert.is(c.node(1).rn.raft.readOnly.pendingCount, 5)
+  assert.is(rawNodeRaft(c.node(1).rn).readOnly.pendingCount, 5)
   c.stabilize()
-  assert.is(c.node(1).rn.raft.readOnly.pendingCount, 0)
+  assert.is(rawNodeRaft(c.node(1).rn).readOnly.pendingCount, 0)
   assert.is(c.node(1).readStates.length, 5)
 })
 

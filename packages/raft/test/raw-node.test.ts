@@ -2,9 +2,10 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { throwsWithCode } from '@strata/testkit'
 import type { Ready } from '../src/index.js'
-import { message, MessageType, RawNode, ReadOnlyOption, StateType } from '../src/index.js'
+import { MessageType, RawNode, ReadOnlyOption, StateType } from '../src/index.js'
 import { Cluster } from './harness/cluster.js'
 import { bootstrapStorage, seededRng, TestNode } from './harness/node.js'
+import { message, rawNodeRaft } from '../src/internal.js'
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s)
 
@@ -39,9 +40,9 @@ test('a Ready hands out messages only with the hard state and entries they depen
   assert.ok(rd.mustSync)
   assert.equal(rd.messages.map((m) => [m.type, m.to]), [[MessageType.MsgVote, 2], [MessageType.MsgVote, 3]])
   // Our own vote is stepped only on advance(): not counted before it is durable.
-  assert.is(c.node(1).rn.raft.trk.votes.size, 0)
+  assert.is(rawNodeRaft(c.node(1).rn).trk.votes.size, 0)
   c.node(1).rn.advance()
-  assert.is(c.node(1).rn.raft.trk.votes.get(1), true)
+  assert.is(rawNodeRaft(c.node(1).rn).trk.votes.get(1), true)
 })
 
 test('calling ready() twice without advance() is a broken invariant', () => {
@@ -71,11 +72,11 @@ test('a node restarts from storage with its hard state, log and applied index', 
   c.campaign(1)
   for (let i = 0; i < 5; i++) c.propose(1, `v${i}`)
   const n = c.node(2)
-  const before = n.rn.raft.hardState()
+  const before = rawNodeRaft(n.rn).hardState()
   n.restart()
-  assert.equal(n.rn.raft.hardState(), before)
-  assert.is(n.rn.raft.raftLog.lastIndex(), 6)
-  assert.ok(!n.rn.raft.raftLog.hasNextCommittedEnts(), 'applied entries are not handed out again')
+  assert.equal(rawNodeRaft(n.rn).hardState(), before)
+  assert.is(rawNodeRaft(n.rn).raftLog.lastIndex(), 6)
+  assert.ok(!rawNodeRaft(n.rn).raftLog.hasNextCommittedEnts(), 'applied entries are not handed out again')
 })
 
 test('a hard state whose commit is past the log is refused on load (etcd #10219 symptom)', () => {
@@ -95,7 +96,7 @@ test('options of the wrong type, out of bounds, unknown or renamed are refused w
   const s = bootstrapStorage({ voters: [1] })
   const refuse = (config: Record<string, unknown>, option: string): void => {
     const err = throwsWithCode(() => new RawNode({ id: 1, storage: s, ...config } as never), 'ERR_RAFT_INVALID_OPTION')
-    assert.is((err as { context: { option: string } }).context.option, option)
+    assert.is((err as unknown as { context: { option: string } }).context.option, option)
   }
   refuse({ id: 1.5 }, 'id')
   refuse({ id: -1 }, 'id')
@@ -117,14 +118,14 @@ test('options of the wrong type, out of bounds, unknown or renamed are refused w
 
 test('without an rng the node draws its election jitter from the real cryptoRng', () => {
   const rn = new RawNode({ id: 1, storage: bootstrapStorage({ voters: [1] }) })
-  const t = rn.raft.randomizedElectionTimeout
+  const t = rawNodeRaft(rn).randomizedElectionTimeout
   assert.ok(t >= 10 && t <= 19, `timeout ${t}`)
 })
 
 test('the election timeout is a pure function of the rng: the same seed gives the same timeouts', () => {
   const timeouts = (): number[] => {
     const rn = new RawNode({ id: 1, storage: bootstrapStorage({ voters: [1, 2, 3] }), rng: seededRng(99) })
-    const r = rn.raft
+    const r = rawNodeRaft(rn)
     return Array.from({ length: 20 }, () => { r.resetRandomizedElectionTimeout(); return r.randomizedElectionTimeout })
   }
   assert.equal(timeouts(), timeouts())
@@ -142,7 +143,7 @@ test('ReadIndex (safe): a follower read is answered after a quorum confirms lead
 test('ReadIndex: a new leader holds reads until it commits an entry of its term', () => {
   const c = new Cluster([1, 2, 3])
   c.campaign(1)
-  const r = c.node(1).rn.raft
+  const r = rawNodeRaft(c.node(1).rn)
   c.filter = () => false
   r.becomeFollower(r.term + 1, 0)
   r.becomeCandidate()
@@ -174,7 +175,7 @@ test('leader transfer: the transferee campaigns at once and wins; proposals are 
   c.node(1).rn.transferLeader(3)
   throwsWithCode(() => c.node(1).rn.propose(bytes('y')), 'ERR_RAFT_PROPOSAL_DROPPED')
   c.heal()
-  c.node(1).rn.raft.sendAppend(3)
+  rawNodeRaft(c.node(1).rn).sendAppend(3)
   c.stabilize()
   assert.equal(c.leaders(), [3])
 })
@@ -184,9 +185,9 @@ test('a leader transfer that does not finish within an election timeout is abort
   c.campaign(1)
   c.isolate(3)
   c.node(1).rn.transferLeader(3)
-  assert.is(c.node(1).rn.raft.leadTransferee, 3)
+  assert.is(rawNodeRaft(c.node(1).rn).leadTransferee, 3)
   for (let i = 0; i < 10; i++) c.node(1).rn.tick()
-  assert.is(c.node(1).rn.raft.leadTransferee, 0)
+  assert.is(rawNodeRaft(c.node(1).rn).leadTransferee, 0)
   assert.equal(c.leaders(), [1])
 })
 
@@ -196,7 +197,7 @@ test('a lagging follower is caught up with a snapshot after the leader compacted
   c.isolate(3)
   for (let i = 0; i < 10; i++) c.propose(1, `v${i}`)
   const leader = c.node(1)
-  leader.storage.createSnapshot(leader.appliedIndex, { confState: leader.rn.raft.trk.confState(), data: bytes('app-state') })
+  leader.storage.createSnapshot(leader.appliedIndex, { confState: rawNodeRaft(leader.rn).trk.confState(), data: bytes('app-state') })
   leader.storage.compact(leader.appliedIndex)
   c.heal()
   // Heartbeat responses prompt the leader to probe node 3, which finds the log compacted.
@@ -207,9 +208,9 @@ test('a lagging follower is caught up with a snapshot after the leader compacted
   leader.rn.reportSnapshot(3, 1)
   c.tickAll(3)
   assert.is(c.node(3).storage.snapshot().metadata.index, 11)
-  assert.is(c.node(3).rn.raft.raftLog.committed, 11)
+  assert.is(rawNodeRaft(c.node(3).rn).raftLog.committed, 11)
   c.propose(1, 'after')
-  assert.is(c.node(3).rn.raft.raftLog.committed, 12)
+  assert.is(rawNodeRaft(c.node(3).rn).raftLog.committed, 12)
 })
 
 test('uncommitted bytes are limited at the leader, but an empty tail always takes one proposal', () => {
@@ -222,9 +223,9 @@ test('uncommitted bytes are limited at the leader, but an empty tail always take
   c.stabilize()
   c.tickAll(2)
   // Once the big entry is committed and applied, its bytes no longer count.
-  assert.is(c.node(1).rn.raft.uncommittedSize, 0)
+  assert.is(rawNodeRaft(c.node(1).rn).uncommittedSize, 0)
   c.node(1).rn.propose(new Uint8Array(8))
-  assert.is(c.node(1).rn.raft.uncommittedSize, 8)
+  assert.is(rawNodeRaft(c.node(1).rn).uncommittedSize, 8)
 })
 
 test.run()

@@ -1,7 +1,8 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { Changer, describeConfig, Inflights, Progress, ProgressState, ProgressTracker, restoreConfState } from '../src/index.js'
+import { ProgressState } from '../src/index.js'
 import type { ConfChangeSingle } from '../src/index.js'
+import { Changer, describeConfig, Inflights, Progress, ProgressTracker, restoreConfState } from '../src/internal.js'
 
 test('inflights fill up by count, free up to an index and wrap around the ring', () => {
   const inf = new Inflights(3)

@@ -1,10 +1,11 @@
 import type { ConfChangeSingle, Message, Ready } from '../../src/index.js'
 import {
   ConfChangeTransition, ConfChangeType, describeConfState, describeEntry, describeHardState, describeMessage,
-  describeSnapshot, message, MessageType, messageTypeName, RaftError, ReadOnlyOption, SnapshotStatus, stateTypeName,
+  describeSnapshot, MessageType, messageTypeName, RaftError, ReadOnlyOption, SnapshotStatus, stateTypeName,
 } from '../../src/index.js'
 import type { TestData } from '@strata/testkit'
 import { bootstrapStorage, seededRng, TestNode } from './node.js'
+import { message, rawNodeRaft } from '../../src/internal.js'
 
 type TestCase = TestData
 
@@ -66,8 +67,8 @@ export class InteractionEnv {
       case 'process-ready': for (const id of this.#ids(tc)) this.#processReady(id); return
       case 'deliver-msgs': this.#deliverMsgs(tc); return
       case 'stabilize': return this.#stabilize(this.#ids(tc))
-      case 'tick-election': return this.#tick(tc, (n) => n.rn.raft.electionTimeout)
-      case 'tick-heartbeat': return this.#tick(tc, (n) => n.rn.raft.heartbeatTimeout)
+      case 'tick-election': return this.#tick(tc, (n) => rawNodeRaft(n.rn).electionTimeout)
+      case 'tick-heartbeat': return this.#tick(tc, (n) => rawNodeRaft(n.rn).heartbeatTimeout)
       case 'transfer-leadership': return this.#node(argValue(tc, 'from')).rn.transferLeader(Number(argValue(tc, 'to')))
       case 'forget-leader': return this.#node(bareArgs(tc)[0]).rn.forgetLeader()
       case 'report-unreachable': return this.#node(bareArgs(tc)[0]).rn.reportUnreachable(Number(bareArgs(tc)[1]))
@@ -80,7 +81,7 @@ export class InteractionEnv {
       case 'raft-state': return this.#raftState()
       case 'status': return this.#status(Number(bareArgs(tc)[0]))
       case 'set-randomized-election-timeout':
-        this.#node(bareArgs(tc)[0]).rn.raft.randomizedElectionTimeout = Number(argValue(tc, 'timeout'))
+        rawNodeRaft(this.#node(bareArgs(tc)[0]).rn).randomizedElectionTimeout = Number(argValue(tc, 'timeout'))
         return
       case 'log-level': return
       default: throw new Error(`${tc.pos}: unknown command ${tc.cmd}`)
@@ -198,7 +199,7 @@ export class InteractionEnv {
   #sendSnapshot(from: number, to: number): void {
     const n = this.#node(from)
     const snapshot = n.storage.snapshot()
-    this.messages.push(message({ type: MessageType.MsgSnap, from, to, term: n.rn.raft.term, snapshot }))
+    this.messages.push(message({ type: MessageType.MsgSnap, from, to, term: rawNodeRaft(n.rn).term, snapshot }))
   }
 
   #compact(id: number, index: number): void {
@@ -209,7 +210,7 @@ export class InteractionEnv {
   }
 
   #raftLog(id: number): void {
-    const log = this.#node(id).rn.raft.raftLog
+    const log = rawNodeRaft(this.#node(id).rn).raftLog
     const ents = log.allEntries()
     if (ents.length === 0) this.#print(`log is empty: first index=${log.firstIndex()}, last index=${log.lastIndex()}`)
     for (const e of ents) this.#print(describeEntry(e))
@@ -217,14 +218,14 @@ export class InteractionEnv {
 
   #raftState(): void {
     for (const n of this.nodes) {
-      const r = n.rn.raft
+      const r = rawNodeRaft(n.rn)
       const voter = r.trk.config.voters.ids().includes(n.id) ? 'Voter' : 'Non-Voter'
       this.#print(`${n.id}: ${stateTypeName(r.state)} (${voter}) Term:${r.term} Lead:${r.lead} Commit:${r.raftLog.committed}`)
     }
   }
 
   #status(id: number): void {
-    const r = this.#node(id).rn.raft
+    const r = rawNodeRaft(this.#node(id).rn)
     if (r.state !== 2) { this.#print(`${id} is not the leader`); return }
     r.trk.visit((pid, pr) => this.#print(`${pid}: ${pr.toString()}`))
   }

@@ -1,9 +1,7 @@
 import type { ConfState, Entry, Message, RaftConfig, Ready, Snapshot } from '../../src/index.js'
 import type { Rng } from '@strata/seams'
 import { splitmix32 } from '@strata/testkit'
-import {
-  decodeConfChange, decodeConfChangeV2, EntryType, MemoryStorage, RawNode,
-} from '../../src/index.js'
+import { decodeConfChange, decodeConfChangeV2, EntryType, MemoryStorage, RawNode } from '../../src/index.js'
 
 /**
  * MemoryStorage whose snapshot() can be overridden, the way an application produces snapshots

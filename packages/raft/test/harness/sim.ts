@@ -1,6 +1,7 @@
 import type { Entry, Message, Ready } from '../../src/index.js'
 import { EntryType, MessageType, ProposalDroppedError, RawNode, SnapshotStatus, StateType } from '../../src/index.js'
 import { bootstrapStorage, HarnessStorage } from './node.js'
+import { rawNodeRaft } from '../../src/internal.js'
 
 /** The random source the simulation draws from (the testkit Prng satisfies it). */
 export interface SimRandom {
@@ -111,7 +112,7 @@ export class NetworkSim {
     for (let t = 0; t < 50; t++) this.step(false)
     for (const m of this.#members) {
       if (m.applied[m.applied.length - 1] !== 'final') {
-        const st = this.#members.map((x) => `${x.id}:${x.rn?.state} t${x.rn?.raft.term} c${x.rn?.raft.raftLog.committed} a${x.appliedIndex} l${x.rn?.raft.raftLog.lastIndex()} lead${x.rn?.raft.lead}`)
+        const st = this.#members.map((x) => `${x.id}:${x.rn?.state} t${(x.rn && rawNodeRaft(x.rn))?.term} c${(x.rn && rawNodeRaft(x.rn))?.raftLog.committed} a${x.appliedIndex} l${(x.rn && rawNodeRaft(x.rn))?.raftLog.lastIndex()} lead${(x.rn && rawNodeRaft(x.rn))?.lead}`)
         throw new Error(`liveness: member ${m.id} did not apply the final proposal: ${st.join(', ')} ${JSON.stringify(leader.rn!.status().progress ? [...leader.rn!.status().progress!] : [])}`)
       }
     }
@@ -288,13 +289,13 @@ export class NetworkSim {
   }
 
   #termAt(m: SimMember, i: number): number | undefined {
-    const log = m.rn!.raft.raftLog
+    const log = rawNodeRaft(m.rn!).raftLog
     if (i < log.firstIndex() - 1 || i > log.lastIndex()) return undefined
     try { return log.term(i) } catch { return undefined }
   }
 
   #entryAt(m: SimMember, i: number): string | undefined {
-    const log = m.rn!.raft.raftLog
+    const log = rawNodeRaft(m.rn!).raftLog
     if (i < log.firstIndex() || i > log.lastIndex()) return undefined
     const e = log.slice(i, i + 1, Infinity)[0]!
     return `${e.term}:${decoder.decode(e.data)}`
@@ -303,7 +304,7 @@ export class NetworkSim {
   #check(): void {
     const alive = this.#members.filter((m) => m.rn !== undefined)
     for (const m of alive) {
-      const r = m.rn!.raft
+      const r = rawNodeRaft(m.rn!)
       // §5.2 election safety: one leader per term, ever.
       if (r.state === StateType.Leader) {
         const prev = this.#leaders.get(r.term)
@@ -321,7 +322,7 @@ export class NetworkSim {
       this.#checkedUpTo.set(m.id, r.raftLog.committed)
     }
     for (const m of alive) {
-      const r = m.rn!.raft
+      const r = rawNodeRaft(m.rn!)
       // §5.4 leader completeness: a leader of a later term holds every entry committed before it.
       // (A deposed leader of an older term that has not heard of the new one yet may lack them.)
       if (r.state !== StateType.Leader) continue
@@ -344,8 +345,8 @@ export class NetworkSim {
   }
 
   #checkLogMatching(x: SimMember, y: SimMember): void {
-    const lx = x.rn!.raft.raftLog
-    const ly = y.rn!.raft.raftLog
+    const lx = rawNodeRaft(x.rn!).raftLog
+    const ly = rawNodeRaft(y.rn!).raftLog
     const lo = Math.max(lx.firstIndex(), ly.firstIndex())
     let i = Math.min(lx.lastIndex(), ly.lastIndex())
     while (i >= lo && this.#termAt(x, i) !== this.#termAt(y, i)) i--

@@ -1,0 +1,111 @@
+import { RaftInvalidArgumentError } from './errors.js'
+import type { ConfChange, ConfChangeV2, Entry, Message, Snapshot } from './types.js'
+import { isKnownMessageType, MessageType } from './types.js'
+
+/**
+ * Checks of what a driver hands to RawNode and MemoryStorage: numbers that must be ids or
+ * indexes, bytes that must be Uint8Arrays, enumerations that must hold a known value. Each
+ * failure is a RaftInvalidArgumentError (ERR_RAFT_INVALID_ARGUMENT) naming the argument. They
+ * run before raft's state is touched, so a refused call changes nothing.
+ */
+
+function fail(argument: string, reason: string): never {
+  throw new RaftInvalidArgumentError(argument, reason)
+}
+
+function show(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v)
+  if (v === null || typeof v !== 'object') return String(v)
+  return Array.isArray(v) ? 'an array' : v instanceof Uint8Array ? 'a Uint8Array' : 'an object'
+}
+
+/** A node id: a positive safe integer (0 is None). */
+export function checkNodeId(argument: string, v: unknown): asserts v is number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) fail(argument, `must be a node id (a positive safe integer), got ${show(v)}`)
+}
+
+/** An index, term or count: a non-negative safe integer. */
+export function checkIndex(argument: string, v: unknown): asserts v is number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) fail(argument, `must be a non-negative safe integer, got ${show(v)}`)
+}
+
+export function checkBytes(argument: string, v: unknown): asserts v is Uint8Array {
+  if (!(v instanceof Uint8Array)) fail(argument, `must be a Uint8Array, got ${show(v)}`)
+}
+
+function checkObject(argument: string, v: unknown): asserts v is Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(argument, `must be an object, got ${show(v)}`)
+}
+
+function checkChangeType(argument: string, v: unknown): void {
+  if (v !== 0 && v !== 1 && v !== 2 && v !== 3) {
+    fail(argument, `must be a ConfChangeType (AddNode 0, RemoveNode 1, UpdateNode 2, AddLearnerNode 3), got ${show(v)}`)
+  }
+}
+
+/** A ConfChange (V1: `type`, `nodeId`, `context`) or a ConfChangeV2 (`transition`, `changes`, `context`). */
+export function checkConfChange(argument: string, cc: unknown): asserts cc is ConfChange | ConfChangeV2 {
+  checkObject(argument, cc)
+  if ('changes' in cc) {
+    const t = cc.transition
+    if (t !== 0 && t !== 1 && t !== 2) fail(`${argument}.transition`, `must be a ConfChangeTransition (Auto 0, JointImplicit 1, JointExplicit 2), got ${show(t)}`)
+    if (!Array.isArray(cc.changes)) fail(`${argument}.changes`, `must be an array of { type, nodeId }, got ${show(cc.changes)}`)
+    cc.changes.forEach((c: unknown, i: number) => {
+      checkObject(`${argument}.changes[${i}]`, c)
+      checkChangeType(`${argument}.changes[${i}].type`, c.type)
+      checkNodeId(`${argument}.changes[${i}].nodeId`, c.nodeId)
+    })
+  } else {
+    checkChangeType(`${argument}.type`, cc.type)
+    checkNodeId(`${argument}.nodeId`, cc.nodeId)
+  }
+  if (!(cc.context instanceof Uint8Array)) fail(`${argument}.context`, `must be a Uint8Array (new Uint8Array(0) for none), got ${show(cc.context)}`)
+}
+
+function checkEntry(argument: string, e: unknown): asserts e is Entry {
+  checkObject(argument, e)
+  checkIndex(`${argument}.term`, e.term)
+  checkIndex(`${argument}.index`, e.index)
+  if (e.type !== 0 && e.type !== 1 && e.type !== 2) fail(`${argument}.type`, `must be an EntryType (Normal 0, ConfChange 1, ConfChangeV2 2), got ${show(e.type)}`)
+  checkBytes(`${argument}.data`, e.data)
+}
+
+export function checkSnapshot(argument: string, s: unknown): asserts s is Snapshot {
+  checkObject(argument, s)
+  checkBytes(`${argument}.data`, s.data)
+  const meta = s.metadata
+  checkObject(`${argument}.metadata`, meta)
+  checkIndex(`${argument}.metadata.index`, meta.index)
+  checkIndex(`${argument}.metadata.term`, meta.term)
+  const cs = meta.confState
+  checkObject(`${argument}.metadata.confState`, cs)
+  for (const k of ['voters', 'learners', 'votersOutgoing', 'learnersNext'] as const) {
+    const ids = cs[k]
+    if (!Array.isArray(ids)) fail(`${argument}.metadata.confState.${k}`, `must be an array of node ids, got ${show(ids)}`)
+    ids.forEach((id: unknown, i: number) => checkNodeId(`${argument}.metadata.confState.${k}[${i}]`, id))
+  }
+  if (typeof cs.autoLeave !== 'boolean') fail(`${argument}.metadata.confState.autoLeave`, `must be a boolean, got ${show(cs.autoLeave)}`)
+}
+
+export function checkEntries(argument: string, ents: unknown): asserts ents is readonly Entry[] {
+  if (!Array.isArray(ents)) fail(argument, `must be an array of entries, got ${show(ents)}`)
+  ents.forEach((e: unknown, i: number) => checkEntry(`${argument}[${i}]`, e))
+}
+
+/**
+ * A message from the network, as `decodeMessage` would produce it: a known type, a sender id,
+ * safe integers, entries and snapshot of the right shape, and what its type needs to be handled.
+ */
+export function checkMessage(argument: string, m: unknown): asserts m is Message {
+  checkObject(argument, m)
+  if (typeof m.type !== 'number' || !isKnownMessageType(m.type)) fail(`${argument}.type`, `must be a MessageType, got ${show(m.type)}`)
+  checkNodeId(`${argument}.from`, m.from)
+  for (const k of ['to', 'term', 'logTerm', 'index', 'commit', 'rejectHint'] as const) checkIndex(`${argument}.${k}`, m[k])
+  if (typeof m.reject !== 'boolean') fail(`${argument}.reject`, `must be a boolean, got ${show(m.reject)}`)
+  checkEntries(`${argument}.entries`, m.entries)
+  if (m.snapshot !== undefined) checkSnapshot(`${argument}.snapshot`, m.snapshot)
+  if (m.context !== undefined) checkBytes(`${argument}.context`, m.context)
+  if (m.type === MessageType.MsgSnap && m.snapshot === undefined) fail(`${argument}.snapshot`, 'a MsgSnap must carry a snapshot')
+  if (m.type === MessageType.MsgProp && m.entries.length === 0) fail(`${argument}.entries`, 'a MsgProp must carry at least one entry')
+  if ((m.type === MessageType.MsgReadIndex) && m.entries.length !== 1) fail(`${argument}.entries`, 'a MsgReadIndex carries exactly one entry (the request context)')
+}
