@@ -19,7 +19,8 @@ import { Bench } from 'tinybench'
 import { LmdbBackend, MemoryBackend } from '@strata/backend'
 import type { Clock } from '@strata/seams'
 import { opsPerSecond, printResult, quick, runBench, tempDir } from '@strata/testkit'
-import { MvccStore, encodeKeyValue, encodeRevision } from '../src/index.js'
+import { MvccStore } from '../src/index.js'
+import { encodeKeyValue, encodeRevision } from '../src/internal.js'
 
 const N = quick ? 100_000 : 1_000_000
 const LABEL = quick ? '100k' : '1M'

@@ -8,7 +8,7 @@
 import { LmdbBackend } from '@strata/backend'
 import type { Clock } from '@strata/seams'
 import { MvccStore } from '../src/index.js'
-import { rebuildIndex } from '../src/kvstore-rebuild.js'
+import { rebuildIndex } from '../src/internal.js'
 
 const [path, mode] = process.argv.slice(2)
 if (path === undefined || !['restart', 'one-thread', 'scan'].includes(mode ?? '')) {

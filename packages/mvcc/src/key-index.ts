@@ -1,5 +1,4 @@
 import assert from 'node:assert'
-import { MvccError } from './errors.js'
 import { type Revision, revisionGreater, revisionId } from './revision.js'
 
 /**
@@ -126,9 +125,8 @@ export class KeyIndex {
 
   /** Records a deletion at `rev`; the key must be alive. Starts a new empty generation. */
   tombstone(rev: Revision): void {
-    if (!this.#alive) {
-      throw new MvccError('ERR_REVISION_NOT_FOUND', 'mvcc: revision not found', { key: this.key, main: rev.main })
-    }
+    // The store tombstones only keys its index found alive.
+    if (!this.#alive) assert.fail(`tombstone of ${this.key}, which is not alive, at ${rev.main}.${rev.sub}`)
     this.put(rev)
     this.#gens().push(EMPTY_GENERATION)
     this.#alive = false

@@ -1,5 +1,6 @@
 import assert from 'node:assert'
-import { type Backend, type ReadTx, type ValueHead, forEachHead } from '@strata/backend'
+import type { Backend, ReadTx, ValueHead } from '@strata/backend'
+import { forEachHead } from '@strata/backend/internal'
 import { lowerBound } from './btree-count.js'
 import { KeyIndex } from './key-index.js'
 import { KV_HEADER_BYTES } from './kv.js'

@@ -1,11 +1,11 @@
 import assert from 'node:assert'
-import type { ReadTx, WriteTx } from '@strata/backend'
+import { type Bytes, type ReadTx, type WriteTx, compareBytes } from '@strata/backend'
 import { compactedError, futureRevError } from './errors.js'
 import { type KeyValue, decodeKeyValue, encodeKeyValue, keyBytes } from './kv.js'
-import { type KeyRange, checkLease, checkRange, checkRangeOptions, checkValue } from './limits.js'
+import { type IndexRange, checkFlag, checkLease, checkOptionsArg, checkRange, checkRangeOptions, checkValue } from './limits.js'
 import { type Revision, encodeRevision } from './revision.js'
 import type { StoreState } from './store-state.js'
-import type { Bytes, DeleteOptions, DeleteResult, MvccEvent, PutOptions, PutResult, RangeOptions, RangeResult } from './types.js'
+import type { DeleteOptions, DeleteResult, PutOptions, PutResult, RangeOptions, RangeResult, TxnRead, TxnWrite, WatchEvent } from './types.js'
 
 const EMPTY = new Uint8Array(0)
 
@@ -20,10 +20,6 @@ function passesFilters(kv: KeyValue, o: RangeOptions): boolean {
   if ((o.minCreateRevision ?? 0) > 0 && kv.createRevision < o.minCreateRevision!) return false
   if ((o.maxCreateRevision ?? 0) > 0 && kv.createRevision > o.maxCreateRevision!) return false
   return true
-}
-
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  return Buffer.compare(a, b)
 }
 
 /** Sorts in place; the input is in key order and the sort is stable, so ties stay in key order. */
@@ -44,8 +40,9 @@ function sortKvs(kvs: KeyValue[], o: RangeOptions): void {
 /**
  * A read view at a fixed revision (etcd's storeTxnRead): it sees the compact and current
  * revisions as they were when it began. Valid only inside the `read`/`write` call that made it.
+ * Callers see it as the {@link TxnRead} interface; the `*Checked` methods are internal.
  */
-export class TxnRead {
+export class StoreTxnRead implements TxnRead {
   protected readonly state: StoreState
   protected readonly tx: ReadTx
   /** Invariant: the current revision when the txn began. */
@@ -63,14 +60,13 @@ export class TxnRead {
   }
 
   /** Reads `[key, end)` (see {@link checkRange} for `end`) with etcd's range semantics. */
-  range(key: Bytes, end?: Bytes, options: RangeOptions = {}): RangeResult {
+  range(key: Bytes, end?: Bytes, options?: RangeOptions): RangeResult {
     const r = checkRange(this.state.limits, key, end)
-    checkRangeOptions(options)
-    return this.rangeChecked(r, options)
+    return this.rangeChecked(r, checkRangeOptions(options))
   }
 
   /** {@link range} on input already validated (txn requests check everything up front). */
-  rangeChecked(r: KeyRange, o: RangeOptions): RangeResult {
+  rangeChecked(r: IndexRange, o: RangeOptions): RangeResult {
     const curRev = this.revision
     let rev = o.revision ?? 0
     if (rev > curRev) throw futureRevError(rev, curRev)
@@ -111,10 +107,10 @@ export class TxnRead {
  * and sub 0, 1, 2, ...; reads see the txn's own earlier changes. The store bumps its revision
  * when the txn ends with at least one change.
  */
-export class TxnWrite extends TxnRead {
+export class StoreTxnWrite extends StoreTxnRead implements TxnWrite {
   readonly #wtx: WriteTx
   /** Invariant: changes[i] was written with sub revision i. */
-  readonly changes: MvccEvent[] = []
+  readonly changes: WatchEvent[] = []
   /** Undoes the in-memory effects of each change, in order; run backwards by {@link rollback}. */
   readonly #undo: Array<() => void> = []
 
@@ -127,11 +123,12 @@ export class TxnWrite extends TxnRead {
     return this.changes.length > 0 ? this.beginRev + 1 : this.beginRev
   }
 
-  put(key: Bytes, value: Bytes, options: PutOptions = {}): PutResult {
+  put(key: Bytes, value: Bytes, options?: PutOptions): PutResult {
     const r = checkRange(this.state.limits, key, undefined)
     const v = checkValue(this.state.limits, value)
-    const lease = checkLease(options.lease)
-    return this.putChecked(r.key, v, lease, options.prevKv === true)
+    const o = checkOptionsArg(options, 'put') as PutOptions
+    const lease = checkLease(o.lease)
+    return this.putChecked(r.key, v, lease, checkFlag('prevKv', o.prevKv))
   }
 
   putChecked(key: string, value: Uint8Array, lease: number, wantPrev: boolean): PutResult {
@@ -154,11 +151,13 @@ export class TxnWrite extends TxnRead {
     return prevKv === undefined ? { revision: rev.main } : { revision: rev.main, prevKv }
   }
 
-  deleteRange(key: Bytes, end?: Bytes, options: DeleteOptions = {}): DeleteResult {
-    return this.deleteRangeChecked(checkRange(this.state.limits, key, end), options.prevKv === true)
+  deleteRange(key: Bytes, end?: Bytes, options?: DeleteOptions): DeleteResult {
+    const r = checkRange(this.state.limits, key, end)
+    const o = checkOptionsArg(options, 'deleteRange') as DeleteOptions
+    return this.deleteRangeChecked(r, checkFlag('prevKv', o.prevKv))
   }
 
-  deleteRangeChecked(r: KeyRange, wantPrev: boolean): DeleteResult {
+  deleteRangeChecked(r: IndexRange, wantPrev: boolean): DeleteResult {
     const found = this.state.index.revisions(r.key, r.end, this.revision)
     const prevKvs = wantPrev ? found.revs.map((rev) => this.readRevision(rev)) : undefined
     for (const key of found.keys) this.#delete(key)
@@ -180,12 +179,18 @@ export class TxnWrite extends TxnRead {
     const old = this.state.keyLeases.get(key) ?? 0
     if (lease === 0) this.state.keyLeases.delete(key)
     else this.state.keyLeases.set(key, lease)
-    if (old !== lease) this.state.onLeaseChanged?.(keyBytes, old, lease)
+    // The undo is queued before the callback runs: if it throws, the map is still put back,
+    // but the callback is not told to take back a change it did not accept.
+    let told = false
     this.#undo.push(() => {
       if (old === 0) this.state.keyLeases.delete(key)
       else this.state.keyLeases.set(key, old)
-      if (old !== lease) this.state.onLeaseChanged?.(keyBytes, lease, old)
+      if (told) this.state.onLeaseChanged?.(keyBytes, lease, old)
     })
+    if (old !== lease && this.state.onLeaseChanged !== undefined) {
+      this.state.onLeaseChanged(keyBytes, old, lease)
+      told = true
+    }
   }
 
   /**

@@ -1,42 +1,114 @@
-import assert from 'node:assert'
-import type { Backend, WriteTx } from '@strata/backend'
+import { type Backend, type Bytes, type WriteTx, compareBytes } from '@strata/backend'
 import { type Failpoint, noFailpoint } from '@strata/seams'
-import { MvccError, compactedError, futureRevError } from './errors.js'
+import { MvccError, closedError, compactedError, describe, futureRevError, invalidArgument, invalidOption } from './errors.js'
 import { type KvHash, type XxHash, hashKeyBucket, loadHasher } from './hash.js'
 import { keyBytes } from './kv.js'
 import { DEFAULT_COMPACTION_BATCH_LIMIT, MAX_COMPACTION_BATCH_LIMIT, runPhysicalCompaction } from './kvstore-compaction.js'
 import { type Rebuilt, SCHEDULED_COMPACT_KEY, rebuildIndex, rebuildIndexFromScan } from './kvstore-rebuild.js'
-import { TxnRead, TxnWrite } from './kvstore-txn.js'
-import { DEFAULT_MAX_KEY_BYTES, DEFAULT_MAX_TXN_OPS, DEFAULT_MAX_VALUE_BYTES, type Limits } from './limits.js'
+import { StoreTxnRead, StoreTxnWrite } from './kvstore-txn.js'
+import { DEFAULT_MAX_KEY_BYTES, DEFAULT_MAX_TXN_OPS, DEFAULT_MAX_VALUE_BYTES, type IndexRange, type Limits, checkRange } from './limits.js'
 import { encodeRevision } from './revision.js'
 import { type LeaseChangeFn, StoreState } from './store-state.js'
 import { checkTxn, runTxn } from './txn-request.js'
-import type { Bytes, DeleteOptions, DeleteResult, MvccEvent, PutOptions, PutResult, RangeOptions, RangeResult, TxnRequest, TxnResult } from './types.js'
+import type { DeleteOptions, DeleteResult, PutOptions, PutResult, RangeOptions, RangeResult, TxnRead, TxnRequest, TxnResult, TxnWrite, WatchEvent } from './types.js'
 
 export interface MvccStoreOptions {
-  /** Largest key in bytes. Default 32,768 (32 KiB). */
+  /** Largest key in bytes, an integer >= 1. Default 32,768 (32 KiB). */
   readonly maxKeyBytes?: number
-  /** Largest value in bytes. Default 1,572,864 (1.5 MiB, etcd's request limit). */
+  /** Largest value in bytes, an integer >= 1. Default 1,572,864 (1.5 MiB, etcd's request limit). */
   readonly maxValueBytes?: number
-  /** Most operations per txn branch and most compares per txn. Default 128. */
+  /** Most operations per txn branch and most compares per txn, an integer >= 1. Default 128. */
   readonly maxTxnOps?: number
-  /** Revisions visited per physical compaction batch (one backend write + commit). Default 1,000; at most 100,000. */
+  /** Revisions visited per physical compaction batch (one backend write + commit). Default 1,000; 1 to 100,000. */
   readonly compactionBatchLimit?: number
   /**
    * Awaited between physical compaction batches so other work runs. Default: resolve on the
    * next `setImmediate` (after pending I/O callbacks). Tests pass `() => Promise.resolve()`.
    */
   readonly yieldFn?: () => Promise<void>
-  /** Called at 'compactBeforeCommitBatch' and 'compactAfterCommitBatch'; may throw to simulate a crash. Default: nothing. */
+  /** Called at 'compactBeforeCommitBatch' and 'compactAfterCommitBatch'; may throw to simulate a crash. Default: `noFailpoint`. */
   readonly failpoint?: Failpoint
-  /** Called once per key attached to a lease found by the rebuild at open and restore. */
+  /** Called once per key attached to a lease found by the rebuild at open and restore. Default: nothing. */
   readonly onLeaseAttached?: (key: Uint8Array, lease: number) => void
-  /** Called when a write changes the lease of a key (0 for none), so a lessor can follow. */
+  /**
+   * Called inside a write when it changes the lease of a key (`from`/`to`, 0 for none), so a
+   * lessor can follow; called back with `to`/`from` swapped if the write is then undone. A throw
+   * undoes the write. Default: nothing.
+   */
   readonly onLeaseChanged?: LeaseChangeFn
 }
 
-/** Receives each write txn with changes, after the store revision moved to `revision`. */
-export type WriteObserver = (revision: number, events: readonly MvccEvent[]) => void
+/**
+ * What a WatchableStore hears from its store. Internal (from `@strata/mvcc/internal` at most):
+ * the one way a WatchableStore learns of writes, restores and the store's close.
+ */
+export interface StoreHooks {
+  /** After each write txn with changes, once the store revision moved to `revision`; never during one. */
+  written(revision: number, events: readonly WatchEvent[]): void
+  /** After `restore` rebuilt the index from the new contents. */
+  restored(): void
+  /** When the store closes; the store's close waits for it. */
+  closing(): Promise<void>
+}
+
+/** Invariant: at most one entry per store, set while a WatchableStore is open over it. */
+const storeHooks = new WeakMap<MvccStore, StoreHooks>()
+
+/**
+ * Attaches (or with `undefined`, detaches) the hooks of the WatchableStore over `store`. A
+ * second one fails with ERR_MVCC_WATCHABLE_EXISTS, a closed store with ERR_MVCC_CLOSED.
+ */
+export function attachStoreHooks(store: MvccStore, hooks: StoreHooks | undefined): void {
+  if (hooks === undefined) {
+    storeHooks.delete(store)
+    return
+  }
+  if (store.closed) throw closedError('MvccStore')
+  if (storeHooks.has(store)) {
+    throw new MvccError('ERR_MVCC_WATCHABLE_EXISTS', 'mvcc: this MvccStore already has a WatchableStore; share that one, or close it before opening another')
+  }
+  storeHooks.set(store, hooks)
+}
+
+const FUNCTION_OPTIONS = ['yieldFn', 'failpoint', 'onLeaseAttached', 'onLeaseChanged'] as const
+
+/** Validates the options of {@link MvccStore.open}; returns the limits and the batch limit. */
+function checkStoreOptions(options: MvccStoreOptions): { limits: Limits; batchLimit: number } {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw invalidOption(`MvccStore.open options must be an object, got ${describe(options)}`)
+  const positive = (name: string, n: unknown, dflt: number, max = Number.MAX_SAFE_INTEGER): number => {
+    if (n === undefined) return dflt
+    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1 || n > max) {
+      throw invalidOption(`${name} must be an integer from 1 to ${max}, got ${describe(n)}; leave it out for the default ${dflt}`, { [name]: n })
+    }
+    return n
+  }
+  for (const name of FUNCTION_OPTIONS) {
+    const f = options[name]
+    if (f !== undefined && typeof f !== 'function') throw invalidOption(`${name} must be a function, got ${describe(f)}`)
+  }
+  return {
+    limits: {
+      maxKeyBytes: positive('maxKeyBytes', options.maxKeyBytes, DEFAULT_MAX_KEY_BYTES),
+      maxValueBytes: positive('maxValueBytes', options.maxValueBytes, DEFAULT_MAX_VALUE_BYTES),
+      maxTxnOps: positive('maxTxnOps', options.maxTxnOps, DEFAULT_MAX_TXN_OPS),
+    },
+    batchLimit: positive('compactionBatchLimit', options.compactionBatchLimit, DEFAULT_COMPACTION_BATCH_LIMIT, MAX_COMPACTION_BATCH_LIMIT),
+  }
+}
+
+function busyError(message: string): MvccError {
+  return new MvccError('ERR_MVCC_BUSY', `mvcc: ${message}`)
+}
+
+function checkRevisionArg(what: string, rev: unknown): number {
+  if (typeof rev !== 'number' || !Number.isSafeInteger(rev) || rev < 0) throw invalidArgument(`the ${what} revision must be a non-negative safe integer, got ${describe(rev)}`, { revision: rev })
+  return rev
+}
+
+function isBackend(x: unknown): x is Backend {
+  const b = x as Backend
+  return typeof x === 'object' && x !== null && typeof b.read === 'function' && typeof b.write === 'function' && typeof b.commit === 'function'
+}
 
 export interface CompactOptions {
   /**
@@ -79,32 +151,19 @@ export class MvccStore {
   readonly #yieldFn: () => Promise<void>
   readonly #failpoint: Failpoint
   readonly #onLeaseAttached: ((key: Uint8Array, lease: number) => void) | undefined
-  /** Invariant: called after every write txn with changes, never during one. */
-  #observer: WriteObserver | undefined
   /** Invariant: a job scheduled under an older epoch stops before its next batch. */
   #epoch = 0
   /** Invariant: settles (never rejects) once every scheduled job has ended. */
   #jobs: Promise<void> = Promise.resolve()
   /** Invariant: true exactly while a `write` callback runs (writes are not reentrant). */
   #inWrite = false
-  /** Invariant: once true, never false; every later call fails with ERR_STORE_CLOSED. */
+  /** Invariant: once true, never false; every later call fails with ERR_MVCC_CLOSED. */
   #closed = false
   /** Invariant: true exactly while `restore` runs; writes and compactions are refused meanwhile. */
   #restoring = false
 
   private constructor(backend: Backend, hasher: XxHash, options: MvccStoreOptions) {
-    const limits: Limits = {
-      maxKeyBytes: options.maxKeyBytes ?? DEFAULT_MAX_KEY_BYTES,
-      maxValueBytes: options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES,
-      maxTxnOps: options.maxTxnOps ?? DEFAULT_MAX_TXN_OPS,
-    }
-    for (const [name, n] of Object.entries(limits)) {
-      if (!Number.isSafeInteger(n) || n < 1) throw new MvccError('ERR_INVALID_OPTION', `mvcc: ${name} must be a positive integer, got ${n}`)
-    }
-    const batchLimit = options.compactionBatchLimit ?? DEFAULT_COMPACTION_BATCH_LIMIT
-    if (!Number.isSafeInteger(batchLimit) || batchLimit < 1 || batchLimit > MAX_COMPACTION_BATCH_LIMIT) {
-      throw new MvccError('ERR_INVALID_OPTION', `mvcc: compactionBatchLimit must be 1..${MAX_COMPACTION_BATCH_LIMIT}, got ${batchLimit}`)
-    }
+    const { limits, batchLimit } = checkStoreOptions(options)
     this.#backend = backend
     this.#hasher = hasher
     this.#state = new StoreState(limits, options.onLeaseChanged)
@@ -119,6 +178,8 @@ export class MvccStore {
    * lease attachments, and resumes a compaction a crash interrupted.
    */
   static async open(backend: Backend, options: MvccStoreOptions = {}): Promise<MvccStore> {
+    if (!isBackend(backend)) throw invalidArgument(`MvccStore.open needs a Backend (MemoryBackend, LmdbBackend), got ${describe(backend)}`)
+    checkStoreOptions(options)
     const store = new MvccStore(backend, await loadHasher(), options)
     store.#recover(await rebuildIndexFromScan(backend))
     return store
@@ -144,16 +205,16 @@ export class MvccStore {
     return this.#backend
   }
 
-  /** Sets the receiver of write txns' changes (the WatchableStore). One at a time. */
-  setWriteObserver(fn: WriteObserver | undefined): void {
-    assert(fn === undefined || this.#observer === undefined, 'a write observer is already set')
-    this.#observer = fn
+  /** True once `close` was called. */
+  get closed(): boolean {
+    return this.#closed
   }
 
   /** Runs `fn` with a read view at the current revision. */
   read<T>(fn: (txn: TxnRead) => T): T {
     this.#checkOpen()
-    return this.#backend.read((tx) => fn(new TxnRead(this.#state, tx)))
+    if (typeof fn !== 'function') throw invalidArgument(`read takes a callback, got ${describe(fn)}`)
+    return this.#backend.read((tx) => fn(new StoreTxnRead(this.#state, tx)))
   }
 
   /**
@@ -163,17 +224,29 @@ export class MvccStore {
    * store takes back the txn's changes from its index too: nothing happened. (If `fn` returned
    * and the backend then failed to commit, the changes stay: the backend refuses all further
    * writes and must be reopened anyway.)
+   *
+   * It may run inside the caller's own `backend.write(tx => ...)` on the same backend (the
+   * backend nests writes): the apply loop does so to put mvcc, lease and auth effects in one
+   * transaction. A throw inside `fn` then undoes only this write. But if the outer callback
+   * throws *after* this write returned, the backend undoes this write too while the index and
+   * the watchers already have it: treat that as a crash (rebuild with `restore()` or reopen).
+   * A write inside another write callback of the same store fails with ERR_MVCC_BUSY.
    */
   write<T>(fn: (txn: TxnWrite, tx: WriteTx) => T): T {
+    if (typeof fn !== 'function') throw invalidArgument(`write takes a callback, got ${describe(fn)}`)
+    return this.#write(fn)
+  }
+
+  #write<T>(fn: (txn: StoreTxnWrite, tx: WriteTx) => T): T {
     this.#checkOpen()
-    assert(!this.#inWrite, 'MvccStore.write is not reentrant')
-    assert(!this.#restoring, 'write during restore')
+    if (this.#inWrite) throw busyError('a write (put, deleteRange, txn, write, deleteKeys) inside a write callback of the same store; make the change through the txn the callback was given')
+    if (this.#restoring) throw busyError('a write while restore runs; await restore() first')
     this.#inWrite = true
-    let txn: TxnWrite | undefined
+    let txn: StoreTxnWrite | undefined
     let returned = false
     try {
       return this.#backend.write((tx) => {
-        txn = new TxnWrite(this.#state, tx)
+        txn = new StoreTxnWrite(this.#state, tx)
         const result = fn(txn, tx)
         returned = true
         return result
@@ -187,10 +260,40 @@ export class MvccStore {
     }
   }
 
-  #end(txn: TxnWrite): void {
+  #end(txn: StoreTxnWrite): void {
     if (txn.changes.length === 0) return
     this.#state.currentRev = txn.beginRev + 1
-    this.#observer?.(this.#state.currentRev, txn.changes)
+    storeHooks.get(this)?.written(this.#state.currentRev, txn.changes)
+  }
+
+  /**
+   * Deletes each of `keys` (distinct, in bytewise order, as `compareBytes` of `@strata/backend`
+   * orders them) as one write txn: every deletion at one new revision, none when no key exists.
+   * Written through `tx`, a transaction of this store's backend the caller is inside
+   * (`backend.write(tx => ...)`), so the deletions commit with whatever else the caller writes
+   * there (a revoked lease's record, the applied index). Watchers get the DELETE events, and
+   * `onLeaseChanged` hears of each deleted key's lease. This is the lessor's `RangeDeleter`.
+   */
+  deleteKeys(keys: readonly Uint8Array[], tx: WriteTx): void {
+    this.#checkOpen()
+    if (!Array.isArray(keys)) throw invalidArgument(`deleteKeys takes an array of Uint8Array keys, got ${describe(keys)}`)
+    if (typeof tx !== 'object' || tx === null) throw invalidArgument(`deleteKeys takes the WriteTx of the caller's backend.write as its second argument, got ${describe(tx)}`)
+    const ranges: IndexRange[] = []
+    let previous: Uint8Array | undefined
+    for (const key of keys) {
+      if (!(key instanceof Uint8Array)) throw invalidArgument(`deleteKeys takes Uint8Array keys, got ${describe(key)}`)
+      if (previous !== undefined && compareBytes(previous, key) >= 0) {
+        throw invalidArgument('deleteKeys needs distinct keys in bytewise order; sort them with compareBytes from @strata/backend and drop duplicates')
+      }
+      ranges.push(checkRange(this.#state.limits, key, undefined))
+      previous = key
+    }
+    this.#write((txn, inner) => {
+      // Both Strata backends hand every write callback the same WriteTx: another object means
+      // `tx` belongs to another backend, and the deletions would commit apart from its writes.
+      if (inner !== tx) throw invalidArgument("deleteKeys got a WriteTx of another backend; pass the tx of a write on this store's backend (store.backend)")
+      for (const r of ranges) txn.deleteRangeChecked(r, false)
+    })
   }
 
   range(key: Bytes, end?: Bytes, options?: RangeOptions): RangeResult {
@@ -207,8 +310,9 @@ export class MvccStore {
 
   /** Runs a txn request (validated whole before anything is written) as one write txn. */
   txn(request: TxnRequest): TxnResult {
+    this.#checkOpen()
     const checked = checkTxn(this.#state.limits, request)
-    return this.write((txn) => runTxn(txn, checked))
+    return this.#write((txn) => runTxn(txn, checked))
   }
 
   /**
@@ -219,8 +323,11 @@ export class MvccStore {
    */
   compact(rev: number, options: CompactOptions = {}): CompactHandle {
     this.#checkOpen()
-    assert(!this.#inWrite && !this.#restoring, 'compact inside a write or during restore')
-    if (!Number.isSafeInteger(rev) || rev < 0) throw new MvccError('ERR_INVALID_REVISION', `mvcc: bad compact revision ${rev}`)
+    if (this.#inWrite) throw busyError('compact inside a write callback; compact after it returned (use the `write` option to add to its transaction)')
+    if (this.#restoring) throw busyError('compact while restore runs; await restore() first')
+    checkRevisionArg('compact', rev)
+    if (typeof options !== 'object' || options === null) throw invalidArgument(`the options of compact must be an object, got ${describe(options)}`)
+    if (options.write !== undefined && typeof options.write !== 'function') throw invalidArgument(`compact's write option must be a function, got ${describe(options.write)}`)
     if (rev <= this.#state.compactMainRev) throw compactedError(rev, this.#state.compactMainRev)
     if (rev > this.#state.currentRev) throw futureRevError(rev, this.#state.currentRev)
     this.#backend.write((tx) => {
@@ -257,7 +364,7 @@ export class MvccStore {
    */
   hashByRev(rev = 0): KvHash {
     this.#checkOpen()
-    if (!Number.isSafeInteger(rev) || rev < 0) throw new MvccError('ERR_INVALID_REVISION', `mvcc: bad hash revision ${rev}`)
+    checkRevisionArg('hash', rev)
     const compactRev = this.#state.compactMainRev
     if (rev > this.#state.currentRev) throw futureRevError(rev, this.#state.currentRev)
     if (rev > 0 && rev < compactRev) throw compactedError(rev, compactRev)
@@ -279,29 +386,47 @@ export class MvccStore {
    * already), rebuilds the index and resumes an unfinished compaction. Replacing the contents
    * only after the job stopped matters: a batch run against the new contents with the old keep
    * set would delete live revisions. Lock order: restore → stop signal → job (#11817).
+   *
+   * This is the only restore: the WatchableStore over this store (if any) then moves its
+   * synced watchers back to unsynced, so each catches up from the new contents from the
+   * revision it was at (a watcher whose next revision is now compacted gets the compacted
+   * response), and those ahead of the new state wait for it to get there.
    */
   async restore(source?: Backend | (() => Promise<Backend | void>)): Promise<void> {
     this.#checkOpen()
-    assert(!this.#inWrite && !this.#restoring, 'restore inside a write or during another restore')
+    if (source !== undefined && typeof source !== 'function' && !isBackend(source)) {
+      throw invalidArgument(`restore takes nothing, a Backend or a function returning a promise, got ${describe(source)}`)
+    }
+    if (this.#inWrite) throw busyError('restore inside a write callback; restore after it returned')
+    if (this.#restoring) throw busyError('restore while another restore runs; await the first one')
     this.#restoring = true
     try {
       this.#epoch++
       await this.#jobs
       const next = typeof source === 'function' ? await source() : source
-      if (next !== undefined) this.#backend = next
+      if (next !== undefined) {
+        if (!isBackend(next)) throw invalidArgument(`restore's source function must resolve to a Backend or nothing, got ${describe(next)}`)
+        this.#backend = next
+      }
       // Synchronous, not the scan of open(): between the swap above and #recover no read may
       // run against the old index over the new backend.
       this.#recover(this.#backend.read((tx) => rebuildIndex(tx)))
     } finally {
       this.#restoring = false
     }
+    storeHooks.get(this)?.restored()
   }
 
-  /** Stops compaction between batches and waits for it. The backend stays open (the caller owns it). */
+  /**
+   * Closes the WatchableStore over this store (its watchers end), stops compaction between
+   * batches and waits for it. Idempotent. The backend stays open: the caller owns it (and
+   * commits it: see the README on durability).
+   */
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
     this.#epoch++
+    await storeHooks.get(this)?.closing()
     await this.#jobs
   }
 
@@ -328,6 +453,6 @@ export class MvccStore {
   }
 
   #checkOpen(): void {
-    if (this.#closed) throw new MvccError('ERR_STORE_CLOSED', 'mvcc: store is closed')
+    if (this.#closed) throw closedError('MvccStore')
   }
 }

@@ -1,12 +1,17 @@
 import assert from 'node:assert'
 import btreeModule from 'sorted-btree'
-import bulkLoadModule from 'sorted-btree/extended/bulkLoad.js'
+import { bulkLoad } from 'sorted-btree/extended/bulkLoad.js'
 import { countBelow, supportsRank } from './btree-count.js'
 import { KeyIndex, type KeyIndexGet } from './key-index.js'
 import type { Revision } from './revision.js'
 
-// sorted-btree is CommonJS: under ESM its class is the `default` property of the module.
-const BTree = btreeModule.default
+// sorted-btree is CommonJS with `exports.default = BTree`: Node's ESM loader hands over the
+// whole `module.exports` as the default import (the class is its `default`), while a bundler
+// honouring `__esModule` hands over the class itself; both are accepted. No declaration this
+// file exports mentions the tree's type: a default import's type differs between NodeNext and
+// bundler resolution, and the emitted .d.ts must type-check for consumers of either.
+type BTreeClass = typeof btreeModule.default
+const BTree: BTreeClass = typeof btreeModule === 'function' ? (btreeModule as unknown as BTreeClass) : btreeModule.default
 type Tree = InstanceType<typeof BTree<string, KeyIndex>>
 type KeySet = InstanceType<typeof BTree<string, undefined>>
 
@@ -38,19 +43,19 @@ export interface IndexRevisions {
  */
 export class TreeIndex {
   /** Invariant: no KeyIndex in the tree is empty (compaction removes those). */
-  readonly #tree: Tree
+  #tree: Tree
   /**
    * Invariant: exactly the keys alive now (last generation non-empty). Its B+ tree keeps
    * subtree sizes, so counting the keys alive now in a range is a rank query: O(log n).
    */
-  readonly #live: KeySet
+  #live: KeySet
   /** Invariant: >= every revision recorded; at or above it, "alive at atRev" = "alive now". */
   #maxRev = 0
 
-  constructor(tree?: Tree, live?: KeySet, maxRev = 0) {
-    this.#tree = tree ?? new BTree<string, KeyIndex>(undefined, compareKeys, MAX_NODE_SIZE)
-    this.#live = live ?? new BTree<string, undefined>(undefined, compareKeys, MAX_NODE_SIZE)
-    this.#maxRev = maxRev
+  /** An empty index. */
+  constructor() {
+    this.#tree = new BTree<string, KeyIndex>(undefined, compareKeys, MAX_NODE_SIZE)
+    this.#live = new BTree<string, undefined>(undefined, compareKeys, MAX_NODE_SIZE)
   }
 
   /**
@@ -60,8 +65,12 @@ export class TreeIndex {
   static fromSorted(keys: string[], indexes: KeyIndex[], maxRev = Number.MAX_SAFE_INTEGER): TreeIndex {
     assert(keys.length === indexes.length)
     const liveKeys = keys.filter((_k, i) => indexes[i]!.aliveAt(Number.MAX_SAFE_INTEGER))
-    const live = bulkLoadModule.bulkLoad(liveKeys, new Array<undefined>(liveKeys.length).fill(undefined), MAX_NODE_SIZE, compareKeys) as KeySet
-    return new TreeIndex(bulkLoadModule.bulkLoad(keys, indexes, MAX_NODE_SIZE, compareKeys) as Tree, live, maxRev)
+    const live = bulkLoad(liveKeys, new Array<undefined>(liveKeys.length).fill(undefined), MAX_NODE_SIZE, compareKeys) as KeySet
+    const index = new TreeIndex()
+    index.#tree = bulkLoad(keys, indexes, MAX_NODE_SIZE, compareKeys) as Tree
+    index.#live = live
+    index.#maxRev = maxRev
+    return index
   }
 
   #noteRevision(ki: KeyIndex, rev: Revision): void {
@@ -95,7 +104,7 @@ export class TreeIndex {
     else this.#noteRevision(ki, rev)
   }
 
-  /** Deletes `key` at `rev`; throws ERR_REVISION_NOT_FOUND when it is not alive. */
+  /** Deletes `key` at `rev`; the key must be alive (asserted). */
   tombstone(key: string, rev: Revision): void {
     const ki = this.#tree.get(key)
     assert(ki !== undefined, 'tombstone of unknown key')

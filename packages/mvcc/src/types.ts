@@ -1,7 +1,7 @@
+import type { Bytes, KeyRange } from '@strata/backend'
 import type { KeyValue } from './kv.js'
 
-/** Keys and values: a string (encoded as UTF-8) or bytes. */
-export type Bytes = string | Uint8Array
+export type { Bytes, KeyRange }
 
 /** Ordering of a range result. 'none' keeps key order. */
 export type SortOrder = 'none' | 'ascend' | 'descend'
@@ -67,20 +67,35 @@ export interface DeleteResult {
 export type CompareTarget = 'value' | 'version' | 'create' | 'mod' | 'lease'
 export type CompareResult = 'equal' | 'greater' | 'less' | 'notEqual'
 
-/** One condition of a txn; with `end` it must hold for every key in `[key, end)`. */
-export interface Compare {
-  readonly key: Bytes
-  readonly end?: Bytes
+/** One condition of a txn; over a range (`end` given) it must hold for every key in it. */
+export interface Compare extends KeyRange {
   readonly target: CompareTarget
   readonly result: CompareResult
   /** Bytes for target 'value', a number for the others. */
   readonly value: Bytes | number
 }
 
+/** A range read inside a txn: a {@link KeyRange} with the options of `range`. */
+export interface RangeRequest extends KeyRange {
+  readonly options?: RangeOptions
+}
+
+/** A put inside a txn. */
+export interface PutRequest {
+  readonly key: Bytes
+  readonly value: Bytes
+  readonly options?: PutOptions
+}
+
+/** A delete inside a txn: a {@link KeyRange} with the options of `deleteRange`. */
+export interface DeleteRangeRequest extends KeyRange {
+  readonly options?: DeleteOptions
+}
+
 export type RequestOp =
-  | { readonly range: { readonly key: Bytes; readonly end?: Bytes; readonly options?: RangeOptions } }
-  | { readonly put: { readonly key: Bytes; readonly value: Bytes; readonly options?: PutOptions } }
-  | { readonly deleteRange: { readonly key: Bytes; readonly end?: Bytes; readonly options?: DeleteOptions } }
+  | { readonly range: RangeRequest }
+  | { readonly put: PutRequest }
+  | { readonly deleteRange: DeleteRangeRequest }
   | { readonly txn: TxnRequest }
 
 export interface TxnRequest {
@@ -102,8 +117,33 @@ export interface TxnResult {
   readonly revision: number
 }
 
-/** One change, as watchers see it. A DELETE's kv holds only the key and its mod revision. */
-export interface MvccEvent {
+/** One change, as a watcher receives it. */
+export interface WatchEvent {
   readonly type: 'put' | 'delete'
+  /** For a delete: the key and the deletion's mod revision only. */
   readonly kv: KeyValue
+  /** The key-value before this change, when the watch asked for `prevKv` and it is still readable. */
+  readonly prevKv?: KeyValue
+}
+
+/**
+ * A read view at one revision, handed to `MvccStore.read` callbacks; valid only inside the
+ * callback.
+ */
+export interface TxnRead {
+  /** The revision reads in this txn see. */
+  readonly revision: number
+  /** As `MvccStore.range`. */
+  range(key: Bytes, end?: Bytes, options?: RangeOptions): RangeResult
+}
+
+/**
+ * One write txn, handed to `MvccStore.write` callbacks: every change gets the same new revision,
+ * reads see the txn's earlier changes. Valid only inside the callback.
+ */
+export interface TxnWrite extends TxnRead {
+  /** As `MvccStore.put`, inside this txn. */
+  put(key: Bytes, value: Bytes, options?: PutOptions): PutResult
+  /** As `MvccStore.deleteRange`, inside this txn. */
+  deleteRange(key: Bytes, end?: Bytes, options?: DeleteOptions): DeleteResult
 }

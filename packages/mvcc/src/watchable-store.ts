@@ -1,13 +1,13 @@
 import assert from 'node:assert'
-import type { Backend } from '@strata/backend'
-import type { Clock, Timer } from '@strata/seams'
-import { MvccError } from './errors.js'
+import type { Bytes } from '@strata/backend'
+import { type Clock, type Timer, systemClock } from '@strata/seams'
+import { MvccError, closedError, describe, invalidArgument, invalidOption } from './errors.js'
 import { type KeyValue, decodeKeyValue, keyString } from './kv.js'
-import type { MvccStore } from './kvstore.js'
-import { checkRange } from './limits.js'
+import { type MvccStore, attachStoreHooks } from './kvstore.js'
+import { checkCount, checkFlag, checkOptionsArg, checkRange } from './limits.js'
 import { encodeRevision, isTombstoneKey } from './revision.js'
-import type { Bytes, MvccEvent } from './types.js'
-import { type WatchEvent, Watcher } from './watcher.js'
+import type { WatchEvent } from './types.js'
+import { Watcher } from './watcher.js'
 import { WatcherGroup } from './watcher-group.js'
 
 export interface WatchOptions {
@@ -24,23 +24,59 @@ export interface WatchOptions {
 }
 
 export interface WatchableStoreOptions {
-  /** Responses a watcher buffers before it becomes a victim. Default 128 (etcd's chanBufLen). */
+  /** Responses a watcher buffers before it becomes a victim, an integer >= 1. Default 128 (etcd's chanBufLen). */
   readonly bufferLimit?: number
-  /** Unsynced watchers handled per `syncWatchers` round. Default 512. */
+  /** Unsynced watchers handled per `syncWatchers` round, an integer >= 1. Default 512. */
   readonly maxWatchersPerSync?: number
-  /** Distinct revisions read from the backend per catch-up batch. Default 1,000. */
+  /** Distinct revisions read from the backend per catch-up batch, an integer >= 1. Default 1,000. */
   readonly batchMaxRevisions?: number
-  /** Most live watchers; more is ERR_TOO_MANY_WATCHERS. Default 100,000. */
+  /** Most live watchers, an integer >= 1; more is ERR_MVCC_TOO_MANY_WATCHERS. Default 100,000. */
   readonly maxWatchers?: number
   /**
-   * When given, `syncWatchers` runs every 100 ms and `syncVictims` every 10 ms on this clock's
-   * timers. Without it the owner calls `sync()` (deterministic tests do).
+   * The timers of the catch-up: a round right away (a 0 ms timer) whenever a watcher falls
+   * behind and as long as rounds make progress, `syncWatchers` every 100 ms and `syncVictims`
+   * every 10 ms. Default: `systemClock`'s time with Node timers, the periodic ones `unref`'d
+   * (they never keep the process alive; a pending catch-up round does, for one turn of the
+   * event loop). A clock whose timers never fire leaves the rounds to `sync()` (deterministic
+   * tests do that).
    */
   readonly clock?: Clock
 }
 
 const SYNC_INTERVAL_MS = 100
 const VICTIM_INTERVAL_MS = 10
+
+/**
+ * `systemClock` with Node timers of which the periodic ones (ms > 0) are unref'd: they only
+ * serve background work. A 0 ms round (catch-up that has work) keeps the process alive until
+ * it ran, so a watch from an old revision delivers even when nothing else holds the process.
+ */
+const defaultClock: Clock = {
+  now: () => systemClock.now(),
+  setTimer(ms, fn) {
+    const handle = setTimeout(fn, Math.max(0, ms))
+    if (ms > 0) handle.unref()
+    return { cancel: () => clearTimeout(handle) }
+  },
+}
+
+function checkWatchableOptions(options: WatchableStoreOptions): Required<Omit<WatchableStoreOptions, 'clock'>> & { clock: Clock } {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw invalidOption(`WatchableStore.open options must be an object, got ${describe(options)}`)
+  const positive = (name: string, n: unknown, dflt: number): number => {
+    if (n === undefined) return dflt
+    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1) throw invalidOption(`${name} must be a positive safe integer, got ${describe(n)}; leave it out for the default ${dflt}`, { [name]: n })
+    return n
+  }
+  const clock = options.clock ?? defaultClock
+  if (typeof clock !== 'object' || clock === null || typeof clock.setTimer !== 'function') throw invalidOption(`clock must be a Clock ({ now, setTimer }), got ${describe(clock)}`)
+  return {
+    bufferLimit: positive('bufferLimit', options.bufferLimit, 128),
+    maxWatchersPerSync: positive('maxWatchersPerSync', options.maxWatchersPerSync, 512),
+    batchMaxRevisions: positive('batchMaxRevisions', options.batchMaxRevisions, 1000),
+    maxWatchers: positive('maxWatchers', options.maxWatchers, 100_000),
+    clock,
+  }
+}
 
 /**
  * Watches over an {@link MvccStore} (etcd's watchableStore). A watcher is in exactly one group:
@@ -62,26 +98,41 @@ export class WatchableStore {
   readonly #maxPerSync: number
   readonly #maxRevs: number
   readonly #maxWatchers: number
-  readonly #clock: Clock | undefined
-  /** Invariant: at most one armed timer per loop (slot 0: sync, slot 1: victims). */
-  readonly #timers: Array<Timer | undefined> = [undefined, undefined]
+  readonly #clock: Clock
+  /** Invariant: at most one armed timer per loop (slot 0: sync, slot 1: victims, slot 2: the catch-up round). */
+  readonly #timers: Array<Timer | undefined> = [undefined, undefined, undefined]
   #nextId = 1
   /** Invariant: watchers not canceled = synced + unsynced + victims; at most #maxWatchers. */
   #live = 0
   #closed = false
+  /** Invariant: bumped whenever a catch-up round delivers, moves or cancels a watcher. */
+  #progress = 0
 
-  constructor(store: MvccStore, options: WatchableStoreOptions = {}) {
+  /** Holds nothing: {@link open} attaches it to the store and arms its timers. */
+  private constructor(store: MvccStore, o: ReturnType<typeof checkWatchableOptions>) {
     this.#store = store
-    this.#bufferLimit = options.bufferLimit ?? 128
-    this.#maxPerSync = options.maxWatchersPerSync ?? 512
-    this.#maxRevs = options.batchMaxRevisions ?? 1000
-    this.#maxWatchers = options.maxWatchers ?? 100_000
-    for (const n of [this.#bufferLimit, this.#maxPerSync, this.#maxRevs, this.#maxWatchers]) {
-      if (!Number.isSafeInteger(n) || n < 1) throw new MvccError('ERR_INVALID_OPTION', `mvcc: watch limits must be positive integers, got ${n}`)
-    }
-    this.#clock = options.clock
-    store.setWriteObserver((rev, events) => this.#notify(rev, events))
-    this.#arm()
+    this.#bufferLimit = o.bufferLimit
+    this.#maxPerSync = o.maxWatchersPerSync
+    this.#maxRevs = o.batchMaxRevisions
+    this.#maxWatchers = o.maxWatchers
+    this.#clock = o.clock
+  }
+
+  /**
+   * Opens the watch side of `store`: from now on every write's events reach the synced
+   * watchers, a `store.restore` resyncs them, and `store.close()` closes this too. One per
+   * store: a second fails with ERR_MVCC_WATCHABLE_EXISTS.
+   */
+  static async open(store: MvccStore, options: WatchableStoreOptions = {}): Promise<WatchableStore> {
+    const o = checkWatchableOptions(options)
+    const ws = new WatchableStore(store, o)
+    attachStoreHooks(store, {
+      written: (rev, events) => ws.#notify(rev, events),
+      restored: () => ws.#restored(),
+      closing: () => ws.close(),
+    })
+    ws.#arm()
+    return ws
   }
 
   get store(): MvccStore {
@@ -93,22 +144,31 @@ export class WatchableStore {
     return { synced: this.#synced.size, unsynced: this.#unsynced.size, victims: this.#victims.size }
   }
 
-  watch(key: Bytes, options: WatchOptions = {}): Watcher {
-    assert(!this.#closed, 'watch on a closed WatchableStore')
-    const range = checkRange({ maxKeyBytes: Number.MAX_SAFE_INTEGER, maxValueBytes: 0, maxTxnOps: 0 }, key, options.end)
-    const start = options.startRevision ?? 0
-    if (!Number.isSafeInteger(start) || start < 0) throw new MvccError('ERR_INVALID_REVISION', `mvcc: bad watch start revision ${start}`)
-    if (this.#live >= this.#maxWatchers) throw new MvccError('ERR_TOO_MANY_WATCHERS', `mvcc: ${this.#live} watchers, the maximum`)
+  /**
+   * Watches `key` (or the range up to `options.end`). From an old start revision the watcher
+   * catches up from the backend on the clock's timers (or `sync()`); see the class comment.
+   */
+  watch(key: Bytes, options?: WatchOptions): Watcher {
+    this.#checkOpen()
+    const o = checkOptionsArg(options, 'watch') as WatchOptions
+    const range = checkRange({ maxKeyBytes: Number.MAX_SAFE_INTEGER, maxValueBytes: 0, maxTxnOps: 0 }, key, o.end)
+    checkCount('startRevision', o.startRevision)
+    const start = o.startRevision ?? 0
+    const flags = { prevKv: checkFlag('prevKv', o.prevKv), noPut: checkFlag('noPut', o.noPut), noDelete: checkFlag('noDelete', o.noDelete) }
+    if (this.#live >= this.#maxWatchers) {
+      throw new MvccError('ERR_MVCC_TOO_MANY_WATCHERS', `mvcc: ${this.#live} watchers, the maximum; cancel watchers you no longer need or raise maxWatchers`, { max: this.#maxWatchers })
+    }
     const cur = this.#store.revision
     const synced = start === 0 || start > cur
     const w = new Watcher({
-      id: this.#nextId++, range, prevKv: options.prevKv === true, noPut: options.noPut === true, noDelete: options.noDelete === true,
+      id: this.#nextId++, range, ...flags,
       startRevision: start, minRev: start === 0 ? cur + 1 : start, bufferLimit: this.#bufferLimit,
       onTake: (x) => this.#retryVictim(x), onCancel: (x) => this.#remove(x),
     })
     this.#live++
     w.state = synced ? 'synced' : 'unsynced'
     ;(synced ? this.#synced : this.#unsynced).add(w)
+    if (!synced) this.#kick()
     return w
   }
 
@@ -117,20 +177,23 @@ export class WatchableStore {
    * and its start revision is not in the future; returns whether it was sent.
    */
   requestProgress(w: Watcher): boolean {
+    this.#checkOpen()
+    if (!(w instanceof Watcher)) throw invalidArgument(`requestProgress takes a Watcher, got ${describe(w)}`)
     if (w.state !== 'synced' || this.#store.revision < w.startRevision) return false
     return w.send({ watchId: w.id, events: [], revision: this.#store.revision, compactRevision: 0, canceled: false })
   }
 
   /** One round of victim retries and unsynced catch-up; returns the watchers still behind. */
   sync(): number {
+    this.#checkOpen()
     this.syncVictims()
     return this.syncWatchers() + this.#victims.size
   }
 
   /** The write path: at the end of each write txn, every matching synced watcher gets one response. */
-  #notify(rev: number, events: readonly MvccEvent[]): void {
+  #notify(rev: number, events: readonly WatchEvent[]): void {
     if (this.#synced.size === 0) return
-    const perWatcher = new Map<Watcher, MvccEvent[]>()
+    const perWatcher = new Map<Watcher, WatchEvent[]>()
     for (const ev of events) {
       this.#synced.forMatching(keyString(ev.kv.key), (w) => {
         if (ev.kv.modRevision < w.minRev) return
@@ -174,6 +237,7 @@ export class WatchableStore {
    * each its part; a watcher that reached the current revision moves to synced.
    */
   syncWatchers(): number {
+    this.#checkOpen()
     if (this.#unsynced.size === 0) return 0
     const cur = this.#store.revision
     const compactRev = this.#store.compactRevision
@@ -185,6 +249,7 @@ export class WatchableStore {
         // Only a restored watcher can be ahead of the store; it waits in synced.
         assert(w.restored || w.startRevision > cur, 'an unsynced watcher ahead of the store')
         this.#move(w, this.#synced, 'synced')
+        this.#progress++
         continue
       }
       if (w.minRev < compactRev) {
@@ -193,6 +258,7 @@ export class WatchableStore {
           this.#unsynced.delete(w)
           this.#live--
           w.markCanceled()
+          this.#progress++
         }
         continue
       }
@@ -211,6 +277,7 @@ export class WatchableStore {
       const mine = events.filter((e) => e.kv.modRevision >= w.minRev && w.matches(keyString(e.kv.key)))
       const out = this.#prepare(w, mine)
       w.minRev = windowEnd
+      this.#progress++
       if (out.length > 0 && !w.send({ watchId: w.id, events: out, revision: cur, compactRevision: 0, canceled: false })) {
         this.#unsynced.delete(w)
         w.state = 'victim'
@@ -235,6 +302,7 @@ export class WatchableStore {
 
   /** Delivers held-back events of victims whose consumer made room; returns victims left. */
   syncVictims(): number {
+    this.#checkOpen()
     for (const w of [...this.#victims]) this.#retryVictim(w)
     return this.#victims.size
   }
@@ -245,8 +313,10 @@ export class WatchableStore {
     w.victimResponse = undefined
     if (held !== undefined) assert(w.send({ watchId: w.id, events: held.events, revision: held.revision, compactRevision: 0, canceled: false }))
     this.#victims.delete(w)
-    if (w.minRev <= this.#store.revision) this.#move(w, this.#unsynced, 'unsynced')
-    else this.#move(w, this.#synced, 'synced')
+    if (w.minRev <= this.#store.revision) {
+      this.#move(w, this.#unsynced, 'unsynced')
+      this.#kick()
+    } else this.#move(w, this.#synced, 'synced')
   }
 
   #move(w: Watcher, to: WatcherGroup, state: 'synced' | 'unsynced'): void {
@@ -265,20 +335,38 @@ export class WatchableStore {
   }
 
   /**
-   * Restores the store (see {@link MvccStore.restore}); every synced watcher
-   * moves to unsynced, since the new state may be behind or ahead of what it has seen.
+   * The store's restore hook: every synced watcher moves to unsynced, since the new state may
+   * be behind or ahead of what it has seen; the catch-up then answers each from the new
+   * contents (or with the compacted response when its next revision is gone).
    */
-  async restore(source?: Backend | (() => Promise<Backend | void>)): Promise<void> {
-    await this.#store.restore(source)
+  #restored(): void {
+    if (this.#closed) return
     for (const w of [...this.#synced.all()]) {
       w.restored = true
       this.#move(w, this.#unsynced, 'unsynced')
     }
+    this.#kick()
+  }
+
+  /**
+   * Arms one catch-up round on the clock (a 0 ms timer) while watchers are behind; a round
+   * that made progress arms the next, so a watch from an old revision catches up batch by
+   * batch without waiting for the 100 ms loop, yielding to other work between batches.
+   */
+  #kick(): void {
+    if (this.#closed || this.#timers[2] !== undefined || this.#unsynced.size === 0) return
+    this.#timers[2] = this.#clock.setTimer(0, () => {
+      this.#timers[2] = undefined
+      if (this.#closed) return
+      const before = this.#progress
+      this.syncWatchers()
+      if (this.#progress !== before) this.#kick()
+    })
   }
 
   #arm(): void {
     const clock = this.#clock
-    if (clock === undefined || this.#closed) return
+    if (this.#closed) return
     const every = (slot: number, ms: number, fn: () => void): void => {
       const tick = (): void => {
         if (this.#closed) return
@@ -291,11 +379,25 @@ export class WatchableStore {
     every(1, VICTIM_INTERVAL_MS, () => this.syncVictims())
   }
 
-  /** Cancels every watcher and stops the timers; the store stays open. */
-  close(): void {
+  /**
+   * Cancels every watcher (queued responses can still be taken), stops the timers and detaches
+   * from the store, which stays open. Idempotent; `store.close()` calls it.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return
     this.#closed = true
     for (const t of this.#timers) t?.cancel()
+    this.#timers.fill(undefined)
     for (const w of [...this.#synced.all(), ...this.#unsynced.all(), ...this.#victims]) w.cancel()
-    this.#store.setWriteObserver(undefined)
+    attachStoreHooks(this.#store, undefined)
+  }
+
+  /** True once `close` was called (directly or by the store's close). */
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw closedError('WatchableStore')
   }
 }

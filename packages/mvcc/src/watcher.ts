@@ -1,15 +1,6 @@
 import assert from 'node:assert'
-import type { KeyValue } from './kv.js'
-import type { KeyRange } from './limits.js'
-
-/** One change as a watcher receives it. */
-export interface WatchEvent {
-  readonly type: 'put' | 'delete'
-  /** For a delete: the key and the deletion's mod revision only. */
-  readonly kv: KeyValue
-  /** The key-value before this change, when the watch asked for `prevKv` and it is still readable. */
-  readonly prevKv?: KeyValue
-}
+import type { IndexRange } from './limits.js'
+import type { WatchEvent } from './types.js'
 
 /** What a watcher receives (etcd's WatchResponse without the stream bookkeeping). */
 export interface WatchResponse {
@@ -34,7 +25,7 @@ export type WatcherState = 'synced' | 'unsynced' | 'victim' | 'canceled'
  */
 export class Watcher {
   readonly id: number
-  readonly range: KeyRange
+  readonly range: IndexRange
   readonly prevKv: boolean
   readonly noPut: boolean
   readonly noDelete: boolean
@@ -54,7 +45,7 @@ export class Watcher {
   readonly #onTake: (w: Watcher) => void
   readonly #onCancel: (w: Watcher) => void
 
-  constructor(fields: { id: number; range: KeyRange; prevKv: boolean; noPut: boolean; noDelete: boolean; startRevision: number; minRev: number; bufferLimit: number; onTake: (w: Watcher) => void; onCancel: (w: Watcher) => void }) {
+  constructor(fields: { id: number; range: IndexRange; prevKv: boolean; noPut: boolean; noDelete: boolean; startRevision: number; minRev: number; bufferLimit: number; onTake: (w: Watcher) => void; onCancel: (w: Watcher) => void }) {
     this.id = fields.id
     this.range = fields.range
     this.prevKv = fields.prevKv

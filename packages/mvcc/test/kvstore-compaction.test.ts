@@ -1,6 +1,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { MvccStore, decodeRevision, encodeRevision, isTombstoneKey } from '../src/index.js'
+import { MvccStore } from '../src/index.js'
+import { decodeRevision, encodeRevision, isTombstoneKey } from '../src/internal.js'
 import { codeOf, memoryBackend, newStore, text } from './helpers.js'
 import type { MemoryBackend } from '@strata/backend'
 
@@ -45,7 +46,7 @@ test('the logical compaction is immediate and the physical one runs in batches t
   const { store, backend } = await newStore({ compactionBatchLimit: 10, yieldFn: () => (yields++, Promise.resolve()) })
   for (let i = 0; i < 100; i++) store.put('k', String(i))
   const handle = store.compact(90)
-  assert.is(codeOf(() => store.range('k', undefined, { revision: 89 })), 'ERR_COMPACTED')
+  assert.is(codeOf(() => store.range('k', undefined, { revision: 89 })), 'ERR_MVCC_COMPACTED')
   await handle.scheduled
   await handle.done
   assert.is(yields, 8, '90 revisions in batches of 10: 9 full batches, an empty last one')
@@ -78,7 +79,7 @@ test('a crash between compaction batches resumes on open; reads below stay refus
   const again = await MvccStore.open(survivor, { compactionBatchLimit: 5, yieldFn: () => Promise.resolve() })
   assert.is(again.compactRevision, 30)
   assert.is(again.revision, 41)
-  assert.is(codeOf(() => again.range('k0', undefined, { revision: 2 })), 'ERR_COMPACTED')
+  assert.is(codeOf(() => again.range('k0', undefined, { revision: 2 })), 'ERR_MVCC_COMPACTED')
   await again.waitCompactions()
   assert.is(metaRev(survivor, 'finishedCompactRev'), 30)
   assert.equal(again.range('k', '\0', { revision: 30 }), expected)
@@ -169,7 +170,7 @@ test('close stops compaction between batches and later calls fail', async () => 
   const h = store.compact(20)
   await store.close()
   await h.done
-  assert.is(codeOf(() => store.put('a', 'b')), 'ERR_STORE_CLOSED')
+  assert.is(codeOf(() => store.put('a', 'b')), 'ERR_MVCC_CLOSED')
 })
 
 test('hashes are equal on two stores given the same writes, whatever their compaction progress', async () => {
@@ -197,8 +198,8 @@ test('hashes are equal on two stores given the same writes, whatever their compa
   assert.is(seen.size, 1, 'stable while the compaction runs')
   assert.equal(slow.store.hashByRev(55), b.store.hashByRev(55))
   assert.is(b.store.hashByRev(55).compactRevision, 30)
-  assert.is(codeOf(() => b.store.hashByRev(20)), 'ERR_COMPACTED')
-  assert.is(codeOf(() => b.store.hashByRev(99)), 'ERR_FUTURE_REV')
+  assert.is(codeOf(() => b.store.hashByRev(20)), 'ERR_MVCC_COMPACTED')
+  assert.is(codeOf(() => b.store.hashByRev(99)), 'ERR_MVCC_FUTURE_REV')
   assert.is.not(a.store.hashByRev(40).hash, a.store.hashByRev(41).hash)
 })
 

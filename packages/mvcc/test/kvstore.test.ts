@@ -1,7 +1,10 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { MvccStore } from '../src/index.js'
-import { codeOf, memoryBackend, newStore, text } from './helpers.js'
+import type { WriteTx } from '@strata/backend'
+import { MvccStore, WatchableStore } from '../src/index.js'
+import { codeOf, memoryBackend, newStore, stillClock, text } from './helpers.js'
+
+const bytes = (s: string): Uint8Array => new TextEncoder().encode(s)
 
 test('a new store is at revision 1 and its first write makes revision 2', async () => {
   const { store } = await newStore()
@@ -87,28 +90,209 @@ test('count-only allocates nothing per key, at the newest revision and at an old
 test('range errors: future revision, compacted revision, and the compact revision itself is readable', async () => {
   const { store } = await newStore()
   for (let i = 0; i < 5; i++) store.put('k', String(i)) // revisions 2..6
-  assert.is(codeOf(() => store.range('k', undefined, { revision: 7 })), 'ERR_FUTURE_REV')
+  assert.is(codeOf(() => store.range('k', undefined, { revision: 7 })), 'ERR_MVCC_FUTURE_REV')
   await store.compact(4).done
-  assert.is(codeOf(() => store.range('k', undefined, { revision: 3 })), 'ERR_COMPACTED')
+  assert.is(codeOf(() => store.range('k', undefined, { revision: 3 })), 'ERR_MVCC_COMPACTED')
   assert.is(text(store.range('k', undefined, { revision: 4 }).kvs[0]!.value), '2')
   assert.is(store.range('k', undefined, { revision: 4 }).revision, 6, 'the result carries the current revision')
-  assert.is(codeOf(() => store.compact(4)), 'ERR_COMPACTED')
-  assert.is(codeOf(() => store.compact(7)), 'ERR_FUTURE_REV')
+  assert.is(codeOf(() => store.compact(4)), 'ERR_MVCC_COMPACTED')
+  assert.is(codeOf(() => store.compact(7)), 'ERR_MVCC_FUTURE_REV')
 })
 
 test('bad input is refused with typed errors and nothing is written', async () => {
   const { store } = await newStore({ maxKeyBytes: 8, maxValueBytes: 4 })
   store.put('a', '1')
-  assert.is(codeOf(() => store.put('', 'v')), 'ERR_EMPTY_KEY')
-  assert.is(codeOf(() => store.put('123456789', 'v')), 'ERR_KEY_TOO_LARGE')
-  assert.is(codeOf(() => store.put('k', '12345')), 'ERR_VALUE_TOO_LARGE')
-  assert.is(codeOf(() => store.range('b', 'a')), 'ERR_INVALID_RANGE')
-  assert.is(codeOf(() => store.deleteRange('b', 'a')), 'ERR_INVALID_RANGE')
-  assert.is(codeOf(() => store.range('a', undefined, { revision: -1 })), 'ERR_INVALID_REVISION')
-  assert.is(codeOf(() => store.put('k', 'v', { lease: -3 })), 'ERR_INVALID_OPTION')
-  assert.is(codeOf(() => store.txn({ success: [{ put: { key: 'x', value: 'ok' } }, { put: { key: 'y', value: 'too long' } }] })), 'ERR_VALUE_TOO_LARGE')
+  assert.is(codeOf(() => store.put('', 'v')), 'ERR_MVCC_EMPTY_KEY')
+  assert.is(codeOf(() => store.put('123456789', 'v')), 'ERR_MVCC_KEY_TOO_LARGE')
+  assert.is(codeOf(() => store.put('k', '12345')), 'ERR_MVCC_VALUE_TOO_LARGE')
+  assert.is(codeOf(() => store.range('b', 'a')), 'ERR_MVCC_INVALID_RANGE')
+  assert.is(codeOf(() => store.deleteRange('b', 'a')), 'ERR_MVCC_INVALID_RANGE')
+  assert.is(codeOf(() => store.range('a', undefined, { revision: -1 })), 'ERR_MVCC_INVALID_ARGUMENT')
+  assert.is(codeOf(() => store.put('k', 'v', { lease: -3 })), 'ERR_MVCC_INVALID_ARGUMENT')
+  assert.is(codeOf(() => store.txn({ success: [{ put: { key: 'x', value: 'ok' } }, { put: { key: 'y', value: 'too long' } }] })), 'ERR_MVCC_VALUE_TOO_LARGE')
   assert.is(store.revision, 2)
   assert.is(store.range('a', '\0', { countOnly: true }).count, 1)
+})
+
+test('a key or value of the wrong type is ERR_MVCC_INVALID_ARGUMENT, never a TypeError', async () => {
+  const { store } = await newStore()
+  const bad = [5, null, {}, [1], true, 10n] as unknown as string[]
+  for (const x of bad) {
+    assert.is(codeOf(() => store.put(x, 'v')), 'ERR_MVCC_INVALID_ARGUMENT', `put key ${String(x)}`)
+    assert.is(codeOf(() => store.put('k', x)), 'ERR_MVCC_INVALID_ARGUMENT', `put value ${String(x)}`)
+    assert.is(codeOf(() => store.range(x)), 'ERR_MVCC_INVALID_ARGUMENT', `range key ${String(x)}`)
+    assert.is(codeOf(() => store.range('a', x)), 'ERR_MVCC_INVALID_ARGUMENT', `range end ${String(x)}`)
+    assert.is(codeOf(() => store.deleteRange(x)), 'ERR_MVCC_INVALID_ARGUMENT', `deleteRange key ${String(x)}`)
+    assert.is(codeOf(() => store.txn({ success: [{ put: { key: x, value: 'v' } }] })), 'ERR_MVCC_INVALID_ARGUMENT')
+    assert.is(codeOf(() => store.txn({ success: [{ put: { key: 'k', value: x } }] })), 'ERR_MVCC_INVALID_ARGUMENT')
+    assert.is(codeOf(() => store.txn({ success: [{ range: { key: x } }] })), 'ERR_MVCC_INVALID_ARGUMENT')
+    assert.is(codeOf(() => store.txn({ success: [{ deleteRange: { key: 'a', end: x } }] })), 'ERR_MVCC_INVALID_ARGUMENT')
+    assert.is(codeOf(() => store.txn({ compare: [{ key: x, target: 'version', result: 'equal', value: 1 }] })), 'ERR_MVCC_INVALID_ARGUMENT')
+  }
+  const shapes = [5, null, { success: 5 }, { compare: [7] }, { success: [null] }, { success: [{ nothing: 1 }] }] as never[]
+  for (const t of shapes) assert.is(codeOf(() => store.txn(t)), 'ERR_MVCC_INVALID_ARGUMENT', `txn ${JSON.stringify(t)}`)
+  assert.is(codeOf(() => store.range('a', undefined, 'x' as never)), 'ERR_MVCC_INVALID_ARGUMENT')
+  assert.is(codeOf(() => store.range('a', undefined, { limit: 1.5 })), 'ERR_MVCC_INVALID_ARGUMENT')
+  assert.is(codeOf(() => store.put('a', 'v', { prevKv: 'yes' as never })), 'ERR_MVCC_INVALID_ARGUMENT')
+  assert.is(codeOf(() => store.compact(1.5)), 'ERR_MVCC_INVALID_ARGUMENT')
+  assert.is(codeOf(() => store.hashByRev(-1)), 'ERR_MVCC_INVALID_ARGUMENT')
+  assert.is(codeOf(() => store.write(5 as never)), 'ERR_MVCC_INVALID_ARGUMENT')
+  assert.is(store.revision, 1)
+})
+
+test('bad options to open are ERR_MVCC_INVALID_OPTION', async () => {
+  const backend = memoryBackend()
+  for (const o of [{ maxKeyBytes: 0 }, { maxValueBytes: '5' }, { maxTxnOps: 1.5 }, { compactionBatchLimit: 100_001 }, { yieldFn: 5 }, { onLeaseChanged: 'x' }]) {
+    const err = await MvccStore.open(backend, o as never).then(() => undefined, (e: unknown) => e as { code?: string; message: string })
+    assert.is(err?.code, 'ERR_MVCC_INVALID_OPTION', JSON.stringify(o))
+  }
+  const err = await MvccStore.open(5 as never).then(() => undefined, (e: unknown) => e as { code?: string })
+  assert.is(err?.code, 'ERR_MVCC_INVALID_ARGUMENT')
+})
+
+test('a write inside another write of the same store is ERR_MVCC_BUSY and undoes the outer one', async () => {
+  const { store } = await newStore()
+  assert.is(codeOf(() => store.write((txn) => {
+    txn.put('a', '1')
+    store.put('b', '2')
+  })), 'ERR_MVCC_BUSY')
+  assert.is(store.revision, 1)
+  assert.is(store.range('a', '\0').count, 0)
+  assert.is(codeOf(() => store.write(() => store.compact(1))), 'ERR_MVCC_BUSY')
+})
+
+test('MvccStore.write nests inside the caller\'s backend.write: one batch, and a throw inside undoes only it', async () => {
+  const { store, backend } = await newStore()
+  const meta = bytes('applied')
+  backend.write((tx) => {
+    tx.put('meta', meta, bytes('1'))
+    store.write((txn) => txn.put('a', '1'))
+    store.put('b', '2')
+  })
+  assert.is(store.revision, 3)
+  const result = backend.write((tx) => {
+    tx.put('meta', meta, bytes('2'))
+    const code = codeOf(() => store.write((txn) => {
+      txn.put('c', '3')
+      throw new Error('boom')
+    }))
+    return code
+  })
+  assert.is(result, 'no code', 'the inner error propagated to the outer callback')
+  assert.is(store.revision, 3)
+  assert.is(store.range('c').count, 0)
+  assert.is(text(backend.read((tx) => tx.get('meta', meta))), '2', 'the outer write kept its own changes')
+  await backend.commit()
+  const expected = store.hash()
+  const again = await MvccStore.open(backend.crash())
+  assert.equal(again.hash(), expected)
+})
+
+/** A store with keys a, b, c attached to lease 7 and d to none, a watcher on everything, the lease changes recorded. */
+async function leasedStore(): Promise<{ store: MvccStore; backend: ReturnType<typeof memoryBackend>; ws: WatchableStore; changes: string[] }> {
+  const changes: string[] = []
+  const { store, backend } = await newStore({ onLeaseChanged: (k, from, to) => changes.push(`${text(k)} ${from}->${to}`) })
+  for (const k of ['a', 'b', 'c']) store.put(k, 'v', { lease: 7 })
+  store.put('d', 'v')
+  changes.length = 0
+  const ws = await WatchableStore.open(store, { clock: stillClock })
+  return { store, backend, ws, changes }
+}
+
+test('deleteKeys deletes a revoked lease\'s keys at one revision in the caller\'s transaction; watchers see the deletes', async () => {
+  const { store, backend, ws, changes } = await leasedStore()
+  const w = ws.watch('a', { end: '\0', prevKv: true })
+  const leaseKey = bytes('lease/7')
+  backend.write((tx) => tx.put('lease', leaseKey, bytes('record')))
+  backend.write((tx) => {
+    tx.delete('lease', leaseKey)
+    store.deleteKeys([bytes('a'), bytes('b'), bytes('c'), bytes('zz')], tx)
+  })
+  assert.is(store.revision, 6)
+  assert.equal(store.range('a', '\0').kvs.map((kv) => text(kv.key)), ['d'])
+  const got = w.take()
+  assert.equal(got.map((r) => r.revision), [6], 'one response, one revision')
+  assert.equal(got[0]!.events.map((e) => [e.type, text(e.kv.key), e.kv.modRevision, text(e.prevKv?.value)]), [['delete', 'a', 6, 'v'], ['delete', 'b', 6, 'v'], ['delete', 'c', 6, 'v']])
+  assert.equal(changes, ['a 7->0', 'b 7->0', 'c 7->0'])
+  await backend.commit()
+  const expected = store.hash()
+  const again = await MvccStore.open(backend.crash())
+  assert.equal(again.hash(), expected)
+  assert.is(again.backend.read((tx) => tx.get('lease', leaseKey)), undefined, 'the lease record went with the keys')
+})
+
+test('deleteKeys of keys that do not exist makes no revision and no event', async () => {
+  const { store, backend, ws } = await leasedStore()
+  const w = ws.watch('a', { end: '\0' })
+  backend.write((tx) => store.deleteKeys([bytes('x'), bytes('y')], tx))
+  backend.write((tx) => store.deleteKeys([], tx))
+  assert.is(store.revision, 5)
+  assert.equal(w.take(), [])
+})
+
+test('deleteKeys refuses unsorted, duplicate or non-byte keys and a tx of another backend, writing nothing', async () => {
+  const { store, backend } = await leasedStore()
+  const other = memoryBackend()
+  const codes = backend.write((tx) => [
+    codeOf(() => store.deleteKeys([bytes('b'), bytes('a')], tx)),
+    codeOf(() => store.deleteKeys([bytes('a'), bytes('a')], tx)),
+    codeOf(() => store.deleteKeys(['a'] as never, tx)),
+    codeOf(() => store.deleteKeys('a' as never, tx)),
+    codeOf(() => store.deleteKeys([bytes('a')], undefined as never)),
+    codeOf(() => other.write((otherTx) => store.deleteKeys([bytes('a')], otherTx))),
+  ])
+  assert.equal(codes, Array(6).fill('ERR_MVCC_INVALID_ARGUMENT'))
+  assert.is(store.revision, 5)
+  assert.is(store.range('a', '\0').count, 4)
+})
+
+test('a throw from onLeaseChanged inside deleteKeys undoes the deletions and the lease changes', async () => {
+  const changes: string[] = []
+  let failOn: string | undefined
+  const { store, backend } = await newStore({
+    onLeaseChanged: (k, from, to) => {
+      changes.push(`${text(k)} ${from}->${to}`)
+      if (text(k) === failOn && to === 0) throw new Error('lessor refused')
+    },
+  })
+  for (const k of ['a', 'b']) store.put(k, 'v', { lease: 7 })
+  const ws = await WatchableStore.open(store, { clock: stillClock })
+  const w = ws.watch('a', { end: '\0' })
+  changes.length = 0
+  failOn = 'b'
+  const err = backend.write((tx) => codeOf(() => store.deleteKeys([bytes('a'), bytes('b')], tx)))
+  assert.is(err, 'no code')
+  assert.is(store.revision, 3)
+  assert.equal(store.range('a', '\0').kvs.map((kv) => [text(kv.key), kv.lease]), [['a', 7], ['b', 7]])
+  assert.equal(changes, ['a 7->0', 'b 7->0', 'a 0->7'], 'each change the lessor took taken back (b\'s threw, so it has none)')
+  assert.equal(w.take(), [])
+  failOn = undefined
+  backend.write((tx) => store.deleteKeys([bytes('a'), bytes('b')], tx))
+  assert.equal(w.take().flatMap((r) => r.events.map((e) => `${e.type} ${text(e.kv.key)}@${e.kv.modRevision}`)), ['delete a@4', 'delete b@4'])
+})
+
+test('MvccStore is structurally a lease RangeDeleter', async () => {
+  interface RangeDeleter { deleteKeys(keys: readonly Uint8Array[], tx: WriteTx): void }
+  const { store } = await newStore()
+  const deleter: RangeDeleter = store
+  assert.type(deleter.deleteKeys, 'function')
+})
+
+test('close is idempotent, closes the WatchableStore, and every later call is ERR_MVCC_CLOSED', async () => {
+  const { store } = await newStore()
+  const ws = await WatchableStore.open(store, { clock: stillClock })
+  const w = ws.watch('k')
+  store.put('k', 'v')
+  await Promise.all([store.close(), store.close()])
+  await store.close()
+  assert.ok(ws.closed)
+  assert.is(w.state, 'canceled')
+  assert.is(w.take().length, 1, 'queued responses can still be taken')
+  for (const f of [() => store.put('k', 'v'), () => store.range('k'), () => store.write(() => {}), () => store.hash(), () => ws.watch('k'), () => ws.sync()]) {
+    assert.is(codeOf(f), 'ERR_MVCC_CLOSED')
+  }
+  const err = await store.restore().then(() => undefined, (e: unknown) => (e as { code?: string }).code)
+  assert.is(err, 'ERR_MVCC_CLOSED')
 })
 
 test('keys-only, sort order and targets, and revision filters', async () => {
@@ -201,7 +385,7 @@ test('nested txns run in one revision and decide their branches before any write
 
 test('too many ops in a txn is refused', async () => {
   const { store } = await newStore({ maxTxnOps: 2 })
-  assert.is(codeOf(() => store.txn({ success: [1, 2, 3].map((i) => ({ put: { key: `k${i}`, value: 'v' } })) })), 'ERR_TOO_MANY_OPS')
+  assert.is(codeOf(() => store.txn({ success: [1, 2, 3].map((i) => ({ put: { key: `k${i}`, value: 'v' } })) })), 'ERR_MVCC_TOO_MANY_OPS')
   assert.is(store.revision, 1)
 })
 

@@ -1,12 +1,14 @@
 import { type Prng, seedFromEnv, withSeed } from '@strata/testkit'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { MvccStore, WatchableStore, type WatchResponse, type Watcher, decodeKeyValue, decodeRevision, isTombstoneKey } from '../src/index.js'
-import { codeOf, memoryBackend, text } from './helpers.js'
+import { MvccStore, WatchableStore, type WatchableStoreOptions, type WatchResponse, type Watcher } from '../src/index.js'
+import { decodeKeyValue, decodeRevision, isTombstoneKey } from '../src/internal.js'
+import { codeOf, memoryBackend, stillClock, text } from './helpers.js'
 
-async function setup(options: ConstructorParameters<typeof WatchableStore>[1] = {}): Promise<{ store: MvccStore; ws: WatchableStore }> {
+/** A store and its WatchableStore on a clock that never fires: catch-up runs on `sync()` only. */
+async function setup(options: WatchableStoreOptions = {}): Promise<{ store: MvccStore; ws: WatchableStore }> {
   const store = await MvccStore.open(memoryBackend(), { yieldFn: () => Promise.resolve() })
-  return { store, ws: new WatchableStore(store, options) }
+  return { store, ws: await WatchableStore.open(store, { clock: stillClock, ...options }) }
 }
 
 /** "put a=1@2" style summaries of a watcher's events. */
@@ -95,7 +97,7 @@ test('with a clock, catch-up runs on its timers and close cancels them', async (
   assert.equal(events(w.take()), ['put k=c@4'])
   advance(110)
   assert.equal(ws.stats, { synced: 1, unsynced: 0, victims: 0 })
-  ws.close()
+  await ws.close()
   assert.ok(timers.every((t) => t.cancelled))
 })
 
@@ -153,7 +155,7 @@ test('restore moves synced watchers to unsynced, and they resync', async () => {
   const { store, ws } = await setup()
   const w = ws.watch('k')
   store.put('k', '1')
-  await ws.restore()
+  await store.restore()
   assert.equal(ws.stats, { synced: 0, unsynced: 1, victims: 0 })
   ws.sync()
   assert.equal(ws.stats, { synced: 1, unsynced: 0, victims: 0 })
@@ -163,7 +165,7 @@ test('restore moves synced watchers to unsynced, and they resync', async () => {
 
 test('a negative start revision is refused; cancel removes the watcher', async () => {
   const { store, ws } = await setup()
-  assert.is(codeOf(() => ws.watch('k', { startRevision: -1 })), 'ERR_INVALID_REVISION')
+  assert.is(codeOf(() => ws.watch('k', { startRevision: -1 })), 'ERR_MVCC_INVALID_ARGUMENT')
   const w = ws.watch('k')
   w.cancel()
   store.put('k', 'v')
