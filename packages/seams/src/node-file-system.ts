@@ -28,8 +28,8 @@ function loadFlock(): Flock {
     throw new SeamsError(
       'ERR_SEAMS_LOCK_UNAVAILABLE',
       'seams: cannot take a directory lock: the optional native addon fs-ext (flock) is not installed or failed to build; ' +
-        'install a C++ toolchain and Node headers (Debian: apt-get install build-essential python3), then run `npm rebuild fs-ext` ' +
-        '(or reinstall), or pass a FileSystem whose lock() needs no addon',
+        'install a C++ toolchain and Node headers (Debian: apt-get install build-essential python3), then `npm install fs-ext@2.1.1` ' +
+        'in your project (it builds then), or pass a FileSystem whose lock() needs no addon',
       { module: 'fs-ext', reason: (err as Error).message },
       { cause: err },
     )

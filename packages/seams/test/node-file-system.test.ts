@@ -136,7 +136,7 @@ test('without fs-ext the package imports and works; only a lock fails, with ERR_
   const report = JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>
   assert.equal({ ...report, message: undefined }, { imported: true, wrote: true, code: 'ERR_SEAMS_LOCK_UNAVAILABLE', isSeamsError: true, message: undefined })
   assert.match(String(report.message), /fs-ext/)
-  assert.match(String(report.message), /npm rebuild fs-ext/)
+  assert.match(String(report.message), /npm install fs-ext@2\.1\.1/)
 })
 
 test.run()
