@@ -13,7 +13,8 @@ import { join } from 'node:path'
 import { nodeFileSystem } from '@strata/seams'
 import { printResult, quick, tempDir } from '@strata/testkit'
 import { Wal } from '../src/index.js'
-import type { Entry } from '../src/index.js'
+import { ENTRY_FIXED_BYTES, HARD_STATE_BYTES, frameBytes } from '../src/internal.js'
+import type { Entry } from '@strata/raft'
 
 const TIME_MS = quick ? 400 : 6000
 const SEGMENT = 64_000_000
@@ -23,8 +24,7 @@ const dir = await tempDir('strata-wal-bench-')
 
 /** Bytes one save of `batch` entries of `size` bytes puts on disk: entry frames + hard state frame. */
 function batchBytes(size: number, batch: number): number {
-  const frame = (payload: number) => (24 + payload + 7) & ~7
-  return batch * frame(16 + size) + frame(24)
+  return batch * frameBytes(ENTRY_FIXED_BYTES + size) + frameBytes(HARD_STATE_BYTES)
 }
 
 /**
@@ -72,7 +72,7 @@ async function appendCase(label: string, size: number, batch: number): Promise<v
   const tasks: Record<string, () => unknown> = {
     'wal.save': async () => {
       const es: Entry[] = []
-      for (let i = 0; i < batch; i++) es.push({ index: next + i, term: 1, data })
+      for (let i = 0; i < batch; i++) es.push({ index: next + i, term: 1, type: 0, data })
       next += batch
       await wal.save({ term: 1, vote: 1, commit: next - 1 }, es)
       // Steady state: a snapshot lets old segments go, and they are recycled.
@@ -120,7 +120,7 @@ async function replayCase(): Promise<void> {
   let next = 1
   for (let written = 0; written < target; written += 256 * 4096) {
     const es: Entry[] = []
-    for (let i = 0; i < 256; i++) es.push({ index: next + i, term: 1, data })
+    for (let i = 0; i < 256; i++) es.push({ index: next + i, term: 1, type: 0, data })
     next += 256
     await wal.save({ term: 1, vote: 1, commit: next - 1 }, es)
   }

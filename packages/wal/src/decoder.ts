@@ -1,9 +1,11 @@
+import type { Entry, EntryType, HardState } from '@strata/raft'
+import { getConfState } from './conf-state.js'
 import { chainStep } from './crc.js'
-import { WalCorruptError } from './errors.js'
-import type { Entry, HardState, WalSnapshot } from './record.js'
+import { WalCorruptError, WalError } from './errors.js'
+import type { WalSnapshot } from './record.js'
 import {
-  CRC_RECORD_BYTES, ENTRY_FIXED_BYTES, FRAME_HEADER_BYTES, HARD_STATE_BYTES, MAX_RECORD_BYTES,
-  RECORD_TYPE, SNAPSHOT_BYTES, frameBytes, frameChecksum, frameSeed, getU64,
+  CRC_RECORD_BYTES, ENTRY_FIXED_BYTES, FORMAT_VERSION, FRAME_HEADER_BYTES, HARD_STATE_BYTES, MAX_ENTRY_TYPE,
+  MAX_RECORD_BYTES, RECORD_TYPE, SNAPSHOT_FIXED_BYTES, frameBytes, frameChecksum, frameSeed, getU64,
 } from './record.js'
 
 /**
@@ -15,7 +17,7 @@ export type DecodedRecord =
   | { readonly type: 'entry'; readonly entry: Entry }
   | { readonly type: 'hardState'; readonly hardState: HardState }
   | { readonly type: 'snapshot'; readonly snapshot: WalSnapshot }
-  | { readonly type: 'crc'; readonly prevChain: number; readonly seq: number; readonly firstIndex: number }
+  | { readonly type: 'crc'; readonly prevChain: number; readonly version: number; readonly seq: number; readonly firstIndex: number }
 
 /**
  * Why reading a segment stopped:
@@ -98,22 +100,36 @@ function decodePayload(buf: Uint8Array, view: DataView, at: number, type: number
   switch (type) {
     case RECORD_TYPE.entry:
       if (length < ENTRY_FIXED_BYTES) break
-      return { type: 'entry', entry: { index: u64(view, at, 0, name), term: u64(view, at, 8, name), data: buf.subarray(p + ENTRY_FIXED_BYTES, p + length) } }
+      return { type: 'entry', entry: decodeEntry(buf, view, at, length, name) }
     case RECORD_TYPE.hardState:
       if (length !== HARD_STATE_BYTES) break
       return { type: 'hardState', hardState: { term: u64(view, at, 0, name), vote: u64(view, at, 8, name), commit: u64(view, at, 16, name) } }
     case RECORD_TYPE.metadata:
       return { type: 'metadata', data: buf.slice(p, p + length) }
     case RECORD_TYPE.snapshot:
-      if (length !== SNAPSHOT_BYTES) break
-      return { type: 'snapshot', snapshot: { index: u64(view, at, 0, name), term: u64(view, at, 8, name) } }
+      if (length < SNAPSHOT_FIXED_BYTES) break
+      return { type: 'snapshot', snapshot: decodeSnapshot(view, at, length, name) }
     case RECORD_TYPE.crc:
-      if (length !== CRC_RECORD_BYTES || view.getUint32(p + 4, true) !== 0) break
-      return { type: 'crc', prevChain: view.getUint32(p, true), seq: u64(view, at, 8, name), firstIndex: u64(view, at, 16, name) }
+      if (length !== CRC_RECORD_BYTES) break
+      return { type: 'crc', prevChain: view.getUint32(p, true), version: view.getUint32(p + 4, true), seq: u64(view, at, 8, name), firstIndex: u64(view, at, 16, name) }
     default:
       throw new WalCorruptError(name, at, `unknown record type ${type}`)
   }
   throw new WalCorruptError(name, at, `record of type ${type} has a payload of the wrong size (${length} bytes)`)
+}
+
+function decodeEntry(buf: Uint8Array, view: DataView, at: number, length: number, name: string): Entry {
+  const p = at + FRAME_HEADER_BYTES
+  const type = view.getUint8(p + 16)
+  if (type > MAX_ENTRY_TYPE) throw new WalCorruptError(name, at, `entry of unknown raft entry type ${type}`)
+  return { index: u64(view, at, 0, name), term: u64(view, at, 8, name), type: type as EntryType, data: buf.subarray(p + ENTRY_FIXED_BYTES, p + length) }
+}
+
+function decodeSnapshot(view: DataView, at: number, length: number, name: string): WalSnapshot {
+  const p = at + FRAME_HEADER_BYTES
+  const confState = getConfState(view, p + 16, p + length)
+  if (typeof confState === 'string') throw new WalCorruptError(name, at, `snapshot record: ${confState}`)
+  return { index: u64(view, at, 0, name), term: u64(view, at, 8, name), confState }
 }
 
 /** Reads and checks the record that opens every segment; returns the seed and chain after it. */
@@ -124,12 +140,19 @@ function scanOpening(buf: Uint8Array, view: DataView, opts: ScanOptions): { seed
   if (f.type !== RECORD_TYPE.crc || f.gen !== 0) return bad('segment does not open with a crc record')
   const rec = decodePayload(buf, view, 0, f.type, f.length, opts.name)
   if (rec.type !== 'crc') return bad('segment does not open with a crc record')
+  if (rec.version !== FORMAT_VERSION) throw unsupportedVersion(opts.name, rec.version)
   if (rec.seq !== opts.seq || rec.firstIndex !== opts.firstIndex) bad(`crc record names segment ${rec.seq}/${rec.firstIndex}, file name says ${opts.seq}/${opts.firstIndex}`)
   // #11918: a reader that starts here (older segments purged or recycled) adopts the carried
   // value; a reader that came through the previous segment must have arrived at exactly it.
   if (opts.chain !== undefined && rec.prevChain !== opts.chain) bad('crc record does not continue the previous segment\'s chain')
   if (f.chain !== chainAfter(view, 0, rec.prevChain)) bad('chain mismatch in the crc record')
   return { seed: frameSeed(view, 0), chain: f.chain, rec }
+}
+
+/** A segment of another format version: version 1 wrote 0 where the version now is. */
+function unsupportedVersion(segment: string, found: number): WalError {
+  const version = found === 0 ? 1 : found
+  return new WalError('ERR_WAL_UNSUPPORTED_VERSION', `wal: segment ${segment} is in format version ${version}; this reader reads version ${FORMAT_VERSION} only and nothing converts it: recreate the log (or read it with the release that wrote it)`, { segment, version })
 }
 
 /**

@@ -1,9 +1,10 @@
 import assert from 'node:assert'
 import type { Rng } from '@strata/seams'
-import type { Entry, HardState, RecordTypeCode, WalSnapshot } from './record.js'
+import type { Entry, HardState } from '@strata/raft'
+import type { RecordTypeCode, WalSnapshot } from './record.js'
 import {
-  CRC_RECORD_BYTES, ENTRY_FIXED_BYTES, FRAME_HEADER_BYTES, HARD_STATE_BYTES, RECORD_TYPE, SNAPSHOT_BYTES,
-  frameBytes, putCrcRecord, putEntry, putHardState, putSnapshot, sealFrame,
+  CRC_RECORD_BYTES, ENTRY_FIXED_BYTES, FRAME_HEADER_BYTES, HARD_STATE_BYTES, RECORD_TYPE,
+  frameBytes, putCrcRecord, putEntry, putHardState, putSnapshot, sealFrame, snapshotBytes,
 } from './record.js'
 
 /** What one save or saveSnapshot call asks to append. */
@@ -42,7 +43,7 @@ export function itemBytes(item: BatchItem): number {
   let n = 0
   for (const e of item.entries) n += frameBytes(ENTRY_FIXED_BYTES + e.data.length)
   if (item.hardState !== undefined) n += frameBytes(HARD_STATE_BYTES)
-  if (item.snapshot !== undefined) n += frameBytes(SNAPSHOT_BYTES)
+  if (item.snapshot !== undefined) n += frameBytes(snapshotBytes(item.snapshot))
   return n
 }
 
@@ -84,7 +85,7 @@ class FrameWriter {
 
   snapshot(s: WalSnapshot): void {
     putSnapshot(this.#view, this.at + FRAME_HEADER_BYTES, s)
-    this.#seal(RECORD_TYPE.snapshot, SNAPSHOT_BYTES)
+    this.#seal(RECORD_TYPE.snapshot, snapshotBytes(s))
   }
 
   crc(prevChain: number, seq: number, firstIndex: number): void {
@@ -134,7 +135,7 @@ export interface HeadOptions {
 export function encodeHead(seed: number, opts: HeadOptions): { bytes: Uint8Array; chain: number } {
   let size = frameBytes(CRC_RECORD_BYTES) + frameBytes(opts.metadata.length)
   if (opts.hardState !== undefined) size += frameBytes(HARD_STATE_BYTES)
-  if (opts.snapshot !== undefined) size += frameBytes(SNAPSHOT_BYTES)
+  if (opts.snapshot !== undefined) size += frameBytes(snapshotBytes(opts.snapshot))
   const w = new FrameWriter(new Uint8Array(size), { seed, gen: 0, chain: opts.prevChain })
   w.crc(opts.prevChain, opts.seq, opts.firstIndex)
   w.metadata(opts.metadata)

@@ -4,7 +4,8 @@ import type { FileSystem } from '@strata/seams'
 import type { DecodedRecord, SegmentScan } from './decoder.js'
 import { scanSegment } from './decoder.js'
 import { WalError } from './errors.js'
-import type { Entry, HardState, WalSnapshot } from './record.js'
+import type { Entry, HardState } from '@strata/raft'
+import type { SnapshotPoint, WalSnapshot } from './record.js'
 import { EMPTY_HARD_STATE } from './record.js'
 import type { SegmentName } from './wal-name.js'
 
@@ -53,7 +54,7 @@ export async function walkSegments(fs: FileSystem, dir: string, segs: readonly S
  * drops everything after it (Raft §5.3, Fig. 7 rewrites); an index beyond the next one is a gap.
  */
 export class Replay {
-  readonly snapshot: WalSnapshot
+  readonly snapshot: SnapshotPoint
   /** Invariant: every metadata record seen so far was byte-equal to this one. */
   metadata: Uint8Array | undefined
   /** The last hard state record seen. */
@@ -74,7 +75,7 @@ export class Replay {
    * moves the base up to it, as a restart from that snapshot would: the log legitimately
    * continues after it without the entries it covers.
    */
-  constructor(snapshot: WalSnapshot, keepEntries: boolean, followSnapshots = false) {
+  constructor(snapshot: SnapshotPoint, keepEntries: boolean, followSnapshots = false) {
     this.snapshot = snapshot
     this.entries = keepEntries ? [] : undefined
     this.#base = snapshot.index

@@ -1,25 +1,27 @@
 import assert from 'node:assert'
+import type { Entry, HardState, SnapshotMetadata } from '@strata/raft'
+import { CONF_STATE_FIXED_BYTES, confStateBytes, putConfState } from './conf-state.js'
 import { chainStep, crc32Range } from './crc.js'
+import { setU64 } from './u64.js'
 
-/** One Raft log entry as the WAL stores it. `index` ≥ 1 and `term` ≥ 0 are safe integers. */
-export interface Entry {
-  readonly index: number
-  readonly term: number
-  readonly data: Uint8Array
-}
+export { getU64, setU64 } from './u64.js'
 
-/** Raft's persistent state. All three are safe integers ≥ 0; all zero means "empty". */
-export interface HardState {
-  readonly term: number
-  readonly vote: number
-  readonly commit: number
-}
+/**
+ * A snapshot point as the WAL records it: `{ index, term, confState }`, the index and term of
+ * the last entry the snapshot covers and the configuration in force at that index. It is raft's
+ * `SnapshotMetadata` (one type for the WAL marker, the snapshot file and raft); readers match a
+ * marker by index and term only.
+ */
+export type WalSnapshot = SnapshotMetadata
 
-/** A snapshot point: the index and term of the last entry the snapshot covers. */
-export interface WalSnapshot {
-  readonly index: number
-  readonly term: number
-}
+/** The part of a snapshot point a reader matches on: `open` and `verify` need no conf state. */
+export type SnapshotPoint = Pick<WalSnapshot, 'index' | 'term'>
+
+/**
+ * The on-disk format version, carried by the crc record that opens every segment (FORMAT.md).
+ * Version 1 wrote zero there; its entries had no type and its snapshot records no conf state.
+ */
+export const FORMAT_VERSION = 2
 
 /** Record type codes, as stored in byte 4 of every frame (see FORMAT.md). */
 export const RECORD_TYPE = { metadata: 1, entry: 2, hardState: 3, crc: 4, snapshot: 5 } as const
@@ -29,13 +31,17 @@ export type RecordTypeCode = (typeof RECORD_TYPE)[keyof typeof RECORD_TYPE]
 export const FRAME_HEADER_BYTES = 24
 /**
  * The largest payload a record may carry: 16 MiB. An entry's data may be at most this minus
- * the 16 bytes of index and term. Bigger input is refused with ERR_WAL_RECORD_TOO_LARGE, and a
+ * the 17 bytes of index, term and type. Bigger input is refused with ERR_WAL_RECORD_TOO_LARGE, and a
  * reader treats a larger length word as damage.
  */
 export const MAX_RECORD_BYTES = 16 * 1024 * 1024
-export const ENTRY_FIXED_BYTES = 16
+/** An entry payload: u64 index, u64 term, u8 entry type, then the data. */
+export const ENTRY_FIXED_BYTES = 17
 export const HARD_STATE_BYTES = 24
-export const SNAPSHOT_BYTES = 16
+/** A snapshot payload: u64 index, u64 term, then the conf state (at least its fixed part). */
+export const SNAPSHOT_FIXED_BYTES = 16 + CONF_STATE_FIXED_BYTES
+/** The raft entry types a record may carry (EntryType: Normal, ConfChange, ConfChangeV2). */
+export const MAX_ENTRY_TYPE = 2
 export const CRC_RECORD_BYTES = 24
 
 export const EMPTY_HARD_STATE: HardState = Object.freeze({ term: 0, vote: 0, commit: 0 })
@@ -47,21 +53,6 @@ export function isEmptyHardState(hs: HardState): boolean {
 /** Bytes a frame with a payload of `payloadLength` bytes occupies: header + payload, rounded up to 8. */
 export function frameBytes(payloadLength: number): number {
   return (FRAME_HEADER_BYTES + payloadLength + 7) & ~7
-}
-
-/** Writes a u64 as two little-endian u32 words; `n` must be a safe integer ≥ 0. */
-export function setU64(view: DataView, at: number, n: number): void {
-  // Not assert(cond, `...${n}`): that would build the message on every call of the append path.
-  if (!(Number.isSafeInteger(n) && n >= 0)) assert.fail(`u64 field must be a safe integer >= 0, got ${n}`)
-  view.setUint32(at, n >>> 0, true)
-  view.setUint32(at + 4, Math.floor(n / 2 ** 32), true)
-}
-
-/** Reads a u64 written by setU64; `undefined` when it is not a safe integer (only damage does that). */
-export function getU64(view: DataView, at: number): number | undefined {
-  const hi = view.getUint32(at + 4, true)
-  if (hi > 0x1fffff) return undefined
-  return hi * 2 ** 32 + view.getUint32(at, true)
 }
 
 /** The seed in the header of the frame at `at` (bytes 16..20): which segment life wrote it. */
@@ -102,6 +93,7 @@ export function sealFrame(
 export function putEntry(buf: Uint8Array, view: DataView, at: number, e: Entry): void {
   setU64(view, at, e.index)
   setU64(view, at + 8, e.term)
+  view.setUint8(at + 16, e.type)
   buf.set(e.data, at + ENTRY_FIXED_BYTES)
 }
 
@@ -111,14 +103,20 @@ export function putHardState(view: DataView, at: number, hs: HardState): void {
   setU64(view, at + 16, hs.commit)
 }
 
+/** Payload bytes of a snapshot record. */
+export function snapshotBytes(s: WalSnapshot): number {
+  return 16 + confStateBytes(s.confState)
+}
+
 export function putSnapshot(view: DataView, at: number, s: WalSnapshot): void {
   setU64(view, at, s.index)
   setU64(view, at + 8, s.term)
+  putConfState(view, at + 16, s.confState)
 }
 
 export function putCrcRecord(view: DataView, at: number, prevChain: number, seq: number, firstIndex: number): void {
   view.setUint32(at, prevChain, true)
-  view.setUint32(at + 4, 0, true)
+  view.setUint32(at + 4, FORMAT_VERSION, true)
   setU64(view, at + 8, seq)
   setU64(view, at + 16, firstIndex)
 }

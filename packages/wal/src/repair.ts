@@ -1,9 +1,8 @@
 import { join } from 'node:path'
 import type { FileSystem } from '@strata/seams'
-import { nodeFileSystem } from '@strata/seams'
 import { scanSegment } from './decoder.js'
 import { readSegment } from './reader.js'
-import { existingSegments, lastSegment, takeLock } from './util.js'
+import { checkDir, checkOptionsObject, existingSegments, lastSegment, resolveFs, takeLock } from './util.js'
 
 /** What `repair` did. */
 export interface RepairResult {
@@ -30,7 +29,9 @@ export interface RepairOptions {
  * that cannot be a torn write fails with ERR_WAL_CORRUPT and changes nothing.
  */
 export async function repair(dir: string, options: RepairOptions = {}): Promise<RepairResult> {
-  const fs = options.fs ?? nodeFileSystem
+  checkDir(dir)
+  checkOptionsObject(options)
+  const fs = resolveFs(options.fs)
   await existingSegments(fs, dir)
   const lock = await takeLock(fs, dir)
   try {

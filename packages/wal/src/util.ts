@@ -1,9 +1,11 @@
 import { join } from 'node:path'
+import type { Entry, HardState } from '@strata/raft'
 import type { Failpoint, FileLock, FileSystem, Rng } from '@strata/seams'
 import { cryptoRng, hasCode, noFailpoint, nodeFileSystem } from '@strata/seams'
-import { WalError } from './errors.js'
-import type { Entry, HardState, WalSnapshot } from './record.js'
-import { ENTRY_FIXED_BYTES, MAX_RECORD_BYTES } from './record.js'
+import { checkConfState } from './conf-state.js'
+import { WalError, invalidArgument, invalidOption } from './errors.js'
+import type { SnapshotPoint, WalSnapshot } from './record.js'
+import { ENTRY_FIXED_BYTES, MAX_ENTRY_TYPE, MAX_RECORD_BYTES } from './record.js'
 import type { SegmentName } from './wal-name.js'
 import { isContiguous, listSegments, searchIndex } from './wal-name.js'
 
@@ -49,63 +51,122 @@ const DEFAULT_MAX_QUEUED_BYTES = 256 * 1024 * 1024
 const LOCK_NAME = 'LOCK'
 const TMP_NAME = /^\d+\.tmp$/
 
-export function resolveOptions(o: WalOptions): ResolvedOptions {
-  const segmentSizeBytes = o.segmentSizeBytes ?? DEFAULT_SEGMENT_SIZE_BYTES
-  if (!Number.isSafeInteger(segmentSizeBytes) || segmentSizeBytes < 64 || segmentSizeBytes > MAX_SEGMENT_SIZE_BYTES || segmentSizeBytes % 8 !== 0) {
-    throw new WalError('ERR_WAL_BAD_INPUT', `segmentSizeBytes must be a multiple of 8 from 64 to ${MAX_SEGMENT_SIZE_BYTES}, got ${segmentSizeBytes}`)
+/** ERR_WAL_INVALID_OPTION unless `options` is an object (or undefined, meaning all defaults). */
+export function checkOptionsObject(options: unknown): void {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    throw new WalError('ERR_WAL_INVALID_OPTION', `wal: options must be an object, got ${String(options)}`)
   }
-  const maxBatchBytes = o.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES
-  if (!Number.isSafeInteger(maxBatchBytes) || maxBatchBytes < 1) throw new WalError('ERR_WAL_BAD_INPUT', `maxBatchBytes must be a positive integer, got ${maxBatchBytes}`)
-  const maxQueuedBytes = o.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES
-  if (!Number.isSafeInteger(maxQueuedBytes) || maxQueuedBytes < 1) throw new WalError('ERR_WAL_BAD_INPUT', `maxQueuedBytes must be a positive integer, got ${maxQueuedBytes}`)
+}
+
+/** The `fs` option checked by shape (an object with the FileSystem's methods), or the default. */
+export function resolveFs(fs: unknown): FileSystem {
+  if (fs === undefined) return nodeFileSystem
+  const f = fs as Partial<Record<keyof FileSystem, unknown>>
+  if (typeof fs !== 'object' || fs === null || typeof f.open !== 'function' || typeof f.rename !== 'function' || typeof f.fsyncDir !== 'function') {
+    throw invalidOption('fs', 'must be a FileSystem (see @strata/seams)')
+  }
+  return fs as FileSystem
+}
+
+/** The `failpoint` option checked by shape, or the default. */
+export function resolveFailpoint(failpoint: unknown): Failpoint {
+  if (failpoint === undefined) return noFailpoint
+  if (typeof failpoint !== 'function') throw invalidOption('failpoint', `must be a function, got ${String(failpoint)}`)
+  return failpoint as Failpoint
+}
+
+/** A positive safe integer option within [min, max], or its default. */
+export function intOption(name: string, value: unknown, dflt: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (value === undefined) return dflt
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw invalidOption(name, `must be an integer from ${min} to ${max}, got ${String(value)}`)
+  }
+  return value
+}
+
+export function resolveOptions(o: WalOptions = {}): ResolvedOptions {
+  checkOptionsObject(o)
+  const segmentSizeBytes = intOption('segmentSizeBytes', o.segmentSizeBytes, DEFAULT_SEGMENT_SIZE_BYTES, 64, MAX_SEGMENT_SIZE_BYTES)
+  if (segmentSizeBytes % 8 !== 0) throw invalidOption('segmentSizeBytes', `must be a multiple of 8, got ${segmentSizeBytes}`)
+  const maxBatchBytes = intOption('maxBatchBytes', o.maxBatchBytes, DEFAULT_MAX_BATCH_BYTES, 1)
+  const maxQueuedBytes = intOption('maxQueuedBytes', o.maxQueuedBytes, DEFAULT_MAX_QUEUED_BYTES, 1)
+  if (o.recycle !== undefined && typeof o.recycle !== 'boolean') throw invalidOption('recycle', `must be a boolean, got ${String(o.recycle)}`)
+  const rng = o.rng as Partial<Rng> | undefined
+  if (rng !== undefined && (typeof rng !== 'object' || rng === null || typeof rng.nextU32 !== 'function')) throw invalidOption('rng', 'must be an Rng (an object with nextU32())')
   return {
-    fs: o.fs ?? nodeFileSystem, failpoint: o.failpoint ?? noFailpoint, segmentSizeBytes,
+    fs: resolveFs(o.fs), failpoint: resolveFailpoint(o.failpoint), segmentSizeBytes,
     rng: o.rng ?? cryptoRng(), recycle: o.recycle ?? true, maxBatchBytes, maxQueuedBytes,
   }
 }
 
-export function badInput(message: string, context?: Record<string, unknown>): WalError {
-  return new WalError('ERR_WAL_BAD_INPUT', `wal: ${message}`, context)
+/** ERR_WAL_INVALID_ARGUMENT unless `dir` is a non-empty string. */
+export function checkDir(dir: unknown): asserts dir is string {
+  if (typeof dir !== 'string' || dir.length === 0) throw invalidArgument(`dir must be a non-empty string, got ${String(dir)}`)
 }
 
-export function checkU64(what: string, n: unknown): void {
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw badInput(`${what} must be a safe integer >= 0, got ${String(n)}`)
+export function checkU64(what: string, n: unknown): asserts n is number {
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw invalidArgument(`${what} must be a safe integer >= 0, got ${String(n)}`)
 }
 
-export function checkSnapshot(s: WalSnapshot): void {
-  checkU64('snapshot.index', s.index)
-  checkU64('snapshot.term', s.term)
+function checkObject(what: string, o: unknown): asserts o is Record<string, unknown> {
+  if (typeof o !== 'object' || o === null) throw invalidArgument(`${what} must be an object, got ${String(o)}`)
 }
 
-export function checkHardState(hs: HardState): void {
-  checkU64('hardState.term', hs.term)
-  checkU64('hardState.vote', hs.vote)
-  checkU64('hardState.commit', hs.commit)
+/** The point `open`/`verify` match a snapshot record by; a conf state, if given, is not checked. */
+export function checkSnapshotPoint(s: unknown, what = 'snapshot'): asserts s is SnapshotPoint {
+  checkObject(what, s)
+  checkU64(`${what}.index`, s['index'])
+  checkU64(`${what}.term`, s['term'])
+}
+
+/** A snapshot marker or snapshot file's metadata to write: index, term and a valid conf state. */
+export function checkSnapshot(s: unknown, what = 'snapshot'): asserts s is WalSnapshot {
+  checkSnapshotPoint(s, what)
+  checkConfState(`${what}.confState`, (s as { confState?: unknown }).confState)
+}
+
+export function checkHardState(hs: unknown): asserts hs is HardState {
+  checkObject('hardState', hs)
+  checkU64('hardState.term', hs['term'])
+  checkU64('hardState.vote', hs['vote'])
+  checkU64('hardState.commit', hs['commit'])
 }
 
 /** Checks a batch of entries against the log's last index; the first bad one fails the whole call. */
-export function checkEntries(entries: readonly Entry[], lastIndex: number): void {
+export function checkEntries(entries: unknown, lastIndex: number): asserts entries is readonly Entry[] {
+  if (!Array.isArray(entries)) throw invalidArgument('entries must be an array of raft entries')
   for (let i = 0; i < entries.length; i++) {
-    const e = entries[i]!
-    checkU64('entry.index', e.index)
-    checkU64('entry.term', e.term)
-    if (!(e.data instanceof Uint8Array)) throw badInput(`entry ${e.index}: data must be a Uint8Array`)
-    if (e.data.length > MAX_RECORD_BYTES - ENTRY_FIXED_BYTES) {
-      throw new WalError('ERR_WAL_RECORD_TOO_LARGE', `wal: entry ${e.index} has ${e.data.length} bytes of data; the maximum is ${MAX_RECORD_BYTES - ENTRY_FIXED_BYTES}`, { index: e.index, bytes: e.data.length })
-    }
-    if (i > 0 && e.index !== entries[0]!.index + i) throw badInput(`entries must have consecutive indexes; ${e.index} follows ${entries[i - 1]!.index}`)
+    const e: unknown = entries[i]
+    checkObject(`entries[${i}]`, e)
+    checkEntry(e)
+    if (i > 0 && e['index'] !== (entries[0] as Entry).index + i) throw invalidArgument(`entries must have consecutive indexes; ${String(e['index'])} follows ${(entries[i - 1] as Entry).index}`)
   }
-  const first = entries[0]
+  const first = entries[0] as Entry | undefined
   if (first === undefined) return
-  if (first.index < 1) throw badInput('entry indexes start at 1')
+  if (first.index < 1) throw invalidArgument('entry indexes start at 1')
   if (first.index > lastIndex + 1) throw new WalError('ERR_WAL_GAP', `wal: entry ${first.index} would leave a gap after ${lastIndex}`, { index: first.index, lastIndex })
+}
+
+function checkEntry(e: Record<string, unknown>): void {
+  checkU64('entry.index', e['index'])
+  checkU64('entry.term', e['term'])
+  const type = e['type']
+  if (typeof type !== 'number' || !Number.isInteger(type) || type < 0 || type > MAX_ENTRY_TYPE) {
+    throw invalidArgument(`entry ${e['index']}: type must be an EntryType (0 Normal, 1 ConfChange, 2 ConfChangeV2), got ${String(type)}`)
+  }
+  const data = e['data']
+  if (!(data instanceof Uint8Array)) throw invalidArgument(`entry ${e['index']}: data must be a Uint8Array`)
+  if (data.length > MAX_RECORD_BYTES - ENTRY_FIXED_BYTES) {
+    throw new WalError('ERR_WAL_RECORD_TOO_LARGE', `wal: entry ${e['index']} has ${data.length} bytes of data; the maximum is ${MAX_RECORD_BYTES - ENTRY_FIXED_BYTES}`, { index: e['index'], bytes: data.length })
+  }
 }
 
 export async function takeLock(fs: FileSystem, dir: string): Promise<FileLock> {
   try {
     return await fs.lock(join(dir, LOCK_NAME))
   } catch (err) {
-    if (hasCode(err, 'ERR_LOCKED')) throw new WalError('ERR_WAL_LOCKED', `wal: ${dir} is locked by another writer`, { dir }, { cause: err })
+    // ERR_SEAMS_LOCKED from nodeFileSystem; ERR_LOCKED from file systems of the older contract.
+    if (hasCode(err, 'ERR_SEAMS_LOCKED') || hasCode(err, 'ERR_LOCKED')) throw new WalError('ERR_WAL_LOCKED', `wal: ${dir} is locked by another writer`, { dir }, { cause: err })
     throw err
   }
 }
@@ -129,7 +190,7 @@ export function requireContiguous(segs: readonly SegmentName[], dir: string): vo
 }
 
 /** The segments to read for a snapshot: from the last one starting at or before it, contiguous. */
-export function selectSegments(segs: readonly SegmentName[], snapshot: WalSnapshot, dir: string): number {
+export function selectSegments(segs: readonly SegmentName[], snapshot: SnapshotPoint, dir: string): number {
   const i = searchIndex(segs, snapshot.index)
   if (i < 0) throw new WalError('ERR_WAL_NOT_FOUND', `wal: no segment in ${dir} covers index ${snapshot.index}`, { dir, index: snapshot.index })
   requireContiguous(segs.slice(i), dir)

@@ -1,20 +1,33 @@
 import type { FileSystem } from '@strata/seams'
-import { nodeFileSystem } from '@strata/seams'
 import type { DecodedRecord, StopKind } from './decoder.js'
 import { scanSegment } from './decoder.js'
 import { WalError } from './errors.js'
 import { Replay, readSegment, walkSegments } from './reader.js'
-import type { HardState, WalSnapshot } from './record.js'
-import { checkSnapshot, existingSegments, requireContiguous, selectSegments } from './util.js'
+import type { HardState } from '@strata/raft'
+import type { SnapshotPoint, WalSnapshot } from './record.js'
+import { checkDir, checkOptionsObject, checkSnapshotPoint, existingSegments, requireContiguous, resolveFs, selectSegments } from './util.js'
 
 export interface VerifyOptions {
   /** The file system every byte goes through. Default: `nodeFileSystem`. */
   readonly fs?: FileSystem
   /**
-   * Check from this snapshot on, and require its snapshot record (ERR_WAL_SNAPSHOT_NOT_FOUND).
-   * Default: from the oldest segment on disk, without a snapshot requirement.
+   * Check from this snapshot point on, and require its snapshot record (matched by index and
+   * term; ERR_WAL_SNAPSHOT_NOT_FOUND). A full `WalSnapshot` will do; its conf state is not
+   * compared. Default: from the oldest segment on disk, without a snapshot requirement.
    */
-  readonly snapshot?: WalSnapshot
+  readonly snapshot?: SnapshotPoint
+}
+
+/** Options of `validSnapshotEntries` and `dump`. */
+export interface ToolOptions {
+  /** The file system every byte goes through. Default: `nodeFileSystem`. */
+  readonly fs?: FileSystem
+}
+
+function toolFs(dir: unknown, options: ToolOptions): FileSystem {
+  checkDir(dir)
+  checkOptionsObject(options)
+  return resolveFs(options.fs)
 }
 
 /** What `verify` found. */
@@ -36,10 +49,12 @@ export interface VerifyResult {
  * damage throws the typed error readAll would.
  */
 export async function verify(dir: string, options: VerifyOptions = {}): Promise<VerifyResult> {
-  const fs = options.fs ?? nodeFileSystem
-  const segs = await existingSegments(fs, dir)
+  checkDir(dir)
+  checkOptionsObject(options)
+  const fs = resolveFs(options.fs)
   const snapshot = options.snapshot
-  if (snapshot !== undefined) checkSnapshot(snapshot)
+  if (snapshot !== undefined) checkSnapshotPoint(snapshot)
+  const segs = await existingSegments(fs, dir)
   const from = snapshot === undefined ? 0 : selectSegments(segs, snapshot, dir)
   const chosen = segs.slice(from)
   requireContiguous(chosen, dir)
@@ -58,8 +73,8 @@ export async function verify(dir: string, options: VerifyOptions = {}): Promise<
  * commit, read from the oldest segment on disk. The reader adopts the chain value carried by
  * that segment's opening crc record — the check whose absence was etcd #11918.
  */
-export async function validSnapshotEntries(dir: string, options: { readonly fs?: FileSystem } = {}): Promise<WalSnapshot[]> {
-  const fs = options.fs ?? nodeFileSystem
+export async function validSnapshotEntries(dir: string, options: ToolOptions = {}): Promise<WalSnapshot[]> {
+  const fs = toolFs(dir, options)
   const segs = await existingSegments(fs, dir)
   requireContiguous(segs, dir)
   // Entries are not replayed here: a log whose oldest segment starts mid-way is still valid.
@@ -85,8 +100,8 @@ export interface DumpItem {
  * one at a time; the chain is checked across them. Ends after the newest segment's last valid
  * record (a torn tail is not an error here); damage throws the typed error.
  */
-export async function* dump(dir: string, options: { readonly fs?: FileSystem } = {}): AsyncGenerator<DumpItem, void, undefined> {
-  const fs = options.fs ?? nodeFileSystem
+export async function* dump(dir: string, options: ToolOptions = {}): AsyncGenerator<DumpItem, void, undefined> {
+  const fs = toolFs(dir, options)
   const segs = await existingSegments(fs, dir)
   requireContiguous(segs, dir)
   let chain: number | undefined

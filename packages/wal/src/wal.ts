@@ -8,11 +8,14 @@ import { WalError, WalTornTailError } from './errors.js'
 import type { PreparedFile } from './file-pipeline.js'
 import { FilePipeline } from './file-pipeline.js'
 import { Replay, walkSegments } from './reader.js'
-import type { Entry, HardState, WalSnapshot } from './record.js'
+import type { Entry, HardState } from '@strata/raft'
+import { EMPTY_CONF_STATE } from './conf-state.js'
+import { callOrder, invalidArgument } from './errors.js'
+import type { SnapshotPoint, WalSnapshot } from './record.js'
 import { EMPTY_HARD_STATE, MAX_RECORD_BYTES, isEmptyHardState } from './record.js'
 import type { ResolvedOptions, WalOptions } from './util.js'
 import {
-  badInput, checkEntries, checkHardState, checkSnapshot, checkU64, existingSegments,
+  checkDir, checkEntries, checkHardState, checkSnapshot, checkSnapshotPoint, checkU64, existingSegments,
   removeTmpFiles, resolveOptions, selectSegments, takeLock,
 } from './util.js'
 import type { SegmentName } from './wal-name.js'
@@ -40,7 +43,7 @@ interface WalInit {
   readonly dir: string
   readonly opts: ResolvedOptions
   readonly lock: FileLock | undefined
-  readonly snapshot: WalSnapshot
+  readonly snapshot: SnapshotPoint
   readonly segments: SegmentName[]
   readonly released: SegmentName[]
 }
@@ -60,8 +63,8 @@ export class Wal {
   readonly #readOnly: boolean
   /** Invariant: held from open until close in write mode; undefined in read mode. */
   #lock: FileLock | undefined
-  /** The snapshot the log was opened at (index 0, term 0 for a new log). */
-  readonly #snapshot: WalSnapshot
+  /** The snapshot point the log was opened at (index 0, term 0 for a new log). */
+  readonly #snapshot: SnapshotPoint
   /** Invariant: contiguous sequence numbers; the last one is the tail. */
   readonly #segments: SegmentName[]
   /** Invariant: segments older than #segments[0], oldest first; only these are ever recycled. */
@@ -114,8 +117,9 @@ export class Wal {
    * leaves either no log or a complete empty one.
    */
   static async create(dir: string, metadata: Uint8Array, options: WalOptions = {}): Promise<Wal> {
+    checkDir(dir)
     const opts = resolveOptions(options)
-    if (!(metadata instanceof Uint8Array)) throw badInput('metadata must be a Uint8Array')
+    if (!(metadata instanceof Uint8Array)) throw invalidArgument('metadata must be a Uint8Array')
     if (metadata.length > MAX_RECORD_BYTES) throw new WalError('ERR_WAL_RECORD_TOO_LARGE', `wal: metadata of ${metadata.length} bytes is over the maximum ${MAX_RECORD_BYTES}`)
     const { fs } = opts
     await fs.mkdir(dir)
@@ -128,7 +132,7 @@ export class Wal {
       await handle.truncate(0)
       await handle.allocate(opts.segmentSizeBytes)
       const seed = pickSeed(opts.rng, undefined)
-      const head = encodeHead(seed, { seq: 0, firstIndex: 0, prevChain: 0, metadata, hardState: undefined, snapshot: { index: 0, term: 0 } })
+      const head = encodeHead(seed, { seq: 0, firstIndex: 0, prevChain: 0, metadata, hardState: undefined, snapshot: { index: 0, term: 0, confState: EMPTY_CONF_STATE } })
       await handle.write(head.bytes, 0)
       await handle.sync()
       await handle.close()
@@ -147,21 +151,27 @@ export class Wal {
 
   /**
    * Opens the log in `dir` for appending, positioned at `snapshot` (reading starts at the last
-   * segment whose first index is ≤ snapshot.index). Locks the directory: a second writer fails
-   * at once with ERR_WAL_LOCKED. Call `readAll()` before any write.
+   * segment whose first index is ≤ snapshot.index): a `WalSnapshot`, such as the metadata of
+   * the snapshot file loaded, or just `{ index, term }` (`{ index: 0, term: 0 }` without a
+   * snapshot). Its snapshot record is matched by index and term; the conf state is not
+   * compared. Locks the directory: a second writer fails at once with ERR_WAL_LOCKED. Call
+   * `readAll()` before any write.
    */
-  static async open(dir: string, snapshot: WalSnapshot, options: WalOptions = {}): Promise<Wal> {
+  static async open(dir: string, snapshot: SnapshotPoint, options: WalOptions = {}): Promise<Wal> {
     return Wal.#open(dir, snapshot, options, true)
   }
 
   /** Opens the log for reading only, without the lock, alongside a writer. */
-  static async openForRead(dir: string, snapshot: WalSnapshot, options: WalOptions = {}): Promise<Wal> {
+  static async openForRead(dir: string, snapshot: SnapshotPoint, options: WalOptions = {}): Promise<Wal> {
     return Wal.#open(dir, snapshot, options, false)
   }
 
-  static async #open(dir: string, snapshot: WalSnapshot, options: WalOptions, write: boolean): Promise<Wal> {
+  static async #open(dir: string, snapshot: SnapshotPoint, options: WalOptions, write: boolean): Promise<Wal> {
+    checkDir(dir)
     const opts = resolveOptions(options)
-    checkSnapshot(snapshot)
+    checkSnapshotPoint(snapshot)
+    // Only the point is kept: a caller's conf state is not needed, and must not be held.
+    snapshot = { index: snapshot.index, term: snapshot.term }
     const { fs } = opts
     await existingSegments(fs, dir)
     const lock = write ? await takeLock(fs, dir) : undefined
@@ -197,7 +207,7 @@ export class Wal {
    */
   async readAll(): Promise<ReadAllResult> {
     if (this.#phase === 'closed') throw new WalError('ERR_WAL_CLOSED', 'wal: closed')
-    if (this.#phase !== 'unread') throw badInput('readAll may be called once per open')
+    if (this.#phase !== 'unread') throw callOrder('readAll may be called once per open; open the log again to reread it')
     const replay = new Replay(this.#snapshot, true)
     const scan = await walkSegments(this.#opts.fs, this.#dir, this.#segments, replay.visit)
     const tail = this.#segments.at(-1)!
@@ -249,8 +259,8 @@ export class Wal {
 
   #checkWritable(): void {
     if (this.#phase === 'closed') throw new WalError('ERR_WAL_CLOSED', 'wal: closed')
-    if (this.#readOnly) throw badInput('opened read-only')
-    if (this.#phase !== 'ready') throw badInput('readAll must complete before writing')
+    if (this.#readOnly) throw callOrder('the log was opened with openForRead; open it with Wal.open to write')
+    if (this.#phase !== 'ready') throw callOrder('readAll must complete before writing')
     if (this.#failure !== undefined) throw this.#failedError()
   }
 
@@ -259,11 +269,12 @@ export class Wal {
   }
 
   /**
-   * Appends `entries` (consecutive indexes, the first at most one past the last index; a lower
-   * first index rewrites the log from there) and then `hardState` unless it is empty (all zero).
-   * Resolves once the records are durable; a call that changes neither entries, term nor vote
-   * does not force an fsync and resolves once written. Input errors reject before anything is
-   * written: ERR_WAL_BAD_INPUT, ERR_WAL_GAP, ERR_WAL_RECORD_TOO_LARGE.
+   * Appends `entries` (raft entries with their type; consecutive indexes, the first at most one
+   * past the last index; a lower first index rewrites the log from there) and then `hardState`
+   * unless it is empty (all zero). Resolves once the records are durable; a call that changes
+   * neither entries, term nor vote does not force an fsync and resolves once written. Input
+   * errors reject before anything is written: ERR_WAL_INVALID_ARGUMENT, ERR_WAL_GAP,
+   * ERR_WAL_RECORD_TOO_LARGE.
    */
   async save(hardState: HardState, entries: readonly Entry[] = []): Promise<void> {
     this.#checkWritable()
@@ -282,12 +293,13 @@ export class Wal {
   }
 
   /**
-   * Appends a snapshot record (the point a snapshot file covers) and always fsyncs. Save the
-   * snapshot file first and this record second (etcd #10219).
+   * Appends a snapshot record (the point a snapshot file covers: index, term and conf state)
+   * and always fsyncs. Save the snapshot file first and this record second (etcd #10219).
    */
   async saveSnapshot(snapshot: WalSnapshot): Promise<void> {
     this.#checkWritable()
     checkSnapshot(snapshot)
+    snapshot = copySnapshot(snapshot)
     const item = { entries: [], hardState: undefined, snapshot, sync: true }
     const bytes = this.#checkRoom(item)
     if (snapshot.index > this.#acceptedLastIndex) this.#acceptedLastIndex = snapshot.index
@@ -435,5 +447,14 @@ export class Wal {
       this.#lock = undefined
       await lock?.release()
     }
+  }
+}
+
+/** A copy whose lists a caller cannot change while the record waits in the queue. */
+function copySnapshot(s: WalSnapshot): WalSnapshot {
+  const c = s.confState
+  return {
+    index: s.index, term: s.term,
+    confState: { voters: [...c.voters], learners: [...c.learners], votersOutgoing: [...c.votersOutgoing], learnersNext: [...c.learnersNext], autoLeave: c.autoLeave },
   }
 }

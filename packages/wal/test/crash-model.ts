@@ -2,8 +2,9 @@
 import * as assert from 'uvu/assert'
 import { Prng, SimFileSystem } from '@strata/testkit'
 import { Wal, WalError, repair, validSnapshotEntries } from '../src/index.js'
-import type { Entry, WalOptions, WalSnapshot } from '../src/index.js'
-import { META, plain, reopen, simOptions } from './helpers.js'
+import type { Entry } from '@strata/raft'
+import type { SnapshotPoint, WalOptions, WalSnapshot } from '../src/index.js'
+import { EMPTY_CONF, META, entryType, plain, reopen, simOptions, snap as marker } from './helpers.js'
 
 /** What the workload submitted and what the log acknowledged as durable. */
 export class Model {
@@ -12,7 +13,7 @@ export class Model {
   /** Entries 1..ackedIndex are durable. */
   ackedIndex = 0
   ackedTerm = 0
-  ackedSnapshot: WalSnapshot = { index: 0, term: 0 }
+  ackedSnapshot: WalSnapshot = marker(0, 0, EMPTY_CONF)
 }
 
 /** Runs the workload until it ends or the log fails (the crash point fired). */
@@ -26,7 +27,7 @@ export async function workload(w: Wal, m: Model, prng: Prng, rounds: number): Pr
       const es: Entry[] = []
       for (let n = prng.int(4); n > 0; n--) {
         const data = new Uint8Array(1 + prng.int(80)).map(() => prng.int(256))
-        es.push({ index: first + es.length, term, data })
+        es.push({ index: first + es.length, term, type: entryType(first + es.length), data })
       }
       m.submitted.push(...es)
       const last = m.submitted.length
@@ -38,8 +39,8 @@ export async function workload(w: Wal, m: Model, prng: Prng, rounds: number): Pr
     }
     await Promise.all(calls)
     if (m.ackedIndex > 0 && prng.bool(0.2)) {
-      const snap = { index: m.ackedIndex - prng.int(Math.min(3, m.ackedIndex)), term: 0 }
-      const s = { index: snap.index, term: m.submitted[snap.index - 1]!.term }
+      const index = m.ackedIndex - prng.int(Math.min(3, m.ackedIndex))
+      const s = marker(index, m.submitted[index - 1]!.term)
       await w.saveSnapshot(s)
       // A restart loads the newest snapshot, and may only: a release for a newer one may already
       // have recycled the segments an older one needs.
@@ -50,7 +51,7 @@ export async function workload(w: Wal, m: Model, prng: Prng, rounds: number): Pr
 }
 
 /** Opens at the acknowledged snapshot, repairing a torn tail once. */
-export async function recover(opts: WalOptions, snap: WalSnapshot): Promise<{ wal: Wal; entries: Entry[]; term: number }> {
+export async function recover(opts: WalOptions, snap: SnapshotPoint): Promise<{ wal: Wal; entries: Entry[]; term: number }> {
   for (let attempt = 0; ; attempt++) {
     const wal = await Wal.open('/w', snap, opts)
     try {
@@ -77,7 +78,7 @@ export async function check(opts: WalOptions, m: Model, what: string): Promise<v
     assert.equal(plain(entries), plain(m.submitted.slice(snap.index, snap.index + entries.length)), what)
     assert.ok(term >= m.ackedTerm, `${what}: term ${term} < acknowledged ${m.ackedTerm}`)
     const next = snap.index + entries.length + 1
-    await wal.save({ term: term + 1, vote: 1, commit: 0 }, [{ index: next, term: term + 1, data: new Uint8Array([1, 2, 3]) }])
+    await wal.save({ term: term + 1, vote: 1, commit: 0 }, [{ index: next, term: term + 1, type: 0, data: new Uint8Array([1, 2, 3]) }])
   } finally {
     await wal.close()
   }
@@ -140,7 +141,7 @@ export async function rewriteRun(seed: number, crashAt: number): Promise<void> {
       for (let j = 1 + p.int(3); j > 0; j--) {
         if (p.bool(0.2)) term++
         const first = Math.max(1, last + 1 - (p.bool(0.3) ? p.int(3) : 0))
-        const es = Array.from({ length: 1 + p.int(3) }, (_, i) => ({ index: first + i, term, data: new Uint8Array(1 + p.int(60)).fill(p.int(256)) }))
+        const es = Array.from({ length: 1 + p.int(3) }, (_, i) => ({ index: first + i, term, type: entryType(first + i), data: new Uint8Array(1 + p.int(60)).fill(p.int(256)) }))
         last = es.at(-1)!.index
         saves.push(es)
         const n = saves.length
@@ -173,20 +174,20 @@ export async function modelRun(prng: Prng): Promise<void> {
   const o = simOptions({ segmentSizeBytes: 512, rng: prng.fork() })
   let w = await Wal.create('/w', META, o)
   const model: Entry[] = []
-  let snap = { index: 0, term: 0 }
+  let snap: WalSnapshot = marker(0, 0, EMPTY_CONF)
   let term = 1
   for (let step = 0; step < 400; step++) {
     const r = prng.int(100)
     if (r < 60) {
       const first = Math.max(snap.index + 1, model.length + 1 - (prng.bool(0.2) ? prng.int(4) : 0))
       if (prng.bool(0.1)) term++
-      const es = Array.from({ length: prng.int(5) }, (_, i) => ({ index: first + i, term, data: new Uint8Array(prng.int(120)).map(() => prng.int(256)) }))
+      const es = Array.from({ length: prng.int(5) }, (_, i) => ({ index: first + i, term, type: entryType(first + i), data: new Uint8Array(prng.int(120)).map(() => prng.int(256)) }))
       await w.save({ term, vote: 1, commit: snap.index }, es)
       if (es.length > 0) model.length = first - 1
       model.push(...es)
     } else if (r < 75 && model.length > snap.index) {
       const index = snap.index + 1 + prng.int(model.length - snap.index)
-      snap = { index, term: model[index - 1]!.term }
+      snap = marker(index, model[index - 1]!.term)
       await w.saveSnapshot(snap)
       w.releaseTo(index)
     } else if (r < 85) {

@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert'
 import { SimFileSystem, withSeed } from '@strata/testkit'
 import type { Prng } from '@strata/testkit'
 import { Wal, WalError, dump, repair } from '../src/index.js'
-import type { Entry } from '../src/index.js'
+import type { Entry } from '@strata/raft'
 import { META, ents, plain } from './helpers.js'
 
 const SEG = 512
@@ -50,7 +50,7 @@ async function recover(files: Map<string, Uint8Array>): Promise<Entry[] | WalErr
       try {
         const r = await w.readAll()
         // The recovered log must also take appends and read back whole.
-        await w.save({ term: 5, vote: 1, commit: 0 }, [{ index: r.entries.length + 1, term: 5, data: new Uint8Array([7]) }])
+        await w.save({ term: 5, vote: 1, commit: 0 }, [{ index: r.entries.length + 1, term: 5, type: 1, data: new Uint8Array([7]) }])
         return r.entries
       } catch (err) {
         if (attempt > 0 || !(err instanceof WalError) || err.code !== 'ERR_WAL_TORN_TAIL') throw err

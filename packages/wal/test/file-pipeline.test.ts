@@ -4,7 +4,7 @@ import { SimFileSystem, withSeed } from '@strata/testkit'
 import type { FileSystem } from '@strata/seams'
 import { Wal } from '../src/index.js'
 import { Model, recover, workload } from './crash-model.js'
-import { META, bind, ents, plain, reopen } from './helpers.js'
+import { META, bind, ents, plain, reopen, snap } from './helpers.js'
 
 /** Counts files opened with mode 'create' (fresh allocations) through `inner`. */
 function countingCreates(inner: FileSystem): { fs: FileSystem; creates: () => number } {
@@ -30,7 +30,7 @@ test('released segments are recycled: 300 fill/snapshot/release cycles allocate 
     const batch = ents(next, next + 3, 1 + cycle, 60 + (cycle % 50))
     await w.save({ term: 1 + cycle, vote: 1, commit: next + 3 }, batch)
     next += 4
-    await w.saveSnapshot({ index: next - 1, term: 1 + cycle })
+    await w.saveSnapshot(snap(next - 1, 1 + cycle))
     w.releaseTo(next - 1)
     if (cycle === 10) createsAfterWarmup = c.creates()
   }

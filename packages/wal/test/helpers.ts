@@ -1,21 +1,39 @@
-import type { Entry } from '../src/index.js'
+import type { ConfState, Entry, EntryType } from '@strata/raft'
+import type { WalSnapshot } from '../src/index.js'
 
-/** Entries lo..hi (inclusive) of `term` with small distinct payloads. */
+/**
+ * Entries lo..hi (inclusive) of `term` with small distinct payloads. Every seventh is a conf
+ * change and every eleventh a V2 one, so each round trip also checks the entry type.
+ */
 export function ents(lo: number, hi: number, term = 1, size = 8): Entry[] {
   const out: Entry[] = []
   for (let i = lo; i <= hi; i++) {
     const data = new Uint8Array(size)
     for (let j = 0; j < size; j++) data[j] = (i * 31 + j) & 0xff
-    out.push({ index: i, term, data })
+    out.push({ index: i, term, type: entryType(i), data })
   }
   return out
 }
 
+/** The entry type `ents` gives index `i`. */
+export function entryType(i: number): EntryType {
+  return i % 11 === 0 ? 2 : i % 7 === 0 ? 1 : 0
+}
+
+/** A three-voter configuration, with a learner and joint state so every list is encoded. */
+export const CONF: ConfState = { voters: [1, 2, 3], learners: [4], votersOutgoing: [1, 2], learnersNext: [5], autoLeave: true }
+export const EMPTY_CONF: ConfState = { voters: [], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false }
+
+/** A snapshot marker at index/term; the conf state defaults to CONF. */
+export function snap(index: number, term: number, confState: ConfState = CONF): WalSnapshot {
+  return { index, term, confState }
+}
+
 export const META = new TextEncoder().encode('metadata')
 
-/** A comparable plain form of entries. */
-export function plain(es: readonly Entry[]): Array<[number, number, string]> {
-  return es.map((e) => [e.index, e.term, Buffer.from(e.data).toString('hex')])
+/** A comparable plain form of entries: index, term, type, data in hex. */
+export function plain(es: readonly Entry[]): Array<[number, number, number, string]> {
+  return es.map((e) => [e.index, e.term, e.type, Buffer.from(e.data).toString('hex')])
 }
 
 import type { FileHandle, FileSystem } from '@strata/seams'

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert'
 import { throwsWithCode } from '@strata/testkit'
 import { Replay } from '../src/reader.js'
 import type { DecodedRecord } from '../src/index.js'
-import { ents, plain } from './helpers.js'
+import { ents, plain, snap } from './helpers.js'
 
 const SEG = { name: '0000000000000000-0000000000000000.wal', seq: 0, firstIndex: 0 }
 const entry = (index: number, term = 1): DecodedRecord => ({ type: 'entry', entry: ents(index, index, term)[0]! })
@@ -44,14 +44,14 @@ test('metadata records that differ are ERR_WAL_METADATA_CONFLICT', () => {
 
 test('the snapshot record is matched by index and term; the last hard state wins', () => {
   const r = replay({ index: 5, term: 2 }, [
-    { type: 'snapshot', snapshot: { index: 4, term: 1 } },
+    { type: 'snapshot', snapshot: snap(4, 1) },
     { type: 'hardState', hardState: { term: 1, vote: 1, commit: 1 } },
-    { type: 'snapshot', snapshot: { index: 5, term: 2 } },
+    { type: 'snapshot', snapshot: snap(5, 2) },
     { type: 'hardState', hardState: { term: 2, vote: 1, commit: 5 } },
   ])
   assert.ok(r.snapshotMatched)
   assert.equal(r.hardState, { term: 2, vote: 1, commit: 5 })
-  throwsWithCode(() => replay({ index: 5, term: 2 }, [{ type: 'snapshot', snapshot: { index: 5, term: 3 } }]), 'ERR_WAL_SNAPSHOT_MISMATCH')
+  throwsWithCode(() => replay({ index: 5, term: 2 }, [{ type: 'snapshot', snapshot: snap(5, 3) }]), 'ERR_WAL_SNAPSHOT_MISMATCH')
 })
 
 test.run()

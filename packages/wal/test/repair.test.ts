@@ -3,7 +3,8 @@ import * as assert from 'uvu/assert'
 import { rejectsWithCode } from '@strata/testkit'
 import type { SimFileSystem } from '@strata/testkit'
 import { Wal, dump, repair } from '../src/index.js'
-import type { DumpItem, Entry } from '../src/index.js'
+import type { Entry } from '@strata/raft'
+import type { DumpItem } from '../src/index.js'
 import { META, ents, plain, reopen, simOptions } from './helpers.js'
 
 async function records(dir: string, fs: SimFileSystem): Promise<DumpItem[]> {

@@ -2,23 +2,23 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { rejectsWithCode } from '@strata/testkit'
 import { Wal, dump, repair, validSnapshotEntries, verify } from '../src/index.js'
-import { META, ents, plain, reopen, simOptions } from './helpers.js'
+import { EMPTY_CONF, META, ents, plain, reopen, simOptions, snap } from './helpers.js'
 
 test('verify returns the last hard state and last index, and checks the snapshot record', async () => {
   const o = simOptions()
   const w = await Wal.create('/w', META, o)
   await w.save({ term: 1, vote: 1, commit: 10 }, ents(1, 40))
-  await w.saveSnapshot({ index: 20, term: 1 })
+  await w.saveSnapshot(snap(20, 1))
   await w.save({ term: 2, vote: 3, commit: 40 }, ents(41, 50, 2))
   await w.close()
   const all = await verify('/w', { fs: o.fs })
   assert.equal(all.hardState, { term: 2, vote: 3, commit: 40 })
   assert.is(all.lastIndex, 50)
   assert.is(all.tail, 'zero')
-  const fromSnap = await verify('/w', { fs: o.fs, snapshot: { index: 20, term: 1 } })
+  const fromSnap = await verify('/w', { fs: o.fs, snapshot: snap(20, 1) })
   assert.is(fromSnap.lastIndex, 50)
-  await rejectsWithCode(verify('/w', { fs: o.fs, snapshot: { index: 20, term: 2 } }), 'ERR_WAL_SNAPSHOT_MISMATCH')
-  await rejectsWithCode(verify('/w', { fs: o.fs, snapshot: { index: 21, term: 1 } }), 'ERR_WAL_SNAPSHOT_NOT_FOUND')
+  await rejectsWithCode(verify('/w', { fs: o.fs, snapshot: snap(20, 2) }), 'ERR_WAL_SNAPSHOT_MISMATCH')
+  await rejectsWithCode(verify('/w', { fs: o.fs, snapshot: snap(21, 1) }), 'ERR_WAL_SNAPSHOT_NOT_FOUND')
   await rejectsWithCode(verify('/missing', { fs: o.fs }), 'ERR_WAL_NOT_FOUND')
 })
 
@@ -42,14 +42,14 @@ test('verify reports a torn tail and fails with ERR_WAL_CORRUPT on damage elsewh
 test('validSnapshotEntries returns the snapshot records at or below the last commit', async () => {
   const o = simOptions()
   const w = await Wal.create('/w', META, o)
-  await w.saveSnapshot({ index: 1, term: 1 })
+  await w.saveSnapshot(snap(1, 1))
   await w.save({ term: 1, vote: 0, commit: 1 }, [])
-  await w.saveSnapshot({ index: 2, term: 1 })
-  await w.saveSnapshot({ index: 3, term: 2 })
+  await w.saveSnapshot(snap(2, 1))
+  await w.saveSnapshot(snap(3, 2))
   await w.save({ term: 2, vote: 0, commit: 2 }, [])
-  await w.saveSnapshot({ index: 4, term: 2 })
+  await w.saveSnapshot(snap(4, 2))
   await w.close()
-  assert.equal(await validSnapshotEntries('/w', { fs: o.fs }), [{ index: 0, term: 0 }, { index: 1, term: 1 }, { index: 2, term: 1 }])
+  assert.equal(await validSnapshotEntries('/w', { fs: o.fs }), [snap(0, 0, EMPTY_CONF), snap(1, 1), snap(2, 1)])
 })
 
 // etcd #11918 / TestValidSnapshotEntriesAfterPurgeWal: once the first segment is gone, the oldest
@@ -58,10 +58,10 @@ test('validSnapshotEntries returns the snapshot records at or below the last com
 test('#11918: after the first segments are purged, every reader handles the opening crc record', async () => {
   const o = simOptions({ segmentSizeBytes: 64 })
   const w = await Wal.create('/w', META, o)
-  await w.saveSnapshot({ index: 1, term: 1 })
+  await w.saveSnapshot(snap(1, 1))
   await w.save({ term: 1, vote: 0, commit: 1 }, [])
-  await w.saveSnapshot({ index: 2, term: 1 })
-  await w.saveSnapshot({ index: 3, term: 2 })
+  await w.saveSnapshot(snap(2, 1))
+  await w.saveSnapshot(snap(3, 2))
   for (let i = 0; i < 128; i++) await w.save({ term: 2, vote: 0, commit: 3 }, [])
   await w.save({ term: 2, vote: 0, commit: 3 }, ents(4, 6, 2))
   await w.close()
@@ -69,7 +69,7 @@ test('#11918: after the first segments are purged, every reader handles the open
   assert.ok(names.length > 5)
   await o.fs.unlink(`/w/${names[0]!}`)
   await o.fs.unlink(`/w/${names[1]!}`)
-  assert.equal(await validSnapshotEntries('/w', { fs: o.fs }), [{ index: 2, term: 1 }, { index: 3, term: 2 }])
+  assert.equal(await validSnapshotEntries('/w', { fs: o.fs }), [snap(2, 1), snap(3, 2)])
   const v = await verify('/w', { fs: o.fs })
   assert.equal(v.hardState, { term: 2, vote: 0, commit: 3 })
   let count = 0

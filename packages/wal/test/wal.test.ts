@@ -2,10 +2,13 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { SimFileSystem, rejectsWithCode, tempDir, withSeed } from '@strata/testkit'
 import { nodeFileSystem } from '@strata/seams'
-import { Wal, dump, MAX_RECORD_BYTES } from '../src/index.js'
-import type { DumpItem, Entry } from '../src/index.js'
+import { FORMAT_VERSION, Wal, dump, MAX_RECORD_BYTES, validSnapshotEntries, verify } from '../src/index.js'
+import { CRC_RECORD_BYTES, FRAME_HEADER_BYTES, RECORD_TYPE } from '../src/internal.js'
+import { frameSeed, sealFrame } from '../src/record.js'
+import type { Entry, EntryType } from '@strata/raft'
+import type { DumpItem, WalError, WalOptions, WalSnapshot } from '../src/index.js'
 import { modelRun } from './crash-model.js'
-import { META, SyncProbe, ents, plain, reopen, simOptions } from './helpers.js'
+import { EMPTY_CONF, META, SyncProbe, ents, plain, reopen, simOptions, snap } from './helpers.js'
 
 const ZERO = { index: 0, term: 0 }
 
@@ -23,8 +26,40 @@ test('create writes segment 0-0 holding a crc, metadata and snapshot record, pre
   assert.is((await o.fs.stat('/w/0000000000000000-0000000000000000.wal'))!.size, 512)
   const recs = await records('/w', o.fs)
   assert.equal(recs.map((r) => r.record.type), ['crc', 'metadata', 'snapshot'])
-  assert.equal(recs[0]!.record, { type: 'crc', prevChain: 0, seq: 0, firstIndex: 0 })
-  assert.equal(recs[2]!.record, { type: 'snapshot', snapshot: ZERO })
+  assert.equal(recs[0]!.record, { type: 'crc', prevChain: 0, version: FORMAT_VERSION, seq: 0, firstIndex: 0 })
+  assert.equal(recs[2]!.record, { type: 'snapshot', snapshot: snap(0, 0, EMPTY_CONF) })
+})
+
+test('a segment of format version 1 (a zero version word) is refused with ERR_WAL_UNSUPPORTED_VERSION', async () => {
+  const o = simOptions()
+  await (await Wal.create('/w', META, o)).close()
+  const path = '/w/0000000000000000-0000000000000000.wal'
+  const buf = await o.fs.readFile(path)
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
+  // What version 1 wrote: the same crc record with 0 in its second word, correctly sealed.
+  view.setUint32(FRAME_HEADER_BYTES + 4, 0, true)
+  sealFrame(buf, view, 0, RECORD_TYPE.crc, CRC_RECORD_BYTES, frameSeed(view, 0), 0, 0)
+  await o.fs.writeFile(path, buf)
+  const err = await rejectsWithCode(Wal.open('/w', ZERO, o).then((w) => w.readAll()), 'ERR_WAL_UNSUPPORTED_VERSION') as WalError
+  assert.equal(err.context, { segment: '0000000000000000-0000000000000000.wal', version: 1 })
+  await rejectsWithCode(verify('/w', { fs: o.fs }), 'ERR_WAL_UNSUPPORTED_VERSION')
+})
+
+test('entries keep their raft type and snapshot records their conf state across a reopen', async () => {
+  const o = simOptions()
+  const w = await Wal.create('/w', META, o)
+  const es = [0, 1, 2].map((type, i) => ({ index: i + 1, term: 1, type: type as EntryType, data: new Uint8Array([i]) }))
+  await w.save({ term: 1, vote: 1, commit: 3 }, es)
+  const cs = { voters: [3, 1, 2 ** 53 - 1], learners: [], votersOutgoing: [7], learnersNext: [8, 9], autoLeave: false }
+  await w.saveSnapshot(snap(3, 1, cs))
+  await w.close()
+  const r = await reopen('/w', o, snap(3, 1, EMPTY_CONF))
+  assert.equal(r.entries, [])
+  await r.wal.close()
+  const all = await reopen('/w', o)
+  assert.equal(all.entries.map((e) => e.type), [0, 1, 2])
+  await all.wal.close()
+  assert.equal(await validSnapshotEntries('/w', { fs: o.fs }), [snap(0, 0, EMPTY_CONF), snap(3, 1, cs)])
 })
 
 test('create fails with ERR_WAL_EXISTS on a directory that already holds a WAL', async () => {
@@ -82,7 +117,7 @@ test('saves that cross many cuts are all recovered, reading from any snapshot on
   const o = simOptions()
   const w = await Wal.create('/w', META, o)
   for (let i = 1; i <= 200; i += 10) await w.save({ term: 1, vote: 1, commit: i }, ents(i, i + 9))
-  await w.saveSnapshot({ index: 100, term: 1 })
+  await w.saveSnapshot(snap(100, 1))
   await w.save({ term: 1, vote: 1, commit: 200 }, ents(201, 210))
   assert.ok(w.segmentNames.length > 10)
   await w.close()
@@ -99,7 +134,7 @@ test('a missing middle segment fails opens that need it and not those that start
   const w = await Wal.create('/w', META, o)
   for (let i = 1; i <= 100; i += 10) {
     await w.save({ term: 1, vote: 1, commit: i }, ents(i, i + 9))
-    await w.saveSnapshot({ index: i + 9, term: 1 })
+    await w.saveSnapshot(snap(i + 9, 1))
   }
   const names = w.segmentNames
   await w.close()
@@ -114,7 +149,7 @@ test('opening at a snapshot the log has no record of fails with ERR_WAL_SNAPSHOT
   const o = simOptions()
   const w = await Wal.create('/w', META, o)
   await w.save({ term: 1, vote: 1, commit: 5 }, ents(1, 5))
-  await w.saveSnapshot({ index: 3, term: 1 })
+  await w.saveSnapshot(snap(3, 1))
   await w.close()
   const a = await Wal.open('/w', { index: 4, term: 1 }, o)
   await rejectsWithCode(a.readAll(), 'ERR_WAL_SNAPSHOT_NOT_FOUND')
@@ -142,24 +177,47 @@ test('a later entry with the same index replaces the earlier one and drops what 
 test('bad input is refused with a typed error and writes nothing', async () => {
   const o = simOptions()
   const w = await Wal.create('/w', META, o)
-  await w.save({ term: 1, vote: 0, commit: 0 }, ents(1, 3))
-  await rejectsWithCode(w.save({ term: 1, vote: 0, commit: 0 }, ents(5, 6)), 'ERR_WAL_GAP')
-  await rejectsWithCode(w.save({ term: 1, vote: 0, commit: 0 }, [ents(4, 4)[0]!, ents(6, 6)[0]!]), 'ERR_WAL_BAD_INPUT')
-  await rejectsWithCode(w.save({ term: 1, vote: 0, commit: 0 }, [...ents(4, 5), { index: 6, term: 1, data: new Uint8Array(MAX_RECORD_BYTES) }]), 'ERR_WAL_RECORD_TOO_LARGE')
-  await rejectsWithCode(w.save({ term: 2 ** 53, vote: 0, commit: 0 }), 'ERR_WAL_BAD_INPUT')
-  await rejectsWithCode(w.save({ term: 1, vote: 0, commit: 0 }, [{ index: 4, term: -1, data: new Uint8Array(0) }]), 'ERR_WAL_BAD_INPUT')
-  await rejectsWithCode(w.saveSnapshot({ index: 1.5, term: 1 }), 'ERR_WAL_BAD_INPUT')
+  const hs = { term: 1, vote: 0, commit: 0 }
+  const bad = (e: object) => [e as Entry]
+  await w.save(hs, ents(1, 3))
+  await rejectsWithCode(w.save(hs, ents(5, 6)), 'ERR_WAL_GAP')
+  await rejectsWithCode(w.save(hs, [ents(4, 4)[0]!, ents(6, 6)[0]!]), 'ERR_WAL_INVALID_ARGUMENT')
+  await rejectsWithCode(w.save(hs, [...ents(4, 5), { index: 6, term: 1, type: 0, data: new Uint8Array(MAX_RECORD_BYTES) }]), 'ERR_WAL_RECORD_TOO_LARGE')
+  await rejectsWithCode(w.save({ term: 2 ** 53, vote: 0, commit: 0 }), 'ERR_WAL_INVALID_ARGUMENT')
+  await rejectsWithCode(w.save(hs, [{ index: 4, term: -1, type: 0, data: new Uint8Array(0) }]), 'ERR_WAL_INVALID_ARGUMENT')
+  for (const type of [3, -1, 0.5, '0', undefined]) {
+    await rejectsWithCode(w.save(hs, bad({ index: 4, term: 1, type, data: new Uint8Array(0) })), 'ERR_WAL_INVALID_ARGUMENT')
+  }
+  await rejectsWithCode(w.save(hs, bad({ index: 4, term: 1, type: 0, data: 'x' })), 'ERR_WAL_INVALID_ARGUMENT')
+  await rejectsWithCode(w.save(hs, [undefined as unknown as Entry]), 'ERR_WAL_INVALID_ARGUMENT')
+  await rejectsWithCode(w.save(hs, 'entries' as unknown as Entry[]), 'ERR_WAL_INVALID_ARGUMENT')
+  await rejectsWithCode(w.save(undefined as unknown as typeof hs), 'ERR_WAL_INVALID_ARGUMENT')
+  await rejectsWithCode(w.saveSnapshot(snap(1.5, 1)), 'ERR_WAL_INVALID_ARGUMENT')
+  await rejectsWithCode(w.saveSnapshot({ index: 1, term: 1 } as WalSnapshot), 'ERR_WAL_INVALID_ARGUMENT')
+  await rejectsWithCode(w.saveSnapshot(snap(1, 1, { ...EMPTY_CONF, voters: [0] })), 'ERR_WAL_INVALID_ARGUMENT')
+  await rejectsWithCode(w.saveSnapshot(snap(1, 1, { ...EMPTY_CONF, autoLeave: 1 as unknown as boolean })), 'ERR_WAL_INVALID_ARGUMENT')
+  assert.throws(() => w.releaseTo(-1), (err: WalError) => err.code === 'ERR_WAL_INVALID_ARGUMENT')
   await w.close()
-  await rejectsWithCode(w.save({ term: 1, vote: 0, commit: 0 }, ents(4, 4)), 'ERR_WAL_CLOSED')
+  await rejectsWithCode(w.save(hs, ents(4, 4)), 'ERR_WAL_CLOSED')
   const r = await reopen('/w', o)
   assert.equal(plain(r.entries), plain(ents(1, 3)))
   await r.wal.close()
 })
 
-test('options out of range are refused with ERR_WAL_BAD_INPUT', async () => {
-  for (const bad of [{ segmentSizeBytes: 100 }, { segmentSizeBytes: 2 ** 31 }, { segmentSizeBytes: 8 }, { maxBatchBytes: 0 }, { maxQueuedBytes: -1 }]) {
-    await rejectsWithCode(Wal.create('/w', META, { ...simOptions(), ...bad }), 'ERR_WAL_BAD_INPUT')
+test('options out of range or of the wrong type are refused with ERR_WAL_INVALID_OPTION', async () => {
+  const bads: object[] = [
+    { segmentSizeBytes: 100 }, { segmentSizeBytes: 2 ** 31 }, { segmentSizeBytes: 8 }, { segmentSizeBytes: '4096' },
+    { maxBatchBytes: 0 }, { maxQueuedBytes: -1 }, { maxQueuedBytes: 1.5 }, { recycle: 'yes' }, { rng: 7 },
+    { failpoint: 'walBeforeCut' }, { fs: {} },
+  ]
+  for (const bad of bads) {
+    await rejectsWithCode(Wal.create('/w', META, { ...simOptions(), ...bad }), 'ERR_WAL_INVALID_OPTION')
+    await rejectsWithCode(Wal.open('/w', ZERO, { ...simOptions(), ...bad }), 'ERR_WAL_INVALID_OPTION')
   }
+  await rejectsWithCode(Wal.create('/w', META, 5 as unknown as WalOptions), 'ERR_WAL_INVALID_OPTION')
+  await rejectsWithCode(Wal.create('', META, simOptions()), 'ERR_WAL_INVALID_ARGUMENT')
+  await rejectsWithCode(Wal.create('/w', 'meta' as unknown as Uint8Array, simOptions()), 'ERR_WAL_INVALID_ARGUMENT')
+  await rejectsWithCode(Wal.open('/w', { index: -1, term: 0 }, simOptions()), 'ERR_WAL_INVALID_ARGUMENT')
 })
 
 test('metadata over the maximum record size is refused by create', async () => {
@@ -230,7 +288,7 @@ test('after an fsync error every pending and later write fails with ERR_WAL_FAIL
   const err = await rejectsWithCode(w.save({ term: 1, vote: 1, commit: 0 }, ents(3, 3)), 'ERR_WAL_FAILED')
   assert.is((err.cause as { code?: string }).code, 'EIO')
   await rejectsWithCode(w.save({ term: 1, vote: 1, commit: 0 }, ents(4, 4)), 'ERR_WAL_FAILED')
-  await rejectsWithCode(w.saveSnapshot({ index: 1, term: 1 }), 'ERR_WAL_FAILED')
+  await rejectsWithCode(w.saveSnapshot(snap(1, 1)), 'ERR_WAL_FAILED')
   await w.close()
 })
 
@@ -290,13 +348,13 @@ test('writes before readAll, after close, and readAll twice are refused', async 
   const o = simOptions()
   await (await Wal.create('/w', META, o)).close()
   const w = await Wal.open('/w', ZERO, o)
-  await rejectsWithCode(w.save({ term: 1, vote: 0, commit: 0 }, ents(1, 1)), 'ERR_WAL_BAD_INPUT')
+  await rejectsWithCode(w.save({ term: 1, vote: 0, commit: 0 }, ents(1, 1)), 'ERR_WAL_CALL_ORDER')
   await w.readAll()
-  await rejectsWithCode(w.readAll(), 'ERR_WAL_BAD_INPUT')
+  await rejectsWithCode(w.readAll(), 'ERR_WAL_CALL_ORDER')
   await w.close()
   await w.close()
   await rejectsWithCode(w.readAll(), 'ERR_WAL_CLOSED')
-  await rejectsWithCode(w.saveSnapshot({ index: 1, term: 1 }), 'ERR_WAL_CLOSED')
+  await rejectsWithCode(w.saveSnapshot(snap(1, 1)), 'ERR_WAL_CLOSED')
 })
 
 test('a second writer fails at once with ERR_WAL_LOCKED while a reader opens alongside (flock on disk)', async () => {
@@ -309,7 +367,7 @@ test('a second writer fails at once with ERR_WAL_LOCKED while a reader opens alo
     const reader = await Wal.openForRead(dir, ZERO)
     const r = await reader.readAll()
     assert.equal(plain(r.entries), plain(ents(1, 3)))
-    await rejectsWithCode(reader.save({ term: 1, vote: 1, commit: 1 }, ents(4, 4)), 'ERR_WAL_BAD_INPUT')
+    await rejectsWithCode(reader.save({ term: 1, vote: 1, commit: 1 }, ents(4, 4)), 'ERR_WAL_CALL_ORDER')
     await reader.close()
     await w.close()
     const again = await Wal.open(dir, ZERO)
