@@ -1,9 +1,11 @@
+import { spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { type Prng, seedFromEnv, withSeed } from '@strata/testkit'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { MvccStore, WatchableStore, type WatchableStoreOptions, type WatchResponse, type Watcher } from '../src/index.js'
 import { decodeKeyValue, decodeRevision, isTombstoneKey } from '../src/internal.js'
-import { codeOf, memoryBackend, stillClock, text } from './helpers.js'
+import { codeOf, memoryBackend, newStore, stillClock, text } from './helpers.js'
 
 /** A store and its WatchableStore on a clock that never fires: catch-up runs on `sync()` only. */
 async function setup(options: WatchableStoreOptions = {}): Promise<{ store: MvccStore; ws: WatchableStore }> {
@@ -161,6 +163,100 @@ test('restore moves synced watchers to unsynced, and they resync', async () => {
   assert.equal(ws.stats, { synced: 1, unsynced: 0, victims: 0 })
   store.put('k', '2')
   assert.equal(events(w.take()), ['put k=1@2', 'put k=2@3'])
+})
+
+test('a watcher created before MvccStore.restore sees the new contents\' events after it, without a gap', async () => {
+  const { store, ws } = await setup()
+  const w = ws.watch('k', { end: 'l' })
+  store.put('k1', 'mine') // 2: seen
+  assert.equal(events(w.take()), ['put k1=mine@2'])
+  // The leader went on from the same revision 2 (a snapshot brings its contents here).
+  const leader = await newStore()
+  leader.store.put('k1', 'mine') // 2
+  leader.store.put('k2', 'a') // 3
+  leader.store.put('other', 'x') // 4
+  leader.store.deleteRange('k1') // 5
+  await leader.backend.commit()
+  await store.restore(() => (store.backend as ReturnType<typeof memoryBackend>).restore(leader.backend.snapshot()))
+  assert.equal(ws.stats, { synced: 0, unsynced: 1, victims: 0 })
+  ws.sync()
+  assert.equal(events(w.take()), ['put k2=a@3', 'delete k1@5'], 'from the revision it was at, from the new contents')
+  assert.equal(ws.stats, { synced: 1, unsynced: 0, victims: 0 })
+  store.put('k3', 'live')
+  assert.equal(events(w.take()), ['put k3=live@6'])
+})
+
+test('after a restore, a watcher whose next revision was compacted away gets the compacted response', async () => {
+  const { store, ws } = await setup()
+  const w = ws.watch('k')
+  store.put('k', '1') // 2
+  w.take()
+  const leader = await newStore()
+  for (let i = 0; i < 8; i++) leader.store.put('k', String(i)) // 2..9
+  await leader.store.compact(6).done
+  await store.restore(leader.backend)
+  ws.sync()
+  const got = w.take()
+  assert.equal(got.map((r) => [r.events.length, r.compactRevision, r.canceled]), [[0, 6, true]])
+  assert.is(w.state, 'canceled')
+})
+
+test('a watcher ahead of the restored contents waits for them to get there', async () => {
+  const { store, ws } = await setup()
+  for (let i = 0; i < 5; i++) store.put('k', String(i)) // 2..6
+  const w = ws.watch('k')
+  const leader = await newStore()
+  leader.store.put('k', 'x') // 2
+  await store.restore(leader.backend)
+  ws.sync()
+  assert.equal(w.take(), [])
+  for (let i = 0; i < 5; i++) store.put('k', `n${i}`) // 3..7
+  assert.equal(events(w.take()), ['put k=n4@7'], 'only revisions it has not seen yet')
+})
+
+test('without a clock option, a watch from an old revision delivers on its own (default clock)', async () => {
+  const store = await MvccStore.open(memoryBackend(), { yieldFn: () => Promise.resolve() })
+  const ws = await WatchableStore.open(store, { batchMaxRevisions: 3 })
+  for (let i = 0; i < 10; i++) store.put('k', String(i)) // 2..11
+  const w = ws.watch('k', { startRevision: 2 })
+  const revs: number[] = []
+  for await (const r of w) {
+    revs.push(...r.events.map((e) => e.kv.modRevision))
+    if (revs.at(-1) === 11) break
+  }
+  assert.equal(revs, Array.from({ length: 10 }, (_, i) => i + 2))
+  await store.close()
+  assert.ok(ws.closed)
+})
+
+test('the process exits after store.close(), and with live watchers when nothing else holds it', () => {
+  const fixture = fileURLToPath(new URL('./fixtures/exit-after-close.ts', import.meta.url))
+  for (const mode of ['close', 'leave-open']) {
+    const child = spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', fixture, mode], { encoding: 'utf8', timeout: 60_000 })
+    assert.is(child.signal, null, `${mode}: exited on its own (${child.stderr})`)
+    assert.is(child.status, 0, `${mode}: ${child.stderr}`)
+    assert.is(child.stdout, 'caught up\ndone\n')
+  }
+})
+
+test('one WatchableStore per store; bad options and a closed store are typed errors', async () => {
+  const { store, ws } = await setup()
+  const second = await WatchableStore.open(store).then(() => undefined, (e: unknown) => (e as { code?: string }).code)
+  assert.is(second, 'ERR_MVCC_WATCHABLE_EXISTS')
+  await ws.close()
+  await ws.close()
+  const again = await WatchableStore.open(store, { clock: stillClock })
+  assert.ok(!again.closed, 'a closed one makes room for a new one')
+  for (const o of [{ bufferLimit: 0 }, { maxWatchers: '5' }, { clock: 5 }, 5]) {
+    const code = await WatchableStore.open(store, o as never).then(() => undefined, (e: unknown) => (e as { code?: string }).code)
+    assert.is(code, 'ERR_MVCC_INVALID_OPTION', JSON.stringify(o))
+  }
+  assert.is(codeOf(() => again.watch(5 as never)), 'ERR_MVCC_INVALID_ARGUMENT')
+  assert.is(codeOf(() => again.watch('k', { prevKv: 1 as never })), 'ERR_MVCC_INVALID_ARGUMENT')
+  assert.is(codeOf(() => again.requestProgress({} as never)), 'ERR_MVCC_INVALID_ARGUMENT')
+  await store.close()
+  const closed = await WatchableStore.open(store).then(() => undefined, (e: unknown) => (e as { code?: string }).code)
+  assert.is(closed, 'ERR_MVCC_CLOSED')
 })
 
 test('a negative start revision is refused; cancel removes the watcher', async () => {
