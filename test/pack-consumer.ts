@@ -6,25 +6,31 @@
 // repository root, where tsconfig.tests.json would type-check it. When a package's public API
 // changes, change the section of that package here: one real call per package, nothing more.
 
-/** One `step(...)` per package a user imports; a failing step prints its error and the run exits 1. */
+/**
+ * One `step(...)` per package a user imports. Each step imports what it uses itself (a dynamic
+ * import), so a package that fails to load fails its own step and no other; a failing step
+ * prints its error and the run exits 1.
+ */
 const sections: Record<string, string> = {
   seams: `
 await step('seams: nodeFileSystem writes, reads back and locks a file; systemClock ticks', async () => {
-  const fs = nodeFileSystem
-  await fs.writeFile(join(dir, 'seams.txt'), enc('hello'))
-  assert.equal(dec(await fs.readFile(join(dir, 'seams.txt'))), 'hello')
-  const lock = await fs.lock(join(dir, 'seams.LOCK'))
+  const { StrataError, nodeFileSystem, systemClock } = await import('@strata/seams')
+  await nodeFileSystem.writeFile(join(dir, 'seams.txt'), enc('hello'))
+  assert.equal(dec(await nodeFileSystem.readFile(join(dir, 'seams.txt'))), 'hello')
+  const lock = await nodeFileSystem.lock(join(dir, 'seams.LOCK'))
   await lock.release()
   assert.equal(typeof systemClock.now(), 'number')
   assert.ok(new StrataError('ERR_SEAMS_TEST', 'a test error', {}) instanceof Error)
 })`,
   wal: `
 await step('wal: create, save two entries, reopen and read them back', async () => {
+  const { Wal } = await import('@strata/wal')
+  const { EntryType } = await import('@strata/raft')
   const walDir = join(dir, 'wal')
   const wal = await Wal.create(walDir, enc('consumer'))
   await wal.save({ term: 1, vote: 1, commit: 0 }, [
-    { index: 1, term: 1, data: enc('put a=1') },
-    { index: 2, term: 1, data: enc('put b=2') },
+    { index: 1, term: 1, type: EntryType.Normal, data: enc('put a=1') },
+    { index: 2, term: 1, type: EntryType.Normal, data: enc('put b=2') },
   ])
   await wal.close()
   const again = await Wal.open(walDir, { index: 0, term: 0 })
@@ -35,6 +41,7 @@ await step('wal: create, save two entries, reopen and read them back', async () 
 })`,
   raft: `
 await step('raft: a single-member RawNode campaigns and becomes leader', async () => {
+  const { MemoryStorage, RawNode, StateType } = await import('@strata/raft')
   const storage = new MemoryStorage()
   storage.applySnapshot({
     data: new Uint8Array(0),
@@ -52,6 +59,7 @@ await step('raft: a single-member RawNode campaigns and becomes leader', async (
 })`,
   backend: `
 await step('backend: LmdbBackend (native lmdb) writes, commits durably and reads back', async () => {
+  const { LmdbBackend } = await import('@strata/backend')
   const db = await LmdbBackend.open(join(dir, 'lmdb'))
   db.write((tx) => tx.put('key', enc('k1'), enc('v1')))
   await db.commit()
@@ -61,6 +69,8 @@ await step('backend: LmdbBackend (native lmdb) writes, commits durably and reads
 })`,
   mvcc: `
 await step('mvcc: MvccStore over MemoryBackend puts and ranges', async () => {
+  const { MemoryBackend } = await import('@strata/backend')
+  const { MvccStore } = await import('@strata/mvcc')
   const backend = new MemoryBackend()
   const store = await MvccStore.open(backend)
   store.put('app/a', '1')
@@ -72,40 +82,38 @@ await step('mvcc: MvccStore over MemoryBackend puts and ranges', async () => {
 })`,
   lease: `
 await step('lease: a Lessor grants a lease and looks it up', async () => {
+  const { MemoryBackend } = await import('@strata/backend')
+  const { Lessor } = await import('@strata/lease')
   const backend = new MemoryBackend()
-  const lessor = new Lessor(backend, { clock: systemClock })
+  const lessor = await Lessor.open(backend)
   backend.write((tx) => { lessor.grant(42, 10, { tx }) })
   assert.equal(lessor.lookup(42)?.id, 42)
+  await lessor.close()
   await backend.close()
 })`,
   auth: `
-await step('auth: an AuthStore adds a user with a bcrypt hash and checks the password', async () => {
+await step('auth: an AuthStore adds root with a bcrypt hash, enables auth and authenticates', async () => {
+  const { MemoryBackend } = await import('@strata/backend')
+  const { AuthStore } = await import('@strata/auth')
   const backend = new MemoryBackend()
-  const auth = new AuthStore(backend)
+  const auth = await AuthStore.open(backend)
   const hash = await auth.hashPassword('s3cret')
-  backend.write((tx) => auth.userAdd({ name: 'app', hashedPassword: hash }, { tx }))
-  assert.deepEqual(auth.userList(), ['app'])
-  await auth.checkPassword('app', 's3cret')
-  await auth.hasher.close()
+  backend.write((tx) => {
+    auth.userAdd({ name: 'root', hashedPassword: hash }, { tx })
+    auth.userGrantRole({ user: 'root', role: 'root' }, { tx })
+    auth.authEnable({ tx })
+  })
+  const token = await auth.authenticate('root', 's3cret')
+  assert.equal(auth.authInfoFromToken(token).username, 'root')
+  await auth.close()
   await backend.close()
 })`,
-}
-
-/** The imports each section above needs. */
-const imports: Record<string, string> = {
-  seams: `import { StrataError, nodeFileSystem, systemClock } from '@strata/seams'`,
-  wal: `import { Wal } from '@strata/wal'`,
-  raft: `import { MemoryStorage, RawNode, StateType } from '@strata/raft'`,
-  backend: `import { LmdbBackend, MemoryBackend } from '@strata/backend'`,
-  mvcc: `import { MvccStore } from '@strata/mvcc'`,
-  lease: `import { Lessor } from '@strata/lease'`,
-  auth: `import { AuthStore } from '@strata/auth'`,
 }
 
 /**
  * The consumer's source for the packed packages `packages` (directory names). A package with no
- * section above (apply, embed, ... once they export something) is still imported as a namespace,
- * so its tarball must at least load and type-check.
+ * section above (apply, embed, ... once they export something) is still imported, so its
+ * tarball must at least load and type-check.
  */
 export function consumerSource(packages: readonly string[]): string {
   const lines = [
@@ -114,9 +122,6 @@ export function consumerSource(packages: readonly string[]): string {
     `import { tmpdir } from 'node:os'`,
     `import { join } from 'node:path'`,
   ]
-  for (const p of packages) {
-    lines.push(imports[p] ?? `import * as ns_${p.replace(/\W/g, '_')} from '@strata/${p}'`)
-  }
   lines.push(`
 const dir = mkdtempSync(join(tmpdir(), 'strata-consumer-'))
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s)
@@ -135,7 +140,7 @@ async function step(name: string, fn: () => Promise<void>): Promise<void> {
   for (const p of packages) {
     const section = sections[p]
     if (section !== undefined) lines.push(section)
-    else lines.push(`console.log('ok   ${p}: imported, exports', Object.keys(ns_${p.replace(/\W/g, '_')}).join(', '))`)
+    else lines.push(`await step('${p}: imports', async () => { console.log('     exports', Object.keys(await import('@strata/${p}')).join(', ')) })`)
   }
   lines.push(`
 rmSync(dir, { recursive: true, force: true })

@@ -3,13 +3,14 @@
 // a temporary directory, and used there by a consumer (test/pack-consumer.ts) that
 //  - type-checks under moduleResolution NodeNext (module NodeNext) and bundler (module ESNext),
 //    both strict with skipLibCheck false, with the repository's own TypeScript;
-//  - runs (what tsc emits for NodeNext), doing one real thing with each package, and exits 0.
+//  - runs (what tsc emits for NodeNext), doing one real thing with each package, and exits 0;
+//  - with fs-ext (a native addon) removed, still imports every package (only the lock fails).
 // One npm install serves both type checks and the run. It needs the npm registry for the
 // packages' third-party dependencies (lmdb, fs-ext, ...), so it works from an empty npm cache.
 //
 // Env: STRATA_PACK_KEEP=1 keeps the temporary directory (its path is printed) to look into.
 import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -183,6 +184,30 @@ test('the consumer runs: imports every package, does one real thing with each, e
   const r = await run(process.execPath, [js], { cwd: consumer, timeoutMs: 60_000 })
   timings.push(`consumer run ${secs(r.ms)}`)
   assert.is(r.code, 0, report('node out/consumer.js', r))
+})
+
+test('without fs-ext (a native addon) every package still imports, and only the lock fails, with a typed error', async () => {
+  assert.ok(installed, 'not installed (see above)')
+  await typeCheck() // the run above is done with node_modules; this test removes fs-ext from it
+  const fsExt = join(consumer, 'node_modules/fs-ext')
+  if (existsSync(fsExt)) renameSync(fsExt, `${fsExt}.removed`)
+  const script = [
+    `let broken = 0`,
+    ...[...tarballs.keys()].map((p) => `try { await import('@strata/${p}') } catch (e) { broken++; console.error('@strata/${p} does not import without fs-ext:', e) }`),
+    `const { StrataError, nodeFileSystem } = await import('@strata/seams')`,
+    `const dir = (await import('node:fs')).mkdtempSync((await import('node:path')).join((await import('node:os')).tmpdir(), 'strata-nofsext-'))`,
+    `let err`,
+    `try { await (await nodeFileSystem.lock(dir + '/LOCK')).release() } catch (e) { err = e }`,
+    `(await import('node:fs')).rmSync(dir, { recursive: true, force: true })`,
+    `if (!(err instanceof StrataError) || !String(err.code).startsWith('ERR_SEAMS_') || !/fs-ext/.test(err.message)) {`,
+    `  console.error('lock without fs-ext: expected a StrataError with an ERR_SEAMS_ code that names fs-ext, got:', err); process.exit(1)`,
+    `}`,
+    `console.log('lock without fs-ext fails with', err.code)`,
+    `if (broken > 0) process.exit(1)`,
+  ].join('\n')
+  writeFileSync(join(consumer, 'no-fs-ext.mjs'), script)
+  const r = await run(process.execPath, ['no-fs-ext.mjs'], { cwd: consumer, timeoutMs: 60_000 })
+  assert.is(r.code, 0, report('node no-fs-ext.mjs (fs-ext removed from node_modules)', r))
 })
 
 test.after(() => {
