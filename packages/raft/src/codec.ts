@@ -1,4 +1,4 @@
-import { RaftCodecError } from './errors.js'
+import { RaftCodecError, RaftInvalidArgumentError } from './errors.js'
 import type {
   ConfChange, ConfChangeSingle, ConfChangeTransition, ConfChangeType, ConfChangeV2, ConfState, Entry, EntryType,
   HardState, Message, MessageType, Snapshot, SnapshotMetadata,
@@ -27,15 +27,20 @@ class Writer {
     this.#view = new DataView(this.#buf.buffer)
   }
 
-  u8(v: number): void { this.#view.setUint8(this.#pos, v); this.#pos += 1 }
+  u8(v: number): void {
+    if (!Number.isInteger(v) || v < 0 || v > 0xff) throw new RaftInvalidArgumentError('field', `a u8 field (a type tag) must be an integer in [0, 255], got ${String(v)}`)
+    this.#view.setUint8(this.#pos, v); this.#pos += 1
+  }
   u32(v: number): void { this.#view.setUint32(this.#pos, v, true); this.#pos += 4 }
   u64(v: number): void {
-    if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`u64 field must be a safe non-negative integer, got ${v}`)
+    if (!Number.isSafeInteger(v) || v < 0) throw new RaftInvalidArgumentError('field', `a u64 field (index, term or id) must be a safe non-negative integer, got ${String(v)}`)
     this.#view.setUint32(this.#pos, v % 0x100000000, true)
     this.#view.setUint32(this.#pos + 4, Math.floor(v / 0x100000000), true)
     this.#pos += 8
   }
-  bytes(b: Uint8Array): void { this.u32(b.length); this.#buf.set(b, this.#pos); this.#pos += b.length }
+  bytes(b: Uint8Array): void {
+    if (!(b instanceof Uint8Array)) throw new RaftInvalidArgumentError('field', `a bytes field must be a Uint8Array, got ${typeof b}`)
+    this.u32(b.length); this.#buf.set(b, this.#pos); this.#pos += b.length }
   done(): Uint8Array {
     if (this.#pos !== this.#buf.length) throw new Error(`codec size mismatch: wrote ${this.#pos}, sized ${this.#buf.length}`)
     return this.#buf
@@ -126,6 +131,20 @@ function readSnapshot(r: Reader): Snapshot {
   return { metadata, data: r.bytes() }
 }
 
+/**
+ * Runs an encoder; a value of the wrong shape (a missing field read while sizing it) is the
+ * caller's bad argument, not a crash: it becomes ERR_RAFT_INVALID_ARGUMENT.
+ */
+function encodeWith<T>(what: string, value: T, encode: (v: T) => Uint8Array): Uint8Array {
+  if (typeof value !== 'object' || value === null) throw new RaftInvalidArgumentError(what, `must be an object, got ${value === null ? 'null' : typeof value}`)
+  try {
+    return encode(value)
+  } catch (err) {
+    if (err instanceof TypeError) throw new RaftInvalidArgumentError(what, `has a missing or mistyped field (${err.message})`)
+    throw err
+  }
+}
+
 function decodeWith<T>(what: string, buf: Uint8Array, read: (r: Reader) => T): T {
   const r = new Reader(what, buf)
   const v = read(r)
@@ -133,14 +152,14 @@ function decodeWith<T>(what: string, buf: Uint8Array, read: (r: Reader) => T): T
   return v
 }
 
-export function encodeEntry(e: Entry): Uint8Array {
+function encodeEntryUnchecked(e: Entry): Uint8Array {
   const w = new Writer(entryHeaderSize + e.data.length)
   writeEntry(w, e)
   return w.done()
 }
 export function decodeEntry(buf: Uint8Array): Entry { return decodeWith('entry', buf, readEntry) }
 
-export function encodeHardState(hs: HardState): Uint8Array {
+function encodeHardStateUnchecked(hs: HardState): Uint8Array {
   const w = new Writer(24)
   w.u64(hs.term); w.u64(hs.vote); w.u64(hs.commit)
   return w.done()
@@ -153,14 +172,14 @@ export function decodeHardState(buf: Uint8Array): HardState {
   })
 }
 
-export function encodeConfState(cs: ConfState): Uint8Array {
+function encodeConfStateUnchecked(cs: ConfState): Uint8Array {
   const w = new Writer(confStateSize(cs))
   writeConfState(w, cs)
   return w.done()
 }
 export function decodeConfState(buf: Uint8Array): ConfState { return decodeWith('conf state', buf, readConfState) }
 
-export function encodeSnapshotMetadata(m: SnapshotMetadata): Uint8Array {
+function encodeSnapshotMetadataUnchecked(m: SnapshotMetadata): Uint8Array {
   const w = new Writer(metadataSize(m))
   writeMetadata(w, m)
   return w.done()
@@ -169,7 +188,7 @@ export function decodeSnapshotMetadata(buf: Uint8Array): SnapshotMetadata {
   return decodeWith('snapshot metadata', buf, readMetadata)
 }
 
-export function encodeSnapshot(s: Snapshot): Uint8Array {
+function encodeSnapshotUnchecked(s: Snapshot): Uint8Array {
   const w = new Writer(snapshotSize(s))
   writeSnapshot(w, s)
   return w.done()
@@ -190,7 +209,7 @@ function messageSize(m: Message): number {
   return n
 }
 
-export function encodeMessage(m: Message): Uint8Array {
+function encodeMessageUnchecked(m: Message): Uint8Array {
   const w = new Writer(messageSize(m))
   w.u8(m.type)
   w.u8((m.reject ? flagReject : 0) | (m.snapshot !== undefined ? flagSnapshot : 0) | (m.context !== undefined ? flagContext : 0))
@@ -224,7 +243,7 @@ export function decodeMessage(buf: Uint8Array): Message {
   })
 }
 
-export function encodeConfChange(cc: ConfChange): Uint8Array {
+function encodeConfChangeUnchecked(cc: ConfChange): Uint8Array {
   const w = new Writer(1 + 8 + 4 + cc.context.length)
   w.u8(cc.type); w.u64(cc.nodeId); w.bytes(cc.context)
   return w.done()
@@ -238,7 +257,7 @@ export function decodeConfChange(buf: Uint8Array): ConfChange {
   })
 }
 
-export function encodeConfChangeV2(cc: ConfChangeV2): Uint8Array {
+function encodeConfChangeV2Unchecked(cc: ConfChangeV2): Uint8Array {
   const w = new Writer(1 + 4 + 9 * cc.changes.length + 4 + cc.context.length)
   w.u8(cc.transition)
   w.u32(cc.changes.length)
@@ -260,3 +279,20 @@ export function decodeConfChangeV2(buf: Uint8Array): ConfChangeV2 {
     return { transition: transition as ConfChangeTransition, changes, context: r.bytes() }
   })
 }
+
+/** Encodes a Entry (FORMAT.md); ERR_RAFT_INVALID_ARGUMENT for a value of the wrong shape or an unsafe integer. */
+export function encodeEntry(v: Entry): Uint8Array { return encodeWith('entry', v, encodeEntryUnchecked) }
+/** Encodes a HardState (FORMAT.md); ERR_RAFT_INVALID_ARGUMENT for a value of the wrong shape or an unsafe integer. */
+export function encodeHardState(v: HardState): Uint8Array { return encodeWith('hardState', v, encodeHardStateUnchecked) }
+/** Encodes a ConfState (FORMAT.md); ERR_RAFT_INVALID_ARGUMENT for a value of the wrong shape or an unsafe integer. */
+export function encodeConfState(v: ConfState): Uint8Array { return encodeWith('confState', v, encodeConfStateUnchecked) }
+/** Encodes a SnapshotMetadata (FORMAT.md); ERR_RAFT_INVALID_ARGUMENT for a value of the wrong shape or an unsafe integer. */
+export function encodeSnapshotMetadata(v: SnapshotMetadata): Uint8Array { return encodeWith('metadata', v, encodeSnapshotMetadataUnchecked) }
+/** Encodes a Snapshot (FORMAT.md); ERR_RAFT_INVALID_ARGUMENT for a value of the wrong shape or an unsafe integer. */
+export function encodeSnapshot(v: Snapshot): Uint8Array { return encodeWith('snapshot', v, encodeSnapshotUnchecked) }
+/** Encodes a Message (FORMAT.md); ERR_RAFT_INVALID_ARGUMENT for a value of the wrong shape or an unsafe integer. */
+export function encodeMessage(v: Message): Uint8Array { return encodeWith('message', v, encodeMessageUnchecked) }
+/** Encodes a ConfChange (FORMAT.md); ERR_RAFT_INVALID_ARGUMENT for a value of the wrong shape or an unsafe integer. */
+export function encodeConfChange(v: ConfChange): Uint8Array { return encodeWith('confChange', v, encodeConfChangeUnchecked) }
+/** Encodes a ConfChangeV2 (FORMAT.md); ERR_RAFT_INVALID_ARGUMENT for a value of the wrong shape or an unsafe integer. */
+export function encodeConfChangeV2(v: ConfChangeV2): Uint8Array { return encodeWith('confChangeV2', v, encodeConfChangeV2Unchecked) }

@@ -101,8 +101,12 @@ test('random byte flips either decode to a valid message or throw RaftCodecError
 })
 
 test('encoding refuses a number that does not fit a u64 exactly', () => {
-  assert.throws(() => encodeHardState({ term: 2 ** 53, vote: 0, commit: 0 }), RangeError)
-  assert.throws(() => encodeHardState({ term: -1, vote: 0, commit: 0 }), RangeError)
+  throwsWithCode(() => encodeHardState({ term: 2 ** 53, vote: 0, commit: 0 }), 'ERR_RAFT_INVALID_ARGUMENT')
+  throwsWithCode(() => encodeHardState({ term: -1, vote: 0, commit: 0 }), 'ERR_RAFT_INVALID_ARGUMENT')
+  throwsWithCode(() => encodeEntry({ term: 1, index: 1, type: 0 } as never), 'ERR_RAFT_INVALID_ARGUMENT')
+  throwsWithCode(() => encodeMessage({ type: 3 } as never), 'ERR_RAFT_INVALID_ARGUMENT')
+  throwsWithCode(() => encodeConfChange({ type: 300, nodeId: 1, context: new Uint8Array(0) } as never), 'ERR_RAFT_INVALID_ARGUMENT')
+  throwsWithCode(() => encodeSnapshot(null as never), 'ERR_RAFT_INVALID_ARGUMENT')
 })
 
 test.run()
