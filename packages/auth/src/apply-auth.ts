@@ -17,18 +17,36 @@ import type { AuthInfo } from './token-provider.js'
 /** A range to check: a KeyRange, never with `rangeEnd`. */
 export type CheckedRange = KeyRange & NoRangeEnd
 
-/** The operations a transaction may hold (nested transactions included). */
+/** What a request returns besides its effect: `prevKv` needs READ too (top level or in `options`). */
+export interface PrevKvOption {
+  readonly prevKv?: boolean
+  /** mvcc's request shape: `options.prevKv` counts as `prevKv`. */
+  readonly options?: { readonly prevKv?: boolean; readonly lease?: number }
+}
+
+/**
+ * The operations a transaction may hold (nested transactions included). mvcc's `RequestOp` and
+ * `TxnRequest` have this shape, so an mvcc transaction is checked as it is.
+ */
 export type TxnOp =
   | { readonly range: CheckedRange }
-  | { readonly put: { readonly key: Bytes; readonly prevKv?: boolean } }
-  | { readonly deleteRange: CheckedRange & { readonly prevKv?: boolean } }
+  | { readonly put: { readonly key: Bytes } & PrevKvOption }
+  | { readonly deleteRange: CheckedRange & PrevKvOption }
   | { readonly txn: TxnRequest }
 
 export interface TxnRequest {
-  /** The compared ranges (each is checked for READ). */
-  readonly compare: readonly CheckedRange[]
-  readonly success: readonly TxnOp[]
-  readonly failure: readonly TxnOp[]
+  /** The compared ranges (each is checked for READ). Default none. */
+  readonly compare?: readonly CheckedRange[]
+  readonly success?: readonly TxnOp[]
+  readonly failure?: readonly TxnOp[]
+}
+
+export interface TxnCheckOptions {
+  /**
+   * The keys attached to a lease, for the puts of the txn that attach one (`options.lease`
+   * non-zero): WRITE on each, as for a single put. Without it those lease checks are skipped.
+   */
+  readonly leaseKeys?: (lease: number) => Iterable<Bytes>
 }
 
 export interface PutCheckOptions {
@@ -57,37 +75,46 @@ export function checkPut(auth: AuthStore, info: AuthInfo | undefined, key: Bytes
 }
 
 /** DeleteRange: WRITE on the whole range, READ too when the deleted values are returned. */
-export function checkDeleteRange(auth: AuthStore, info: AuthInfo | undefined, range: CheckedRange & { readonly prevKv?: boolean }): void {
+export function checkDeleteRange(auth: AuthStore, info: AuthInfo | undefined, range: CheckedRange & PrevKvOption): void {
   const keys = asRange(range, 'the delete range')
   auth.checkPermission(info, { type: 'write', ...keys })
-  if (range.prevKv === true) auth.checkPermission(info, { type: 'read', ...keys })
+  if (wantsPrevKv(range)) auth.checkPermission(info, { type: 'read', ...keys })
 }
 
 /**
  * Txn: READ on every compared range, and every operation of *both* branches (which branch runs is
  * only known after the check), recursing into nested transactions.
  */
-export function checkTxn(auth: AuthStore, info: AuthInfo | undefined, txn: TxnRequest): void {
-  checkTxnAt(auth, info, txn, 0)
+export function checkTxn(auth: AuthStore, info: AuthInfo | undefined, txn: TxnRequest, options?: TxnCheckOptions): void {
+  checkTxnAt(auth, info, txn, options?.leaseKeys, 0)
 }
 
-function checkTxnAt(auth: AuthStore, info: AuthInfo | undefined, txn: TxnRequest, depth: number): void {
-  if (typeof txn !== 'object' || txn === null || !Array.isArray(txn.compare) || !Array.isArray(txn.success) || !Array.isArray(txn.failure)) {
-    throw invalidArgument('the txn', '{ compare, success, failure } (arrays)', txn)
+function checkTxnAt(auth: AuthStore, info: AuthInfo | undefined, txn: TxnRequest, leaseKeys: TxnCheckOptions['leaseKeys'], depth: number): void {
+  const parts = [txn?.compare, txn?.success, txn?.failure]
+  if (typeof txn !== 'object' || txn === null || parts.some((p) => p !== undefined && !Array.isArray(p))) {
+    throw invalidArgument('the txn', '{ compare?, success?, failure? } (arrays)', txn)
   }
   if (depth > MAX_TXN_DEPTH) {
     auth.checkPermission(info, { type: 'write', key: '\0', end: '\0' }) // only root passes this deep
     return
   }
-  for (const c of txn.compare) checkRange(auth, info, c)
-  for (const op of [...txn.success, ...txn.failure]) {
+  for (const c of txn.compare ?? []) checkRange(auth, info, c)
+  for (const op of [...(txn.success ?? []), ...(txn.failure ?? [])]) {
     if (typeof op !== 'object' || op === null) throw invalidArgument('a txn op', '{ range } | { put } | { deleteRange } | { txn }', op)
     if ('range' in op) checkRange(auth, info, op.range)
-    else if ('put' in op) checkPut(auth, info, op.put.key, { prevKv: op.put.prevKv ?? false })
-    else if ('deleteRange' in op) checkDeleteRange(auth, info, op.deleteRange)
-    else if ('txn' in op) checkTxnAt(auth, info, op.txn, depth + 1)
+    else if ('put' in op) {
+      const lease = op.put.options?.lease
+      const attached = lease !== undefined && lease !== 0 && leaseKeys !== undefined ? leaseKeys(lease) : undefined
+      checkPut(auth, info, op.put.key, { prevKv: wantsPrevKv(op.put), ...(attached === undefined ? {} : { leaseKeys: attached }) })
+    } else if ('deleteRange' in op) checkDeleteRange(auth, info, op.deleteRange)
+    else if ('txn' in op) checkTxnAt(auth, info, op.txn, leaseKeys, depth + 1)
     else throw invalidArgument('a txn op', '{ range } | { put } | { deleteRange } | { txn }', op)
   }
+}
+
+/** `prevKv` asked for at the top level or, in mvcc's shape, in `options`. */
+function wantsPrevKv(request: PrevKvOption | undefined): boolean {
+  return request?.prevKv === true || request?.options?.prevKv === true
 }
 
 /**

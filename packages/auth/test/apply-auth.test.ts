@@ -94,4 +94,20 @@ test('a range named with etcd\'s rangeEnd fails to compile, and from JavaScript 
   throwsWithCode(() => checkTxn(auth, info, undefined as never), 'ERR_AUTH_INVALID_ARGUMENT')
 })
 
+test('an mvcc-shaped txn is checked as it is: optional branches, prevKv in options, puts on a lease', async () => {
+  const { auth, info } = await setup()
+  // mvcc's TxnRequest: compares with targets, prevKv and lease under `options`, branches optional.
+  const mvccTxn = {
+    compare: [{ key: 'r/a', end: 'r/z', target: 'version' as const, result: 'equal' as const, value: 0 }],
+    success: [{ put: { key: 'w/a', value: 'v', options: { lease: 5 } } }],
+  }
+  checkTxn(auth, info, mvccTxn)
+  throwsWithCode(() => checkTxn(auth, info, mvccTxn, { leaseKeys: () => ['r/x'] }), 'ERR_AUTH_PERMISSION_DENIED')
+  checkTxn(auth, info, mvccTxn, { leaseKeys: (lease) => (lease === 5 ? ['w/b'] : ['r/x']) })
+  const deleteWithPrevKv = { failure: [{ deleteRange: { key: 'w/a', end: 'w/z', options: { prevKv: true } } }] }
+  throwsWithCode(() => checkTxn(auth, info, deleteWithPrevKv), 'ERR_AUTH_PERMISSION_DENIED')
+  throwsWithCode(() => checkDeleteRange(auth, info, { key: 'w/a', options: { prevKv: true } }), 'ERR_AUTH_PERMISSION_DENIED')
+  checkTxn(auth, info, {})
+})
+
 test.run()
