@@ -1,5 +1,6 @@
 import assert from 'node:assert'
 import { AuthError } from './errors.js'
+import { isValidPermissionRange } from './range-perm-cache.js'
 
 /**
  * The auth records and their bytes in the backend (etcd's api/authpb). FORMAT.md describes the
@@ -207,6 +208,7 @@ export function decodeRole(name: string, value: Uint8Array): Role {
     if (type === undefined) throw corrupt(`role ${name}`, 'unknown permission type')
     const key = r.bytes(r.u32())
     const end = r.bytes(r.u32())
+    if (!isValidPermissionRange(key, end)) throw corrupt(`role ${name}`, 'a permission with an empty key or an end not after its key')
     permissions.push(end.length === 0 ? { type, key } : { type, key, end })
   }
   r.end()

@@ -21,6 +21,9 @@ test('truncated, trailing, unknown-version and out-of-range bytes fail with ERR_
   throwsWithCode(() => decodeRole('r', Uint8Array.of(1, 0, 0, 0, 1, 7, 0, 0, 0, 0, 0, 0, 0, 0)), 'ERR_AUTH_CORRUPT')
   throwsWithCode(() => decodeU64(Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff), 'rev'), 'ERR_AUTH_CORRUPT')
   throwsWithCode(() => decodeU64(Uint8Array.of(1), 'rev'), 'ERR_AUTH_CORRUPT')
+  const backwards = { name: 'r', permissions: [{ type: 'read' as const, key: Uint8Array.of(9), end: Uint8Array.of(1) }] }
+  throwsWithCode(() => decodeRole('r', encodeRole(backwards)), 'ERR_AUTH_CORRUPT') // would break the interval set's invariant
+  throwsWithCode(() => decodeRole('r', encodeRole({ name: 'r', permissions: [{ type: 'read', key: new Uint8Array(0) }] })), 'ERR_AUTH_CORRUPT')
   assert.throws(() => encodeU64(-1)) // an invariant: callers pass revisions the store counted
 })
 
