@@ -1,7 +1,8 @@
 import assert from 'node:assert'
-import { CompactedError, SnapOutOfDateError, UnavailableError } from './errors.js'
+import { CompactedError, RaftInvalidArgumentError, SnapOutOfDateError, UnavailableError } from './errors.js'
 import type { ConfState, Entry, HardState, Snapshot } from './types.js'
 import { emptyHardState, emptySnapshot, EntryType, limitSize } from './types.js'
+import { checkBytes, checkEntries, checkIndex, checkSnapshot } from './validate.js'
 
 /**
  * What raft reads of the persisted log. Raft never writes through it: the driver persists what a
@@ -41,6 +42,8 @@ export class MemoryStorage implements Storage {
   }
 
   setHardState(hs: HardState): void {
+    if (typeof hs !== 'object' || hs === null) throw new RaftInvalidArgumentError('hs', 'must be a HardState { term, vote, commit }')
+    checkIndex('hs.term', hs.term); checkIndex('hs.vote', hs.vote); checkIndex('hs.commit', hs.commit)
     this.#hardState = hs
   }
 
@@ -81,6 +84,7 @@ export class MemoryStorage implements Storage {
 
   /** Replaces the contents with a snapshot (received from a leader). */
   applySnapshot(snap: Snapshot): void {
+    checkSnapshot('snap', snap)
     const cur = this.#snapshot.metadata.index
     if (cur !== 0 && cur >= snap.metadata.index) throw new SnapOutOfDateError(snap.metadata.index, cur)
     this.#snapshot = snap
@@ -92,9 +96,11 @@ export class MemoryStorage implements Storage {
    * compacts). Throws SnapOutOfDateError if `i` is not newer than the current snapshot.
    */
   createSnapshot(i: number, options: { readonly confState?: ConfState; readonly data?: Uint8Array } = {}): Snapshot {
+    checkIndex('i', i)
+    if (options.data !== undefined) checkBytes('options.data', options.data)
     const cur = this.#snapshot.metadata.index
     if (i <= cur) throw new SnapOutOfDateError(i, cur)
-    assert(i <= this.lastIndex(), `snapshot ${i} is out of bound lastindex(${this.lastIndex()})`)
+    if (i > this.lastIndex()) throw new RaftInvalidArgumentError('i', `snapshot index ${i} is past the last index ${this.lastIndex()}; snapshot an applied index`, { lastIndex: this.lastIndex() })
     const term = this.#ents[i - this.#offset()]!.term
     this.#snapshot = {
       data: options.data ?? new Uint8Array(0),
@@ -105,9 +111,10 @@ export class MemoryStorage implements Storage {
 
   /** Discards entries up to `compactIndex`, which becomes the new dummy entry. */
   compact(compactIndex: number): void {
+    checkIndex('compactIndex', compactIndex)
     const offset = this.#offset()
     if (compactIndex <= offset) throw new CompactedError(compactIndex)
-    assert(compactIndex <= this.lastIndex(), `compact ${compactIndex} is out of bound lastindex(${this.lastIndex()})`)
+    if (compactIndex > this.lastIndex()) throw new RaftInvalidArgumentError('compactIndex', `${compactIndex} is past the last index ${this.lastIndex()}; compact up to an applied index`, { lastIndex: this.lastIndex() })
     const i = compactIndex - offset
     const dummy = this.#ents[i]!
     this.#ents = [{ term: dummy.term, index: dummy.index, type: EntryType.Normal, data: new Uint8Array(0) }, ...this.#ents.slice(i + 1)]
@@ -118,13 +125,16 @@ export class MemoryStorage implements Storage {
    * the first new index on replace whatever was there. A gap is a broken invariant.
    */
   append(entries: readonly Entry[]): void {
+    checkEntries('entries', entries)
     if (entries.length === 0) return
     const first = this.firstIndex()
     const last = entries[0]!.index + entries.length - 1
     if (last < first) return
     const ents = first > entries[0]!.index ? entries.slice(first - entries[0]!.index) : entries
     const offset = ents[0]!.index - this.#offset()
-    assert(offset <= this.#ents.length, `missing log entry [last: ${this.lastIndex()}, append at: ${ents[0]!.index}]`)
+    if (offset > this.#ents.length) {
+      throw new RaftInvalidArgumentError('entries', `missing log entry: the log ends at ${this.lastIndex()} and the entries start at ${ents[0]!.index}; append what each Ready hands out, in order`)
+    }
     if (offset < this.#ents.length) this.#ents.length = offset
     for (const e of ents) this.#ents.push(e)
   }

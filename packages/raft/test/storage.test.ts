@@ -46,7 +46,9 @@ test('compact() refuses an already compacted index and panics past the end', () 
   throwsWithCode(() => s.compact(3), 'ERR_RAFT_COMPACTED')
   s.compact(5)
   assert.is(s.lastIndex(), 5)
-  assert.throws(() => s.compact(6), /out of bound/)
+  throwsWithCode(() => s.compact(6), 'ERR_RAFT_INVALID_ARGUMENT')
+  throwsWithCode(() => s.compact(1.5), 'ERR_RAFT_INVALID_ARGUMENT')
+  throwsWithCode(() => s.createSnapshot(99), 'ERR_RAFT_INVALID_ARGUMENT')
 })
 
 test('createSnapshot() and applySnapshot() refuse out-of-date snapshots', () => {
@@ -69,7 +71,9 @@ test('append() ignores a compacted prefix, truncates a conflicting tail and refu
   assert.is(s.term(4), 6)
   s.append([ent(5, 6), ent(6, 6)])
   assert.is(s.lastIndex(), 6)
-  assert.throws(() => s.append([ent(8, 6)]), /missing log entry/)
+  assert.match(throwsWithCode(() => s.append([ent(8, 6)]), 'ERR_RAFT_INVALID_ARGUMENT').message, /missing log entry/)
+  throwsWithCode(() => s.append([{ term: 1, index: -1, type: 0, data: new Uint8Array(0) }]), 'ERR_RAFT_INVALID_ARGUMENT')
+  throwsWithCode(() => s.setHardState({ term: 1, vote: 0.5, commit: 0 }), 'ERR_RAFT_INVALID_ARGUMENT')
 })
 
 test.run()
