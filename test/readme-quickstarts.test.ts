@@ -3,11 +3,13 @@
 // the package, so its workspace imports resolve as the package's own would), run with
 // `node --conditions=source --import tsx` from the repository root, and must exit 0 within 60 s
 // (a quick start that leaves the process alive fails too). The file is deleted afterwards.
+// Each quick start also type-checks (strict, the repository's compiler options, against the
+// packages' sources) so its types cannot drift either.
 // And every relative link in every README.md points at an existing file inside the repository.
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { availableParallelism } from 'node:os'
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { availableParallelism, tmpdir } from 'node:os'
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { test } from 'uvu'
@@ -116,6 +118,52 @@ for (const t of targets) {
   if (blocks.length === 1) runs.set(t.readme, limited(() => runQuickStart(t.pkg, blocks[0] ?? '')))
 }
 
+/**
+ * Type-checks every quick start in one tsc run (strict, tsconfig.base.json's options, `@strata/*`
+ * resolved to each package's source through the `source` condition, as tsx runs them).
+ * Resolves with tsc's diagnostics per README.
+ */
+function typeCheckQuickStarts(): Promise<{ code: number | string; byReadme: Map<string, string[]>; other: string[] }> {
+  const files = new Map<string, string>() // file -> readme
+  for (const t of targets) {
+    const blocks = blocksOf.get(t.readme) ?? []
+    if (blocks.length !== 1) continue
+    const file = join(root, 'packages', t.pkg, `.quickstart-${randomBytes(6).toString('hex')}.ts`)
+    writeFileSync(file, blocks[0] ?? '')
+    files.set(file, t.readme)
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'strata-quickstart-tsc-'))
+  const config = join(dir, 'tsconfig.json')
+  writeFileSync(config, JSON.stringify({
+    extends: join(root, 'tsconfig.base.json'),
+    compilerOptions: { noEmit: true, composite: false, incremental: false, declaration: false, declarationMap: false, sourceMap: false, customConditions: ['source'], typeRoots: [join(root, 'node_modules/@types')] },
+    files: [...files.keys()],
+  }))
+  return new Promise<{ code: number | string; byReadme: Map<string, string[]>; other: string[] }>((done) => {
+    const child = spawn(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', config, '--pretty', 'false'], { cwd: root })
+    let out = ''
+    child.stdout.on('data', (d) => (out += d))
+    child.stderr.on('data', (d) => (out += d))
+    const timer = setTimeout(() => child.kill('SIGKILL'), 180_000)
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      const byReadme = new Map<string, string[]>()
+      const other: string[] = []
+      for (const line of out.split('\n').filter((l) => l.trim() !== '')) {
+        const file = [...files.keys()].find((f) => line.startsWith(relative(root, f)) || line.startsWith(f))
+        const readme = file === undefined ? undefined : files.get(file)
+        if (readme === undefined) other.push(line)
+        else byReadme.set(readme, [...(byReadme.get(readme) ?? []), line.replace(/^[^(]*/, 'quick start')])
+      }
+      done({ code: code ?? String(signal), byReadme, other })
+    })
+  }).finally(() => {
+    for (const f of files.keys()) rmSync(f, { force: true })
+    rmSync(dir, { recursive: true, force: true })
+  })
+}
+const typeCheck = limited(typeCheckQuickStarts)
+
 test('the quick start extractor takes the ts block of the Quick start section only', () => {
   const md = '# x\n\n## Quick start\n\ntext\n\n```ts\nconst a = 1\n# not a heading\n```\n\n```sh\nnpm i\n```\n\n## API\n\n```ts\nconst b = 2\n```\n'
   assert.equal(quickStartBlocks(md), ['const a = 1\n# not a heading'])
@@ -142,6 +190,20 @@ for (const { readme, pkg } of targets) {
     assert.is(r.code, 0, `the quick start of ${readme} (run as packages/${pkg}/.quickstart-*.ts) exited ${r.code} after ${(r.ms / 1000).toFixed(1)} s; it printed:\n${r.out.trim().slice(-4000)}`)
   })
 }
+
+for (const { readme } of targets) {
+  if ((blocksOf.get(readme) ?? []).length !== 1) continue
+  test(`the quick start of ${readme} type-checks (strict)`, async () => {
+    const { byReadme } = await typeCheck
+    const errors = byReadme.get(readme) ?? []
+    assert.ok(errors.length === 0, `the quick start of ${readme} does not type-check (line numbers are the block's):\n${errors.join('\n')}`)
+  })
+}
+
+test('the type check of the quick starts ran, with no error outside them', async () => {
+  const { code, byReadme, other } = await typeCheck
+  assert.ok(code === 0 || (byReadme.size > 0 && other.length === 0), `tsc over the quick starts exited ${code}:\n${other.join('\n').slice(-4000)}`)
+})
 
 test('every relative link in every README.md points at an existing file inside the repository', () => {
   const problems: string[] = []
