@@ -1,4 +1,5 @@
 import assert from 'node:assert'
+import type { ReadTx } from '@strata/backend'
 import { AuthError } from './errors.js'
 import { isValidPermissionRange } from './range-perm-cache.js'
 
@@ -46,7 +47,7 @@ const utf8 = new TextEncoder()
 const fromUtf8 = new TextDecoder('utf-8', { fatal: true })
 
 function corrupt(what: string, detail: string): AuthError {
-  return new AuthError('ERR_AUTH_CORRUPT', `auth: corrupt ${what} record: ${detail}`, { what })
+  return new AuthError('ERR_AUTH_CORRUPT', `auth: corrupt ${what} record: ${detail}; restore the backend from a snapshot`, { what })
 }
 
 /** Accumulates length-prefixed fields (big-endian). */
@@ -228,4 +229,36 @@ export function decodeU64(b: Uint8Array, what: string): number {
   const v = new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0)
   if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw corrupt(what, 'value exceeds 2^53 - 1')
   return Number(v)
+}
+
+/** Keys in the `auth` bucket (FORMAT.md). */
+export const ENABLED_KEY = encodeName('authEnabled')
+export const REVISION_KEY = encodeName('authRevision')
+const NO_KEY = new Uint8Array(0)
+
+/** Everything the auth buckets hold; `revision` 0 when none was ever written. */
+export interface AuthState {
+  revision: number
+  readonly enabled: boolean
+  readonly users: Map<string, User>
+  readonly roles: Map<string, Role>
+}
+
+/** Reads the three auth buckets (FORMAT.md); ERR_AUTH_CORRUPT on any record that does not decode. */
+export function readAuthState(tx: ReadTx): AuthState {
+  const rev = tx.get('auth', REVISION_KEY)
+  const revision = rev === undefined ? 0 : decodeU64(rev, 'authRevision')
+  const en = tx.get('auth', ENABLED_KEY)
+  if (en !== undefined && (en.length !== 1 || (en[0] !== 0 && en[0] !== 1))) throw corrupt('authEnabled', 'expected one byte, 0 or 1')
+  const users = new Map<string, User>()
+  const roles = new Map<string, Role>()
+  tx.forEach('authUsers', NO_KEY, undefined, (k, v) => {
+    const name = decodeName(k, 'user')
+    users.set(name, decodeUser(name, v))
+  })
+  tx.forEach('authRoles', NO_KEY, undefined, (k, v) => {
+    const name = decodeName(k, 'role')
+    roles.set(name, decodeRole(name, v))
+  })
+  return { revision, enabled: en?.[0] === 1, users, roles }
 }

@@ -1,96 +1,24 @@
 import assert from 'node:assert'
 import type { Backend, Bytes, KeyRange, WriteTx } from '@strata/backend'
-import { cryptoRng, systemClock, type Clock, type Rng } from '@strata/seams'
-import { decodeName, decodeRole, decodeU64, decodeUser, encodeName, encodeRole, encodeU64, encodeUser, type Permission, type PermissionType, type Role, type User } from './authpb.js'
+import type { AuthStoreOptions, MutationOptions, NoRangeEnd, PermissionInput, PermissionRequest, UserAddRequest } from './store-types.js'
+import { cryptoRng, systemClock } from '@strata/seams'
+import { ENABLED_KEY, REVISION_KEY, encodeName, encodeRole, encodeU64, encodeUser, readAuthState, type Permission, type PermissionType, type Role, type User } from './authpb.js'
 import { DEFAULT_BCRYPT_COST, MAX_BCRYPT_COST, MIN_BCRYPT_COST, PasswordHasher, isBcryptHash } from './bcrypt-hasher.js'
 import { AuthError, authFailed, closed, invalidArgument, invalidOption, oldRevision, permissionDenied, userEmpty } from './errors.js'
 import { intOption, objectOption, optionsObject } from './options.js'
 import { compareKeys, isValidPermissionRange, requestInterval, unifyPermissions, type UnifiedPermissions } from './range-perm-cache.js'
 import { SimpleTokenProvider } from './simple-token.js'
 import type { AuthInfo, TokenProvider } from './token-provider.js'
+
 import { authInfoArgument, copyBytes, indexArgument, mutationTx, nameArgument, rangeEnd, requestObject, viewBytes } from './validate.js'
 
 /** The special user and role (etcd's rootUser / rootRole). */
 export const ROOT_USER = 'root'
 export const ROOT_ROLE = 'root'
 
-/** Keys in the `auth` bucket (FORMAT.md). */
-const ENABLED_KEY = encodeName('authEnabled')
-const REVISION_KEY = encodeName('authRevision')
+export type { AuthStoreOptions, MutationOptions, NoRangeEnd, PermissionInput, PermissionRequest, UserAddRequest } from './store-types.js'
+
 const EMPTY = new Uint8Array(0)
-
-/**
- * Forbids etcd's `rangeEnd` name on a range a caller passes: an object with `rangeEnd` where a
- * `KeyRange` is due fails to compile (and, from JavaScript, with ERR_AUTH_INVALID_ARGUMENT).
- * Before, auth's ranges named their end `rangeEnd` and mvcc's `end`, so an mvcc request passed
- * to a check compiled and was checked as its first key only: a permission hole.
- */
-export interface NoRangeEnd {
-  readonly rangeEnd?: never
-}
-
-/**
- * Where a mutation writes. With `tx` (what a driver passes: the WriteTx of its apply
- * transaction), the mutation's records and the new auth revision go into that transaction, so
- * they commit with the applied index (reference §5.5, #11651). Without it the store runs its
- * own `backend.write`. Either way the writes join the backend's pending batch and are durable
- * when that batch commits.
- *
- * Contract: a mutation either throws an AuthError before writing anything (nothing changed), or
- * writes and then updates the in-memory view. A caller that shares its transaction must not
- * abandon it after a successful mutation (etcd panics in apply then); if it does, `recover()`
- * reloads the view from the backend.
- */
-export interface MutationOptions {
-  readonly tx?: WriteTx
-}
-
-export interface UserAddRequest {
-  readonly name: string
-  /** The bcrypt hash from {@link AuthStore.hashPassword}; required unless `noPassword`. */
-  readonly hashedPassword?: string
-  /** A user that cannot authenticate with a password. Default false. */
-  readonly noPassword?: boolean
-}
-
-/**
- * A permission to grant: a type and a KeyRange (`end` absent = the single key, `"\0"` = every
- * key from `key` on, otherwise `[key, end)`; an empty `end` is the single key, as etcd's empty
- * range_end).
- */
-export type PermissionInput = KeyRange & NoRangeEnd & { readonly type: PermissionType }
-
-/** A request to check: READ or WRITE over a KeyRange (a point, `[key, end)`, or open-ended). */
-export type PermissionRequest = KeyRange & NoRangeEnd & { readonly type: 'read' | 'write' }
-
-export interface AuthStoreOptions {
-  /**
-   * bcrypt work, shared or not. Default: a PasswordHasher the store makes (cost `bcryptCost`, a
-   * slot per core at nice 19), whose threads `close()` stops. A hasher passed in is the
-   * caller's to close.
-   */
-  readonly hasher?: PasswordHasher
-  /** bcrypt cost of the hasher the store makes, an integer in [4, 31]. Default 10. Not with `hasher`. */
-  readonly bcryptCost?: number
-  /** Issues tokens. Default: a SimpleTokenProvider over `rng` and `clock` with `tokenTtlMs`. */
-  readonly tokenProvider?: TokenProvider
-  /** Idle lifetime of the default simple tokens, in ms, an integer >= 1. Default 300,000 ms. Not with `tokenProvider`. */
-  readonly tokenTtlMs?: number
-  /** For the default token provider. Default cryptoRng(). */
-  readonly rng?: Rng
-  /** For the default token provider (ms). Default systemClock. */
-  readonly clock?: Pick<Clock, 'now'>
-  /** Longest user or role name, in UTF-8 bytes, in [1, 65,535]. Default 256 bytes. */
-  readonly maxNameBytes?: number
-  /** Longest permission key or end, in bytes, in [1, 2^31]. Default 65,536 bytes. */
-  readonly maxKeyBytes?: number
-  /** Most permissions in one role, in [1, 10,000,000]. Default 10,000. */
-  readonly maxPermissionsPerRole?: number
-  /** Most roles granted to one user, in [1, 65,535] (the on-disk bound). Default 10,000. */
-  readonly maxRolesPerUser?: number
-  /** Times authenticate retries when the auth revision moves during a password check, in [0, 100]. Default 3. */
-  readonly maxAuthenticateRetries?: number
-}
 
 const STORE = 'AuthStore'
 
@@ -212,33 +140,15 @@ export class AuthStore {
   }
 
   #load(): void {
-    const users = new Map<string, User>()
-    const roles = new Map<string, Role>()
-    let revision = 0
-    let enabled = false
-    this.#backend.read((tx) => {
-      const rev = tx.get('auth', REVISION_KEY)
-      revision = rev === undefined ? 0 : decodeU64(rev, 'authRevision')
-      const en = tx.get('auth', ENABLED_KEY)
-      if (en !== undefined && (en.length !== 1 || (en[0] !== 0 && en[0] !== 1))) throw new AuthError('ERR_AUTH_CORRUPT', 'auth: corrupt authEnabled value; restore the backend from a snapshot')
-      enabled = en?.[0] === 1
-      tx.forEach('authUsers', EMPTY, undefined, (k, v) => {
-        const name = decodeName(k, 'user')
-        users.set(name, decodeUser(name, v))
-      })
-      tx.forEach('authRoles', EMPTY, undefined, (k, v) => {
-        const name = decodeName(k, 'role')
-        roles.set(name, decodeRole(name, v))
-      })
-    })
-    if (revision === 0) {
-      revision = 1
-      this.#backend.write((tx) => tx.put('auth', REVISION_KEY, encodeU64(revision)))
+    const state = this.#backend.read(readAuthState)
+    if (state.revision === 0) {
+      state.revision = 1
+      this.#backend.write((tx) => tx.put('auth', REVISION_KEY, encodeU64(1)))
     }
-    this.#revision = revision
-    this.#enabled = enabled
-    this.#users = users
-    this.#roles = roles
+    this.#revision = state.revision
+    this.#enabled = state.enabled
+    this.#users = state.users
+    this.#roles = state.roles
     this.#permCache.clear()
     this.#tokens.invalidateAll()
   }
@@ -379,6 +289,7 @@ export class AuthStore {
       throw new AuthError('ERR_AUTH_INVALID_MGMT', 'auth: cannot revoke role root from user root while auth is enabled; disable auth first')
     }
     const user = this.userGet(r.user)
+    nameArgument(r.role, 'the role name')
     if (!user.roles.includes(r.role)) {
       throw new AuthError('ERR_AUTH_ROLE_NOT_GRANTED', `auth: role ${JSON.stringify(r.role)} is not granted to user ${JSON.stringify(user.name)}; nothing to revoke`)
     }
