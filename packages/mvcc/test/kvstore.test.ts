@@ -1,5 +1,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import type { WriteTx } from '@strata/backend'
 import { MvccStore, WatchableStore } from '../src/index.js'
 import { codeOf, memoryBackend, newStore, stillClock, text } from './helpers.js'
@@ -463,6 +465,16 @@ test('a write callback that throws leaves nothing behind, in the backend or the 
   const expected = store.hash()
   const again = await MvccStore.open(backend.crash())
   assert.equal(again.hash(), expected)
+})
+
+test('the process exits after store.close(), and with live watchers when nothing else holds it', () => {
+  const fixture = fileURLToPath(new URL('./fixtures/exit-after-close.ts', import.meta.url))
+  for (const mode of ['close', 'leave-open']) {
+    const child = spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', fixture, mode], { encoding: 'utf8', timeout: 60_000 })
+    assert.is(child.signal, null, `${mode}: exited on its own (${child.stderr})`)
+    assert.is(child.status, 0, `${mode}: ${child.stderr}`)
+    assert.is(child.stdout, 'caught up\ndone\n')
+  }
 })
 
 test.run()

@@ -1,5 +1,3 @@
-import { spawnSync } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import { type Prng, seedFromEnv, withSeed } from '@strata/testkit'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -227,16 +225,6 @@ test('without a clock option, a watch from an old revision delivers on its own (
   assert.equal(revs, Array.from({ length: 10 }, (_, i) => i + 2))
   await store.close()
   assert.ok(ws.closed)
-})
-
-test('the process exits after store.close(), and with live watchers when nothing else holds it', () => {
-  const fixture = fileURLToPath(new URL('./fixtures/exit-after-close.ts', import.meta.url))
-  for (const mode of ['close', 'leave-open']) {
-    const child = spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', fixture, mode], { encoding: 'utf8', timeout: 60_000 })
-    assert.is(child.signal, null, `${mode}: exited on its own (${child.stderr})`)
-    assert.is(child.status, 0, `${mode}: ${child.stderr}`)
-    assert.is(child.stdout, 'caught up\ndone\n')
-  }
 })
 
 test('one WatchableStore per store; bad options and a closed store are typed errors', async () => {
