@@ -86,7 +86,7 @@ export class JwtTokenProvider implements TokenProvider {
   }
 
   info(token: string): AuthInfo | undefined {
-    if (token.length > MAX_TOKEN_LENGTH) return undefined
+    if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH) return undefined
     const parts = token.split('.')
     if (parts.length !== 3) return undefined
     const [header, payload, signature] = parts as [string, string, string]

@@ -62,7 +62,7 @@ test('tampered payloads, foreign keys, other algorithms and junk are rejected', 
   assert.is(es.info(token), undefined, 'an HS256 token is not accepted by an ES256 provider')
   const other = generateKeyPairSync('ec', { namedCurve: 'prime256v1' })
   assert.is(new JwtTokenProvider({ signMethod: 'ES256', publicKey: other.publicKey, clock }).info(es.assign({ username: 'a', revision: 1 })), undefined)
-  for (const junk of ['', 'a.b', 'a.b.c', 'x'.repeat(10_000)]) assert.is(hs.info(junk), undefined)
+  for (const junk of ['', 'a.b', 'a.b.c', 'x'.repeat(10_000), 42 as never]) assert.is(hs.info(junk), undefined)
 })
 
 test('bad configurations are refused', () => {
