@@ -139,6 +139,7 @@ export class Snapshotter {
   async save(metadata: SnapshotMetadata, data: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<SavedSnapshot> {
     this.#checkOpen()
     checkSnapshot(metadata, 'metadata')
+    if (data instanceof Uint8Array) throw invalidArgument('data must be an iterable of Uint8Array chunks; pass [bytes] for a single buffer')
     if (typeof data !== 'object' || data === null || !(Symbol.asyncIterator in data || Symbol.iterator in data)) {
       throw invalidArgument('data must be an AsyncIterable (or Iterable) of Uint8Array chunks')
     }

@@ -9,7 +9,10 @@ import { ENTRY_FIXED_BYTES, MAX_ENTRY_TYPE, MAX_RECORD_BYTES } from './record.js
 import type { SegmentName } from './wal-name.js'
 import { isContiguous, listSegments, searchIndex } from './wal-name.js'
 
-/** Options of `Wal.create`, `Wal.open`, `Wal.openForRead` and the standalone tools. */
+/**
+ * Options of `Wal.create`, `Wal.open` and `Wal.openForRead`. A value out of its bounds or of the
+ * wrong type fails with ERR_WAL_INVALID_OPTION.
+ */
 export interface WalOptions {
   /** The file system every byte goes through. Default: `nodeFileSystem`. */
   readonly fs?: FileSystem
@@ -24,11 +27,11 @@ export interface WalOptions {
   readonly rng?: Rng
   /** Reuse released segments as new segments instead of allocating files. Default: true. */
   readonly recycle?: boolean
-  /** Most bytes one group-commit batch writes before its fsync (one save may exceed it). Default: 4 MiB. */
+  /** Most bytes one group-commit batch writes before its fsync (one save may exceed it). At least 1. Default: 4 MiB. */
   readonly maxBatchBytes?: number
   /**
    * Most bytes of saves accepted but not yet written; a save that would exceed it fails at once
-   * with ERR_WAL_QUEUE_FULL (nothing is written). Default: 256 MiB.
+   * with ERR_WAL_QUEUE_FULL (nothing is written). At least 1. Default: 256 MiB.
    */
   readonly maxQueuedBytes?: number
 }

@@ -235,6 +235,8 @@ test('bad options and arguments fail with ERR_WAL_INVALID_OPTION and ERR_WAL_INV
   const badMeta: unknown[] = [undefined, { index: 1, term: 1 }, meta(-1, 1), meta(1, 2 ** 53), meta(1, 1, { ...CONF, learners: [1.5] })]
   for (const m of badMeta) await rejectsWithCode(s.save(m as SnapshotMetadata, []), 'ERR_WAL_INVALID_ARGUMENT')
   await rejectsWithCode(s.save(meta(1, 1), 42 as unknown as Uint8Array[]), 'ERR_WAL_INVALID_ARGUMENT')
+  await rejectsWithCode(s.save(meta(1, 1), new Uint8Array(4) as unknown as Uint8Array[]), 'ERR_WAL_INVALID_ARGUMENT')
+  await rejectsWithCode(s.save(meta(1, 1), 'data' as unknown as Uint8Array[]), 'ERR_WAL_INVALID_ARGUMENT')
   await rejectsWithCode(s.loadAt(-1, 0), 'ERR_WAL_INVALID_ARGUMENT')
   await s.close()
 })

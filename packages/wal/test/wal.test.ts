@@ -45,6 +45,30 @@ test('a segment of format version 1 (a zero version word) is refused with ERR_WA
   await rejectsWithCode(verify('/w', { fs: o.fs }), 'ERR_WAL_UNSUPPORTED_VERSION')
 })
 
+test('a sealed entry record of an unknown raft type, or a snapshot record whose conf state does not fill it, is ERR_WAL_CORRUPT', async () => {
+  for (const kind of ['entry', 'snapshot'] as const) {
+    const o = simOptions({ segmentSizeBytes: 4096 })
+    const w = await Wal.create('/w', META, o)
+    await w.save({ term: 1, vote: 1, commit: 0 }, ents(1, 1))
+    await w.saveSnapshot(snap(1, 1))
+    await w.close()
+    const recs = await records('/w', o.fs)
+    const at = recs.find((r) => r.record.type === kind)!.offset
+    const prev = recs[recs.findIndex((r) => r.offset === at) - 1]!.offset
+    const path = '/w/0000000000000000-0000000000000000.wal'
+    const buf = await o.fs.readFile(path)
+    const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
+    const length = view.getUint32(at + 8, true)
+    // An entry type of 3, or a voter count one too high: then sealed as a writer would have.
+    if (kind === 'entry') buf[at + FRAME_HEADER_BYTES + 16] = 3
+    else view.setUint32(at + FRAME_HEADER_BYTES + 16 + 4, 4, true)
+    sealFrame(buf, view, at, kind === 'entry' ? RECORD_TYPE.entry : RECORD_TYPE.snapshot, length, frameSeed(view, at), view.getUint32(at + 20, true), view.getUint32(prev + 4, true))
+    await o.fs.writeFile(path, buf)
+    const err = await rejectsWithCode(reopen('/w', o), 'ERR_WAL_CORRUPT')
+    assert.match(err.message, kind === 'entry' ? /unknown raft entry type 3/ : /conf state length/)
+  }
+})
+
 test('entries keep their raft type and snapshot records their conf state across a reopen', async () => {
   const o = simOptions()
   const w = await Wal.create('/w', META, o)
