@@ -146,4 +146,19 @@ test('bcrypt runs on threads whose nice value is raised, leaving the event loop 
   throwsWithCode(() => new PasswordHasher({ niceness: 20 }), 'ERR_AUTH_INVALID_OPTION')
 })
 
+test('close: waiting calls fail with ERR_AUTH_CLOSED, running ones finish first, later calls fail, a second close is the same promise', async () => {
+  const h = new PasswordHasher({ cost: 4, maxConcurrent: 1, busy: () => false })
+  const running = h.hash('one')
+  const waiting = h.hash('two')
+  await Promise.resolve()
+  const first = h.close()
+  assert.is(h.close(), first)
+  await rejectsWithCode(waiting, 'ERR_AUTH_CLOSED')
+  assert.ok(isBcryptHash(await running), 'the running computation completes')
+  await first
+  await rejectsWithCode(h.hash('three'), 'ERR_AUTH_CLOSED')
+  await rejectsWithCode(h.compare('x', await running), 'ERR_AUTH_CLOSED')
+  throwsWithCode(() => new PasswordHasher({ maxQueued: '10' as never }), 'ERR_AUTH_INVALID_OPTION')
+})
+
 test.run()

@@ -72,6 +72,10 @@ test('bad configurations are refused', () => {
   throwsWithCode(() => new JwtTokenProvider({ signMethod: 'ES256', publicKey: rsa.publicKey, clock }), 'ERR_AUTH_INVALID_OPTION')
   throwsWithCode(() => new JwtTokenProvider({ signMethod: 'ES256', clock }), 'ERR_AUTH_INVALID_OPTION')
   throwsWithCode(() => new JwtTokenProvider({ signMethod: 'RS256', secret, clock }), 'ERR_AUTH_INVALID_OPTION')
+  throwsWithCode(() => new JwtTokenProvider({ signMethod: 'none' as never, secret, clock }), 'ERR_AUTH_INVALID_OPTION')
+  throwsWithCode(() => new JwtTokenProvider({ signMethod: 'HS256', secret, clock, ttlMs: '60000' as never }), 'ERR_AUTH_INVALID_OPTION')
+  throwsWithCode(() => new JwtTokenProvider({ signMethod: 'HS256', secret, clock: undefined as never }), 'ERR_AUTH_INVALID_OPTION')
+  throwsWithCode(() => new JwtTokenProvider({ signMethod: 'RS256', privateKey: 'not a PEM key', clock }), 'ERR_AUTH_INVALID_OPTION')
 })
 
 test.run()
