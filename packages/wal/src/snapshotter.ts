@@ -235,7 +235,8 @@ export class Snapshotter {
     const out: SnapshotMetadata[] = []
     for (const name of await this.#names()) {
       const layout = await this.#layout(name).catch((err: unknown) => {
-        if (hasCode(err, 'ERR_WAL_SNAP_CORRUPT')) return undefined
+        // Damaged files are not listed; a missing one was purged by a save since readdir.
+        if (hasCode(err, 'ERR_WAL_SNAP_CORRUPT') || hasCode(err, 'ENOENT')) return undefined
         throw err
       })
       if (layout !== undefined) out.push(layout.metadata)
@@ -273,12 +274,13 @@ export class Snapshotter {
   }
 
   async #loadAt(index: number, term: number): Promise<LoadedSnapshot | undefined> {
-    const name = snapName(term, index)
-    if (await this.#init.fs.stat(join(this.#init.dir, name)) === undefined) return undefined
-    return this.#load(name)
+    return this.#load(snapName(term, index))
   }
 
-  /** Verifies the file `name` whole; a damaged one is set aside and `undefined` returned. */
+  /**
+   * Verifies the file `name` whole; a damaged one is set aside and `undefined` returned, as for
+   * a missing one (never saved, or purged by a save since the directory was listed).
+   */
   async #load(name: string): Promise<LoadedSnapshot | undefined> {
     try {
       const layout = await this.#withFile(name, async (handle) => {
@@ -288,6 +290,7 @@ export class Snapshotter {
       })
       return this.#loaded(name, layout)
     } catch (err) {
+      if (hasCode(err, 'ENOENT')) return undefined
       if (!hasCode(err, 'ERR_WAL_SNAP_CORRUPT')) throw err
       await this.#setAside(name, (err as WalError).context?.['reason'] as string)
       return undefined

@@ -5,7 +5,7 @@ import { nodeFileSystem } from '@strata/seams'
 import { Failpoints, Prng, SimFileSystem, forEachCrashPoint, rejectsWithCode, tempDir, withSeed } from '@strata/testkit'
 import { Snapshotter } from '../src/index.js'
 import type { BrokenSnapshot, LoadedSnapshot, SnapshotterOptions } from '../src/index.js'
-import { CONF, EMPTY_CONF } from './helpers.js'
+import { CONF, EMPTY_CONF, bind } from './helpers.js'
 
 const DIR = '/m/snap'
 
@@ -172,6 +172,32 @@ test('a save keeps the newest `keep` snapshots and deletes the older ones', asyn
   for (let i = 1; i <= 7; i++) await d.save(meta(i, 1), [])
   assert.equal((await d.list()).map((m) => m.index), [7, 6, 5, 4, 3])
   await d.close()
+})
+
+test('lists and loads running alongside saves that purge never fail on a file that vanished', async () => {
+  const fs = new SimFileSystem()
+  const s = await simOpen(fs, { keep: 1 })
+  const work: Array<Promise<unknown>> = []
+  for (let i = 1; i <= 20; i++) {
+    work.push(s.save(meta(i, 1), stream(i, 3000, 500)))
+    work.push(s.list().then((l) => assert.ok(l.length <= 2)))
+    work.push(s.loadNewest().then((l) => assert.ok(l === undefined || l.metadata.index <= i)))
+  }
+  await Promise.all(work)
+  assert.equal((await s.list()).map((m) => m.index), [20])
+  await s.close()
+})
+
+test('a snapshot file that vanishes between listing the directory and opening it is skipped', async () => {
+  const sim = new SimFileSystem()
+  // A readdir that still shows a file a concurrent save has purged since.
+  const fs = { ...bind(sim), readdir: async (p: string) => [...await sim.readdir(p), '0000000000000009-0000000000000063.snap'].sort() }
+  const s = await Snapshotter.open(DIR, { fs, chunkBytes: 4096 })
+  await s.save(meta(10, 1), [new Uint8Array([1])])
+  assert.equal((await s.list()).map((m) => m.index), [10])
+  assert.equal((await s.loadNewest())?.metadata, meta(10, 1))
+  assert.is(await s.loadAt(99, 9), undefined)
+  await s.close()
 })
 
 test('failpoints: snapBeforeSave fires before anything is written, snapAfterSave once the file is durable', async () => {
