@@ -11,7 +11,6 @@ export type {
 } from './types.js'
 export type { CompactHandle, CompactOptions, MvccStoreOptions } from './kvstore.js'
 export { MvccStore } from './kvstore.js'
-export type { WatchResponse, WatcherState } from './watcher.js'
-export { Watcher } from './watcher.js'
+export type { WatchResponse, Watcher, WatcherState } from './watcher.js'
 export type { WatchOptions, WatchableStoreOptions } from './watchable-store.js'
 export { WatchableStore } from './watchable-store.js'

@@ -1,5 +1,5 @@
 import assert from 'node:assert'
-import { readU64 } from './revision.js'
+import { readU32, readU64, writeU64 } from './revision.js'
 
 /** A key's value at one revision, as a range or a watch event returns it (etcd's mvccpb.KeyValue). */
 export interface KeyValue {
@@ -18,35 +18,26 @@ export interface KeyValue {
 /** Bytes of the fixed header of a stored KeyValue (FORMAT.md). */
 export const KV_HEADER_BYTES = 37
 const FORMAT_VERSION = 1
-const TWO_32 = 2 ** 32
-
-function putU64(view: DataView, offset: number, n: number): void {
-  if (!(Number.isSafeInteger(n) && n >= 0)) assert.fail(`u64 field must be a safe non-negative integer, got ${n}`)
-  view.setUint32(offset, Math.floor(n / TWO_32))
-  view.setUint32(offset + 4, n >>> 0)
-}
 
 /** Encodes a KeyValue as the value of its revision key in the `key` bucket. */
 export function encodeKeyValue(kv: KeyValue): Uint8Array {
   const out = new Uint8Array(KV_HEADER_BYTES + kv.key.length + kv.value.length)
-  const view = new DataView(out.buffer)
   out[0] = FORMAT_VERSION
-  view.setUint32(1, kv.key.length)
-  putU64(view, 5, kv.createRevision)
-  putU64(view, 13, kv.modRevision)
-  putU64(view, 21, kv.version)
-  putU64(view, 29, kv.lease)
+  new DataView(out.buffer).setUint32(1, kv.key.length)
+  writeU64(out, 5, kv.createRevision)
+  writeU64(out, 13, kv.modRevision)
+  writeU64(out, 21, kv.version)
+  writeU64(out, 29, kv.lease)
   out.set(kv.key, KV_HEADER_BYTES)
   out.set(kv.value, KV_HEADER_BYTES + kv.key.length)
   return out
 }
 
-function header(bytes: Uint8Array): { view: DataView; keyLength: number } {
+function keyLengthOf(bytes: Uint8Array): number {
   assert(bytes.length >= KV_HEADER_BYTES && bytes[0] === FORMAT_VERSION, 'stored KeyValue with a bad header')
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  const keyLength = view.getUint32(1)
+  const keyLength = readU32(bytes, 1)
   assert(KV_HEADER_BYTES + keyLength <= bytes.length, 'stored KeyValue shorter than its key')
-  return { view, keyLength }
+  return keyLength
 }
 
 /**
@@ -54,14 +45,14 @@ function header(bytes: Uint8Array): { view: DataView; keyLength: number } {
  * modify (`new Uint8Array(view)`: a backend may hand out Buffers, whose `slice` is a view).
  */
 export function decodeKeyValue(bytes: Uint8Array, keysOnly = false): KeyValue {
-  const { view, keyLength } = header(bytes)
+  const keyLength = keyLengthOf(bytes)
   return {
     key: new Uint8Array(bytes.subarray(KV_HEADER_BYTES, KV_HEADER_BYTES + keyLength)),
-    createRevision: readU64(view, 5),
-    modRevision: readU64(view, 13),
-    version: readU64(view, 21),
+    createRevision: readU64(bytes, 5),
+    modRevision: readU64(bytes, 13),
+    version: readU64(bytes, 21),
     value: keysOnly ? new Uint8Array(0) : new Uint8Array(bytes.subarray(KV_HEADER_BYTES + keyLength)),
-    lease: readU64(view, 29),
+    lease: readU64(bytes, 29),
   }
 }
 

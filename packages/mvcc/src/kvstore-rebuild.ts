@@ -4,7 +4,7 @@ import { forEachHead } from '@strata/backend/internal'
 import { lowerBound } from './btree-count.js'
 import { KeyIndex } from './key-index.js'
 import { KV_HEADER_BYTES } from './kv.js'
-import { REVISION_BYTES, type Revision, TOMBSTONE_REVISION_BYTES, decodeRevision } from './revision.js'
+import { REVISION_BYTES, type Revision, TOMBSTONE_REVISION_BYTES, decodeRevision, readU32, readU64 } from './revision.js'
 import { TreeIndex } from './tree-index.js'
 
 const encoder = new TextEncoder()
@@ -34,15 +34,6 @@ function metaRevision(tx: ReadTx, key: Uint8Array): number {
 // allocates nothing but the string: the rebuild calls it once per stored revision.
 const latin1Slice = (Buffer.prototype as unknown as { latin1Slice: (this: Uint8Array, start: number, end: number) => string }).latin1Slice
 
-function u32(b: Uint8Array, o: number): number {
-  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0
-}
-
-function u64(b: Uint8Array, o: number): number {
-  const hi = u32(b, o)
-  if (hi >= 0x200000) assert.fail('stored u64 above 2^53')
-  return hi * 0x100000000 + u32(b, o + 4)
-}
 
 /**
  * Finds or adds the KeyIndex of each key met by the scan, without a map in the common case.
@@ -127,10 +118,10 @@ class Rebuild {
     // Checks as `if`s: node:assert's ok() costs ~40 ms over a 1M-key rebuild.
     if (!((kLength === REVISION_BYTES || kLength === TOMBSTONE_REVISION_BYTES) && kb[ko + 8] === 0x5f)) assert.fail('bad revision key')
     if (!(vLength >= KV_HEADER_BYTES && vb[vo] === 1)) assert.fail('bad stored KeyValue')
-    const rev: Revision = { main: u64(kb, ko), sub: u64(kb, ko + 9) }
+    const rev: Revision = { main: readU64(kb, ko), sub: readU64(kb, ko + 9) }
     if (rev.main < this.lastMain && this.lastMain !== 1) assert.fail('key bucket out of revision order')
     this.lastMain = rev.main
-    const keyLength = u32(vb, vo + 1)
+    const keyLength = readU32(vb, vo + 1)
     if (KV_HEADER_BYTES + keyLength > vLength) assert.fail('stored KeyValue shorter than its key')
     const key = latin1Slice.call(vb, vo + KV_HEADER_BYTES, vo + KV_HEADER_BYTES + keyLength)
     const ki = this.#collector.get(key)
@@ -144,12 +135,12 @@ class Rebuild {
     // The first surviving put of a generation takes created/version from the stored value:
     // older revisions of the generation may have been compacted away.
     if (!ki.aliveAt(Number.MAX_SAFE_INTEGER)) {
-      const created = u64(vb, vo + 5)
-      ki.restorePut(created === rev.main ? rev : { main: created, sub: 0 }, rev, u64(vb, vo + 21))
+      const created = readU64(vb, vo + 5)
+      ki.restorePut(created === rev.main ? rev : { main: created, sub: 0 }, rev, readU64(vb, vo + 21))
     } else {
       ki.put(rev)
     }
-    const lease = u64(vb, vo + 29)
+    const lease = readU64(vb, vo + 29)
     if (lease !== 0) this.keyLeases.set(key, lease)
     else if (this.keyLeases.size > 0) this.keyLeases.delete(key)
   }

@@ -33,8 +33,12 @@ export function revisionGreater(a: Revision, b: Revision): boolean {
   return a.main > b.main || (a.main === b.main && a.sub > b.sub)
 }
 
-/** Writes `n` (a safe integer >= 0) as u64 big-endian at `o`, byte by byte (no DataView). */
-function writeU64(b: Uint8Array, o: number, n: number): void {
+/**
+ * Writes `n` (a safe integer >= 0, asserted) as u64 big-endian at `o`, byte by byte (no
+ * DataView): the one u64 writer of every stored field (revision keys, KeyValue headers).
+ */
+export function writeU64(b: Uint8Array, o: number, n: number): void {
+  if (!(Number.isSafeInteger(n) && n >= 0)) assert.fail(`u64 field must be a safe non-negative integer, got ${n}`)
   const hi = Math.floor(n / TWO_32)
   const lo = n >>> 0
   b[o] = hi >>> 24
@@ -47,11 +51,19 @@ function writeU64(b: Uint8Array, o: number, n: number): void {
   b[o + 7] = lo
 }
 
-/** Reads a u64 written by {@link writeU64}; values above 2^53 are corruption, not data. */
-export function readU64(view: DataView, offset: number): number {
-  const hi = view.getUint32(offset)
-  if (hi >= 0x200000) assert.fail(`u64 at ${offset} exceeds 2^53`)
-  return hi * TWO_32 + view.getUint32(offset + 4)
+/** Reads a u32 big-endian at `o`, byte by byte. */
+export function readU32(b: Uint8Array, o: number): number {
+  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0
+}
+
+/**
+ * Reads a u64 written by {@link writeU64}, byte by byte (the start-up rebuild calls it several
+ * times per stored revision; no DataView per value); above 2^53 is corruption, not data.
+ */
+export function readU64(b: Uint8Array, o: number): number {
+  const hi = readU32(b, o)
+  if (hi >= 0x200000) assert.fail(`stored u64 at ${o} exceeds 2^53`)
+  return hi * TWO_32 + readU32(b, o + 4)
 }
 
 /** The backend key of a revision (FORMAT.md): 17 bytes, or 18 with the tombstone mark. */
@@ -68,8 +80,7 @@ export function encodeRevision(rev: Revision, tombstone = false): Uint8Array {
 export function decodeRevision(bytes: Uint8Array): Revision {
   if (!(bytes.length === REVISION_BYTES || bytes.length === TOMBSTONE_REVISION_BYTES)) assert.fail(`revision key of ${bytes.length} bytes`)
   assert(bytes[8] === SEPARATOR, 'revision key without its separator')
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  return { main: readU64(view, 0), sub: readU64(view, 9) }
+  return { main: readU64(bytes, 0), sub: readU64(bytes, 9) }
 }
 
 /** True when an encoded revision key carries the tombstone mark. */

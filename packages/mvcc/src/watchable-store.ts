@@ -7,7 +7,7 @@ import { type MvccStore, attachStoreHooks } from './kvstore.js'
 import { checkCount, checkFlag, checkOptionsArg, checkRange } from './limits.js'
 import { encodeRevision, isTombstoneKey } from './revision.js'
 import type { WatchEvent } from './types.js'
-import { Watcher } from './watcher.js'
+import { StoreWatcher, type Watcher } from './watcher.js'
 import { WatcherGroup } from './watcher-group.js'
 
 export interface WatchOptions {
@@ -93,7 +93,7 @@ export class WatchableStore {
   /** Invariant: watchers with state 'unsynced': minRev <= the current revision, or restored. */
   readonly #unsynced = new WatcherGroup()
   /** Invariant: watchers with state 'victim': a full buffer, and at most one held response. */
-  readonly #victims = new Set<Watcher>()
+  readonly #victims = new Set<StoreWatcher>()
   readonly #bufferLimit: number
   readonly #maxPerSync: number
   readonly #maxRevs: number
@@ -160,7 +160,7 @@ export class WatchableStore {
     }
     const cur = this.#store.revision
     const synced = start === 0 || start > cur
-    const w = new Watcher({
+    const w = new StoreWatcher({
       id: this.#nextId++, range, ...flags,
       startRevision: start, minRev: start === 0 ? cur + 1 : start, bufferLimit: this.#bufferLimit,
       onTake: (x) => this.#retryVictim(x), onCancel: (x) => this.#remove(x),
@@ -178,8 +178,8 @@ export class WatchableStore {
    */
   requestProgress(w: Watcher): boolean {
     this.#checkOpen()
-    if (!(w instanceof Watcher)) throw invalidArgument(`requestProgress takes a Watcher, got ${describe(w)}`)
-    if (w.state !== 'synced' || this.#store.revision < w.startRevision) return false
+    if (!(w instanceof StoreWatcher)) throw invalidArgument(`requestProgress takes a Watcher from watch(), got ${describe(w)}`)
+    if (!this.#synced.has(w) || this.#store.revision < w.startRevision) return false
     return w.send({ watchId: w.id, events: [], revision: this.#store.revision, compactRevision: 0, canceled: false })
   }
 
@@ -193,7 +193,7 @@ export class WatchableStore {
   /** The write path: at the end of each write txn, every matching synced watcher gets one response. */
   #notify(rev: number, events: readonly WatchEvent[]): void {
     if (this.#synced.size === 0) return
-    const perWatcher = new Map<Watcher, WatchEvent[]>()
+    const perWatcher = new Map<StoreWatcher, WatchEvent[]>()
     for (const ev of events) {
       this.#synced.forMatching(keyString(ev.kv.key), (w) => {
         if (ev.kv.modRevision < w.minRev) return
@@ -216,7 +216,7 @@ export class WatchableStore {
   }
 
   /** Applies the watcher's filters and attaches previous key-values when asked. */
-  #prepare(w: Watcher, evs: readonly WatchEvent[]): WatchEvent[] {
+  #prepare(w: StoreWatcher, evs: readonly WatchEvent[]): WatchEvent[] {
     const kept = w.filter(evs)
     if (!w.prevKv) return kept
     return kept.map((e) => {
@@ -241,7 +241,7 @@ export class WatchableStore {
     if (this.#unsynced.size === 0) return 0
     const cur = this.#store.revision
     const compactRev = this.#store.compactRevision
-    const chosen: Watcher[] = []
+    const chosen: StoreWatcher[] = []
     let minRev = Number.MAX_SAFE_INTEGER
     for (const w of [...this.#unsynced.all()]) {
       if (chosen.length >= this.#maxPerSync) break
@@ -269,7 +269,7 @@ export class WatchableStore {
     return this.#unsynced.size
   }
 
-  #catchUp(chosen: readonly Watcher[], minRev: number, windowEnd: number, cur: number): void {
+  #catchUp(chosen: readonly StoreWatcher[], minRev: number, windowEnd: number, cur: number): void {
     const events = this.#readEvents(minRev, windowEnd)
     for (const w of chosen) {
       // A watcher further ahead than this window waits for a later round.
@@ -307,7 +307,7 @@ export class WatchableStore {
     return this.#victims.size
   }
 
-  #retryVictim(w: Watcher): void {
+  #retryVictim(w: StoreWatcher): void {
     if (w.state !== 'victim' || w.full) return
     const held = w.victimResponse
     w.victimResponse = undefined
@@ -319,14 +319,14 @@ export class WatchableStore {
     } else this.#move(w, this.#synced, 'synced')
   }
 
-  #move(w: Watcher, to: WatcherGroup, state: 'synced' | 'unsynced'): void {
+  #move(w: StoreWatcher, to: WatcherGroup, state: 'synced' | 'unsynced'): void {
     this.#synced.delete(w)
     this.#unsynced.delete(w)
     to.add(w)
     w.state = state
   }
 
-  #remove(w: Watcher): void {
+  #remove(w: StoreWatcher): void {
     if (w.state === 'canceled') return
     this.#synced.delete(w)
     this.#unsynced.delete(w)

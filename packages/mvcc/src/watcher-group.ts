@@ -1,4 +1,4 @@
-import type { Watcher } from './watcher.js'
+import type { StoreWatcher as Watcher } from './watcher.js'
 
 /**
  * A set of watchers indexed for the write path: single-key watchers by key (one map lookup

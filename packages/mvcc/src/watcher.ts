@@ -19,11 +19,31 @@ export interface WatchResponse {
 export type WatcherState = 'synced' | 'unsynced' | 'victim' | 'canceled'
 
 /**
- * One watch on a key or range. The store pushes responses into a bounded buffer; the consumer
- * takes them with {@link take} or iterates with `for await`. A watcher whose buffer is full
- * becomes a victim: it stops receiving live events and catches up from the backend later.
+ * One watch on a key or range, as `WatchableStore.watch` returns it. The store pushes
+ * responses into a bounded buffer (`bufferLimit`); the consumer takes them with `take()` or
+ * iterates with `for await`. A watcher whose buffer is full becomes a victim: it stops
+ * receiving live events and catches up from the backend once the consumer made room.
  */
-export class Watcher {
+export interface Watcher extends AsyncIterable<WatchResponse> {
+  /** Unique within its WatchableStore; the `watchId` of its responses. */
+  readonly id: number
+  /** The revision the watch asked to start from (0: the next one). */
+  readonly startRevision: number
+  /** The group it is in; 'canceled' once `cancel()` ran or the store canceled it. */
+  readonly state: WatcherState
+  /** Responses waiting to be taken. */
+  readonly pending: number
+  /** Takes every queued response; a victim then gets its held-back events queued. */
+  take(): WatchResponse[]
+  /** Stops the watch; queued responses can still be taken. Idempotent. */
+  cancel(): void
+}
+
+/**
+ * The store side of a {@link Watcher} (etcd's watcher): its group bookkeeping, filters and
+ * buffer. Internal; callers see the Watcher interface.
+ */
+export class StoreWatcher implements Watcher {
   readonly id: number
   readonly range: IndexRange
   readonly prevKv: boolean
@@ -42,10 +62,10 @@ export class Watcher {
   /** Invariant: length <= #bufferLimit. */
   readonly #buffer: WatchResponse[] = []
   #wake: (() => void) | undefined
-  readonly #onTake: (w: Watcher) => void
-  readonly #onCancel: (w: Watcher) => void
+  readonly #onTake: (w: StoreWatcher) => void
+  readonly #onCancel: (w: StoreWatcher) => void
 
-  constructor(fields: { id: number; range: IndexRange; prevKv: boolean; noPut: boolean; noDelete: boolean; startRevision: number; minRev: number; bufferLimit: number; onTake: (w: Watcher) => void; onCancel: (w: Watcher) => void }) {
+  constructor(fields: { id: number; range: IndexRange; prevKv: boolean; noPut: boolean; noDelete: boolean; startRevision: number; minRev: number; bufferLimit: number; onTake: (w: StoreWatcher) => void; onCancel: (w: StoreWatcher) => void }) {
     this.id = fields.id
     this.range = fields.range
     this.prevKv = fields.prevKv
