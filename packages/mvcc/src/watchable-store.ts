@@ -341,10 +341,10 @@ export class WatchableStore {
    */
   #restored(): void {
     if (this.#closed) return
-    for (const w of [...this.#synced.all()]) {
-      w.restored = true
-      this.#move(w, this.#unsynced, 'unsynced')
-    }
+    for (const w of [...this.#synced.all()]) this.#move(w, this.#unsynced, 'unsynced')
+    // Every watcher may now be ahead of the store (a snapshot older than what it has seen),
+    // unsynced ones and victims too: syncWatchers parks such watchers in synced.
+    for (const w of [...this.#unsynced.all(), ...this.#victims]) w.restored = true
     this.#kick()
   }
 

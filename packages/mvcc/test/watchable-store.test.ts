@@ -212,6 +212,21 @@ test('a watcher ahead of the restored contents waits for them to get there', asy
   assert.equal(events(w.take()), ['put k=n4@7'], 'only revisions it has not seen yet')
 })
 
+test('a watcher still catching up when a restore takes the store below it waits, then gets the rest', async () => {
+  const { store, ws } = await setup({ batchMaxRevisions: 2 })
+  for (let i = 0; i < 10; i++) store.put('k', String(i)) // 2..11
+  const w = ws.watch('k', { startRevision: 2 })
+  ws.sync() // delivers 2..3, still unsynced at 4
+  assert.equal(ws.stats.unsynced, 1)
+  const leader = await newStore()
+  leader.store.put('k', 'x') // 2
+  await store.restore(leader.backend)
+  while (ws.sync() > 0);
+  assert.equal(ws.stats, { synced: 1, unsynced: 0, victims: 0 })
+  for (let i = 0; i < 3; i++) store.put('k', `n${i}`) // 3..5
+  assert.equal(events(w.take()), ['put k=0@2', 'put k=1@3', 'put k=n1@4', 'put k=n2@5'])
+})
+
 test('without a clock option, a watch from an old revision delivers on its own (default clock)', async () => {
   const store = await MvccStore.open(memoryBackend(), { yieldFn: () => Promise.resolve() })
   const ws = await WatchableStore.open(store, { batchMaxRevisions: 3 })
