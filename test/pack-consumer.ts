@@ -149,3 +149,12 @@ process.exitCode = failed === 0 ? 0 : 1
 `)
   return lines.join('\n')
 }
+
+/**
+ * A file that imports the packages' other entry points (`@strata/mvcc/internal`, ...) for their
+ * types only, so that their declarations are checked too: skipLibCheck false checks only the
+ * declaration files a program reaches.
+ */
+export function entryPointsSource(subpaths: readonly string[]): string {
+  return [...subpaths.map((spec, i) => `import type * as entry${i} from '${spec}'`), 'export {}', ''].join('\n')
+}

@@ -3,6 +3,8 @@
 // a temporary directory, and used there by a consumer (test/pack-consumer.ts) that
 //  - type-checks under moduleResolution NodeNext (module NodeNext) and bundler (module ESNext),
 //    both strict with skipLibCheck false, with the repository's own TypeScript;
+//  - type-checks the other entry points' declarations (`./internal`) under NodeNext: Strata's
+//    own must be sound; a third-party package's broken declarations only get a note there;
 //  - runs (what tsc emits for NodeNext), doing one real thing with each package, and exits 0;
 //  - with fs-ext (a native addon) removed, still imports every package (only the lock fails).
 // One npm install serves both type checks and the run. It needs the npm registry for the
@@ -16,7 +18,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { consumerSource } from './pack-consumer.js'
+import { consumerSource, entryPointsSource } from './pack-consumer.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 /** The packages a user imports today: each must be packed, installed and used. */
@@ -68,6 +70,7 @@ const work = mkdtempSync(join(tmpdir(), 'strata-pack-'))
 const packs = join(work, 'packs')
 const consumer = join(work, 'consumer')
 const tarballs = new Map<string, string>() // package dir name -> tarball path
+const subpaths: string[] = [] // other entry points of the packed packages, as a consumer imports them
 const timings: string[] = []
 let installed = false
 
@@ -111,6 +114,11 @@ test('pnpm pack makes a tarball of each, with dist, and no workspace: dependency
       else if (v !== null && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, k)
     }
     walk(json.exports, '')
+    if (json.exports !== null && typeof json.exports === 'object') {
+      for (const key of Object.keys(json.exports)) {
+        if (key.startsWith('./') && key !== './package.json' && !key.includes('*')) subpaths.push(`@strata/${p}/${key.slice(2)}`)
+      }
+    }
     for (const t of targets) {
       if (!t.includes('*') && !files.has(t.replace(/^\.\//, ''))) problems.push(`${p}: package.json points at ${t}, which is not in the tarball`)
     }
@@ -149,21 +157,24 @@ test('the tarballs install with plain npm into a fresh project, in one install',
 })
 
 // The consumer, written once; both type checks start together and share the install.
-let checks: Promise<{ nodenext: Run; bundler: Run }> | undefined
-function typeCheck(): Promise<{ nodenext: Run; bundler: Run }> {
+let checks: Promise<{ nodenext: Run; bundler: Run; entryPoints: Run }> | undefined
+function typeCheck(): Promise<{ nodenext: Run; bundler: Run; entryPoints: Run }> {
   checks ??= (async () => {
     const pkgs = [...tarballs.keys()]
     writeFileSync(join(consumer, 'consumer.ts'), consumerSource(pkgs))
+    writeFileSync(join(consumer, 'entry-points.ts'), entryPointsSource(subpaths.sort()))
     const common = { target: 'ES2022', lib: ['ES2023'], types: ['node'], strict: true, skipLibCheck: false, forceConsistentCasingInFileNames: true }
     writeFileSync(join(consumer, 'tsconfig.nodenext.json'), JSON.stringify({ compilerOptions: { ...common, module: 'NodeNext', moduleResolution: 'NodeNext', outDir: 'out' }, files: ['consumer.ts'] }, null, 2))
     writeFileSync(join(consumer, 'tsconfig.bundler.json'), JSON.stringify({ compilerOptions: { ...common, module: 'ESNext', moduleResolution: 'bundler', noEmit: true }, files: ['consumer.ts'] }, null, 2))
     const tsc = join(root, 'node_modules/typescript/bin/tsc')
-    const [nodenext, bundler] = await Promise.all([
+    writeFileSync(join(consumer, 'tsconfig.entry-points.json'), JSON.stringify({ compilerOptions: { ...common, module: 'NodeNext', moduleResolution: 'NodeNext', noEmit: true }, files: ['entry-points.ts'] }, null, 2))
+    const [nodenext, bundler, entryPoints] = await Promise.all([
       run(process.execPath, [tsc, '-p', 'tsconfig.nodenext.json', '--pretty', 'false'], { cwd: consumer, timeoutMs: 180_000 }),
       run(process.execPath, [tsc, '-p', 'tsconfig.bundler.json', '--pretty', 'false'], { cwd: consumer, timeoutMs: 180_000 }),
+      run(process.execPath, [tsc, '-p', 'tsconfig.entry-points.json', '--pretty', 'false'], { cwd: consumer, timeoutMs: 180_000 }),
     ])
-    timings.push(`type checks ${secs(Math.max(nodenext.ms, bundler.ms))}`)
-    return { nodenext, bundler }
+    timings.push(`type checks ${secs(Math.max(nodenext.ms, bundler.ms, entryPoints.ms))}`)
+    return { nodenext, bundler, entryPoints }
   })()
   return checks
 }
@@ -178,6 +189,16 @@ test('a consumer type-checks under moduleResolution bundler, strict, skipLibChec
   assert.ok(installed, 'not installed (see above)')
   const { bundler } = await typeCheck()
   assert.is(bundler.code, 0, report('tsc (bundler) in the consumer project', bundler))
+})
+
+test('the other entry points (./internal) type-check: no error in a Strata declaration file', async () => {
+  assert.ok(installed, 'not installed (see above)')
+  const { entryPoints } = await typeCheck()
+  const lines = entryPoints.out.split('\n').filter((l) => /error TS\d+/.test(l))
+  const thirdParty = lines.filter((l) => /^node_modules\/(?!@strata\/)/.test(l))
+  if (thirdParty.length > 0) console.log(`note: a third-party package's declarations fail with skipLibCheck false when reached through an ./internal entry:\n${thirdParty.join('\n')}`)
+  const own = lines.filter((l) => !thirdParty.includes(l))
+  assert.ok(entryPoints.code === 0 || (lines.length > 0 && own.length === 0), report(`tsc (NodeNext) over ${subpaths.join(', ')}`, { ...entryPoints, out: own.join('\n') || entryPoints.out }))
 })
 
 test('the consumer runs: imports every package, does one real thing with each, exits 0', async () => {
