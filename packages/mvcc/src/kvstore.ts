@@ -190,7 +190,7 @@ export class MvccStore {
     return this.#state.currentRev
   }
 
-  /** Reads below this revision fail with ERR_COMPACTED (0: never compacted). */
+  /** Reads below this revision fail with ERR_MVCC_COMPACTED (0: never compacted). */
   get compactRevision(): number {
     return this.#state.compactMainRev
   }
@@ -318,7 +318,7 @@ export class MvccStore {
   /**
    * Compacts history up to `rev`: reads below `rev` fail from now on and the index drops the
    * old revisions at once; the backend entries are deleted by a background job in batches.
-   * Throws ERR_COMPACTED when `rev` is not above the compact revision, ERR_FUTURE_REV above
+   * Throws ERR_MVCC_COMPACTED when `rev` is not above the compact revision, ERR_MVCC_FUTURE_REV above
    * the current revision.
    */
   compact(rev: number, options: CompactOptions = {}): CompactHandle {

@@ -9,7 +9,7 @@ export type SortOrder = 'none' | 'ascend' | 'descend'
 export type SortTarget = 'key' | 'version' | 'create' | 'mod' | 'value'
 
 export interface RangeOptions {
-  /** Read at this revision; 0 or undefined: the current one. Below the compact revision: ERR_COMPACTED. */
+  /** Read at this revision; 0 or undefined: the current one. Below the compact revision: ERR_MVCC_COMPACTED. */
   readonly revision?: number
   /** At most this many key-values (0 or undefined: no limit); `more` says whether some were left out. */
   readonly limit?: number
