@@ -146,7 +146,7 @@ export class WatchableStore {
 
   /**
    * Watches `key` (or the range up to `options.end`). From an old start revision the watcher
-   * catches up from the backend on the clock's timers (or `sync()`); see the class comment.
+   * catches up from the backend on the clock's timers (or `sync()`; see `WatchableStoreOptions.clock`).
    */
   watch(key: Bytes, options?: WatchOptions): Watcher {
     this.#checkOpen()
