@@ -127,6 +127,8 @@ test('pnpm pack makes a tarball of each, with dist, and no workspace: dependency
     // tree would publish it. Not a failure (a clean clone has none), but worth knowing.
     const hasSrc = [...files].some((f) => f.startsWith('src/'))
     const stale = !hasSrc ? [] : [...files].filter((f) => /^dist\/.*\.js$/.test(f) && !files.has(f.replace(/^dist\//, 'src/').replace(/\.js$/, '.ts')))
+    const buildInfo = [...files].filter((f) => f.endsWith('.tsbuildinfo'))
+    if (buildInfo.length > 0) console.log(`note: ${p}'s tarball carries tsc's build state (${buildInfo.join(', ')}), which a user has no use for`)
     if (stale.length > 0) console.log(`note: ${p}'s tarball has dist files with no source (stale build output; run tsc -b --clean before packing to publish): ${stale.join(', ')}`)
   }
   assert.ok(problems.length === 0, problems.join('\n\n'))
