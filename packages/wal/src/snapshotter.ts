@@ -1,12 +1,12 @@
 import assert from 'node:assert'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import type { SnapshotMetadata } from '@strata/raft'
 import type { Failpoint, FileHandle, FileLock, FileSystem } from '@strata/seams'
 import { hasCode } from '@strata/seams'
 import { WalError, invalidArgument, invalidOption } from './errors.js'
 import type { SnapLayout, XxHashApi } from './snap-file.js'
 import { encodeHeader, encodeTrailer, parseSnapName, readLayout, snapName, streamData, xxhashApi } from './snap-file.js'
-import { checkDir, checkOptionsObject, checkSnapshot, checkU64, intOption, resolveFailpoint, resolveFs, takeLock } from './util.js'
+import { checkDir, checkOptionsObject, checkSnapshot, checkU64, intOption, mkdirDurable, resolveFailpoint, resolveFs, takeLock } from './util.js'
 
 /** Options of `Snapshotter.open`. */
 export interface SnapshotterOptions {
@@ -356,19 +356,4 @@ export class Snapshotter {
     await Promise.allSettled([...this.#inflight])
     await this.#init.lock.release()
   }
-}
-
-/**
- * Creates `dir` and its missing parents so that they survive a crash: a new directory's entry
- * is durable only once its parent is fsynced, and a snapshot inside a directory that vanishes
- * with the crash is lost however well it was synced itself.
- */
-async function mkdirDurable(fs: FileSystem, dir: string): Promise<void> {
-  const created: string[] = []
-  for (let d = dir; (await fs.stat(d)) === undefined; d = dirname(d)) {
-    created.push(d)
-    if (dirname(d) === d) break
-  }
-  await fs.mkdir(dir)
-  for (const d of created) await fs.fsyncDir(dirname(d))
 }

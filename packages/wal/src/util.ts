@@ -1,4 +1,4 @@
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import type { Entry, HardState } from '@strata/raft'
 import type { Failpoint, FileLock, FileSystem, Rng } from '@strata/seams'
 import { cryptoRng, hasCode, noFailpoint, nodeFileSystem } from '@strata/seams'
@@ -205,4 +205,19 @@ export function lastSegment(segs: readonly SegmentName[]): SegmentName {
   const last = segs.at(-1)
   if (last === undefined) throw new WalError('ERR_WAL_NOT_FOUND', 'wal: no segment')
   return last
+}
+
+/**
+ * Creates `dir` and its missing parents so that they survive a crash: a new directory's entry
+ * is durable only once its parent is fsynced, and a file inside a directory that vanishes with
+ * the crash is lost however well it was synced itself.
+ */
+export async function mkdirDurable(fs: FileSystem, dir: string): Promise<void> {
+  const created: string[] = []
+  for (let d = dir; (await fs.stat(d)) === undefined; d = dirname(d)) {
+    created.push(d)
+    if (dirname(d) === d) break
+  }
+  await fs.mkdir(dir)
+  for (const d of created) await fs.fsyncDir(dirname(d))
 }

@@ -16,7 +16,7 @@ import { EMPTY_HARD_STATE, MAX_RECORD_BYTES, isEmptyHardState } from './record.j
 import type { ResolvedOptions, WalOptions } from './util.js'
 import {
   checkDir, checkEntries, checkHardState, checkSnapshot, checkSnapshotPoint, checkU64, existingSegments,
-  removeTmpFiles, resolveOptions, selectSegments, takeLock,
+  mkdirDurable, removeTmpFiles, resolveOptions, selectSegments, takeLock,
 } from './util.js'
 import type { SegmentName } from './wal-name.js'
 import { listSegments, walName } from './wal-name.js'
@@ -122,7 +122,7 @@ export class Wal {
     if (!(metadata instanceof Uint8Array)) throw invalidArgument('metadata must be a Uint8Array')
     if (metadata.length > MAX_RECORD_BYTES) throw new WalError('ERR_WAL_RECORD_TOO_LARGE', `wal: metadata of ${metadata.length} bytes is over the maximum ${MAX_RECORD_BYTES}`)
     const { fs } = opts
-    await fs.mkdir(dir)
+    await mkdirDurable(fs, dir)
     const lock = await takeLock(fs, dir)
     try {
       if ((await listSegments(fs, dir)).length > 0) throw new WalError('ERR_WAL_EXISTS', `wal: ${dir} already holds a WAL`, { dir })
@@ -139,6 +139,7 @@ export class Wal {
       const seg: SegmentName = { name: walName(0, 0), seq: 0, firstIndex: 0 }
       await fs.rename(tmp, join(dir, seg.name))
       await fs.fsyncDir(dir)
+      // Also when `dir` existed before: whoever made it may not have synced its entry.
       await fs.fsyncDir(dirname(dir))
       const wal = new Wal(INTERNAL, { dir, opts, lock, snapshot: { index: 0, term: 0 }, segments: [seg], released: [] })
       await wal.#startTail({ seed, chain: head.chain, end: head.bytes.length, lastGen: 0, dirtyEnd: head.bytes.length }, metadata, EMPTY_HARD_STATE, 0)

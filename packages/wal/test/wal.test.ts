@@ -86,6 +86,15 @@ test('entries keep their raft type and snapshot records their conf state across 
   assert.equal(await validSnapshotEntries('/w', { fs: o.fs }), [snap(0, 0, EMPTY_CONF), snap(3, 1, cs)])
 })
 
+test('a log created in directories that did not exist survives a crash that keeps only what was synced', async () => {
+  const o = simOptions()
+  await (await Wal.create('/a/b/w', META, o)).close()
+  o.fs.crash({ mode: 'pessimistic' })
+  const r = await reopen('/a/b/w', o)
+  assert.equal(r.entries, [])
+  await r.wal.close()
+})
+
 test('create fails with ERR_WAL_EXISTS on a directory that already holds a WAL', async () => {
   const o = simOptions()
   await (await Wal.create('/w', META, o)).close()
