@@ -99,8 +99,7 @@ export class LmdbBackend implements Backend {
     try {
       lock = await fs.lock(join(dir, 'LOCK'))
     } catch (err) {
-      // ERR_SEAMS_LOCKED from nodeFileSystem; ERR_LOCKED from file systems of the older contract (testkit's, until it moves).
-      if (hasCode(err, 'ERR_SEAMS_LOCKED') || hasCode(err, 'ERR_LOCKED')) {
+      if (hasCode(err, 'ERR_SEAMS_LOCKED')) {
         throw backendError('ERR_BACKEND_LOCKED', `${dir} is already open, in this process or another; close the other backend on it first`, { dir }, err)
       }
       throw err

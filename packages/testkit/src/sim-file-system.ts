@@ -243,7 +243,7 @@ export class SimFileSystem implements FileSystem {
     const p = normalize(path)
     this.#enter('flock', p)
     const file = this.#openFile(p, 'create', 'open')
-    if (this.#locks.has(file)) throw new StrataError('ERR_LOCKED', `${p} is locked by another open (simulated)`, { path: p })
+    if (this.#locks.has(file)) throw new StrataError('ERR_SEAMS_LOCKED', `${p} is locked by another open (simulated)`, { path: p })
     const token = {}
     const epoch = this.#epoch
     this.#locks.set(file, token)

@@ -168,8 +168,7 @@ export async function takeLock(fs: FileSystem, dir: string): Promise<FileLock> {
   try {
     return await fs.lock(join(dir, LOCK_NAME))
   } catch (err) {
-    // ERR_SEAMS_LOCKED from nodeFileSystem; ERR_LOCKED from file systems of the older contract.
-    if (hasCode(err, 'ERR_SEAMS_LOCKED') || hasCode(err, 'ERR_LOCKED')) throw new WalError('ERR_WAL_LOCKED', `wal: ${dir} is locked by another writer`, { dir }, { cause: err })
+    if (hasCode(err, 'ERR_SEAMS_LOCKED')) throw new WalError('ERR_WAL_LOCKED', `wal: ${dir} is locked by another writer`, { dir }, { cause: err })
     throw err
   }
 }
