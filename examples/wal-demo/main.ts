@@ -2,8 +2,8 @@
 // appends three entries and a hard state, then reads the whole log back and prints it.
 //   node --conditions=source --import tsx examples/wal-demo/main.ts .demo-data
 import { join } from 'node:path'
+import { type Entry, EntryType } from '@strata/raft'
 import { Wal, WalError, repair } from '@strata/wal'
-import type { Entry } from '@strata/wal'
 
 const dir = join(process.argv[2] ?? '.demo-data', 'wal')
 const text = new TextDecoder()
@@ -24,6 +24,10 @@ async function openLog(): Promise<{ wal: Wal; entries: Entry[] }> {
       return openLog()
     }
   } catch (err) {
+    if (err instanceof WalError && err.code === 'ERR_WAL_UNSUPPORTED_VERSION') {
+      console.error(`${dir} was written by an older WAL format: ${err.message}\nRemove it (it holds only this demo's entries) and run again.`)
+      process.exit(1)
+    }
     if (!(err instanceof WalError) || err.code !== 'ERR_WAL_NOT_FOUND') throw err
     const wal = await Wal.create(dir, new TextEncoder().encode('wal-demo v1'), options)
     return { wal, entries: [] }
@@ -32,7 +36,7 @@ async function openLog(): Promise<{ wal: Wal; entries: Entry[] }> {
 
 const { wal, entries } = await openLog()
 const first = (entries.at(-1)?.index ?? 0) + 1
-const fresh: Entry[] = [0, 1, 2].map((i) => ({ index: first + i, term: 1, data: new TextEncoder().encode(`hello #${first + i}`) }))
+const fresh: Entry[] = [0, 1, 2].map((i) => ({ index: first + i, term: 1, type: EntryType.Normal, data: new TextEncoder().encode(`hello #${first + i}`) }))
 // Resolves once the entries and the hard state are on disk (one write, one fdatasync).
 await wal.save({ term: 1, vote: 1, commit: first + 2 }, fresh)
 await wal.close()
