@@ -1,1 +1,10 @@
-export {}
+export { ApplyError } from './errors.js'
+export type { ApplyErrorCode } from './errors.js'
+export type { AlarmAction, AlarmType, Bytes, Member, PermissionKind, Request, RequestBody, RequestHeader, RequestKind, TxnBody, TxnOp } from './request.js'
+export { MAX_DECODE_TXN_DEPTH, PAYLOAD_VERSION, decodeMember, decodeRequest, encodeMember, encodeRequest } from './request-codec.js'
+export type { AppliedPoint } from './consistent-index.js'
+export { CONF_STATE_KEY, CONSISTENT_INDEX_KEY, ConsistentIndex, TERM_KEY, readAppliedPoint } from './consistent-index.js'
+export type { Alarm } from './alarms.js'
+export type { ApplyResponse } from './dispatch.js'
+export type { ApplyOutcome, StateMachineOptions } from './state-machine.js'
+export { StateMachine } from './state-machine.js'

@@ -1,0 +1,194 @@
+import { ApplyError } from './errors.js'
+
+const utf8 = new TextEncoder()
+const fromUtf8 = new TextDecoder('utf-8', { fatal: true })
+
+/** A key or value as callers pass it; a string is UTF-8. */
+export function toBytes(v: string | Uint8Array, what: string): Uint8Array {
+  if (typeof v === 'string') return utf8.encode(v)
+  if (v instanceof Uint8Array) return v
+  throw new ApplyError('ERR_APPLY_INVALID_ARGUMENT', `apply: ${what} must be a string or a Uint8Array, got ${typeof v}`)
+}
+
+function checkU64(n: number, what: string): number {
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new ApplyError('ERR_APPLY_INVALID_ARGUMENT', `apply: ${what} must be a non-negative safe integer, got ${String(n)}`)
+  }
+  return n
+}
+
+/**
+ * Appends little-endian fields to a growing buffer. Every field of the payload format
+ * (FORMAT.md) is one of: u8, u64 (a safe integer), bytes (u32 length + bytes), string (bytes of
+ * UTF-8), or a count (u32) followed by that many items.
+ */
+export class ByteWriter {
+  #buf = new Uint8Array(256)
+  #view = new DataView(this.#buf.buffer)
+  #at = 0
+
+  #room(n: number): void {
+    if (this.#at + n <= this.#buf.length) return
+    let size = this.#buf.length * 2
+    while (size < this.#at + n) size *= 2
+    const next = new Uint8Array(size)
+    next.set(this.#buf.subarray(0, this.#at))
+    this.#buf = next
+    this.#view = new DataView(next.buffer)
+  }
+
+  u8(v: number): this {
+    this.#room(1)
+    this.#buf[this.#at++] = v
+    return this
+  }
+
+  bool(v: boolean | undefined): this {
+    return this.u8(v === true ? 1 : 0)
+  }
+
+  u32(v: number): this {
+    this.#room(4)
+    this.#view.setUint32(this.#at, v, true)
+    this.#at += 4
+    return this
+  }
+
+  u64(v: number, what: string): this {
+    checkU64(v, what)
+    this.#room(8)
+    this.#view.setUint32(this.#at, v % 0x1_0000_0000, true)
+    this.#view.setUint32(this.#at + 4, Math.floor(v / 0x1_0000_0000), true)
+    this.#at += 8
+    return this
+  }
+
+  /** A signed safe integer (compare values may be negative in principle), as a two's-complement i64. */
+  i64(v: number, what: string): this {
+    if (!Number.isSafeInteger(v)) throw new ApplyError('ERR_APPLY_INVALID_ARGUMENT', `apply: ${what} must be a safe integer, got ${String(v)}`)
+    this.#room(8)
+    this.#view.setBigInt64(this.#at, BigInt(v), true)
+    this.#at += 8
+    return this
+  }
+
+  bytes(v: string | Uint8Array, what: string): this {
+    const b = toBytes(v, what)
+    this.u32(b.length)
+    this.#room(b.length)
+    this.#buf.set(b, this.#at)
+    this.#at += b.length
+    return this
+  }
+
+  string(v: string, what: string): this {
+    if (typeof v !== 'string') throw new ApplyError('ERR_APPLY_INVALID_ARGUMENT', `apply: ${what} must be a string, got ${typeof v}`)
+    return this.bytes(v, what)
+  }
+
+  /** An optional byte string: a presence byte, then the bytes. */
+  optBytes(v: string | Uint8Array | undefined, what: string): this {
+    if (v === undefined) return this.u8(0)
+    return this.u8(1).bytes(v, what)
+  }
+
+  get length(): number {
+    return this.#at
+  }
+
+  finish(): Uint8Array {
+    return this.#buf.slice(0, this.#at)
+  }
+}
+
+/** Reads what {@link ByteWriter} wrote; any overrun or bad field is ERR_APPLY_CORRUPT. */
+export class ByteReader {
+  readonly #buf: Uint8Array
+  readonly #view: DataView
+  #at = 0
+
+  constructor(buf: Uint8Array) {
+    this.#buf = buf
+    this.#view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
+  }
+
+  corrupt(detail: string): ApplyError {
+    return new ApplyError('ERR_APPLY_CORRUPT', `apply: payload does not decode (${detail} at byte ${this.#at} of ${this.#buf.length})`)
+  }
+
+  #need(n: number): void {
+    if (this.#at + n > this.#buf.length) throw this.corrupt(`needs ${n} more bytes`)
+  }
+
+  u8(): number {
+    this.#need(1)
+    return this.#buf[this.#at++]!
+  }
+
+  bool(): boolean {
+    const v = this.u8()
+    if (v > 1) throw this.corrupt(`bad boolean ${v}`)
+    return v === 1
+  }
+
+  u32(): number {
+    this.#need(4)
+    const v = this.#view.getUint32(this.#at, true)
+    this.#at += 4
+    return v
+  }
+
+  u64(): number {
+    this.#need(8)
+    const lo = this.#view.getUint32(this.#at, true)
+    const hi = this.#view.getUint32(this.#at + 4, true)
+    this.#at += 8
+    const v = hi * 0x1_0000_0000 + lo
+    if (!Number.isSafeInteger(v)) throw this.corrupt(`u64 ${v} is not a safe integer`)
+    return v
+  }
+
+  i64(): number {
+    this.#need(8)
+    const v = this.#view.getBigInt64(this.#at, true)
+    this.#at += 8
+    if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) throw this.corrupt(`i64 ${v} is not a safe integer`)
+    return Number(v)
+  }
+
+  /** A copy, so the result outlives the entry's buffer. */
+  bytes(): Uint8Array {
+    const n = this.u32()
+    this.#need(n)
+    const b = this.#buf.slice(this.#at, this.#at + n)
+    this.#at += n
+    return b
+  }
+
+  string(): string {
+    const n = this.u32()
+    this.#need(n)
+    try {
+      return fromUtf8.decode(this.#buf.subarray(this.#at, this.#at + n))
+    } catch {
+      throw this.corrupt('bad UTF-8')
+    } finally {
+      this.#at += n
+    }
+  }
+
+  optBytes(): Uint8Array | undefined {
+    return this.bool() ? this.bytes() : undefined
+  }
+
+  /** A count of items that follow, each at least `minItemBytes` long (bounds a hostile count). */
+  count(minItemBytes: number): number {
+    const n = this.u32()
+    if (n * minItemBytes > this.#buf.length - this.#at) throw this.corrupt(`count ${n} exceeds the payload`)
+    return n
+  }
+
+  end(): void {
+    if (this.#at !== this.#buf.length) throw this.corrupt(`${this.#buf.length - this.#at} trailing bytes`)
+  }
+}
