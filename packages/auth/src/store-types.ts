@@ -1,4 +1,4 @@
-import type { KeyRange, WriteTx } from '@strata/backend'
+import type { ApplyContext, KeyRange, WriteTx } from '@strata/backend'
 import type { PermissionType } from './authpb.js'
 import type { PasswordHasher } from './bcrypt-hasher.js'
 import type { Clock, Rng } from '@strata/seams'
@@ -28,9 +28,8 @@ export interface NoRangeEnd {
  * abandon it after a successful mutation (etcd panics in apply then); if it does, `recover()`
  * reloads the view from the backend.
  */
-export interface MutationOptions {
-  readonly tx?: WriteTx
-}
+/** Where a mutation writes: the backend's one apply-context type. */
+export type MutationOptions = ApplyContext
 
 export interface UserAddRequest {
   readonly name: string

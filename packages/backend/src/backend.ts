@@ -51,6 +51,16 @@ export interface WriteTx extends ReadTx {
   delete(bucket: BucketName, key: Uint8Array): void
 }
 
+/**
+ * The apply context every layer above the backend takes for work that must share the driver's
+ * write transaction (the lessor's grant/revoke/checkpoint, the auth store's mutations): with
+ * `tx`, the effects land in the same batch as the applied index the driver writes (etcd
+ * #11651, #11935); without it, the layer runs its own `backend.write`.
+ */
+export interface ApplyContext {
+  readonly tx?: WriteTx | undefined
+}
+
 export interface BackendStats {
   /** Bytes the backend occupies on its medium (LMDB: the data file's extent, last page + 1). */
   readonly sizeBytes: number

@@ -1,5 +1,5 @@
 // The public API: exactly what README.md's API table lists. Internals are in ./internal.ts.
-export type { Backend, BackendOptions, BackendStats, BucketName, HeadChunk, KeyValuePair, RangeOptions, ReadTx, ValueHead, WriteTx } from './backend.js'
+export type { ApplyContext, Backend, BackendOptions, BackendStats, BucketName, HeadChunk, KeyValuePair, RangeOptions, ReadTx, ValueHead, WriteTx } from './backend.js'
 export { BUCKETS } from './backend.js'
 export type { BackendErrorCode } from './errors.js'
 export { BackendError } from './errors.js'

@@ -1,5 +1,5 @@
 import assert from 'node:assert'
-import type { Backend, WriteTx } from '@strata/backend'
+import type { ApplyContext, Backend, WriteTx } from '@strata/backend'
 import { LeaseError, invalidArgument, leaseNotFound, notPrimary } from './errors.js'
 import { spreadExpiries } from './expiry-spread.js'
 import { Lease, keyBytes, keyString, keyStrings } from './lease.js'
@@ -10,14 +10,8 @@ import { decodeLeaseRecord, encodeLeaseKey, encodeLeaseRecord } from './lease-re
 import { resolveLessorOptions } from './lessor-options.js'
 import type { LessorOptions, RangeDeleter, ResolvedLessorOptions } from './lessor-options.js'
 
-/** Where an applied (log) operation writes: pass the apply loop's transaction to share it. */
-export interface ApplyOptions {
-  /**
-   * The backend write transaction to use, so that the driver's applied index lands in the same
-   * batch as the lease's effects (etcd #11935). Default: the lessor runs its own `backend.write`.
-   */
-  readonly tx?: WriteTx
-}
+/** Where an applied (log) operation writes: the backend's one apply-context type. */
+export type ApplyOptions = ApplyContext
 
 /** What one `tick` hands the driver to propose through the log. */
 export interface LessorTick {
