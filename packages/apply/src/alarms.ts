@@ -1,4 +1,5 @@
 import type { ReadTx, WriteTx } from '@strata/backend'
+import { u64be } from './byte-codec.js'
 import { ApplyError } from './errors.js'
 import type { AlarmType } from './request.js'
 
@@ -13,9 +14,7 @@ const TYPES: readonly AlarmType[] = ['none', 'nospace', 'corrupt']
 /** `alarm` bucket key: member id u64 BE, then the alarm type u8 (FORMAT.md §4); the value is empty. */
 function alarmKey(a: Alarm): Uint8Array {
   const k = new Uint8Array(9)
-  const v = new DataView(k.buffer)
-  v.setUint32(0, Math.floor(a.memberId / 0x1_0000_0000))
-  v.setUint32(4, a.memberId % 0x1_0000_0000)
+  k.set(u64be(a.memberId))
   k[8] = TYPES.indexOf(a.alarm)
   return k
 }

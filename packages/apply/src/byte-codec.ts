@@ -10,6 +10,15 @@ export function toBytes(v: string | Uint8Array, what: string): Uint8Array {
   throw new ApplyError('ERR_APPLY_INVALID_ARGUMENT', `apply: ${what} must be a string or a Uint8Array, got ${typeof v}`)
 }
 
+/** A u64 big-endian, for bucket keys and meta values that must sort numerically (FORMAT.md §4). */
+export function u64be(n: number): Uint8Array {
+  const b = new Uint8Array(8)
+  const v = new DataView(b.buffer)
+  v.setUint32(0, Math.floor(n / 0x1_0000_0000))
+  v.setUint32(4, n % 0x1_0000_0000)
+  return b
+}
+
 function checkU64(n: number, what: string): number {
   if (!Number.isSafeInteger(n) || n < 0) {
     throw new ApplyError('ERR_APPLY_INVALID_ARGUMENT', `apply: ${what} must be a non-negative safe integer, got ${String(n)}`)

@@ -2,6 +2,7 @@ import assert from 'node:assert'
 import type { Backend, ReadTx, WriteTx } from '@strata/backend'
 import { type ConfState, decodeConfState, encodeConfState } from '@strata/raft'
 import { hasCode } from '@strata/seams'
+import { u64be } from './byte-codec.js'
 import { ApplyError } from './errors.js'
 
 const enc = new TextEncoder()
@@ -9,14 +10,6 @@ const enc = new TextEncoder()
 export const CONSISTENT_INDEX_KEY = enc.encode('consistent_index')
 export const TERM_KEY = enc.encode('term')
 export const CONF_STATE_KEY = enc.encode('confState')
-
-function u64be(n: number): Uint8Array {
-  const b = new Uint8Array(8)
-  const v = new DataView(b.buffer)
-  v.setUint32(0, Math.floor(n / 0x1_0000_0000))
-  v.setUint32(4, n % 0x1_0000_0000)
-  return b
-}
 
 function readU64be(b: Uint8Array | undefined, what: string): number {
   if (b === undefined) return 0

@@ -1,14 +1,9 @@
 import type { ReadTx, WriteTx } from '@strata/backend'
+import { u64be } from './byte-codec.js'
 import type { Member } from './request.js'
 import { decodeMember, encodeMember } from './request-codec.js'
 
-function memberKey(id: number): Uint8Array {
-  const k = new Uint8Array(8)
-  const v = new DataView(k.buffer)
-  v.setUint32(0, Math.floor(id / 0x1_0000_0000))
-  v.setUint32(4, id % 0x1_0000_0000)
-  return k
-}
+const memberKey = u64be
 
 /**
  * The cluster's members as applied from the log (etcd's membership store): the `members`
