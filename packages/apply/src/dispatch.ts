@@ -93,7 +93,7 @@ export function dispatch(t: DispatchTarget, header: RequestHeader, body: Request
       const handle = t.mvcc.compact(body.revision)
       return { kind: 'compact', revision: body.revision, done: handle.done }
     }
-    default: return dispatchOther(t, info, body, tx, index)
+    default: return dispatchOther(t, info, header, body, tx, index)
   }
 }
 
@@ -110,7 +110,7 @@ function applyPut(t: DispatchTarget, info: AuthInfo | undefined, body: Extract<R
   return { kind: 'put', result: t.mvcc.put(body.key, value, { lease, prevKv: body.prevKv === true }) }
 }
 
-function dispatchOther(t: DispatchTarget, info: AuthInfo | undefined, body: RequestBody, tx: WriteTx, index: number): ApplyResponse {
+function dispatchOther(t: DispatchTarget, info: AuthInfo | undefined, header: RequestHeader, body: RequestBody, tx: WriteTx, index: number): ApplyResponse {
   const opts = { tx }
   switch (body.kind) {
     case 'leaseGrant': {
@@ -125,7 +125,9 @@ function dispatchOther(t: DispatchTarget, info: AuthInfo | undefined, body: Requ
       t.lessor.checkpoint(body.checkpoints.map((c) => ({ id: c.id, remainingTtl: c.remainingTtlSeconds })), opts)
       return { kind: 'none' }
     case 'authenticate':
-      return { kind: 'authenticate', token: t.auth.assignToken(body.name, { revision: t.auth.revision, index }) }
+      // The header carries the auth revision the password was checked at: a change in between
+      // (a new password, a deleted user) fails with ERR_AUTH_OLD_REVISION instead of a token.
+      return { kind: 'authenticate', token: t.auth.assignToken(body.name, { revision: header.authRevision, index }) }
     case 'alarm': return applyAlarm(t, info, body, tx)
     case 'memberAttrSet': {
       const m = t.members.get(body.memberId)

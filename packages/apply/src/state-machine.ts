@@ -111,13 +111,16 @@ export class StateMachine {
 
   /**
    * Records the point a new member starts from — index 1, term 1 and the initial membership,
-   * the metadata of its first raft snapshot — and commits it. Nothing happens if the backend
+   * the metadata of its first raft snapshot — with the initial members, and commits it. Nothing happens if the backend
    * is already at or past that point, so a bootstrap interrupted by a crash can be run again.
    */
-  async bootstrap(confState: ConfState): Promise<void> {
+  async bootstrap(confState: ConfState, members: readonly Member[] = []): Promise<void> {
     this.#checkOpen()
     if (this.#ci.index >= 1) return
-    this.#backend.write(() => this.#ci.advance(1, 1, confState))
+    this.#backend.write((tx) => {
+      for (const m of members) this.members.put(tx, m)
+      this.#ci.advance(1, 1, confState)
+    })
     await this.#backend.commit()
   }
 

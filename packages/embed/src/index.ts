@@ -1,1 +1,10 @@
-export {}
+export { EmbedError } from './errors.js'
+export type { EmbedErrorCode } from './errors.js'
+export type { InitialMember, OpenOptions } from './options.js'
+export { Store, StoreView, open, prefixEnd } from './store.js'
+export type { DeleteRequestOptions, GetOptions, PutRequestOptions, ResponseHeader, Watch, WatchRequestOptions } from './store.js'
+export type { KeepAlive, KeepAliveResponse, LeaseApi } from './lease-api.js'
+export type { AuthApi } from './auth-api.js'
+export type { MaintenanceApi, StatusResponse } from './maintenance-api.js'
+export type { ClusterApi } from './cluster-api.js'
+export { InProcessNetwork } from './in-process-network.js'

@@ -1,0 +1,505 @@
+import { join } from 'node:path'
+import { type Backend, LmdbBackend, MemoryBackend } from '@strata/backend'
+import { type ApplyOutcome, type Member as MemberRecord, type RequestBody, StateMachine, encodeMember, encodeRequest } from '@strata/apply'
+import {
+  type ConfChange, type ConfChangeV2, type ConfState, type Entry, EntryType, type HardState, MemoryStorage, RawNode, type Ready,
+  type Snapshot, StateType, decodeConfChange, decodeConfChangeV2, decodeMessage, encodeMessage,
+} from '@strata/raft'
+import { type FileLock, type Timer, StrataError, hasCode } from '@strata/seams'
+import { Snapshotter, Wal, repair, validSnapshotEntries } from '@strata/wal'
+import { EmbedError } from './errors.js'
+import type { ResolvedOptions } from './options.js'
+
+interface Waiter {
+  readonly resolve: (o: ApplyOutcome) => void
+  readonly reject: (e: Error) => void
+  readonly timer: Timer
+}
+
+/** The identity a request is proposed as: '' for none (auth off or internal work as root). */
+export interface Identity {
+  readonly username: string
+  readonly authRevision: number
+}
+
+function asV2(cc: ConfChange | ConfChangeV2): ConfChangeV2 {
+  if ('changes' in cc) return cc
+  return { transition: 0, changes: [{ type: cc.type, nodeId: cc.nodeId }], context: cc.context }
+}
+
+/**
+ * One raft member over the real layers: the Ready loop (persist → send → apply → advance),
+ * the tick timer, proposals and their waiters, ReadIndex rounds shared by concurrent reads,
+ * snapshots and WAL release, and etcd's restart rules. The public API is in store.ts.
+ */
+export class Member {
+  readonly o: ResolvedOptions
+  readonly sm: StateMachine
+  readonly #lock: FileLock | undefined
+  readonly #backend: Backend
+  readonly #wal: Wal
+  readonly #snaps: Snapshotter
+  readonly #storage: MemoryStorage
+  readonly #node: RawNode
+  #snapIndex: number
+  #raftApplied: number
+  #nextId = 1
+  readonly #waiting = new Map<number, Waiter>()
+  /** Invariant: resolved in applied order; each waits for the applied index to reach `index`. */
+  #appliedWaiters: { index: number; resolve: () => void }[] = []
+  /** Reads waiting for the next ReadIndex round, and the round in flight (its context). */
+  #readQueue: { resolve: () => void; reject: (e: Error) => void }[] = []
+  #readRound: { ctx: string; waiters: { resolve: () => void; reject: (e: Error) => void }[] } | undefined
+  #readSeq = 0
+  #loop: Promise<void> = Promise.resolve()
+  #loopQueued = false
+  #tickTimer: Timer | undefined
+  #closed = false
+  #stopped: Error | undefined
+  #leader = 0
+  #term = 0
+
+  private constructor(o: ResolvedOptions, parts: { lock: FileLock | undefined; backend: Backend; sm: StateMachine; wal: Wal; snaps: Snapshotter; storage: MemoryStorage; node: RawNode; snapIndex: number }) {
+    this.o = o
+    this.#lock = parts.lock
+    this.#backend = parts.backend
+    this.sm = parts.sm
+    this.#wal = parts.wal
+    this.#snaps = parts.snaps
+    this.#storage = parts.storage
+    this.#node = parts.node
+    this.#snapIndex = parts.snapIndex
+    this.#raftApplied = parts.snapIndex
+  }
+
+  /** Opens (bootstrapping a new member first), replays the log, starts ticking. */
+  static async open(o: ResolvedOptions): Promise<Member> {
+    const { fs } = o
+    await fs.mkdir(o.dir)
+    let lock: FileLock | undefined
+    try {
+      lock = await fs.lock(join(o.dir, 'LOCK'))
+    } catch (err) {
+      if (hasCode(err, 'ERR_SEAMS_LOCKED')) throw new EmbedError('ERR_EMBED_LOCKED', `embed: ${o.dir} is in use by another open store (in this process or another); close it first`, { dir: o.dir }, { cause: err })
+      throw err
+    }
+    try {
+      return await Member.#openLocked(o, lock)
+    } catch (err) {
+      await lock.release()
+      throw err
+    }
+  }
+
+  static async #openLocked(o: ResolvedOptions, lock: FileLock): Promise<Member> {
+    const { fs, failpoint, rng } = o
+    const backend = typeof o.backend === 'object' ? o.backend
+      : o.backend === 'memory' ? new MemoryBackend({ clock: o.clock, failpoint })
+        : await LmdbBackend.open(join(o.dir, 'db'), { clock: o.clock, failpoint, fs })
+    const sm = await StateMachine.open(backend, { clock: o.clock, failpoint, auth: { bcryptCost: o.bcryptCost } })
+    const snaps = await Snapshotter.open(join(o.dir, 'snap'), { fs, failpoint })
+    const walDir = join(o.dir, 'wal')
+    let snap = await newestUsable(o, snaps, walDir)
+    if (snap === undefined) {
+      const voters = o.initialCluster.map((m) => m.id).sort((a, b) => a - b)
+      const cs: ConfState = { voters, learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false }
+      const members: MemberRecord[] = o.initialCluster.map((m) => ({ id: m.id, name: m.name ?? `member-${m.id}`, peerUrls: [...(m.peerUrls ?? [])], clientUrls: [...(m.clientUrls ?? [])], isLearner: false }))
+      await sm.bootstrap(cs, members)
+      await snaps.save({ index: 1, term: 1, confState: cs }, sm.snapshot())
+      snap = (await snaps.loadNewest())!
+    }
+    const meta = snap.metadata
+    if (sm.applied.index < meta.index) await sm.restore(snap.read())
+    const { wal, hardState, entries } = await openWal(o, walDir, meta)
+    const storage = new MemoryStorage()
+    storage.applySnapshot({ data: new Uint8Array(0), metadata: meta })
+    if (hardState.term > 0) storage.setHardState(hardState)
+    storage.append(entries)
+    const node = new RawNode({
+      id: o.memberId, storage, rng, applied: meta.index,
+      electionTick: o.electionTicks, heartbeatTick: 1, checkQuorum: true, preVote: true,
+    })
+    const member = new Member(o, { lock, backend, sm, wal, snaps, storage, node, snapIndex: meta.index })
+    o.transport?.onMessage((from, bytes) => member.#receive(from, bytes))
+    if (o.initialCluster.length === 1 && meta.confState.voters.length <= 1) node.campaign()
+    member.#schedule()
+    member.#armTick()
+    await member.#loop
+    return member
+  }
+
+  get memberId(): number {
+    return this.o.memberId
+  }
+
+  get leader(): number {
+    return this.#leader
+  }
+
+  get term(): number {
+    return this.#term
+  }
+
+  get isLeader(): boolean {
+    return this.#leader === this.o.memberId
+  }
+
+  get raftStatus(): ReturnType<RawNode['status']> {
+    return this.#node.status()
+  }
+
+  get backend(): Backend {
+    return this.#backend
+  }
+
+  /** Proposes `body` and resolves with its applied outcome (rejects with its refusal). */
+  async propose(body: RequestBody, identity: Identity = { username: '', authRevision: 0 }): Promise<ApplyOutcome> {
+    this.#checkOpen()
+    if (this.#waiting.size >= this.o.maxPendingRequests) throw new EmbedError('ERR_EMBED_TOO_MANY_REQUESTS', `embed: ${this.#waiting.size} requests are waiting to apply; retry later`)
+    const id = this.#nextId++ * 1024 + (this.o.memberId % 1024)
+    const data = encodeRequest({ header: { id, ...identity }, body })
+    if (data.length > this.o.maxRequestBytes) {
+      throw new EmbedError('ERR_EMBED_REQUEST_TOO_LARGE', `embed: the request is ${data.length} bytes, over maxRequestBytes (${this.o.maxRequestBytes})`, { bytes: data.length })
+    }
+    const outcome = new Promise<ApplyOutcome>((resolve, reject) => {
+      const timer = this.o.clock.setTimer(this.o.requestTimeoutMs, () => {
+        this.#waiting.delete(id)
+        reject(new EmbedError('ERR_EMBED_TIMEOUT', `embed: the request did not apply within ${this.o.requestTimeoutMs} ms; it may still apply`))
+      })
+      this.#waiting.set(id, { resolve, reject, timer })
+    })
+    try {
+      this.#node.propose(data)
+    } catch (err) {
+      this.#settle(id)?.timer.cancel()
+      if (hasCode(err, 'ERR_RAFT_PROPOSAL_DROPPED')) throw new EmbedError('ERR_EMBED_NO_LEADER', 'embed: no leader is known; retry after the election', {}, { cause: err })
+      throw err
+    }
+    this.#schedule()
+    const o = await outcome
+    if (o.error !== undefined) throw o.error
+    return o
+  }
+
+  /** Proposes a membership change (the member record rides in its context). */
+  async proposeConfChange(cc: ConfChangeV2): Promise<void> {
+    this.#checkOpen()
+    const target = this.sm.applied.index
+    this.#node.proposeConfChange(cc)
+    this.#schedule()
+    const deadline = this.o.clock.now() + this.o.requestTimeoutMs
+    // Conf change entries carry no request id: wait until an entry past the proposal applies
+    // with the change visible in the applied conf state.
+    while (this.o.clock.now() < deadline) {
+      await this.waitApplied(target + 1)
+      const cs = this.sm.applied.confState
+      const all = [...cs.voters, ...cs.learners]
+      if (cc.changes.every((c) => (c.type === 1 ? !all.includes(c.nodeId) : all.includes(c.nodeId)))) return
+      await new Promise((r) => setImmediate(r))
+    }
+    throw new EmbedError('ERR_EMBED_TIMEOUT', 'embed: the membership change did not apply in time; check members() before retrying')
+  }
+
+  /** Resolves once the applied index reaches `index`. */
+  waitApplied(index: number): Promise<void> {
+    if (this.sm.applied.index >= index) return Promise.resolve()
+    return new Promise((resolve) => {
+      this.#appliedWaiters.push({ index, resolve })
+      this.#appliedWaiters.sort((a, b) => a.index - b.index)
+    })
+  }
+
+  /**
+   * A linearizable read barrier (ReadIndex): confirms leadership with a quorum, then waits
+   * until this member applied up to the read index. Reads queued while a round is in flight
+   * share the next round.
+   */
+  async readBarrier(): Promise<void> {
+    this.#checkOpen()
+    await new Promise<void>((resolve, reject) => {
+      this.#readQueue.push({ resolve, reject })
+      this.#startReadRound()
+    })
+  }
+
+  #startReadRound(): void {
+    if (this.#readRound !== undefined || this.#readQueue.length === 0) return
+    const ctx = `${this.o.memberId}:${++this.#readSeq}`
+    this.#readRound = { ctx, waiters: this.#readQueue }
+    this.#readQueue = []
+    try {
+      this.#node.readIndex(new TextEncoder().encode(ctx))
+    } catch (err) {
+      const round = this.#readRound
+      this.#readRound = undefined
+      const e = hasCode(err, 'ERR_RAFT_PROPOSAL_DROPPED') ? new EmbedError('ERR_EMBED_NO_LEADER', 'embed: no leader is known; retry after the election') : (err as Error)
+      for (const w of round.waiters) w.reject(e)
+      return
+    }
+    this.#schedule()
+  }
+
+  transferLeadership(to: number): void {
+    this.#checkOpen()
+    this.#node.transferLeader(to)
+    this.#schedule()
+  }
+
+  /** The conf change that adds `m` (as a learner if `m.isLearner`). */
+  static addChange(m: MemberRecord): ConfChangeV2 {
+    return { transition: 0, changes: [{ type: m.isLearner ? 3 : 0, nodeId: m.id }], context: encodeMember(m) }
+  }
+
+  // ---- the loop ------------------------------------------------------------------------
+
+  #schedule(): void {
+    if (this.#loopQueued || this.#closed) return
+    this.#loopQueued = true
+    this.#loop = this.#loop.then(async () => {
+      this.#loopQueued = false
+      try {
+        while (!this.#closed && this.#stopped === undefined && this.#node.hasReady()) await this.#handleReady(this.#node.ready())
+      } catch (err) {
+        this.#stop(err as Error)
+      }
+    })
+  }
+
+  #armTick(): void {
+    if (this.#closed) return
+    this.#tickTimer = this.o.clock.setTimer(this.o.tickMs, () => {
+      if (this.#closed || this.#stopped !== undefined) return
+      this.#node.tick()
+      this.#expireLeases()
+      this.#schedule()
+      this.#armTick()
+    })
+  }
+
+  /** The primary lessor's expired leases are revoked through the log, as root (etcd §5.6). */
+  #expireLeases(): void {
+    if (!this.isLeader || !this.sm.lessor.isPrimary) return
+    const { expired, checkpoints } = this.sm.tick()
+    const root = { username: this.sm.auth.enabled ? 'root' : '', authRevision: this.sm.auth.revision }
+    for (const id of expired) this.propose({ kind: 'leaseRevoke', id }, root).catch(() => {})
+    if (checkpoints.length > 0) {
+      this.propose({ kind: 'leaseCheckpoint', checkpoints: checkpoints.map((c) => ({ id: c.id, remainingTtlSeconds: c.remainingTtl })) }, root).catch(() => {})
+    }
+  }
+
+  async #handleReady(rd: Ready): Promise<void> {
+    const { failpoint } = this.o
+    if (rd.softState !== undefined) this.#onSoftState(rd.softState.lead, rd.softState.raftState)
+    if (rd.hardState !== undefined) this.#term = rd.hardState.term
+    if (rd.snapshot !== undefined && rd.snapshot.metadata.index > 0) await this.#applySnapshot(rd.snapshot)
+    if (rd.entries.length > 0 || rd.hardState !== undefined) {
+      failpoint('raftBeforeSave')
+      await this.#wal.save(rd.hardState ?? this.#hardState(), rd.entries)
+      failpoint('raftAfterSave')
+    }
+    this.#storage.append(rd.entries)
+    if (rd.hardState !== undefined) this.#storage.setHardState(rd.hardState)
+    for (const m of rd.messages) this.o.transport?.send(m.to, encodeMessage(m))
+    for (const rs of rd.readStates) this.#onReadState(new TextDecoder().decode(rs.requestCtx), rs.index)
+    for (const e of rd.committedEntries) this.#apply(e)
+    this.#node.advance()
+    this.#wakeApplied()
+    await this.#maybeSnapshot()
+  }
+
+  #hardState(): HardState {
+    return this.#storage.initialState().hardState
+  }
+
+  #onSoftState(lead: number, state: number): void {
+    this.#leader = lead
+    const leading = state === StateType.Leader
+    this.sm.setLeader(leading ? this.#node.status().hardState.term : undefined, this.o.tickMs * this.o.electionTicks)
+    if (!leading && this.#readRound !== undefined) {
+      // A round may never complete once leadership is lost: retry it with the next leader.
+      this.#readQueue.unshift(...this.#readRound.waiters)
+      this.#readRound = undefined
+    }
+  }
+
+  #onReadState(ctx: string, index: number): void {
+    const round = this.#readRound
+    if (round === undefined || round.ctx !== ctx) return
+    this.#readRound = undefined
+    void this.waitApplied(index).then(() => {
+      for (const w of round.waiters) w.resolve()
+    })
+    this.#startReadRound()
+  }
+
+  #apply(e: Entry): void {
+    this.#raftApplied = e.index
+    if (e.type === EntryType.Normal) {
+      const outcome = this.sm.apply(e)
+      const id = outcome?.header?.id
+      if (outcome !== undefined && id !== undefined) {
+        const w = this.#settle(id)
+        if (w !== undefined) {
+          w.timer.cancel()
+          w.resolve(outcome)
+        }
+      }
+      return
+    }
+    const cc = asV2(e.type === EntryType.ConfChange ? decodeConfChange(e.data) : decodeConfChangeV2(e.data))
+    const cs = this.#node.applyConfChange(cc)
+    this.sm.applyConfChange(e, cc, cs)
+    if (cc.changes.some((c) => c.type === 1 && c.nodeId === this.o.memberId)) {
+      this.#stop(new EmbedError('ERR_EMBED_REMOVED', `embed: member ${this.o.memberId} was removed from the cluster`))
+    }
+  }
+
+  #settle(id: number): Waiter | undefined {
+    const w = this.#waiting.get(id)
+    this.#waiting.delete(id)
+    return w
+  }
+
+  #wakeApplied(): void {
+    const applied = this.sm.applied.index
+    let n = 0
+    while (n < this.#appliedWaiters.length && this.#appliedWaiters[n]!.index <= applied) this.#appliedWaiters[n++]!.resolve()
+    if (n > 0) this.#appliedWaiters = this.#appliedWaiters.slice(n)
+  }
+
+  /** A snapshot from the leader: the state machine restores from it, then the log restarts past it. */
+  async #applySnapshot(snap: Snapshot): Promise<void> {
+    const { metadata } = snap
+    await this.#snaps.save(metadata, [snap.data])
+    await this.#wal.saveSnapshot(metadata)
+    this.#storage.applySnapshot(snap)
+    await this.sm.restore((async function* () { yield snap.data })())
+    this.#snapIndex = metadata.index
+    this.#raftApplied = metadata.index
+  }
+
+  /** etcd's order: the snapshot file, then the WAL marker, then the log is released below it. */
+  async #maybeSnapshot(): Promise<void> {
+    const point = this.sm.applied
+    if (point.index - this.#snapIndex < this.o.snapshotCount || this.#raftApplied < point.index) return
+    await this.#snaps.save({ index: point.index, term: point.term, confState: point.confState }, this.sm.snapshot())
+    await this.#wal.saveSnapshot({ index: point.index, term: point.term, confState: point.confState })
+    const data = await collect(this.sm.snapshot())
+    this.#storage.createSnapshot(point.index, { confState: point.confState, data })
+    // Keep some entries so a slightly lagging follower catches up from the log, not a snapshot.
+    const keepFrom = Math.max(this.#snapIndex, point.index - 5_000)
+    if (keepFrom > this.#storage.firstIndex() - 1) this.#storage.compact(keepFrom)
+    this.#wal.releaseTo(point.index)
+    this.#snapIndex = point.index
+  }
+
+  #receive(from: number, bytes: Uint8Array): void {
+    if (this.#closed || this.#stopped !== undefined) return
+    try {
+      this.#node.step(decodeMessage(bytes))
+    } catch (err) {
+      // A malformed or stale message from a peer is dropped; raft recovers by retrying.
+      if (!(err instanceof StrataError)) throw err
+      void from
+      return
+    }
+    this.#schedule()
+  }
+
+  #stop(err: Error): void {
+    if (this.#stopped !== undefined) return
+    this.#stopped = err
+    const stopped = hasCode(err, 'ERR_EMBED_REMOVED') ? err : new EmbedError('ERR_EMBED_STOPPED', `embed: member ${this.o.memberId} stopped: ${err.message}; reopen it (after repairing its disk if the cause is one)`, {}, { cause: err })
+    for (const [id, w] of this.#waiting) {
+      w.timer.cancel()
+      w.reject(stopped)
+      this.#waiting.delete(id)
+    }
+    for (const w of [...this.#readQueue, ...(this.#readRound?.waiters ?? [])]) w.reject(stopped)
+    this.#readQueue = []
+    this.#readRound = undefined
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new EmbedError('ERR_EMBED_CLOSED', 'embed: the store is closed; open it again')
+    if (this.#stopped !== undefined) {
+      if (hasCode(this.#stopped, 'ERR_EMBED_REMOVED')) throw this.#stopped
+      throw new EmbedError('ERR_EMBED_STOPPED', `embed: member ${this.o.memberId} stopped: ${this.#stopped.message}`, {}, { cause: this.#stopped })
+    }
+  }
+
+  /** Stops ticking, waits for the loop, fails what still waits, closes every layer. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    this.#tickTimer?.cancel()
+    await this.#loop
+    const closed = new EmbedError('ERR_EMBED_CLOSED', 'embed: the store closed before the request applied')
+    for (const w of this.#waiting.values()) {
+      w.timer.cancel()
+      w.reject(closed)
+    }
+    this.#waiting.clear()
+    for (const w of [...this.#readQueue, ...(this.#readRound?.waiters ?? [])]) w.reject(closed)
+    await this.sm.close()
+    await this.#wal.close()
+    await this.#snaps.close()
+    await this.#backend.close()
+    await this.#lock?.release()
+  }
+}
+
+async function collect(stream: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = []
+  let n = 0
+  for await (const c of stream) {
+    parts.push(c)
+    n += c.length
+  }
+  const out = new Uint8Array(n)
+  let at = 0
+  for (const p of parts) {
+    out.set(p, at)
+    at += p.length
+  }
+  return out
+}
+
+/** etcd's restart rule: the newest snapshot file that the WAL also has a marker for. */
+async function newestUsable(o: ResolvedOptions, snaps: Snapshotter, walDir: string) {
+  const hasWal = (await o.fs.readdir(walDir).catch(() => [] as string[])).some((n) => n.endsWith('.wal'))
+  if (!hasWal) return snaps.loadNewest()
+  const marked = await validSnapshotEntries(walDir, { fs: o.fs })
+  for (const m of await snaps.list()) {
+    if (marked.some((w) => w.index === m.index && w.term === m.term)) return snaps.loadAt(m.index, m.term)
+  }
+  return undefined
+}
+
+/** Opens the WAL at the snapshot point (creating it for a new member), repairing a torn tail once. */
+async function openWal(o: ResolvedOptions, dir: string, snap: { index: number; term: number; confState: ConfState }) {
+  const { fs, rng, failpoint } = o
+  const exists = (await fs.readdir(dir).catch(() => [] as string[])).some((n) => n.endsWith('.wal'))
+  if (!exists) {
+    const wal = await Wal.create(dir, new Uint8Array(0), { fs, rng, failpoint })
+    await wal.saveSnapshot(snap)
+    return { wal, hardState: { term: 0, vote: 0, commit: 0 }, entries: [] as Entry[] }
+  }
+  const marked = await validSnapshotEntries(dir, { fs })
+  const interrupted = snap.index === 1 && !marked.some((w) => w.index === 1)
+  for (let attempt = 0; ; attempt++) {
+    const wal = await Wal.open(dir, interrupted ? { index: 0, term: 0 } : snap, { fs, rng, failpoint })
+    try {
+      if (interrupted) {
+        await wal.readAll()
+        await wal.saveSnapshot(snap)
+        return { wal, hardState: { term: 0, vote: 0, commit: 0 }, entries: [] as Entry[] }
+      }
+      return { wal, ...(await wal.readAll()) }
+    } catch (err) {
+      await wal.close()
+      if (!hasCode(err, 'ERR_WAL_TORN_TAIL') || attempt > 0) throw err
+      await repair(dir, { fs })
+    }
+  }
+}

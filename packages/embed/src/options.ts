@@ -1,0 +1,106 @@
+import type { Backend } from '@strata/backend'
+import { type Clock, type Failpoint, type FileSystem, type Rng, type Transport, cryptoRng, noFailpoint, nodeFileSystem, systemClock } from '@strata/seams'
+import { EmbedError } from './errors.js'
+
+/** A member of the initial cluster: its id and the URLs its peers reach it at (informational in-process). */
+export interface InitialMember {
+  readonly id: number
+  readonly name?: string
+  readonly peerUrls?: readonly string[]
+  readonly clientUrls?: readonly string[]
+}
+
+export interface OpenOptions {
+  /** The data directory: `LOCK`, `wal/`, `snap/`, `db/` (LMDB) beneath it. Required unless `backend` is 'memory' and `fs` is simulated. */
+  readonly dir: string
+  /** This member's id, a positive safe integer. Default 1. */
+  readonly memberId?: number
+  /** The members of a new cluster, this one included. Default: this member alone. Ignored when the directory already holds a member. */
+  readonly initialCluster?: readonly InitialMember[]
+  /** Carries raft messages to the other members. Required with more than one member. */
+  readonly transport?: Transport
+  /** 'lmdb' (durable, default) or 'memory' (simulated durability, for tests and simulations). */
+  readonly backend?: 'lmdb' | 'memory' | Backend
+  /** Milliseconds per raft tick. Default 100 (etcd's heartbeat interval). */
+  readonly tickMs?: number
+  /** Ticks without a leader before an election. Default 10 (1 s at 100 ms ticks). */
+  readonly electionTicks?: number
+  /** Take a raft snapshot (and release WAL segments below it) every this many applied entries. Default 10,000. */
+  readonly snapshotCount?: number
+  /** Backend size in bytes above which writes that grow it fail with ERR_EMBED_NO_SPACE. Default 2 GiB; 0: no quota. */
+  readonly quotaBackendBytes?: number
+  /** Largest encoded request in bytes. Default 1,572,864 (1.5 MiB, etcd's). */
+  readonly maxRequestBytes?: number
+  /** Largest number of requests proposed and not yet applied. Default 10,000. */
+  readonly maxPendingRequests?: number
+  /** How long a request may wait to apply, in ms. Default 7,000. */
+  readonly requestTimeoutMs?: number
+  /** bcrypt cost of passwords hashed by `auth.userAdd`/`userChangePassword`. Default 10. */
+  readonly bcryptCost?: number
+  readonly clock?: Clock
+  readonly rng?: Rng
+  readonly fs?: FileSystem
+  readonly failpoint?: Failpoint
+}
+
+export interface ResolvedOptions {
+  readonly dir: string
+  readonly memberId: number
+  readonly initialCluster: readonly InitialMember[]
+  readonly transport: Transport | undefined
+  readonly backend: 'lmdb' | 'memory' | Backend
+  readonly tickMs: number
+  readonly electionTicks: number
+  readonly snapshotCount: number
+  readonly quotaBackendBytes: number
+  readonly maxRequestBytes: number
+  readonly maxPendingRequests: number
+  readonly requestTimeoutMs: number
+  readonly bcryptCost: number
+  readonly clock: Clock
+  readonly rng: Rng
+  readonly fs: FileSystem
+  readonly failpoint: Failpoint
+}
+
+function int(o: Record<string, unknown>, name: string, dflt: number, min: number, max: number): number {
+  const v = o[name] ?? dflt
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
+    throw new EmbedError('ERR_EMBED_INVALID_OPTION', `embed: ${name} must be an integer in ${min}..${max}, got ${String(v)}`, { option: name })
+  }
+  return v
+}
+
+/** Checks every option (ERR_EMBED_INVALID_OPTION) and fills in the defaults. */
+export function resolveOptions(options: OpenOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) throw new EmbedError('ERR_EMBED_INVALID_OPTION', 'embed: open() takes an options object with at least { dir }')
+  const o = options as unknown as Record<string, unknown>
+  if (typeof options.dir !== 'string' || options.dir.length === 0) throw new EmbedError('ERR_EMBED_INVALID_OPTION', 'embed: dir must be a non-empty path', { option: 'dir' })
+  const memberId = int(o, 'memberId', 1, 1, Number.MAX_SAFE_INTEGER)
+  const initialCluster = options.initialCluster ?? [{ id: memberId }]
+  if (!Array.isArray(initialCluster) || initialCluster.length === 0 || !initialCluster.some((m) => m.id === memberId)) {
+    throw new EmbedError('ERR_EMBED_INVALID_OPTION', `embed: initialCluster must list this member (${memberId})`, { option: 'initialCluster' })
+  }
+  if (initialCluster.length > 1 && options.transport === undefined) {
+    throw new EmbedError('ERR_EMBED_INVALID_OPTION', 'embed: a cluster of several members needs a transport', { option: 'transport' })
+  }
+  const backend = options.backend ?? 'lmdb'
+  if (backend !== 'lmdb' && backend !== 'memory' && typeof backend !== 'object') {
+    throw new EmbedError('ERR_EMBED_INVALID_OPTION', `embed: backend must be 'lmdb', 'memory' or a Backend, got ${String(backend)}`, { option: 'backend' })
+  }
+  return {
+    dir: options.dir, memberId, initialCluster, transport: options.transport, backend,
+    tickMs: int(o, 'tickMs', 100, 1, 60_000),
+    electionTicks: int(o, 'electionTicks', 10, 2, 1_000),
+    snapshotCount: int(o, 'snapshotCount', 10_000, 1, 100_000_000),
+    quotaBackendBytes: int(o, 'quotaBackendBytes', 2 * 1024 ** 3, 0, Number.MAX_SAFE_INTEGER),
+    maxRequestBytes: int(o, 'maxRequestBytes', 1_572_864, 1024, 64 * 1024 * 1024),
+    maxPendingRequests: int(o, 'maxPendingRequests', 10_000, 1, 1_000_000),
+    requestTimeoutMs: int(o, 'requestTimeoutMs', 7_000, 1, 3_600_000),
+    bcryptCost: int(o, 'bcryptCost', 10, 4, 31),
+    clock: options.clock ?? systemClock,
+    rng: options.rng ?? cryptoRng(),
+    fs: options.fs ?? nodeFileSystem,
+    failpoint: options.failpoint ?? noFailpoint,
+  }
+}
