@@ -26,6 +26,8 @@ export type EmbedErrorCode =
   | 'ERR_EMBED_NO_SPACE'
   /** The member stopped after a failure it cannot recover from alone (a failed fsync, a corrupt file). */
   | 'ERR_EMBED_STOPPED'
+  /** A txn branch writes one key twice: two puts, or a put inside a deleted range (etcd's ErrDuplicateKey). */
+  | 'ERR_EMBED_DUPLICATE_KEY'
   /** The member was removed from its cluster. */
   | 'ERR_EMBED_REMOVED'
 

@@ -3,7 +3,7 @@ import { type Backend, LmdbBackend, MemoryBackend } from '@strata/backend'
 import { type ApplyOutcome, type Member as MemberRecord, type RequestBody, StateMachine, encodeMember, encodeRequest } from '@strata/apply'
 import {
   type ConfChange, type ConfChangeV2, type ConfState, type Entry, EntryType, type HardState, MemoryStorage, RawNode, type Ready,
-  type Snapshot, StateType, decodeConfChange, decodeConfChangeV2, decodeMessage, encodeMessage,
+  type Snapshot, SnapshotTemporarilyUnavailableError, StateType, decodeConfChange, decodeConfChangeV2, decodeMessage, encodeMessage,
 } from '@strata/raft'
 import { type FileLock, type Timer, StrataError, hasCode } from '@strata/seams'
 import { Snapshotter, Wal, repair, validSnapshotEntries } from '@strata/wal'
@@ -20,6 +20,24 @@ interface Waiter {
 export interface Identity {
   readonly username: string
   readonly authRevision: number
+}
+
+/**
+ * MemoryStorage whose snapshot is made on demand: the bootstrap snapshot (and any point whose
+ * data was not kept) has no data, so when raft wants to send one, the member is asked to take
+ * a real snapshot and raft is told to retry (etcd's ErrSnapshotTemporarilyUnavailable).
+ */
+class MemberStorage extends MemoryStorage {
+  onSnapshotNeeded: () => void = () => {}
+
+  override snapshot(): Snapshot {
+    const s = super.snapshot()
+    if (s.data.length === 0 && s.metadata.index > 0) {
+      this.onSnapshotNeeded()
+      throw new SnapshotTemporarilyUnavailableError()
+    }
+    return s
+  }
 }
 
 function asV2(cc: ConfChange | ConfChangeV2): ConfChangeV2 {
@@ -39,8 +57,10 @@ export class Member {
   readonly #backend: Backend
   readonly #wal: Wal
   readonly #snaps: Snapshotter
-  readonly #storage: MemoryStorage
+  readonly #storage: MemberStorage
   readonly #node: RawNode
+  /** Invariant: set when raft asked for a snapshot to send; the next Ready takes one. */
+  #snapshotWanted = false
   #snapIndex: number
   #raftApplied: number
   #nextId = 1
@@ -59,7 +79,7 @@ export class Member {
   #leader = 0
   #term = 0
 
-  private constructor(o: ResolvedOptions, parts: { lock: FileLock | undefined; backend: Backend; sm: StateMachine; wal: Wal; snaps: Snapshotter; storage: MemoryStorage; node: RawNode; snapIndex: number }) {
+  private constructor(o: ResolvedOptions, parts: { lock: FileLock | undefined; backend: Backend; sm: StateMachine; wal: Wal; snaps: Snapshotter; storage: MemberStorage; node: RawNode; snapIndex: number }) {
     this.o = o
     this.#lock = parts.lock
     this.#backend = parts.backend
@@ -70,6 +90,10 @@ export class Member {
     this.#node = parts.node
     this.#snapIndex = parts.snapIndex
     this.#raftApplied = parts.snapIndex
+    this.#storage.onSnapshotNeeded = () => {
+      this.#snapshotWanted = true
+      this.#schedule()
+    }
   }
 
   /** Opens (bootstrapping a new member first), replays the log, starts ticking. */
@@ -111,7 +135,7 @@ export class Member {
     const meta = snap.metadata
     if (sm.applied.index < meta.index) await sm.restore(snap.read())
     const { wal, hardState, entries } = await openWal(o, walDir, meta)
-    const storage = new MemoryStorage()
+    const storage = new MemberStorage()
     storage.applySnapshot({ data: new Uint8Array(0), metadata: meta })
     if (hardState.term > 0) storage.setHardState(hardState)
     storage.append(entries)
@@ -381,13 +405,16 @@ export class Member {
   /** etcd's order: the snapshot file, then the WAL marker, then the log is released below it. */
   async #maybeSnapshot(): Promise<void> {
     const point = this.sm.applied
-    if (point.index - this.#snapIndex < this.o.snapshotCount || this.#raftApplied < point.index) return
+    // The storage's snapshot is always at #snapIndex; a wanted one needs a newer point.
+    const due = point.index - this.#snapIndex >= this.o.snapshotCount || (this.#snapshotWanted && point.index > this.#snapIndex)
+    if (!due || this.#raftApplied < point.index) return
+    this.#snapshotWanted = false
     await this.#snaps.save({ index: point.index, term: point.term, confState: point.confState }, this.sm.snapshot())
     await this.#wal.saveSnapshot({ index: point.index, term: point.term, confState: point.confState })
     const data = await collect(this.sm.snapshot())
     this.#storage.createSnapshot(point.index, { confState: point.confState, data })
     // Keep some entries so a slightly lagging follower catches up from the log, not a snapshot.
-    const keepFrom = Math.max(this.#snapIndex, point.index - 5_000)
+    const keepFrom = Math.max(this.#snapIndex, point.index - this.o.snapshotCatchUpEntries)
     if (keepFrom > this.#storage.firstIndex() - 1) this.#storage.compact(keepFrom)
     this.#wal.releaseTo(point.index)
     this.#snapIndex = point.index
@@ -418,6 +445,11 @@ export class Member {
     for (const w of [...this.#readQueue, ...(this.#readRound?.waiters ?? [])]) w.reject(stopped)
     this.#readQueue = []
     this.#readRound = undefined
+  }
+
+  /** Throws ERR_EMBED_CLOSED / ERR_EMBED_STOPPED / ERR_EMBED_REMOVED when the member cannot serve. */
+  ensureOpen(): void {
+    this.#checkOpen()
   }
 
   #checkOpen(): void {

@@ -27,6 +27,8 @@ export interface OpenOptions {
   readonly electionTicks?: number
   /** Take a raft snapshot (and release WAL segments below it) every this many applied entries. Default 10,000. */
   readonly snapshotCount?: number
+  /** Entries kept in memory behind a snapshot so a slightly lagging follower catches up from the log. Default 5,000 (etcd's). */
+  readonly snapshotCatchUpEntries?: number
   /** Backend size in bytes above which writes that grow it fail with ERR_EMBED_NO_SPACE. Default 2 GiB; 0: no quota. */
   readonly quotaBackendBytes?: number
   /** Largest encoded request in bytes. Default 1,572,864 (1.5 MiB, etcd's). */
@@ -52,6 +54,7 @@ export interface ResolvedOptions {
   readonly tickMs: number
   readonly electionTicks: number
   readonly snapshotCount: number
+  readonly snapshotCatchUpEntries: number
   readonly quotaBackendBytes: number
   readonly maxRequestBytes: number
   readonly maxPendingRequests: number
@@ -93,6 +96,7 @@ export function resolveOptions(options: OpenOptions): ResolvedOptions {
     tickMs: int(o, 'tickMs', 100, 1, 60_000),
     electionTicks: int(o, 'electionTicks', 10, 2, 1_000),
     snapshotCount: int(o, 'snapshotCount', 10_000, 1, 100_000_000),
+    snapshotCatchUpEntries: int(o, 'snapshotCatchUpEntries', 5_000, 1, 100_000_000),
     quotaBackendBytes: int(o, 'quotaBackendBytes', 2 * 1024 ** 3, 0, Number.MAX_SAFE_INTEGER),
     maxRequestBytes: int(o, 'maxRequestBytes', 1_572_864, 1024, 64 * 1024 * 1024),
     maxPendingRequests: int(o, 'maxPendingRequests', 10_000, 1, 1_000_000),

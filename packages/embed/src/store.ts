@@ -1,4 +1,4 @@
-import type { ApplyOutcome, ApplyResponse, Member as MemberRecord, RequestBody, TxnBody } from '@strata/apply'
+import type { ApplyOutcome, ApplyResponse, Member as MemberRecord, RequestBody, TxnBody, TxnOp } from '@strata/apply'
 import { newLeaseId } from '@strata/lease'
 import type { DeleteResult, KeyValue, PutResult, RangeOptions, RangeResult, TxnResult, WatchResponse } from '@strata/mvcc'
 import type { Bytes } from '@strata/backend'
@@ -78,6 +78,52 @@ function rangeEnd(key: Bytes, o: { readonly prefix?: boolean; readonly end?: Byt
   return o.prefix === true ? prefixEnd(key) : o.end
 }
 
+const latin1 = (b: Bytes): string => (typeof b === 'string' ? Buffer.from(b).toString('latin1') : Buffer.from(b).toString('latin1'))
+
+/** The keys a branch puts and the ranges it deletes, nested txns' branches included. */
+function branchWrites(ops: readonly TxnOp[]): { puts: Set<string>; dels: [string, string | undefined][] } {
+  const puts = new Set<string>()
+  const dels: [string, string | undefined][] = []
+  for (const op of ops) {
+    if ('put' in op) {
+      const k = latin1(op.put.key)
+      if (puts.has(k)) throw duplicateKey()
+      puts.add(k)
+    } else if ('deleteRange' in op) {
+      dels.push([latin1(op.deleteRange.key), op.deleteRange.end === undefined ? undefined : latin1(op.deleteRange.end)])
+    } else if ('txn' in op) {
+      // The then and else of a nested txn may reuse a key; each must not clash with this branch.
+      const nested = [branchWrites(op.txn.success ?? []), branchWrites(op.txn.failure ?? [])]
+      const union = new Set<string>()
+      for (const n of nested) {
+        for (const k of n.puts) {
+          if (puts.has(k)) throw duplicateKey()
+          union.add(k)
+        }
+        dels.push(...n.dels)
+      }
+      for (const k of union) puts.add(k)
+    }
+  }
+  for (const k of puts) {
+    for (const [from, to] of dels) {
+      const inside = to === undefined ? k === from : to === '\0' ? k >= from : k >= from && k < to
+      if (inside) throw duplicateKey()
+    }
+  }
+  return { puts, dels }
+}
+
+function duplicateKey(): EmbedError {
+  return new EmbedError('ERR_EMBED_DUPLICATE_KEY', 'embed: a txn branch writes the same key twice (two puts, or a put inside a deleted range); etcd: duplicate key given in txn request')
+}
+
+/** etcd's ErrDuplicateKey, checked before proposing: a branch may not write one key twice. */
+function checkTxnDuplicates(t: TxnBody): void {
+  branchWrites(t.success ?? [])
+  branchWrites(t.failure ?? [])
+}
+
 function checkKey(key: unknown): asserts key is Bytes {
   if (typeof key !== 'string' && !(key instanceof Uint8Array)) throw new EmbedError('ERR_EMBED_INVALID_ARGUMENT', `embed: a key must be a string or a Uint8Array, got ${typeof key}`)
   if (key.length === 0) throw new EmbedError('ERR_EMBED_INVALID_ARGUMENT', 'embed: a key must not be empty (etcd: key is not provided)')
@@ -115,6 +161,7 @@ export class StoreView {
   }
 
   async put(key: Bytes, value: Bytes, options: PutRequestOptions = {}): Promise<{ header: ResponseHeader; prevKv?: KeyValue }> {
+    this.member.ensureOpen()
     checkKey(key)
     if (typeof value !== 'string' && !(value instanceof Uint8Array)) throw new EmbedError('ERR_EMBED_INVALID_ARGUMENT', `embed: a value must be a string or a Uint8Array, got ${typeof value}`)
     this.#checkQuota(key.length + value.length + 256)
@@ -128,6 +175,7 @@ export class StoreView {
    * reads, then a local read), or `serializable` (local, possibly stale on a follower).
    */
   async get(key: Bytes, options: GetOptions = {}): Promise<Omit<RangeResult, 'revision'> & { header: ResponseHeader }> {
+    this.member.ensureOpen()
     checkKey(key)
     const { prefix, end, serializable, ...range } = options
     const stop = rangeEnd(key, { prefix, end })
@@ -147,6 +195,7 @@ export class StoreView {
   /** A transaction: compares, then the success or the failure branch, atomically (etcd's Txn). */
   async txn(request: TxnBody): Promise<{ header: ResponseHeader } & Omit<TxnResult, 'revision'>> {
     if (typeof request !== 'object' || request === null) throw new EmbedError('ERR_EMBED_INVALID_ARGUMENT', 'embed: txn takes { compare?, success?, failure? }')
+    checkTxnDuplicates(request)
     const { outcome, response } = await this.#propose({ kind: 'txn', txn: request }, 'txn')
     const r: TxnResult = response.result
     return { header: this.header(outcome), succeeded: r.succeeded, responses: r.responses }
@@ -161,6 +210,7 @@ export class StoreView {
 
   /** Watches a key or a range from `startRevision` (default: the next change). */
   watch(key: Bytes, options: WatchRequestOptions = {}): Watch {
+    this.member.ensureOpen()
     checkKey(key)
     const end = rangeEnd(key, options)
     this.#checkRead(key, end)

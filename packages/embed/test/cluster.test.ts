@@ -1,0 +1,169 @@
+import assert from 'node:assert/strict'
+import { tempDir } from '@strata/testkit'
+import { test } from 'uvu'
+import { InProcessNetwork, type Store, open } from '../src/index.js'
+
+const CLUSTER = [{ id: 1 }, { id: 2 }, { id: 3 }]
+const text = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : Buffer.from(b).toString())
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+interface Cluster {
+  readonly net: InProcessNetwork
+  readonly dir: string
+  readonly stores: Map<number, Store>
+  start(id: number, initialCluster?: { id: number }[]): Promise<Store>
+  leader(exclude?: number): Promise<Store>
+  close(): Promise<void>
+}
+
+async function cluster(ids = [1, 2, 3], extra: { snapshotCount?: number; snapshotCatchUpEntries?: number } = {}): Promise<Cluster> {
+  const d = await tempDir('strata-cluster-')
+  const net = new InProcessNetwork()
+  const stores = new Map<number, Store>()
+  const c: Cluster = {
+    net, dir: d.path, stores,
+    async start(id, initialCluster = CLUSTER) {
+      const s = await open({ dir: `${d.path}/m${id}`, memberId: id, initialCluster, transport: net.transport(id), tickMs: 10, electionTicks: 10, requestTimeoutMs: 3000, ...extra })
+      stores.set(id, s)
+      return s
+    },
+    async leader(exclude) {
+      for (let i = 0; i < 500; i++) {
+        for (const [id, s] of stores) {
+          if (id !== exclude && s.maintenance.status().leader === id) return s
+        }
+        await sleep(10)
+      }
+      throw new Error('no leader elected within 5 s')
+    },
+    async close() {
+      for (const s of stores.values()) await s.close()
+      await d.cleanup()
+    },
+  }
+  for (const id of ids) await c.start(id)
+  return c
+}
+
+/** Retries a write while the cluster elects (no leader, or a timeout while the old one steps down). */
+async function retry<T>(fn: () => Promise<T>): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await fn()
+    } catch (err) {
+      const code = (err as { code?: string }).code
+      if (i > 100 || (code !== 'ERR_EMBED_NO_LEADER' && code !== 'ERR_EMBED_TIMEOUT')) throw err
+      await sleep(20)
+    }
+  }
+}
+
+async function converge(stores: Iterable<Store>): Promise<string> {
+  const list = [...stores]
+  for (let i = 0; i < 300; i++) {
+    const revs = list.map((s) => s.maintenance.status().header.revision)
+    if (revs.every((r) => r === revs[0])) {
+      const hashes = await Promise.all(list.map(async (s) => (await s.get('\0', { serializable: true, end: '\0', countOnly: true })).header.revision))
+      if (hashes.every((h) => h === hashes[0])) {
+        const kv = await Promise.all(list.map((s) => s.maintenance.hashKV(revs[0])))
+        if (kv.every((h) => h.hash === kv[0]!.hash)) return kv[0]!.hash
+      }
+    }
+    await sleep(20)
+  }
+  throw new Error('members did not converge')
+}
+
+test('three members elect a leader, replicate writes, and agree on the hash', async () => {
+  const c = await cluster()
+  try {
+    const leader = await c.leader()
+    for (let i = 0; i < 20; i++) await leader.put(`k${i}`, `v${i}`)
+    await converge(c.stores.values())
+    const follower = [...c.stores.values()].find((s) => s !== leader)!
+    assert.equal(text((await follower.get('k19')).kvs[0]?.value), 'v19')
+    // A follower proposes too: raft forwards the proposal to the leader.
+    await retry(() => follower.put('from-follower', 'x'))
+    assert.equal((await leader.get('from-follower')).count, 1)
+  } finally {
+    await c.close()
+  }
+})
+
+test('losing the leader: the others elect a new one and go on; the old one rejoins and catches up', async () => {
+  const c = await cluster()
+  try {
+    const leader = await c.leader()
+    const oldId = leader.maintenance.status().header.memberId
+    await leader.put('before', '1')
+    await leader.close()
+    c.stores.delete(oldId)
+    const next = await c.leader(oldId)
+    await retry(() => next.put('after', '2'))
+    const back = await c.start(oldId)
+    await converge(c.stores.values())
+    assert.equal((await back.get('after', { serializable: true })).count, 1)
+  } finally {
+    await c.close()
+  }
+})
+
+test('a partitioned member falls behind and catches up after the heal', async () => {
+  const c = await cluster()
+  try {
+    const leader = await c.leader()
+    const lid = leader.maintenance.status().header.memberId
+    const cutId = [1, 2, 3].find((id) => id !== lid)!
+    c.net.cut(cutId)
+    for (let i = 0; i < 30; i++) await retry(() => leader.put(`p${i}`, `${i}`))
+    c.net.heal(cutId)
+    await converge(c.stores.values())
+    assert.equal((await c.stores.get(cutId)!.get('p29', { serializable: true })).count, 1)
+  } finally {
+    await c.close()
+  }
+})
+
+test('a member cut off past the retained log catches up through a snapshot', async () => {
+  const c = await cluster([1, 2, 3], { snapshotCount: 20, snapshotCatchUpEntries: 5 })
+  try {
+    const leader = await c.leader()
+    const lid = leader.maintenance.status().header.memberId
+    const cutId = [1, 2, 3].find((id) => id !== lid)!
+    c.net.cut(cutId)
+    for (let i = 0; i < 80; i++) await retry(() => leader.put(`s${i % 10}`, `${i}`))
+    await leader.lease.grant(60, { id: 77 })
+    await leader.put('leased', 'x', { lease: 77 })
+    c.net.heal(cutId)
+    await converge(c.stores.values())
+    const caught = c.stores.get(cutId)!
+    assert.equal(text((await caught.get('s9', { serializable: true })).kvs[0]?.value), '79')
+    assert.deepEqual((await caught.lease.timeToLive(77, { keys: true })).keys?.map(text), ['leased'])
+  } finally {
+    await c.close()
+  }
+})
+
+test('membership: add a learner, promote it, transfer leadership to it, remove a member', async () => {
+  const c = await cluster()
+  try {
+    const leader = await c.leader()
+    await leader.put('x', '1')
+    await leader.cluster.add({ id: 4, isLearner: true })
+    const learner = await c.start(4, [...CLUSTER, { id: 4 }])
+    await converge(c.stores.values())
+    assert.ok(leader.cluster.members().members.some((m) => m.id === 4 && m.isLearner))
+    await leader.cluster.promote(4)
+    assert.ok(leader.cluster.members().members.some((m) => m.id === 4 && !m.isLearner))
+    leader.cluster.transferLeadership(4)
+    for (let i = 0; i < 300 && learner.maintenance.status().leader !== 4; i++) await sleep(10)
+    assert.equal(learner.maintenance.status().leader, 4)
+    const removed = [...c.stores.entries()].find(([id]) => id !== 4)!
+    await retry(() => learner.cluster.remove(removed[0]))
+    assert.ok(!learner.cluster.members().members.some((m) => m.id === removed[0]))
+  } finally {
+    await c.close()
+  }
+})
+
+test.run()
