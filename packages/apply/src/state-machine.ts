@@ -3,7 +3,7 @@ import { AuthStore, type AuthStoreOptions } from '@strata/auth'
 import { Lessor, type LessorOptions } from '@strata/lease'
 import { MvccStore, type MvccStoreOptions, WatchableStore, type WatchableStoreOptions } from '@strata/mvcc'
 import { type ConfChangeV2, type ConfState, ConfChangeType, type Entry, EntryType } from '@strata/raft'
-import { type Clock, type Failpoint, StrataError, noFailpoint, systemClock } from '@strata/seams'
+import { type Clock, type Failpoint, StrataError, hasCode, noFailpoint, systemClock } from '@strata/seams'
 import { Alarms } from './alarms.js'
 import { type AppliedPoint, ConsistentIndex } from './consistent-index.js'
 import { type ApplyResponse, type DispatchTarget, dispatch } from './dispatch.js'
@@ -242,6 +242,14 @@ export class StateMachine {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    // Commit while the hook is still installed: detaching it first would let the backend's
+    // closing commit persist the last entries' effects without their applied index, and a
+    // restart would apply them twice.
+    try {
+      await this.#backend.commit()
+    } catch (err) {
+      if (!hasCode(err, 'ERR_BACKEND_CLOSED') && !hasCode(err, 'ERR_BACKEND_COMMIT')) throw err
+    }
     await this.watchable.close()
     await this.mvcc.close()
     await this.lessor.close()

@@ -23,7 +23,7 @@ class HandClock implements Clock {
   }
 }
 
-type Step = { readonly body: RequestBody } | { readonly commit: true } | { readonly advanceMs: number }
+type Step = { readonly body: RequestBody } | { readonly commit: true } | { readonly advanceMs: number } | { readonly restart: true }
 
 const KEYS = ['a', 'b', 'c', 'd', 'e']
 
@@ -55,7 +55,8 @@ function workload(prng: Prng, n: number): Step[] {
     else if (r < 84) steps.push({ body: { kind: 'roleGrantPermission', role: `r${prng.int(3)}`, permission: { type: 'readwrite', key, end: undefined } } })
     else if (r < 87) steps.push({ body: { kind: 'userGrantRole', user: `u${prng.int(4)}`, role: `r${prng.int(3)}` } })
     else if (r < 89) steps.push({ body: { kind: 'compact', revision: 1 + prng.int(i + 1) } })
-    else if (r < 95) steps.push({ commit: true })
+    else if (r < 93) steps.push({ commit: true })
+    else if (r < 95) steps.push({ restart: true })
     else steps.push({ advanceMs: 1000 * (1 + prng.int(4)) })
   }
   return steps
@@ -119,6 +120,12 @@ async function run(steps: Step[], seed: number, arm: (fps: Failpoints, fs: SimFi
       const step = steps[i]!
       if ('body' in step) acked = Math.max(acked, (await member.propose(step.body)).index)
       else if ('commit' in step) await backend.commit()
+      else if ('restart' in step) {
+        // A clean stop and start: close must commit with the applied index (nothing re-applied).
+        await member.close()
+        backend = backend.reopen({ failpoint: fps.fn })
+        member = undefined
+      }
       else {
         clock.ms += step.advanceMs
         await member.expireLeases()

@@ -43,6 +43,21 @@ test('a put applies with the index, and the index and term commit with it', asyn
   assert.deepEqual(point.confState.voters, [1])
 })
 
+test('close commits with the applied index: a reopened state machine skips what it applied', async () => {
+  const backend = new MemoryBackend({ clock: still })
+  const sm = await StateMachine.open(backend, { clock: still })
+  await sm.bootstrap(VOTERS)
+  const e: Entry = { index: 2, term: 2, type: EntryType.Normal, data: encodeRequest({ header: { id: 1, username: '', authRevision: 0 }, body: { kind: 'put', key: 'a', value: '1' } }) }
+  sm.apply(e)
+  await sm.close()
+  await backend.close()
+  const again = await StateMachine.open(backend.reopen(), { clock: still })
+  opened.push(again)
+  assert.equal(again.applied.index, 2)
+  assert.equal(again.apply(e), undefined)
+  assert.equal(again.mvcc.range('a').kvs[0]?.version, 1)
+})
+
 test('an entry at or below the applied index is skipped: at most once', async () => {
   const { sm, entry } = await open()
   const e = entry({ kind: 'put', key: 'a', value: '1' })
