@@ -1,4 +1,4 @@
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { type Backend, LmdbBackend, MemoryBackend } from '@strata/backend'
 import { type ApplyOutcome, type Member as MemberRecord, type RequestBody, StateMachine, encodeMember, encodeRequest } from '@strata/apply'
 import {
@@ -100,6 +100,9 @@ export class Member {
   static async open(o: ResolvedOptions): Promise<Member> {
     const { fs } = o
     await fs.mkdir(o.dir)
+    // The directory entry itself must survive a power loss, or the whole member would vanish
+    // while an outside backend (or a later recreation) still holds its state.
+    await fs.fsyncDir(dirname(o.dir))
     let lock: FileLock | undefined
     try {
       lock = await fs.lock(join(o.dir, 'LOCK'))
@@ -139,6 +142,14 @@ export class Member {
     storage.applySnapshot({ data: new Uint8Array(0), metadata: meta })
     if (hardState.term > 0) storage.setHardState(hardState)
     storage.append(entries)
+    // The backend may be ahead of the log's commit index (a commit-only hard state is not
+    // synced), never ahead of the log itself: entries it applied that the log lost would be
+    // skipped as applied when new ones reuse their indexes — silent loss. Refuse to start.
+    if (storage.lastIndex() < sm.applied.index) {
+      await sm.close()
+      await backend.close()
+      throw new EmbedError('ERR_EMBED_STOPPED', `embed: the WAL in ${walDir} ends at index ${storage.lastIndex()} but the backend applied up to ${sm.applied.index}: the log lost entries; restore this member from a snapshot or backup, or (in a cluster) discard its data and rejoin`, { walLastIndex: storage.lastIndex(), applied: sm.applied.index })
+    }
     const node = new RawNode({
       id: o.memberId, storage, rng, applied: meta.index,
       electionTick: o.electionTicks, heartbeatTick: 1, checkQuorum: true, preVote: true,
