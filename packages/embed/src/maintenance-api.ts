@@ -55,6 +55,14 @@ export class MaintenanceApi {
     return { header: this.#header() }
   }
 
+  /**
+   * Runs a corruption-check round now (on the leader): every member's hashKV at the leader's
+   * revision is compared with the leader's; a mismatch raises CORRUPT for that member.
+   */
+  checkCorruption(): void {
+    this.#member.checkCorruption()
+  }
+
   /** The raised alarms. */
   alarms(): readonly Alarm[] {
     return this.#member.sm.alarms.list()

@@ -7,6 +7,7 @@ import {
 } from '@strata/raft'
 import { type FileLock, type Timer, StrataError, hasCode } from '@strata/seams'
 import { Snapshotter, Wal, repair, validSnapshotEntries } from '@strata/wal'
+import { CorruptionCheck, FRAME_RAFT, frame } from './corruption-check.js'
 import { EmbedError } from './errors.js'
 import type { ResolvedOptions } from './options.js'
 
@@ -74,6 +75,7 @@ export class Member {
   #loop: Promise<void> = Promise.resolve()
   #loopQueued = false
   #tickTimer: Timer | undefined
+  readonly #corruption: CorruptionCheck
   #closed = false
   #stopped: Error | undefined
   #leader = 0
@@ -90,6 +92,7 @@ export class Member {
     this.#node = parts.node
     this.#snapIndex = parts.snapIndex
     this.#raftApplied = parts.snapIndex
+    this.#corruption = new CorruptionCheck(this)
     this.#storage.onSnapshotNeeded = () => {
       this.#snapshotWanted = true
       this.#schedule()
@@ -159,6 +162,7 @@ export class Member {
     if (o.initialCluster.length === 1 && meta.confState.voters.length <= 1) node.campaign()
     member.#schedule()
     member.#armTick()
+    member.#corruption.start()
     await member.#loop
     return member
   }
@@ -181,6 +185,22 @@ export class Member {
 
   get raftStatus(): ReturnType<RawNode['status']> {
     return this.#node.status()
+  }
+
+  /** Runs one corruption-check round now (on the leader; elsewhere nothing). */
+  checkCorruption(): void {
+    this.#checkOpen()
+    this.#corruption.check()
+  }
+
+  /** Every other member of the applied configuration (voters and learners). */
+  get peers(): number[] {
+    const cs = this.sm.applied.confState
+    return [...cs.voters, ...cs.learners, ...cs.votersOutgoing].filter((id, i, all) => id !== this.o.memberId && all.indexOf(id) === i)
+  }
+
+  get closed(): boolean {
+    return this.#closed || this.#stopped !== undefined
   }
 
   get backend(): Backend {
@@ -334,7 +354,7 @@ export class Member {
     }
     this.#storage.append(rd.entries)
     if (rd.hardState !== undefined) this.#storage.setHardState(rd.hardState)
-    for (const m of rd.messages) this.o.transport?.send(m.to, encodeMessage(m))
+    for (const m of rd.messages) this.o.transport?.send(m.to, frame(FRAME_RAFT, encodeMessage(m)))
     for (const rs of rd.readStates) this.#onReadState(new TextDecoder().decode(rs.requestCtx), rs.index)
     for (const e of rd.committedEntries) this.#apply(e)
     this.#node.advance()
@@ -432,9 +452,13 @@ export class Member {
   }
 
   #receive(from: number, bytes: Uint8Array): void {
-    if (this.#closed || this.#stopped !== undefined) return
+    if (this.#closed || this.#stopped !== undefined || bytes.length === 0) return
+    if (bytes[0] !== FRAME_RAFT) {
+      this.#corruption.receive(from, bytes)
+      return
+    }
     try {
-      this.#node.step(decodeMessage(bytes))
+      this.#node.step(decodeMessage(bytes.subarray(1)))
     } catch (err) {
       // A malformed or stale message from a peer is dropped; raft recovers by retrying.
       if (!(err instanceof StrataError)) throw err
@@ -476,6 +500,7 @@ export class Member {
     if (this.#closed) return
     this.#closed = true
     this.#tickTimer?.cancel()
+    this.#corruption.stop()
     await this.#loop
     const closed = new EmbedError('ERR_EMBED_CLOSED', 'embed: the store closed before the request applied')
     for (const w of this.#waiting.values()) {

@@ -29,6 +29,8 @@ export interface OpenOptions {
   readonly snapshotCount?: number
   /** Entries kept in memory behind a snapshot so a slightly lagging follower catches up from the log. Default 5,000 (etcd's). */
   readonly snapshotCatchUpEntries?: number
+  /** The leader compares hashKV with every member this often (ms); a mismatch raises the CORRUPT alarm. Default 60,000; 0: off. */
+  readonly corruptCheckIntervalMs?: number
   /** Backend size in bytes above which writes that grow it fail with ERR_EMBED_NO_SPACE. Default 2 GiB; 0: no quota. */
   readonly quotaBackendBytes?: number
   /** Largest encoded request in bytes. Default 1,572,864 (1.5 MiB, etcd's). */
@@ -55,6 +57,7 @@ export interface ResolvedOptions {
   readonly electionTicks: number
   readonly snapshotCount: number
   readonly snapshotCatchUpEntries: number
+  readonly corruptCheckIntervalMs: number
   readonly quotaBackendBytes: number
   readonly maxRequestBytes: number
   readonly maxPendingRequests: number
@@ -96,6 +99,7 @@ export function resolveOptions(options: OpenOptions): ResolvedOptions {
     tickMs: int(o, 'tickMs', 100, 1, 60_000),
     electionTicks: int(o, 'electionTicks', 10, 2, 1_000),
     snapshotCount: int(o, 'snapshotCount', 10_000, 1, 100_000_000),
+    corruptCheckIntervalMs: int(o, 'corruptCheckIntervalMs', 60_000, 0, 86_400_000),
     snapshotCatchUpEntries: int(o, 'snapshotCatchUpEntries', 5_000, 1, 100_000_000),
     quotaBackendBytes: int(o, 'quotaBackendBytes', 2 * 1024 ** 3, 0, Number.MAX_SAFE_INTEGER),
     maxRequestBytes: int(o, 'maxRequestBytes', 1_572_864, 1024, 64 * 1024 * 1024),

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
-import { tempDir } from '@strata/testkit'
+import { MemoryBackend } from '@strata/backend'
+import { rejectsWithCode, tempDir } from '@strata/testkit'
 import { test } from 'uvu'
 import { InProcessNetwork, type Store, open } from '../src/index.js'
 
@@ -16,14 +17,15 @@ interface Cluster {
   close(): Promise<void>
 }
 
-async function cluster(ids = [1, 2, 3], extra: { snapshotCount?: number; snapshotCatchUpEntries?: number } = {}): Promise<Cluster> {
+async function cluster(ids = [1, 2, 3], extra: { snapshotCount?: number; snapshotCatchUpEntries?: number; backend?: (id: number) => MemoryBackend } = {}): Promise<Cluster> {
   const d = await tempDir('strata-cluster-')
   const net = new InProcessNetwork()
   const stores = new Map<number, Store>()
   const c: Cluster = {
     net, dir: d.path, stores,
     async start(id, initialCluster = CLUSTER) {
-      const s = await open({ dir: `${d.path}/m${id}`, memberId: id, initialCluster, transport: net.transport(id), tickMs: 10, electionTicks: 10, requestTimeoutMs: 3000, ...extra })
+      const { backend, ...rest } = extra
+      const s = await open({ dir: `${d.path}/m${id}`, memberId: id, initialCluster, transport: net.transport(id), tickMs: 10, electionTicks: 10, requestTimeoutMs: 3000, ...rest, ...(backend === undefined ? {} : { backend: backend(id) }) })
       stores.set(id, s)
       return s
     },
@@ -139,6 +141,32 @@ test('a member cut off past the retained log catches up through a snapshot', asy
     const caught = c.stores.get(cutId)!
     assert.equal(text((await caught.get('s9', { serializable: true })).kvs[0]?.value), '79')
     assert.deepEqual((await caught.lease.timeToLive(77, { keys: true })).keys?.map(text), ['leased'])
+  } finally {
+    await c.close()
+  }
+})
+
+test('corruption check: a member whose data differs is found by hashKV and writes stop (CORRUPT alarm)', async () => {
+  const backends = new Map<number, MemoryBackend>()
+  const c = await cluster([1, 2, 3], { backend: (id) => { const b = new MemoryBackend(); backends.set(id, b); return b } })
+  try {
+    const leader = await c.leader()
+    for (let i = 0; i < 5; i++) await leader.put(`c${i}`, `${i}`)
+    await converge(c.stores.values())
+    const lid = leader.maintenance.status().header.memberId
+    const victim = [1, 2, 3].find((id) => id !== lid)!
+    // Damage one stored value behind the store's back, as a bad disk would.
+    backends.get(victim)!.write((tx) => {
+      const p = tx.range('key', new Uint8Array(0), undefined, { limit: 1 })[0]!
+      const v = p.value.slice()
+      v[v.length - 1]! ^= 1
+      tx.put('key', p.key, v)
+    })
+    leader.maintenance.checkCorruption()
+    for (let i = 0; i < 200 && !leader.maintenance.alarms().some((a) => a.alarm === 'corrupt'); i++) await sleep(10)
+    assert.deepEqual(leader.maintenance.alarms(), [{ memberId: victim, alarm: 'corrupt' }])
+    await rejectsWithCode(leader.put('after', 'x'), 'ERR_APPLY_CORRUPT_ALARM')
+    assert.equal((await leader.get('c0')).count, 1, 'reads still work')
   } finally {
     await c.close()
   }
