@@ -1,6 +1,6 @@
 export { EmbedError } from './errors.js'
 export type { EmbedErrorCode } from './errors.js'
-export type { InitialMember, OpenOptions } from './options.js'
+export type { InitialMember, OpenOptions, Progress } from './options.js'
 export { Store, StoreView, open, prefixEnd } from './store.js'
 export type { DeleteRequestOptions, GetOptions, PutRequestOptions, ResponseHeader, Watch, WatchRequestOptions } from './store.js'
 export type { KeepAlive, KeepAliveResponse, LeaseApi } from './lease-api.js'

@@ -51,7 +51,10 @@ export class MaintenanceApi {
 
   /** Rewrites the backend file compactly (writes wait meanwhile). */
   async defragment(): Promise<{ header: ResponseHeader }> {
+    const size = this.#member.backend.stats().sizeBytes
+    this.#member.o.onProgress?.({ phase: 'defragment', done: 0, total: size })
     await this.#member.backend.defragment()
+    this.#member.o.onProgress?.({ phase: 'defragment', done: size, total: size })
     return { header: this.#header() }
   }
 

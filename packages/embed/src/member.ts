@@ -3,7 +3,7 @@ import { type Backend, LmdbBackend, MemoryBackend } from '@strata/backend'
 import { type ApplyOutcome, type Member as MemberRecord, type RequestBody, StateMachine, encodeMember, encodeRequest } from '@strata/apply'
 import {
   type ConfChange, type ConfChangeV2, type ConfState, type Entry, EntryType, type HardState, MemoryStorage, RawNode, type Ready,
-  type Snapshot, SnapshotTemporarilyUnavailableError, StateType, decodeConfChange, decodeConfChangeV2, decodeMessage, encodeMessage,
+  type Snapshot, type SnapshotMetadata, SnapshotTemporarilyUnavailableError, StateType, decodeConfChange, decodeConfChangeV2, decodeMessage, encodeMessage,
 } from '@strata/raft'
 import { type FileLock, type Timer, StrataError, hasCode } from '@strata/seams'
 import { Snapshotter, Wal, repair, validSnapshotEntries } from '@strata/wal'
@@ -62,6 +62,8 @@ export class Member {
   readonly #node: RawNode
   /** Invariant: set when raft asked for a snapshot to send; the next Ready takes one. */
   #snapshotWanted = false
+  /** Invariant: the commit index found in the WAL at open while the replay has not reached it; 0 after. */
+  #replayUntil = 0
   #snapIndex: number
   #raftApplied: number
   #nextId = 1
@@ -129,20 +131,30 @@ export class Member {
     const sm = await StateMachine.open(backend, { clock: o.clock, failpoint, auth: { bcryptCost: o.bcryptCost } })
     const snaps = await Snapshotter.open(join(o.dir, 'snap'), { fs, failpoint })
     const walDir = join(o.dir, 'wal')
-    let snap = await newestUsable(o, snaps, walDir)
-    if (snap === undefined) {
+    const snap = await newestUsable(o, snaps, walDir)
+    let meta: SnapshotMetadata
+    if (snap !== undefined) {
+      meta = snap.metadata
+      if (sm.applied.index < meta.index) {
+        o.onProgress?.({ phase: 'restore', done: 0, total: meta.index })
+        await sm.restore(snap.read())
+        o.onProgress?.({ phase: 'restore', done: meta.index, total: meta.index })
+      }
+    } else if (o.initialClusterState === 'existing') {
+      // Joining a running cluster: no configuration of our own; the leader's log or snapshot
+      // brings the cluster's.
+      meta = { index: 0, term: 0, confState: { voters: [], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false } }
+    } else {
       const voters = o.initialCluster.map((m) => m.id).sort((a, b) => a - b)
       const cs: ConfState = { voters, learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false }
       const members: MemberRecord[] = o.initialCluster.map((m) => ({ id: m.id, name: m.name ?? `member-${m.id}`, peerUrls: [...(m.peerUrls ?? [])], clientUrls: [...(m.clientUrls ?? [])], isLearner: false }))
       await sm.bootstrap(cs, members)
       await snaps.save({ index: 1, term: 1, confState: cs }, sm.snapshot())
-      snap = (await snaps.loadNewest())!
+      meta = { index: 1, term: 1, confState: cs }
     }
-    const meta = snap.metadata
-    if (sm.applied.index < meta.index) await sm.restore(snap.read())
     const { wal, hardState, entries } = await openWal(o, walDir, meta)
     const storage = new MemberStorage()
-    storage.applySnapshot({ data: new Uint8Array(0), metadata: meta })
+    if (meta.index > 0) storage.applySnapshot({ data: new Uint8Array(0), metadata: meta })
     if (hardState.term > 0) storage.setHardState(hardState)
     storage.append(entries)
     // The backend may be ahead of the log's commit index (a commit-only hard state is not
@@ -158,6 +170,7 @@ export class Member {
       electionTick: o.electionTicks, heartbeatTick: 1, checkQuorum: true, preVote: true,
     })
     const member = new Member(o, { lock, backend, sm, wal, snaps, storage, node, snapIndex: meta.index })
+    if (hardState.commit > meta.index) member.#replayUntil = hardState.commit
     o.transport?.onMessage((from, bytes) => member.#receive(from, bytes))
     if (o.initialCluster.length === 1 && meta.confState.voters.length <= 1) node.campaign()
     member.#schedule()
@@ -389,6 +402,10 @@ export class Member {
 
   #apply(e: Entry): void {
     this.#raftApplied = e.index
+    if (this.#replayUntil > 0 && (e.index % 1000 === 0 || e.index >= this.#replayUntil)) {
+      this.o.onProgress?.({ phase: 'replay', done: e.index, total: this.#replayUntil })
+      if (e.index >= this.#replayUntil) this.#replayUntil = 0
+    }
     if (e.type === EntryType.Normal) {
       const outcome = this.sm.apply(e)
       const id = outcome?.header?.id
@@ -550,7 +567,7 @@ async function openWal(o: ResolvedOptions, dir: string, snap: { index: number; t
   const exists = (await fs.readdir(dir).catch(() => [] as string[])).some((n) => n.endsWith('.wal'))
   if (!exists) {
     const wal = await Wal.create(dir, new Uint8Array(0), { fs, rng, failpoint })
-    await wal.saveSnapshot(snap)
+    if (snap.index > 0) await wal.saveSnapshot(snap)
     return { wal, hardState: { term: 0, vote: 0, commit: 0 }, entries: [] as Entry[] }
   }
   const marked = await validSnapshotEntries(dir, { fs })

@@ -10,6 +10,13 @@ export interface InitialMember {
   readonly clientUrls?: readonly string[]
 }
 
+/** How far a long piece of work has come. */
+export interface Progress {
+  readonly phase: 'restore' | 'replay' | 'defragment'
+  readonly done: number
+  readonly total?: number
+}
+
 export interface OpenOptions {
   /** The data directory: `LOCK`, `wal/`, `snap/`, `db/` (LMDB) beneath it. Required unless `backend` is 'memory' and `fs` is simulated. */
   readonly dir: string
@@ -17,6 +24,10 @@ export interface OpenOptions {
   readonly memberId?: number
   /** The members of a new cluster, this one included. Default: this member alone. Ignored when the directory already holds a member. */
   readonly initialCluster?: readonly InitialMember[]
+  /** 'new' (default): bootstrap a new cluster of `initialCluster`; 'existing': join a running one (added first with `cluster.add`), taking its configuration from the leader. */
+  readonly initialClusterState?: 'new' | 'existing'
+  /** Called as long work advances: restoring from a snapshot at open, replaying the log, defragmenting. */
+  readonly onProgress?: (progress: Progress) => void
   /** Carries raft messages to the other members. Required with more than one member. */
   readonly transport?: Transport
   /** 'lmdb' (durable, default) or 'memory' (simulated durability, for tests and simulations). */
@@ -52,6 +63,8 @@ export interface ResolvedOptions {
   readonly memberId: number
   readonly initialCluster: readonly InitialMember[]
   readonly transport: Transport | undefined
+  readonly initialClusterState: 'new' | 'existing'
+  readonly onProgress: ((progress: Progress) => void) | undefined
   readonly backend: 'lmdb' | 'memory' | Backend
   readonly tickMs: number
   readonly electionTicks: number
@@ -90,12 +103,18 @@ export function resolveOptions(options: OpenOptions): ResolvedOptions {
   if (initialCluster.length > 1 && options.transport === undefined) {
     throw new EmbedError('ERR_EMBED_INVALID_OPTION', 'embed: a cluster of several members needs a transport', { option: 'transport' })
   }
+  if (options.initialClusterState !== undefined && options.initialClusterState !== 'new' && options.initialClusterState !== 'existing') {
+    throw new EmbedError('ERR_EMBED_INVALID_OPTION', `embed: initialClusterState must be 'new' or 'existing', got ${String(options.initialClusterState)}`, { option: 'initialClusterState' })
+  }
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw new EmbedError('ERR_EMBED_INVALID_OPTION', 'embed: onProgress must be a function', { option: 'onProgress' })
   const backend = options.backend ?? 'lmdb'
   if (backend !== 'lmdb' && backend !== 'memory' && typeof backend !== 'object') {
     throw new EmbedError('ERR_EMBED_INVALID_OPTION', `embed: backend must be 'lmdb', 'memory' or a Backend, got ${String(backend)}`, { option: 'backend' })
   }
   return {
     dir: options.dir, memberId, initialCluster, transport: options.transport, backend,
+    initialClusterState: options.initialClusterState ?? 'new',
+    onProgress: options.onProgress,
     tickMs: int(o, 'tickMs', 100, 1, 60_000),
     electionTicks: int(o, 'electionTicks', 10, 2, 1_000),
     snapshotCount: int(o, 'snapshotCount', 10_000, 1, 100_000_000),

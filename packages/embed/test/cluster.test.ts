@@ -12,7 +12,7 @@ interface Cluster {
   readonly net: InProcessNetwork
   readonly dir: string
   readonly stores: Map<number, Store>
-  start(id: number, initialCluster?: { id: number }[]): Promise<Store>
+  start(id: number, initialCluster?: { id: number }[], state?: 'new' | 'existing'): Promise<Store>
   leader(exclude?: number): Promise<Store>
   close(): Promise<void>
 }
@@ -23,9 +23,9 @@ async function cluster(ids = [1, 2, 3], extra: { snapshotCount?: number; snapsho
   const stores = new Map<number, Store>()
   const c: Cluster = {
     net, dir: d.path, stores,
-    async start(id, initialCluster = CLUSTER) {
+    async start(id, initialCluster = CLUSTER, state: 'new' | 'existing' = 'new') {
       const { backend, ...rest } = extra
-      const s = await open({ dir: `${d.path}/m${id}`, memberId: id, initialCluster, transport: net.transport(id), tickMs: 10, electionTicks: 10, requestTimeoutMs: 3000, ...rest, ...(backend === undefined ? {} : { backend: backend(id) }) })
+      const s = await open({ dir: `${d.path}/m${id}`, memberId: id, initialCluster, transport: net.transport(id), tickMs: 10, electionTicks: 10, requestTimeoutMs: 3000, initialClusterState: state, ...rest, ...(backend === undefined ? {} : { backend: backend(id) }) })
       stores.set(id, s)
       return s
     },
@@ -178,7 +178,7 @@ test('membership: add a learner, promote it, transfer leadership to it, remove a
     const leader = await c.leader()
     await leader.put('x', '1')
     await leader.cluster.add({ id: 4, isLearner: true })
-    const learner = await c.start(4, [...CLUSTER, { id: 4 }])
+    const learner = await c.start(4, [...CLUSTER, { id: 4 }], 'existing')
     await converge(c.stores.values())
     assert.ok(leader.cluster.members().members.some((m) => m.id === 4 && m.isLearner))
     await leader.cluster.promote(4)

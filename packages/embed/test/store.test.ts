@@ -173,8 +173,10 @@ test('restart keeps everything acknowledged; a second open of the directory fail
   await s1.close()
   await s1.close()
   await rejectsWithCode(s1.put('x', 'y'), 'ERR_EMBED_CLOSED')
-  const s2 = await open({ dir: d.path, tickMs: 20, snapshotCount: 50 })
+  const progress: string[] = []
+  const s2 = await open({ dir: d.path, tickMs: 20, snapshotCount: 50, onProgress: (p) => progress.push(`${p.phase} ${p.done}/${p.total}`) })
   stores.push(s2)
+  assert.ok(progress.some((p) => p.startsWith('replay')), `progress reported the replay: ${progress.join(', ')}`)
   const after = await s2.maintenance.hashKV()
   assert.equal(after.hash, before.hash)
   assert.equal(after.revision, before.revision)
