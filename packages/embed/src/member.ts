@@ -355,21 +355,40 @@ export class Member {
     }
   }
 
+  /**
+   * One Ready, in the contract's order, with one overlap (etcd-io/raft's asynchronous storage
+   * writes are the model): the committed entries that were already durable before this Ready
+   * are applied while its own entries are being written and fsynced, so the disk's sync and
+   * the CPU's apply run side by side. Messages still leave only after the save; an entry is
+   * never applied before it is durable here (the restart rule "the log never ends below the
+   * backend's applied index" depends on it).
+   */
   async #handleReady(rd: Ready): Promise<void> {
     const { failpoint } = this.o
     if (rd.softState !== undefined) this.#onSoftState(rd.softState.lead, rd.softState.raftState)
     if (rd.hardState !== undefined) this.#term = rd.hardState.term
     if (rd.snapshot !== undefined && rd.snapshot.metadata.index > 0) await this.#applySnapshot(rd.snapshot)
+    const durable = this.#storage.lastIndex()
+    const committed = rd.committedEntries
+    let early = 0
+    while (early < committed.length && committed[early]!.index <= durable) early++
     if (rd.entries.length > 0 || rd.hardState !== undefined) {
       failpoint('raftBeforeSave')
-      await this.#wal.save(rd.hardState ?? this.#hardState(), rd.entries)
+      const saved = this.#wal.save(rd.hardState ?? this.#hardState(), rd.entries)
+      try {
+        for (let i = 0; i < early; i++) this.#apply(committed[i]!)
+      } finally {
+        await saved
+      }
       failpoint('raftAfterSave')
+    } else {
+      for (let i = 0; i < early; i++) this.#apply(committed[i]!)
     }
     this.#storage.append(rd.entries)
     if (rd.hardState !== undefined) this.#storage.setHardState(rd.hardState)
     for (const m of rd.messages) this.o.transport?.send(m.to, frame(FRAME_RAFT, encodeMessage(m)))
     for (const rs of rd.readStates) this.#onReadState(new TextDecoder().decode(rs.requestCtx), rs.index)
-    for (const e of rd.committedEntries) this.#apply(e)
+    for (let i = early; i < committed.length; i++) this.#apply(committed[i]!)
     this.#node.advance()
     this.#wakeApplied()
     await this.#maybeSnapshot()
