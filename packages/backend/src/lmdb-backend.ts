@@ -163,7 +163,12 @@ export class LmdbBackend implements Backend {
     const dbs = this.#dbs
     this.#snapshots++
     try {
-      yield* encodeSnapshot((bucket) => this.#pairs(dbs.get(bucket)!, txn))
+      // Each chunk is built synchronously (~256 KiB of pairs); between chunks the event loop
+      // runs, so a snapshot of any size never holds the host's loop for more than one chunk.
+      for (const chunk of encodeSnapshot((bucket) => this.#pairs(dbs.get(bucket)!, txn))) {
+        yield chunk
+        await new Promise<void>((resolve) => setImmediate(resolve))
+      }
     } finally {
       txn.done()
       this.#endSnapshot()
