@@ -258,7 +258,7 @@ export class StoreView {
   #checkQuota(cost: number): void {
     const quota = this.member.o.quotaBackendBytes
     if (quota === 0) return
-    if (this.member.backend.stats().sizeBytes + cost < quota) return
+    if (this.member.backendSizeBytes() + cost < quota) return
     void this.member.propose({ kind: 'alarm', action: 'activate', memberId: this.member.memberId, alarm: 'nospace' }).catch(() => {})
     throw new EmbedError('ERR_EMBED_NO_SPACE', `embed: the backend would grow past quotaBackendBytes (${quota}); compact, defragment, then disarm the NOSPACE alarm`)
   }
