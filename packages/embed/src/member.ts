@@ -138,6 +138,14 @@ export class Member {
     if (snap !== undefined) {
       meta = snap.metadata
       if (sm.applied.index < meta.index) {
+        // Only a snapshot received from a leader carries data (the member's own snapshots are
+        // metadata: the backend, committed first, is the state); without data there is nothing
+        // to restore from, as with etcd's "database file does not match with snapshot".
+        if (snap.dataBytes === 0) {
+          await sm.close()
+          await backend.close()
+          throw new EmbedError('ERR_EMBED_STOPPED', `embed: the backend in ${o.dir} applied up to index ${sm.applied.index} but the snapshot is at ${meta.index}: the backend lost committed state; restore it from a backup, or (in a cluster) discard this member's data and rejoin`, { applied: sm.applied.index, snapshot: meta.index })
+        }
         o.onProgress?.({ phase: 'restore', done: 0, total: meta.index })
         await sm.restore(snap.read())
         o.onProgress?.({ phase: 'restore', done: meta.index, total: meta.index })
@@ -151,7 +159,7 @@ export class Member {
       const cs: ConfState = { voters, learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false }
       const members: MemberRecord[] = o.initialCluster.map((m) => ({ id: m.id, name: m.name ?? `member-${m.id}`, peerUrls: [...(m.peerUrls ?? [])], clientUrls: [...(m.clientUrls ?? [])], isLearner: false }))
       await sm.bootstrap(cs, members)
-      await snaps.save({ index: 1, term: 1, confState: cs }, sm.snapshot())
+      await snaps.save({ index: 1, term: 1, confState: cs }, [])
       meta = { index: 1, term: 1, confState: cs }
     }
     const { wal, hardState, entries } = await openWal(o, walDir, meta)
@@ -498,7 +506,12 @@ export class Member {
     const due = point.index - this.#snapIndex >= this.o.snapshotCount || (wanted && point.index > this.#snapIndex)
     if (!due || this.#raftApplied < point.index) return
     this.#snapshotWanted = false
-    await this.#snaps.save({ index: point.index, term: point.term, confState: point.confState }, this.sm.snapshot())
+    // etcd v3's model: the backend is the snapshot. Commit it (the WAL below this point is about
+    // to be released), then record the point; the state is copied only for a follower that
+    // needs it. Writing the whole backend into every snapshot file cost a full copy every
+    // snapshotCount entries (17% of a busy member's CPU, 90-210 ms stalls).
+    await this.#backend.commit()
+    await this.#snaps.save({ index: point.index, term: point.term, confState: point.confState }, [])
     await this.#wal.saveSnapshot({ index: point.index, term: point.term, confState: point.confState })
     // The data raft sends to a lagging follower is held in memory only when one needs it; the
     // next request for it (SnapshotTemporarilyUnavailable) takes a snapshot that keeps it.
