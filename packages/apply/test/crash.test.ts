@@ -155,6 +155,9 @@ function isCrashOfBackend(err: unknown): boolean {
   return false
 }
 
+/** The default run's size; `node scripts/sim.mjs apply` runs larger ones (APPLY_CRASH_SCALE). */
+const SCALE = Number(process.env['APPLY_CRASH_SCALE'] ?? 3)
+
 const FAILPOINTS = [
   'raftBeforeSave', 'raftAfterSave', 'beforeApplyOne', 'backendBeforeCommit', 'backendAfterCommit',
   'snapBeforeSave', 'snapAfterSave', 'snapBeforeApply', 'leaseBeforeRevokeExpired',
@@ -163,7 +166,7 @@ const FAILPOINTS = [
 
 test('a run that never crashes equals its own ledger applied afresh', async () => {
   await withSeed('apply-crash-baseline', async (prng) => {
-    const steps = workload(prng, 150)
+    const steps = workload(prng, 100 * SCALE)
     const r = await run(steps, prng.nextU32(), () => {})
     assert.equal(r.crashes, 0)
     assert.deepEqual(r.digest, await reference(r.ledger))
@@ -172,11 +175,11 @@ test('a run that never crashes equals its own ledger applied afresh', async () =
 
 test('a crash at every durable boundary: reopen, replay, and the state equals a run that never crashed', async () => {
   await withSeed('apply-crash-failpoints', async (prng) => {
-    const steps = workload(prng, 120)
+    const steps = workload(prng, 80 * SCALE)
     const seed = prng.nextU32()
     const hits = new Map<string, number>()
     for (const name of FAILPOINTS) {
-      for (const nth of [1, 3]) {
+      for (const nth of SCALE > 3 ? [1, 2, 3, 5, 8, 13] : [1, 2, 3, 5]) {
         const r = await run(steps, seed, (fps) => fps.arm(name as never, { skip: nth - 1 }))
         assert.deepEqual(r.digest, await reference(r.ledger), `${name} #${nth}`)
         hits.set(name, (hits.get(name) ?? 0) + r.crashes)
@@ -190,10 +193,10 @@ test('a crash at every durable boundary: reopen, replay, and the state equals a 
 
 test('power loss at file-system operations: unsynced bytes lost or torn, the state still equals the ledger', async () => {
   await withSeed('apply-crash-fs', async (prng) => {
-    const steps = workload(prng, 120)
+    const steps = workload(prng, 80 * SCALE)
     const seed = prng.nextU32()
-    for (let trial = 0; trial < 8; trial++) {
-      const k = 5 + prng.int(400)
+    for (let trial = 0; trial < 5 * SCALE; trial++) {
+      const k = 5 + prng.int(300 * SCALE)
       const r = await run(steps, seed, (_fps, fs) => fs.crashAfter(k))
       assert.deepEqual(r.digest, await reference(r.ledger), `crash after fs op ${k}`)
     }

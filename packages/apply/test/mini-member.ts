@@ -11,6 +11,8 @@ import { type ApplyOutcome, type RequestBody, StateMachine, encodeRequest } from
 export const VOTERS: ConfState = { voters: [1], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false }
 const WAL_DIR = '/m/wal'
 const SNAP_DIR = '/m/snap'
+/** Small segments: the simulated disk holds every byte in memory, and cuts get exercised. */
+const SEGMENT_BYTES = 256 * 1024
 
 export interface MiniEnv {
   readonly fs: FileSystem
@@ -174,7 +176,7 @@ function asV2(cc: ConfChange | ConfChangeV2): ConfChangeV2 {
 async function openWal(fs: FileSystem, rng: Rng, failpoint: Failpoint, snap: { index: number; term: number; confState: ConfState }) {
   const exists = (await fs.readdir(WAL_DIR).catch(() => [] as string[])).some((n) => n.endsWith('.wal'))
   if (!exists) {
-    const wal = await Wal.create(WAL_DIR, new Uint8Array(0), { fs, rng, failpoint })
+    const wal = await Wal.create(WAL_DIR, new Uint8Array(0), { fs, rng, failpoint, segmentSizeBytes: SEGMENT_BYTES })
     await wal.saveSnapshot(snap)
     return { wal, hardState: { term: 0, vote: 0, commit: 0 }, entries: [] as Entry[] }
   }
@@ -183,7 +185,7 @@ async function openWal(fs: FileSystem, rng: Rng, failpoint: Failpoint, snap: { i
   const marked = await validSnapshotEntries(WAL_DIR, { fs })
   const interrupted = snap.index === 1 && !marked.some((w) => w.index === 1)
   for (let attempt = 0; ; attempt++) {
-    const wal = await Wal.open(WAL_DIR, interrupted ? { index: 0, term: 0 } : snap, { fs, rng, failpoint })
+    const wal = await Wal.open(WAL_DIR, interrupted ? { index: 0, term: 0 } : snap, { fs, rng, failpoint, segmentSizeBytes: SEGMENT_BYTES })
     if (interrupted) {
       await wal.readAll()
       await wal.saveSnapshot(snap)
