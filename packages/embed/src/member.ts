@@ -135,7 +135,8 @@ export class Member {
     const sm = await StateMachine.open(backend, { clock: o.clock, failpoint, auth: { bcryptCost: o.bcryptCost } })
     const snaps = await Snapshotter.open(join(o.dir, 'snap'), { fs, failpoint })
     const walDir = join(o.dir, 'wal')
-    const snap = await newestUsable(o, snaps, walDir)
+    const marked = await walMarkers(o, walDir)
+    const snap = await newestUsable(snaps, marked)
     let meta: SnapshotMetadata
     if (snap !== undefined) {
       meta = snap.metadata
@@ -164,7 +165,7 @@ export class Member {
       await snaps.save({ index: 1, term: 1, confState: cs }, [])
       meta = { index: 1, term: 1, confState: cs }
     }
-    const { wal, hardState, entries } = await openWal(o, walDir, meta)
+    const { wal, hardState, entries } = await openWal(o, walDir, meta, marked)
     const storage = new MemberStorage()
     if (meta.index > 0) storage.applySnapshot({ data: new Uint8Array(0), metadata: meta })
     if (hardState.term > 0) storage.setHardState(hardState)
@@ -618,11 +619,15 @@ async function collect(stream: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
   return out
 }
 
-/** etcd's restart rule: the newest snapshot file that the WAL also has a marker for. */
-async function newestUsable(o: ResolvedOptions, snaps: Snapshotter, walDir: string) {
+/** The WAL's snapshot markers, read once per open (each read scans the whole log); undefined when there is no WAL yet. */
+async function walMarkers(o: ResolvedOptions, walDir: string): Promise<readonly SnapshotMetadata[] | undefined> {
   const hasWal = (await o.fs.readdir(walDir).catch(() => [] as string[])).some((n) => n.endsWith('.wal'))
-  if (!hasWal) return snaps.loadNewest()
-  const marked = await validSnapshotEntries(walDir, { fs: o.fs })
+  return hasWal ? validSnapshotEntries(walDir, { fs: o.fs }) : undefined
+}
+
+/** etcd's restart rule: the newest snapshot file that the WAL also has a marker for. */
+async function newestUsable(snaps: Snapshotter, marked: readonly SnapshotMetadata[] | undefined) {
+  if (marked === undefined) return snaps.loadNewest()
   for (const m of await snaps.list()) {
     if (marked.some((w) => w.index === m.index && w.term === m.term)) return snaps.loadAt(m.index, m.term)
   }
@@ -630,18 +635,19 @@ async function newestUsable(o: ResolvedOptions, snaps: Snapshotter, walDir: stri
 }
 
 /** Opens the WAL at the snapshot point (creating it for a new member), repairing a torn tail once. */
-async function openWal(o: ResolvedOptions, dir: string, snap: { index: number; term: number; confState: ConfState }) {
+async function openWal(o: ResolvedOptions, dir: string, snap: SnapshotMetadata, marked: readonly SnapshotMetadata[] | undefined) {
   const { fs, rng, failpoint } = o
-  const exists = (await fs.readdir(dir).catch(() => [] as string[])).some((n) => n.endsWith('.wal'))
-  if (!exists) {
-    const wal = await Wal.create(dir, new Uint8Array(0), { fs, rng, failpoint })
+  const options = { fs, rng, failpoint, segmentSizeBytes: o.walSegmentSizeBytes }
+  if (marked === undefined) {
+    const wal = await Wal.create(dir, new Uint8Array(0), options)
     if (snap.index > 0) await wal.saveSnapshot(snap)
     return { wal, hardState: { term: 0, vote: 0, commit: 0 }, entries: [] as Entry[] }
   }
-  const marked = await validSnapshotEntries(dir, { fs })
+  // A crash between Wal.create and its first marker leaves a log with no marker: reopen it from
+  // the start and write the bootstrap marker again.
   const interrupted = snap.index === 1 && !marked.some((w) => w.index === 1)
   for (let attempt = 0; ; attempt++) {
-    const wal = await Wal.open(dir, interrupted ? { index: 0, term: 0 } : snap, { fs, rng, failpoint })
+    const wal = await Wal.open(dir, interrupted ? { index: 0, term: 0 } : snap, options)
     try {
       if (interrupted) {
         await wal.readAll()

@@ -36,6 +36,8 @@ export interface OpenOptions {
   readonly tickMs?: number
   /** Ticks without a leader before an election. Default 10 (1 s at 100 ms ticks). */
   readonly electionTicks?: number
+  /** Bytes per WAL segment, preallocated. Default 64 MiB (etcd's). */
+  readonly walSegmentSizeBytes?: number
   /** Take a raft snapshot (and release WAL segments below it) every this many applied entries. Default 10,000. */
   readonly snapshotCount?: number
   /** Entries kept in memory behind a snapshot so a slightly lagging follower catches up from the log. Default 5,000 (etcd's). */
@@ -69,6 +71,7 @@ export interface ResolvedOptions {
   readonly tickMs: number
   readonly electionTicks: number
   readonly snapshotCount: number
+  readonly walSegmentSizeBytes: number
   readonly snapshotCatchUpEntries: number
   readonly corruptCheckIntervalMs: number
   readonly quotaBackendBytes: number
@@ -118,6 +121,7 @@ export function resolveOptions(options: OpenOptions): ResolvedOptions {
     tickMs: int(o, 'tickMs', 100, 1, 60_000),
     electionTicks: int(o, 'electionTicks', 10, 2, 1_000),
     snapshotCount: int(o, 'snapshotCount', 10_000, 1, 100_000_000),
+    walSegmentSizeBytes: int(o, 'walSegmentSizeBytes', 64 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
     corruptCheckIntervalMs: int(o, 'corruptCheckIntervalMs', 60_000, 0, 86_400_000),
     snapshotCatchUpEntries: int(o, 'snapshotCatchUpEntries', 5_000, 1, 100_000_000),
     quotaBackendBytes: int(o, 'quotaBackendBytes', 2 * 1024 ** 3, 0, Number.MAX_SAFE_INTEGER),

@@ -45,7 +45,7 @@ test('a crash at each durable boundary loses nothing acknowledged and invents no
       const clock = new ManualClock()
       const fps = new Failpoints()
       let backend = new MemoryBackend({ clock, failpoint: fps.fn })
-      const openStore = (): Promise<Store> => open({ dir: '/data', fs, clock, rng: prng.fork(), failpoint: fps.fn, backend, snapshotCount: 15, tickMs: 100 })
+      const openStore = (): Promise<Store> => open({ dir: '/data', fs, clock, rng: prng.fork(), failpoint: fps.fn, backend, snapshotCount: 15, tickMs: 100, walSegmentSizeBytes: 256 * 1024 })
       let store = await openStore()
       const acked = new Map<string, number>()
       const written = new Map<string, Set<number>>()
