@@ -1,8 +1,7 @@
-import type { ApplyOutcome, RequestBody } from '@strata/apply'
+import type { RequestBody } from '@strata/apply'
 import type { Permission, Role, User } from '@strata/auth'
 import type { Bytes } from '@strata/backend'
-import type { Identity, Member } from './member.js'
-import type { ResponseHeader } from './store.js'
+import type { ApiContext, ResponseHeader } from './api-context.js'
 
 type Header = { header: ResponseHeader }
 
@@ -11,18 +10,14 @@ type Header = { header: ResponseHeader }
  * passwords are hashed off the event loop before proposing, so only a bcrypt hash travels.
  */
 export class AuthApi {
-  readonly #member: Member
-  readonly #identity: () => Identity
-  readonly #header: (o?: ApplyOutcome) => ResponseHeader
+  readonly #c: ApiContext
 
-  constructor(member: Member, identity: () => Identity, header: (o?: ApplyOutcome) => ResponseHeader) {
-    this.#member = member
-    this.#identity = identity
-    this.#header = header
+  constructor(c: ApiContext) {
+    this.#c = c
   }
 
   async #do(body: RequestBody): Promise<Header> {
-    return { header: this.#header(await this.#member.propose(body, this.#identity())) }
+    return { header: this.#c.header(await this.#c.member.propose(body, this.#c.identity())) }
   }
 
   authEnable(): Promise<Header> { return this.#do({ kind: 'authEnable' }) }
@@ -31,14 +26,14 @@ export class AuthApi {
   /** Adds a user; without a password (`noPassword`) it can only be used through TLS identities (server). */
   async userAdd(name: string, password: string | undefined, options: { readonly noPassword?: boolean } = {}): Promise<Header> {
     const noPassword = options.noPassword === true || password === undefined
-    const hashedPassword = noPassword ? '' : await this.#member.sm.auth.hashPassword(password)
+    const hashedPassword = noPassword ? '' : await this.#c.member.sm.auth.hashPassword(password)
     return this.#do({ kind: 'userAdd', name, hashedPassword, noPassword })
   }
 
   userDelete(name: string): Promise<Header> { return this.#do({ kind: 'userDelete', name }) }
 
   async userChangePassword(name: string, password: string): Promise<Header> {
-    return this.#do({ kind: 'userChangePassword', name, hashedPassword: await this.#member.sm.auth.hashPassword(password) })
+    return this.#do({ kind: 'userChangePassword', name, hashedPassword: await this.#c.member.sm.auth.hashPassword(password) })
   }
 
   userGrantRole(user: string, role: string): Promise<Header> { return this.#do({ kind: 'userGrantRole', user, role }) }
@@ -55,23 +50,23 @@ export class AuthApi {
   }
 
   async userGet(name: string): Promise<Header & { user: User }> {
-    await this.#member.readBarrier()
-    return { header: this.#header(), user: this.#member.sm.auth.userGet(name) }
+    await this.#c.member.readBarrier()
+    return { header: this.#c.header(), user: this.#c.member.sm.auth.userGet(name) }
   }
 
   async userList(): Promise<Header & { users: string[] }> {
-    await this.#member.readBarrier()
-    return { header: this.#header(), users: this.#member.sm.auth.userList() }
+    await this.#c.member.readBarrier()
+    return { header: this.#c.header(), users: this.#c.member.sm.auth.userList() }
   }
 
   async roleGet(name: string): Promise<Header & { role: Role }> {
-    await this.#member.readBarrier()
-    return { header: this.#header(), role: this.#member.sm.auth.roleGet(name) }
+    await this.#c.member.readBarrier()
+    return { header: this.#c.header(), role: this.#c.member.sm.auth.roleGet(name) }
   }
 
   async roleList(): Promise<Header & { roles: string[] }> {
-    await this.#member.readBarrier()
-    return { header: this.#header(), roles: this.#member.sm.auth.roleList() }
+    await this.#c.member.readBarrier()
+    return { header: this.#c.header(), roles: this.#c.member.sm.auth.roleList() }
   }
 
   /**
@@ -79,15 +74,15 @@ export class AuthApi {
    * proposes the authentication so the token is issued at the auth revision the check saw.
    */
   async authenticate(name: string, password: string): Promise<Header & { token: string }> {
-    const revision = await this.#member.sm.auth.checkPassword(name, password)
-    const outcome = await this.#member.propose({ kind: 'authenticate', name, simpleToken: '' }, { username: '', authRevision: revision })
+    const revision = await this.#c.member.sm.auth.checkPassword(name, password)
+    const outcome = await this.#c.member.propose({ kind: 'authenticate', name, simpleToken: '' }, { username: '', authRevision: revision })
     const r = outcome.response
     if (r?.kind !== 'authenticate') throw new Error('unreachable: authenticate applied without a token')
-    return { header: this.#header(outcome), token: r.token }
+    return { header: this.#c.header(outcome), token: r.token }
   }
 
   async status(): Promise<Header & { enabled: boolean; authRevision: number }> {
-    await this.#member.readBarrier()
-    return { header: this.#header(), enabled: this.#member.sm.auth.enabled, authRevision: this.#member.sm.auth.revision }
+    await this.#c.member.readBarrier()
+    return { header: this.#c.header(), enabled: this.#c.member.sm.auth.enabled, authRevision: this.#c.member.sm.auth.revision }
   }
 }

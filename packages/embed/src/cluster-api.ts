@@ -1,48 +1,46 @@
-import type { ApplyOutcome, Member as MemberRecord } from '@strata/apply'
+import type { Member as MemberRecord } from '@strata/apply'
 import { EmbedError } from './errors.js'
 import { Member } from './member.js'
-import type { ResponseHeader } from './store.js'
+import type { ApiContext, ResponseHeader } from './api-context.js'
 
 /** Membership (etcd's Cluster service): changes go through raft as conf changes, one at a time. */
 export class ClusterApi {
-  readonly #member: Member
-  readonly #header: (o?: ApplyOutcome) => ResponseHeader
+  readonly #c: ApiContext
 
-  constructor(member: Member, header: (o?: ApplyOutcome) => ResponseHeader) {
-    this.#member = member
-    this.#header = header
+  constructor(c: ApiContext) {
+    this.#c = c
   }
 
   /** The members as applied from the log. */
   members(): { header: ResponseHeader; members: MemberRecord[] } {
-    return { header: this.#header(), members: this.#member.sm.members.list() }
+    return { header: this.#c.header(), members: this.#c.member.sm.members.list() }
   }
 
   /** Adds a member (a learner with `isLearner`); it then starts with `initialCluster` listing the cluster. */
   async add(member: { readonly id: number; readonly name?: string; readonly peerUrls?: readonly string[]; readonly isLearner?: boolean }): Promise<{ header: ResponseHeader }> {
     if (!Number.isSafeInteger(member.id) || member.id < 1) throw new EmbedError('ERR_EMBED_INVALID_ARGUMENT', `embed: a member id must be a positive safe integer, got ${member.id}`)
     const record: MemberRecord = { id: member.id, name: member.name ?? `member-${member.id}`, peerUrls: [...(member.peerUrls ?? [])], clientUrls: [], isLearner: member.isLearner === true }
-    await this.#member.proposeConfChange(Member.addChange(record))
-    return { header: this.#header() }
+    await this.#c.member.proposeConfChange(Member.addChange(record))
+    return { header: this.#c.header() }
   }
 
   async remove(id: number): Promise<{ header: ResponseHeader }> {
-    await this.#member.proposeConfChange({ transition: 0, changes: [{ type: 1, nodeId: id }], context: new Uint8Array(0) })
-    return { header: this.#header() }
+    await this.#c.member.proposeConfChange({ transition: 0, changes: [{ type: 1, nodeId: id }], context: new Uint8Array(0) })
+    return { header: this.#c.header() }
   }
 
   /** Promotes a learner to a voter. */
   async promote(id: number): Promise<{ header: ResponseHeader }> {
-    const m = this.#member.sm.members.get(id)
+    const m = this.#c.member.sm.members.get(id)
     if (m === undefined) throw new EmbedError('ERR_EMBED_INVALID_ARGUMENT', `embed: member ${id} is not in the cluster`)
-    await this.#member.proposeConfChange({ transition: 0, changes: [{ type: 0, nodeId: id }], context: new Uint8Array(0) })
-    return { header: this.#header() }
+    await this.#c.member.proposeConfChange({ transition: 0, changes: [{ type: 0, nodeId: id }], context: new Uint8Array(0) })
+    return { header: this.#c.header() }
   }
 
   /** Hands leadership to `id` (run it on the leader). */
   transferLeadership(id: number): { header: ResponseHeader } {
-    if (!this.#member.isLeader) throw new EmbedError('ERR_EMBED_NOT_LEADER', `embed: leadership is transferred by the leader (member ${this.#member.leader})`, { leader: this.#member.leader })
-    this.#member.transferLeadership(id)
-    return { header: this.#header() }
+    if (!this.#c.member.isLeader) throw new EmbedError('ERR_EMBED_NOT_LEADER', `embed: leadership is transferred by the leader (member ${this.#c.member.leader})`, { leader: this.#c.member.leader })
+    this.#c.member.transferLeadership(id)
+    return { header: this.#c.header() }
   }
 }

@@ -10,12 +10,8 @@ import { AuthApi } from './auth-api.js'
 import { MaintenanceApi } from './maintenance-api.js'
 import { ClusterApi } from './cluster-api.js'
 
-/** Every response carries where and when it was answered (etcd's ResponseHeader). */
-export interface ResponseHeader {
-  readonly revision: number
-  readonly raftTerm: number
-  readonly memberId: number
-}
+import type { ResponseHeader } from './api-context.js'
+export type { ResponseHeader }
 
 export interface GetOptions extends RangeOptions {
   /** Every key with `key` as a prefix. Default false. */
@@ -144,10 +140,11 @@ export class StoreView {
   protected constructor(member: Member, identity: () => Identity) {
     this.member = member
     this.#identity = identity
-    this.lease = new LeaseApi(member, identity, (o) => this.header(o))
-    this.auth = new AuthApi(member, identity, (o) => this.header(o))
-    this.maintenance = new MaintenanceApi(member, identity, (o) => this.header(o))
-    this.cluster = new ClusterApi(member, (o) => this.header(o))
+    const context = { member, identity, header: (o?: ApplyOutcome) => this.header(o) }
+    this.lease = new LeaseApi(context)
+    this.auth = new AuthApi(context)
+    this.maintenance = new MaintenanceApi(context)
+    this.cluster = new ClusterApi(context)
   }
 
   /** The header of a response answered now (or after `outcome` applied). */
