@@ -91,7 +91,7 @@ const isIndex = (v: unknown): boolean => typeof v === 'number' && Number.isSafeI
 
 /** The valid path of checkEntry without building any label: it runs for every entry of every append. */
 function entryOk(e: unknown): boolean {
-  if (typeof e !== 'object' || e === null) return false
+  if (typeof e !== 'object' || e === null || Array.isArray(e)) return false
   const x = e as Record<string, unknown>
   return isIndex(x.term) && isIndex(x.index) && (x.type === 0 || x.type === 1 || x.type === 2) && x.data instanceof Uint8Array
 }
@@ -102,17 +102,43 @@ export function checkEntries(argument: string, ents: unknown): asserts ents is r
   for (let i = 0; i < ents.length; i++) if (!entryOk(ents[i])) checkEntry(`${argument}[${i}]`, ents[i])
 }
 
-const MESSAGE_INDEXES = ['to', 'term', 'logTerm', 'index', 'commit', 'rejectHint'] as const
-
 /**
  * A message from the network, as `decodeMessage` would produce it: a known type, a sender id,
  * safe integers, entries and snapshot of the right shape, and what its type needs to be handled.
+ * It runs on every stepped message: a valid one without a snapshot passes `messageOk` (no
+ * label, no array, no closure); anything else takes `explainMessage`, which throws naming the
+ * first field that is wrong (a MsgSnap's snapshot is checked there too).
  */
 export function checkMessage(argument: string, m: unknown): asserts m is Message {
+  if (!messageOk(m)) explainMessage(argument, m)
+}
+
+/** True iff explainMessage accepts `m` and `m` carries no snapshot; builds nothing. */
+function messageOk(m: unknown): boolean {
+  if (typeof m !== 'object' || m === null || Array.isArray(m)) return false
+  const x = m as Record<string, unknown>
+  const type = x.type
+  if (typeof type !== 'number' || !isKnownMessageType(type)) return false
+  const from = x.from
+  if (typeof from !== 'number' || !Number.isSafeInteger(from) || from <= 0) return false
+  if (!isIndex(x.to) || !isIndex(x.term) || !isIndex(x.logTerm) || !isIndex(x.index) || !isIndex(x.commit) || !isIndex(x.rejectHint)) return false
+  if (typeof x.reject !== 'boolean') return false
+  const ents = x.entries
+  if (!Array.isArray(ents)) return false
+  for (let i = 0; i < ents.length; i++) if (!entryOk(ents[i])) return false
+  if (x.snapshot !== undefined || type === MessageType.MsgSnap) return false
+  if (x.context !== undefined && !(x.context instanceof Uint8Array)) return false
+  if (type === MessageType.MsgProp && ents.length === 0) return false
+  if (type === MessageType.MsgReadIndex && ents.length !== 1) return false
+  return true
+}
+
+/** checkMessage's path for a message messageOk refused: throws for the first wrong field, by name. */
+function explainMessage(argument: string, m: unknown): asserts m is Message {
   checkObject(argument, m)
   if (typeof m.type !== 'number' || !isKnownMessageType(m.type)) fail(`${argument}.type`, `must be a MessageType, got ${show(m.type)}`)
-  if (!(typeof m.from === 'number' && Number.isSafeInteger(m.from) && m.from > 0)) checkNodeId(`${argument}.from`, m.from)
-  for (const k of MESSAGE_INDEXES) if (!isIndex(m[k])) checkIndex(`${argument}.${k}`, m[k])
+  checkNodeId(`${argument}.from`, m.from)
+  for (const k of ['to', 'term', 'logTerm', 'index', 'commit', 'rejectHint'] as const) checkIndex(`${argument}.${k}`, m[k])
   if (typeof m.reject !== 'boolean') fail(`${argument}.reject`, `must be a boolean, got ${show(m.reject)}`)
   checkEntries(`${argument}.entries`, m.entries)
   if (m.snapshot !== undefined) checkSnapshot(`${argument}.snapshot`, m.snapshot)
