@@ -29,6 +29,15 @@ export class ClusterApi {
     return { header: this.#c.header() }
   }
 
+  /** Replaces a voter's peer URLs (etcd's MemberUpdate): a raft UpdateNode change carrying the new record. Not for learners (the record would lose its learner flag). */
+  async update(id: number, peerUrls: readonly string[]): Promise<{ header: ResponseHeader }> {
+    const m = this.#c.member.sm.members.get(id)
+    if (m === undefined) throw new EmbedError('ERR_EMBED_INVALID_ARGUMENT', `embed: member ${id} is not in the cluster`)
+    if (m.isLearner) throw new EmbedError('ERR_EMBED_INVALID_ARGUMENT', `embed: member ${id} is a learner; promote it before changing its peer URLs`)
+    await this.#c.member.proposeConfChange({ ...Member.addChange({ ...m, peerUrls: [...peerUrls] }), changes: [{ type: 2, nodeId: id }] })
+    return { header: this.#c.header() }
+  }
+
   /** Promotes a learner to a voter. */
   async promote(id: number): Promise<{ header: ResponseHeader }> {
     const m = this.#c.member.sm.members.get(id)

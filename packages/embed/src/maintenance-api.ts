@@ -61,6 +61,12 @@ export class MaintenanceApi {
     this.#c.member.checkCorruption()
   }
 
+  /** Throws unless this view may run admin-only maintenance (auth off, or a user with role root), as etcd checks Snapshot, Defragment, HashKV and MoveLeader. */
+  checkAdmin(): void {
+    const id = this.#c.identity()
+    this.#c.member.sm.auth.checkAdmin(id.username === '' ? undefined : { username: id.username, revision: id.authRevision })
+  }
+
   /** The raised alarms. */
   alarms(): readonly Alarm[] {
     return this.#c.member.sm.alarms.list()
