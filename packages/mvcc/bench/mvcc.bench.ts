@@ -92,7 +92,8 @@ bench.add('mvcc put (1 key, 32 B value)', () => {
 bench.add('baseline: backend.write of the same encoded entry', () => {
   const rev = { main: 10_000_000 + rawN++, sub: 0 }
   const key = new TextEncoder().encode(`raw/${rawN % 10_000}`)
-  backend.write((tx) => tx.put('alarm', encodeRevision(rev), encodeKeyValue({ key, value, createRevision: rev.main, modRevision: rev.main, version: 1, lease: 0 })))
+  const revKey = encodeRevision(rev)
+  backend.write((tx) => tx.put('alarm', revKey, encodeKeyValue({ key, value, createRevision: rev.main, modRevision: rev.main, version: 1, lease: 0 }, revKey)))
 })
 let probe = 0
 bench.add('mvcc range of 1 key', () => {

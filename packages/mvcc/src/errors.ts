@@ -31,12 +31,18 @@ export type MvccErrorCode =
   | 'ERR_MVCC_BUSY'
   /** A second WatchableStore over one MvccStore. */
   | 'ERR_MVCC_WATCHABLE_EXISTS'
+  /**
+   * Stored data failed its checks (a record's checksum, the record totals, the file's
+   * structure); the store refuses writes from then on. The message names the revision, key and
+   * file, and says what to do.
+   */
+  | 'ERR_MVCC_CORRUPT'
 
 /** A typed failure of an mvcc operation; nothing was written when it is thrown by a write. */
 export class MvccError extends StrataError {
   declare readonly code: MvccErrorCode
-  constructor(code: MvccErrorCode, message: string, context?: Record<string, unknown>) {
-    super(code, message, context)
+  constructor(code: MvccErrorCode, message: string, context?: Record<string, unknown>, options?: ErrorOptions) {
+    super(code, message, context, options)
   }
 }
 

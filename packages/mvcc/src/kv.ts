@@ -1,4 +1,4 @@
-import assert from 'node:assert'
+import { checksum, corruptError, describeRevisionKey, recordSeed } from './integrity.js'
 import { readU32, readU64, writeU64 } from './revision.js'
 
 /** A key's value at one revision, as a range or a watch event returns it (etcd's mvccpb.KeyValue). */
@@ -15,43 +15,97 @@ export interface KeyValue {
   readonly lease: number
 }
 
-/** Bytes of the fixed header of a stored KeyValue (FORMAT.md). */
-export const KV_HEADER_BYTES = 37
-const FORMAT_VERSION = 1
+/** Bytes of the fixed header of a stored KeyValue, format 2 (FORMAT.md). */
+export const KV_HEADER_BYTES = 45
+/** Offset of the u32 body length (key + value bytes): a head scan of `KV_HEADER_BYTES` plus it reads a whole record. */
+export const BODY_LENGTH_AT = 9
+export const FORMAT_VERSION = 2
+/** The record format before checksums (FORMAT.md, "Format 1"), read only to migrate it. */
+export const LEGACY_FORMAT_VERSION = 1
+const LEGACY_HEADER_BYTES = 37
+const KEY_LENGTH_AT = 5
+const CHECKED_FROM = 5
 
-/** Encodes a KeyValue as the value of its revision key in the `key` bucket. */
-export function encodeKeyValue(kv: KeyValue): Uint8Array {
-  const out = new Uint8Array(KV_HEADER_BYTES + kv.key.length + kv.value.length)
+/**
+ * Encodes a KeyValue as the value of its revision key `revKey` (17 or 18 bytes) in the `key`
+ * bucket: version 2, the xxh32 checksum of bytes 5.. seeded by the revision key, then the fields.
+ */
+export function encodeKeyValue(kv: KeyValue, revKey: Uint8Array): Uint8Array {
+  const body = kv.key.length + kv.value.length
+  const out = new Uint8Array(KV_HEADER_BYTES + body)
   out[0] = FORMAT_VERSION
-  new DataView(out.buffer).setUint32(1, kv.key.length)
-  writeU64(out, 5, kv.createRevision)
-  writeU64(out, 13, kv.modRevision)
-  writeU64(out, 21, kv.version)
-  writeU64(out, 29, kv.lease)
+  const view = new DataView(out.buffer)
+  view.setUint32(KEY_LENGTH_AT, kv.key.length)
+  view.setUint32(BODY_LENGTH_AT, body)
+  writeU64(out, 13, kv.createRevision)
+  writeU64(out, 21, kv.modRevision)
+  writeU64(out, 29, kv.version)
+  writeU64(out, 37, kv.lease)
   out.set(kv.key, KV_HEADER_BYTES)
   out.set(kv.value, KV_HEADER_BYTES + kv.key.length)
+  view.setUint32(1, checksum(out, CHECKED_FROM, out.length, recordSeed(revKey, 0, revKey.length)))
   return out
 }
 
-function keyLengthOf(bytes: Uint8Array): number {
-  assert(bytes.length >= KV_HEADER_BYTES && bytes[0] === FORMAT_VERSION, 'stored KeyValue with a bad header')
-  const keyLength = readU32(bytes, 1)
-  assert(KV_HEADER_BYTES + keyLength <= bytes.length, 'stored KeyValue shorter than its key')
-  return keyLength
+/** The checksum stored in a format-2 record at b[o...] (the sum the meta totals add up). */
+export function storedChecksum(b: Uint8Array, o: number): number {
+  return readU32(b, o + 1)
 }
 
 /**
- * Decodes a stored KeyValue; key and value are plain Uint8Array copies the caller may keep and
- * modify (`new Uint8Array(view)`: a backend may hand out Buffers, whose `slice` is a view).
+ * Why the record at vb[vo, vo + vLength] stored under the revision key kb[ko, ko + kLength] is
+ * damaged, or undefined when it passes: the key's shape, the record's version and lengths, its
+ * checksum, and its mod revision against the key's main revision.
  */
-export function decodeKeyValue(bytes: Uint8Array, keysOnly = false): KeyValue {
-  const keyLength = keyLengthOf(bytes)
+export function checkRecord(kb: Uint8Array, ko: number, kLength: number, vb: Uint8Array, vo: number, vLength: number): string | undefined {
+  if (!((kLength === 17 && kb[ko + 8] === 0x5f) || (kLength === 18 && kb[ko + 8] === 0x5f && kb[ko + 17] === 0x74))) return 'a malformed revision key'
+  if (vLength < KV_HEADER_BYTES) return vLength >= LEGACY_HEADER_BYTES && vb[vo] === LEGACY_FORMAT_VERSION ? 'a record of format 1 in a store of format 2' : 'a record shorter than its header'
+  if (vb[vo] !== FORMAT_VERSION) return `a record of unknown format ${vb[vo]}`
+  if (readU32(vb, vo + BODY_LENGTH_AT) !== vLength - KV_HEADER_BYTES) return 'a record whose length does not match its header'
+  if (checksum(vb, vo + CHECKED_FROM, vo + vLength, recordSeed(kb, ko, kLength)) !== readU32(vb, vo + 1)) return 'a record that fails its checksum'
+  if (readU32(vb, vo + KEY_LENGTH_AT) > vLength - KV_HEADER_BYTES) return 'a record shorter than its key'
+  for (let i = 0; i < 8; i++) if (vb[vo + 21 + i] !== kb[ko + i]) return 'a record whose mod revision is not its revision key\'s'
+  return undefined
+}
+
+/** The stored key of a record, as latin1 text for messages (at most 64 characters; never throws). */
+export function describeRecordKey(vb: Uint8Array, vo: number, vLength: number): string | undefined {
+  if (vLength < KV_HEADER_BYTES) return undefined
+  const k = Math.min(readU32(vb, vo + KEY_LENGTH_AT), vLength - KV_HEADER_BYTES, 64)
+  return Buffer.from(vb.buffer, vb.byteOffset + vo + KV_HEADER_BYTES, k).toString('latin1')
+}
+
+/**
+ * Decodes a stored KeyValue after {@link checkRecord} (ERR_MVCC_CORRUPT naming the revision, the
+ * key and `location` when it fails); key and value are plain Uint8Array copies the caller may
+ * keep and modify (`new Uint8Array(view)`: a backend may hand out Buffers, whose `slice` is a view).
+ */
+export function decodeKeyValue(revKey: Uint8Array, bytes: Uint8Array, keysOnly = false, location = 'the backend'): KeyValue {
+  const bad = checkRecord(revKey, 0, revKey.length, bytes, 0, bytes.length)
+  if (bad !== undefined) throw corruptError(location, bad, { revision: describeRevisionKey(revKey, 0, revKey.length), key: describeRecordKey(bytes, 0, bytes.length) })
+  const keyLength = readU32(bytes, KEY_LENGTH_AT)
   return {
     key: new Uint8Array(bytes.subarray(KV_HEADER_BYTES, KV_HEADER_BYTES + keyLength)),
+    createRevision: readU64(bytes, 13),
+    modRevision: readU64(bytes, 21),
+    version: readU64(bytes, 29),
+    value: keysOnly ? new Uint8Array(0) : new Uint8Array(bytes.subarray(KV_HEADER_BYTES + keyLength)),
+    lease: readU64(bytes, 37),
+  }
+}
+
+/** Decodes a record of format 1 (no checksum: only its shape is checked), to migrate it; undefined when it is not one. */
+export function decodeLegacyKeyValue(bytes: Uint8Array): KeyValue | undefined {
+  if (bytes.length < LEGACY_HEADER_BYTES || bytes[0] !== LEGACY_FORMAT_VERSION) return undefined
+  const keyLength = readU32(bytes, 1)
+  if (LEGACY_HEADER_BYTES + keyLength > bytes.length) return undefined
+  for (const o of [5, 13, 21, 29]) if (readU32(bytes, o) >= 0x200000) return undefined
+  return {
+    key: new Uint8Array(bytes.subarray(LEGACY_HEADER_BYTES, LEGACY_HEADER_BYTES + keyLength)),
     createRevision: readU64(bytes, 5),
     modRevision: readU64(bytes, 13),
     version: readU64(bytes, 21),
-    value: keysOnly ? new Uint8Array(0) : new Uint8Array(bytes.subarray(KV_HEADER_BYTES + keyLength)),
+    value: new Uint8Array(bytes.subarray(LEGACY_HEADER_BYTES + keyLength)),
     lease: readU64(bytes, 29),
   }
 }

@@ -1,6 +1,8 @@
 import assert from 'node:assert'
 import type { Backend } from '@strata/backend'
 import type { Failpoint } from '@strata/seams'
+import { type Totals, writeTotals } from './integrity.js'
+import { storedChecksum } from './kv.js'
 import { FINISHED_COMPACT_KEY } from './kvstore-rebuild.js'
 import { decodeRevision, encodeRevision, revisionId } from './revision.js'
 
@@ -24,6 +26,11 @@ export interface PhysicalCompactionOptions {
   readonly failpoint: Failpoint
   /** True once the store asks running jobs to stop (restore, close); checked before each batch. */
   readonly stopped: () => boolean
+  /**
+   * The store's record totals: each batch subtracts what it deletes and writes them in its own
+   * transaction (FORMAT.md, "Checksums and totals"); taken only once the batch's write returned.
+   */
+  readonly totals: Totals
 }
 
 const FROM_START = new Uint8Array(0)
@@ -54,15 +61,20 @@ export async function runPhysicalCompaction(backend: Backend, job: CompactionJob
     if (o.stopped()) return false
     let last: Uint8Array | undefined
     let visited = 0
+    const totals = o.totals.copy()
     backend.write((tx) => {
       const pairs = tx.range('key', start, end, { limit: o.batchLimit })
       visited = pairs.length
-      for (const { key } of pairs) {
-        if (!job.keep.has(revisionId(decodeRevision(key)))) tx.delete('key', key)
+      for (const { key, value } of pairs) {
+        if (job.keep.has(revisionId(decodeRevision(key)))) continue
+        tx.delete('key', key)
+        totals.remove(storedChecksum(value, 0))
       }
       last = pairs.length > 0 ? pairs[pairs.length - 1]!.key : undefined
+      if (totals.count !== o.totals.count) writeTotals(tx, totals)
       if (visited < o.batchLimit) tx.put('meta', FINISHED_COMPACT_KEY, encodeRevision({ main: job.rev, sub: 0 }))
     })
+    o.totals.set(totals)
     o.failpoint('compactBeforeCommitBatch')
     await backend.commit()
     o.failpoint('compactAfterCommitBatch')

@@ -1,10 +1,12 @@
-import assert from 'node:assert'
 import type { Backend, ReadTx, ValueHead } from '@strata/backend'
 import { forEachHead } from '@strata/backend/internal'
+import { StrataError } from '@strata/seams'
 import { lowerBound } from './btree-count.js'
+import { MvccError } from './errors.js'
+import { Totals, corruptError, describeRevisionKey, readTotals } from './integrity.js'
 import { KeyIndex } from './key-index.js'
-import { KV_HEADER_BYTES } from './kv.js'
-import { REVISION_BYTES, type Revision, TOMBSTONE_REVISION_BYTES, decodeRevision, readU32, readU64 } from './revision.js'
+import { BODY_LENGTH_AT, KV_HEADER_BYTES, LEGACY_FORMAT_VERSION, checkRecord, describeRecordKey, storedChecksum } from './kv.js'
+import { type Revision, TOMBSTONE_REVISION_BYTES, decodeRevision, readU32, readU64 } from './revision.js'
 import { TreeIndex } from './tree-index.js'
 
 const encoder = new TextEncoder()
@@ -23,7 +25,22 @@ export interface Rebuilt {
   readonly scheduledCompactRev: number
   /** key (latin1) → lease of its newest alive put, for leases != 0. */
   readonly keyLeases: Map<string, number>
+  /** The count and checksum sum of the records seen (equal to what `meta` records, or the rebuild failed). */
+  readonly totals: Totals
+  /** True when the records are of format 1 (written before checksums): the store migrates them. */
+  readonly legacy: boolean
 }
+
+/** The stored-record layouts the rebuild reads: format 2, and format 1 to migrate it. */
+interface Layout {
+  readonly header: number
+  readonly keyLengthAt: number
+  readonly createdAt: number
+  readonly versionAt: number
+  readonly leaseAt: number
+}
+const LAYOUT_2: Layout = { header: KV_HEADER_BYTES, keyLengthAt: 5, createdAt: 13, versionAt: 29, leaseAt: 37 }
+const LAYOUT_1: Layout = { header: 37, keyLengthAt: 1, createdAt: 5, versionAt: 21, leaseAt: 29 }
 
 function metaRevision(tx: ReadTx, key: Uint8Array): number {
   const bytes = tx.get('meta', key)
@@ -111,19 +128,44 @@ class KeyCollector {
 class Rebuild {
   readonly #collector = new KeyCollector()
   readonly keyLeases = new Map<string, number>()
+  readonly totals = new Totals()
   lastMain = 1
+  readonly #location: string
+  /** Invariant: true when the store has no totals in `meta`: its records must all be of format 1. */
+  readonly #legacy: boolean
 
-  /** The revision key at kb[ko, ko + kLength); the stored KeyValue (at least its header and key) at vb[vo, vo + vLength). */
+  constructor(location: string, legacy: boolean) {
+    this.#location = location
+    this.#legacy = legacy
+  }
+
+  #corrupt(what: string, kb: Uint8Array, ko: number, kLength: number, vb: Uint8Array, vo: number, vLength: number): MvccError {
+    return corruptError(this.#location, what, { revision: describeRevisionKey(kb, ko, kLength), key: describeRecordKey(vb, vo, vLength) })
+  }
+
+  /** The revision key at kb[ko, ko + kLength); the whole stored record at vb[vo, vo + vLength). */
   add(kb: Uint8Array, ko: number, kLength: number, vb: Uint8Array, vo: number, vLength: number): void {
     // Checks as `if`s: node:assert's ok() costs ~40 ms over a 1M-key rebuild.
-    if (!((kLength === REVISION_BYTES || kLength === TOMBSTONE_REVISION_BYTES) && kb[ko + 8] === 0x5f)) assert.fail('bad revision key')
-    if (!(vLength >= KV_HEADER_BYTES && vb[vo] === 1)) assert.fail('bad stored KeyValue')
+    let layout = LAYOUT_2
+    if (this.#legacy) {
+      layout = LAYOUT_1
+      if (!(vLength >= LAYOUT_1.header && vb[vo] === LEGACY_FORMAT_VERSION && (kLength === 17 || kLength === 18) && kb[ko + 8] === 0x5f)) {
+        throw this.#corrupt('a record of format 2, or a damaged one, in a store without record totals', kb, ko, kLength, vb, vo, vLength)
+      }
+      this.totals.add(0)
+    } else {
+      const bad = checkRecord(kb, ko, kLength, vb, vo, vLength)
+      if (bad !== undefined) throw this.#corrupt(bad, kb, ko, kLength, vb, vo, vLength)
+      this.totals.add(storedChecksum(vb, vo))
+    }
+    if (readU32(kb, ko) >= 0x200000 || readU32(kb, ko + 9) >= 0x200000) throw this.#corrupt('a revision above 2^53', kb, ko, kLength, vb, vo, vLength)
     const rev: Revision = { main: readU64(kb, ko), sub: readU64(kb, ko + 9) }
-    if (rev.main < this.lastMain && this.lastMain !== 1) assert.fail('key bucket out of revision order')
+    if (rev.main < this.lastMain && this.lastMain !== 1) throw this.#corrupt('the key bucket out of revision order', kb, ko, kLength, vb, vo, vLength)
     this.lastMain = rev.main
-    const keyLength = readU32(vb, vo + 1)
-    if (KV_HEADER_BYTES + keyLength > vLength) assert.fail('stored KeyValue shorter than its key')
-    const key = latin1Slice.call(vb, vo + KV_HEADER_BYTES, vo + KV_HEADER_BYTES + keyLength)
+    const header = layout.header
+    const keyLength = readU32(vb, vo + layout.keyLengthAt)
+    if (header + keyLength > vLength) throw this.#corrupt('a record shorter than its key', kb, ko, kLength, vb, vo, vLength)
+    const key = latin1Slice.call(vb, vo + header, vo + header + keyLength)
     const ki = this.#collector.get(key)
     if (kLength === TOMBSTONE_REVISION_BYTES) {
       // The tombstone kept at a compaction revision may be all that is left of a key.
@@ -135,52 +177,96 @@ class Rebuild {
     // The first surviving put of a generation takes created/version from the stored value:
     // older revisions of the generation may have been compacted away.
     if (!ki.aliveAt(Number.MAX_SAFE_INTEGER)) {
-      const created = readU64(vb, vo + 5)
-      ki.restorePut(created === rev.main ? rev : { main: created, sub: 0 }, rev, readU64(vb, vo + 21))
+      const created = readU64(vb, vo + layout.createdAt)
+      ki.restorePut(created === rev.main ? rev : { main: created, sub: 0 }, rev, readU64(vb, vo + layout.versionAt))
     } else {
       ki.put(rev)
     }
-    const lease = readU64(vb, vo + 29)
+    const lease = readU64(vb, vo + layout.leaseAt)
     if (lease !== 0) this.keyLeases.set(key, lease)
     else if (this.keyLeases.size > 0) this.keyLeases.delete(key)
   }
 
-  /** The index and what the meta bucket records, once every pair was added. */
-  finish(tx: ReadTx): Rebuilt {
+  /**
+   * The index and what the meta bucket records, once every pair was added: fails with
+   * ERR_MVCC_CORRUPT when the records seen do not add up to the totals `meta` records.
+   */
+  finish(tx: ReadTx, expected: Totals | undefined): Rebuilt {
+    if (expected === undefined ? this.totals.count > 0 && !this.#legacy : !expected.equals(this.totals)) {
+      throw corruptError(this.#location, `the key bucket holds ${this.totals} where the meta bucket records ${expected ?? 'none'}: records are missing, added or altered`, {})
+    }
     return {
       index: this.#collector.toTree(this.lastMain),
       lastMain: this.lastMain,
       finishedCompactRev: metaRevision(tx, FINISHED_COMPACT_KEY),
       scheduledCompactRev: metaRevision(tx, SCHEDULED_COMPACT_KEY),
       keyLeases: this.keyLeases,
+      totals: this.totals,
+      legacy: this.#legacy && this.totals.count > 0,
     }
   }
 }
 
-/** Rebuilds the index in one synchronous pass over the key bucket, then bulk-loads the B+ tree in O(n). */
-export function rebuildIndex(tx: ReadTx): Rebuilt {
-  const rebuild = new Rebuild()
-  // Views suffice: add() keeps nothing of k or v but what it decodes (a string, numbers).
-  const scan = tx.forEachView ?? tx.forEach
-  scan.call(tx, 'key', FROM_START, undefined, (k, v) => rebuild.add(k, 0, k.length, v, 0, v.length))
-  return rebuild.finish(tx)
+/**
+ * A failure of the backend while the rebuild reads (LMDB's own MDB_CORRUPTED, MDB_PAGE_NOTFOUND,
+ * a scan thread that died on a damaged page) as ERR_MVCC_CORRUPT; other errors as they are.
+ */
+function asCorrupt(err: unknown, location: string): unknown {
+  if (err instanceof MvccError) return err
+  const message = err instanceof Error ? err.message : String(err)
+  const backendFailure = !(err instanceof StrataError) || (err.code === 'ERR_BACKEND_SCAN' && /MDB_|corrupt|page/i.test(message))
+  return backendFailure ? corruptError(location, `the backend failed while reading the key bucket (${message})`, {}, err) : err
 }
 
-/** What of a stored KeyValue the rebuild reads: the header, and the key whose length is at byte 1. */
-const KEY_VALUE_HEAD: ValueHead = { fixed: KV_HEADER_BYTES, lengthAt: 1 }
+/**
+ * Rebuilds the index in one synchronous pass over the key bucket, checking every record, then
+ * bulk-loads the B+ tree in O(n). `location` names the file in errors.
+ */
+export function rebuildIndex(tx: ReadTx, location = 'the backend'): Rebuilt {
+  try {
+    const expected = readTotals(tx, location)
+    const rebuild = new Rebuild(location, expected === undefined && isLegacy(tx))
+    // Views suffice: add() keeps nothing of k or v but what it decodes (a string, numbers).
+    const scan = tx.forEachView ?? tx.forEach
+    scan.call(tx, 'key', FROM_START, undefined, (k, v) => rebuild.add(k, 0, k.length, v, 0, v.length))
+    return rebuild.finish(tx, expected)
+  } catch (err) {
+    throw asCorrupt(err, location)
+  }
+}
+
+/** True when the first record of the key bucket is of format 1 (a store written before checksums). */
+function isLegacy(tx: ReadTx): boolean {
+  const first = tx.range('key', FROM_START, undefined, { limit: 1 })[0]
+  return first !== undefined && first.value[0] === LEGACY_FORMAT_VERSION
+}
+
+/** What of a stored record the rebuild reads: all of it (the header, then key + value, whose length is at BODY_LENGTH_AT). */
+const RECORD_HEAD: ValueHead = { fixed: KV_HEADER_BYTES, lengthAt: BODY_LENGTH_AT }
 
 /**
  * The same rebuild with the key bucket read through {@link Backend.scanHeads}, which reads a
  * big bucket on a thread of its own, so LMDB's reading overlaps the index build: a 1M-key
- * restart takes 0.69–0.92 of the one-thread pass (README). Backends without that scan get
- * {@link rebuildIndex}.
+ * restart takes 0.69–0.92 of the one-thread pass (README). Backends without that scan, and a
+ * store of format 1 (whose records the head would cut), get {@link rebuildIndex}.
  */
-export async function rebuildIndexFromScan(backend: Backend): Promise<Rebuilt> {
-  if (backend.scanHeads === undefined) return backend.read((tx) => rebuildIndex(tx))
-  const rebuild = new Rebuild()
+export async function rebuildIndexFromScan(backend: Backend, location = 'the backend'): Promise<Rebuilt> {
+  const expected = backend.read((tx) => {
+    try {
+      return { totals: readTotals(tx, location), legacy: isLegacy(tx) }
+    } catch (err) {
+      throw asCorrupt(err, location)
+    }
+  })
+  if (backend.scanHeads === undefined || (expected.totals === undefined && expected.legacy)) return backend.read((tx) => rebuildIndex(tx, location))
+  const rebuild = new Rebuild(location, false)
   const add = rebuild.add.bind(rebuild)
-  for await (const chunk of backend.scanHeads('key', KEY_VALUE_HEAD)) {
-    forEachHead(chunk, (bytes, keyAt, keyLength, headAt, headLength) => add(bytes, keyAt, keyLength, bytes, headAt, headLength))
+  try {
+    for await (const chunk of backend.scanHeads('key', RECORD_HEAD)) {
+      forEachHead(chunk, (bytes, keyAt, keyLength, headAt, headLength) => add(bytes, keyAt, keyLength, bytes, headAt, headLength))
+    }
+    return backend.read((tx) => rebuild.finish(tx, expected.totals))
+  } catch (err) {
+    throw asCorrupt(err, location)
   }
-  return backend.read((tx) => rebuild.finish(tx))
 }

@@ -1,7 +1,8 @@
-import assert from 'node:assert'
 import { type Bytes, type ReadTx, type WriteTx, compareBytes } from '@strata/backend'
-import { compactedError, futureRevError } from './errors.js'
-import { type KeyValue, decodeKeyValue, encodeKeyValue, keyBytes } from './kv.js'
+import { StrataError } from '@strata/seams'
+import { type MvccError, compactedError, futureRevError } from './errors.js'
+import { type Totals, corruptError } from './integrity.js'
+import { type KeyValue, decodeKeyValue, encodeKeyValue, keyBytes, storedChecksum } from './kv.js'
 import { type IndexRange, checkFlag, checkLease, checkOptionsArg, checkRange, checkRangeOptions, checkValue } from './limits.js'
 import { type Revision, encodeRevision } from './revision.js'
 import type { StoreState } from './store-state.js'
@@ -90,10 +91,27 @@ export class StoreTxnRead implements TxnRead {
     return { kvs, count: found.total, more, revision: curRev }
   }
 
+  /**
+   * Reads and checks one stored record. A record the index holds but the backend lacks, one
+   * that fails its checks, or a backend read that fails with an error of its own (LMDB's
+   * MDB_CORRUPTED, MDB_PAGE_NOTFOUND) is ERR_MVCC_CORRUPT, and the store refuses writes from then on.
+   */
   #read(rev: Revision, keysOnly: boolean): KeyValue {
-    const bytes = this.tx.get('key', encodeRevision(rev))
-    if (bytes === undefined) assert.fail(`revision ${rev.main}.${rev.sub} is in the index but not in the backend`)
-    return decodeKeyValue(bytes, keysOnly)
+    const revKey = encodeRevision(rev)
+    const location = this.state.location
+    let bytes: Uint8Array | undefined
+    try {
+      bytes = this.tx.get('key', revKey)
+    } catch (err) {
+      if (err instanceof StrataError) throw err
+      throw this.state.markCorrupt(corruptError(location, `the backend failed to read a record (${(err as Error).message})`, { revision: `${rev.main}.${rev.sub}` }, err))
+    }
+    if (bytes === undefined) throw this.state.markCorrupt(corruptError(location, 'a record the index holds is missing from the backend', { revision: `${rev.main}.${rev.sub}` }))
+    try {
+      return decodeKeyValue(revKey, bytes, keysOnly, location)
+    } catch (err) {
+      throw this.state.markCorrupt(err as MvccError)
+    }
   }
 
   /** The stored key-value of an indexed put revision. */
@@ -113,10 +131,20 @@ export class StoreTxnWrite extends StoreTxnRead implements TxnWrite {
   readonly changes: WatchEvent[] = []
   /** Undoes the in-memory effects of each change, in order; run backwards by {@link rollback}. */
   readonly #undo: Array<() => void> = []
+  /** The store's record totals with this txn's records added; the store takes them when the txn ends. */
+  readonly totals: Totals
 
   constructor(state: StoreState, tx: WriteTx) {
     super(state, tx)
     this.#wtx = tx
+    this.totals = state.totals.copy()
+  }
+
+  /** Stores one record and adds its checksum to the totals. */
+  #store(kv: KeyValue, revKey: Uint8Array): void {
+    const bytes = encodeKeyValue(kv, revKey)
+    this.#wtx.put('key', revKey, bytes)
+    this.totals.add(storedChecksum(bytes, 0))
   }
 
   override get revision(): number {
@@ -143,7 +171,7 @@ export class StoreTxnWrite extends StoreTxnRead implements TxnWrite {
       value,
       lease,
     }
-    this.#wtx.put('key', encodeRevision(rev), encodeKeyValue(kv))
+    this.#store(kv, encodeRevision(rev))
     this.state.index.put(key, rev)
     this.changes.push({ type: 'put', kv })
     this.#undo.push(() => this.state.index.revert(key, rev, false))
@@ -168,7 +196,7 @@ export class StoreTxnWrite extends StoreTxnRead implements TxnWrite {
   #delete(key: string): void {
     const rev: Revision = { main: this.beginRev + 1, sub: this.changes.length }
     const kv: KeyValue = { key: keyBytes(key), createRevision: 0, modRevision: rev.main, version: 0, value: EMPTY, lease: 0 }
-    this.#wtx.put('key', encodeRevision(rev, true), encodeKeyValue(kv))
+    this.#store(kv, encodeRevision(rev, true))
     this.state.index.tombstone(key, rev)
     this.changes.push({ type: 'delete', kv })
     this.#undo.push(() => this.state.index.revert(key, rev, true))

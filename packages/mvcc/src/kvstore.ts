@@ -2,7 +2,8 @@ import { type Backend, type Bytes, type WriteTx, compareBytes } from '@strata/ba
 import { type Failpoint, noFailpoint } from '@strata/seams'
 import { MvccError, closedError, compactedError, describe, futureRevError, invalidArgument, invalidOption } from './errors.js'
 import { type KvHash, type XxHash, hashKeyBucket, loadHasher } from './hash.js'
-import { keyBytes } from './kv.js'
+import { Totals, writeTotals } from './integrity.js'
+import { decodeLegacyKeyValue, encodeKeyValue, keyBytes, storedChecksum } from './kv.js'
 import { DEFAULT_COMPACTION_BATCH_LIMIT, MAX_COMPACTION_BATCH_LIMIT, runPhysicalCompaction } from './kvstore-compaction.js'
 import { type Rebuilt, SCHEDULED_COMPACT_KEY, rebuildIndex, rebuildIndexFromScan } from './kvstore-rebuild.js'
 import { StoreTxnRead, StoreTxnWrite } from './kvstore-txn.js'
@@ -36,6 +37,11 @@ export interface MvccStoreOptions {
    * undoes the write. Default: nothing.
    */
   readonly onLeaseChanged?: LeaseChangeFn
+  /**
+   * The file named in ERR_MVCC_CORRUPT errors (the data directory or file of the backend).
+   * Default: the backend's `path` when it has one, else "the backend".
+   */
+  readonly location?: string
 }
 
 /**
@@ -72,6 +78,13 @@ export function attachStoreHooks(store: MvccStore, hooks: StoreHooks | undefined
 
 const FUNCTION_OPTIONS = ['yieldFn', 'failpoint', 'onLeaseAttached', 'onLeaseChanged'] as const
 
+/** Where the store's data lives, for corruption errors. */
+function locationOf(backend: Backend, options: MvccStoreOptions): string {
+  if (options.location !== undefined) return options.location
+  const path = (backend as { path?: unknown }).path
+  return typeof path === 'string' ? path : 'the backend'
+}
+
 /** Validates the options of {@link MvccStore.open}; returns the limits and the batch limit. */
 function checkStoreOptions(options: MvccStoreOptions): { limits: Limits; batchLimit: number } {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) throw invalidOption(`MvccStore.open options must be an object, got ${describe(options)}`)
@@ -86,6 +99,7 @@ function checkStoreOptions(options: MvccStoreOptions): { limits: Limits; batchLi
     const f = options[name]
     if (f !== undefined && typeof f !== 'function') throw invalidOption(`${name} must be a function, got ${describe(f)}`)
   }
+  if (options.location !== undefined && typeof options.location !== 'string') throw invalidOption(`location must be a string, got ${describe(options.location)}`)
   return {
     limits: {
       maxKeyBytes: positive('maxKeyBytes', options.maxKeyBytes, DEFAULT_MAX_KEY_BYTES),
@@ -161,12 +175,14 @@ export class MvccStore {
   #closed = false
   /** Invariant: true exactly while `restore` runs; writes and compactions are refused meanwhile. */
   #restoring = false
+  /** Invariant: true after a restore whose contents failed their checks, until a restore succeeds: reads are refused too. */
+  #unreadable = false
 
   private constructor(backend: Backend, hasher: XxHash, options: MvccStoreOptions) {
     const { limits, batchLimit } = checkStoreOptions(options)
     this.#backend = backend
     this.#hasher = hasher
-    this.#state = new StoreState(limits, options.onLeaseChanged)
+    this.#state = new StoreState(limits, options.onLeaseChanged, locationOf(backend, options))
     this.#batchLimit = batchLimit
     this.#yieldFn = options.yieldFn ?? (() => new Promise<void>((resolve) => setImmediate(resolve)))
     this.#failpoint = options.failpoint ?? noFailpoint
@@ -174,15 +190,27 @@ export class MvccStore {
   }
 
   /**
-   * Opens a store over `backend`: rebuilds the index from the key bucket in one pass, reports
-   * lease attachments, and resumes a compaction a crash interrupted.
+   * Opens a store over `backend`: rebuilds the index from the key bucket in one pass, checking
+   * every record's checksum and the record totals (ERR_MVCC_CORRUPT when they fail), migrates a
+   * store of record format 1 (FORMAT.md), reports lease attachments, and resumes a compaction a
+   * crash interrupted.
    */
   static async open(backend: Backend, options: MvccStoreOptions = {}): Promise<MvccStore> {
     if (!isBackend(backend)) throw invalidArgument(`MvccStore.open needs a Backend (MemoryBackend, LmdbBackend), got ${describe(backend)}`)
     checkStoreOptions(options)
     const store = new MvccStore(backend, await loadHasher(), options)
-    store.#recover(await rebuildIndexFromScan(backend))
+    const rebuilt = await rebuildIndexFromScan(backend, store.#state.location)
+    if (rebuilt.legacy) await migrateFormat1(backend)
+    store.#recover(rebuilt.legacy ? backend.read((tx) => rebuildIndex(tx, store.#state.location)) : rebuilt)
     return store
+  }
+
+  /**
+   * The first corruption this store met (ERR_MVCC_CORRUPT) since it was opened, or undefined.
+   * Once set, every write fails with it: repair the data (restore) and reopen.
+   */
+  get corruption(): MvccError | undefined {
+    return this.#state.corrupt
   }
 
   /** The revision of the last write txn with changes (1 for a new store). */
@@ -200,6 +228,11 @@ export class MvccStore {
     return this.#state.index.size
   }
 
+  /** The file (or backend) ERR_MVCC_CORRUPT errors of this store name (the `location` option). */
+  get location(): string {
+    return this.#state.location
+  }
+
   /** The backend the store currently reads and writes. */
   get backend(): Backend {
     return this.#backend
@@ -213,6 +246,7 @@ export class MvccStore {
   /** Runs `fn` with a read view at the current revision. */
   read<T>(fn: (txn: TxnRead) => T): T {
     this.#checkOpen()
+    if (this.#unreadable) this.#checkIntact()
     if (typeof fn !== 'function') throw invalidArgument(`read takes a callback, got ${describe(fn)}`)
     return this.#backend.read((tx) => fn(new StoreTxnRead(this.#state, tx)))
   }
@@ -241,6 +275,7 @@ export class MvccStore {
     this.#checkOpen()
     if (this.#inWrite) throw busyError('a write (put, deleteRange, txn, write, deleteKeys) inside a write callback of the same store; make the change through the txn the callback was given')
     if (this.#restoring) throw busyError('a write while restore runs; await restore() first')
+    this.#checkIntact()
     this.#inWrite = true
     let txn: StoreTxnWrite | undefined
     let returned = false
@@ -248,6 +283,8 @@ export class MvccStore {
       return this.#backend.write((tx) => {
         txn = new StoreTxnWrite(this.#state, tx)
         const result = fn(txn, tx)
+        // The totals land in the transaction of the records they count.
+        if (txn.changes.length > 0) writeTotals(tx, txn.totals)
         returned = true
         return result
       })
@@ -262,6 +299,7 @@ export class MvccStore {
 
   #end(txn: StoreTxnWrite): void {
     if (txn.changes.length === 0) return
+    this.#state.totals.set(txn.totals)
     this.#state.currentRev = txn.beginRev + 1
     storeHooks.get(this)?.written(this.#state.currentRev, txn.changes)
   }
@@ -325,6 +363,7 @@ export class MvccStore {
     this.#checkOpen()
     if (this.#inWrite) throw busyError('compact inside a write callback; compact after it returned (use the `write` option to add to its transaction)')
     if (this.#restoring) throw busyError('compact while restore runs; await restore() first')
+    this.#checkIntact()
     checkRevisionArg('compact', rev)
     if (typeof options !== 'object' || options === null) throw invalidArgument(`the options of compact must be an object, got ${describe(options)}`)
     if (options.write !== undefined && typeof options.write !== 'function') throw invalidArgument(`compact's write option must be a function, got ${describe(options.write)}`)
@@ -349,7 +388,8 @@ export class MvccStore {
         batchLimit: this.#batchLimit,
         yieldFn: this.#yieldFn,
         failpoint: this.#failpoint,
-        stopped: () => this.#epoch !== epoch || this.#closed,
+        stopped: () => this.#epoch !== epoch || this.#closed || this.#state.corrupt !== undefined,
+        totals: this.#state.totals,
       })
     }
     const done = this.#jobs.then(run)
@@ -409,8 +449,16 @@ export class MvccStore {
         this.#backend = next
       }
       // Synchronous, not the scan of open(): between the swap above and #recover no read may
-      // run against the old index over the new backend.
-      this.#recover(this.#backend.read((tx) => rebuildIndex(tx)))
+      // run against the old index over the new backend. Restored contents that fail their
+      // checks leave the store refusing writes (ERR_MVCC_CORRUPT) until a good restore.
+      let rebuilt = this.#rebuildChecked()
+      if (rebuilt.legacy) {
+        await migrateFormat1(this.#backend)
+        rebuilt = this.#rebuildChecked()
+      }
+      this.#state.corrupt = undefined
+      this.#unreadable = false
+      this.#recover(rebuilt)
     } finally {
       this.#restoring = false
     }
@@ -435,9 +483,24 @@ export class MvccStore {
     await this.#jobs
   }
 
+  /** The synchronous rebuild of restore; a corruption it finds is also kept as the store's. */
+  #rebuildChecked(): Rebuilt {
+    try {
+      return this.#backend.read((tx) => rebuildIndex(tx, this.#state.location))
+    } catch (err) {
+      if (err instanceof MvccError && err.code === 'ERR_MVCC_CORRUPT') {
+        this.#state.markCorrupt(err)
+        // The index no longer describes the backend: reads would serve the wrong revisions.
+        this.#unreadable = true
+      }
+      throw err
+    }
+  }
+
   /** Takes the state a rebuild recovered. */
   #recover(rebuilt: Rebuilt): void {
     const s = this.#state
+    s.totals.set(rebuilt.totals)
     s.index = rebuilt.index
     s.keyLeases = rebuilt.keyLeases
     s.compactMainRev = rebuilt.finishedCompactRev
@@ -455,4 +518,32 @@ export class MvccStore {
   #checkOpen(): void {
     if (this.#closed) throw closedError('MvccStore')
   }
+
+  /** Writes and compactions are refused once the store met a corruption. */
+  #checkIntact(): void {
+    const c = this.#state.corrupt
+    if (c !== undefined) throw new MvccError('ERR_MVCC_CORRUPT', `mvcc: writes are refused: ${c.message}`, c.context as Record<string, unknown>, { cause: c })
+  }
+}
+
+/**
+ * Rewrites every record of format 1 (written before checksums) as format 2 and records the
+ * totals, in one backend transaction, then commits: after a crash the store is either all
+ * format 1 (migrated again on the next open) or all format 2. The whole bucket passes through
+ * one write batch, so this holds it in memory once; it runs once per store.
+ */
+async function migrateFormat1(backend: Backend): Promise<void> {
+  backend.write((tx) => {
+    const pairs = tx.range('key', new Uint8Array(0), undefined)
+    const totals = new Totals()
+    for (const { key, value } of pairs) {
+      const kv = decodeLegacyKeyValue(value)
+      if (kv === undefined) throw new MvccError('ERR_MVCC_CORRUPT', 'mvcc: a record of format 1 does not decode while migrating to format 2')
+      const bytes = encodeKeyValue(kv, key)
+      tx.put('key', key, bytes)
+      totals.add(storedChecksum(bytes, 0))
+    }
+    writeTotals(tx, totals)
+  })
+  await backend.commit()
 }

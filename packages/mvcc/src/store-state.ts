@@ -1,3 +1,5 @@
+import type { MvccError } from './errors.js'
+import { Totals } from './integrity.js'
 import type { Limits } from './limits.js'
 import { TreeIndex } from './tree-index.js'
 
@@ -17,11 +19,24 @@ export class StoreState {
   compactMainRev = 0
   /** Invariant: key (latin1) → lease of its newest alive put, only for leases != 0. */
   keyLeases = new Map<string, number>()
+  /** Invariant: the count and checksum sum of the records in the key bucket, as `meta` records them. */
+  totals = new Totals()
+  /** Invariant: once set, the first corruption met (ERR_MVCC_CORRUPT); every write is refused with it. */
+  corrupt: MvccError | undefined
   readonly limits: Limits
   readonly onLeaseChanged: LeaseChangeFn | undefined
+  /** The file (or backend) named in corruption errors. */
+  readonly location: string
 
-  constructor(limits: Limits, onLeaseChanged: LeaseChangeFn | undefined) {
+  constructor(limits: Limits, onLeaseChanged: LeaseChangeFn | undefined, location: string) {
     this.limits = limits
     this.onLeaseChanged = onLeaseChanged
+    this.location = location
+  }
+
+  /** Records `err` as the store's corruption (the first one stays) and returns it to throw. */
+  markCorrupt(err: MvccError): MvccError {
+    this.corrupt ??= err
+    return err
   }
 }

@@ -296,7 +296,7 @@ export class WatchableStore {
   #readEvents(from: number, to: number): WatchEvent[] {
     return this.#store.backend.read((tx) => tx.range('key', encodeRevision({ main: from, sub: 0 }), encodeRevision({ main: to, sub: 0 })).map((pair) => ({
       type: isTombstoneKey(pair.key) ? ('delete' as const) : ('put' as const),
-      kv: decodeKeyValue(pair.value),
+      kv: decodeKeyValue(pair.key, pair.value, false, this.#store.location),
     })))
   }
 

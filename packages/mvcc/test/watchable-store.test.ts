@@ -276,7 +276,7 @@ test('a negative start revision is refused; cancel removes the watcher', async (
 function history(store: MvccStore): Array<{ id: string; key: string; rev: number }> {
   return store.backend.read((tx) => tx.range('key', new Uint8Array(0), undefined)).map(({ key, value }) => {
     const r = decodeRevision(key)
-    const kv = decodeKeyValue(value)
+    const kv = decodeKeyValue(key, value)
     const k = text(kv.key)!
     return { id: isTombstoneKey(key) ? `delete ${k}@${r.main}` : `put ${k}=${text(kv.value)}@${r.main}`, key: k, rev: r.main }
   })
