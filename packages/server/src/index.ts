@@ -1,1 +1,8 @@
-export {}
+export { createGrpcServer } from './grpc-server.js'
+export type { GrpcServer, GrpcServerOptions } from './grpc-server.js'
+export { createEtcdHandlers } from './api/handlers.js'
+export type { EtcdHandlers } from './api/handlers.js'
+export type { ApiOptions, CallContext } from './api/context.js'
+export { RpcError, toRpcError } from './api/errors.js'
+export { LOADER_OPTIONS, PROTO_DIR, loadEtcdProto } from './api/proto.js'
+export { snapshotFromSavedFile } from './api/maintenance.js'
