@@ -1,0 +1,286 @@
+// @strata/server against etcd 3.4.23, side by side in one run, both driven by `strata bench`'s
+// lean HTTP/2 client (src/h2, a few µs of client CPU per call):
+//   (a) Strata: an embed store served by createGrpcServer (@grpc/grpc-js on node:http2), in a
+//       child process (strata-server-child.ts), durable writes;
+//   (b) etcd 3.4.23 (Debian's etcd-server, when `etcd` is on PATH), one member on loopback,
+//       durable writes. Without etcd only Strata's figures and no ratios are printed.
+// Loads: single puts with 16 and 256 in flight; linearizable ranges with 64 and 256 in flight;
+// serializable ranges with 256; txns of 128 puts with 16; watch events (100 watchers); lease
+// keep-alives with 64 streams. For each: throughput, p99, the server process's CPU per call
+// (from /proc/<pid>/stat) and the client's. The two servers alternate who goes first.
+// SERVER_BENCH_PROFILE=1 runs the Strata child under --cpu-prof and prints where its time goes.
+// BENCH_QUICK=1: a few hundred calls per load.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { readFileSync, readdirSync, mkdirSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { printResult, quick, tempDir } from '@strata/testkit'
+import { METHOD_PUT, putRequest } from '../src/bench/proto.js'
+import { H2Connection } from '../src/h2/client.js'
+import { type BenchKind, type BenchOptions, type BenchReport, runWorkload } from '../src/bench/run.js'
+
+const here = fileURLToPath(new URL('.', import.meta.url))
+const profile = process.env['SERVER_BENCH_PROFILE'] === '1'
+const scale = quick ? 0.02 : 1
+const n = (full: number): number => Math.max(50, Math.round(full * scale))
+
+interface Target {
+  name: 'etcd' | 'strata'
+  endpoint: string
+  pid: number
+  stop(): Promise<void>
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      resolve()
+      return
+    }
+    const kill = setTimeout(() => child.kill('SIGKILL'), 15_000)
+    child.once('exit', () => {
+      clearTimeout(kill)
+      resolve()
+    })
+    child.kill('SIGTERM')
+  })
+}
+
+/** Waits until a serializable range answers (the member serves). */
+async function waitServing(endpoint: string, child: ChildProcess, what: string): Promise<void> {
+  const deadline = performance.now() + 30_000
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode} before serving`)
+    try {
+      const r = await runWorkload('range', { endpoints: [endpoint], total: 1, key: 'warm', consistency: 'l' })
+      if (r.errors === 0) return
+    } catch {
+      // not listening yet
+    }
+    if (performance.now() > deadline) throw new Error(`${what} did not serve on ${endpoint} within 30 s`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+async function startEtcd(dir: string): Promise<Target | undefined> {
+  if (spawnSync('etcd', ['--version'], { encoding: 'utf8' }).status !== 0) return undefined
+  const client = await freePort()
+  const peer = await freePort()
+  const child = spawn('etcd', [
+    '--name', 'bench', '--data-dir', join(dir, 'etcd'),
+    '--listen-client-urls', `http://127.0.0.1:${client}`, '--advertise-client-urls', `http://127.0.0.1:${client}`,
+    '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
+    '--initial-cluster', `bench=http://127.0.0.1:${peer}`, '--log-level', 'error',
+  ], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let log = ''
+  child.stderr!.on('data', (d) => (log = (log + String(d)).slice(-4000)))
+  const endpoint = `127.0.0.1:${client}`
+  try {
+    await waitServing(endpoint, child, 'etcd')
+  } catch (e) {
+    await stopChild(child)
+    throw new Error(`${(e as Error).message}\n${log}`)
+  }
+  return { name: 'etcd', endpoint, pid: child.pid!, stop: () => stopChild(child) }
+}
+
+async function startStrata(dir: string, profDir: string): Promise<Target> {
+  const args = ['--conditions=source', '--import', 'tsx', ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), join(here, 'strata-server-child.ts'), join(dir, 'strata')]
+  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] })
+  const line = await new Promise<string>((resolve, reject) => {
+    let buf = ''
+    child.stdout!.on('data', (d) => {
+      buf += String(d)
+      const i = buf.indexOf('\n')
+      if (i >= 0) resolve(buf.slice(0, i))
+    })
+    child.once('exit', (code) => reject(new Error(`the Strata server child exited with ${code} before serving`)))
+  })
+  const { port } = JSON.parse(line) as { port: number }
+  const endpoint = `127.0.0.1:${port}`
+  await waitServing(endpoint, child, 'strata')
+  return { name: 'strata', endpoint, pid: child.pid!, stop: () => stopChild(child) }
+}
+
+async function putKey(endpoint: string, key: string, value: Uint8Array): Promise<void> {
+  const c = await H2Connection.open(endpoint)
+  try {
+    await new Promise<void>((resolve, reject) => c.unary(c.requestHeaders(METHOD_PUT), putRequest(Buffer.from(key), value).bytes, (err) => (err === null ? resolve() : reject(err))))
+  } finally {
+    await c.close()
+  }
+}
+
+/** A process's CPU time (user + system) so far, µs, from /proc/<pid>/stat (clock ticks of 10 ms). */
+function processCpuUs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 10_000
+}
+
+interface Load {
+  label: string
+  kind: BenchKind
+  options: BenchOptions
+  /** The figure compared: calls/s, keys/s (txn) or events/s (watch). */
+  figure: (r: BenchReport) => number
+  unit: string
+}
+
+const calls = (r: BenchReport): number => r.perSecond
+const loads: Load[] = [
+  { label: 'put16', kind: 'put', options: { conns: 1, clients: 16, total: n(10_000), keySpaceSize: 100_000, valSize: 256 }, figure: calls, unit: 'puts/s' },
+  { label: 'put256', kind: 'put', options: { conns: 4, clients: 256, total: n(40_000), keySpaceSize: 100_000, valSize: 256 }, figure: calls, unit: 'puts/s' },
+  { label: 'range64', kind: 'range', options: { conns: 1, clients: 64, total: n(10_000), key: 'bench-range', consistency: 'l' }, figure: calls, unit: 'gets/s' },
+  { label: 'range256', kind: 'range', options: { conns: 4, clients: 256, total: n(20_000), key: 'bench-range', consistency: 'l' }, figure: calls, unit: 'gets/s' },
+  { label: 'range256s', kind: 'range', options: { conns: 4, clients: 256, total: n(60_000), key: 'bench-range', consistency: 's' }, figure: calls, unit: 'gets/s' },
+  { label: 'txn128', kind: 'txn-put', options: { conns: 1, clients: 16, total: n(500), txnOps: 128, keySpaceSize: 1_000_000, valSize: 32 }, figure: (r) => r.keysPerSecond, unit: 'keys/s' },
+  { label: 'watch100', kind: 'watch', options: { conns: 2, clients: 16, total: n(2_000), watchers: 100, streams: 10, valSize: 32 }, figure: calls, unit: 'events/s' },
+  { label: 'keepalive64', kind: 'lease-keepalive', options: { conns: 2, clients: 64, total: n(40_000) }, figure: calls, unit: 'keepalives/s' },
+]
+
+interface Row {
+  load: Load
+  report: BenchReport
+  serverCpuUs: number
+}
+
+async function measure(t: Target, load: Load): Promise<Row> {
+  if (!quick) await runWorkload(load.kind, { ...load.options, endpoints: [t.endpoint], total: Math.max(50, Math.round((load.options.total ?? 1000) / 10)) }) // warm-up
+  const cpu0 = processCpuUs(t.pid)
+  const report = await runWorkload(load.kind, { ...load.options, endpoints: [t.endpoint] })
+  const serverCpu = processCpuUs(t.pid) - cpu0
+  const per = load.kind === 'watch' ? (report.puts ?? report.calls) : report.calls
+  return { load, report, serverCpuUs: serverCpu / Math.max(1, per) }
+}
+
+/** Groups the Strata child's CPU profile by component; prints the shares and the top functions. */
+function summarizeProfile(profDir: string): void {
+  const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'))
+  if (file === undefined) {
+    console.log('(no CPU profile was written)')
+    return
+  }
+  const prof = JSON.parse(readFileSync(join(profDir, file), 'utf8')) as {
+    nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[]
+    samples: number[]
+    timeDeltas: number[]
+  }
+  const self = new Map<number, number>()
+  prof.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0)))
+  const component = (url: string, fn: string): string => {
+    if (url === '') return fn.startsWith('(') ? fn : `native ${fn}`
+    if (url.includes('@grpc/grpc-js') || url.includes('grpc-js')) return 'grpc-js'
+    if (url.includes('protobufjs') || url.includes('proto-loader')) return 'protobufjs (codec)'
+    if (url.startsWith('node:internal/http2') || url.includes('internal/http2')) return 'node:http2'
+    if (url.includes('node:internal/stream') || url.includes('internal/streams')) return 'node streams'
+    const m = /packages\/(\w+)\/src\/(?:(api)\/)?/.exec(url)
+    if (m !== null) return m[2] === 'api' ? 'server api handlers' : `@strata/${m[1]}`
+    if (url.includes('lmdb')) return 'lmdb-js'
+    if (url.startsWith('node:')) return 'node internals'
+    return 'other'
+  }
+  const byComponent = new Map<string, number>()
+  const byFunction = new Map<string, number>()
+  let busy = 0
+  for (const node of prof.nodes) {
+    const t = self.get(node.id) ?? 0
+    if (t === 0) continue
+    const c = component(node.callFrame.url, node.callFrame.functionName)
+    byComponent.set(c, (byComponent.get(c) ?? 0) + t)
+    if (c !== '(idle)') busy += t
+    const f = `${node.callFrame.functionName || '(anonymous)'} ${node.callFrame.url.split('/').slice(-2).join('/')}:${node.callFrame.lineNumber + 1}`
+    byFunction.set(f, (byFunction.get(f) ?? 0) + t)
+  }
+  console.log('\nWhere the Strata server process spends its CPU (self time, % of non-idle samples):')
+  for (const [c, t] of [...byComponent].filter(([c]) => c !== '(idle)').sort((a, b) => b[1] - a[1])) console.log(`  ${c.padEnd(24)} ${((100 * t) / busy).toFixed(1).padStart(5)} %`)
+  console.log('Top functions:')
+  for (const [f, t] of [...byFunction].filter(([f]) => !f.startsWith('(idle)')).sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`  ${((100 * t) / busy).toFixed(1).padStart(5)} %  ${f}`)
+}
+
+const dir = await tempDir('strata-server-bench-')
+const profDir = join(dir.path, 'prof')
+mkdirSync(profDir)
+const targets: Target[] = []
+try {
+  const etcd = await startEtcd(dir.path)
+  if (etcd === undefined) console.log('etcd is not installed (apt-get install etcd-server etcd-client): Strata only, no ratios')
+  else targets.push(etcd)
+  targets.push(await startStrata(dir.path, profDir))
+  for (const t of targets) await putKey(t.endpoint, 'bench-range', Buffer.alloc(256, 0x61)) // the key the range loads read
+  const rows = new Map<string, Map<string, Row>>()
+  for (const [i, load] of loads.entries()) {
+    const order = i % 2 === 0 ? targets : [...targets].reverse()
+    const byTarget = new Map<string, Row>()
+    for (const t of order) byTarget.set(t.name, await measure(t, load))
+    rows.set(load.label, byTarget)
+  }
+  console.log(`\nServer bench (${quick ? 'quick' : 'full'}): Strata (createGrpcServer on grpc-js, embed store) ${targets.length > 1 ? 'vs etcd 3.4.23' : ''}, one member each, durable, loopback`)
+  console.log('load         | etcd          | strata        | ratio | p99 ms etcd/strata | server CPU µs/call etcd/strata | client CPU µs/call | errors')
+  let clientCpu = 0
+  let clientCalls = 0
+  for (const load of loads) {
+    const byTarget = rows.get(load.label)!
+    const e = byTarget.get('etcd')
+    const s = byTarget.get('strata')!
+    const ratio = e === undefined ? NaN : load.figure(s.report) / load.figure(e.report)
+    const f = (r: Row | undefined): string => (r === undefined ? '-' : `${Math.round(load.figure(r.report))}`)
+    console.log(
+      `${load.label.padEnd(12)} | ${f(e).padStart(13)} | ${f(s).padStart(13)} | ${Number.isNaN(ratio) ? '    -' : ratio.toFixed(2).padStart(5)} | ` +
+        `${e === undefined ? '-' : e.report.latencyMs.p99.toFixed(1)} / ${s.report.latencyMs.p99.toFixed(1)} | ` +
+        `${e === undefined ? '-' : e.serverCpuUs.toFixed(0)} / ${s.serverCpuUs.toFixed(0)} | ` +
+        `${[e, s].filter((r) => r !== undefined).map((r) => r!.report.clientCpuUsPerCall.toFixed(1)).join(' / ')} | ` +
+        `${[e, s].filter((r) => r !== undefined).map((r) => r!.report.errors).join(' / ')}   (${load.unit})`,
+    )
+    for (const r of [e, s]) {
+      if (r === undefined) continue
+      if (r.report.errors > 0) console.log(`    errors: ${JSON.stringify(r.report.errorCounts)}`)
+      if (load.kind !== 'watch' && load.kind !== 'txn-put') {
+        clientCpu += r.report.clientCpuUsPerCall * r.report.calls
+        clientCalls += r.report.calls
+      }
+    }
+  }
+  const get = (label: string, name: 'etcd' | 'strata'): Row | undefined => rows.get(label)?.get(name)
+  const result = (name: string, label: string, unit: string): void => {
+    const s = get(label, 'strata')!
+    const load = loads.find((l) => l.label === label)!
+    printResult(`server.${name}.ops_per_s`, Math.round(load.figure(s.report)), unit)
+    const e = get(label, 'etcd')
+    if (e !== undefined) {
+      printResult(`server.etcd.${name}.ops_per_s`, Math.round(load.figure(e.report)), unit)
+      printResult(`server.${name}.ratio_vs_etcd`, load.figure(s.report) / load.figure(e.report), 'x')
+    }
+  }
+  result('put.16inflight', 'put16', 'puts/s')
+  result('put.256inflight', 'put256', 'puts/s')
+  const p256e = get('put256', 'etcd')
+  if (p256e !== undefined) printResult('server.put.ratio_vs_etcd', get('put256', 'strata')!.report.perSecond / p256e.report.perSecond, 'x')
+  result('range.64inflight', 'range64', 'gets/s')
+  result('range.256inflight', 'range256', 'gets/s')
+  result('range_serializable.256inflight', 'range256s', 'gets/s')
+  result('txn128.16inflight', 'txn128', 'keys/s')
+  result('watch.100watchers', 'watch100', 'events/s')
+  result('lease_keepalive.64streams', 'keepalive64', 'keepalives/s')
+  printResult('server.put.256inflight.p99_ms', get('put256', 'strata')!.report.latencyMs.p99, 'ms')
+  printResult('server.put.256inflight.server_cpu_us_per_call', get('put256', 'strata')!.serverCpuUs, 'us')
+  if (p256e !== undefined) printResult('server.etcd.put.256inflight.server_cpu_us_per_call', p256e.serverCpuUs, 'us')
+  printResult('server.range.256inflight.server_cpu_us_per_call', get('range256', 'strata')!.serverCpuUs, 'us')
+  printResult('bench.client.cpu_us_per_call', clientCpu / Math.max(1, clientCalls), 'us')
+} finally {
+  for (const t of targets) await t.stop()
+  if (profile) summarizeProfile(profDir)
+  await dir.cleanup()
+}
