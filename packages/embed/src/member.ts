@@ -2,14 +2,15 @@ import { dirname, join } from 'node:path'
 import { type Backend, LmdbBackend, MemoryBackend } from '@strata/backend'
 import { type ApplyOutcome, type Member as MemberRecord, type RequestBody, StateMachine, encodeMember, encodeRequest } from '@strata/apply'
 import {
-  type ConfChange, type ConfChangeV2, type ConfState, type Entry, EntryType, type HardState, MemoryStorage, RawNode, type Ready,
-  type Snapshot, type SnapshotMetadata, SnapshotTemporarilyUnavailableError, StateType, decodeConfChange, decodeConfChangeV2, decodeMessage, encodeMessage,
+  type ConfChange, type ConfChangeV2, type ConfState, type Entry, EntryType, type HardState, MemoryStorage, type Message, MessageType, RawNode, type Ready,
+  type Snapshot, type SnapshotMetadata, SnapshotStatus, StateType, decodeConfChange, decodeConfChangeV2, decodeMessage, encodeMessage,
 } from '@strata/raft'
 import { type FileLock, type Timer, StrataError, hasCode } from '@strata/seams'
 import { Snapshotter, Wal, repair, validSnapshotEntries } from '@strata/wal'
 import { CorruptionCheck, FRAME_RAFT, frame } from './corruption-check.js'
 import { EmbedError } from './errors.js'
 import type { ResolvedOptions } from './options.js'
+import { FRAME_SNAP_ACK, FRAME_SNAP_DATA, SnapshotStream, receivedAt, receivedSnapshot, releaseReceived } from './snapshot-stream.js'
 
 interface Waiter {
   readonly resolve: (o: ApplyOutcome) => void
@@ -22,24 +23,6 @@ interface Waiter {
 export interface Identity {
   readonly username: string
   readonly authRevision: number
-}
-
-/**
- * MemoryStorage whose snapshot is made on demand: the bootstrap snapshot (and any point whose
- * data was not kept) has no data, so when raft wants to send one, the member is asked to take
- * a real snapshot and raft is told to retry (etcd's ErrSnapshotTemporarilyUnavailable).
- */
-class MemberStorage extends MemoryStorage {
-  onSnapshotNeeded: () => void = () => {}
-
-  override snapshot(): Snapshot {
-    const s = super.snapshot()
-    if (s.data.length === 0 && s.metadata.index > 0) {
-      this.onSnapshotNeeded()
-      throw new SnapshotTemporarilyUnavailableError()
-    }
-    return s
-  }
 }
 
 function asV2(cc: ConfChange | ConfChangeV2): ConfChangeV2 {
@@ -59,10 +42,10 @@ export class Member {
   readonly #backend: Backend
   readonly #wal: Wal
   readonly #snaps: Snapshotter
-  readonly #storage: MemberStorage
+  readonly #storage: MemoryStorage
   readonly #node: RawNode
-  /** Invariant: set when raft asked for a snapshot to send; the next Ready takes one. */
-  #snapshotWanted = false
+  /** Streams the data of MsgSnaps to peers and receives theirs; undefined without a transport. */
+  readonly #snapStream: SnapshotStream | undefined
   /** Invariant: the commit index found in the WAL at open while the replay has not reached it; 0 after. */
   #replayUntil = 0
   #snapIndex: number
@@ -87,7 +70,7 @@ export class Member {
   #leader = 0
   #term = 0
 
-  private constructor(o: ResolvedOptions, parts: { lock: FileLock | undefined; backend: Backend; sm: StateMachine; wal: Wal; snaps: Snapshotter; storage: MemberStorage; node: RawNode; snapIndex: number }) {
+  private constructor(o: ResolvedOptions, parts: { lock: FileLock | undefined; backend: Backend; sm: StateMachine; wal: Wal; snaps: Snapshotter; storage: MemoryStorage; node: RawNode; snapIndex: number }) {
     this.o = o
     this.#lock = parts.lock
     this.#backend = parts.backend
@@ -99,10 +82,17 @@ export class Member {
     this.#snapIndex = parts.snapIndex
     this.#raftApplied = parts.snapIndex
     this.#corruption = new CorruptionCheck(this)
-    this.#storage.onSnapshotNeeded = () => {
-      this.#snapshotWanted = true
-      this.#schedule()
-    }
+    const electionMs = o.tickMs * o.electionTicks
+    this.#snapStream = o.transport === undefined ? undefined : new SnapshotStream({
+      memberId: o.memberId, dir: o.dir, fs: o.fs, clock: o.clock, rng: o.rng, transport: o.transport, onProgress: o.onProgress,
+      snapshot: () => this.sm.snapshot(),
+      reportSnapshot: (to, ok) => {
+        if (this.closed) return
+        this.#node.reportSnapshot(to, ok ? SnapshotStatus.Finish : SnapshotStatus.Failure)
+        this.#schedule()
+      },
+      stepSnapshot: (m) => this.#stepSnapshot(m),
+    }, { resendMs: Math.max(20, electionMs / 5), stallMs: Math.max(1000, electionMs * 10) })
   }
 
   /** Opens (bootstrapping a new member first), replays the log, starts ticking. */
@@ -142,16 +132,24 @@ export class Member {
       meta = snap.metadata
       if (sm.applied.index < meta.index) {
         // Only a snapshot received from a leader carries data (the member's own snapshots are
-        // metadata: the backend, committed first, is the state); without data there is nothing
+        // metadata: the backend, committed first, is the state): streamed ones are kept beside it
+        // (snap-db/) until restored, as etcd keeps `<index>.snap.db`; without data there is nothing
         // to restore from, as with etcd's "database file does not match with snapshot".
-        if (snap.dataBytes === 0) {
+        const received = await receivedSnapshot(o, sm.applied.index, meta.index)
+        if (received !== undefined) {
+          await sm.restore(received)
+          await releaseReceived(fs, o.dir, meta.index)
+        } else if (snap.dataBytes === 0) {
           await sm.close()
           await backend.close()
           throw new EmbedError('ERR_EMBED_STOPPED', `embed: the backend in ${o.dir} applied up to index ${sm.applied.index} but the snapshot is at ${meta.index}: the backend lost committed state; restore it from a backup, or (in a cluster) discard this member's data and rejoin`, { applied: sm.applied.index, snapshot: meta.index })
+        } else {
+          o.onProgress?.({ phase: 'restore', done: 0, total: meta.index })
+          await sm.restore(snap.read())
+          o.onProgress?.({ phase: 'restore', done: meta.index, total: meta.index })
         }
-        o.onProgress?.({ phase: 'restore', done: 0, total: meta.index })
-        await sm.restore(snap.read())
-        o.onProgress?.({ phase: 'restore', done: meta.index, total: meta.index })
+      } else {
+        await receivedSnapshot(o, sm.applied.index, 0) // a stream cut by a crash, or one already restored
       }
     } else if (o.initialClusterState === 'existing') {
       // Joining a running cluster: no configuration of our own; the leader's log or snapshot
@@ -166,7 +164,9 @@ export class Member {
       meta = { index: 1, term: 1, confState: cs }
     }
     const { wal, hardState, entries } = await openWal(o, walDir, meta, marked)
-    const storage = new MemberStorage()
+    // Its snapshots are metadata only (etcd v3's model: the backend is the state); a MsgSnap to a
+    // lagging member has its data streamed beside it (snapshot-stream.ts).
+    const storage = new MemoryStorage()
     if (meta.index > 0) storage.applySnapshot({ data: new Uint8Array(0), metadata: meta })
     if (hardState.term > 0) storage.setHardState(hardState)
     storage.append(entries)
@@ -211,6 +211,11 @@ export class Member {
 
   get raftStatus(): ReturnType<RawNode['status']> {
     return this.#node.status()
+  }
+
+  /** The snapshot streams' counters (undefined without a transport). */
+  get snapshotStream(): SnapshotStream | undefined {
+    return this.#snapStream
   }
 
   /** Runs one corruption-check round now (on the leader; elsewhere nothing). */
@@ -428,7 +433,14 @@ export class Member {
     }
     this.#storage.append(rd.entries)
     if (rd.hardState !== undefined) this.#storage.setHardState(rd.hardState)
-    for (const m of rd.messages) this.o.transport?.send(m.to, frame(FRAME_RAFT, encodeMessage(m)))
+    for (const m of rd.messages) {
+      if (m.type === MessageType.MsgSnap && this.#snapStream !== undefined) {
+        // As etcd's merged snapshot message: the point sent is the applied one now (the stored
+        // raft snapshot may predate the peer joining), and the backend streamed is at least there.
+        const { index, term, confState } = this.sm.applied
+        this.#snapStream.send({ ...m, snapshot: { data: new Uint8Array(0), metadata: { index, term, confState } } })
+      } else this.o.transport?.send(m.to, frame(FRAME_RAFT, encodeMessage(m)))
+    }
     for (const rs of rd.readStates) this.#onReadState(new TextDecoder().decode(rs.requestCtx), rs.index)
     for (let i = early; i < committed.length; i++) this.#apply(committed[i]!)
     this.#node.advance()
@@ -503,7 +515,11 @@ export class Member {
     await this.#snaps.save(metadata, [snap.data])
     await this.#wal.saveSnapshot(metadata)
     this.#storage.applySnapshot(snap)
-    await this.sm.restore((async function* () { yield snap.data })())
+    if (snap.data.length > 0) await this.sm.restore((async function* () { yield snap.data })())
+    else {
+      await this.sm.restore(receivedAt(this.o, metadata.index))
+      await releaseReceived(this.o.fs, this.o.dir, metadata.index)
+    }
     this.#snapIndex = metadata.index
     this.#raftApplied = metadata.index
   }
@@ -511,17 +527,8 @@ export class Member {
   /** etcd's order: the snapshot file, then the WAL marker, then the log is released below it. */
   async #maybeSnapshot(): Promise<void> {
     const point = this.sm.applied
-    // The storage's snapshot is always at #snapIndex; a wanted one needs a newer point.
-    const wanted = this.#snapshotWanted
-    if (wanted && point.index === this.#snapIndex && this.isLeader) {
-      // An idle leader has no newer point to snapshot at: an empty entry makes one.
-      this.#node.propose(new Uint8Array(0))
-      this.#schedule()
-      return
-    }
-    const due = point.index - this.#snapIndex >= this.o.snapshotCount || (wanted && point.index > this.#snapIndex)
+    const due = point.index - this.#snapIndex >= this.o.snapshotCount
     if (!due || this.#raftApplied < point.index) return
-    this.#snapshotWanted = false
     // etcd v3's model: the backend is the snapshot. Commit it (the WAL below this point is about
     // to be released), then record the point; the state is copied only for a follower that
     // needs it. Writing the whole backend into every snapshot file cost a full copy every
@@ -529,10 +536,8 @@ export class Member {
     await this.#backend.commit()
     await this.#snaps.save({ index: point.index, term: point.term, confState: point.confState }, [])
     await this.#wal.saveSnapshot({ index: point.index, term: point.term, confState: point.confState })
-    // The data raft sends to a lagging follower is held in memory only when one needs it; the
-    // next request for it (SnapshotTemporarilyUnavailable) takes a snapshot that keeps it.
-    const data = wanted ? await collect(this.sm.snapshot()) : new Uint8Array(0)
-    this.#storage.createSnapshot(point.index, { confState: point.confState, data })
+    // A lagging follower gets the backend's state streamed at send time (snapshot-stream.ts).
+    this.#storage.createSnapshot(point.index, { confState: point.confState, data: new Uint8Array(0) })
     // Keep some entries so a slightly lagging follower catches up from the log, not a snapshot.
     const keepFrom = Math.max(this.#snapIndex, point.index - this.o.snapshotCatchUpEntries)
     if (keepFrom > this.#storage.firstIndex() - 1) this.#storage.compact(keepFrom)
@@ -542,16 +547,35 @@ export class Member {
 
   #receive(from: number, bytes: Uint8Array): void {
     if (this.#closed || this.#stopped !== undefined || bytes.length === 0) return
+    if (bytes[0] === FRAME_SNAP_DATA || bytes[0] === FRAME_SNAP_ACK) {
+      this.#snapStream?.receive(from, bytes)
+      return
+    }
     if (bytes[0] !== FRAME_RAFT) {
       this.#corruption.receive(from, bytes)
       return
     }
     try {
-      this.#node.step(decodeMessage(bytes.subarray(1)))
+      const m = decodeMessage(bytes.subarray(1))
+      // A snapshot's data comes by its own stream (snapshot-stream.ts), never as a bare message.
+      if (m.type === MessageType.MsgSnap && m.snapshot?.data.length === 0) return
+      this.#node.step(m)
     } catch (err) {
       // A malformed or stale message from a peer is dropped; raft recovers by retrying.
       if (!(err instanceof StrataError)) throw err
       void from
+      return
+    }
+    this.#schedule()
+  }
+
+  /** A streamed snapshot's data is durable here: raft takes its MsgSnap (and restores through the next Ready). */
+  #stepSnapshot(m: Message): void {
+    if (this.closed) return
+    try {
+      this.#node.step(m)
+    } catch (err) {
+      if (!(err instanceof StrataError)) throw err
       return
     }
     this.#schedule()
@@ -590,6 +614,7 @@ export class Member {
     this.#tickTimer?.cancel()
     this.#corruption.stop()
     await this.#loop
+    await this.#snapStream?.close()
     const closed = new EmbedError('ERR_EMBED_CLOSED', 'embed: the store closed before the request applied')
     this.#sweepTimer?.cancel()
     for (const w of this.#waiting.values()) w.reject(closed)
@@ -601,22 +626,6 @@ export class Member {
     await this.#backend.close()
     await this.#lock?.release()
   }
-}
-
-async function collect(stream: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = []
-  let n = 0
-  for await (const c of stream) {
-    parts.push(c)
-    n += c.length
-  }
-  const out = new Uint8Array(n)
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
 }
 
 /** The WAL's snapshot markers, read once per open (each read scans the whole log); undefined when there is no WAL yet. */
