@@ -9,6 +9,7 @@ import type { PendingBatch } from './batch-tx.js'
 import { MAX_KEY_BYTES, backendError, checkBucket, checkBytes, checkFileSystemOption, checkFunction, checkKey, checkOptions, checkRange, checkValue } from './limits.js'
 import { DATA_FILE, DEFRAG_FILE, ENV_OPTIONS, RESTORE_FILE, checkDataFile, openEnv } from './lmdb-env.js'
 import type { Bytes, LmdbEnv } from './lmdb-env.js'
+import { assertStructure, checkVerifyStructureOption } from './verify-structure.js'
 import { HEAD_CHUNK_BYTES, HEAD_SCAN_THREAD_MIN_PAIRS, packHeads, scanHeadsOnThread } from './lmdb-head-scan.js'
 import { compareBytes } from './ordered-map.js'
 import { decodeSnapshot, encodeSnapshot } from './snapshot-format.js'
@@ -21,9 +22,16 @@ export interface LmdbBackendOptions extends BackendOptions {
    * I/O on `<dir>/data.mdb`, outside this seam.
    */
   readonly fs?: FileSystem
+  /**
+   * Before mapping an existing data file, read every page of every bucket in a child process
+   * (verify-structure.ts): a page damaged so that LMDB would abort the process (its IS_LEAF
+   * assert) then fails the open with ERR_BACKEND_CORRUPT instead. Default true; README,
+   * "Integrity at rest", has its cost.
+   */
+  readonly verifyStructure?: boolean
 }
 
-const OPTION_KEYS: readonly string[] = ['batchIntervalMs', 'batchLimit', 'clock', 'failpoint', 'fs']
+const OPTION_KEYS: readonly string[] = ['batchIntervalMs', 'batchLimit', 'clock', 'failpoint', 'fs', 'verifyStructure']
 
 const EMPTY = new Uint8Array(0)
 
@@ -93,6 +101,7 @@ export class LmdbBackend implements Backend {
     if (typeof dir !== 'string' || dir.length === 0) throw backendError('ERR_BACKEND_INVALID_ARGUMENT', `open() takes a directory path, got ${JSON.stringify(dir) ?? String(dir)}`)
     checkOptions(options, OPTION_KEYS)
     checkFileSystemOption(options.fs)
+    checkVerifyStructureOption(options.verifyStructure)
     const fs = options.fs ?? nodeFileSystem
     await fs.mkdir(dir)
     let lock: FileLock
@@ -112,6 +121,7 @@ export class LmdbBackend implements Backend {
       const path = join(dir, DATA_FILE)
       const existed = (await fs.stat(path)) !== undefined
       await checkDataFile(fs, path)
+      if (existed && options.verifyStructure !== false) await assertStructure(path)
       const env = openEnv(path)
       if (!existed) {
         // LMDB created the file; its directory entry (and the directory's own, made by mkdir)
@@ -129,6 +139,11 @@ export class LmdbBackend implements Backend {
       await lock.release()
       throw err
     }
+  }
+
+  /** The data file, `<dir>/data.mdb` (named in corruption errors). */
+  get path(): string {
+    return join(this.#dir, DATA_FILE)
   }
 
   write<T>(fn: (tx: WriteTx) => T): T {
