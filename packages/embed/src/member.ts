@@ -10,6 +10,7 @@ import { Snapshotter, Wal, repair, validSnapshotEntries } from '@strata/wal'
 import { CorruptionCheck, FRAME_RAFT, frame } from './corruption-check.js'
 import { EmbedError } from './errors.js'
 import type { ResolvedOptions } from './options.js'
+import { FRAME_LEASE_RENEW, FRAME_LEASE_RENEWED, LeaseRenewal } from './lease-api.js'
 import { FRAME_SNAP_ACK, FRAME_SNAP_DATA, SnapshotStream, receivedAt, receivedSnapshot, releaseReceived } from './snapshot-stream.js'
 
 interface Waiter {
@@ -46,6 +47,7 @@ export class Member {
   readonly #node: RawNode
   /** Streams the data of MsgSnaps to peers and receives theirs; undefined without a transport. */
   readonly #snapStream: SnapshotStream | undefined
+  readonly #leaseRenewal: LeaseRenewal
   /** Invariant: the commit index found in the WAL at open while the replay has not reached it; 0 after. */
   #replayUntil = 0
   #snapIndex: number
@@ -82,6 +84,7 @@ export class Member {
     this.#snapIndex = parts.snapIndex
     this.#raftApplied = parts.snapIndex
     this.#corruption = new CorruptionCheck(this)
+    this.#leaseRenewal = new LeaseRenewal(this)
     const electionMs = o.tickMs * o.electionTicks
     this.#snapStream = o.transport === undefined ? undefined : new SnapshotStream({
       memberId: o.memberId, dir: o.dir, fs: o.fs, clock: o.clock, rng: o.rng, transport: o.transport, onProgress: o.onProgress,
@@ -211,6 +214,11 @@ export class Member {
 
   get raftStatus(): ReturnType<RawNode['status']> {
     return this.#node.status()
+  }
+
+  /** Lease renewals on the leader, forwarded there from a follower. */
+  get leaseRenewal(): LeaseRenewal {
+    return this.#leaseRenewal
   }
 
   /** The snapshot streams' counters (undefined without a transport). */
@@ -551,6 +559,10 @@ export class Member {
       this.#snapStream?.receive(from, bytes)
       return
     }
+    if (bytes[0] === FRAME_LEASE_RENEW || bytes[0] === FRAME_LEASE_RENEWED) {
+      this.#leaseRenewal.receive(from, bytes)
+      return
+    }
     if (bytes[0] !== FRAME_RAFT) {
       this.#corruption.receive(from, bytes)
       return
@@ -615,6 +627,7 @@ export class Member {
     this.#corruption.stop()
     await this.#loop
     await this.#snapStream?.close()
+    this.#leaseRenewal.close()
     const closed = new EmbedError('ERR_EMBED_CLOSED', 'embed: the store closed before the request applied')
     this.#sweepTimer?.cancel()
     for (const w of this.#waiting.values()) w.reject(closed)
