@@ -97,7 +97,7 @@ test('maintenance status and member list; users, roles and an authenticated clie
   try {
     await app.put('app/x').value('1')
     assert.equal(await app.get('app/x').string(), '1')
-    await assert.rejects(app.put('other').value('1'), /permission denied/)
+    await assert.rejects(app.put('other').value('1').exec(), /permission denied/)
     await assert.rejects(client.get('app/x').string(), /user name is empty/)
   } finally {
     await root.auth.authDisable()
