@@ -23,6 +23,8 @@ export interface PhysicalCompactionOptions {
   readonly batchLimit: number
   /** Awaited between batches so writes and reads interleave with a long compaction. */
   readonly yieldFn: () => Promise<void>
+  /** Called after each committed batch: the highest main revision visited, and the job's revision (equal after the last batch). */
+  readonly onProgress?: ((doneRevision: number, revision: number) => void) | undefined
   readonly failpoint: Failpoint
   /** True once the store asks running jobs to stop (restore, close); checked before each batch. */
   readonly stopped: () => boolean
@@ -78,6 +80,7 @@ export async function runPhysicalCompaction(backend: Backend, job: CompactionJob
     o.failpoint('compactBeforeCommitBatch')
     await backend.commit()
     o.failpoint('compactAfterCommitBatch')
+    o.onProgress?.(visited < o.batchLimit ? job.rev : decodeRevision(last!).main, job.rev)
     if (visited < o.batchLimit) return true
     start = after(last!)
     await o.yieldFn()

@@ -27,6 +27,8 @@ export interface MvccStoreOptions {
    * next `setImmediate` (after pending I/O callbacks). Tests pass `() => Promise.resolve()`.
    */
   readonly yieldFn?: () => Promise<void>
+  /** Called after each physical compaction batch commits: the highest main revision deleted up to, and the compaction's revision (equal when done). Default: nothing. */
+  readonly onCompactionProgress?: (doneRevision: number, revision: number) => void
   /** Called at 'compactBeforeCommitBatch' and 'compactAfterCommitBatch'; may throw to simulate a crash. Default: `noFailpoint`. */
   readonly failpoint?: Failpoint
   /** Called once per key attached to a lease found by the rebuild at open and restore. Default: nothing. */
@@ -76,7 +78,7 @@ export function attachStoreHooks(store: MvccStore, hooks: StoreHooks | undefined
   storeHooks.set(store, hooks)
 }
 
-const FUNCTION_OPTIONS = ['yieldFn', 'failpoint', 'onLeaseAttached', 'onLeaseChanged'] as const
+const FUNCTION_OPTIONS = ['yieldFn', 'onCompactionProgress', 'failpoint', 'onLeaseAttached', 'onLeaseChanged'] as const
 
 /** Where the store's data lives, for corruption errors. */
 function locationOf(backend: Backend, options: MvccStoreOptions): string {
@@ -163,6 +165,7 @@ export class MvccStore {
   readonly #hasher: XxHash
   readonly #batchLimit: number
   readonly #yieldFn: () => Promise<void>
+  readonly #onCompactionProgress: ((doneRevision: number, revision: number) => void) | undefined
   readonly #failpoint: Failpoint
   readonly #onLeaseAttached: ((key: Uint8Array, lease: number) => void) | undefined
   /** Invariant: a job scheduled under an older epoch stops before its next batch. */
@@ -185,6 +188,7 @@ export class MvccStore {
     this.#state = new StoreState(limits, options.onLeaseChanged, locationOf(backend, options))
     this.#batchLimit = batchLimit
     this.#yieldFn = options.yieldFn ?? (() => new Promise<void>((resolve) => setImmediate(resolve)))
+    this.#onCompactionProgress = options.onCompactionProgress
     this.#failpoint = options.failpoint ?? noFailpoint
     this.#onLeaseAttached = options.onLeaseAttached
   }
@@ -387,6 +391,7 @@ export class MvccStore {
       await runPhysicalCompaction(backend, { rev, keep }, {
         batchLimit: this.#batchLimit,
         yieldFn: this.#yieldFn,
+        onProgress: this.#onCompactionProgress,
         failpoint: this.#failpoint,
         stopped: () => this.#epoch !== epoch || this.#closed || this.#state.corrupt !== undefined,
         totals: this.#state.totals,
