@@ -1,0 +1,167 @@
+import type { StatusResponse } from '@strata/embed'
+import type { FileHandle, FileSystem } from '@strata/seams'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { TransportStats } from './peer/tcp-transport.js'
+
+/**
+ * What the gRPC layer reports per call, under the names of go-grpc-prometheus (the middleware
+ * etcd uses): `grpc_server_started_total`, `grpc_server_handled_total` (with `grpc_code`, the
+ * status name such as `OK` or `Unavailable`), `grpc_server_msg_received_total`,
+ * `grpc_server_msg_sent_total`. `type` is `unary`, `client_stream`, `server_stream` or `bidi_stream`.
+ */
+export interface GrpcObserver {
+  started(type: string, service: string, method: string): void
+  handled(type: string, service: string, method: string, code: string): void
+  received(type: string, service: string, method: string): void
+  sent(type: string, service: string, method: string): void
+}
+
+/** Where the figures come from; each is read at scrape time. */
+export interface MetricsSources {
+  /** This member's id (etcd_server_id's label, hex as etcd prints it). */
+  readonly memberId: number
+  /** The store's status (embed's `maintenance.status()`); undefined or throwing while it is closed. */
+  readonly status: () => StatusResponse | undefined
+  /** The peer transport's counters, when there is one. */
+  readonly transport?: () => TransportStats
+  /** `--quota-backend-bytes`, reported as etcd_server_quota_backend_bytes. */
+  readonly quotaBackendBytes: number
+  /** Also export prom-client's default process and Node metrics (process_cpu_seconds_total, …). Default true. */
+  readonly processMetrics?: boolean
+}
+
+const GRPC_LABELS = ['grpc_type', 'grpc_service', 'grpc_method'] as const
+
+/**
+ * The Prometheus registry of one `strata serve` process, with etcd's metric names where etcd
+ * has one: etcd_server_has_leader, etcd_server_is_leader, etcd_server_leader_changes_seen_total,
+ * etcd_server_proposals_committed_total / applied_total (gauges, as etcd's are: the raft commit
+ * and applied indexes), etcd_mvcc_db_total_size_in_bytes, etcd_mvcc_db_total_size_in_use_in_bytes,
+ * etcd_debugging_mvcc_current_revision, etcd_server_quota_backend_bytes, etcd_disk_wal_fsync_duration_seconds
+ * (timed by wrapping the FileSystem seam the WAL writes through), etcd_network_peer_* and the
+ * grpc_server_* counters. Figures embed does not expose are not invented (see the README).
+ */
+export class ServerMetrics {
+  readonly registry = new Registry()
+  readonly grpc: GrpcObserver
+  readonly #walFsync: Histogram
+  readonly #leaderChanges: Counter
+  readonly #src: MetricsSources
+  #lastLeader = 0
+
+  constructor(src: MetricsSources) {
+    this.#src = src
+    const r = [this.registry]
+    const status = (): StatusResponse | undefined => {
+      try {
+        return src.status()
+      } catch {
+        return undefined
+      }
+    }
+    const gauge = (name: string, help: string, read: (s: StatusResponse) => number): void => {
+      new Gauge({ name, help, registers: r, collect() { const s = status(); if (s !== undefined) this.set(read(s)) } })
+    }
+    gauge('etcd_server_has_leader', 'Whether or not a leader exists. 1 is existence, 0 is not.', (s) => (s.leader !== 0 ? 1 : 0))
+    gauge('etcd_server_is_leader', 'Whether or not this member is a leader. 1 if is, 0 otherwise.', (s) => (s.leader === src.memberId ? 1 : 0))
+    gauge('etcd_server_is_learner', 'Whether or not this member is a learner. 1 if is, 0 otherwise.', (s) => (s.isLearner ? 1 : 0))
+    gauge('etcd_server_proposals_committed_total', 'The total number of consensus proposals committed (the raft commit index).', (s) => s.raftIndex)
+    gauge('etcd_server_proposals_applied_total', 'The total number of consensus proposals applied (the applied index).', (s) => s.raftAppliedIndex)
+    gauge('etcd_server_term', 'The raft term of this member.', (s) => s.raftTerm)
+    gauge('etcd_mvcc_db_total_size_in_bytes', 'Total size of the underlying database physically allocated in bytes.', (s) => s.dbSizeBytes)
+    gauge('etcd_mvcc_db_total_size_in_use_in_bytes', 'Total size of the underlying database logically in use in bytes.', (s) => s.dbSizeInUseBytes)
+    gauge('etcd_debugging_mvcc_current_revision', 'The current revision of the store.', (s) => s.header.revision)
+    gauge('etcd_server_alarms', 'Alarms raised on the cluster (NOSPACE, CORRUPT).', (s) => s.alarms.length)
+    new Gauge({ name: 'etcd_server_quota_backend_bytes', help: 'Current backend storage quota size in bytes.', registers: r }).set(src.quotaBackendBytes)
+    new Gauge({ name: 'etcd_server_id', help: 'Server or member ID in hexadecimal format. 1 for server_id label with current ID.', labelNames: ['server_id'], registers: r }).set({ server_id: src.memberId.toString(16) }, 1)
+    this.#leaderChanges = new Counter({ name: 'etcd_server_leader_changes_seen_total', help: 'The number of leader changes seen (sampled once a second).', registers: r })
+    this.#walFsync = new Histogram({
+      name: 'etcd_disk_wal_fsync_duration_seconds', help: 'The latency distributions of fsync called by WAL.', registers: r,
+      buckets: Array.from({ length: 14 }, (_, i) => 0.001 * 2 ** i),
+    })
+    if (src.transport !== undefined) this.#peerMetrics(src.transport)
+    this.grpc = this.#grpcMetrics()
+    if (src.processMetrics !== false) collectDefaultMetrics({ register: this.registry })
+  }
+
+  /** Call about once a second: counts leader changes (embed has no event for them). */
+  sample(): void {
+    let leader: number
+    try {
+      leader = this.#src.status()?.leader ?? 0
+    } catch {
+      return
+    }
+    if (leader !== 0 && leader !== this.#lastLeader) {
+      if (this.#lastLeader !== 0) this.#leaderChanges.inc()
+      this.#lastLeader = leader
+    }
+  }
+
+  /** The exposition text and its content type. */
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() }
+  }
+
+  /**
+   * `fs` with the syncs of files under a `wal` directory timed into
+   * etcd_disk_wal_fsync_duration_seconds; everything else passes through unchanged.
+   */
+  timedFileSystem(fs: FileSystem): FileSystem {
+    const observe = (s: number): void => this.#walFsync.observe(s)
+    const wrap = (h: FileHandle): FileHandle => {
+      if (!/[\\/]wal[\\/]/.test(h.path)) return h
+      const timed = async (f: Promise<void>): Promise<void> => {
+        const t0 = performance.now()
+        await f
+        observe((performance.now() - t0) / 1000)
+      }
+      return {
+        path: h.path,
+        read: (b, p) => h.read(b, p), write: (b, p) => h.write(b, p),
+        sync: () => timed(h.sync()), datasync: () => timed(h.datasync()),
+        truncate: (n) => h.truncate(n), allocate: (n) => h.allocate(n), size: () => h.size(), close: () => h.close(),
+      }
+    }
+    return {
+      open: async (path, mode) => wrap(await fs.open(path, mode)),
+      readFile: (p) => fs.readFile(p), writeFile: (p, d) => fs.writeFile(p, d), rename: (a, b) => fs.rename(a, b),
+      unlink: (p) => fs.unlink(p), mkdir: (p) => fs.mkdir(p), rm: (p) => fs.rm(p), readdir: (p) => fs.readdir(p),
+      stat: (p) => fs.stat(p), fsyncDir: (p) => fs.fsyncDir(p), lock: (p) => fs.lock(p),
+    }
+  }
+
+  #peerMetrics(read: () => TransportStats): void {
+    const r = [this.registry]
+    const counter = (name: string, help: string, pick: (t: TransportStats) => number): void => {
+      // A Counter with a collect hook: the transport keeps the running total; report it as is.
+      new Counter({ name, help, registers: r, collect() { this.reset(); this.inc(pick(read())) } })
+    }
+    counter('etcd_network_peer_sent_bytes_total', 'The total number of bytes sent to peers.', (t) => t.sentBytes)
+    counter('etcd_network_peer_received_bytes_total', 'The total number of bytes received from peers.', (t) => t.receivedBytes)
+    counter('strata_network_peer_sent_messages_total', 'Messages written to peer connections.', (t) => t.sentMessages)
+    counter('strata_network_peer_received_messages_total', 'Messages received from peers.', (t) => t.receivedMessages)
+    counter('strata_network_peer_dropped_messages_total', 'Messages dropped: a peer queue full, a message above the frame limit, or no address.', (t) => t.droppedMessages)
+    counter('strata_network_peer_bad_frames_total', 'Peer connections closed for a bad frame (checksum, size, type).', (t) => t.badFrames)
+    counter('strata_network_peer_refused_connections_total', 'Peer connections refused (hello, cluster id, TLS, connection limit).', (t) => t.refusedConnections)
+    new Gauge({
+      name: 'strata_network_peer_queued_bytes', help: 'Bytes waiting in each peer queue.', labelNames: ['To'], registers: r,
+      collect() { this.reset(); for (const p of read().peers) this.set({ To: p.id.toString(16) }, p.queuedBytes) },
+    })
+  }
+
+  #grpcMetrics(): GrpcObserver {
+    const r = [this.registry]
+    const started = new Counter({ name: 'grpc_server_started_total', help: 'Total number of RPCs started on the server.', labelNames: GRPC_LABELS, registers: r })
+    const handled = new Counter({ name: 'grpc_server_handled_total', help: 'Total number of RPCs completed on the server, regardless of success or failure.', labelNames: [...GRPC_LABELS, 'grpc_code'], registers: r })
+    const received = new Counter({ name: 'grpc_server_msg_received_total', help: 'Total number of RPC stream messages received on the server.', labelNames: GRPC_LABELS, registers: r })
+    const sent = new Counter({ name: 'grpc_server_msg_sent_total', help: 'Total number of gRPC stream messages sent by the server.', labelNames: GRPC_LABELS, registers: r })
+    const l = (t: string, s: string, m: string): Record<string, string> => ({ grpc_type: t, grpc_service: s, grpc_method: m })
+    return {
+      started: (t, s, m) => started.inc(l(t, s, m)),
+      handled: (t, s, m, code) => handled.inc({ ...l(t, s, m), grpc_code: code }),
+      received: (t, s, m) => received.inc(l(t, s, m)),
+      sent: (t, s, m) => sent.inc(l(t, s, m)),
+    }
+  }
+}
