@@ -125,7 +125,9 @@ export class Member {
     const backend = typeof o.backend === 'object' ? o.backend
       : o.backend === 'memory' ? new MemoryBackend({ clock: o.clock, failpoint })
         : await LmdbBackend.open(join(o.dir, 'db'), { clock: o.clock, failpoint, fs })
-    const sm = await StateMachine.open(backend, { clock: o.clock, failpoint, auth: { bcryptCost: o.bcryptCost } })
+    const onProgress = o.onProgress
+    const mvcc = onProgress === undefined ? {} : { onCompactionProgress: (done: number, total: number) => onProgress({ phase: 'compact', done, total }) }
+    const sm = await StateMachine.open(backend, { clock: o.clock, failpoint, auth: { bcryptCost: o.bcryptCost }, mvcc })
     const snaps = await Snapshotter.open(join(o.dir, 'snap'), { fs, failpoint })
     const walDir = join(o.dir, 'wal')
     const marked = await walMarkers(o, walDir)

@@ -10,9 +10,13 @@ export interface InitialMember {
   readonly clientUrls?: readonly string[]
 }
 
-/** How far a long piece of work has come. */
+/**
+ * How far a long piece of work has come: `restore` in bytes of a received snapshot (or in raft
+ * indexes from a snapshot file), `replay` in raft indexes, `defragment` in bytes, `compact` in
+ * revisions (the highest one whose old versions are deleted, up to the compaction's revision).
+ */
 export interface Progress {
-  readonly phase: 'restore' | 'replay' | 'defragment'
+  readonly phase: 'restore' | 'replay' | 'defragment' | 'compact'
   readonly done: number
   readonly total?: number
 }
@@ -26,7 +30,7 @@ export interface OpenOptions {
   readonly initialCluster?: readonly InitialMember[]
   /** 'new' (default): bootstrap a new cluster of `initialCluster`; 'existing': join a running one (added first with `cluster.add`), taking its configuration from the leader. */
   readonly initialClusterState?: 'new' | 'existing'
-  /** Called as long work advances: restoring from a snapshot at open, replaying the log, defragmenting. */
+  /** Called as long work advances: restoring a snapshot (at open, or one streamed from the leader), replaying the log, defragmenting, compacting. */
   readonly onProgress?: (progress: Progress) => void
   /** Carries raft messages to the other members. Required with more than one member. */
   readonly transport?: Transport

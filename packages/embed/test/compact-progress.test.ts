@@ -1,0 +1,32 @@
+import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import { tempDir } from '@strata/testkit'
+import { test } from 'uvu'
+import { type Progress, open } from '../src/index.js'
+
+test('compact reports progress through onProgress: batch by batch, in revisions, ending at the compaction revision', async () => {
+  const d = await tempDir('strata-compactprog-')
+  const events: Progress[] = []
+  const store = await open({ dir: join(d.path, 'm'), backend: 'memory', onProgress: (e) => events.push(e) })
+  try {
+    // 40 revisions of 100 puts each: 4,000 stored versions, four physical batches of 1,000 and one more.
+    for (let r = 0; r < 40; r++) {
+      await store.txn({ success: Array.from({ length: 100 }, (_, i) => ({ put: { key: `k${i}`, value: `v${r}` } })) })
+    }
+    const rev = (await store.get('k0')).header.revision
+    events.length = 0
+    await store.compact(rev, { physical: true })
+    const compact = events.filter((e) => e.phase === 'compact')
+    assert.ok(compact.length >= 4, `one report per batch, got ${JSON.stringify(compact)}`)
+    assert.ok(compact.every((e) => e.total === rev), 'total is the compaction revision')
+    assert.ok(compact.every((e, i) => i === 0 || e.done >= compact[i - 1]!.done), 'done never goes back')
+    assert.ok(compact[0]!.done < rev, 'the first batch reports part of the way')
+    assert.equal(compact.at(-1)!.done, rev, 'the last report says done')
+    assert.equal((await store.get('k0')).kvs.length, 1, 'the newest version stays')
+  } finally {
+    await store.close()
+    await d.cleanup()
+  }
+})
+
+test.run()
