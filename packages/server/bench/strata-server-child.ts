@@ -1,14 +1,18 @@
 // A Strata member served by createGrpcServer (grpc-js) in its own process, for server.bench.ts:
 // the bench client then measures only its own CPU, and the server is a process like etcd.
-//   node --conditions=source --import tsx strata-server-child.ts <dir>
+//   node --conditions=source --import tsx strata-server-child.ts <dir> [grpc-js|h2]
+// (grpc-js: createGrpcServer, the default; h2: createH2GrpcServer, the lean framing of src/h2)
 // Prints one JSON line {"port":N,"pid":N} when it serves; closes on SIGTERM or when stdin closes.
 import { open } from '@strata/embed'
 import { createGrpcServer } from '../src/grpc-server.js'
+import { createH2GrpcServer } from '../src/h2/server.js'
 
 const dir = process.argv[2]
 if (dir === undefined) throw new Error('usage: strata-server-child.ts <data dir>')
 const store = await open({ dir })
-const server = createGrpcServer({ store })
+const transport = process.argv[3] ?? 'grpc-js'
+if (transport !== 'grpc-js' && transport !== 'h2') throw new Error(`unknown transport ${transport}: grpc-js or h2`)
+const server = transport === 'h2' ? createH2GrpcServer({ store }) : createGrpcServer({ store })
 const port = await server.listen('127.0.0.1', 0)
 process.stdout.write(`${JSON.stringify({ port, pid: process.pid })}\n`)
 let closing = false

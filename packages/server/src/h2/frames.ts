@@ -70,3 +70,7 @@ export function windowUpdatePayload(increment: number): Buffer {
   b.writeUInt32BE(increment, 0)
   return b
 }
+
+export const H2_REFUSED_STREAM = 0x7
+export const H2_ENHANCE_YOUR_CALM = 0xb
+export const SETTINGS_HEADER_TABLE_SIZE_DEFAULT = 4096

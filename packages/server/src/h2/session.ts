@@ -327,8 +327,10 @@ export abstract class H2Session<S extends StreamState> {
 
   /** Sends a header block that ends the stream after the DATA queued for it (trailers). */
   protected sendTrailers(s: S, block: Buffer): void {
-    if (this.blocked.length === 0) this.sendHeaders(s.id, block, true)
-    else {
+    if (this.blocked.length === 0) {
+      this.sendHeaders(s.id, block, true)
+      this.afterTrailers(s)
+    } else {
       this.blocked.push({ stream: s, bytes: block, offset: -1, end: true })
       this.drain()
     }
