@@ -275,4 +275,27 @@ test('bad input on the wire: an unknown method is UNIMPLEMENTED, undecodable byt
   assert.ok((await call('KV', 'Range', { key: b('a/1') })).count >= 0)
 })
 
+test("limits: a value over the request limit is etcd's \"request is too large\"; a message over the receive limit is refused by gRPC", async () => {
+  await rejectsWith(call('KV', 'Put', { key: b('big'), value: Buffer.alloc(1_600_000, 1) }), status.INVALID_ARGUMENT, 'etcdserver: request is too large')
+  await assert.rejects(call('KV', 'Put', { key: b('big'), value: Buffer.alloc(3 * 1024 * 1024, 1) }), (e: ServiceError) => e.code === status.RESOURCE_EXHAUSTED)
+  assert.equal((await call('KV', 'Range', { key: b('big') })).count, 0)
+})
+
+test('a closed store answers UNAVAILABLE "etcdserver: server stopped"', async () => {
+  const g = await startApiServer()
+  const C = pkg.etcdserverpb.KV
+  const c = new C(g.endpoint, credentials.createInsecure())
+  try {
+    await g.store.close()
+    await assert.rejects(new Promise((resolve, reject) => c.Put({ key: b('k'), value: b('v') }, (e: ServiceError | null, r: Msg) => (e ? reject(e) : resolve(r)))), (e: ServiceError) => {
+      assert.equal(e.code, status.UNAVAILABLE)
+      assert.equal(e.details, 'etcdserver: server stopped')
+      return true
+    })
+  } finally {
+    c.close()
+    await g.close()
+  }
+})
+
 test.run()
