@@ -110,17 +110,24 @@ test('etcdctl 3.4 (grpc-go) against it, when installed', async () => {
 })
 
 test('garbage, a bad preface and a frame flood end their connection; the server keeps serving', async () => {
-  const send = (bytes: Buffer) => new Promise<void>((res) => {
+  // resolves true when the server closed the connection (within 3 s)
+  const send = (bytes: Buffer) => new Promise<boolean>((res) => {
     const s = connect(Number(endpoint.split(':')[1]), '127.0.0.1', () => s.write(bytes))
+    const timer = setTimeout(() => {
+      res(false)
+      s.destroy()
+    }, 3000)
     s.on('data', () => {})
     s.on('error', () => {})
-    s.on('close', () => res())
-    setTimeout(() => s.destroy(), 3000).unref()
+    s.on('close', () => {
+      clearTimeout(timer)
+      res(true)
+    })
   })
-  await send(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'))
-  await send(Buffer.concat([PREFACE, Buffer.from([0, 0, 4, 0xff, 0, 0, 0, 0, 0, 1, 2, 3, 4])]))
-  await send(Buffer.concat([PREFACE, frame(4, 0, 0), Buffer.from([0xff, 0xff, 0xff, 1, 4, 0, 0, 0, 1])])) // a 16 MiB HEADERS frame
-  await send(Buffer.concat([PREFACE, frame(4, 0, 0), frame(1, 4, 1, Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]))])) // an HPACK index past every table
+  assert.ok(await send(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n')))
+  assert.ok(await send(Buffer.concat([PREFACE, Buffer.from([0, 0, 4, 4, 0, 0, 0, 0, 0, 1, 2, 3, 4])])), 'SETTINGS of 4 bytes')
+  assert.ok(await send(Buffer.concat([PREFACE, frame(4, 0, 0), Buffer.from([0xff, 0xff, 0xff, 1, 4, 0, 0, 0, 1])])), 'a 16 MiB HEADERS frame')
+  assert.ok(await send(Buffer.concat([PREFACE, frame(4, 0, 0), frame(1, 4, 1, Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]))])), 'an HPACK index past every table')
   const r = await unary<{ count: number }>(kv, 'Range', { key: Buffer.from('k1') })
   assert.equal(r.count, 1)
 })
