@@ -424,7 +424,7 @@ export class Member {
     const { failpoint } = this.o
     if (rd.softState !== undefined) this.#onSoftState(rd.softState.lead, rd.softState.raftState)
     if (rd.hardState !== undefined) this.#term = rd.hardState.term
-    if (rd.snapshot !== undefined && rd.snapshot.metadata.index > 0) await this.#applySnapshot(rd.snapshot)
+    if (rd.snapshot !== undefined && rd.snapshot.metadata.index > 0) await this.#applySnapshot(rd.snapshot, rd.hardState)
     const durable = this.#storage.lastIndex()
     const committed = rd.committedEntries
     let early = 0
@@ -520,10 +520,14 @@ export class Member {
   }
 
   /** A snapshot from the leader: the state machine restores from it, then the log restarts past it. */
-  async #applySnapshot(snap: Snapshot): Promise<void> {
+  async #applySnapshot(snap: Snapshot, hardState: HardState | undefined): Promise<void> {
     const { metadata } = snap
     await this.#snaps.save(metadata, [snap.data])
     await this.#wal.saveSnapshot(metadata)
+    // The hard state (its commit ≥ the snapshot's index) is durable before the restore, as etcd
+    // saves it with the snapshot: a WAL marker above the last saved commit is not valid at
+    // restart, and a crash after the restore would find the backend ahead of the log.
+    if (hardState !== undefined) await this.#wal.save(hardState, [])
     this.#storage.applySnapshot(snap)
     if (snap.data.length > 0) await this.sm.restore((async function* () { yield snap.data })())
     else {

@@ -254,4 +254,51 @@ test('a member far behind catches up through a streamed snapshot of several 1 Mi
   }
 })
 
+test('a member that crashes after taking a streamed snapshot but before restoring it restores from the received file when it reopens', async () => {
+  const d = await tempDir('strata-snaprestart-')
+  const net = new InProcessNetwork()
+  const CLUSTER = [{ id: 1 }, { id: 2 }, { id: 3 }]
+  const stores = new Map<number, Store>()
+  let crashAt: number | undefined
+  const start = async (id: number): Promise<Store> => {
+    const s = await open({
+      dir: join(d.path, `m${id}`), memberId: id, initialCluster: CLUSTER, transport: net.transport(id),
+      tickMs: 10, electionTicks: 10, snapshotCount: 20, snapshotCatchUpEntries: 5, requestTimeoutMs: 5000,
+      failpoint: (name) => {
+        if (name === 'snapBeforeApply' && crashAt === id) {
+          crashAt = undefined
+          throw new Error('crash planted before the restore')
+        }
+      },
+    })
+    stores.set(id, s)
+    return s
+  }
+  try {
+    for (const id of [1, 2, 3]) await start(id)
+    let leader: Store | undefined
+    await until('a leader', () => (leader = [...stores.entries()].find(([id, s]) => s.maintenance.status().leader === id)?.[1]) !== undefined)
+    const lid = leader!.maintenance.status().header.memberId
+    const lagging = [1, 2, 3].find((id) => id !== lid)!
+    net.cut(lagging)
+    for (let i = 0; i < 40; i++) await leader!.put(`r/${i}`, Buffer.alloc(40_000, i))
+    crashAt = lagging
+    net.heal(lagging)
+    const snapDb = join(d.path, `m${lagging}`, 'snap-db')
+    await until('the lagging member to stop at the planted crash', () => crashAt === undefined && memberOf(stores.get(lagging)!).closed)
+    assert.equal(readdirSync(snapDb).filter((f) => f.endsWith('.snap.db')).length, 1, 'the received snapshot is on disk')
+    await stores.get(lagging)!.close()
+    net.cut(lagging) // while it is down: the reopen alone must bring the data back
+    const back = await start(lagging)
+    assert.equal((await back.get('r/', { prefix: true, serializable: true, countOnly: true })).count, 40)
+    assert.deepEqual(readdirSync(snapDb), [], 'restored, the file is released')
+    net.heal(lagging)
+    await leader!.put('after', 'x')
+    await until('the reopened member to follow on', () => back.maintenance.status().header.revision === leader!.maintenance.status().header.revision)
+  } finally {
+    for (const s of stores.values()) await s.close()
+    await d.cleanup()
+  }
+})
+
 test.run()
