@@ -434,8 +434,8 @@ export class SnapshotStream {
     if (this.#in === s) this.#in = undefined
     this.stats.receiveFailed++
     this.#remember(s.from, s.id, ACK_FAILED)
-    this.#ack(s.from, s.id, 0, ACK_FAILED)
     await discard(this.#host.fs, s)
+    this.#ack(s.from, s.id, 0, ACK_FAILED)
   }
 
   #remember(from: MemberId, id: number, kind: number): void {

@@ -28,9 +28,9 @@ test('a lease kept alive only through a follower outlives its TTL across a leade
     for (const id of [1, 2, 3]) {
       stores.set(id, await open({ dir: join(d.path, `m${id}`), memberId: id, initialCluster: CLUSTER, transport: net.transport(id), backend: 'memory', tickMs: 10, electionTicks: 10, requestTimeoutMs: 3000 }))
     }
-    const leaderId = (): number => [...stores.values()][0]!.maintenance.status().leader
-    await until('a leader', () => [...stores.entries()].some(([id, s]) => s.maintenance.status().leader === id))
-    const first = leaderId()
+    const leading = (): number | undefined => [...stores.entries()].find(([id, s]) => s.maintenance.status().leader === id)?.[0]
+    await until('a leader', () => leading() !== undefined)
+    const first = leading()!
     const [via, other] = [1, 2, 3].filter((id) => id !== first) as [number, number]
     const follower = stores.get(via)!
     const lease = await stores.get(first)!.lease.grant(2) // the smallest TTL: 2 s
@@ -48,7 +48,7 @@ test('a lease kept alive only through a follower outlives its TTL across a leade
     await sleep(1000)
     // Leadership moves to the other follower (the old leader stays up); the keep-alives must follow it.
     stores.get(first)!.cluster.transferLeadership(other)
-    await until('the new leader', () => leaderId() === other && stores.get(via)!.maintenance.status().leader === other)
+    await until('the new leader', () => leading() === other && stores.get(via)!.maintenance.status().leader === other)
     const before = responses.length
     await sleep(2500) // past the 2 s TTL, renewed only from the follower
     assert.ok(responses.length > before, 'renewals went on after the leader change')
