@@ -87,7 +87,9 @@ export class ApiContext {
    * refused before anything was proposed, so running it again is safe).
    */
   async run<T>(ctx: CallContext, fn: (view: StoreView) => Promise<T> | T): Promise<T> {
-    const view = await this.view(ctx)
+    const token = ctx.token
+    if (token === undefined || token === '') return fn(this.store)
+    const view = this.#views.get(token) ?? (await this.view(ctx))
     try {
       return await fn(view)
     } catch (err) {

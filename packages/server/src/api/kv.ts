@@ -18,6 +18,8 @@ export type PbResponseOp =
 
 const SORT_ORDERS = ['NONE', 'ASCEND', 'DESCEND'] as const
 const SORT_TARGETS = ['KEY', 'VERSION', 'CREATE', 'MOD', 'VALUE'] as const
+const ORDER_OF: Record<(typeof SORT_ORDERS)[number], SortOrder> = { NONE: 'none', ASCEND: 'ascend', DESCEND: 'descend' }
+const SORT_TARGET_OF: Record<(typeof SORT_TARGETS)[number], SortTarget> = { KEY: 'key', VERSION: 'version', CREATE: 'create', MOD: 'mod', VALUE: 'value' }
 const COMPARE_RESULTS = ['EQUAL', 'GREATER', 'LESS', 'NOT_EQUAL'] as const
 const COMPARE_TARGETS = ['VERSION', 'CREATE', 'MOD', 'VALUE', 'LEASE'] as const
 const RESULT_OF: Record<(typeof COMPARE_RESULTS)[number], CompareResult> = { EQUAL: 'equal', GREATER: 'greater', LESS: 'less', NOT_EQUAL: 'notEqual' }
@@ -37,8 +39,8 @@ function rangeOptions(r: Req): RangeOptions {
     limit: intField(r.limit, 'limit'),
     countOnly: boolField(r.count_only),
     keysOnly: boolField(r.keys_only),
-    sortOrder: enumField(r.sort_order, SORT_ORDERS, 'sort_order').toLowerCase() as SortOrder,
-    sortTarget: enumField(r.sort_target, SORT_TARGETS, 'sort_target').toLowerCase() as SortTarget,
+    sortOrder: ORDER_OF[enumField(r.sort_order, SORT_ORDERS, 'sort_order')],
+    sortTarget: SORT_TARGET_OF[enumField(r.sort_target, SORT_TARGETS, 'sort_target')],
     minModRevision: intField(r.min_mod_revision, 'min_mod_revision'),
     maxModRevision: intField(r.max_mod_revision, 'max_mod_revision'),
     minCreateRevision: intField(r.min_create_revision, 'min_create_revision'),
