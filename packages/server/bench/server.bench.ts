@@ -1,17 +1,19 @@
-// @strata/server against etcd 3.4.23, side by side in one run, both driven by `strata bench`'s
+// @strata/server against etcd 3.4.23, side by side in one run, all driven by `strata bench`'s
 // lean HTTP/2 client (src/h2, a few µs of client CPU per call):
 //   (a) Strata: an embed store served by createGrpcServer (@grpc/grpc-js on node:http2), in a
 //       child process (strata-server-child.ts), durable writes;
+//   (a') the same store served by createH2GrpcServer (the lean HTTP/2 framing of src/h2, same
+//       handlers and codecs), in a child process of its own;
 //   (b) etcd 3.4.23 (Debian's etcd-server, when `etcd` is on PATH), one member on loopback,
 //       durable writes. Without etcd only Strata's figures and no ratios are printed.
 // Loads: single puts with 16 and 256 in flight; linearizable ranges with 64 and 256 in flight;
 // serializable ranges with 256; txns of 128 puts with 16; watch events (100 watchers); lease
 // keep-alives with 64 streams. For each: throughput, p99, the server process's CPU per call
-// (from /proc/<pid>/stat) and the client's. The two servers alternate who goes first.
-// SERVER_BENCH_PROFILE=1 runs the Strata child under --cpu-prof and prints where its time goes.
+// (from /proc/<pid>/stat) and the client's. The servers take turns going first.
+// SERVER_BENCH_PROFILE=1 runs the Strata children under --cpu-prof and prints where their time goes.
 // BENCH_QUICK=1: a few hundred calls per load.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
-import { readFileSync, readdirSync, mkdirSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync, mkdirSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -25,8 +27,11 @@ const profile = process.env['SERVER_BENCH_PROFILE'] === '1'
 const scale = quick ? 0.02 : 1
 const n = (full: number): number => Math.max(50, Math.round(full * scale))
 
+type TargetName = 'etcd' | 'grpc-js' | 'h2'
+const TARGETS: readonly TargetName[] = ['etcd', 'grpc-js', 'h2']
+
 interface Target {
-  name: 'etcd' | 'strata'
+  name: TargetName
   endpoint: string
   pid: number
   stop(): Promise<void>
@@ -96,8 +101,8 @@ async function startEtcd(dir: string): Promise<Target | undefined> {
   return { name: 'etcd', endpoint, pid: child.pid!, stop: () => stopChild(child) }
 }
 
-async function startStrata(dir: string, profDir: string): Promise<Target> {
-  const args = ['--conditions=source', '--import', 'tsx', ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), join(here, 'strata-server-child.ts'), join(dir, 'strata')]
+async function startStrata(dir: string, profDir: string, transport: 'grpc-js' | 'h2'): Promise<Target> {
+  const args = ['--conditions=source', '--import', 'tsx', ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${join(profDir, transport)}`] : []), join(here, 'strata-server-child.ts'), join(dir, `strata-${transport}`), transport]
   const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] })
   const line = await new Promise<string>((resolve, reject) => {
     let buf = ''
@@ -110,8 +115,8 @@ async function startStrata(dir: string, profDir: string): Promise<Target> {
   })
   const { port } = JSON.parse(line) as { port: number }
   const endpoint = `127.0.0.1:${port}`
-  await waitServing(endpoint, child, 'strata')
-  return { name: 'strata', endpoint, pid: child.pid!, stop: () => stopChild(child) }
+  await waitServing(endpoint, child, `strata (${transport})`)
+  return { name: transport, endpoint, pid: child.pid!, stop: () => stopChild(child) }
 }
 
 async function putKey(endpoint: string, key: string, value: Uint8Array): Promise<void> {
@@ -166,31 +171,46 @@ async function measure(t: Target, load: Load): Promise<Row> {
   return { load, report, serverCpuUs: serverCpu / Math.max(1, per) }
 }
 
-/** Groups the Strata child's CPU profile by component; prints the shares and the top functions. */
-function summarizeProfile(profDir: string): void {
-  const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'))
+/**
+ * Groups a Strata child's CPU profile by component and prints the shares and the top functions.
+ * Self time in Node's own JavaScript (events, streams, buffers, timers) and in native frames is
+ * charged to the nearest caller that belongs to a component (grpc-js, node:http2, a Strata
+ * package), so "transport" includes the Node plumbing it drives.
+ */
+function summarizeProfile(profDir: string, title: string): void {
+  const file = existsSync(profDir) ? readdirSync(profDir).find((f) => f.endsWith('.cpuprofile')) : undefined
   if (file === undefined) {
-    console.log('(no CPU profile was written)')
+    console.log(`(no CPU profile was written for ${title})`)
     return
   }
   const prof = JSON.parse(readFileSync(join(profDir, file), 'utf8')) as {
-    nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[]
+    nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }[]
     samples: number[]
     timeDeltas: number[]
   }
   const self = new Map<number, number>()
   prof.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0)))
-  const component = (url: string, fn: string): string => {
-    if (url === '') return fn.startsWith('(') ? fn : `native ${fn}`
-    if (url.includes('@grpc/grpc-js') || url.includes('grpc-js')) return 'grpc-js'
+  const parent = new Map<number, number>()
+  const byId = new Map(prof.nodes.map((node) => [node.id, node]))
+  for (const node of prof.nodes) for (const c of node.children ?? []) parent.set(c, node.id)
+  const own = (url: string, fn: string): string | undefined => {
+    if (url === '') return fn === '(garbage collector)' || fn === '(idle)' || fn === '(program)' ? fn : undefined
+    if (url.includes('grpc-js')) return 'grpc-js'
     if (url.includes('protobufjs') || url.includes('proto-loader')) return 'protobufjs (codec)'
-    if (url.startsWith('node:internal/http2') || url.includes('internal/http2')) return 'node:http2'
-    if (url.includes('node:internal/stream') || url.includes('internal/streams')) return 'node streams'
-    const m = /packages\/(\w+)\/src\/(?:(api)\/)?/.exec(url)
-    if (m !== null) return m[2] === 'api' ? 'server api handlers' : `@strata/${m[1]}`
+    if (url.includes('internal/http2')) return 'node:http2'
+    const m = /packages\/(\w+)\/src\/(?:(api|h2|bench)\/)?/.exec(url)
+    if (m !== null) return m[2] === 'api' ? 'server api handlers' : m[2] === 'h2' ? 'server h2 framing' : `@strata/${m[1]}`
     if (url.includes('lmdb')) return 'lmdb-js'
-    if (url.startsWith('node:')) return 'node internals'
-    return 'other'
+    if (url.includes('sorted-btree')) return 'sorted-btree'
+    return undefined
+  }
+  const component = (id: number): string => {
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const node = byId.get(at)!
+      const c = own(node.callFrame.url, node.callFrame.functionName)
+      if (c !== undefined) return c
+    }
+    return 'node (no Strata caller)'
   }
   const byComponent = new Map<string, number>()
   const byFunction = new Map<string, number>()
@@ -198,16 +218,17 @@ function summarizeProfile(profDir: string): void {
   for (const node of prof.nodes) {
     const t = self.get(node.id) ?? 0
     if (t === 0) continue
-    const c = component(node.callFrame.url, node.callFrame.functionName)
+    const c = component(node.id)
     byComponent.set(c, (byComponent.get(c) ?? 0) + t)
-    if (c !== '(idle)') busy += t
+    if (c === '(idle)') continue
+    busy += t
     const f = `${node.callFrame.functionName || '(anonymous)'} ${node.callFrame.url.split('/').slice(-2).join('/')}:${node.callFrame.lineNumber + 1}`
     byFunction.set(f, (byFunction.get(f) ?? 0) + t)
   }
-  console.log('\nWhere the Strata server process spends its CPU (self time, % of non-idle samples):')
-  for (const [c, t] of [...byComponent].filter(([c]) => c !== '(idle)').sort((a, b) => b[1] - a[1])) console.log(`  ${c.padEnd(24)} ${((100 * t) / busy).toFixed(1).padStart(5)} %`)
-  console.log('Top functions:')
-  for (const [f, t] of [...byFunction].filter(([f]) => !f.startsWith('(idle)')).sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`  ${((100 * t) / busy).toFixed(1).padStart(5)} %  ${f}`)
+  console.log(`\nWhere the Strata server process (${title}) spends its CPU over the whole run (self time charged to the nearest component, % of non-idle):`)
+  for (const [c, t] of [...byComponent].filter(([c]) => c !== '(idle)').sort((a, b) => b[1] - a[1])) console.log(`  ${c.padEnd(26)} ${((100 * t) / busy).toFixed(1).padStart(5)} %`)
+  console.log('Top functions (self time):')
+  for (const [f, t] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`  ${((100 * t) / busy).toFixed(1).padStart(5)} %  ${f}`)
 }
 
 const dir = await tempDir('strata-server-bench-')
@@ -218,34 +239,33 @@ try {
   const etcd = await startEtcd(dir.path)
   if (etcd === undefined) console.log('etcd is not installed (apt-get install etcd-server etcd-client): Strata only, no ratios')
   else targets.push(etcd)
-  targets.push(await startStrata(dir.path, profDir))
+  targets.push(await startStrata(dir.path, profDir, 'grpc-js'))
+  targets.push(await startStrata(dir.path, profDir, 'h2'))
   for (const t of targets) await putKey(t.endpoint, 'bench-range', Buffer.alloc(256, 0x61)) // the key the range loads read
-  const rows = new Map<string, Map<string, Row>>()
+  const rows = new Map<string, Map<TargetName, Row>>()
   for (const [i, load] of loads.entries()) {
-    const order = i % 2 === 0 ? targets : [...targets].reverse()
-    const byTarget = new Map<string, Row>()
+    const order = [...targets.slice(i % targets.length), ...targets.slice(0, i % targets.length)]
+    const byTarget = new Map<TargetName, Row>()
     for (const t of order) byTarget.set(t.name, await measure(t, load))
     rows.set(load.label, byTarget)
   }
-  console.log(`\nServer bench (${quick ? 'quick' : 'full'}): Strata (createGrpcServer on grpc-js, embed store) ${targets.length > 1 ? 'vs etcd 3.4.23' : ''}, one member each, durable, loopback`)
-  console.log('load         | etcd          | strata        | ratio | p99 ms etcd/strata | server CPU µs/call etcd/strata | client CPU µs/call | errors')
+  const get = (label: string, name: TargetName): Row | undefined => rows.get(label)?.get(name)
+  console.log(`\nServer bench (${quick ? 'quick' : 'full'}): one member each, durable writes, loopback; Strata = embed store behind createGrpcServer (grpc-js) or createH2GrpcServer (h2)`)
+  console.log('figure per second, then ratio to etcd; p99 ms; server process CPU µs per call; client CPU µs per call')
+  const cols = targets.map((t) => t.name)
+  console.log(`load         | ${cols.map((c) => c.padStart(9)).join(' | ')} | ${cols.filter((c) => c !== 'etcd' && targets.some((t) => t.name === 'etcd')).map((c) => `${c} ÷ etcd`.padStart(13)).join(' | ')} | p99 ms ${cols.join('/')} | server CPU µs/call ${cols.join('/')} | client CPU µs/call | errors`)
   let clientCpu = 0
   let clientCalls = 0
   for (const load of loads) {
-    const byTarget = rows.get(load.label)!
-    const e = byTarget.get('etcd')
-    const s = byTarget.get('strata')!
-    const ratio = e === undefined ? NaN : load.figure(s.report) / load.figure(e.report)
-    const f = (r: Row | undefined): string => (r === undefined ? '-' : `${Math.round(load.figure(r.report))}`)
+    const rs = cols.map((c) => get(load.label, c)!)
+    const e = get(load.label, 'etcd')
+    const ratios = rs.filter((r, i) => cols[i] !== 'etcd' && e !== undefined).map((r) => (load.figure(r.report) / load.figure(e!.report)).toFixed(2).padStart(13))
     console.log(
-      `${load.label.padEnd(12)} | ${f(e).padStart(13)} | ${f(s).padStart(13)} | ${Number.isNaN(ratio) ? '    -' : ratio.toFixed(2).padStart(5)} | ` +
-        `${e === undefined ? '-' : e.report.latencyMs.p99.toFixed(1)} / ${s.report.latencyMs.p99.toFixed(1)} | ` +
-        `${e === undefined ? '-' : e.serverCpuUs.toFixed(0)} / ${s.serverCpuUs.toFixed(0)} | ` +
-        `${[e, s].filter((r) => r !== undefined).map((r) => r!.report.clientCpuUsPerCall.toFixed(1)).join(' / ')} | ` +
-        `${[e, s].filter((r) => r !== undefined).map((r) => r!.report.errors).join(' / ')}   (${load.unit})`,
+      `${load.label.padEnd(12)} | ${rs.map((r) => String(Math.round(load.figure(r.report))).padStart(9)).join(' | ')} | ${ratios.join(' | ')} | ` +
+        `${rs.map((r) => r.report.latencyMs.p99.toFixed(1)).join(' / ')} | ${rs.map((r) => r.serverCpuUs.toFixed(0)).join(' / ')} | ` +
+        `${rs.map((r) => r.report.clientCpuUsPerCall.toFixed(1)).join(' / ')} | ${rs.map((r) => r.report.errors).join(' / ')}   (${load.unit})`,
     )
-    for (const r of [e, s]) {
-      if (r === undefined) continue
+    for (const r of rs) {
       if (r.report.errors > 0) console.log(`    errors: ${JSON.stringify(r.report.errorCounts)}`)
       if (load.kind !== 'watch' && load.kind !== 'txn-put') {
         clientCpu += r.report.clientCpuUsPerCall * r.report.calls
@@ -253,34 +273,42 @@ try {
       }
     }
   }
-  const get = (label: string, name: 'etcd' | 'strata'): Row | undefined => rows.get(label)?.get(name)
   const result = (name: string, label: string, unit: string): void => {
-    const s = get(label, 'strata')!
     const load = loads.find((l) => l.label === label)!
-    printResult(`server.${name}.ops_per_s`, Math.round(load.figure(s.report)), unit)
     const e = get(label, 'etcd')
-    if (e !== undefined) {
-      printResult(`server.etcd.${name}.ops_per_s`, Math.round(load.figure(e.report)), unit)
-      printResult(`server.${name}.ratio_vs_etcd`, load.figure(s.report) / load.figure(e.report), 'x')
+    for (const [prefix, t] of [['server', 'grpc-js'], ['server.h2', 'h2']] as const) {
+      const s = get(label, t)!
+      printResult(`${prefix}.${name}.ops_per_s`, Math.round(load.figure(s.report)), unit)
+      if (e !== undefined) printResult(`${prefix}.${name}.ratio_vs_etcd`, load.figure(s.report) / load.figure(e.report), 'x')
     }
+    if (e !== undefined) printResult(`server.etcd.${name}.ops_per_s`, Math.round(load.figure(e.report)), unit)
   }
   result('put.16inflight', 'put16', 'puts/s')
   result('put.256inflight', 'put256', 'puts/s')
   const p256e = get('put256', 'etcd')
-  if (p256e !== undefined) printResult('server.put.ratio_vs_etcd', get('put256', 'strata')!.report.perSecond / p256e.report.perSecond, 'x')
+  if (p256e !== undefined) {
+    printResult('server.put.ratio_vs_etcd', get('put256', 'grpc-js')!.report.perSecond / p256e.report.perSecond, 'x')
+    printResult('server.h2.put.ratio_vs_etcd', get('put256', 'h2')!.report.perSecond / p256e.report.perSecond, 'x')
+  }
   result('range.64inflight', 'range64', 'gets/s')
   result('range.256inflight', 'range256', 'gets/s')
   result('range_serializable.256inflight', 'range256s', 'gets/s')
   result('txn128.16inflight', 'txn128', 'keys/s')
   result('watch.100watchers', 'watch100', 'events/s')
   result('lease_keepalive.64streams', 'keepalive64', 'keepalives/s')
-  printResult('server.put.256inflight.p99_ms', get('put256', 'strata')!.report.latencyMs.p99, 'ms')
-  printResult('server.put.256inflight.server_cpu_us_per_call', get('put256', 'strata')!.serverCpuUs, 'us')
-  if (p256e !== undefined) printResult('server.etcd.put.256inflight.server_cpu_us_per_call', p256e.serverCpuUs, 'us')
-  printResult('server.range.256inflight.server_cpu_us_per_call', get('range256', 'strata')!.serverCpuUs, 'us')
+  for (const [prefix, t] of [['server', 'grpc-js'], ['server.h2', 'h2'], ['server.etcd', 'etcd']] as const) {
+    const put = get('put256', t)
+    if (put === undefined) continue
+    printResult(`${prefix}.put.256inflight.p99_ms`, put.report.latencyMs.p99, 'ms')
+    printResult(`${prefix}.put.256inflight.server_cpu_us_per_call`, put.serverCpuUs, 'us')
+    printResult(`${prefix}.range.256inflight.server_cpu_us_per_call`, get('range256', t)!.serverCpuUs, 'us')
+  }
   printResult('bench.client.cpu_us_per_call', clientCpu / Math.max(1, clientCalls), 'us')
 } finally {
   for (const t of targets) await t.stop()
-  if (profile) summarizeProfile(profDir)
+  if (profile) {
+    summarizeProfile(join(profDir, 'grpc-js'), 'createGrpcServer, grpc-js')
+    summarizeProfile(join(profDir, 'h2'), 'createH2GrpcServer, lean h2')
+  }
   await dir.cleanup()
 }
