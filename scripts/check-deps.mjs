@@ -19,7 +19,7 @@ export const ALLOWED = {
   auth: ['backend', 'seams'],
   apply: ['seams', 'raft', 'backend', 'mvcc', 'lease', 'auth'],
   embed: ['seams', 'wal', 'raft', 'backend', 'mvcc', 'lease', 'auth', 'apply'],
-  server: ['embed', 'seams'],
+  server: ['embed', 'seams', 'wal', 'backend'],
   testkit: ['seams'],
 }
 

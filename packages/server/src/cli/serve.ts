@@ -1,0 +1,255 @@
+import { type InitialMember, type Store, open } from '@strata/embed'
+import { nodeFileSystem } from '@strata/seams'
+import { createGrpcServer, type GrpcServer } from '../grpc-server.js'
+import { StatusServer, createStatusHandler } from '../http-status.js'
+import { type Logger, createLogger, parseLogLevel } from '../log.js'
+import { ServerMetrics } from '../metrics.js'
+import { clusterIdFor, memberIdFor } from '../peer/ids.js'
+import { TcpTransport, type PeerEvent } from '../peer/tcp-transport.js'
+import { parseHostPort, parseUrlList } from '../peer/url.js'
+import { type TlsMaterial, loadTls } from '../tls.js'
+import { type CliIo, CliError, EXIT, intFlag, parse, strFlag } from './args.js'
+
+export const SERVE_HELP = `strata serve [flags]: run one member of a Strata cluster, serving etcd's v3 gRPC API.
+
+Flags (etcd's names and defaults, in brackets):
+  --name <name>                        this member's name [default]
+  --data-dir <dir>                     where the member keeps its data [<name>.etcd]
+  --listen-client-urls <urls>          where to serve clients, comma-separated [http://localhost:2379]
+  --advertise-client-urls <urls>       client URLs told to the cluster [the listen-client-urls]
+  --listen-peer-urls <urls>            where to accept peers [http://localhost:2380]
+  --initial-advertise-peer-urls <urls> this member's peer URLs as its peers reach them [http://localhost:2380]
+  --initial-cluster <name=url,...>     every initial member's peer URLs [<name>=<initial-advertise-peer-urls>]
+  --initial-cluster-state <new|existing> new: bootstrap; existing: join a cluster that added this member [new]
+  --initial-cluster-token <token>      the cluster's token (ids derive from it) [etcd-cluster]
+  --quota-backend-bytes <n>            backend size that raises NOSPACE; 0: the default 2 GiB [0]
+  --snapshot-count <n>                 applied entries between raft snapshots [100000]
+  --heartbeat-interval <ms>            raft tick [100]
+  --election-timeout <ms>              election timeout, a multiple of the tick [1000]
+  --auth-token <simple>                token kind; only simple tokens are supported [simple]
+  --cert-file, --key-file <file>       TLS on the client port (and https metrics URLs)
+  --trusted-ca-file <file>             CA for client certificates
+  --client-cert-auth                   refuse clients without a certificate signed by the CA
+  --peer-cert-file, --peer-key-file <file>, --peer-trusted-ca-file <file>, --peer-client-cert-auth
+                                       the same four for the peer port (https peer URLs)
+  --listen-metrics-urls <urls>         serve /metrics (Prometheus) and /health there
+  --log-level <debug|info|warn|error>  JSON-lines logs on stderr [info]
+  --help                               this text
+
+Stops cleanly on SIGTERM or SIGINT (in-flight requests finish, the data is closed).
+`
+
+const FLAGS = {
+  name: { type: 'string' }, 'data-dir': { type: 'string' },
+  'listen-client-urls': { type: 'string' }, 'advertise-client-urls': { type: 'string' },
+  'listen-peer-urls': { type: 'string' }, 'initial-advertise-peer-urls': { type: 'string' },
+  'initial-cluster': { type: 'string' }, 'initial-cluster-state': { type: 'string' }, 'initial-cluster-token': { type: 'string' },
+  'quota-backend-bytes': { type: 'string' }, 'snapshot-count': { type: 'string' },
+  'heartbeat-interval': { type: 'string' }, 'election-timeout': { type: 'string' }, 'auth-token': { type: 'string' },
+  'cert-file': { type: 'string' }, 'key-file': { type: 'string' }, 'trusted-ca-file': { type: 'string' }, 'client-cert-auth': { type: 'boolean' },
+  'peer-cert-file': { type: 'string' }, 'peer-key-file': { type: 'string' }, 'peer-trusted-ca-file': { type: 'string' }, 'peer-client-cert-auth': { type: 'boolean' },
+  'listen-metrics-urls': { type: 'string' }, 'log-level': { type: 'string' },
+} as const
+
+/** Everything `strata serve` was asked for, checked. */
+export interface ServeConfig {
+  readonly name: string
+  readonly dataDir: string
+  readonly listenClientUrls: readonly string[]
+  readonly advertiseClientUrls: readonly string[]
+  readonly listenPeerUrl: string
+  readonly advertisePeerUrls: readonly string[]
+  readonly initialCluster: readonly InitialMember[]
+  readonly state: 'new' | 'existing'
+  readonly token: string
+  readonly memberId: number
+  readonly clusterId: number
+  readonly quotaBackendBytes: number
+  readonly snapshotCount: number
+  readonly tickMs: number
+  readonly electionTicks: number
+  readonly clientTls: TlsMaterial | undefined
+  readonly peerTls: TlsMaterial | undefined
+  readonly metricsUrls: readonly string[]
+  readonly log: Logger
+}
+
+/** Parses `name=url,name=url` (a name repeated for several URLs), as etcd's --initial-cluster. */
+export function parseInitialCluster(text: string, token: string): InitialMember[] {
+  const byName = new Map<string, string[]>()
+  for (const part of text.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
+    const eq = part.indexOf('=')
+    if (eq <= 0) throw new CliError(EXIT.USAGE, `--initial-cluster: ${JSON.stringify(part)} is not name=url`)
+    const name = part.slice(0, eq)
+    const url = part.slice(eq + 1)
+    try {
+      parseHostPort(url, '--initial-cluster URL')
+    } catch (err) {
+      throw new CliError(EXIT.USAGE, (err as Error).message)
+    }
+    byName.set(name, [...(byName.get(name) ?? []), url])
+  }
+  if (byName.size === 0) throw new CliError(EXIT.USAGE, '--initial-cluster is empty')
+  return [...byName].map(([name, peerUrls]) => ({ id: memberIdFor(peerUrls, token), name, peerUrls }))
+}
+
+function urls(values: Record<string, unknown>, flag: string, dflt: string): string[] {
+  try {
+    return parseUrlList(strFlag(values, flag, dflt), `--${flag}`)
+  } catch (err) {
+    throw new CliError(EXIT.USAGE, (err as Error).message)
+  }
+}
+
+function tlsOf(values: Record<string, unknown>, prefix: '' | 'peer-'): TlsMaterial | undefined {
+  const cert = strFlag(values, `${prefix}cert-file`)
+  const key = strFlag(values, `${prefix}key-file`)
+  if (cert === undefined && key === undefined) {
+    if (values[`${prefix}client-cert-auth`] === true) throw new CliError(EXIT.USAGE, `--${prefix}client-cert-auth needs --${prefix}cert-file, --${prefix}key-file and --${prefix}trusted-ca-file`)
+    return undefined
+  }
+  if (cert === undefined || key === undefined) throw new CliError(EXIT.USAGE, `--${prefix}cert-file and --${prefix}key-file go together`)
+  try {
+    return loadTls({ certFile: cert, keyFile: key, trustedCaFile: strFlag(values, `${prefix}trusted-ca-file`), clientCertAuth: values[`${prefix}client-cert-auth`] === true }, prefix)
+  } catch (err) {
+    throw new CliError(EXIT.USAGE, (err as Error).message)
+  }
+}
+
+/** Checks the flags of `strata serve` (usage errors name the flag). Undefined for --help. */
+export function parseServeArgs(argv: readonly string[], io: CliIo): ServeConfig | undefined {
+  const p = parse(argv, FLAGS, SERVE_HELP, io, false)
+  if (p === undefined) return undefined
+  const v = p.values
+  let log: Logger
+  try {
+    log = createLogger({ level: parseLogLevel(strFlag(v, 'log-level', 'info')), write: io.err })
+  } catch (err) {
+    throw new CliError(EXIT.USAGE, (err as Error).message)
+  }
+  const name = strFlag(v, 'name', 'default')
+  const token = strFlag(v, 'initial-cluster-token', 'etcd-cluster')
+  const listenClientUrls = urls(v, 'listen-client-urls', 'http://localhost:2379')
+  const listenPeerUrls = urls(v, 'listen-peer-urls', 'http://localhost:2380')
+  if (listenPeerUrls.length > 1) throw new CliError(EXIT.USAGE, '--listen-peer-urls: one URL only (a member listens for peers on one address)')
+  const advertisePeerUrls = urls(v, 'initial-advertise-peer-urls', 'http://localhost:2380')
+  const initialCluster = parseInitialCluster(strFlag(v, 'initial-cluster', advertisePeerUrls.map((u) => `${name}=${u}`).join(',')), token)
+  const self = initialCluster.find((m) => m.name === name)
+  if (self === undefined) throw new CliError(EXIT.USAGE, `--initial-cluster does not list this member's --name ${JSON.stringify(name)}`)
+  if ([...self.peerUrls!].sort().join(',') !== [...advertisePeerUrls].sort().join(',')) {
+    throw new CliError(EXIT.USAGE, `--initial-cluster lists ${name} at ${self.peerUrls!.join(',')} but --initial-advertise-peer-urls is ${advertisePeerUrls.join(',')}; they must match`)
+  }
+  const state = strFlag(v, 'initial-cluster-state', 'new')
+  if (state !== 'new' && state !== 'existing') throw new CliError(EXIT.USAGE, `--initial-cluster-state must be new or existing, got ${JSON.stringify(state)}`)
+  const authToken = strFlag(v, 'auth-token', 'simple')
+  if (authToken !== 'simple') throw new CliError(EXIT.USAGE, `--auth-token ${JSON.stringify(authToken)}: only simple tokens are supported`)
+  const tickMs = intFlag(v, 'heartbeat-interval', 100, 1, 60_000)
+  const electionMs = intFlag(v, 'election-timeout', 1000, 2, 600_000)
+  if (electionMs < 2 * tickMs) throw new CliError(EXIT.USAGE, `--election-timeout (${electionMs} ms) must be at least twice --heartbeat-interval (${tickMs} ms)`)
+  const quota = intFlag(v, 'quota-backend-bytes', 0, 0, Number.MAX_SAFE_INTEGER)
+  return {
+    name, dataDir: strFlag(v, 'data-dir', `${name}.etcd`), listenClientUrls,
+    advertiseClientUrls: urls(v, 'advertise-client-urls', listenClientUrls.join(',')),
+    listenPeerUrl: listenPeerUrls[0]!, advertisePeerUrls, initialCluster, state, token,
+    memberId: self.id, clusterId: clusterIdFor(token),
+    quotaBackendBytes: quota === 0 ? 2 * 1024 ** 3 : quota,
+    snapshotCount: intFlag(v, 'snapshot-count', 100_000, 1, 100_000_000),
+    tickMs, electionTicks: Math.round(electionMs / tickMs),
+    clientTls: tlsOf(v, ''), peerTls: tlsOf(v, 'peer-'),
+    metricsUrls: v['listen-metrics-urls'] === undefined ? [] : urls(v, 'listen-metrics-urls', ''),
+    log,
+  }
+}
+
+function logPeerEvent(log: Logger, e: PeerEvent): void {
+  const { type, ...fields } = e
+  if (type === 'connected') log.info('peer connected', fields)
+  else if (type === 'dropped') log.debug('peer message dropped', fields)
+  else if (type === 'disconnected') log.debug('peer unreachable', fields)
+  else log.warn(`peer ${type}`, fields)
+}
+
+/** A running member: the store, its transport, the gRPC and status listeners. */
+export interface Running {
+  readonly store: Store
+  readonly transport: TcpTransport
+  readonly clientPorts: readonly number[]
+  close(): Promise<void>
+}
+
+/** Opens the member and starts every listener; on a failure part-way, what was started is closed again. */
+export async function startMember(c: ServeConfig): Promise<Running> {
+  const log = c.log
+  const initialById = new Map(c.initialCluster.map((m) => [m.id, m.peerUrls ?? []]))
+  let store: Store | undefined
+  const peerLog = log.child({ component: 'peer' })
+  const transport = await TcpTransport.open({
+    memberId: c.memberId, clusterId: c.clusterId, listenUrl: c.listenPeerUrl, tls: c.peerTls,
+    resolvePeer: (id) => store?.cluster.members().members.find((m) => m.id === id)?.peerUrls ?? initialById.get(id),
+    onEvent: (e) => logPeerEvent(peerLog, e),
+  })
+  const closers: (() => Promise<void>)[] = [() => transport.close()]
+  const closeAll = async (): Promise<void> => {
+    for (const close of closers.reverse()) await close().catch((err: Error) => log.error('close failed', { err }))
+  }
+  try {
+    const metrics = new ServerMetrics({ memberId: c.memberId, status: () => store?.maintenance.status(), transport: () => transport.stats(), quotaBackendBytes: c.quotaBackendBytes })
+    log.info('opening the data directory', { dataDir: c.dataDir, memberId: c.memberId.toString(16), clusterId: c.clusterId.toString(16), state: c.state })
+    let lastPhase = ''
+    store = await open({
+      dir: c.dataDir, memberId: c.memberId, initialCluster: c.initialCluster, initialClusterState: c.state, transport,
+      quotaBackendBytes: c.quotaBackendBytes, snapshotCount: c.snapshotCount, tickMs: c.tickMs, electionTicks: c.electionTicks,
+      fs: metrics.timedFileSystem(nodeFileSystem),
+      onProgress: (p) => {
+        if (p.phase !== lastPhase || p.done === p.total) log.info(`${p.phase} progress`, { done: p.done, total: p.total })
+        lastPhase = p.phase
+      },
+    })
+    const s = store
+    closers.push(() => s.close())
+    const sampler = setInterval(() => metrics.sample(), 1_000)
+    sampler.unref()
+    closers.push(async () => clearInterval(sampler))
+    const grpc: GrpcServer = createGrpcServer({ store: s, clusterId: c.clusterId, advertiseClientUrls: c.advertiseClientUrls, ...(c.clientTls === undefined ? {} : { tls: c.clientTls }) })
+    closers.push(() => grpc.close())
+    const clientPorts: number[] = []
+    for (const url of c.listenClientUrls) {
+      const at = parseHostPort(url, '--listen-client-urls')
+      if (at.tls !== (c.clientTls !== undefined)) throw new CliError(EXIT.USAGE, `${url}: use https:// exactly when --cert-file/--key-file are given`)
+      clientPorts.push(await grpc.listen(at.host, at.port))
+    }
+    const handler = createStatusHandler({ metrics, health: { store: s } })
+    for (const url of c.metricsUrls) {
+      const srv = await StatusServer.open(url, handler, c.clientTls)
+      closers.push(() => srv.close())
+      log.info('serving /metrics and /health', { url, port: srv.port })
+    }
+    log.info('ready to serve client requests', { name: c.name, clientUrls: c.listenClientUrls, ports: clientPorts, peerPort: transport.port })
+    return { store: s, transport, clientPorts, close: closeAll }
+  } catch (err) {
+    await closeAll()
+    throw err
+  }
+}
+
+/** `strata serve`: runs until SIGTERM or SIGINT, then closes everything and resolves with the exit code. */
+export async function serve(argv: readonly string[], io: CliIo): Promise<number> {
+  const c = parseServeArgs(argv, io)
+  if (c === undefined) return EXIT.OK
+  const running = await startMember(c)
+  await new Promise<void>((done) => {
+    const stop = (signal: string): void => {
+      process.off('SIGTERM', onTerm)
+      process.off('SIGINT', onInt)
+      c.log.info('shutting down', { signal })
+      done()
+    }
+    const onTerm = (): void => stop('SIGTERM')
+    const onInt = (): void => stop('SIGINT')
+    process.on('SIGTERM', onTerm)
+    process.on('SIGINT', onInt)
+  })
+  await running.close()
+  c.log.info('stopped')
+  return EXIT.OK
+}
