@@ -38,6 +38,13 @@ export class ClusterApi {
     return { header: this.#c.header() }
   }
 
+  /** Records this member's name and client URLs in the cluster through the log (etcd's publish at start), so every member lists them. */
+  async publish(attributes: { readonly name: string; readonly clientUrls: readonly string[] }): Promise<{ header: ResponseHeader }> {
+    if (typeof attributes?.name !== 'string' || !Array.isArray(attributes.clientUrls) || !attributes.clientUrls.every((u) => typeof u === 'string')) throw new EmbedError('ERR_EMBED_INVALID_ARGUMENT', 'embed: publish takes { name: string, clientUrls: string[] }')
+    const outcome = await this.#c.member.propose({ kind: 'memberAttrSet', memberId: this.#c.member.memberId, name: attributes.name, clientUrls: [...attributes.clientUrls] })
+    return { header: this.#c.header(outcome) }
+  }
+
   /** Promotes a learner to a voter. */
   async promote(id: number): Promise<{ header: ResponseHeader }> {
     const m = this.#c.member.sm.members.get(id)
