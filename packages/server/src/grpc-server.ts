@@ -1,10 +1,10 @@
 import {
-  Server, ServerCredentials, type ServerDuplexStream, type ServerUnaryCall, type ServerWritableStream, type ServiceDefinition,
+  type Client, Metadata, Server, ServerCredentials, type ServiceError, credentials as clientCredentials, loadPackageDefinition, type ServerDuplexStream, type ServerUnaryCall, type ServerWritableStream, type ServiceDefinition,
   type UntypedServiceImplementation, type sendUnaryData,
 } from '@grpc/grpc-js'
 import type { Store } from '@strata/embed'
-import { type ApiOptions, type CallContext } from './api/context.js'
-import { toRpcError } from './api/errors.js'
+import { type ApiOptions, type CallContext, type LeaderForwarder } from './api/context.js'
+import { RpcError, toRpcError } from './api/errors.js'
 import { createEtcdHandlers, type EtcdHandlers } from './api/handlers.js'
 import { loadEtcdProto } from './api/proto.js'
 import type { Req } from './api/kv.js'
@@ -68,13 +68,65 @@ function write<T>(call: ServerWritableStream<unknown, T> | ServerDuplexStream<un
   })
 }
 
+const FORWARD_TIMEOUT_MS = 5_000
+
+/**
+ * Reaches the leader's client port with grpc-js for what only the leader answers (lease
+ * keep-alive and time-to-live), one cached client per URL. Presents the server's own
+ * certificate when the leader's URL is https (its client-cert auth then accepts it).
+ */
+function grpcForwarder(tls: GrpcServerOptions['tls']): LeaderForwarder & { close(): void } {
+  const pkg = loadPackageDefinition(loadEtcdProto()) as unknown as { etcdserverpb: { Lease: new (address: string, creds: ReturnType<typeof clientCredentials.createInsecure>) => Client } }
+  const clients = new Map<string, Client & Record<string, any>>()
+  const leaseClient = (urls: readonly string[]): Client & Record<string, any> => {
+    const url = new URL(urls[0]!)
+    let c = clients.get(url.origin)
+    if (c === undefined) {
+      const creds = url.protocol === 'https:'
+        ? clientCredentials.createSsl(tls?.ca === undefined ? null : Buffer.from(tls.ca), tls === undefined ? null : Buffer.from(tls.key), tls === undefined ? null : Buffer.from(tls.cert))
+        : clientCredentials.createInsecure()
+      c = new pkg.etcdserverpb.Lease(url.host, creds) as Client & Record<string, any>
+      clients.set(url.origin, c)
+    }
+    return c
+  }
+  const failed = (e: ServiceError): RpcError => new RpcError(e.code, e.details)
+  return {
+    keepAlive(urls, id) {
+      return new Promise((resolve, reject) => {
+        const call = leaseClient(urls).LeaseKeepAlive(new Metadata(), { deadline: Date.now() + FORWARD_TIMEOUT_MS })
+        call.on('data', (r: { TTL: number }) => {
+          resolve(Number(r.TTL))
+          call.end()
+        })
+        call.on('error', (e: ServiceError) => reject(failed(e)))
+        call.on('end', () => reject(new RpcError(14, 'etcdserver: the leader closed the keep-alive stream')))
+        call.write({ ID: id })
+      })
+    },
+    timeToLive(urls, id, keys) {
+      return new Promise((resolve, reject) => {
+        leaseClient(urls).LeaseTimeToLive({ ID: id, keys }, new Metadata(), { deadline: Date.now() + FORWARD_TIMEOUT_MS }, (e: ServiceError | null, r: { TTL: number; grantedTTL: number; keys: Uint8Array[] }) => {
+          if (e !== null) reject(failed(e))
+          else resolve({ TTL: Number(r.TTL), grantedTTL: Number(r.grantedTTL), keys: r.keys })
+        })
+      })
+    },
+    close() {
+      for (const c of clients.values()) c.close()
+      clients.clear()
+    },
+  }
+}
+
 /**
  * etcd's v3 gRPC API over `store` on @grpc/grpc-js: the services KV, Watch, Lease, Cluster,
  * Maintenance and Auth of `proto/rpc.proto`, answering etcd's status codes and error strings.
  * The auth token is read from the `token` metadata key.
  */
 export function createGrpcServer(options: { readonly store: Store } & GrpcServerOptions): GrpcServer {
-  const handlers = createEtcdHandlers(options)
+  const forwarder = options.forwarder === undefined ? grpcForwarder(options.tls) : undefined
+  const handlers = createEtcdHandlers({ ...options, forwarder: options.forwarder ?? forwarder })
   const def = loadEtcdProto()
   const server = new Server({
     'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? 2 * 1024 * 1024,
@@ -84,6 +136,31 @@ export function createGrpcServer(options: { readonly store: Store } & GrpcServer
   })
   const streams = new Set<{ end(): void }>()
   let closed = false
+  let publishTimer: ReturnType<typeof setTimeout> | undefined
+
+  /**
+   * Records `advertiseClientUrls` as this member's client URLs through the log once serving (etcd
+   * publishes its attributes at start), so MemberList shows them on every member and followers
+   * can forward to the leader. Retried every 500 ms (no leader yet, ...) for up to a minute.
+   */
+  const publish = (attempt = 0): void => {
+    const urls = options.advertiseClientUrls ?? []
+    if (closed || urls.length === 0) return
+    const retry = (): void => {
+      if (closed || attempt >= 120) return
+      publishTimer = setTimeout(() => publish(attempt + 1), 500)
+      publishTimer.unref()
+    }
+    try {
+      const self = options.store.cluster.members()
+      const record = self.members.find((m) => m.id === self.header.memberId)
+      if (record === undefined) return retry()
+      if (record.clientUrls.length === urls.length && record.clientUrls.every((u, i) => u === urls[i])) return
+      options.store.cluster.publish({ name: record.name, clientUrls: urls }).catch(retry)
+    } catch {
+      retry()
+    }
+  }
 
   const unary = (fn: Unary) => (call: ServerUnaryCall<Req, unknown>, callback: sendUnaryData<unknown>): void => {
     let p: Promise<unknown>
@@ -186,13 +263,18 @@ export function createGrpcServer(options: { readonly store: Store } & GrpcServer
       return new Promise((resolve, reject) => {
         server.bindAsync(address, creds, (err, bound) => {
           if (err !== null) reject(new ServerError('ERR_SERVER_INVALID_ARGUMENT', `server: cannot listen on ${address}: ${err.message}`, { address }, { cause: err }))
-          else resolve(bound)
+          else {
+            resolve(bound)
+            publish()
+          }
         })
       })
     },
     async close(): Promise<void> {
       if (closed) return
       closed = true
+      if (publishTimer !== undefined) clearTimeout(publishTimer)
+      forwarder?.close()
       for (const s of [...streams]) s.end()
       streams.clear()
       await new Promise<void>((resolve) => {

@@ -9,6 +9,17 @@ export interface CallContext {
   readonly token?: string | undefined
 }
 
+/**
+ * Reaches the leader for the calls only it answers (etcd forwards lease renewals and lease
+ * time-to-live to the leader). `urls` are the leader's published client URLs.
+ */
+export interface LeaderForwarder {
+  /** Renews lease `id` on the leader; resolves with the seconds left (0: the lease is gone). */
+  keepAlive(urls: readonly string[], id: number): Promise<number>
+  /** The leader's view of lease `id`: TTL -1 when it is gone. */
+  timeToLive(urls: readonly string[], id: number, keys: boolean): Promise<{ TTL: number; grantedTTL: number; keys: Uint8Array[] }>
+}
+
 export interface ApiOptions {
   /** The store the API serves. Required. */
   readonly store: Store
@@ -30,6 +41,8 @@ export interface ApiOptions {
   readonly maxWatchesPerStream?: number
   /** Authenticated views kept for reuse (one per token). Default 1,024. */
   readonly maxCachedTokens?: number
+  /** How a follower reaches the leader for keep-alives and time-to-live; without it a follower answers "etcdserver: not leader". */
+  readonly forwarder?: LeaderForwarder
 }
 
 /** The state every handler shares: the store, the header it answers with, views per token. */
@@ -41,6 +54,7 @@ export class ApiContext {
   readonly watchProgressNotifyIntervalMs: number
   readonly watchFragmentBytes: number
   readonly maxWatchesPerStream: number
+  readonly forwarder: LeaderForwarder | undefined
   readonly #maxCachedTokens: number
   readonly #views = new Map<string, StoreView>()
 
@@ -53,6 +67,18 @@ export class ApiContext {
     this.watchFragmentBytes = o.watchFragmentBytes ?? 1_572_864
     this.maxWatchesPerStream = o.maxWatchesPerStream ?? 10_000
     this.#maxCachedTokens = o.maxCachedTokens ?? 1_024
+    this.forwarder = o.forwarder
+  }
+
+  /**
+   * The leader's client URLs when `err` is embed's "not leader" and a forwarder can reach the
+   * leader; undefined otherwise (the caller rethrows).
+   */
+  leaderUrls(err: unknown): readonly string[] | undefined {
+    if (this.forwarder === undefined || !hasCode(err, 'ERR_EMBED_NOT_LEADER')) return undefined
+    const leader = (err as { context?: { leader?: unknown } }).context?.leader
+    const urls = this.store.cluster.members().members.find((m) => m.id === leader)?.clientUrls
+    return urls !== undefined && urls.length > 0 ? urls : undefined
   }
 
   /** etcd's ResponseHeader from embed's. */

@@ -22,8 +22,13 @@ export function leaseHandlers(api: ApiContext) {
     LeaseTimeToLive: (r: Req, ctx: CallContext): Promise<{ header: PbHeader; ID: number; TTL: number; grantedTTL: number; keys: Uint8Array[] }> =>
       api.run(ctx, async (v) => {
         const id = intField(r.ID, 'ID')
+        const keys = boolField(r.keys)
         try {
-          const t = await v.lease.timeToLive(id, { keys: boolField(r.keys) })
+          // A follower's lessor knows only the granted TTL: ask the leader when it can be reached, as etcd does.
+          const st = api.forwarder === undefined ? undefined : v.maintenance.status()
+          const urls = st === undefined || st.leader === st.header.memberId ? [] : (v.cluster.members().members.find((m) => m.id === st.leader)?.clientUrls ?? [])
+          if (urls.length > 0) return { header: api.header(v.header()), ID: id, ...(await api.forwarder!.timeToLive(urls, id, keys)) }
+          const t = await v.lease.timeToLive(id, { keys })
           return { header: api.header(t.header), ID: id, TTL: t.ttlSeconds, grantedTTL: t.grantedTtlSeconds, keys: [...(t.keys ?? [])] }
         } catch (err) {
           if (!hasCode(err, 'ERR_LEASE_NOT_FOUND')) throw err
@@ -48,6 +53,8 @@ export function leaseHandlers(api: ApiContext) {
           const k = await v.lease.keepAliveOnce(id)
           return { header: api.header(k.header), ID: id, TTL: k.ttlSeconds }
         } catch (err) {
+          const urls = api.leaderUrls(err)
+          if (urls !== undefined) return { header: api.header(api.store.header()), ID: id, TTL: await api.forwarder!.keepAlive(urls, id) }
           if (!hasCode(err, 'ERR_LEASE_NOT_FOUND') && !hasCode(err, 'ERR_LEASE_EXPIRED')) throw err
           return { header: api.header(api.store.header()), ID: id, TTL: 0 }
         }
