@@ -6,7 +6,7 @@ import { nodeFileSystem, systemClock } from '@strata/seams'
 import { tempDir } from '@strata/testkit'
 import { test } from 'uvu'
 import xxhash from 'xxhash-wasm'
-import { InProcessNetwork, type Progress, type Store, open } from '../src/index.js'
+import { InProcessNetwork, type OpenOptions, type Progress, type Store, open } from '../src/index.js'
 import type { Member } from '../src/member.js'
 import { FRAME_SNAP_ACK, FRAME_SNAP_DATA, SnapshotStream, receivedAt, receivedSnapshot } from '../src/snapshot-stream.js'
 
@@ -205,99 +205,108 @@ test('protocol: a receiver that never answers fails the stream after stallMs', a
 
 // ---- through the store: a member far behind catches up ------------------------------------
 
-test('a member far behind catches up through a streamed snapshot of several 1 MiB chunks, over a lossy network, reporting restore progress', async () => {
-  const d = await tempDir('strata-snapcatch-')
+interface Cluster {
+  readonly dir: string
+  readonly net: InProcessNetwork
+  readonly stores: Map<number, Store>
+  readonly progress: Map<number, Progress[]>
+  start(id: number): Promise<Store>
+  close(): Promise<void>
+}
+
+/** Three members that snapshot every 20 entries and keep 5; `extra` adds options to each. */
+async function cluster(prefix: string, extra: (id: number) => Partial<OpenOptions> = () => ({})): Promise<Cluster> {
+  const d = await tempDir(prefix)
   const net = new InProcessNetwork()
   const CLUSTER = [{ id: 1 }, { id: 2 }, { id: 3 }]
-  const progress = new Map<number, Progress[]>()
-  const stores = new Map<number, Store>()
-  const start = async (id: number): Promise<Store> => {
-    const events: Progress[] = []
-    progress.set(id, events)
-    const s = await open({
-      dir: join(d.path, `m${id}`), memberId: id, initialCluster: CLUSTER, transport: net.transport(id), backend: 'memory',
-      tickMs: 10, electionTicks: 10, snapshotCount: 20, snapshotCatchUpEntries: 5, requestTimeoutMs: 5000, onProgress: (e) => events.push(e),
-    })
-    stores.set(id, s)
-    return s
+  const c: Cluster = {
+    dir: d.path, net, stores: new Map(), progress: new Map(),
+    async start(id) {
+      const events: Progress[] = []
+      c.progress.set(id, events)
+      const s = await open({
+        dir: join(d.path, `m${id}`), memberId: id, initialCluster: CLUSTER, transport: net.transport(id),
+        tickMs: 10, electionTicks: 10, snapshotCount: 20, snapshotCatchUpEntries: 5, requestTimeoutMs: 5000, onProgress: (e) => events.push(e), ...extra(id),
+      })
+      c.stores.set(id, s)
+      return s
+    },
+    async close() {
+      for (const s of c.stores.values()) await s.close()
+      await d.cleanup()
+    },
   }
+  for (const id of [1, 2, 3]) await c.start(id)
+  return c
+}
+
+/** The leader, and a member cut off from the others. */
+async function leaderAndCutOne(c: Cluster): Promise<{ leader: Store; lagging: number }> {
+  let leader: Store | undefined
+  await until('a leader', () => (leader = [...c.stores.entries()].find(([id, s]) => s.maintenance.status().leader === id)?.[1]) !== undefined)
+  const lid = leader!.maintenance.status().header.memberId
+  const lagging = [1, 2, 3].find((id) => id !== lid)!
+  c.net.cut(lagging)
+  return { leader: leader!, lagging }
+}
+
+test('a member far behind catches up through a streamed snapshot of several 1 MiB chunks, over a lossy network, reporting restore progress', async () => {
+  const c = await cluster('strata-snapcatch-', () => ({ backend: 'memory' }))
   try {
-    for (const id of [1, 2, 3]) await start(id)
-    let leader: Store | undefined
-    await until('a leader', () => (leader = [...stores.entries()].find(([id, s]) => s.maintenance.status().leader === id)?.[1]) !== undefined)
-    const lid = leader!.maintenance.status().header.memberId
-    const lagging = [1, 2, 3].find((id) => id !== lid)!
-    net.cut(lagging)
+    const { leader, lagging } = await leaderAndCutOne(c)
     const value = Buffer.alloc(60_000, 'v')
-    for (let i = 0; i < 80; i++) await leader!.put(`big/${String(i).padStart(3, '0')}`, value)
-    await leader!.put('last', 'x')
-    net.setFaults({ drop: 0.1, duplicate: 0.1, reorder: 0.2, frames: [FRAME_SNAP_DATA, FRAME_SNAP_ACK] })
-    net.heal(lagging)
-    const behind = stores.get(lagging)!
-    const target = leader!.maintenance.status().header.revision
+    for (let i = 0; i < 80; i++) await leader.put(`big/${String(i).padStart(3, '0')}`, value)
+    await leader.put('last', 'x')
+    c.net.setFaults({ drop: 0.1, duplicate: 0.1, reorder: 0.2, frames: [FRAME_SNAP_DATA, FRAME_SNAP_ACK] })
+    c.net.heal(lagging)
+    const behind = c.stores.get(lagging)!
+    const target = leader.maintenance.status().header.revision
     await until('the lagging member to catch up', () => behind.maintenance.status().header.revision >= target, 12_000)
     assert.equal(text((await behind.get('last', { serializable: true })).kvs[0]?.value), 'x')
     assert.equal((await behind.get('big/', { prefix: true, serializable: true, countOnly: true })).count, 80)
-    const sent = memberOf(leader!).snapshotStream!.stats
+    const sent = memberOf(leader).snapshotStream!.stats
     assert.ok(sent.finished >= 1, 'the leader reported Finish')
     assert.ok(sent.maxInFlight <= 4, `the leader held at most 4 chunks unacknowledged, saw ${sent.maxInFlight}`)
     assert.ok(sent.sent - sent.resent >= 5, `several chunks were sent (${sent.sent - sent.resent})`)
-    const restore = progress.get(lagging)!.filter((e) => e.phase === 'restore')
+    const restore = c.progress.get(lagging)!.filter((e) => e.phase === 'restore')
     assert.ok(restore.length >= 2 && restore.at(-1)!.done === restore.at(-1)!.total && restore.at(-1)!.total! > 4 * 1024 * 1024, `restore progress in bytes: ${JSON.stringify(restore)}`)
-    const snapDb = join(d.path, `m${lagging}`, 'snap-db')
+    const snapDb = join(c.dir, `m${lagging}`, 'snap-db')
     await until('the received file to be released once restored', () => !existsSync(snapDb) || readdirSync(snapDb).length === 0)
-    const hashes = await Promise.all([...stores.values()].map((s) => s.maintenance.hashKV(target)))
+    const hashes = await Promise.all([...c.stores.values()].map((s) => s.maintenance.hashKV(target)))
     assert.ok(hashes.every((h) => h.hash === hashes[0]!.hash), 'every member holds the same data')
   } finally {
-    for (const s of stores.values()) await s.close()
-    await d.cleanup()
+    await c.close()
   }
 })
 
 test('a member that crashes after taking a streamed snapshot but before restoring it restores from the received file when it reopens', async () => {
-  const d = await tempDir('strata-snaprestart-')
-  const net = new InProcessNetwork()
-  const CLUSTER = [{ id: 1 }, { id: 2 }, { id: 3 }]
-  const stores = new Map<number, Store>()
   let crashAt: number | undefined
-  const start = async (id: number): Promise<Store> => {
-    const s = await open({
-      dir: join(d.path, `m${id}`), memberId: id, initialCluster: CLUSTER, transport: net.transport(id),
-      tickMs: 10, electionTicks: 10, snapshotCount: 20, snapshotCatchUpEntries: 5, requestTimeoutMs: 5000,
-      failpoint: (name) => {
-        if (name === 'snapBeforeApply' && crashAt === id) {
-          crashAt = undefined
-          throw new Error('crash planted before the restore')
-        }
-      },
-    })
-    stores.set(id, s)
-    return s
-  }
+  const c = await cluster('strata-snaprestart-', (id) => ({
+    failpoint: (name) => {
+      if (name === 'snapBeforeApply' && crashAt === id) {
+        crashAt = undefined
+        throw new Error('crash planted before the restore')
+      }
+    },
+  }))
   try {
-    for (const id of [1, 2, 3]) await start(id)
-    let leader: Store | undefined
-    await until('a leader', () => (leader = [...stores.entries()].find(([id, s]) => s.maintenance.status().leader === id)?.[1]) !== undefined)
-    const lid = leader!.maintenance.status().header.memberId
-    const lagging = [1, 2, 3].find((id) => id !== lid)!
-    net.cut(lagging)
-    for (let i = 0; i < 40; i++) await leader!.put(`r/${i}`, Buffer.alloc(40_000, i))
+    const { leader, lagging } = await leaderAndCutOne(c)
+    for (let i = 0; i < 40; i++) await leader.put(`r/${i}`, Buffer.alloc(40_000, i))
     crashAt = lagging
-    net.heal(lagging)
-    const snapDb = join(d.path, `m${lagging}`, 'snap-db')
-    await until('the lagging member to stop at the planted crash', () => crashAt === undefined && memberOf(stores.get(lagging)!).closed)
+    c.net.heal(lagging)
+    const snapDb = join(c.dir, `m${lagging}`, 'snap-db')
+    await until('the lagging member to stop at the planted crash', () => crashAt === undefined && memberOf(c.stores.get(lagging)!).closed)
     assert.equal(readdirSync(snapDb).filter((f) => f.endsWith('.snap.db')).length, 1, 'the received snapshot is on disk')
-    await stores.get(lagging)!.close()
-    net.cut(lagging) // while it is down: the reopen alone must bring the data back
-    const back = await start(lagging)
+    await c.stores.get(lagging)!.close()
+    c.net.cut(lagging) // while it is down: the reopen alone must bring the data back
+    const back = await c.start(lagging)
     assert.equal((await back.get('r/', { prefix: true, serializable: true, countOnly: true })).count, 40)
     assert.deepEqual(readdirSync(snapDb), [], 'restored, the file is released')
-    net.heal(lagging)
-    await leader!.put('after', 'x')
-    await until('the reopened member to follow on', () => back.maintenance.status().header.revision === leader!.maintenance.status().header.revision)
+    c.net.heal(lagging)
+    await leader.put('after', 'x')
+    await until('the reopened member to follow on', () => back.maintenance.status().header.revision === leader.maintenance.status().header.revision)
   } finally {
-    for (const s of stores.values()) await s.close()
-    await d.cleanup()
+    await c.close()
   }
 })
 
