@@ -1,6 +1,7 @@
 import type { Backend } from '@strata/backend'
 import { type Clock, type Failpoint, type FileSystem, type Rng, type Transport, cryptoRng, noFailpoint, nodeFileSystem, systemClock } from '@strata/seams'
 import { EmbedError } from './errors.js'
+import { NO_PLANTED_BUGS, PLANTED_BUGS, type PlantedBugs } from './planted-bugs.js'
 
 /** A member of the initial cluster: its id and the URLs its peers reach it at (informational in-process). */
 export interface InitialMember {
@@ -87,6 +88,8 @@ export interface ResolvedOptions {
   readonly rng: Rng
   readonly fs: FileSystem
   readonly failpoint: Failpoint
+  /** Internal (@strata/embed/internal): deliberate bugs for the simulation; none by default. */
+  readonly plantedBugs: PlantedBugs
 }
 
 function int(o: Record<string, unknown>, name: string, dflt: number, min: number, max: number): number {
@@ -137,5 +140,6 @@ export function resolveOptions(options: OpenOptions): ResolvedOptions {
     rng: options.rng ?? cryptoRng(),
     fs: options.fs ?? nodeFileSystem,
     failpoint: options.failpoint ?? noFailpoint,
+    plantedBugs: (options as { [PLANTED_BUGS]?: PlantedBugs })[PLANTED_BUGS] ?? NO_PLANTED_BUGS,
   }
 }
