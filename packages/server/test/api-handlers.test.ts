@@ -77,6 +77,30 @@ test('handlers without a transport: Put/Range/Txn, field checks before the store
   }
 })
 
+test('a watch that asked for progress_notify gets empty responses with its id and the current revision while idle', async () => {
+  const dir = await tempDir('strata-api-progress-')
+  const store = await open({ dir: dir.path, backend: 'memory', tickMs: 10, electionTicks: 10 })
+  try {
+    const h = createEtcdHandlers({ store, watchProgressNotifyIntervalMs: 30 })
+    await h.KV.Put({ key: b('p'), value: b('1') }, {})
+    const sent: Record<string, any>[] = []
+    const session = h.Watch.Watch({}, async (m) => void sent.push(m))
+    await session.receive({ create_request: { key: b('p'), progress_notify: true, watch_id: 5 } })
+    for (let i = 0; i < 200 && sent.length < 3; i++) await new Promise((res) => setTimeout(res, 10))
+    session.close()
+    assert.equal(sent[0]!.created, true)
+    assert.ok(sent.length >= 3)
+    for (const m of sent.slice(1)) {
+      assert.equal(m.watch_id, 5)
+      assert.deepEqual(m.events, [])
+      assert.equal(m.header.revision, 2)
+    }
+  } finally {
+    await store.close()
+    await dir.cleanup()
+  }
+})
+
 test('snapshotFromSavedFile refuses files without the 512-aligned SHA-256 trailer or with a cut stream', () => {
   assert.throws(() => snapshotFromSavedFile(new Uint8Array(100)), (e: RpcError) => e.grpcCode === 3)
   assert.throws(() => snapshotFromSavedFile(new Uint8Array(512 + 32)), /SHA-256 mismatch/)
