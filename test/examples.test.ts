@@ -48,6 +48,7 @@ const kvDir = join(base, 'embedded-kv')
 const kvRuns = runExample('embedded-kv', kvDir).then(async (first) => ({ first, second: await runExample('embedded-kv', kvDir) }))
 const leases = runExample('leases-and-watch', join(base, 'leases-and-watch'))
 const cluster = runExample('three-members', join(base, 'three-members'))
+const processes = runExample('cluster', join(base, 'cluster'))
 const walDir = join(base, 'wal-demo')
 const walRuns = runExample('wal-demo', walDir).then(async (first) => ({ first, second: await runExample('wal-demo', walDir) }))
 
@@ -106,6 +107,20 @@ test('three-members: a leader is killed and replaced; the old leader reopens and
   assert.is(states.length, 3, r.stdout)
   assert.equal(new Set(states.map((m) => `${m[2]} ${m[3]} ${m[4]}`)).size, 1, `the members differ:\n${r.stdout}`)
   assert.is(states[0]?.[3], '6')
+})
+
+test('cluster: three strata serve processes driven by etcdctl lose their leader to SIGKILL, keep writing, and converge after its restart', async () => {
+  const r = await processes
+  expectOk('cluster', r, [
+    /^started m1, m2, m3 .*; leader: m[123]$/m,
+    /^put greeting through m1, got it through m3: hello from m1$/m,
+    /^killed the leader (m[123]) with SIGKILL/m,
+    /^survivors elected m[123]$/m,
+    /^wrote orders\/1\.\.10 through the survivors while m[123] was down; 10 keys under orders\/$/m,
+    /^m[123] reads orders\/10 = order #10$/m,
+    /^caught up: revision \d+ and hashKV \d+ on all three$/m,
+    /^stopped all three members \(SIGTERM\)$/m,
+  ])
 })
 
 test('wal-demo: a write-ahead log created, then reopened and continued', async () => {
