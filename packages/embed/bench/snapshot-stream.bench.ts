@@ -37,8 +37,8 @@ async function streamed(dir: string): Promise<{ ms: number; maxInFlight: number;
   let done: (ok: boolean) => void = () => {}
   const finished = new Promise<boolean>((r) => (done = r))
   const base = { fs: nodeFileSystem, clock: systemClock, rng: cryptoRng() }
-  const sender = new SnapshotStream({ ...base, memberId: 1, dir: join(dir, 'm1'), transport: net.transport(1), snapshot: pieces, reportSnapshot: (_to, ok) => done(ok), stepSnapshot: () => {} }, opts)
-  const receiver = new SnapshotStream({ ...base, memberId: 2, dir: join(dir, 'm2'), transport: net.transport(2), snapshot: pieces, reportSnapshot: () => {}, stepSnapshot: () => {} }, opts)
+  const sender = new SnapshotStream({ ...base, dir: join(dir, 'm1'), transport: net.transport(1), snapshot: pieces, reportSnapshot: (_to, ok) => done(ok), stepSnapshot: () => {} }, opts)
+  const receiver = new SnapshotStream({ ...base, dir: join(dir, 'm2'), transport: net.transport(2), snapshot: pieces, reportSnapshot: () => {}, stepSnapshot: () => {} }, opts)
   net.transport(1).onMessage((from, b) => sender.receive(from, b))
   net.transport(2).onMessage((from, b) => receiver.receive(from, b))
   globalThis.gc?.()

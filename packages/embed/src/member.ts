@@ -11,7 +11,7 @@ import { CorruptionCheck, FRAME_RAFT, frame } from './corruption-check.js'
 import { EmbedError } from './errors.js'
 import type { ResolvedOptions } from './options.js'
 import { FRAME_LEASE_RENEW, FRAME_LEASE_RENEWED, LeaseRenewal } from './lease-api.js'
-import { FRAME_SNAP_ACK, FRAME_SNAP_DATA, SnapshotStream, receivedAt, receivedSnapshot, releaseReceived } from './snapshot-stream.js'
+import { FRAME_SNAP_ACK, FRAME_SNAP_DATA, SnapshotStream, receivedAt, receivedSnapshot, releaseReceived, snapshotStreamReady } from './snapshot-stream.js'
 
 interface Waiter {
   readonly resolve: (o: ApplyOutcome) => void
@@ -87,7 +87,7 @@ export class Member {
     this.#leaseRenewal = new LeaseRenewal(this)
     const electionMs = o.tickMs * o.electionTicks
     this.#snapStream = o.transport === undefined ? undefined : new SnapshotStream({
-      memberId: o.memberId, dir: o.dir, fs: o.fs, clock: o.clock, rng: o.rng, transport: o.transport, onProgress: o.onProgress,
+      dir: o.dir, fs: o.fs, clock: o.clock, rng: o.rng, transport: o.transport, onProgress: o.onProgress,
       snapshot: () => this.sm.snapshot(),
       reportSnapshot: (to, ok) => {
         if (this.closed) return
@@ -187,6 +187,7 @@ export class Member {
       id: o.memberId, storage, rng, applied: meta.index,
       electionTick: o.electionTicks, heartbeatTick: 1, checkQuorum: true, preVote: true,
     })
+    if (o.transport !== undefined) await snapshotStreamReady()
     const member = new Member(o, { lock, backend, sm, wal, snaps, storage, node, snapIndex: meta.index })
     if (hardState.commit > meta.index) member.#replayUntil = hardState.commit
     o.transport?.onMessage((from, bytes) => member.#receive(from, bytes))

@@ -36,8 +36,12 @@ type XxHash = Awaited<ReturnType<typeof xxhash>>
 let shared: Promise<XxHash> | undefined
 const hasher = (): Promise<XxHash> => (shared ??= xxhash())
 
+/** Compiles the hash functions once per process; awaited at open so no stream waits on it later (and simulations stay deterministic). */
+export async function snapshotStreamReady(): Promise<void> {
+  await hasher()
+}
+
 export interface SnapshotStreamHost {
-  readonly memberId: number
   /** The member's directory; received snapshots go to `<dir>/snap-db/`. */
   readonly dir: string
   readonly fs: FileSystem
