@@ -1,6 +1,6 @@
 // Shared by the api-*, etcdctl and etcd3-client tests: one store in a temp dir behind an
 // in-process gRPC server on a free loopback port.
-import { type Store, open } from '@strata/embed'
+import { type OpenOptions, type Store, open } from '@strata/embed'
 import { tempDir } from '@strata/testkit'
 import { type GrpcServer, type GrpcServerOptions, createGrpcServer } from '../src/index.js'
 
@@ -14,9 +14,9 @@ export interface ApiFixture {
   close(): Promise<void>
 }
 
-export async function startApiServer(options: GrpcServerOptions = {}): Promise<ApiFixture> {
+export async function startApiServer(options: GrpcServerOptions = {}, storeOptions: Partial<OpenOptions> = {}): Promise<ApiFixture> {
   const dir = await tempDir('strata-api-')
-  const store = await open({ dir: dir.path, bcryptCost: 4, tickMs: 10, electionTicks: 10 })
+  const store = await open({ dir: dir.path, bcryptCost: 4, tickMs: 10, electionTicks: 10, ...storeOptions })
   const server = createGrpcServer({ store, ...options })
   const port = await server.listen('127.0.0.1', 0)
   return {

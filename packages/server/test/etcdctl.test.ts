@@ -161,4 +161,31 @@ test('users, roles, permissions, auth enable, calls with --user, auth disable', 
   assert.equal(await ctl(['get', 'pub/x', '--print-value-only']), 'hello\n')
 })
 
+test('NOSPACE: writes past the quota fail with etcd\'s string, alarm list shows it, compaction + defrag + alarm disarm recover', async () => {
+  const g = await startApiServer({}, { quotaBackendBytes: 400_000 })
+  const at = async (args: readonly string[]): Promise<Run> => run('etcdctl', [`--endpoints=${g.endpoint}`, '--dial-timeout=3s', '--command-timeout=10s', ...args])
+  try {
+    let failed: Run | undefined
+    for (let i = 0; i < 40 && failed === undefined; i++) {
+      const r = await at(['put', `big/${i % 4}`, 'x'.repeat(60_000)])
+      if (r.code !== 0) failed = r
+    }
+    assert.ok(failed !== undefined, 'the quota never tripped')
+    assert.match(failed.stderr, /etcdserver: mvcc: database space exceeded/)
+    let alarms = ''
+    for (let i = 0; i < 50 && alarms === ''; i++) alarms = (await at(['alarm', 'list'])).stdout
+    assert.equal(alarms, 'memberID:1 alarm:NOSPACE \n')
+    assert.match((await at(['put', 'small', 'x'])).stderr, /database space exceeded/)
+    const rev = JSON.parse((await at(['get', 'small', '-w', 'json'])).stdout).header.revision as number
+    assert.equal((await at(['del', 'big/', '--prefix'])).code, 0)
+    assert.equal((await at(['compaction', '--physical', String(rev + 1)])).code, 0)
+    assert.equal((await at(['defrag'])).code, 0)
+    assert.equal((await at(['alarm', 'disarm'])).stdout, 'memberID:1 alarm:NOSPACE \n')
+    assert.equal((await at(['alarm', 'list'])).stdout, '')
+    assert.equal((await at(['put', 'small', 'x'])).code, 0)
+  } finally {
+    await g.close()
+  }
+})
+
 test.run()
