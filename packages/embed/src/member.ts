@@ -159,6 +159,7 @@ export class Member {
     } else if (o.initialClusterState === 'existing') {
       // Joining a running cluster: no configuration of our own; the leader's log or snapshot
       // brings the cluster's.
+      await receivedSnapshot(o, sm.applied.index, 0) // a first snapshot stream cut by a crash
       meta = { index: 0, term: 0, confState: { voters: [], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false } }
     } else {
       const voters = o.initialCluster.map((m) => m.id).sort((a, b) => a - b)
