@@ -36,18 +36,25 @@ const options = JSON.parse(process.argv[4])
 try {
   const root = open({ path, ...options, readOnly: true })
   const entries = {}
+  const decoder = { decode: (bytes, size) => bytes.subarray(0, size), needsStableBuffer: false }
   for (const bucket of buckets) {
     let db
     try {
-      db = root.openDB(bucket, { encoding: 'binary', keyEncoding: 'binary', compression: false, cache: false })
+      db = root.openDB(bucket, { encoding: 'binary', keyEncoding: 'binary', compression: false, cache: false, encoder: decoder })
     } catch (err) {
       if (/MDB_NOTFOUND|not found/i.test(String(err && err.message))) continue
       throw err
     }
-    // Counting runs LMDB's own cursor (MDB_NEXT with the data, so an overflow page's header
-    // is fetched too) over every entry in native code: every branch and leaf page is visited
-    // by the code paths whose asserts a damaged page trips, at ~40-110 ns an entry.
-    entries[bucket] = db.getCount()
+    // Every value is copied out (through a view: lmdb-js copies it into its shared buffer), not
+    // just counted: a damaged node size or overflow page number makes that copy read past the
+    // map (SIGSEGV), which a bare cursor count (LMDB's MDB_NEXT, native) never does.
+    db.readKey = (bytes, start, end) => bytes.subarray(start, end)
+    let n = 0
+    for (const { value } of db.getRange({})) {
+      if (value.length < 0) break
+      n++
+    }
+    entries[bucket] = n
   }
   process.stdout.write(JSON.stringify(entries))
 } catch (err) {

@@ -1,0 +1,215 @@
+// Damage trials for integrity at rest (issue 17): a closed LmdbBackend + MvccStore data file is
+// damaged (a bit flipped, a 512-byte sector zeroed, the file truncated, a page put back from an
+// older version of the file), reopened and read back key by key in a child process. Every trial
+// must end in a correct read or a typed corruption error (ERR_BACKEND_CORRUPT, ERR_MVCC_CORRUPT):
+// never a wrong value, a silently missing key, an untyped error or a dead process.
+//
+// The store is built through mvcc (relative import: backend cannot depend on mvcc, which
+// depends on it). The trials run in a child (damage-child.ts) that the runner restarts after
+// a death, so a process abort is counted, not suffered.
+import { spawn } from 'node:child_process'
+import { copyFileSync, mkdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Prng } from '@strata/testkit'
+import { LmdbBackend } from '../src/index.js'
+import { MvccStore } from '../../mvcc/src/index.js'
+
+export const DAMAGE_KINDS = ['bit-flip', 'zeroed-sector', 'truncated', 'older-page'] as const
+export type DamageKind = (typeof DAMAGE_KINDS)[number]
+
+export interface TrialSpec {
+  readonly kind: DamageKind
+  readonly seed: number
+}
+
+/** How a trial ended: the first two are acceptable, the rest are failures. */
+export type Verdict = 'ok' | 'corrupt' | 'wrong-value' | 'missing-key' | 'untyped-error' | 'dead'
+
+export interface TrialResult extends TrialSpec {
+  readonly verdict: Verdict
+  readonly damage: string
+  readonly detail: string
+}
+
+export const KEYS = 20_000
+const BATCHES = 10
+const PAGE = 4096
+const clock = { now: () => 0, setTimer: () => ({ cancel() {} }) }
+
+export function keyOf(i: number): string {
+  return `key/${String(i).padStart(6, '0')}`
+}
+
+/** Key i's value: 24-88 bytes that depend on i, so a value moved to another key reads wrong. */
+export function valueOf(i: number): string {
+  return `value-${i}-`.padEnd(24 + (i % 65), String.fromCharCode(97 + (i % 26)))
+}
+
+/**
+ * Writes `dir`/pristine/data.mdb (KEYS keys in BATCHES committed batches) and
+ * `dir`/older/data.mdb, a copy taken after half the batches: the source of "older page" damage.
+ */
+export async function buildPristine(dir: string): Promise<{ pristine: string; older: string }> {
+  const pristine = join(dir, 'pristine')
+  const older = join(dir, 'older')
+  mkdirSync(older, { recursive: true })
+  const backend = await LmdbBackend.open(pristine, { clock, batchLimit: 1_000_000 })
+  const store = await MvccStore.open(backend)
+  const per = KEYS / BATCHES
+  for (let b = 0; b < BATCHES; b++) {
+    store.write((txn) => {
+      for (let i = b * per; i < (b + 1) * per; i++) txn.put(keyOf(i), valueOf(i))
+    })
+    await backend.commit()
+    if (b === BATCHES / 2 - 1) copyFileSync(join(pristine, 'data.mdb'), join(older, 'data.mdb'))
+  }
+  await store.close()
+  await backend.close()
+  return { pristine: join(pristine, 'data.mdb'), older: join(older, 'data.mdb') }
+}
+
+/** Damages the copy at `file` as `spec` says (offsets past the two meta pages); returns what it did. */
+export function applyDamage(file: string, older: string, spec: TrialSpec): string {
+  const rng = new Prng(spec.seed)
+  const size = statSync(file).size
+  const buf = readFileSync(file)
+  const past = 2 * PAGE
+  switch (spec.kind) {
+    case 'bit-flip': {
+      const at = past + rng.int(size - past)
+      const bit = rng.int(8)
+      buf[at]! ^= 1 << bit
+      writeFileSync(file, buf)
+      return `bit ${bit} of byte ${at} (page ${Math.floor(at / PAGE)})`
+    }
+    case 'zeroed-sector': {
+      const at = past + 512 * rng.int(Math.floor((size - past) / 512))
+      buf.fill(0, at, at + 512)
+      writeFileSync(file, buf)
+      return `512 bytes zeroed at ${at} (page ${Math.floor(at / PAGE)})`
+    }
+    case 'truncated': {
+      const at = past + rng.int(size - past)
+      truncateSync(file, at)
+      return `truncated to ${at} of ${size} bytes`
+    }
+    case 'older-page': {
+      const old = readFileSync(older)
+      const pages = Math.floor(Math.min(old.length, size) / PAGE)
+      for (let tries = 0; tries < 64; tries++) {
+        const p = 2 + rng.int(pages - 2)
+        const from = old.subarray(p * PAGE, (p + 1) * PAGE)
+        if (Buffer.compare(from, buf.subarray(p * PAGE, (p + 1) * PAGE)) === 0) continue
+        buf.set(from, p * PAGE)
+        writeFileSync(file, buf)
+        return `page ${p} put back from the older file`
+      }
+      return 'no page differs from the older file (no damage)'
+    }
+  }
+}
+
+/** Reads every key back from `dir` and says how that went. */
+export async function readBack(dir: string): Promise<{ verdict: Verdict; detail: string }> {
+  let backend: LmdbBackend | undefined
+  let store: MvccStore | undefined
+  try {
+    backend = await LmdbBackend.open(dir, { clock })
+    store = await MvccStore.open(backend)
+    const { kvs } = store.range(keyOf(0), 'key0')
+    const seen = new Map(kvs.map((kv) => [Buffer.from(kv.key).toString('latin1'), Buffer.from(kv.value).toString('latin1')]))
+    for (let i = 0; i < KEYS; i++) {
+      const v = seen.get(keyOf(i))
+      if (v === undefined) return { verdict: 'missing-key', detail: `${keyOf(i)} missing (${seen.size} keys read)` }
+      if (v !== valueOf(i)) return { verdict: 'wrong-value', detail: `${keyOf(i)} = ${JSON.stringify(v.slice(0, 40))}` }
+    }
+    if (seen.size !== KEYS) return { verdict: 'wrong-value', detail: `${seen.size - KEYS} keys too many` }
+    return { verdict: 'ok', detail: '' }
+  } catch (err) {
+    const code = (err as { code?: unknown }).code
+    const message = (err as Error).message ?? String(err)
+    if (code === 'ERR_BACKEND_CORRUPT' || code === 'ERR_MVCC_CORRUPT') return { verdict: 'corrupt', detail: `${code}: ${message.slice(0, 160)}` }
+    return { verdict: 'untyped-error', detail: `${String(code ?? (err as Error).name)}: ${message.slice(0, 200)}` }
+  } finally {
+    try {
+      await store?.close()
+      await backend?.close()
+    } catch {}
+  }
+}
+
+const CHILD = new URL('./damage-child.ts', import.meta.url).pathname
+
+/**
+ * Runs `specs` in child processes under `dir` (restarting after a death, which is that trial's
+ * verdict); `onResult` hears each result as it comes.
+ */
+export async function runTrials(dir: string, specs: readonly TrialSpec[], onResult: (r: TrialResult) => void = () => {}): Promise<TrialResult[]> {
+  const { pristine, older } = await buildPristine(dir)
+  const results: TrialResult[] = []
+  let next = 0
+  while (next < specs.length) {
+    const batch = specs.slice(next)
+    const specFile = join(dir, `specs-${next}.json`)
+    writeFileSync(specFile, JSON.stringify({ dir, pristine, older, specs: batch }))
+    let current = -1
+    let lastDamage = ''
+    const { code, signal } = await new Promise<{ code: number | null; signal: string | null }>((resolve) => {
+      const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', CHILD, specFile], { stdio: ['ignore', 'pipe', 'pipe'] })
+      let pending = ''
+      child.stdout.setEncoding('utf8').on('data', (d: string) => {
+        pending += d
+        let nl: number
+        while ((nl = pending.indexOf('\n')) >= 0) {
+          const line = pending.slice(0, nl)
+          pending = pending.slice(nl + 1)
+          if (line.startsWith('start ')) {
+            const m = JSON.parse(line.slice(6)) as { i: number; damage: string }
+            current = m.i
+            lastDamage = m.damage
+          } else if (line.startsWith('result ')) {
+            const r = JSON.parse(line.slice(7)) as TrialResult
+            results.push(r)
+            onResult(r)
+            current = -1
+          }
+        }
+      })
+      let stderr = ''
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-2000)))
+      child.on('close', (c, s) => {
+        if (c !== 0 && current < 0 && s === null) process.stderr.write(stderr)
+        resolve({ code: c, signal: s })
+      })
+    })
+    if (current >= 0) {
+      const spec = batch[current]!
+      const r: TrialResult = { ...spec, verdict: 'dead', damage: lastDamage, detail: `the process died (${signal ?? `exit ${code}`})` }
+      results.push(r)
+      onResult(r)
+      next += current + 1
+    } else if (code !== 0) {
+      throw new Error(`the trial child failed outside a trial (${signal ?? `exit ${code}`})`)
+    } else {
+      next = specs.length
+    }
+  }
+  return results
+}
+
+/** `count` specs cycling through every damage kind, seeded from `seed`. */
+export function trialSpecs(count: number, seed: number): TrialSpec[] {
+  return Array.from({ length: count }, (_, i) => ({ kind: DAMAGE_KINDS[i % DAMAGE_KINDS.length]!, seed: (seed + i * 0x9e3779b1) >>> 0 }))
+}
+
+/** Counts of each verdict per damage kind, as a table. */
+export function summarize(results: readonly TrialResult[]): string {
+  const verdicts: Verdict[] = ['ok', 'corrupt', 'wrong-value', 'missing-key', 'untyped-error', 'dead']
+  const lines = [`| damage | ${verdicts.join(' | ')} |`, `| --- |${verdicts.map(() => ' --- |').join('')}`]
+  for (const kind of DAMAGE_KINDS) {
+    const of = results.filter((r) => r.kind === kind)
+    if (of.length === 0) continue
+    lines.push(`| ${kind} (${of.length}) | ${verdicts.map((v) => of.filter((r) => r.verdict === v).length).join(' | ')} |`)
+  }
+  return lines.join('\n')
+}
