@@ -1,8 +1,8 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { MemoryBackend } from '@strata/backend'
-import { MvccStore } from '../src/index.js'
-import { MvccError, TOTALS_KEY, encodeRevision, readTotals } from '../src/internal.js'
+import { type MvccError, MvccStore } from '../src/index.js'
+import { TOTALS_KEY, encodeRevision, readTotals } from '../src/internal.js'
 import { codeOf, memoryBackend, newStore, text } from './helpers.js'
 
 const enc = new TextEncoder()
