@@ -21,7 +21,7 @@ export const ALLOWED = {
   embed: ['seams', 'wal', 'raft', 'backend', 'mvcc', 'lease', 'auth', 'apply'],
   server: ['embed', 'seams', 'wal', 'backend'],
   testkit: ['seams'],
-  sim: ['seams', 'backend', 'embed', 'testkit'],
+  sim: ['seams', 'raft', 'backend', 'embed', 'testkit'],
 }
 
 const root = resolve(dirname(new URL(import.meta.url).pathname), '..')

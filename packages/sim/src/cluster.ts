@@ -17,6 +17,8 @@ export interface ClusterConfig {
   readonly snapshotCount: number
   readonly snapshotCatchUpEntries: number
   readonly planted?: PlantedBugs
+  /** Let the duplicate fault duplicate forwarded proposals too (they then may apply twice). */
+  readonly duplicateProposals?: boolean
 }
 
 /** One member id: its disk, its durable backend state, its port; and the running incarnation. */
@@ -73,7 +75,7 @@ export class SimCluster {
     for (const id of this.ids) {
       const fs = new SimFileSystem({ prng: prng.fork(), crashMode: 'random' })
       this.slots.set(id, {
-        id, fs, backend: undefined, port: new Port(id, this.net.endpoint(id)),
+        id, fs, backend: undefined, port: new Port(id, this.net.endpoint(id), prng.fork()),
         syncDelayMs: 0, eioArmed: false, eioFired: undefined, rate: 1, incarnation: 0, run: undefined, down: 'not started', refused: undefined,
       })
     }

@@ -3,7 +3,8 @@
 // fsync can take virtual time. Every wrapper dies with its incarnation: after `kill()` nothing
 // it owns fires a timer, sends a message or reaches the member.
 import type { Clock, Failpoint, FailpointName, FileHandle, FileSystem, MemberId, Timer, Transport } from '@strata/seams'
-import type { SimClock } from '@strata/testkit'
+import { MessageType, decodeMessage } from '@strata/raft'
+import type { Prng, SimClock } from '@strata/testkit'
 
 /** What kills an incarnation from inside (a failpoint that fired, an error thrown by a timer). */
 export type OnDeath = (reason: string) => void
@@ -93,10 +94,16 @@ export class Port {
   #handler: ((from: MemberId, message: Uint8Array) => void) | undefined
   #held: [MemberId, Uint8Array][] = []
   #paused = false
+  readonly #prng: Prng
+  /** Chance a sent message is sent twice (a retrying transport). */
+  duplicateProbability = 0
+  /** Whether proposals forwarded to the leader may be duplicated too (raft does not deduplicate them; see the report). */
+  duplicateProposals = false
 
-  constructor(id: MemberId, net: Transport) {
+  constructor(id: MemberId, net: Transport, prng: Prng) {
     this.id = id
     this.#net = net
+    this.#prng = prng
     net.onMessage((from, message) => {
       if (this.#paused) {
         if (this.#held.length < 10_000) this.#held.push([from, message])
@@ -114,6 +121,7 @@ export class Port {
       send: (to, message) => {
         if (!alive() || this.cutTo.has(to)) return
         this.#net.send(to, message)
+        if (this.duplicateProbability > 0 && this.#prng.bool(this.duplicateProbability) && (this.duplicateProposals || !isProposal(message))) this.#net.send(to, message)
       },
       onMessage: (fn) => {
         this.#handler = (from, m) => { if (alive()) fn(from, m) }
@@ -133,6 +141,16 @@ export class Port {
     const held = this.#held
     this.#held = []
     for (const [from, m] of held) this.#handler?.(from, m)
+  }
+}
+
+/** A raft MsgProp (a follower forwarding a client's proposal) in embed's frame (kind byte 0, then the message). */
+function isProposal(message: Uint8Array): boolean {
+  if (message[0] !== 0) return false
+  try {
+    return decodeMessage(message.subarray(1)).type === MessageType.MsgProp
+  } catch {
+    return false
   }
 }
 

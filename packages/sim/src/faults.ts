@@ -189,10 +189,18 @@ export class Injector {
       case 'duplicate':
       case 'reorder': {
         const p = 0.05 + (f.arg % 20) / 100
+        if (f.kind === 'duplicate') {
+          // Duplicates are made by the senders' ports, which can spare forwarded proposals.
+          for (const s of c.slots.values()) {
+            s.port.duplicateProbability = p
+            s.port.duplicateProposals = c.config.duplicateProposals === true
+          }
+          this.#later(end, () => { for (const s of c.slots.values()) s.port.duplicateProbability = 0 })
+          break
+        }
         c.net.setFaults(f.kind === 'drop' ? { dropProbability: p, minDelay: 1, maxDelay: 3 }
           : f.kind === 'delay' ? { minDelay: 1, maxDelay: 5 + (f.arg % 40) }
-            : f.kind === 'duplicate' ? { duplicateProbability: p, minDelay: 1, maxDelay: 3 }
-              : { reorderProbability: 0.3 + p, minDelay: 1, maxDelay: 6 })
+            : { reorderProbability: 0.3 + p, minDelay: 1, maxDelay: 6 })
         this.#later(end, () => c.net.setFaults({ minDelay: 1, maxDelay: 3 }))
         break
       }

@@ -20,6 +20,8 @@ export interface SeedOptions {
   /** How many faults to draw. Default 8. */
   readonly faultCount?: number
   readonly planted?: PlantedBugs
+  /** Let duplicated messages include forwarded proposals (which raft may then apply twice). */
+  readonly duplicateProposals?: boolean
   /** Collect the trace lines (for the digest they are always hashed). */
   readonly trace?: boolean
 }
@@ -36,6 +38,8 @@ export interface SeedResult {
   readonly violations: readonly Violation[]
   readonly virtualMs: number
   readonly trace: readonly string[]
+  /** The recorded history (for tools that dig into a failure). */
+  readonly history: History
 }
 
 let warm: Promise<unknown> | undefined
@@ -62,7 +66,7 @@ export async function runSeed(options: SeedOptions): Promise<SeedResult> {
   const digest = createHash('sha256')
   const trace: string[] = []
   const cluster = new SimCluster(prng.fork(), {
-    members, tickMs: 10, electionTicks: 10, requestTimeoutMs: 1000, snapshotCount: 300, snapshotCatchUpEntries: 100, planted: options.planted,
+    members, tickMs: 10, electionTicks: 10, requestTimeoutMs: 1000, snapshotCount: 300, snapshotCatchUpEntries: 100, planted: options.planted, duplicateProposals: options.duplicateProposals,
   }, (line) => {
     const l = `${cluster.clock.now()} ${line}`
     digest.update(l).update('\n')
@@ -116,7 +120,7 @@ export async function runSeed(options: SeedOptions): Promise<SeedResult> {
   digest.update(eventDigest(watch.log))
   return {
     seed: options.seed, members, digest: digest.digest('hex').slice(0, 16), opsIssued: workload.issued, opsChecked: lin.checked, undecided: lin.undecided,
-    faults: schedule, injected: injector.injected, violations, virtualMs: cluster.clock.now(), trace,
+    faults: schedule, injected: injector.injected, violations, virtualMs: cluster.clock.now(), trace, history,
   }
 }
 
@@ -204,7 +208,7 @@ async function convergence(cluster: SimCluster, violations: Violation[]): Promis
       const hashes = new Set<string>()
       for (const s of live) {
         const store = s.run?.store
-        if (store !== undefined) hashes.add((await cluster.drive(store.maintenance.hashKV(rev), 2000)).hash)
+        if (store !== undefined) hashes.add(await cluster.drive(store.maintenance.hashKV(rev), 2000).then((h) => h.hash, (err: Error) => `(${err.message})`))
       }
       if (hashes.size === 1) return
       last = `same revision ${rev}, different hashes: ${[...hashes].join(' ')}`
