@@ -31,7 +31,7 @@ export interface OpenOptions {
   readonly initialCluster?: readonly InitialMember[]
   /** 'new' (default): bootstrap a new cluster of `initialCluster`; 'existing': join a running one (added first with `cluster.add`), taking its configuration from the leader. */
   readonly initialClusterState?: 'new' | 'existing'
-  /** Called as long work advances: restoring a snapshot (at open, or one streamed from the leader), replaying the log, defragmenting, compacting. */
+  /** Called as long work advances: restoring a snapshot (at open, or one streamed from the leader), replaying the log, defragmenting, compacting. What it throws is ignored. */
   readonly onProgress?: (progress: Progress) => void
   /** Carries raft messages to the other members. Required with more than one member. */
   readonly transport?: Transport
@@ -100,6 +100,18 @@ function int(o: Record<string, unknown>, name: string, dflt: number, min: number
   return v
 }
 
+/** The caller's progress callback, unable to break the work it reports on: what it throws is ignored. */
+function guarded(fn: ((progress: Progress) => void) | undefined): ((progress: Progress) => void) | undefined {
+  if (fn === undefined) return undefined
+  return (progress) => {
+    try {
+      fn(progress)
+    } catch {
+      // A progress report is informational; a restore or compaction must not fail because of it.
+    }
+  }
+}
+
 /** Checks every option (ERR_EMBED_INVALID_OPTION) and fills in the defaults. */
 export function resolveOptions(options: OpenOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw new EmbedError('ERR_EMBED_INVALID_OPTION', 'embed: open() takes an options object with at least { dir }')
@@ -124,7 +136,7 @@ export function resolveOptions(options: OpenOptions): ResolvedOptions {
   return {
     dir: options.dir, memberId, initialCluster, transport: options.transport, backend,
     initialClusterState: options.initialClusterState ?? 'new',
-    onProgress: options.onProgress,
+    onProgress: guarded(options.onProgress),
     tickMs: int(o, 'tickMs', 100, 1, 60_000),
     electionTicks: int(o, 'electionTicks', 10, 2, 1_000),
     snapshotCount: int(o, 'snapshotCount', 10_000, 1, 100_000_000),

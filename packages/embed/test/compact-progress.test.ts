@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
-import { tempDir } from '@strata/testkit'
+import { rejectsWithCode, tempDir } from '@strata/testkit'
 import { test } from 'uvu'
 import { type Progress, open } from '../src/index.js'
 
@@ -23,6 +23,23 @@ test('compact reports progress through onProgress: batch by batch, in revisions,
     assert.ok(compact[0]!.done < rev, 'the first batch reports part of the way')
     assert.equal(compact.at(-1)!.done, rev, 'the last report says done')
     assert.equal((await store.get('k0')).kvs.length, 1, 'the newest version stays')
+  } finally {
+    await store.close()
+    await d.cleanup()
+  }
+})
+
+test('an onProgress that throws does not break the compaction it reports on', async () => {
+  const d = await tempDir('strata-compactthrow-')
+  let calls = 0
+  const store = await open({ dir: join(d.path, 'm'), backend: 'memory', onProgress: () => { calls++; throw new Error('a broken progress bar') } })
+  try {
+    for (let r = 0; r < 12; r++) await store.txn({ success: Array.from({ length: 100 }, (_, i) => ({ put: { key: `k${i}`, value: `v${r}` } })) })
+    const rev = (await store.get('k0')).header.revision
+    await store.compact(rev, { physical: true })
+    assert.ok(calls >= 2, 'it was called')
+    await rejectsWithCode(store.get('k0', { revision: rev - 1 }), 'ERR_MVCC_COMPACTED')
+    assert.equal((await store.put('after', 'x')).header.revision, rev + 1, 'the store goes on')
   } finally {
     await store.close()
     await d.cleanup()
