@@ -66,7 +66,7 @@ export interface BackendStats {
   readonly sizeBytes: number
   /** Bytes holding live data; `sizeBytes - sizeInUseBytes` is what defragment could reclaim. */
   readonly sizeInUseBytes: number
-  /** Writes in the pending batch, not yet committed. */
+  /** Writes in the pending batch, not yet handed to a commit (a batch whose commit is in flight is not counted). */
   readonly pendingWrites: number
   /** Batches committed since open. */
   readonly commits: number

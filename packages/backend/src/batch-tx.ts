@@ -2,7 +2,7 @@ import assert from 'node:assert'
 import type { Clock, Failpoint, Timer } from '@strata/seams'
 import type { BucketName, WriteTx } from './backend.js'
 import { backendError, checkFunction } from './limits.js'
-import { OrderedMap } from './ordered-map.js'
+import { OrderedMap, compareBytes } from './ordered-map.js'
 
 /** Marks a key deleted in the pending batch (a tombstone over the committed value). */
 export const TOMBSTONE = null
@@ -95,6 +95,49 @@ export class PendingBatch {
   }
 }
 
+/** What reads merge over the committed state: a cursor's keys in order, each with its pending value. */
+export interface OverlayCursor {
+  next(): Uint8Array | undefined
+  value: Pending | undefined
+}
+
+/**
+ * The keys of two overlays in order (ascending, or descending when `reverse`), `top`'s entry
+ * hiding `under`'s for the same key: the pending batch over the batch in flight.
+ */
+export class MergedCursor implements OverlayCursor {
+  readonly #top: OverlayCursor
+  readonly #under: OverlayCursor
+  readonly #sign: number
+  #t: Uint8Array | undefined
+  #u: Uint8Array | undefined
+  value: Pending | undefined
+
+  constructor(top: OverlayCursor, under: OverlayCursor, reverse: boolean) {
+    this.#top = top
+    this.#under = under
+    this.#sign = reverse ? -1 : 1
+    this.#t = top.next()
+    this.#u = under.next()
+  }
+
+  next(): Uint8Array | undefined {
+    const t = this.#t
+    const u = this.#u
+    if (t === undefined && u === undefined) return undefined
+    const order = t === undefined ? 1 : u === undefined ? -1 : this.#sign * compareBytes(t, u)
+    if (order <= 0) {
+      this.value = this.#top.value
+      this.#t = this.#top.next()
+      if (order === 0) this.#u = this.#under.next()
+      return t
+    }
+    this.value = this.#under.value
+    this.#u = this.#under.next()
+    return u
+  }
+}
+
 /** What a backend gives {@link BatchTx} to make a batch durable. */
 export interface BatchTxOptions {
   readonly batchIntervalMs: number
@@ -105,9 +148,12 @@ export interface BatchTxOptions {
   readonly tx: WriteTx
   /**
    * Makes `batch` durable in one atomic transaction, calling `beforeCommit` inside it just before
-   * it commits. Returns once durable; throws when nothing of it was committed.
+   * it commits. Either synchronously (returns once durable; throws when nothing of it was
+   * committed), or asynchronously: returns at once a promise that resolves once the batch is
+   * durable and rejects when nothing of it was committed; `batch` is not modified meanwhile and
+   * reads see it through {@link BatchTx.inflight}.
    */
-  apply(batch: PendingBatch, beforeCommit: () => void): void
+  apply(batch: PendingBatch, beforeCommit: () => void): void | Promise<void>
   /** Called after a throwing write() callback's writes were undone in the batch, with the keys they touched. */
   rolledBack?(touched: ReadonlyArray<[BucketName, Uint8Array]>): void
 }
@@ -120,20 +166,29 @@ type Waiter = { resolve: () => void; reject: (err: unknown) => void }
  * `batchLimit`, or `batchIntervalMs` ms after the batch's first write; the pre-commit hook runs
  * inside each commit; a failed commit stops all further writes (ERR_BACKEND_COMMIT), because
  * the writes of the failed batch are applied in memory but can never become durable.
+ *
+ * A backend whose apply is asynchronous (LMDB: the commit and its fsync run on lmdb-js's writer
+ * thread) has at most one batch in flight: writes meanwhile go into a new pending batch, reads
+ * merge the pending batch over the in-flight one over the committed state, and a commit that
+ * falls due while one is in flight starts when it completes.
  */
 export class BatchTx {
   readonly #o: BatchTxOptions
   #batch = new PendingBatch()
+  /** Invariant: the batch an asynchronous apply is committing; kept after a failed one (its writes stay visible). */
+  #inflight: PendingBatch | undefined
+  /** Invariant: set exactly while an asynchronous apply runs; settles (never rejects) when it ends. */
+  #running: Promise<void> | undefined
   /** Invariant: armed only while the batch holds writes, nothing failed, not stopped. */
   #timer: Timer | undefined
   #hook: ((tx: WriteTx) => void) | undefined
   /** Invariant: > 0 exactly while a write() callback or the hook runs. */
   #depth = 0
-  /** Invariant: > 0 while the backend swaps its medium (defragment, restore): no commit runs. */
+  /** Invariant: > 0 while the backend swaps its medium (defragment, restore): no commit starts. */
   #paused = 0
-  /** Callers of commit() waiting for the end of a write() callback or a pause. */
+  /** Callers of commit() waiting for the end of a write() callback, a pause or the commit in flight. */
   #waiters: Waiter[] = []
-  /** Invariant: set when the interval passed (or the limit was hit) during a pause. */
+  /** Invariant: set when the interval passed (or the limit was hit) while no commit could start. */
   #due = false
   #commits = 0
   /** Invariant: once set, never cleared. */
@@ -145,6 +200,8 @@ export class BatchTx {
   }
 
   get batch(): PendingBatch { return this.#batch }
+  /** The batch being committed asynchronously (reads merge it under {@link batch}), if any. */
+  get inflight(): PendingBatch | undefined { return this.#inflight }
   get tx(): WriteTx { return this.#o.tx }
   get commits(): number { return this.#commits }
   get failure(): unknown { return this.#failure }
@@ -202,15 +259,19 @@ export class BatchTx {
   commit(): Promise<void> {
     try {
       this.checkWritable()
-      if (this.#depth > 0 || this.#paused > 0) return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }))
-      this.#commitNow()
-      return Promise.resolve()
+      if (this.#blocked()) return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }))
+      return this.#commitNow() ?? Promise.resolve()
     } catch (err) {
       return Promise.reject(err)
     }
   }
 
-  /** Holds every commit back until the matching resume() (writes still go into the batch). */
+  /** Resolves once no commit is in flight (whatever its outcome). */
+  async idle(): Promise<void> {
+    while (this.#running !== undefined) await this.#running
+  }
+
+  /** Holds every commit back until the matching resume() (writes still go into the batch; one in flight completes). */
   pause(): void {
     this.#paused++
   }
@@ -228,7 +289,7 @@ export class BatchTx {
     if (this.#paused === 0 && this.#depth === 0 && this.#stopped === undefined) this.#runWaiting(false)
   }
 
-  /** Stops for good: cancels the timer; waiting commits fail with ERR_BACKEND_CLOSED. */
+  /** Stops for good: cancels the timer; waiting commits fail with ERR_BACKEND_CLOSED (one in flight still completes). */
   stop(state: string): void {
     this.#stopped = state
     this.#timer?.cancel()
@@ -236,34 +297,53 @@ export class BatchTx {
     for (const w of this.#waiters.splice(0)) w.reject(backendError('ERR_BACKEND_CLOSED', `the backend was ${state} before this commit ran; open it again`))
   }
 
+  /** True when a commit cannot start now: inside a write() callback, during a pause, or while one is in flight. */
+  #blocked(): boolean {
+    return this.#depth > 0 || this.#paused > 0 || this.#running !== undefined
+  }
+
   #afterWrite(ok: boolean): void {
     if (this.#stopped !== undefined || this.#paused > 0) return
     if (this.#waiters.length === 0 && !this.#due && this.#batch.writes < this.#o.batchLimit) {
-      if (this.#batch.writes > 0 && this.#timer === undefined && this.#failure === undefined) {
-        this.#timer = this.#o.clock.setTimer(this.#o.batchIntervalMs, () => this.#onTimer())
-      }
+      this.#armTimer()
       return
     }
     this.#runWaiting(ok)
   }
 
-  /** Commits for the waiters (and a full or due batch); `rethrow`: the failure also surfaces to the caller. */
+  #armTimer(): void {
+    if (this.#batch.writes > 0 && this.#timer === undefined && this.#failure === undefined && this.#stopped === undefined) {
+      this.#timer = this.#o.clock.setTimer(this.#o.batchIntervalMs, () => this.#onTimer())
+    }
+  }
+
+  /** Commits for the waiters (and a full or due batch); `rethrow`: a synchronous failure also surfaces to the caller. */
   #runWaiting(rethrow: boolean): void {
-    const waiters = this.#waiters.splice(0)
     const due = this.#due || this.#batch.writes >= this.#o.batchLimit
+    if (this.#running !== undefined) {
+      // Starts when the commit in flight completes.
+      this.#due ||= due
+      return
+    }
+    const waiters = this.#waiters.splice(0)
     this.#due = false
     if (waiters.length === 0 && !due) {
-      if (this.#batch.writes > 0 && this.#timer === undefined && this.#failure === undefined) {
-        this.#timer = this.#o.clock.setTimer(this.#o.batchIntervalMs, () => this.#onTimer())
-      }
+      this.#armTimer()
       return
     }
     let error: unknown
+    let running: Promise<void> | undefined
     try {
       if (this.#failure !== undefined) this.checkWritable()
-      else this.#commitNow()
+      else running = this.#commitNow()
     } catch (err) {
       error = err
+    }
+    if (running !== undefined) {
+      for (const w of waiters) running.then(w.resolve, w.reject)
+      // The failure is kept in #failure; every later write and commit reports it.
+      if (waiters.length === 0) running.catch(() => {})
+      return
     }
     for (const w of waiters) {
       if (error === undefined) w.resolve()
@@ -275,23 +355,28 @@ export class BatchTx {
   #onTimer(): void {
     this.#timer = undefined
     if (this.#stopped !== undefined || this.#failure !== undefined) return
-    if (this.#paused > 0) {
+    if (this.#paused > 0 || this.#running !== undefined) {
       this.#due = true
       return
     }
     try {
-      this.#commitNow()
+      this.#commitNow()?.catch(() => {})
     } catch {
       // Kept in #failure: every later write and commit reports it.
     }
   }
 
-  /** Runs the hook, then has the backend apply the batch atomically. */
-  #commitNow(): void {
-    assert(this.#depth === 0 && this.#paused === 0, 'a commit inside a write() callback or a pause')
+  /**
+   * Runs the hook, then has the backend apply the batch atomically. Returns undefined when the
+   * apply was synchronous (done), else the promise of the commit now in flight.
+   */
+  #commitNow(): Promise<void> | undefined {
+    assert(!this.#blocked(), 'a commit inside a write() callback, a pause or another commit')
     this.#timer?.cancel()
     this.#timer = undefined
     const failpoint = this.#o.failpoint
+    let applied: void | Promise<void>
+    const batch = this.#batch
     try {
       if (this.#hook !== undefined) {
         this.#depth++
@@ -301,15 +386,45 @@ export class BatchTx {
           this.#depth--
         }
       }
-      if (this.#batch.writes === 0) return
-      this.#o.apply(this.#batch, () => failpoint('backendBeforeCommit'))
+      if (batch.writes === 0) return undefined
+      applied = this.#o.apply(batch, () => failpoint('backendBeforeCommit'))
     } catch (err) {
       throw this.#fail(err)
     }
     this.#batch = new PendingBatch()
+    if (applied === undefined) {
+      this.#committed()
+      return undefined
+    }
+    this.#inflight = batch
+    const running = applied.then(
+      () => {
+        this.#inflight = undefined
+        this.#committed()
+      },
+      (err: unknown) => {
+        throw this.#fail(err)
+      },
+    ).finally(() => {
+      this.#running = undefined
+      if (this.#stopped === undefined && this.#paused === 0) {
+        // Inside the microtask no write() callback runs: what waited starts now.
+        try {
+          this.#runWaiting(false)
+        } catch {
+          // Only a synchronous apply throws here, and that is kept in #failure.
+        }
+      }
+    })
+    this.#running = running.catch(() => {})
+    return running
+  }
+
+  /** A batch became durable: counts it and runs the after-commit failpoint. */
+  #committed(): void {
     this.#commits++
     try {
-      failpoint('backendAfterCommit')
+      this.#o.failpoint('backendAfterCommit')
     } catch (err) {
       throw this.#fail(err)
     }

@@ -4,8 +4,8 @@ import { hasCode, noFailpoint, nodeFileSystem, systemClock } from '@strata/seams
 import type { FileLock, FileSystem } from '@strata/seams'
 import type { RootDatabase } from 'lmdb'
 import type { Backend, BackendOptions, BackendStats, BucketName, HeadChunk, KeyValuePair, RangeOptions, ReadTx, ValueHead, WriteTx } from './backend.js'
-import { BatchTx, TOMBSTONE } from './batch-tx.js'
-import type { PendingBatch } from './batch-tx.js'
+import { BatchTx, MergedCursor, TOMBSTONE } from './batch-tx.js'
+import type { OverlayCursor, PendingBatch } from './batch-tx.js'
 import { MAX_KEY_BYTES, backendError, checkBucket, checkBytes, checkFileSystemOption, checkFunction, checkKey, checkOptions, checkRange, checkValue } from './limits.js'
 import { DATA_FILE, DEFRAG_FILE, ENV_OPTIONS, RESTORE_FILE, checkDataFile, openEnv } from './lmdb-env.js'
 import type { Bytes, LmdbEnv } from './lmdb-env.js'
@@ -38,8 +38,11 @@ const EMPTY = new Uint8Array(0)
 /**
  * The durable backend: one LMDB environment in `<dir>/data.mdb`, one named database per
  * bucket, keys ordered bytewise. Writes go into an in-memory ordered overlay (the pending
- * batch, deletes as tombstones) that every read merges over LMDB's committed state; a commit
- * writes the whole overlay in one synchronous LMDB write transaction, durable when it returns.
+ * batch, deletes as tombstones) that every read merges over LMDB's committed state. A commit
+ * hands the whole overlay to one LMDB write transaction started by lmdb-js's writer thread
+ * (`childTransaction`): the callback writing the pairs runs on this thread, the commit and its
+ * fdatasync on the writer thread, and the commit resolves once durable. Meanwhile writes go
+ * into a new pending batch and reads merge it over the batch in flight over LMDB.
  *
  * Open with {@link LmdbBackend.open}; a second open of the same directory (from this process or
  * another) fails with ERR_BACKEND_LOCKED until the first is closed.
@@ -352,6 +355,8 @@ export class LmdbBackend implements Backend {
     if (this.#state !== 'open') return
     this.#state = state
     this.#batchTx.stop(state)
+    // A commit in flight completes (or fails) first: closing LMDB under it would lose it.
+    await this.#batchTx.idle()
     await this.#root.close()
     await this.#lock.release()
   }
@@ -373,6 +378,9 @@ export class LmdbBackend implements Backend {
         if (commitFirst) await this.#batchTx.commit()
         this.#batchTx.pause()
         paused = true
+        // The swap replaces the file under LMDB: a commit still in flight lands first.
+        await this.#batchTx.idle()
+        this.#batchTx.checkWritable()
         discard = await fn()
       } finally {
         this.#swap = undefined
@@ -421,35 +429,64 @@ export class LmdbBackend implements Backend {
     await this.#fs.rm(`${path}-lock`)
   }
 
-  /** Writes the batch in one synchronous LMDB transaction (fdatasync + meta write before it returns). */
-  #apply(batch: PendingBatch, beforeCommit: () => void): void {
+  /**
+   * Writes the batch in one LMDB transaction off this thread's critical path: lmdb-js's writer
+   * thread begins it and calls back here to write the pairs (a child transaction, so a throw
+   * aborts all of them and nothing else), then commits and fdatasyncs it (then writes the meta
+   * page synchronously) on its own thread; the promise resolves once that is done.
+   */
+  #apply(batch: PendingBatch, beforeCommit: () => void): Promise<void> {
     let injected: unknown
-    try {
-      this.#root.transactionSync(() => {
-        for (const [bucket, pending] of batch.entries()) {
-          const db = this.#dbs.get(bucket)!
-          pending.walk(EMPTY, undefined, false, (key, value) => {
-            if (value === TOMBSTONE) db.removeSync(key)
-            else db.putSync(key, value)
-          })
-        }
-        try {
-          beforeCommit()
-        } catch (err) {
-          injected = err
-          throw err
-        }
-      })
-    } catch (err) {
+    const dbs = this.#dbs
+    const committing = this.#root.childTransaction(() => {
+      for (const [bucket, pending] of batch.entries()) {
+        const db = dbs.get(bucket)!
+        pending.walk(EMPTY, undefined, false, (key, value) => {
+          if (value === TOMBSTONE) db.removeSync(key)
+          else db.putSync(key, value)
+        })
+      }
+      try {
+        beforeCommit()
+      } catch (err) {
+        injected = err
+        throw err
+      }
+    })
+    return Promise.resolve(committing).then(() => undefined, async (err: unknown) => {
       if (err === injected) throw err
-      throw backendError('ERR_BACKEND_COMMIT', `LMDB commit failed: ${(err as Error).message}`, { dir: this.#dir }, err)
-    }
+      // lmdb-js rejects with a generic error whose `commitError` promise rejects with LMDB's own
+      // (EIO, EFBIG, ENOSPC...); unhandled, that one would end the process.
+      let cause = err
+      const inner = (err as { commitError?: unknown } | undefined)?.commitError
+      if (inner instanceof Promise) cause = await inner.then(() => err, (e: unknown) => e)
+      throw backendError('ERR_BACKEND_COMMIT', `LMDB commit failed: ${(cause as Error)?.message}`, { dir: this.#dir }, cause)
+    })
+  }
+
+  /** The pending value of `key`: the pending batch's, else the in-flight batch's; undefined when neither touched it. */
+  #pending(bucket: BucketName, key: Uint8Array): Uint8Array | null | undefined {
+    const pending = this.#batchTx.batch.get(bucket, key)
+    if (pending !== undefined) return pending
+    return this.#batchTx.inflight?.get(bucket, key)
+  }
+
+  /** The overlay a walk merges over LMDB: the pending batch over the in-flight one; undefined when both are empty there. */
+  #overlay(bucket: BucketName, start: Uint8Array, end: Uint8Array | undefined, reverse: boolean): OverlayCursor | undefined {
+    const top = this.#batchTx.batch.bucket(bucket)
+    const under = this.#batchTx.inflight?.bucket(bucket)
+    const hasTop = top !== undefined && top.size > 0
+    const hasUnder = under !== undefined && under.size > 0
+    if (hasTop && hasUnder) return new MergedCursor(top.cursor(start, end, reverse), under.cursor(start, end, reverse), reverse)
+    if (hasTop) return top.cursor(start, end, reverse)
+    if (hasUnder) return under.cursor(start, end, reverse)
+    return undefined
   }
 
   #get(bucket: BucketName, key: Uint8Array): Uint8Array | undefined {
     checkBucket(bucket)
     checkBytes('a key', key)
-    const pending = this.#batchTx.batch.get(bucket, key)
+    const pending = this.#pending(bucket, key)
     if (pending === TOMBSTONE) return undefined
     if (pending !== undefined) return pending
     // LMDB refuses such keys outright; none can be stored, so none is found.
@@ -483,8 +520,8 @@ export class LmdbBackend implements Backend {
     this.#walking++
     // A commit (a commit() called from fn) would reset LMDB's read transaction under the cursor.
     this.#batchTx.pause()
-    const overlay = this.#batchTx.batch.bucket(bucket)
-    if (overlay === undefined || overlay.size === 0) {
+    const pending = this.#overlay(bucket, start, end, reverse)
+    if (pending === undefined) {
       // Nothing pending in this bucket: LMDB's cursor alone, without the merge (a full scan at
       // start-up takes this path). The merge below holds a committed pair while it hands out
       // pending ones, so only this path may use the view handle.
@@ -500,7 +537,6 @@ export class LmdbBackend implements Backend {
     }
     const committed = this.#lmdbRange(this.#dbs.get(bucket)!, start, end, reverse)
     try {
-      const pending = overlay.cursor(start, end, reverse)
       const sign = reverse ? -1 : 1
       let c = committed.next()
       let p = pending.next()
