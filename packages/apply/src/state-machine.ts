@@ -21,6 +21,8 @@ export interface StateMachineOptions {
   readonly watch?: Omit<WatchableStoreOptions, 'clock'>
   readonly lessor?: Omit<LessorOptions, 'clock' | 'rangeDeleter' | 'failpoint'>
   readonly auth?: AuthStoreOptions
+  /** Internal, for the cluster simulation only: deliberate bugs it must catch. Default none. */
+  readonly plantedBugs?: { readonly appliedIndexApart?: boolean }
 }
 
 /** What applying one entry produced. */
@@ -59,6 +61,8 @@ export class StateMachine {
   #leaderTerm: number | undefined
   #promoteExtendMs = 0
   #closed = false
+  /** Planted bug (simulation only): the applied index commits in a batch of its own, before the effects. */
+  readonly #indexApart: boolean
 
   private constructor(parts: { backend: Backend; ci: ConsistentIndex; mvcc: MvccStore; watchable: WatchableStore; lessor: Lessor; auth: AuthStore }, options: StateMachineOptions) {
     this.#backend = parts.backend
@@ -68,6 +72,7 @@ export class StateMachine {
     this.lessor = parts.lessor
     this.auth = parts.auth
     this.#failpoint = options.failpoint ?? noFailpoint
+    this.#indexApart = options.plantedBugs?.appliedIndexApart === true
   }
 
   /**
@@ -160,6 +165,12 @@ export class StateMachine {
     let header: RequestHeader | undefined
     let response: ApplyResponse | undefined
     let error: StrataError | undefined
+    if (this.#indexApart) {
+      // The planted bug: the index is committed first, the effects land in a later batch; a
+      // crash in between skips them on restart.
+      this.#backend.write(() => this.#ci.advance(entry.index, entry.term))
+      void this.#backend.commit().catch(() => {})
+    }
     this.#backend.write((tx) => {
       try {
         const request = decodeRequest(entry.data)

@@ -6,6 +6,7 @@ import {
   type Snapshot, type SnapshotMetadata, SnapshotStatus, StateType, decodeConfChange, decodeConfChangeV2, decodeMessage, encodeMessage,
 } from '@strata/raft'
 import { type FileLock, type Timer, StrataError, hasCode } from '@strata/seams'
+import { RAFT_PLANTED_BUGS } from '@strata/raft/internal'
 import { Snapshotter, Wal, repair, validSnapshotEntries } from '@strata/wal'
 import { CorruptionCheck, FRAME_RAFT, frame } from './corruption-check.js'
 import { EmbedError } from './errors.js'
@@ -127,7 +128,7 @@ export class Member {
         : await LmdbBackend.open(join(o.dir, 'db'), { clock: o.clock, failpoint, fs })
     const onProgress = o.onProgress
     const mvcc = onProgress === undefined ? {} : { onCompactionProgress: (done: number, total: number) => onProgress({ phase: 'compact', done, total }) }
-    const sm = await StateMachine.open(backend, { clock: o.clock, failpoint, auth: { bcryptCost: o.bcryptCost }, mvcc })
+    const sm = await StateMachine.open(backend, { clock: o.clock, failpoint, auth: { bcryptCost: o.bcryptCost }, mvcc, plantedBugs: o.plantedBugs })
     const snaps = await Snapshotter.open(join(o.dir, 'snap'), { fs, failpoint })
     const walDir = join(o.dir, 'wal')
     const marked = await walMarkers(o, walDir)
@@ -187,6 +188,7 @@ export class Member {
     const node = new RawNode({
       id: o.memberId, storage, rng, applied: meta.index,
       electionTick: o.electionTicks, heartbeatTick: 1, checkQuorum: true, preVote: true,
+      ...(o.plantedBugs.commitPreviousTerm === true ? { [RAFT_PLANTED_BUGS]: o.plantedBugs } : {}),
     })
     if (o.transport !== undefined) await snapshotStreamReady()
     const member = new Member(o, { lock, backend, sm, wal, snaps, storage, node, snapIndex: meta.index })
@@ -437,7 +439,9 @@ export class Member {
       try {
         for (let i = 0; i < early; i++) this.#apply(committed[i]!)
       } finally {
-        await saved
+        // The planted bug (simulation only) goes on before the entries are durable.
+        if (this.o.plantedBugs.ackBeforeFsync === true) saved.catch((err: Error) => this.#stop(err))
+        else await saved
       }
       failpoint('raftAfterSave')
     } else {

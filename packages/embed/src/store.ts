@@ -176,7 +176,7 @@ export class StoreView {
     checkKey(key)
     const { prefix, end, serializable, ...range } = options
     const stop = rangeEnd(key, { prefix, end })
-    if (serializable !== true) await this.member.readBarrier()
+    if (serializable !== true && this.member.o.plantedBugs.readWithoutReadIndex !== true) await this.member.readBarrier()
     this.#checkRead(key, stop)
     const r = this.member.sm.mvcc.range(key, stop, range)
     return { kvs: r.kvs, count: r.count, more: r.more, header: this.header() }

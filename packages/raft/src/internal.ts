@@ -3,7 +3,7 @@
 // main entry (./index.ts).
 export { rawNodeRaft } from './raw-node.js'
 export { Raft } from './raft.js'
-export { resolveConfig } from './raft-config.js'
+export { RAFT_PLANTED_BUGS, resolveConfig } from './raft-config.js'
 export type { ResolvedRaftConfig } from './raft-config.js'
 export { confChangeRefusal, leaderPropose } from './raft-leader.js'
 export type { ConfChangeRefusal } from './raft-leader.js'

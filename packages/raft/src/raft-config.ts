@@ -149,3 +149,11 @@ export function resolveConfig(c: RaftConfig): ResolvedRaftConfig {
     logger: c.logger,
   }
 }
+
+/**
+ * The config key (a symbol, so no user sets it by accident, and resolveConfig's option check
+ * never sees it) of deliberate bugs for the cluster simulation: `{ commitPreviousTerm: true }`
+ * commits an entry of an earlier term once a quorum holds it (Raft §5.4.2's Figure 8).
+ * Exported only from `@strata/raft/internal`.
+ */
+export const RAFT_PLANTED_BUGS: unique symbol = Symbol.for('strata.raft.plantedBugs')

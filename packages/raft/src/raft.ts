@@ -9,7 +9,7 @@ import { ProposalDroppedError, RaftInvalidOptionError, SnapshotTemporarilyUnavai
 import { isLogGapError, noLimit, RaftLog } from './log.js'
 import type { VoteResult } from './quorum/quorum.js'
 import type { RaftConfig, SoftState } from './raft-config.js'
-import { resolveConfig, StateType } from './raft-config.js'
+import { RAFT_PLANTED_BUGS, resolveConfig, StateType } from './raft-config.js'
 import { stepCandidate, stepFollower } from './raft-follower.js'
 import { leaderPropose, stepLeader } from './raft-leader.js'
 import type { ReadState } from './read-only.js'
@@ -90,8 +90,12 @@ export class Raft {
   pendingReadIndexMessages: Message[] = []
   readonly #logger: ((line: string) => void) | undefined
 
+  /** Planted bug (simulation only): commit entries of earlier terms by counting replicas. */
+  readonly #commitAnyTerm: boolean
+
   constructor(config: RaftConfig) {
     const c = resolveConfig(config)
+    this.#commitAnyTerm = (config as { [RAFT_PLANTED_BUGS]?: { commitPreviousTerm?: boolean } })[RAFT_PLANTED_BUGS]?.commitPreviousTerm === true
     this.id = c.id
     this.rng = c.rng
     this.#logger = c.logger
@@ -247,7 +251,9 @@ export class Raft {
 
   /** Advances the commit index to what a quorum holds, if that entry is of the current term. */
   maybeCommit(): boolean {
-    return this.raftLog.maybeCommit(this.trk.committed(), this.term)
+    const index = this.trk.committed()
+    if (this.#commitAnyTerm) return this.raftLog.maybeCommit(index, this.raftLog.zeroTermOnOutOfBounds(index))
+    return this.raftLog.maybeCommit(index, this.term)
   }
 
   reset(term: number): void {
