@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { type Client, type ServiceClientConstructor, credentials, loadPackageDefinition, status as GrpcStatus } from '@grpc/grpc-js'
 import { loadEtcdProto } from '../api/proto.js'
-import { type CliIo, CliError, EXIT, strFlag } from './args.js'
+import { type CliIo, CliError, EXIT, intFlag, strFlag } from './args.js'
 
 /** etcdctl's connection flags, shared by the commands that talk to a server. */
 export const CLIENT_FLAGS = {
@@ -12,6 +12,7 @@ export const CLIENT_FLAGS = {
 export const CLIENT_FLAGS_HELP = `  --endpoints <h:p,...>   gRPC endpoints, host:port or http(s)://host:port [127.0.0.1:2379]
   --cacert <file>         verify the server with this CA (TLS)
   --cert, --key <file>    present this client certificate (TLS)
+  --dial-timeout <ms>     give up connecting after this long (exit 3) [2000]
 `
 
 type Unary = (req: unknown) => Promise<any> // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -70,10 +71,15 @@ export function rpcFailure(endpoint: string, err: Error & { code?: number; detai
   return new CliError(EXIT.FAILURE, `${endpoint}: ${err.details ?? err.message}`)
 }
 
-/** Runs `fn` with a connected client and closes it. */
+/** Runs `fn` with a connected client and closes it; CliError(UNAVAILABLE) when the endpoint does not answer within --dial-timeout. */
 export async function withClient<T>(values: Record<string, unknown>, _io: CliIo, fn: (c: EtcdClient) => Promise<T>): Promise<T> {
+  const dialMs = intFlag(values, 'dial-timeout', 2_000, 1, 600_000)
   const c = connectClient(values)
   try {
+    await new Promise<void>((resolve, reject) => c.kv.waitForReady(Date.now() + dialMs, (err) => {
+      if (err === undefined || err === null) resolve()
+      else reject(new CliError(EXIT.UNAVAILABLE, `${c.endpoint}: no connection within ${dialMs} ms (${err.message})`))
+    }))
     return await fn(c)
   } finally {
     c.close()
