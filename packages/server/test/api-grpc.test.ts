@@ -61,7 +61,7 @@ test.before(async () => {
 })
 test.after(async () => {
   for (const c of clients) c.close()
-  await f.close()
+  await f?.close()
 })
 
 test('Put/Range: header carries cluster id, member id, revision, term; ranges, limits, counts and sorts', async () => {
@@ -248,11 +248,16 @@ test('Auth: token metadata, etcd strings for a missing user, a bad password, a b
     await call('KV', 'Put', { key: b('bob/1'), value: b('v') }, md)
     await rejectsWith(call('KV', 'Put', { key: b('other'), value: b('v') }, md), status.PERMISSION_DENIED, 'etcdserver: permission denied')
     await rejectsWith(call('Maintenance', 'Defragment', {}, md), status.PERMISSION_DENIED, 'etcdserver: permission denied')
+    await rejectsWith(call('Auth', 'UserList', {}, md), status.PERMISSION_DENIED, 'etcdserver: permission denied')
+    await rejectsWith(call('Auth', 'RoleGet', { role: 'r' }, md), status.PERMISSION_DENIED, 'etcdserver: permission denied')
     const bad = new Metadata()
     bad.set('token', 'nonsense.1')
     await rejectsWith(call('KV', 'Range', { key: b('bob/1') }, bad), status.UNAUTHENTICATED, 'etcdserver: invalid auth token')
     await rejectsWith(call('Auth', 'UserAdd', { name: '', password: 'x' }, md), status.INVALID_ARGUMENT, 'etcdserver: user name is empty')
-    await rejectsWith(call('Auth', 'UserGet', { name: 'nobody' }, md), status.FAILED_PRECONDITION, 'etcdserver: user name not found')
+    const rootMd = new Metadata()
+    rootMd.set('token', (await call('Auth', 'Authenticate', { name: 'root', password: 'rootpw' })).token)
+    await rejectsWith(call('Auth', 'UserGet', { name: 'nobody' }, rootMd), status.FAILED_PRECONDITION, 'etcdserver: user name not found')
+    assert.deepEqual((await call('Auth', 'UserList', {}, rootMd)).users, ['bob', 'root'])
   } finally {
     const { token } = await call('Auth', 'Authenticate', { name: 'root', password: 'rootpw' })
     const md = new Metadata()

@@ -16,7 +16,11 @@ function pbPermission(p: Permission): PbPermission {
   return { permType: NAME_OF[p.type], key: p.key, range_end: p.end ?? new Uint8Array(0) }
 }
 
-/** etcd's Auth service. Authenticate answers the token clients then send as the `token` metadata. */
+/**
+ * etcd's Auth service. Authenticate answers the token clients then send as the `token` metadata.
+ * Once auth is on, the reads (UserGet, UserList, RoleGet, RoleList) need role root like the
+ * changes (etcd also lets a user get itself and its own roles; Strata does not yet).
+ */
 export function authHandlers(api: ApiContext) {
   const h = (x: { header: Parameters<ApiContext['header']>[0] }): H => ({ header: api.header(x.header) })
   return {
@@ -47,11 +51,13 @@ export function authHandlers(api: ApiContext) {
       }),
     UserGet: (r: Req, ctx: CallContext): Promise<H & { roles: string[] }> =>
       api.run(ctx, async (v) => {
+        v.maintenance.checkAdmin()
         const res = await v.auth.userGet(stringField(r.name, 'name'))
         return { header: api.header(res.header), roles: [...res.user.roles] }
       }),
     UserList: (_r: Req, ctx: CallContext): Promise<H & { users: string[] }> =>
       api.run(ctx, async (v) => {
+        v.maintenance.checkAdmin()
         const res = await v.auth.userList()
         return { header: api.header(res.header), users: res.users }
       }),
@@ -70,11 +76,13 @@ export function authHandlers(api: ApiContext) {
       }),
     RoleGet: (r: Req, ctx: CallContext): Promise<H & { perm: PbPermission[] }> =>
       api.run(ctx, async (v) => {
+        v.maintenance.checkAdmin()
         const res = await v.auth.roleGet(stringField(r.role, 'role'))
         return { header: api.header(res.header), perm: res.role.permissions.map(pbPermission) }
       }),
     RoleList: (_r: Req, ctx: CallContext): Promise<H & { roles: string[] }> =>
       api.run(ctx, async (v) => {
+        v.maintenance.checkAdmin()
         const res = await v.auth.roleList()
         return { header: api.header(res.header), roles: res.roles }
       }),
