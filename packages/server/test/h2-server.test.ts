@@ -8,6 +8,7 @@ import { connect } from 'node:net'
 import * as grpc from '@grpc/grpc-js'
 import { type Store, open } from '@strata/embed'
 import { tempDir } from '@strata/testkit'
+import { Etcd3 } from 'etcd3'
 import { test } from 'uvu'
 import { loadEtcdProto } from '../src/api/proto.js'
 import type { GrpcServer } from '../src/grpc-server.js'
@@ -94,6 +95,27 @@ test('grpc-js client: a Watch stream sees puts; LeaseKeepAlive answers each requ
   ka.end()
   await done
   assert.deepEqual(ttls, [30, 30, 30, 30, 30])
+})
+
+test('the etcd3 npm client: put, get, a prefix watch, a lease with a keep-alive', async () => {
+  const client = new Etcd3({ hosts: `http://${endpoint}` })
+  try {
+    await client.put('e3/a').value('1')
+    assert.equal(await client.get('e3/a').string(), '1')
+    const w = await client.watch().prefix('e3/').create()
+    const seen = new Promise<string>((res) => w.on('put', (kv) => res(kv.value.toString())))
+    await client.put('e3/b').value('2')
+    assert.equal(await seen, '2')
+    await w.cancel()
+    const lease = client.lease(30, { autoKeepAlive: false })
+    await lease.put('e3/leased').value('x')
+    const ka = await lease.keepaliveOnce()
+    assert.equal(Number(ka.TTL), 30)
+    await lease.revoke()
+    assert.equal(await client.get('e3/leased').string(), null)
+  } finally {
+    client.close()
+  }
 })
 
 test('etcdctl 3.4 (grpc-go) against it, when installed', async () => {
