@@ -2,6 +2,7 @@
 // semantics, keep-alive streams, snapshot framing and etcd's status codes and strings.
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
+import { connect } from 'node:net'
 import { Client, type ClientDuplexStream, Metadata, type ServiceError, credentials, loadPackageDefinition, makeGenericClientConstructor, status } from '@grpc/grpc-js'
 import { test } from 'uvu'
 import { loadEtcdProto, snapshotFromSavedFile } from '../src/index.js'
@@ -277,6 +278,24 @@ test('bad input on the wire: an unknown method is UNIMPLEMENTED, undecodable byt
   await assert.rejects(rawCall('Nope', Buffer.alloc(0)), (e: ServiceError) => e.code === status.UNIMPLEMENTED)
   await assert.rejects(rawCall('Range', Buffer.from([0x0a, 0xff, 0xff, 0xff])), (e: ServiceError) => e.code !== status.OK)
   await assert.rejects(rawCall('Range', Buffer.from([0x18, 0xff])), (e: ServiceError) => e.code !== status.OK)
+  assert.ok((await call('KV', 'Range', { key: b('a/1') })).count >= 0)
+})
+
+test('garbage and truncated HTTP/2 from 100 connections at once: each is dropped, the server keeps serving', async () => {
+  const preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')
+  const payloads = [
+    Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'),
+    Buffer.concat([preface, Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]), Buffer.from([0, 0x40, 0, 1, 4, 0, 0, 0, 1, 0x82])]),
+    Buffer.concat([preface, Buffer.from([0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 1])]),
+    Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) & 0xff)),
+  ]
+  await Promise.all(Array.from({ length: 100 }, (_, i) => new Promise<void>((resolve) => {
+    const sock = connect(f.port, '127.0.0.1', () => sock.end(payloads[i % payloads.length]))
+    sock.on('error', () => resolve())
+    sock.on('close', () => resolve())
+    sock.resume()
+    setTimeout(() => sock.destroy(), 2000).unref()
+  })))
   assert.ok((await call('KV', 'Range', { key: b('a/1') })).count >= 0)
 })
 
