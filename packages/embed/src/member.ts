@@ -61,6 +61,8 @@ export class Member {
   #readQueue: { resolve: () => void; reject: (e: Error) => void }[] = []
   #readRound: { ctx: string; waiters: { resolve: () => void; reject: (e: Error) => void }[] } | undefined
   #readSeq = 0
+  /** Ticks the read round in flight has waited; after an election timeout it is sent again. */
+  #readRoundTicks = 0
   #loop: Promise<void> = Promise.resolve()
   #loopQueued = false
   #tickTimer: Timer | undefined
@@ -337,6 +339,7 @@ export class Member {
     const ctx = `${this.o.memberId}:${++this.#readSeq}`
     this.#readRound = { ctx, waiters: this.#readQueue }
     this.#readQueue = []
+    this.#readRoundTicks = 0
     try {
       this.#node.readIndex(new TextEncoder().encode(ctx))
     } catch (err) {
@@ -399,6 +402,7 @@ export class Member {
     this.#tickTimer = this.o.clock.setTimer(this.o.tickMs, () => {
       if (this.#closed || this.#stopped !== undefined) return
       this.#node.tick()
+      this.#retryReads()
       this.#expireLeases()
       this.#schedule()
       this.#armTick()
@@ -468,12 +472,27 @@ export class Member {
     return this.#storage.initialState().hardState
   }
 
+  /**
+   * A ReadIndex round whose request or answer was lost (a follower forwarded it to a leader
+   * that then died) never completes: like etcd's read loop, send it again after an election
+   * timeout, and start the round for reads queued while none could start.
+   */
+  #retryReads(): void {
+    if (this.#readRound !== undefined && ++this.#readRoundTicks >= this.o.electionTicks) {
+      this.#readQueue.unshift(...this.#readRound.waiters)
+      this.#readRound = undefined
+    }
+    if (this.#readRound === undefined && this.#readQueue.length > 0) this.#startReadRound()
+  }
+
   #onSoftState(lead: number, state: number): void {
+    const leaderChanged = lead !== this.#leader
     this.#leader = lead
     const leading = state === StateType.Leader
     this.sm.setLeader(leading ? this.#node.status().hardState.term : undefined, this.o.tickMs * this.o.electionTicks)
-    if (!leading && this.#readRound !== undefined) {
-      // A round may never complete once leadership is lost: retry it with the next leader.
+    if ((!leading || leaderChanged) && this.#readRound !== undefined) {
+      // A round may never complete once the leader changed (a follower that forwarded it and
+      // then won the election waits for an answer no one sends): retry it with the new leader.
       this.#readQueue.unshift(...this.#readRound.waiters)
       this.#readRound = undefined
     }
