@@ -212,6 +212,7 @@ async function convergence(cluster: SimCluster, violations: Violation[]): Promis
       }
       if (hashes.size === 1) return
       last = `same revision ${rev}, different hashes: ${[...hashes].join(' ')}`
+      if (process.env.SIM_DEBUG !== undefined) console.error(last, status)
     } else {
       last = status.map((s) => `m${s.id}: leader ${s.leader} term ${s.raftTerm} rev ${s.header.revision} applied ${s.raftAppliedIndex}`).join('; ') + ` (${live.length}/${expected.length} running)`
     }
