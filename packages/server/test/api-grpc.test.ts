@@ -290,7 +290,7 @@ test('garbage and truncated HTTP/2 from 100 connections at once: each is dropped
     Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) & 0xff)),
   ]
   await Promise.all(Array.from({ length: 100 }, (_, i) => new Promise<void>((resolve) => {
-    const sock = connect(f.port, '127.0.0.1', () => sock.end(payloads[i % payloads.length]))
+    const sock = connect(f.port, '127.0.0.1', () => sock.end(payloads[i % payloads.length]!))
     sock.on('error', () => resolve())
     sock.on('close', () => resolve())
     sock.resume()
