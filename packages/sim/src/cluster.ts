@@ -215,7 +215,9 @@ export class SimCluster {
   async step(maxStep: number): Promise<void> {
     const now = this.clock.now()
     const next = this.clock.nextTimerAt()
-    const target = this.net.pending > 0 ? now + 1 : next === undefined ? now + maxStep : Math.min(Math.max(next, now), now + maxStep)
+    const due = this.net.nextDueAt()
+    const soonest = next === undefined ? due : due === undefined ? next : Math.min(next, due)
+    const target = soonest === undefined ? now + maxStep : Math.min(Math.max(soonest, now), now + maxStep)
     this.clock.advanceTo(target)
     await this.settle()
   }

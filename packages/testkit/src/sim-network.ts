@@ -198,6 +198,11 @@ export class SimNetwork {
 
   get stats(): Readonly<NetworkStats> { return { ...this.#stats } }
 
+  /** When the earliest queued message is due (clock ms; 0 without a clock), or undefined when none is queued. */
+  nextDueAt(): number | undefined {
+    return this.#head < this.#queue.length ? this.#queue[this.#head]!.due : undefined
+  }
+
   /**
    * Takes one ready message off the queue — the earliest due (ties: the first sent), or with
    * `reorderProbability` a random ready one — and delivers it (or loses it to a partition).
