@@ -1,3 +1,5 @@
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { type InitialMember, type Store, open } from '@strata/embed'
 import { nodeFileSystem } from '@strata/seams'
 import { createGrpcServer, type GrpcServer } from '../grpc-server.js'
@@ -5,7 +7,7 @@ import { StatusServer, createStatusHandler } from '../http-status.js'
 import { type Logger, createLogger, parseLogLevel } from '../log.js'
 import { ServerMetrics } from '../metrics.js'
 import { clusterIdFor, memberIdFor } from '../peer/ids.js'
-import { TcpTransport, type PeerEvent } from '../peer/tcp-transport.js'
+import { TcpTransport, type PeerEvent, fetchMembers } from '../peer/tcp-transport.js'
 import { parseHostPort, parseUrlList } from '../peer/url.js'
 import { type TlsMaterial, loadTls } from '../tls.js'
 import { type CliIo, CliError, EXIT, intFlag, parse, strFlag } from './args.js'
@@ -24,6 +26,7 @@ Flags (etcd's names and defaults, in brackets):
   --initial-cluster-token <token>      the cluster's token (ids derive from it) [etcd-cluster]
   --quota-backend-bytes <n>            backend size that raises NOSPACE; 0: the default 2 GiB [0]
   --snapshot-count <n>                 applied entries between raft snapshots [100000]
+  --experimental-snapshot-catchup-entries <n>  entries kept behind a snapshot for slow followers [5000]
   --heartbeat-interval <ms>            raft tick [100]
   --election-timeout <ms>              election timeout, a multiple of the tick [1000]
   --auth-token <simple>                token kind; only simple tokens are supported [simple]
@@ -44,7 +47,7 @@ const FLAGS = {
   'listen-client-urls': { type: 'string' }, 'advertise-client-urls': { type: 'string' },
   'listen-peer-urls': { type: 'string' }, 'initial-advertise-peer-urls': { type: 'string' },
   'initial-cluster': { type: 'string' }, 'initial-cluster-state': { type: 'string' }, 'initial-cluster-token': { type: 'string' },
-  'quota-backend-bytes': { type: 'string' }, 'snapshot-count': { type: 'string' },
+  'quota-backend-bytes': { type: 'string' }, 'snapshot-count': { type: 'string' }, 'experimental-snapshot-catchup-entries': { type: 'string' },
   'heartbeat-interval': { type: 'string' }, 'election-timeout': { type: 'string' }, 'auth-token': { type: 'string' },
   'cert-file': { type: 'string' }, 'key-file': { type: 'string' }, 'trusted-ca-file': { type: 'string' }, 'client-cert-auth': { type: 'boolean' },
   'peer-cert-file': { type: 'string' }, 'peer-key-file': { type: 'string' }, 'peer-trusted-ca-file': { type: 'string' }, 'peer-client-cert-auth': { type: 'boolean' },
@@ -66,6 +69,7 @@ export interface ServeConfig {
   readonly clusterId: number
   readonly quotaBackendBytes: number
   readonly snapshotCount: number
+  readonly snapshotCatchUpEntries: number
   readonly tickMs: number
   readonly electionTicks: number
   readonly clientTls: TlsMaterial | undefined
@@ -154,6 +158,7 @@ export function parseServeArgs(argv: readonly string[], io: CliIo): ServeConfig 
     memberId: self.id, clusterId: clusterIdFor(token),
     quotaBackendBytes: quota === 0 ? 2 * 1024 ** 3 : quota,
     snapshotCount: intFlag(v, 'snapshot-count', 100_000, 1, 100_000_000),
+    snapshotCatchUpEntries: intFlag(v, 'experimental-snapshot-catchup-entries', 5_000, 1, 100_000_000),
     tickMs, electionTicks: Math.round(electionMs / tickMs),
     clientTls: tlsOf(v, ''), peerTls: tlsOf(v, 'peer-'),
     metricsUrls: v['listen-metrics-urls'] === undefined ? [] : urls(v, 'listen-metrics-urls', ''),
@@ -177,8 +182,67 @@ export interface Running {
   close(): Promise<void>
 }
 
+/**
+ * For `--initial-cluster-state existing`: asks the other members' peer ports for the
+ * membership and finds this member in it by its peer URLs — the id `member add` gave it (etcd
+ * asks a peer the same way). Usage error when no peer answers or the cluster has not added it.
+ */
+export async function joinedConfig(c: ServeConfig): Promise<ServeConfig> {
+  const mine = [...c.advertisePeerUrls].sort().join(',')
+  const reasons: string[] = []
+  for (const m of c.initialCluster) {
+    if (m.name === c.name) continue
+    for (const url of m.peerUrls ?? []) {
+      try {
+        const members = await fetchMembers(url, { clusterId: c.clusterId, tls: c.peerTls })
+        const self = members.find((x) => [...x.peerUrls].sort().join(',') === mine)
+        if (self === undefined) throw new CliError(EXIT.USAGE, `the cluster (asked at ${url}) has no member with peer URLs ${mine}: add it first (etcdctl member add ${c.name} --peer-urls=${mine})`)
+        c.log.info('joining an existing cluster', { memberId: self.id.toString(16), askedAt: url, members: members.length })
+        return { ...c, memberId: self.id, initialCluster: members.map((x) => ({ id: x.id, name: x.id === self.id ? c.name : x.name, peerUrls: x.peerUrls })) }
+      } catch (err) {
+        if (err instanceof CliError) throw err
+        reasons.push((err as Error).message)
+      }
+    }
+  }
+  throw new CliError(EXIT.UNAVAILABLE, `--initial-cluster-state existing: no member of --initial-cluster answered: ${reasons.join('; ') || 'it lists no other member'}`)
+}
+
+/**
+ * `<data-dir>/strata-member.json` records the member id and cluster id the directory was
+ * created with, so a restart keeps them whatever the flags now derive (a member that joined
+ * got its id from `member add`, not from its URLs).
+ */
+const IDENTITY_FILE = 'strata-member.json'
+
+function readIdentity(c: ServeConfig): ServeConfig | undefined {
+  const path = join(c.dataDir, IDENTITY_FILE)
+  if (!existsSync(path)) return undefined
+  let saved: { memberId?: unknown; clusterId?: unknown }
+  try {
+    saved = JSON.parse(readFileSync(path, 'utf8')) as typeof saved
+  } catch (err) {
+    throw new CliError(EXIT.FAILURE, `${path} is unreadable (${(err as Error).message}); it records this member's id: restore it or discard the data directory`)
+  }
+  const ok = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v > 0
+  if (!ok(saved.memberId) || !ok(saved.clusterId)) throw new CliError(EXIT.FAILURE, `${path} does not hold a member id and a cluster id`)
+  if (saved.clusterId !== c.clusterId) throw new CliError(EXIT.USAGE, `${c.dataDir} belongs to cluster ${saved.clusterId.toString(16)}, but --initial-cluster-token gives ${c.clusterId.toString(16)}`)
+  // The directory's own membership is what counts at a restart (embed ignores initialCluster
+  // then), but it must still list this member under its id.
+  const memberId = saved.memberId
+  return { ...c, memberId, initialCluster: c.initialCluster.map((m) => (m.name === c.name ? { ...m, id: memberId } : m)) }
+}
+
+function writeIdentity(c: ServeConfig): void {
+  const path = join(c.dataDir, IDENTITY_FILE)
+  if (existsSync(path)) return
+  writeFileSync(`${path}.tmp`, `${JSON.stringify({ memberId: c.memberId, clusterId: c.clusterId, name: c.name })}\n`)
+  renameSync(`${path}.tmp`, path)
+}
+
 /** Opens the member and starts every listener; on a failure part-way, what was started is closed again. */
-export async function startMember(c: ServeConfig): Promise<Running> {
+export async function startMember(config: ServeConfig): Promise<Running> {
+  const c = readIdentity(config) ?? (config.state === 'existing' ? await joinedConfig(config) : config)
   const log = c.log
   const initialById = new Map(c.initialCluster.map((m) => [m.id, m.peerUrls ?? []]))
   let store: Store | undefined
@@ -186,6 +250,7 @@ export async function startMember(c: ServeConfig): Promise<Running> {
   const transport = await TcpTransport.open({
     memberId: c.memberId, clusterId: c.clusterId, listenUrl: c.listenPeerUrl, tls: c.peerTls,
     resolvePeer: (id) => store?.cluster.members().members.find((m) => m.id === id)?.peerUrls ?? initialById.get(id),
+    members: () => store?.cluster.members().members ?? [],
     onEvent: (e) => logPeerEvent(peerLog, e),
   })
   const closers: (() => Promise<void>)[] = [() => transport.close()]
@@ -198,7 +263,7 @@ export async function startMember(c: ServeConfig): Promise<Running> {
     let lastPhase = ''
     store = await open({
       dir: c.dataDir, memberId: c.memberId, initialCluster: c.initialCluster, initialClusterState: c.state, transport,
-      quotaBackendBytes: c.quotaBackendBytes, snapshotCount: c.snapshotCount, tickMs: c.tickMs, electionTicks: c.electionTicks,
+      quotaBackendBytes: c.quotaBackendBytes, snapshotCount: c.snapshotCount, snapshotCatchUpEntries: c.snapshotCatchUpEntries, tickMs: c.tickMs, electionTicks: c.electionTicks,
       fs: metrics.timedFileSystem(nodeFileSystem),
       onProgress: (p) => {
         if (p.phase !== lastPhase || p.done === p.total) log.info(`${p.phase} progress`, { done: p.done, total: p.total })
@@ -207,6 +272,7 @@ export async function startMember(c: ServeConfig): Promise<Running> {
     })
     const s = store
     closers.push(() => s.close())
+    writeIdentity(c)
     const sampler = setInterval(() => metrics.sample(), 1_000)
     sampler.unref()
     closers.push(async () => clearInterval(sampler))

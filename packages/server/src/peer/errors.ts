@@ -7,6 +7,7 @@ import { StrataError } from '@strata/seams'
  * - `ERR_SERVER_CLOSED`: a call after `close()`.
  * - `ERR_SERVER_BAD_URL`: a URL that is not `http://host:port` or `https://host:port`.
  * - `ERR_SERVER_TLS`: a certificate, key or CA file that cannot be read.
+ * - `ERR_SERVER_UNAVAILABLE`: no peer answered (a joining member asking for the membership).
  */
 export type ServerErrorCode =
   | 'ERR_SERVER_INVALID_OPTION'
@@ -14,6 +15,7 @@ export type ServerErrorCode =
   | 'ERR_SERVER_CLOSED'
   | 'ERR_SERVER_BAD_URL'
   | 'ERR_SERVER_TLS'
+  | 'ERR_SERVER_UNAVAILABLE'
 
 export class ServerError extends StrataError {
   declare readonly code: ServerErrorCode

@@ -5,7 +5,7 @@ import { crc32 } from 'node:zlib'
  *
  *   u32 BE  length   bytes of the payload (the header is not counted)
  *   u32 BE  crc      CRC-32/IEEE (zlib.crc32) of the type byte followed by the payload
- *   u8      type     HELLO 1, HELLO_OK 2, REJECT 3, MESSAGE 4
+ *   u8      type     HELLO 1, HELLO_OK 2, REJECT 3, MESSAGE 4, MEMBERS_REQUEST 5, MEMBERS 6
  *   bytes   payload
  *
  * A connection is opened by the dialing member with one HELLO (version u8 = 1, cluster id
@@ -14,11 +14,19 @@ import { crc32 } from 'node:zlib'
  * frames only, one raft/embed message each; the listener never sends anything else. A frame
  * longer than the receiver's maximum, a CRC mismatch or an unexpected type closes the
  * connection: nothing of a bad frame is delivered.
+ *
+ * Instead of a HELLO, a process may open with MEMBERS_REQUEST (cluster id u64 BE): the listener
+ * answers MEMBERS (UTF-8 JSON: `[{ id, name, peerUrls, isLearner }]`, the membership it has
+ * applied) or REJECT, and closes. A member started with `--initial-cluster-state existing`
+ * asks this of its peers to learn the id `member add` gave it (etcd asks GET /members on a
+ * peer URL for the same reason).
  */
 export const FRAME_HELLO = 1
 export const FRAME_HELLO_OK = 2
 export const FRAME_REJECT = 3
 export const FRAME_MESSAGE = 4
+export const FRAME_MEMBERS_REQUEST = 5
+export const FRAME_MEMBERS = 6
 export const HEADER_BYTES = 9
 export const PROTOCOL_VERSION = 1
 const HELLO_BYTES = 25

@@ -4,7 +4,7 @@ import { type Clock, type MemberId, type Rng, type Timer, type Transport, crypto
 import type { TlsMaterial } from '../tls.js'
 import { clientTlsOptions, serverTlsOptions } from '../tls.js'
 import { ServerError } from './errors.js'
-import { FRAME_HELLO, FRAME_HELLO_OK, FRAME_MESSAGE, FRAME_REJECT, FrameDecoder, HEADER_BYTES, PROTOCOL_VERSION, decodeHello, encodeFrame, encodeHello } from './frame.js'
+import { FRAME_HELLO, FRAME_HELLO_OK, FRAME_MEMBERS, FRAME_MEMBERS_REQUEST, FRAME_MESSAGE, FRAME_REJECT, FrameDecoder, HEADER_BYTES, PROTOCOL_VERSION, decodeHello, encodeFrame, encodeHello } from './frame.js'
 import { parseHostPort } from './url.js'
 
 /** Something the transport noticed, for logs. Never carries message contents. */
@@ -43,9 +43,19 @@ export interface TcpTransportOptions {
   readonly handshakeTimeoutMs?: number
   /** Accepted connections open at once (hello pending or not); more are closed at once and counted. Default 1,024; bounds 1..100,000. */
   readonly maxInboundConnections?: number
+  /** The membership this member has applied, answered to a MEMBERS_REQUEST (see `fetchMembers`). Default: refuse such requests. */
+  readonly members?: () => readonly PeerMember[]
   readonly onEvent?: (event: PeerEvent) => void
   readonly clock?: Clock
   readonly rng?: Rng
+}
+
+/** A member as a MEMBERS answer lists it. */
+export interface PeerMember {
+  readonly id: MemberId
+  readonly name: string
+  readonly peerUrls: readonly string[]
+  readonly isLearner: boolean
 }
 
 /** Counters since open. */
@@ -148,6 +158,7 @@ export class TcpTransport implements Transport {
   readonly #peers = new Map<MemberId, readonly string[]>()
   readonly #resolvePeer: ((id: MemberId) => readonly string[] | undefined) | undefined
   readonly #onEvent: (event: PeerEvent) => void
+  readonly #members: (() => readonly PeerMember[]) | undefined
   readonly #links = new Map<MemberId, Link>()
   readonly #inbound = new Map<Socket, MemberId | undefined>()
   #server: Server | undefined
@@ -170,6 +181,7 @@ export class TcpTransport implements Transport {
     for (const [id, urls] of options.peers ?? []) this.setPeer(id, urls)
     this.#resolvePeer = options.resolvePeer
     this.#onEvent = options.onEvent ?? (() => {})
+    this.#members = options.members
   }
 
   /** Checks the options (ERR_SERVER_INVALID_OPTION) and starts listening on `listenUrl`. */
@@ -406,6 +418,11 @@ export class TcpTransport implements Transport {
       const bad = decoder.push(chunk, (f) => {
         const from = this.#inbound.get(socket)
         if (from === undefined) {
+          if (f.type === FRAME_MEMBERS_REQUEST) {
+            timer.cancel()
+            this.#answerMembers(socket, remote, f.payload)
+            return false
+          }
           if (f.type !== FRAME_HELLO) {
             this.#badFrame(socket, remote, `expected a hello, got frame type ${f.type}`)
             return false
@@ -451,6 +468,19 @@ export class TcpTransport implements Transport {
     return true
   }
 
+  #answerMembers(socket: Socket, remote: string, payload: Buffer): void {
+    const clusterId = payload.length === 8 ? payload.readBigUInt64BE(0) : -1n
+    if (clusterId !== BigInt(this.#o.clusterId)) return this.#refuse(socket, remote, `members request for cluster ${clusterId.toString(16)}, this member's cluster is ${this.#o.clusterId.toString(16)}`)
+    if (this.#members === undefined) return this.#refuse(socket, remote, 'this member does not answer members requests')
+    let list: readonly PeerMember[]
+    try {
+      list = this.#members()
+    } catch (err) {
+      return this.#refuse(socket, remote, `members unavailable: ${(err as Error).message}`)
+    }
+    socket.end(encodeFrame(FRAME_MEMBERS, Buffer.from(JSON.stringify(list.map((m) => ({ id: m.id, name: m.name, peerUrls: m.peerUrls, isLearner: m.isLearner }))), 'utf8')))
+  }
+
   #refuse(socket: Socket, remote: string, reason: string): void {
     this.#refused++
     this.#onEvent({ type: 'refused-inbound', remote, reason })
@@ -469,4 +499,53 @@ function checkId(id: unknown): asserts id is number {
   if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1) {
     throw new ServerError('ERR_SERVER_INVALID_ARGUMENT', `server: a member id must be a positive safe integer, got ${String(id)}`)
   }
+}
+
+/**
+ * Asks the member listening at `url` for the membership it has applied (a MEMBERS_REQUEST on
+ * the peer port, TLS for an https URL). Fails with ERR_SERVER_UNAVAILABLE when it cannot be
+ * reached or refuses (another cluster, or it does not answer such requests) within `timeoutMs`.
+ */
+export function fetchMembers(url: string, options: { readonly clusterId: number; readonly tls?: TlsMaterial; readonly timeoutMs?: number }): Promise<PeerMember[]> {
+  const at = parseHostPort(url, 'peer URL')
+  if (at.tls && options.tls === undefined) return Promise.reject(new ServerError('ERR_SERVER_INVALID_OPTION', `server: ${url} is https: give --peer-cert-file and --peer-key-file`, { url }))
+  return new Promise((resolve, reject) => {
+    const fail = (why: string): void => reject(new ServerError('ERR_SERVER_UNAVAILABLE', `server: no membership from ${url}: ${why}`, { url }))
+    const socket = at.tls ? tlsConnect({ host: at.host, port: at.port, ...clientTlsOptions(options.tls!) }) : netConnect({ host: at.host, port: at.port })
+    const timer = setTimeout(() => socket.destroy(new Error(`no answer within ${options.timeoutMs ?? 2_000} ms`)), options.timeoutMs ?? 2_000)
+    let settled = false
+    const settle = (f: () => void): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      socket.destroy()
+      f()
+    }
+    socket.once(at.tls ? 'secureConnect' : 'connect', () => {
+      const id = Buffer.alloc(8)
+      id.writeBigUInt64BE(BigInt(options.clusterId))
+      socket.write(encodeFrame(FRAME_MEMBERS_REQUEST, id))
+    })
+    const decoder = new FrameDecoder(4 * 1024 * 1024)
+    socket.on('data', (chunk: Buffer) => {
+      const bad = decoder.push(chunk, (f) => {
+        if (f.type === FRAME_MEMBERS) {
+          let list: PeerMember[]
+          try {
+            list = JSON.parse(f.payload.toString('utf8')) as PeerMember[]
+          } catch {
+            settle(() => fail('the answer is not JSON'))
+            return false
+          }
+          settle(() => resolve(list))
+        } else {
+          settle(() => fail(f.type === FRAME_REJECT ? `refused: ${f.payload.toString('utf8')}` : `unexpected frame type ${f.type}`))
+        }
+        return false
+      })
+      if (bad !== undefined) settle(() => fail(bad))
+    })
+    socket.on('error', (err) => settle(() => fail(err.message)))
+    socket.on('close', () => settle(() => fail('connection closed')))
+  })
 }
