@@ -136,6 +136,7 @@ test('Watch: created first, auto ids from 0, client ids, duplicate id, prev_kv, 
   assert.equal(dup.created, true)
   assert.equal(dup.canceled, true)
   assert.equal(dup.watch_id, -1)
+  assert.equal(dup.cancel_reason, 'mvcc: duplicate watch ID provided on the WatchStream')
   await call('KV', 'Put', { key: b('w/a'), value: b('1') })
   await call('KV', 'Put', { key: b('w/a'), value: b('2') })
   await call('KV', 'DeleteRange', { key: b('w/a') })

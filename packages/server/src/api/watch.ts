@@ -79,7 +79,7 @@ export class WatchSession {
     let id = INVALID_WATCH_ID
     try {
       const requested = intField(c.watch_id, 'watch_id')
-      if (requested !== 0 && this.#watches.has(requested)) throw invalidArgument(`mvcc: duplicate watch ID provided on the WatchStream`)
+      if (requested !== 0 && this.#watches.has(requested)) throw new RpcError(Status.INVALID_ARGUMENT, 'mvcc: duplicate watch ID provided on the WatchStream')
       if (this.#watches.size >= this.#api.maxWatchesPerStream) throw new RpcError(Status.RESOURCE_EXHAUSTED, `etcdserver: too many watches on one stream (${this.#api.maxWatchesPerStream}); open another stream`)
       const key = bytesField(c.key, 'key')
       const filters = (Array.isArray(c.filters) ? c.filters : []).map((f) => enumField(f, FILTERS, 'filters'))
