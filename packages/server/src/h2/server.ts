@@ -14,6 +14,7 @@ import type { Req } from '../api/kv.js'
 import { loadEtcdProto } from '../api/proto.js'
 import type { GrpcServer, GrpcServerOptions } from '../grpc-server.js'
 import { H2Error } from './errors.js'
+import { FAST_CODECS } from './fast-codec.js'
 import {
   DEFAULT_WINDOW, FRAME_SETTINGS, FRAME_WINDOW_UPDATE, H2_NO_ERROR, H2_REFUSED_STREAM, PREFACE,
   SETTINGS_INITIAL_WINDOW_SIZE, SETTINGS_MAX_CONCURRENT_STREAMS, frame, settingsPayload, windowUpdatePayload,
@@ -32,6 +33,8 @@ export interface H2ServerOptions extends GrpcServerOptions {
   readonly connectionWindowBytes?: number
   /** A connection that has not sent the HTTP/2 preface within this long is closed, ms. Default 10,000. */
   readonly prefaceTimeoutMs?: number
+  /** Hand-written codecs for KV Put and Range (src/h2/fast-codec.ts) instead of proto-loader's. Default true. */
+  readonly fastCodecs?: boolean
 }
 
 interface MethodDef {
@@ -48,6 +51,9 @@ interface Method {
   kind: Kind
   def: MethodDef
   unary?: (r: Req, ctx: CallContext) => unknown
+  /** Request decoding: the fast codec where there is one, else proto-loader's. */
+  decode(bytes: Buffer): Req
+  encode(response: unknown): Buffer
 }
 
 interface ServerStream extends StreamState {
@@ -199,7 +205,7 @@ class ServerSession extends H2Session<ServerStream> {
     if (method === undefined || s.halfClosed) return
     let req: Req
     try {
-      req = method.def.requestDeserialize(msg) as Req
+      req = method.decode(msg)
     } catch (e) {
       this.finish(s, { code: 13, details: `grpc: error unmarshalling request: ${(e as Error).message}` })
       return
@@ -261,7 +267,7 @@ class ServerSession extends H2Session<ServerStream> {
         if (s.done) return
         let bytes: Buffer
         try {
-          bytes = method.def.responseSerialize(resp)
+          bytes = method.encode(resp)
         } catch (e) {
           this.finish(s, { code: 13, details: `grpc: error while marshaling: ${(e as Error).message}` })
           return
@@ -287,7 +293,7 @@ class ServerSession extends H2Session<ServerStream> {
       this.sendHeaders(s.id, RESPONSE_HEADERS, false)
       s.headersSent = true
     }
-    this.sendMessage(s, s.method!.def.responseSerialize(resp), false)
+    this.sendMessage(s, s.method!.encode(resp), false)
     if (this.queuedBytes < HIGH_WATER_BYTES && this.socket.writableLength < HIGH_WATER_BYTES) return Promise.resolve()
     return new Promise((resolve, reject) => this.waiters.push(() => (s.done || this.failure !== undefined ? reject(closedError()) : resolve())))
   }
@@ -391,6 +397,9 @@ class LeanServer implements GrpcServer {
       maxMessageBytes: intOption(options, 'maxReceiveMessageBytes', 2 * 1024 * 1024, 1, 0x7fffffff),
     }
     intOption(options, 'closeGraceMs', 2000, 0, 3_600_000)
+    if (options.fastCodecs !== undefined && typeof options.fastCodecs !== 'boolean') {
+      throw new H2Error('ERR_SERVER_INVALID_OPTION', `h2: option fastCodecs is ${String(options.fastCodecs)}; it must be true or false`, { option: 'fastCodecs' })
+    }
     const def = loadEtcdProto()
     const h = this.handlers as unknown as Record<string, Record<string, (r: Req, ctx: CallContext) => unknown>>
     for (const service of ['KV', 'Watch', 'Lease', 'Cluster', 'Maintenance', 'Auth']) {
@@ -399,7 +408,10 @@ class LeanServer implements GrpcServer {
         const kind: Kind = service === 'Watch' ? 'watch' : name === 'LeaseKeepAlive' ? 'keepalive' : name === 'Snapshot' ? 'snapshot' : 'unary'
         const unary = kind === 'unary' ? h[service]?.[name] : undefined
         if (kind === 'unary' && unary === undefined) continue // not served: answered as an unknown method
-        this.methods.set(m.path, { kind, def: m, ...(unary === undefined ? {} : { unary }) })
+        const fast = options.fastCodecs === false ? undefined : FAST_CODECS.get(m.path)
+        const decode = fast === undefined ? (b: Buffer) => m.requestDeserialize(b) as Req : (b: Buffer) => fast.decode(b) ?? (m.requestDeserialize(b) as Req)
+        const encode = fast === undefined ? (v: unknown) => m.responseSerialize(v) : (v: unknown) => fast.encode(v) ?? m.responseSerialize(v)
+        this.methods.set(m.path, { kind, def: m, decode, encode, ...(unary === undefined ? {} : { unary }) })
       }
     }
   }
