@@ -2,7 +2,7 @@ import type { ResponseHeader, Watch } from '@strata/embed'
 import type { WatchMessage as WatchResponse } from './types.js'
 import type { ApiContext, CallContext } from './context.js'
 import { type PbEvent, type PbHeader, boolField, bytesField, enumField, intField, pbEvent, rangeEndField } from './codec.js'
-import { RpcError, Status, etcdError, invalidArgument, toRpcError } from './errors.js'
+import { RpcError, Status, invalidArgument, toRpcError } from './errors.js'
 import type { Req } from './kv.js'
 
 export interface PbWatchResponse {
@@ -167,7 +167,7 @@ export class WatchSession {
     const header = this.#header(h, r.revision)
     if (r.compactRevision !== 0) {
       this.#watches.delete(id)
-      await this.#send({ header, watch_id: id, canceled: true, compact_revision: r.compactRevision, cancel_reason: etcdError('compacted').details })
+      await this.#send({ header, watch_id: id, canceled: true, compact_revision: r.compactRevision })
       return
     }
     if (r.canceled) {
