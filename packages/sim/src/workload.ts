@@ -147,6 +147,8 @@ export class Workload {
         op.status = 'fail'
         op.returned = this.#cluster.clock.now()
       }
+      // No leader: back off for about an election instead of failing call after call.
+      if (code === 'ERR_EMBED_NO_LEADER') await this.#sleep(50)
     }
   }
 
