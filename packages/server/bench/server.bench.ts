@@ -27,8 +27,11 @@ const profile = process.env['SERVER_BENCH_PROFILE'] === '1'
 const scale = quick ? 0.02 : 1
 const n = (full: number): number => Math.max(50, Math.round(full * scale))
 
-type TargetName = 'etcd' | 'grpc-js' | 'h2'
-const TARGETS: readonly TargetName[] = ['etcd', 'grpc-js', 'h2']
+type TargetName = 'etcd' | 'grpc-js' | 'h2' | 'h2-generic'
+const TARGETS: readonly TargetName[] = ['etcd', 'grpc-js', 'h2', 'h2-generic']
+/** SERVER_BENCH_TARGETS=etcd,grpc-js,h2,h2-generic picks the servers (default: the first three). */
+const wanted = (process.env['SERVER_BENCH_TARGETS'] ?? 'etcd,grpc-js,h2').split(',')
+for (const w of wanted) if (!(TARGETS as readonly string[]).includes(w)) throw new Error(`SERVER_BENCH_TARGETS: unknown server ${w} (${TARGETS.join(', ')})`)
 
 interface Target {
   name: TargetName
@@ -101,7 +104,7 @@ async function startEtcd(dir: string): Promise<Target | undefined> {
   return { name: 'etcd', endpoint, pid: child.pid!, stop: () => stopChild(child) }
 }
 
-async function startStrata(dir: string, profDir: string, transport: 'grpc-js' | 'h2'): Promise<Target> {
+async function startStrata(dir: string, profDir: string, transport: 'grpc-js' | 'h2' | 'h2-generic'): Promise<Target> {
   const args = ['--conditions=source', '--import', 'tsx', ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${join(profDir, transport)}`] : []), join(here, 'strata-server-child.ts'), join(dir, `strata-${transport}`), transport]
   const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] })
   const line = await new Promise<string>((resolve, reject) => {
@@ -143,6 +146,9 @@ interface Load {
   figure: (r: BenchReport) => number
   unit: string
 }
+
+/** RESULT name prefix of each Strata server. */
+const PREFIXES = [['server', 'grpc-js'], ['server.h2', 'h2'], ['server.h2_generic', 'h2-generic']] as const
 
 const calls = (r: BenchReport): number => r.perSecond
 const loads: Load[] = [
@@ -236,11 +242,10 @@ const profDir = join(dir.path, 'prof')
 mkdirSync(profDir)
 const targets: Target[] = []
 try {
-  const etcd = await startEtcd(dir.path)
-  if (etcd === undefined) console.log('etcd is not installed (apt-get install etcd-server etcd-client): Strata only, no ratios')
+  const etcd = wanted.includes('etcd') ? await startEtcd(dir.path) : undefined
+  if (etcd === undefined) console.log('etcd is not installed (apt-get install etcd-server etcd-client) or not asked for: no ratios to etcd')
   else targets.push(etcd)
-  targets.push(await startStrata(dir.path, profDir, 'grpc-js'))
-  targets.push(await startStrata(dir.path, profDir, 'h2'))
+  for (const t of ['grpc-js', 'h2', 'h2-generic'] as const) if (wanted.includes(t)) targets.push(await startStrata(dir.path, profDir, t))
   for (const t of targets) await putKey(t.endpoint, 'bench-range', Buffer.alloc(256, 0x61)) // the key the range loads read
   const rows = new Map<string, Map<TargetName, Row>>()
   for (const [i, load] of loads.entries()) {
@@ -276,8 +281,9 @@ try {
   const result = (name: string, label: string, unit: string): void => {
     const load = loads.find((l) => l.label === label)!
     const e = get(label, 'etcd')
-    for (const [prefix, t] of [['server', 'grpc-js'], ['server.h2', 'h2']] as const) {
-      const s = get(label, t)!
+    for (const [prefix, t] of PREFIXES) {
+      const s = get(label, t)
+      if (s === undefined) continue
       printResult(`${prefix}.${name}.ops_per_s`, Math.round(load.figure(s.report)), unit)
       if (e !== undefined) printResult(`${prefix}.${name}.ratio_vs_etcd`, load.figure(s.report) / load.figure(e.report), 'x')
     }
@@ -286,9 +292,9 @@ try {
   result('put.16inflight', 'put16', 'puts/s')
   result('put.256inflight', 'put256', 'puts/s')
   const p256e = get('put256', 'etcd')
-  if (p256e !== undefined) {
-    printResult('server.put.ratio_vs_etcd', get('put256', 'grpc-js')!.report.perSecond / p256e.report.perSecond, 'x')
-    printResult('server.h2.put.ratio_vs_etcd', get('put256', 'h2')!.report.perSecond / p256e.report.perSecond, 'x')
+  for (const [prefix, t] of PREFIXES) {
+    const p = get('put256', t)
+    if (p256e !== undefined && p !== undefined) printResult(`${prefix}.put.ratio_vs_etcd`, p.report.perSecond / p256e.report.perSecond, 'x')
   }
   result('range.64inflight', 'range64', 'gets/s')
   result('range.256inflight', 'range256', 'gets/s')
@@ -296,7 +302,7 @@ try {
   result('txn128.16inflight', 'txn128', 'keys/s')
   result('watch.100watchers', 'watch100', 'events/s')
   result('lease_keepalive.64streams', 'keepalive64', 'keepalives/s')
-  for (const [prefix, t] of [['server', 'grpc-js'], ['server.h2', 'h2'], ['server.etcd', 'etcd']] as const) {
+  for (const [prefix, t] of [...PREFIXES, ['server.etcd', 'etcd'] as const]) {
     const put = get('put256', t)
     if (put === undefined) continue
     printResult(`${prefix}.put.256inflight.p99_ms`, put.report.latencyMs.p99, 'ms')
@@ -307,8 +313,7 @@ try {
 } finally {
   for (const t of targets) await t.stop()
   if (profile) {
-    summarizeProfile(join(profDir, 'grpc-js'), 'createGrpcServer, grpc-js')
-    summarizeProfile(join(profDir, 'h2'), 'createH2GrpcServer, lean h2')
+    for (const t of ['grpc-js', 'h2', 'h2-generic'] as const) if (wanted.includes(t)) summarizeProfile(join(profDir, t), t === 'grpc-js' ? 'createGrpcServer, grpc-js' : `createH2GrpcServer, lean ${t}`)
   }
   await dir.cleanup()
 }
