@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert'
 import { ServerError } from '../src/peer/errors.js'
 import { FRAME_MESSAGE, PROTOCOL_VERSION, encodeFrame, encodeHello } from '../src/peer/frame.js'
 import { clusterIdFor, memberIdFor } from '../src/peer/ids.js'
-import { type PeerEvent, TcpTransport, type TcpTransportOptions } from '../src/peer/tcp-transport.js'
+import { type PeerEvent, TcpTransport, type TcpTransportOptions, fetchMembers } from '../src/peer/tcp-transport.js'
 import { loadTls } from '../src/tls.js'
 import { makeTestCerts } from './tls-certs.js'
 
@@ -161,6 +161,28 @@ test('bad options and arguments are typed errors', async () => {
   await t.close()
   await t.close()
   assert.throws(() => t.send(2, new Uint8Array(1)), (e: ServerError) => e.code === 'ERR_SERVER_CLOSED')
+})
+
+test('a members request is answered with the membership, refused for another cluster or without a members source', async () => {
+  const members = [{ id: 1, name: 'a', peerUrls: ['http://127.0.0.1:1'], isLearner: false }, { id: 9, name: '', peerUrls: ['http://127.0.0.1:2'], isLearner: true }]
+  const b = await node(2, { members: () => members })
+  assert.equal(await fetchMembers(`http://127.0.0.1:${b.t.port}`, { clusterId: CLUSTER }), members)
+  try {
+    await fetchMembers(`http://127.0.0.1:${b.t.port}`, { clusterId: CLUSTER + 1 })
+    assert.unreachable('another cluster got the membership')
+  } catch (err) {
+    assert.is((err as ServerError).code, 'ERR_SERVER_UNAVAILABLE')
+    assert.match((err as Error).message, /cluster/)
+  }
+  const c = await node(3)
+  try {
+    await fetchMembers(`http://127.0.0.1:${c.t.port}`, { clusterId: CLUSTER })
+    assert.unreachable('a transport without a members source answered')
+  } catch (err) {
+    assert.is((err as ServerError).code, 'ERR_SERVER_UNAVAILABLE')
+  }
+  await b.t.close()
+  await c.t.close()
 })
 
 test('member and cluster ids derive from peer URLs and the token: stable, safe integers, order-free', () => {
