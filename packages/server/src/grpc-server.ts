@@ -7,6 +7,7 @@ import { type ApiOptions, type CallContext, type LeaderForwarder } from './api/c
 import { RpcError, toRpcError } from './api/errors.js'
 import { createEtcdHandlers, type EtcdHandlers } from './api/handlers.js'
 import { loadEtcdProto } from './api/proto.js'
+import { bytesMembersOption, intOption } from './api/options.js'
 import type { Req } from './api/kv.js'
 import { ServerError } from './peer/errors.js'
 
@@ -125,8 +126,14 @@ function grpcForwarder(tls: GrpcServerOptions['tls']): LeaderForwarder & { close
  * The auth token is read from the `token` metadata key.
  */
 export function createGrpcServer(options: { readonly store: Store } & GrpcServerOptions): GrpcServer {
+  if (typeof options !== 'object' || options === null) throw new ServerError('ERR_SERVER_INVALID_OPTION', 'server: createGrpcServer takes an options object with at least { store }')
+  bytesMembersOption(options, 'tls', ['cert', 'key'], ['ca'])
+  if (options.tls?.clientCertAuth === true && options.tls.ca === undefined) throw new ServerError('ERR_SERVER_INVALID_OPTION', 'server: tls.clientCertAuth needs tls.ca to check client certificates against')
+  intOption(options, 'maxReceiveMessageBytes', 1024, 2 ** 31 - 1)
+  intOption(options, 'closeGraceMs', 0, 3_600_000)
   const forwarder = options.forwarder === undefined ? grpcForwarder(options.tls) : undefined
   const handlers = createEtcdHandlers({ ...options, forwarder: options.forwarder ?? forwarder })
+
   const def = loadEtcdProto()
   const server = new Server({
     'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? 2 * 1024 * 1024,

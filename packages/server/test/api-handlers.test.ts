@@ -6,7 +6,7 @@ import { open } from '@strata/embed'
 import { StrataError } from '@strata/seams'
 import { tempDir } from '@strata/testkit'
 import { test } from 'uvu'
-import { RpcError, createEtcdHandlers, snapshotFromSavedFile, toRpcError } from '../src/index.js'
+import { RpcError, createEtcdHandlers, createGrpcServer, snapshotFromSavedFile, toRpcError } from '../src/index.js'
 
 const b = (s: string): Buffer => Buffer.from(s)
 
@@ -98,6 +98,16 @@ test('a watch that asked for progress_notify gets empty responses with its id an
   } finally {
     await store.close()
     await dir.cleanup()
+  }
+})
+
+test('bad options fail at once with ERR_SERVER_INVALID_OPTION', () => {
+  const store = { as() {}, get() {}, put() {}, watch() {} } as never
+  for (const o of [null, {}, { store: 1 }, { store, clusterId: -1 }, { store, watchFragmentBytes: 1.5 }, { store, advertiseClientUrls: 'http://x:1' }, { store, forwarder: {} }, { store, version: 3 }]) {
+    assert.throws(() => createEtcdHandlers(o as never), (e: { code?: string }) => e.code === 'ERR_SERVER_INVALID_OPTION', JSON.stringify(o))
+  }
+  for (const o of [{ store, tls: { cert: 'x', key: 'y' } }, { store, tls: { cert: new Uint8Array(1), key: new Uint8Array(1), clientCertAuth: true } }, { store, closeGraceMs: -5 }, { store, maxReceiveMessageBytes: 10 }]) {
+    assert.throws(() => createGrpcServer(o as never), (e: { code?: string }) => e.code === 'ERR_SERVER_INVALID_OPTION', JSON.stringify(o))
   }
 })
 

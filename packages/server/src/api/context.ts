@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto'
 import type { ResponseHeader, Store, StoreView } from '@strata/embed'
 import { hasCode } from '@strata/seams'
 import type { PbHeader } from './codec.js'
+import { ServerError } from '../peer/errors.js'
+import { intOption, objectOption, stringOption, stringsOption } from './options.js'
 
 /** What a transport hands every handler besides the request: the caller's `token` metadata. */
 export interface CallContext {
@@ -59,6 +61,16 @@ export class ApiContext {
   readonly #views = new Map<string, StoreView>()
 
   constructor(o: ApiOptions) {
+    if (typeof o !== 'object' || o === null) throw new ServerError('ERR_SERVER_INVALID_OPTION', 'server: options must be an object with at least { store }')
+    objectOption(o, 'store', ['as', 'get', 'put', 'watch'], true)
+    intOption(o, 'clusterId', 0)
+    stringsOption(o, 'advertiseClientUrls')
+    stringOption(o, 'version')
+    intOption(o, 'watchProgressNotifyIntervalMs', 1)
+    intOption(o, 'watchFragmentBytes', 1)
+    intOption(o, 'maxWatchesPerStream', 1)
+    intOption(o, 'maxCachedTokens', 1)
+    objectOption(o, 'forwarder', ['keepAlive', 'timeToLive'])
     this.store = o.store
     this.clusterId = o.clusterId ?? deriveClusterId(o.store.cluster.members().members.map((m) => m.id))
     this.version = o.version ?? '3.5.0'
