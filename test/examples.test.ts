@@ -116,8 +116,8 @@ test('cluster: three strata serve processes driven by etcdctl lose their leader 
     /^put greeting through m1, got it through m3: hello from m1$/m,
     /^killed the leader (m[123]) with SIGKILL/m,
     /^survivors elected m[123]$/m,
-    /^wrote orders\/1\.\.10 through the survivors while m[123] was down; 10 keys under orders\/$/m,
-    /^m[123] reads orders\/10 = order #10$/m,
+    /^wrote orders\/1\.\.5 through the survivors while m[123] was down; 5 keys under orders\/$/m,
+    /^m[123] reads orders\/5 = order #5$/m,
     /^caught up: revision \d+ and hashKV \d+ on all three$/m,
     /^stopped all three members \(SIGTERM\)$/m,
   ])

@@ -83,6 +83,18 @@ async function leaderOf(members: Member[]): Promise<Member> {
 }
 
 const members: Member[] = []
+// A watchdog: whatever happens, the member processes do not outlive this program (a parent
+// killed with SIGKILL cannot stop its children, so stop them before anyone has to).
+const DEADLINE_MS = Number(process.env.CLUSTER_EXAMPLE_DEADLINE_MS ?? 55_000)
+const watchdog = setTimeout(() => {
+  console.error(`cluster example: still running after ${DEADLINE_MS / 1000} s; stopping the members`)
+  for (const m of members) {
+    m.proc?.kill('SIGKILL')
+    console.error(`--- ${m.name} log ---\n${m.log}`)
+  }
+  process.exit(1)
+}, DEADLINE_MS)
+watchdog.unref()
 for (const name of ['m1', 'm2', 'm3']) members.push({ name, client: `http://127.0.0.1:${await freePort()}`, peer: `http://127.0.0.1:${await freePort()}`, log: '' })
 const cluster = members.map((m) => `${m.name}=${m.peer}`).join(',')
 const t0 = performance.now()
@@ -103,12 +115,12 @@ try {
 
   const next = await retry('electing a new leader', () => leaderOf(survivors))
   console.log(`survivors elected ${next.name}`)
-  for (let i = 1; i <= 10; i++) {
+  for (let i = 1; i <= 5; i++) {
     const via = survivors[i % 2]!
     await retry(`put orders/${i}`, () => etcdctl([via.client], 'put', `orders/${i}`, `order #${i}`))
   }
   const count = JSON.parse(await etcdctl([survivors[0]!.client], 'get', 'orders/', '--prefix', '--count-only', '-w', 'json').catch(() => etcdctl([survivors[0]!.client], 'get', 'orders/', '--prefix', '-w', 'json'))) as { count: number }
-  console.log(`wrote orders/1..10 through the survivors while ${victim.name} was down; ${count.count} keys under orders/`)
+  console.log(`wrote orders/1..5 through the survivors while ${victim.name} was down; ${count.count} keys under orders/`)
 
   start(victim, cluster)
   await retry(`restarting ${victim.name}`, () => etcdctl([victim.client], 'endpoint', 'health'))
@@ -122,8 +134,8 @@ try {
     if (st.length !== 3 || revs.size !== 1 || hashes.length !== 3 || hs.size !== 1) throw new Error(`revisions ${[...revs]}, hashes ${[...hs]}`)
     return { revision: [...revs][0], hash: [...hs][0] }
   })
-  const orders = (await etcdctl([victim.client], 'get', 'orders/10', '--print-value-only')).trim()
-  console.log(`${victim.name} reads orders/10 = ${orders}`)
+  const orders = (await etcdctl([victim.client], 'get', 'orders/5', '--print-value-only')).trim()
+  console.log(`${victim.name} reads orders/5 = ${orders}`)
   console.log(`caught up: revision ${converged.revision} and hashKV ${converged.hash} on all three`)
 } catch (err) {
   for (const m of members) console.error(`--- ${m.name} log ---\n${m.log}`)
