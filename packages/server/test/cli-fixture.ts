@@ -51,8 +51,17 @@ export interface Served {
   logLines(): Record<string, unknown>[]
 }
 
+// Members still running when the test process exits (a failed assertion, an uncaught error)
+// are killed with it rather than left behind.
+const running = new Set<ChildProcess>()
+process.on('exit', () => {
+  for (const p of running) p.kill('SIGKILL')
+})
+
 export function serve(args: readonly string[], readyTimeoutMs = 45_000): Served {
   const proc = spawn(process.execPath, [...STRATA, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  running.add(proc)
+  proc.once('exit', () => running.delete(proc))
   let err = ''
   let onLine: (() => void) | undefined
   proc.stderr!.on('data', (d) => {
