@@ -113,7 +113,7 @@ export class SimCluster {
       fs: faultyFs(s.fs, inc.clock, {
         syncDelayMs: () => s.syncDelayMs,
         failThisSync: (path) => {
-          if (!s.eioArmed || !path.includes('/wal/')) return false
+          if (!s.eioArmed || !inc.alive || !path.includes('/wal/')) return false
           s.eioArmed = false
           s.eioFired = { at: this.clock.now(), incarnation: n }
           this.#log(`m${id}#${n}: fsync of ${path} fails with EIO`)
@@ -137,9 +137,10 @@ export class SimCluster {
     } catch (err) {
       const code = (err as { code?: string }).code ?? 'unknown'
       if (inc.alive) {
-        // A refusal to start (a damaged disk, a lost log) is a typed error: the member stays down.
+        // A refusal to start (a damaged disk, a lost log) is a typed error: the member stays
+        // down. Anything else (an I/O error) is transient: a later start tries again.
         this.#log(`start m${id}#${n} refused: ${code}`)
-        s.refused = code
+        if (code.startsWith('ERR_')) s.refused = code
         this.crash(id, 'keepAll', `refused ${code}`)
       }
       return false

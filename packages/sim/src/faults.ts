@@ -71,8 +71,10 @@ export class Injector {
   readonly #undo: { at: number; fn: () => void | Promise<void> }[] = []
   #next = 0
   #partitioned = false
+  /** The fastest any member clock ever ran (the lease checker's bound). */
+  maxRate = 1
   /** Members damaged at rest: at most a minority, ever. */
-  readonly #damaged = new Set<number>()
+  readonly damaged = new Set<number>()
 
   constructor(cluster: SimCluster, schedule: Fault[], log: (line: string) => void) {
     this.#cluster = cluster
@@ -220,6 +222,7 @@ export class Injector {
       case 'skew': {
         // At most 10% fast or slow; the next incarnations keep it.
         const rate = 1 + f.arg / 100
+        this.maxRate = Math.max(this.maxRate, rate)
         slot.rate = rate
         slot.run?.clock.setRate(rate)
         break
@@ -244,8 +247,8 @@ export class Injector {
       case 'bitFlip':
       case 'truncateWal': {
         // Damage at rest: only on a stopped member, only ever a minority of the members.
-        if (!this.#damaged.has(id) && this.#damaged.size + 1 > (ids.length - 1) / 2) return
-        this.#damaged.add(id)
+        if (!this.damaged.has(id) && this.damaged.size + 1 > (ids.length - 1) / 2) return
+        this.damaged.add(id)
         if (running) c.crash(id, 'keepAll', f.kind)
         const files = (await slot.fs.readdir(`/m${id}/wal`).catch(() => [] as string[])).filter((n) => n.endsWith('.wal')).sort()
         if (files.length > 0) {

@@ -106,6 +106,9 @@ export async function runSeed(options: SeedOptions): Promise<SeedResult> {
   void workload.drain().then(() => void (drained = true))
   for (let i = 0; i < 2000 && !drained; i++) await cluster.step(20)
   if (!drained) violations.push({ checker: 'liveness', message: 'clients still waiting 40 s after healing' })
+  for (const s of cluster.slots.values()) {
+    if (s.refused !== undefined && !injector.damaged.has(s.id)) violations.push({ checker: 'restart', message: `member ${s.id} refused to restart (${s.refused}) though its disk was never damaged at rest` })
+  }
   await convergence(cluster, violations)
   await sampler.sampleNow()
   const lin = checkLinearizability(history)
@@ -113,8 +116,7 @@ export async function runSeed(options: SeedOptions): Promise<SeedResult> {
   const watch = checkWatches(history)
   violations.push(...watch.violations)
   violations.push(...checkAgainstEvents(history, watch.log))
-  const maxRate = Math.max(1, ...cluster.ids.map((id) => cluster.slot(id).rate))
-  violations.push(...checkLeases(history, watch.log, maxRate))
+  violations.push(...checkLeases(history, watch.log, injector.maxRate))
   await cluster.close()
   for (const op of history.ops) digest.update(`${op.client} ${op.member} ${JSON.stringify(op.call)} ${op.invoked} ${op.returned} ${op.status} ${JSON.stringify(op.result, mapReplacer)}\n`)
   digest.update(eventDigest(watch.log))
