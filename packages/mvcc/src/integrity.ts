@@ -15,6 +15,14 @@ import { readU32, readU64, writeU64 } from './revision.js'
  */
 const hasher = await xxhash()
 
+/**
+ * Benchmarks only (mvcc/bench/integrity.bench.ts measures the cost of the checks side by side):
+ * with `enabled` false, records are written with checksum 0, their checksums are not checked,
+ * and the totals are neither written by a write txn nor compared at open. Never set in a store
+ * that keeps its data.
+ */
+export const benchIntegrityChecks = { enabled: true }
+
 /** What {@link recordSeed} mixes in for a tombstone's key. */
 const TOMBSTONE_SEED = 0xc2b2ae3d
 
