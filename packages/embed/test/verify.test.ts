@@ -22,7 +22,7 @@ test('verify reports an intact directory, then names the damaged record of a dam
     const bytes = readFileSync(file)
     const at = bytes.indexOf('value-number-7-xyzzy')
     assert.ok(at > 0)
-    bytes[at + 3] ^= 0x20
+    bytes[at + 3]! ^= 0x20
     writeFileSync(file, bytes)
     const bad = await verify(d.path)
     assert.equal(bad.ok, false)
