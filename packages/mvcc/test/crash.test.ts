@@ -86,11 +86,14 @@ async function run(p: Prng): Promise<void> {
   let store = await open(backend)
   let crashes = 0
   let next = 1
-  while (next <= entries.length) {
-    apply(store, entries[next - 1]!, next)
-    next++
-    crashNext = p.bool(0.05)
-    if (p.bool(0.3)) await Promise.resolve()
+  // a compaction resumed by the last reopen may itself hit a crash: go on until none is pending
+  while (next <= entries.length || crashedInCompaction) {
+    if (next <= entries.length) {
+      apply(store, entries[next - 1]!, next)
+      next++
+      crashNext = p.bool(0.05)
+      if (p.bool(0.3)) await Promise.resolve()
+    } else crashNext = false
     if (p.bool(0.1) || crashedInCompaction) {
       crashedInCompaction = false
       await store.close()
