@@ -15,6 +15,7 @@ import type { GrpcServer } from '../src/grpc-server.js'
 import { H2Connection } from '../src/h2/client.js'
 import type { H2Error } from '../src/h2/errors.js'
 import { PREFACE, frame } from '../src/h2/frames.js'
+import { encodeHeaderBlock } from '../src/h2/hpack.js'
 import { createH2GrpcServer } from '../src/h2/server.js'
 
 const execFileP = promisify(execFile)
@@ -30,7 +31,7 @@ let lease: Client
 test.before(async () => {
   dir = await tempDir('strata-h2-server-')
   store = await open({ dir: dir.path, tickMs: 20 })
-  server = createH2GrpcServer({ store, maxReceiveMessageBytes: 64 * 1024 })
+  server = createH2GrpcServer({ store, maxReceiveMessageBytes: 64 * 1024, maxBufferedBytes: 100_000 })
   endpoint = `127.0.0.1:${await server.listen('127.0.0.1', 0)}`
   const pkg = grpc.loadPackageDefinition(loadEtcdProto()) as unknown as { etcdserverpb: Record<string, new (a: string, c: grpc.ChannelCredentials) => Client> }
   kv = new pkg.etcdserverpb.KV!(endpoint, grpc.credentials.createInsecure())
@@ -150,6 +151,12 @@ test('garbage, a bad preface and a frame flood end their connection; the server 
   assert.ok(await send(Buffer.concat([PREFACE, Buffer.from([0, 0, 4, 4, 0, 0, 0, 0, 0, 1, 2, 3, 4])])), 'SETTINGS of 4 bytes')
   assert.ok(await send(Buffer.concat([PREFACE, frame(4, 0, 0), Buffer.from([0xff, 0xff, 0xff, 1, 4, 0, 0, 0, 1])])), 'a 16 MiB HEADERS frame')
   assert.ok(await send(Buffer.concat([PREFACE, frame(4, 0, 0), frame(1, 4, 1, Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]))])), 'an HPACK index past every table')
+  // ten streams each holding 16 KB of a 60 KB message: 160 KB of incomplete messages > maxBufferedBytes
+  const block = encodeHeaderBlock([[':method', 'POST'], [':scheme', 'http'], [':path', '/etcdserverpb.KV/Put'], [':authority', 'x'], ['content-type', 'application/grpc']])
+  const partial = Buffer.alloc(16_005)
+  partial.writeUInt32BE(60_000, 1)
+  const streams = Array.from({ length: 10 }, (_, i) => Buffer.concat([frame(1, 4, 2 * i + 1, block), frame(0, 0, 2 * i + 1, partial)]))
+  assert.ok(await send(Buffer.concat([PREFACE, frame(4, 0, 0), ...streams])), 'incomplete messages above maxBufferedBytes')
   const r = await unary<{ count: number }>(kv, 'Range', { key: Buffer.from('k1') })
   assert.equal(r.count, 1)
 })

@@ -21,6 +21,8 @@ export interface H2ConnectOptions {
   readonly connectTimeoutMs?: number
   /** The largest gRPC message accepted from the server, bytes (a larger prefix is a protocol error). Default 64 MiB. */
   readonly maxMessageBytes?: number
+  /** Bytes of incomplete response messages held across all streams; more is a connection error. Default 256 MiB. */
+  readonly maxBufferedBytes?: number
 }
 
 /** A unary call's completion: the response message, or an H2Error (a grpc-status, a reset, a closed connection). */
@@ -262,6 +264,7 @@ export class H2Connection extends H2Session<ClientStream> {
 
   private finish(s: ClientStream): void {
     if (s.done) return
+    this.dropPartial(s)
     s.done = true
     this.streams.delete(s.id)
     this.active--

@@ -31,6 +31,8 @@ export interface H2ServerOptions extends GrpcServerOptions {
   readonly streamWindowBytes?: number
   /** The receive window of each connection, bytes. Default 16 MiB; 65,535 to 2^31-1. */
   readonly connectionWindowBytes?: number
+  /** Bytes of incomplete request messages one connection may hold across its streams; more ends the connection. Default 64 MiB. */
+  readonly maxBufferedBytes?: number
   /** A connection that has not sent the HTTP/2 preface within this long is closed, ms. Default 10,000. */
   readonly prefaceTimeoutMs?: number
   /** Hand-written codecs for KV Put and Range (src/h2/fast-codec.ts) instead of proto-loader's. Default true. */
@@ -365,6 +367,7 @@ class ServerSession extends H2Session<ServerStream> {
   /** Forgets `s` (its end was sent, or the client reset it, or the connection went). */
   private release(s: ServerStream): void {
     if (s.done) return
+    this.dropPartial(s)
     s.done = true
     this.streams.delete(s.id)
     this.active--
@@ -395,6 +398,7 @@ class LeanServer implements GrpcServer {
       streamWindowBytes: intOption(options, 'streamWindowBytes', 1 << 20, DEFAULT_WINDOW, 0x7fffffff),
       connectionWindowBytes: intOption(options, 'connectionWindowBytes', 16 << 20, DEFAULT_WINDOW, 0x7fffffff),
       maxMessageBytes: intOption(options, 'maxReceiveMessageBytes', 2 * 1024 * 1024, 1, 0x7fffffff),
+      maxBufferedBytes: intOption(options, 'maxBufferedBytes', 64 << 20, 1, Number.MAX_SAFE_INTEGER),
     }
     intOption(options, 'closeGraceMs', 2000, 0, 3_600_000)
     if (options.fastCodecs !== undefined && typeof options.fastCodecs !== 'boolean') {

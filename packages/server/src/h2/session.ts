@@ -39,6 +39,8 @@ export interface SessionLimits {
   readonly connectionWindowBytes: number
   /** The largest gRPC message accepted, bytes. */
   readonly maxMessageBytes: number
+  /** Bytes of incomplete messages held across all streams of the connection; more is a connection error. */
+  readonly maxBufferedBytes: number
 }
 
 export function intOption(options: object, name: string, def: number, min: number, max: number): number {
@@ -55,6 +57,7 @@ export function sessionLimits(options: object, maxMessageDefault: number): Sessi
     streamWindowBytes: intOption(options, 'streamWindowBytes', 4 << 20, DEFAULT_WINDOW, MAX_WINDOW),
     connectionWindowBytes: intOption(options, 'connectionWindowBytes', 64 << 20, DEFAULT_WINDOW, MAX_WINDOW),
     maxMessageBytes: intOption(options, 'maxMessageBytes', maxMessageDefault, 1, MAX_WINDOW),
+    maxBufferedBytes: intOption(options, 'maxBufferedBytes', 256 << 20, 1, Number.MAX_SAFE_INTEGER),
   }
 }
 
@@ -67,6 +70,7 @@ export abstract class H2Session<S extends StreamState> {
   protected failure: H2Error | undefined
   private readonly blocked: PendingData<S>[] = []
   private blockedBytes = 0
+  private partialBytes = 0
   private connSendWindow = DEFAULT_WINDOW
   private connRecvUnacked = 0
   private pending: Buffer | undefined
@@ -267,7 +271,7 @@ export abstract class H2Session<S extends StreamState> {
       buf = Buffer.concat([s.partial, buf.subarray(start, end)])
       start = 0
       end = buf.length
-      s.partial = undefined
+      this.dropPartial(s)
     }
     let p = start
     while (end - p >= 5) {
@@ -279,7 +283,18 @@ export abstract class H2Session<S extends StreamState> {
       p += 5 + len
       if (!s.done) this.onMessage(s, msg)
     }
-    if (p < end) s.partial = Buffer.from(buf.subarray(p, end))
+    if (p < end && !s.done) {
+      s.partial = Buffer.from(buf.subarray(p, end))
+      this.partialBytes += s.partial.length
+      if (this.partialBytes > this.limits.maxBufferedBytes) throw this.protocolError(`${this.partialBytes} bytes of incomplete messages held, above the ${this.limits.maxBufferedBytes} allowed`)
+    }
+  }
+
+  /** Forgets the incomplete message of `s` (consumed, or the stream ended). */
+  protected dropPartial(s: S): void {
+    if (s.partial === undefined) return
+    this.partialBytes -= s.partial.length
+    s.partial = undefined
   }
 
   // ------------------------------------------------------------ sending
