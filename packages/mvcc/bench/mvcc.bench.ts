@@ -162,7 +162,7 @@ printResult(`mvcc.restart_in_process_grown.${LABEL}.ms`, inProcessMs, 'ms')
 const memory = new MemoryBackend({ clock: benchClock, batchLimit: 1_000_000 })
 // (the meta bucket too: it holds the record totals the rebuild checks the key bucket against)
 backend.read((tx) => memory.write((mtx) => {
-  for (const bucket of ['key', 'meta']) tx.forEach(bucket, new Uint8Array(0), undefined, (k, v) => { mtx.put(bucket, k, v) })
+  for (const bucket of ['key', 'meta'] as const) tx.forEach(bucket, new Uint8Array(0), undefined, (k, v) => { mtx.put(bucket, k, v) })
 }))
 await memory.commit()
 const tMem = performance.now()

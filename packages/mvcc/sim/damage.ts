@@ -4,15 +4,14 @@
 // must end in a correct read or a typed corruption error (ERR_BACKEND_CORRUPT, ERR_MVCC_CORRUPT):
 // never a wrong value, a silently missing key, an untyped error or a dead process.
 //
-// The store is built through mvcc (relative import: backend cannot depend on mvcc, which
-// depends on it). The trials run in a child (damage-child.ts) that the runner restarts after
+// The trials live in mvcc because they need the backend and the store above it. The trials run in a child (damage-child.ts) that the runner restarts after
 // a death, so a process abort is counted, not suffered.
 import { spawn } from 'node:child_process'
 import { copyFileSync, mkdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Prng } from '@strata/testkit'
-import { LmdbBackend } from '../src/index.js'
-import { MvccStore } from '../../mvcc/src/index.js'
+import { LmdbBackend } from '@strata/backend'
+import { MvccStore } from '../src/index.js'
 
 export const DAMAGE_KINDS = ['bit-flip', 'zeroed-sector', 'truncated', 'older-page'] as const
 export type DamageKind = (typeof DAMAGE_KINDS)[number]
