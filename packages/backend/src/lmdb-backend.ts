@@ -10,6 +10,8 @@ import { MAX_KEY_BYTES, backendError, checkBucket, checkBytes, checkFileSystemOp
 import { DATA_FILE, DEFRAG_FILE, ENV_OPTIONS, RESTORE_FILE, checkDataFile, openEnv } from './lmdb-env.js'
 import type { Bytes, LmdbEnv } from './lmdb-env.js'
 import { assertStructure, checkVerifyStructureOption } from './verify-structure.js'
+import type { VerifyStructureMode } from './verify-structure.js'
+import { CLEAN_FILE, fingerprint, takeCleanMarker, writeCleanMarker } from './clean-close.js'
 import { HEAD_CHUNK_BYTES, HEAD_SCAN_THREAD_MIN_PAIRS, packHeads, scanHeadsOnThread } from './lmdb-head-scan.js'
 import { compareBytes } from './ordered-map.js'
 import { decodeSnapshot, encodeSnapshot } from './snapshot-format.js'
@@ -25,10 +27,26 @@ export interface LmdbBackendOptions extends BackendOptions {
   /**
    * Before mapping an existing data file, read every page of every bucket in a child process
    * (verify-structure.ts): a page damaged so that LMDB would abort the process (its IS_LEAF
-   * assert) then fails the open with ERR_BACKEND_CORRUPT instead. Default true; README,
-   * "Integrity at rest", has its cost.
+   * assert) then fails the open with ERR_BACKEND_CORRUPT instead. `'unclean'` (the default):
+   * only when the last close was not clean, or the file changed since (clean-close.ts);
+   * `'always'` (or `true`): at every open; `false`: never. README, "Integrity at rest", has
+   * its cost and what `'unclean'` gives up.
    */
-  readonly verifyStructure?: boolean
+  readonly verifyStructure?: VerifyStructureMode
+}
+
+/** What {@link LmdbBackend.open} did about the structure check, and why. */
+export interface StructureCheckReport {
+  /** True when the child process read the whole file before this process mapped it. */
+  readonly checked: boolean
+  /**
+   * `'new-file'` (nothing to check), `'off'` (verifyStructure false), `'always'`,
+   * `'unclean-close'` (no marker of a clean close, or one naming another file version: checked),
+   * `'clean-close'` (the marker of a clean close matched: skipped).
+   */
+  readonly why: 'new-file' | 'off' | 'always' | 'unclean-close' | 'clean-close'
+  /** Milliseconds the check took (0 when it did not run). */
+  readonly ms: number
 }
 
 const OPTION_KEYS: readonly string[] = ['batchIntervalMs', 'batchLimit', 'clock', 'failpoint', 'fs', 'verifyStructure']
@@ -67,12 +85,15 @@ export class LmdbBackend implements Backend {
   /** Invariant: the snapshot streams and head scans holding an LMDB read transaction; a swap waits for 0. */
   #snapshots = 0
   #snapshotsDone: Array<() => void> = []
+  /** What open() did about the structure check. */
+  readonly structureCheck: StructureCheckReport
 
-  private constructor(dir: string, fs: FileSystem, lock: FileLock, env: LmdbEnv, options: LmdbBackendOptions) {
+  private constructor(dir: string, fs: FileSystem, lock: FileLock, env: LmdbEnv, options: LmdbBackendOptions, structureCheck: StructureCheckReport) {
     const { batchIntervalMs, batchLimit } = checkOptions(options, OPTION_KEYS)
     this.#dir = dir
     this.#fs = fs
     this.#lock = lock
+    this.structureCheck = structureCheck
     this.#root = env.root
     this.#dbs = env.dbs
     this.#views = env.views
@@ -123,8 +144,16 @@ export class LmdbBackend implements Backend {
       }
       const path = join(dir, DATA_FILE)
       const existed = (await fs.stat(path)) !== undefined
-      await checkDataFile(fs, path)
-      if (existed && options.verifyStructure !== false) await assertStructure(path)
+      const pageSize = await checkDataFile(fs, path)
+      // The marker goes whatever the mode: from now on this process may write the file, and a
+      // crash must leave no marker behind.
+      const clean = await takeCleanMarker(fs, dir, pageSize === undefined ? undefined : await fingerprint(fs, path, pageSize))
+      const mode = options.verifyStructure ?? 'unclean'
+      const why: StructureCheckReport['why'] = !existed ? 'new-file' : mode === false ? 'off' : mode === 'unclean' ? (clean ? 'clean-close' : 'unclean-close') : 'always'
+      const checked = why === 'always' || why === 'unclean-close'
+      const t0 = performance.now()
+      if (checked) await assertStructure(path)
+      const structureCheck: StructureCheckReport = { checked, why, ms: checked ? performance.now() - t0 : 0 }
       const env = openEnv(path)
       if (!existed) {
         // LMDB created the file; its directory entry (and the directory's own, made by mkdir)
@@ -137,7 +166,7 @@ export class LmdbBackend implements Backend {
           throw err
         }
       }
-      return new LmdbBackend(dir, fs, lock, env, options)
+      return new LmdbBackend(dir, fs, lock, env, options, structureCheck)
     } catch (err) {
       await lock.release()
       throw err
@@ -335,7 +364,7 @@ export class LmdbBackend implements Backend {
     } catch (err) {
       error = err // closed all the same: a backend whose commit failed must still let go of the directory
     }
-    await this.#release('closed')
+    await this.#release('closed', error === undefined)
     if (error !== undefined) throw error
   }
 
@@ -349,7 +378,8 @@ export class LmdbBackend implements Backend {
     await this.#release('crashed')
   }
 
-  async #release(state: 'closed' | 'crashed'): Promise<void> {
+  /** `clean`: the close's last commit succeeded; the clean-close marker is written if no commit ever failed. */
+  async #release(state: 'closed' | 'crashed', clean = false): Promise<void> {
     if (this.#state !== 'open') return
     while (this.#swap !== undefined) await this.#swap
     if (this.#state !== 'open') return
@@ -358,7 +388,27 @@ export class LmdbBackend implements Backend {
     // A commit in flight completes (or fails) first: closing LMDB under it would lose it.
     await this.#batchTx.idle()
     await this.#root.close()
-    await this.#lock.release()
+    try {
+      if (clean && this.#batchTx.failure === undefined) await this.#markClean()
+    } finally {
+      await this.#lock.release()
+    }
+  }
+
+  /**
+   * Writes the clean-close marker for the file as LMDB left it (clean-close.ts), under the
+   * directory lock. A failure to write it is not the close's: without a marker the next open
+   * runs the structure check, which is the safe side.
+   */
+  async #markClean(): Promise<void> {
+    const path = join(this.#dir, DATA_FILE)
+    try {
+      const pageSize = await checkDataFile(this.#fs, path)
+      const print = pageSize === undefined ? undefined : await fingerprint(this.#fs, path, pageSize)
+      if (print !== undefined) await writeCleanMarker(this.#fs, this.#dir, print)
+    } catch {
+      await this.#fs.rm(join(this.#dir, CLEAN_FILE)).catch(() => {})
+    }
   }
 
   /** The error that stopped this backend accepting writes, or undefined while it is healthy. */

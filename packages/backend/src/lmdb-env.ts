@@ -38,16 +38,18 @@ export const ENV_OPTIONS = {
 /** LMDB's meta page fields, little-endian on the machines lmdb-js ships for (FORMAT.md). */
 const META_MAGIC = 0xbeefc0de
 const META_VERSION = 2
-const META_OFFSET = 24
+/** Where LMDB's MDB_meta starts in a meta page (after lmdb-js's 24-byte page header). */
+export const META_OFFSET = 24
 const PAGE_SIZES: ReadonlySet<number> = new Set([4096, 8192, 16384, 32768, 65536])
 
 /**
  * Checks the two meta pages of an existing data file before LMDB maps it. lmdb-js crashes the
- * process (SIGSEGV) on a file that is not LMDB, where ERR_BACKEND_CORRUPT is wanted.
+ * process (SIGSEGV) on a file that is not LMDB, where ERR_BACKEND_CORRUPT is wanted. Returns the
+ * file's page size, or undefined for a missing or empty file (LMDB initializes those).
  */
-export async function checkDataFile(fs: FileSystem, path: string): Promise<void> {
+export async function checkDataFile(fs: FileSystem, path: string): Promise<number | undefined> {
   const stat = await fs.stat(path)
-  if (stat === undefined || stat.size === 0) return // LMDB initializes a new or empty file
+  if (stat === undefined || stat.size === 0) return undefined
   const corrupt = (why: string): Error => backendError('ERR_BACKEND_CORRUPT', `${path} is not a valid LMDB data file: ${why}`, { path, size: stat.size })
   const handle = await fs.open(path, 'read')
   try {
@@ -62,6 +64,7 @@ export async function checkDataFile(fs: FileSystem, path: string): Promise<void>
       if (view.getUint32(at, true) !== META_MAGIC) throw corrupt(`bad magic in the meta page at ${at - META_OFFSET}`)
       if (view.getUint32(at + 4, true) !== META_VERSION) throw corrupt(`unsupported data version ${view.getUint32(at + 4, true)}`)
     }
+    return pageSize
   } finally {
     await handle.close()
   }

@@ -115,9 +115,16 @@ export async function assertStructure(path: string, options: { timeoutMs?: numbe
   if (!report.ok) throw backendError('ERR_BACKEND_CORRUPT', `the data file ${path} is damaged: ${report.reason}; ${DAMAGED_FILE_ADVICE}`, { path, reason: report.reason })
 }
 
+/**
+ * When `LmdbBackend.open` runs the structure check on an existing data file: `'always'` (or
+ * `true`), `'unclean'` (unless the last close was clean and left the file as it is now: the
+ * default), or never (`false`).
+ */
+export type VerifyStructureMode = 'always' | 'unclean' | boolean
+
 /** Checks the `verifyStructure` option of `LmdbBackend.open`. */
 export function checkVerifyStructureOption(value: unknown): void {
-  if (value !== undefined && typeof value !== 'boolean') {
-    throw backendError('ERR_BACKEND_INVALID_OPTION', `verifyStructure must be a boolean, got ${typeof value}; leave it out for the default true`, { verifyStructure: value })
+  if (value !== undefined && typeof value !== 'boolean' && value !== 'always' && value !== 'unclean') {
+    throw backendError('ERR_BACKEND_INVALID_OPTION', `verifyStructure must be 'always', 'unclean', true (= 'always') or false, got ${JSON.stringify(value) ?? typeof value}; leave it out for the default 'unclean'`, { verifyStructure: value })
   }
 }

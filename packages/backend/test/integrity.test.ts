@@ -1,12 +1,12 @@
 // The structure check of LMDB files (a child process walks the file before the host maps it).
 // The damage trials of the whole store are in packages/mvcc/test/damage.test.ts.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { LmdbBackend } from '../src/index.js'
-import { checkStructure } from '../src/internal.js'
+import { CLEAN_FILE, DATA_FILE, checkStructure } from '../src/internal.js'
 
 test('the structure check reports the entries of a sound file and fails a garbled one without touching this process', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'strata-structure-'))
@@ -29,12 +29,116 @@ test('the structure check reports the entries of a sound file and fails a garble
   }
 })
 
-test('verifyStructure must be a boolean', async () => {
+test("verifyStructure must be 'always', 'unclean' or a boolean", async () => {
+  for (const bad of ['yes', 1, null]) {
+    try {
+      await LmdbBackend.open('/tmp/never-made', { verifyStructure: bad as never })
+      assert.unreachable()
+    } catch (err) {
+      assert.is((err as { code?: string }).code, 'ERR_BACKEND_INVALID_OPTION')
+    }
+  }
+})
+
+const enc = (s: string): Uint8Array => new TextEncoder().encode(s)
+
+async function fill(dir: string, n: number, options: { verifyStructure?: 'always' | 'unclean' | boolean } = {}): Promise<LmdbBackend> {
+  const backend = await LmdbBackend.open(dir, options)
+  backend.write((tx) => {
+    for (let i = 0; i < n; i++) tx.put('key', enc(`k${i}`), new Uint8Array(40).fill(i & 0xff))
+  })
+  await backend.commit()
+  return backend
+}
+
+test("'unclean' (the default) skips the check after a clean close, runs it after a crash, after a failed close and on a file changed since", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'strata-structure-'))
   try {
-    await LmdbBackend.open('/tmp/never-made', { verifyStructure: 'yes' as never })
-    assert.unreachable()
-  } catch (err) {
-    assert.is((err as { code?: string }).code, 'ERR_BACKEND_INVALID_OPTION')
+    const first = await fill(dir, 300)
+    assert.equal(first.structureCheck, { checked: false, why: 'new-file', ms: 0 })
+    assert.not.ok(existsSync(join(dir, CLEAN_FILE)), 'no marker while open')
+    await first.close()
+    assert.ok(existsSync(join(dir, CLEAN_FILE)), 'a clean close leaves the marker')
+
+    const second = await LmdbBackend.open(dir)
+    assert.equal(second.structureCheck, { checked: false, why: 'clean-close', ms: 0 })
+    assert.not.ok(existsSync(join(dir, CLEAN_FILE)), 'the open took the marker')
+    assert.is(second.read((tx) => tx.range('key', enc('k'), undefined)).length, 300)
+    second.write((tx) => tx.put('key', enc('more'), enc('x')))
+    await second.commit()
+    await second.crash()
+    assert.not.ok(existsSync(join(dir, CLEAN_FILE)), 'a crash leaves no marker')
+
+    const third = await LmdbBackend.open(dir)
+    assert.is(third.structureCheck.why, 'unclean-close')
+    assert.ok(third.structureCheck.checked && third.structureCheck.ms > 0)
+    await third.close()
+
+    // The file changed after the clean close (another commit by another writer, or a copy of
+    // another version put in place): the marker no longer names it.
+    const marker = readFileSync(join(dir, CLEAN_FILE))
+    const other = await fill(join(dir, 'other'), 10)
+    await other.close()
+    copyFileSync(join(dir, 'other', DATA_FILE), join(dir, DATA_FILE))
+    const fourth = await LmdbBackend.open(dir)
+    assert.is(fourth.structureCheck.why, 'unclean-close', 'a file put in place after the clean close is checked')
+    assert.ok(fourth.structureCheck.checked)
+    assert.is(fourth.read((tx) => tx.range('key', enc('k'), undefined)).length, 10)
+    await fourth.close()
+
+    // A stale marker (of another file version) put back by hand does not match either.
+    writeFileSync(join(dir, CLEAN_FILE), marker)
+    const fifth = await LmdbBackend.open(dir)
+    assert.is(fifth.structureCheck.why, 'unclean-close')
+    await fifth.close()
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test("'always' checks after a clean close too; false never checks, and both take the marker", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'strata-structure-'))
+  try {
+    await (await fill(dir, 50)).close()
+    const always = await LmdbBackend.open(dir, { verifyStructure: 'always' })
+    assert.is(always.structureCheck.why, 'always')
+    assert.ok(always.structureCheck.checked)
+    assert.not.ok(existsSync(join(dir, CLEAN_FILE)))
+    await always.close()
+    const legacyTrue = await LmdbBackend.open(dir, { verifyStructure: true })
+    assert.is(legacyTrue.structureCheck.why, 'always')
+    await legacyTrue.close()
+    const off = await LmdbBackend.open(dir, { verifyStructure: false })
+    assert.equal(off.structureCheck, { checked: false, why: 'off', ms: 0 })
+    assert.not.ok(existsSync(join(dir, CLEAN_FILE)))
+    await off.crash()
+    const after = await LmdbBackend.open(dir)
+    assert.is(after.structureCheck.why, 'unclean-close', 'a crash after an unchecked open is checked next time')
+    await after.close()
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('a close whose last commit failed leaves no marker', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'strata-structure-'))
+  try {
+    let armed = false
+    const failpoint = (name: string): void => {
+      if (name === 'backendBeforeCommit' && armed) throw new Error('injected')
+    }
+    const backend = await LmdbBackend.open(dir, { failpoint })
+    backend.write((tx) => tx.put('key', enc('a'), enc('b')))
+    await backend.commit()
+    armed = true
+    backend.write((tx) => tx.put('key', enc('c'), enc('d')))
+    await backend.close().then(() => assert.unreachable('the close commit should fail'), () => {})
+    assert.not.ok(existsSync(join(dir, CLEAN_FILE)))
+    const again = await LmdbBackend.open(dir)
+    assert.is(again.structureCheck.why, 'unclean-close')
+    await again.close()
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
   }
 })
 

@@ -83,10 +83,12 @@ test('the first open makes the new data file and its directory durable', async (
   const path = join(dir.path, 'member', 'db')
   const b = await LmdbBackend.open(path, { fs })
   assert.equal(synced, [path, join(dir.path, 'member')])
+  synced.length = 0
   await b.close()
+  assert.equal(synced, [path], 'the clean-close marker is made durable')
   synced.length = 0
   const again = await LmdbBackend.open(path, { fs })
-  assert.equal(synced, [], 'nothing to make durable when the file existed')
+  assert.equal(synced, [path], 'only the removal of the clean-close marker, when the file existed')
   await again.close()
 })
 
