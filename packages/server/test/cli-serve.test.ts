@@ -20,7 +20,7 @@ test('every command answers --help with exit 0; unknown commands, flags and bad 
   const spawned = await strata(['serve', '--help'])
   assert.is(spawned.code, 0, spawned.stderr)
   assert.match(spawned.stdout, /--initial-cluster-state/)
-  for (const c of [[], ['serve'], ['wal'], ['snapshot'], ['defrag'], ['check'], ['bench']]) {
+  for (const c of [[], ['serve'], ['wal'], ['snapshot'], ['verify'], ['defrag'], ['check'], ['bench']]) {
     const r = await inProcess([...c, '--help'])
     assert.is(r.code, 0, r.stderr)
     assert.match(r.stdout, /^strata /)

@@ -4,7 +4,7 @@ import { type ParseArgsConfig, parseArgs } from 'node:util'
  * Exit codes of every `strata` command (stable; scripts may test them):
  * 0 success; 1 the work failed (an error at run time, a failed `check perf`); 2 usage (an
  * unknown command or flag, a bad flag value); 3 unavailable (no endpoint answered);
- * 4 corrupt data found (`wal verify`, `snapshot status`).
+ * 4 corrupt data found (`verify`, `wal verify`, `snapshot status|restore`).
  */
 export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, UNAVAILABLE: 3, CORRUPT: 4 } as const
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT]

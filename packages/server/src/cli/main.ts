@@ -10,6 +10,7 @@ import { checkCommand } from './check-perf.js'
 import { defragCommand } from './maintenance.js'
 import { serve } from './serve.js'
 import { snapshotCommand } from './snapshot.js'
+import { verifyCommand } from './verify.js'
 import { walCommand } from './wal.js'
 
 export const MAIN_HELP = `strata <command> [flags]: a consistent key-value store speaking etcd's v3 API.
@@ -17,7 +18,8 @@ export const MAIN_HELP = `strata <command> [flags]: a consistent key-value store
 Commands:
   serve                    run a member (etcd's flags: --name, --data-dir, --listen-client-urls, ...)
   wal verify|dump <dir>    check or print a member's write-ahead log
-  snapshot save|status     back up a member over gRPC; check a backup file
+  verify <data-dir>        check a stopped member's whole data directory (WAL, backend, records)
+  snapshot save|restore|status  back up a member over gRPC; restore a backup into a new data directory; check a backup file
   defrag                   defragment a member's backend
   check perf               etcdctl's performance check against a cluster
   bench <kind>             load generator speaking etcd's gRPC (etcd or Strata)
@@ -29,6 +31,7 @@ const COMMANDS: Record<string, (argv: readonly string[], io: CliIo) => Promise<n
   serve,
   wal: walCommand,
   snapshot: snapshotCommand,
+  verify: verifyCommand,
   defrag: defragCommand,
   check: checkCommand,
   bench: (argv, io) => runBench(argv, { out: io.out, err: io.err, progress: io.tty }),

@@ -233,7 +233,8 @@ function readIdentity(c: ServeConfig): ServeConfig | undefined {
   return { ...c, memberId, initialCluster: c.initialCluster.map((m) => (m.name === c.name ? { ...m, id: memberId } : m)) }
 }
 
-function writeIdentity(c: ServeConfig): void {
+/** Writes `<dataDir>/strata-member.json` unless it exists (`serve` after the open, `snapshot restore` after the restore). */
+export function writeIdentity(c: Pick<ServeConfig, 'dataDir' | 'memberId' | 'clusterId' | 'name'>): void {
   const path = join(c.dataDir, IDENTITY_FILE)
   if (existsSync(path)) return
   writeFileSync(`${path}.tmp`, `${JSON.stringify({ memberId: c.memberId, clusterId: c.clusterId, name: c.name })}\n`)
