@@ -15,6 +15,8 @@ import { FRAME_LEASE_RENEW, FRAME_LEASE_RENEWED, LeaseRenewal } from './lease-ap
 import { FRAME_SNAP_ACK, FRAME_SNAP_DATA, SnapshotStream, receivedAt, receivedSnapshot, releaseReceived, snapshotStreamReady } from './snapshot-stream.js'
 
 interface Waiter {
+  /** The encoded request it proposed: only the entry with these very bytes settles it. */
+  readonly data: Uint8Array
   readonly resolve: (o: ApplyOutcome) => void
   readonly reject: (e: Error) => void
   /** Clock ms after which the sweep fails it with ERR_EMBED_TIMEOUT. */
@@ -25,6 +27,19 @@ interface Waiter {
 export interface Identity {
   readonly username: string
   readonly authRevision: number
+}
+
+/** The greatest request counter whose id (counter * 1024 + 1023) is still a safe integer (the codec's u64). */
+const MAX_REQUEST_COUNTER = Math.floor((Number.MAX_SAFE_INTEGER - 1023) / 1024)
+
+/** The first request counter of an incarnation: the clock's ms (at least 1), wrapped into range. */
+function firstRequestCounter(nowMs: number): number {
+  const ms = Math.floor(nowMs)
+  return ms >= 1 && ms <= MAX_REQUEST_COUNTER ? ms : 1 + (Math.abs(ms) % MAX_REQUEST_COUNTER)
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length))
 }
 
 function asV2(cc: ConfChange | ConfChangeV2): ConfChangeV2 {
@@ -53,8 +68,15 @@ export class Member {
   #replayUntil = 0
   #snapIndex: number
   #raftApplied: number
-  #nextId = 1
+  /**
+   * The counter of request ids (id = counter * 1024 + memberId % 1024). It starts at the clock's
+   * ms reading, as etcd's idutil generator does, so that a restarted member does not reuse the
+   * ids of the entries its previous incarnation left in flight.
+   */
+  #nextId: number
   readonly #waiting = new Map<number, Waiter>()
+  /** Proposals that failed to apply: timed out, dropped for want of a leader, or cut by a stop (etcd's proposals_failed_total). */
+  #proposalsFailed = 0
   /** Invariant: resolved in applied order; each waits for the applied index to reach `index`. */
   #appliedWaiters: { index: number; resolve: () => void }[] = []
   /** Reads waiting for the next ReadIndex round, and the round in flight (its context). */
@@ -86,6 +108,7 @@ export class Member {
     this.#node = parts.node
     this.#snapIndex = parts.snapIndex
     this.#raftApplied = parts.snapIndex
+    this.#nextId = firstRequestCounter(o.clock.now())
     this.#corruption = new CorruptionCheck(this)
     this.#leaseRenewal = new LeaseRenewal(this)
     const electionMs = o.tickMs * o.electionTicks
@@ -293,23 +316,30 @@ export class Member {
     return this.#backend
   }
 
+  /** Proposals waiting to apply, and the running count of those that failed (read-only, for metrics). */
+  get proposals(): { readonly pending: number; readonly failed: number } {
+    return { pending: this.#waiting.size, failed: this.#proposalsFailed }
+  }
+
   /** Proposes `body` and resolves with its applied outcome (rejects with its refusal). */
   async propose(body: RequestBody, identity: Identity = { username: '', authRevision: 0 }): Promise<ApplyOutcome> {
     this.#checkOpen()
     if (this.#waiting.size >= this.o.maxPendingRequests) throw new EmbedError('ERR_EMBED_TOO_MANY_REQUESTS', `embed: ${this.#waiting.size} requests are waiting to apply; retry later`)
+    if (this.#nextId > MAX_REQUEST_COUNTER) this.#nextId = 1
     const id = this.#nextId++ * 1024 + (this.o.memberId % 1024)
     const data = encodeRequest({ header: { id, ...identity }, body })
     if (data.length > this.o.maxRequestBytes) {
       throw new EmbedError('ERR_EMBED_REQUEST_TOO_LARGE', `embed: the request is ${data.length} bytes, over maxRequestBytes (${this.o.maxRequestBytes})`, { bytes: data.length })
     }
     const outcome = new Promise<ApplyOutcome>((resolve, reject) => {
-      this.#waiting.set(id, { resolve, reject, deadline: this.o.clock.now() + this.o.requestTimeoutMs })
+      this.#waiting.set(id, { data, resolve, reject, deadline: this.o.clock.now() + this.o.requestTimeoutMs })
       this.#armSweep()
     })
     try {
       this.#node.propose(data)
     } catch (err) {
       this.#settle(id)
+      this.#proposalsFailed++
       if (hasCode(err, 'ERR_RAFT_PROPOSAL_DROPPED')) throw new EmbedError('ERR_EMBED_NO_LEADER', 'embed: no leader is known; retry after the election', {}, { cause: err })
       throw err
     }
@@ -417,6 +447,7 @@ export class Member {
       for (const [id, w] of this.#waiting) {
         if (w.deadline > now) continue
         this.#waiting.delete(id)
+        this.#proposalsFailed++
         w.reject(new EmbedError('ERR_EMBED_TIMEOUT', `embed: the request did not apply within ${this.o.requestTimeoutMs} ms; it may still apply`))
       }
       if (this.#waiting.size > 0) this.#armSweep()
@@ -544,8 +575,12 @@ export class Member {
       const outcome = this.sm.apply(e)
       const id = outcome?.header?.id
       if (outcome !== undefined && id !== undefined) {
-        const w = this.#settle(id)
-        w?.resolve(outcome)
+        // An id alone does not say the entry is ours: an entry a previous incarnation of this
+        // member proposed (committed only now), or one from a member whose id has the same low
+        // bits, may carry it. Answering our request with its outcome acknowledged a write that
+        // was not (yet, or ever) committed.
+        const w = this.#waiting.get(id)
+        if (w !== undefined && sameBytes(w.data, e.data)) this.#settle(id)!.resolve(outcome)
       }
       return
     }
@@ -658,6 +693,7 @@ export class Member {
     for (const [id, w] of this.#waiting) {
       w.reject(stopped)
       this.#waiting.delete(id)
+      this.#proposalsFailed++
     }
     for (const w of [...this.#readQueue, ...(this.#readRound?.waiters ?? [])]) w.reject(stopped)
     this.#readQueue = []
