@@ -33,6 +33,15 @@ export class MaintenanceApi {
     }
   }
 
+  /**
+   * Proposals of this member waiting to apply (`pending`, etcd's etcd_server_proposals_pending)
+   * and how many failed since open (`failed`: timed out, dropped for want of a leader, or cut by
+   * a stop; etcd's etcd_server_proposals_failed_total). Read-only and cheap: for metrics.
+   */
+  proposals(): { readonly pending: number; readonly failed: number } {
+    return this.#c.member.proposals
+  }
+
   /** HashKV: a hash of the key-value history up to `revision` (0: now), equal on members that applied the same writes. */
   async hashKV(revision = 0): Promise<{ header: ResponseHeader } & KvHash> {
     await this.#c.member.readBarrier()
