@@ -5,7 +5,7 @@ import { type Store, open } from '@strata/embed'
 import { tempDir } from '@strata/testkit'
 import { test } from 'uvu'
 import { parseBenchArgs, runBench } from '../src/bench/cli.js'
-import { runWorkload } from '../src/bench/run.js'
+import { authenticateOnce, runWorkload } from '../src/bench/run.js'
 import { type GrpcServer, createGrpcServer } from '../src/grpc-server.js'
 import type { H2Error } from '../src/h2/errors.js'
 
@@ -16,7 +16,7 @@ let endpoints: string[] = []
 
 test.before(async () => {
   dir = await tempDir('strata-bench-')
-  store = await open({ dir: dir.path, tickMs: 20 })
+  store = await open({ dir: dir.path, tickMs: 20, bcryptCost: 4 })
   server = createGrpcServer({ store })
   endpoints = [`127.0.0.1:${await server.listen('127.0.0.1', 0)}`]
 })
@@ -73,6 +73,30 @@ test('runBench prints a report; bad flags exit 2 with a message; invalid options
   await assert.rejects(runWorkload('put', { endpoints, keySize: 1, keySpaceSize: 1000 }), (e: H2Error) => e.code === 'ERR_SERVER_INVALID_OPTION')
   await assert.rejects(runWorkload('txn-put', { endpoints, txnOps: 10, keySpaceSize: 5 }), (e: H2Error) => e.code === 'ERR_SERVER_INVALID_OPTION')
   await assert.rejects(runWorkload('put', { endpoints: ['nope'] }), (e: H2Error) => e.code === 'ERR_SERVER_INVALID_ARGUMENT')
+})
+
+// last: it turns auth on for the rest of the file
+test('authenticate: Authenticate calls with --user; a token got once serves a put loop; an aborted loop stops issuing', async () => {
+  await store.auth.userAdd('root', 'root-pw')
+  await store.auth.roleAdd('root')
+  await store.auth.userGrantRole('root', 'root')
+  await store.auth.authEnable()
+  const a = await runWorkload('authenticate', { endpoints, clients: 4, total: 8, user: 'root:root-pw' })
+  assert.equal(a.errors, 0, JSON.stringify(a.errorCounts))
+  assert.equal(a.calls, 8)
+  const wrong = await runWorkload('authenticate', { endpoints, clients: 2, total: 2, user: 'root:nope' })
+  assert.equal(wrong.errors, 2)
+  await assert.rejects(runWorkload('authenticate', { endpoints, total: 1 }), (e: H2Error) => e.code === 'ERR_SERVER_INVALID_OPTION')
+  const noToken = await runWorkload('put', { endpoints, clients: 1, total: 2 })
+  assert.equal(noToken.errors, 2, 'a put without a token is refused once auth is on')
+  const token = await authenticateOnce(endpoints[0]!, 'root:root-pw')
+  assert.ok(token.length > 0)
+  const stop = new AbortController()
+  const loop = runWorkload('put', { endpoints, clients: 4, total: 100_000_000, keySpaceSize: 100, token, signal: stop.signal })
+  setTimeout(() => stop.abort(), 300)
+  const r = await loop
+  assert.equal(r.errors, 0, JSON.stringify(r.errorCounts))
+  assert.ok(r.calls > 0 && r.calls < 100_000_000, `${r.calls} calls`)
 })
 
 test.run()

@@ -11,6 +11,7 @@ Kinds:
   txn-put                  transactions of --txn-ops puts
   watch                    --watchers on --streams watch one key; --total puts to it; reports events delivered
   lease-keepalive          one lease per client; --total keep-alive requests over LeaseKeepAlive streams
+  authenticate             Authenticate calls with --user's credentials (password hashing under load)
 
 Flags (defaults in brackets):
   --endpoints <h:p,...>    gRPC endpoints [127.0.0.1:2379]
@@ -29,7 +30,7 @@ Flags (defaults in brackets):
   --streams <n>            watch: watch streams [10]
   --watch-key <key>        watch: the key watched and written [bench-watch]
   --lease-ttl <s>          lease-keepalive: lease TTL, seconds [60]
-  --user <name:password>   authenticate and send the token
+  --user <name:password>   authenticate and send the token (authenticate: the credentials sent)
   --seed <n>               random key seed [1]
   --json                   print the report as one JSON object
   --help                   this text

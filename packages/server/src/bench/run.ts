@@ -10,8 +10,8 @@ import {
   readLeaseGrant, readToken, readWatchResponse, txnPutRequest, watchCreateRequest,
 } from './proto.js'
 
-export type BenchKind = 'put' | 'range' | 'txn-put' | 'watch' | 'lease-keepalive'
-export const BENCH_KINDS: readonly BenchKind[] = ['put', 'range', 'txn-put', 'watch', 'lease-keepalive']
+export type BenchKind = 'put' | 'range' | 'txn-put' | 'watch' | 'lease-keepalive' | 'authenticate'
+export const BENCH_KINDS: readonly BenchKind[] = ['put', 'range', 'txn-put', 'watch', 'lease-keepalive', 'authenticate']
 
 export interface BenchOptions {
   /** gRPC endpoints, `host:port` or `http://host:port`; connections are spread over them. Default `['127.0.0.1:2379']`. */
@@ -52,10 +52,17 @@ export interface BenchOptions {
   readonly idleTimeoutMs?: number
   /** lease-keepalive: TTL of the leases granted (one per client), seconds. Default 60. */
   readonly leaseTtlSeconds?: number
-  /** `name:password`: authenticate first and send the token with every call (etcd's --user). */
+  /**
+   * `name:password`: authenticate first and send the token with every call (etcd's --user). For
+   * the `authenticate` kind, the credentials every Authenticate call sends (no token is sent).
+   */
   readonly user?: string
   /** Seed of the key generator (random keys). Default 1. */
   readonly seed?: number
+  /** A token got earlier (e.g. by an Authenticate call), sent with every call instead of authenticating with `user`. */
+  readonly token?: string
+  /** Unary kinds: once aborted, no new call is issued; the report covers the calls made until then. */
+  readonly signal?: AbortSignal
   /** Called about every `progressEveryCalls` completions with (done, total). */
   readonly onProgress?: (done: number, total: number) => void
 }
@@ -231,6 +238,16 @@ function unaryOnce(conn: H2Connection, block: Buffer, msg: Uint8Array): Promise<
   return new Promise((res, rej) => conn.unary(block, msg, (err, m) => (err === null ? res(m!) : rej(err))))
 }
 
+/** Authenticates as `name:password` at `endpoint` and returns the token (etcd's simple token). */
+export async function authenticateOnce(endpoint: string, user: string): Promise<string> {
+  const conns = await connectAll({ ...resolve({ endpoints: [endpoint] }), conns: 1 })
+  try {
+    return (await authenticate(conns, user))[0]![1]
+  } finally {
+    await Promise.all(conns.map((c) => c.close()))
+  }
+}
+
 async function authenticate(conns: H2Connection[], user: string | undefined): Promise<[string, string][]> {
   if (user === undefined) return []
   const i = user.indexOf(':')
@@ -265,7 +282,7 @@ function summarize(kind: BenchKind, r: Resolved, rec: Recorder, seconds: number,
 
 /** Closed-loop unary load: `clients` loops, each issuing its next call when the last completes. */
 async function unaryLoad(
-  conns: H2Connection[], r: Resolved, block: (c: H2Connection) => Buffer, next: () => Uint8Array, rec: Recorder, onProgress: BenchOptions['onProgress'],
+  conns: H2Connection[], r: Resolved, block: (c: H2Connection) => Buffer, next: () => Uint8Array, rec: Recorder, onProgress: BenchOptions['onProgress'], signal: AbortSignal | undefined,
 ): Promise<void> {
   let issued = 0
   let done = 0
@@ -273,7 +290,7 @@ async function unaryLoad(
   await new Promise<void>((resolveAll) => {
     let running = r.clients
     const loop = (conn: H2Connection, hb: Buffer): void => {
-      if (issued >= r.total) {
+      if (issued >= r.total || signal?.aborted === true) {
         if (--running === 0) resolveAll()
         return
       }
@@ -301,14 +318,15 @@ export async function runWorkload(kind: BenchKind, options: BenchOptions = {}): 
   const r = resolve(options)
   const conns = await connectAll(r)
   try {
-    const metadata = await authenticate(conns, options.user)
+    const metadata: [string, string][] = kind === 'authenticate' ? [] : options.token !== undefined ? [['token', options.token]] : await authenticate(conns, options.user)
     const headers = (method: string) => (c: H2Connection) => c.requestHeaders(method, metadata)
     const keys = new KeyPicker(r)
     const value = valueBytes(r.valSize)
     switch (kind) {
       case 'put':
       case 'range':
-      case 'txn-put': {
+      case 'txn-put':
+      case 'authenticate': {
         let t: Template
         let method: string
         let keysPerCall = 1
@@ -321,6 +339,13 @@ export async function runWorkload(kind: BenchKind, options: BenchOptions = {}): 
           if (r.keySpaceSize < keysPerCall) throw invalid('keySpaceSize', r.keySpaceSize, `at least txnOps (${keysPerCall}): the keys of one txn must differ`)
           t = txnPutRequest(Array.from({ length: keysPerCall }, () => Buffer.alloc(r.keySize)), value)
           method = METHOD_TXN
+        } else if (kind === 'authenticate') {
+          const user = options.user
+          const i = user === undefined ? -1 : user.indexOf(':')
+          if (user === undefined || i <= 0) throw invalid('user', user, 'name:password (the credentials each Authenticate call sends)')
+          t = { bytes: authenticateRequest(user.slice(0, i), user.slice(i + 1)), keyOffsets: [] }
+          method = METHOD_AUTHENTICATE
+          patch = false
         } else {
           const consistency = options.consistency ?? 'l'
           if (consistency !== 'l' && consistency !== 's') throw invalid('consistency', consistency, "'l' or 's'")
@@ -337,7 +362,7 @@ export async function runWorkload(kind: BenchKind, options: BenchOptions = {}): 
         const next = patch ? (): Uint8Array => (keys.patch(t), t.bytes) : (): Uint8Array => t.bytes
         const cpu0 = process.cpuUsage()
         const t0 = performance.now()
-        await unaryLoad(conns, r, headers(method), next, rec, options.onProgress)
+        await unaryLoad(conns, r, headers(method), next, rec, options.onProgress, options.signal)
         const seconds = (performance.now() - t0) / 1000
         return summarize(kind, r, rec, seconds, process.cpuUsage(cpu0), rec.n, keysPerCall)
       }
