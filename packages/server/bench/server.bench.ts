@@ -13,11 +13,12 @@
 // SERVER_BENCH_PROFILE=1 runs the Strata children under --cpu-prof and prints where their time goes.
 // BENCH_QUICK=1: a few hundred calls per load.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
-import { existsSync, readFileSync, readdirSync, mkdirSync } from 'node:fs'
+import { readFileSync, mkdirSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { printResult, quick, tempDir } from '@strata/testkit'
+import { formatSummary, profileIn, summarize } from './profile.js'
 import { METHOD_PUT, putRequest } from '../src/bench/proto.js'
 import { H2Connection } from '../src/h2/client.js'
 import { type BenchKind, type BenchOptions, type BenchReport, runWorkload } from '../src/bench/run.js'
@@ -177,64 +178,14 @@ async function measure(t: Target, load: Load): Promise<Row> {
   return { load, report, serverCpuUs: serverCpu / Math.max(1, per) }
 }
 
-/**
- * Groups a Strata child's CPU profile by component and prints the shares and the top functions.
- * Self time in Node's own JavaScript (events, streams, buffers, timers) and in native frames is
- * charged to the nearest caller that belongs to a component (grpc-js, node:http2, a Strata
- * package), so "transport" includes the Node plumbing it drives.
- */
+/** Prints where a Strata child's CPU went over the whole run (profile.ts: by component, top functions). */
 function summarizeProfile(profDir: string, title: string): void {
-  const file = existsSync(profDir) ? readdirSync(profDir).find((f) => f.endsWith('.cpuprofile')) : undefined
+  const file = profileIn(profDir)
   if (file === undefined) {
     console.log(`(no CPU profile was written for ${title})`)
     return
   }
-  const prof = JSON.parse(readFileSync(join(profDir, file), 'utf8')) as {
-    nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }[]
-    samples: number[]
-    timeDeltas: number[]
-  }
-  const self = new Map<number, number>()
-  prof.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0)))
-  const parent = new Map<number, number>()
-  const byId = new Map(prof.nodes.map((node) => [node.id, node]))
-  for (const node of prof.nodes) for (const c of node.children ?? []) parent.set(c, node.id)
-  const own = (url: string, fn: string): string | undefined => {
-    if (url === '') return fn === '(garbage collector)' || fn === '(idle)' || fn === '(program)' ? fn : undefined
-    if (url.includes('grpc-js')) return 'grpc-js'
-    if (url.includes('protobufjs') || url.includes('proto-loader')) return 'protobufjs (codec)'
-    if (url.includes('internal/http2')) return 'node:http2'
-    const m = /packages\/(\w+)\/src\/(?:(api|h2|bench)\/)?/.exec(url)
-    if (m !== null) return m[2] === 'api' ? 'server api handlers' : m[2] === 'h2' ? 'server h2 framing' : `@strata/${m[1]}`
-    if (url.includes('lmdb')) return 'lmdb-js'
-    if (url.includes('sorted-btree')) return 'sorted-btree'
-    return undefined
-  }
-  const component = (id: number): string => {
-    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
-      const node = byId.get(at)!
-      const c = own(node.callFrame.url, node.callFrame.functionName)
-      if (c !== undefined) return c
-    }
-    return 'node (no Strata caller)'
-  }
-  const byComponent = new Map<string, number>()
-  const byFunction = new Map<string, number>()
-  let busy = 0
-  for (const node of prof.nodes) {
-    const t = self.get(node.id) ?? 0
-    if (t === 0) continue
-    const c = component(node.id)
-    byComponent.set(c, (byComponent.get(c) ?? 0) + t)
-    if (c === '(idle)') continue
-    busy += t
-    const f = `${node.callFrame.functionName || '(anonymous)'} ${node.callFrame.url.split('/').slice(-2).join('/')}:${node.callFrame.lineNumber + 1}`
-    byFunction.set(f, (byFunction.get(f) ?? 0) + t)
-  }
-  console.log(`\nWhere the Strata server process (${title}) spends its CPU over the whole run (self time charged to the nearest component, % of non-idle):`)
-  for (const [c, t] of [...byComponent].filter(([c]) => c !== '(idle)').sort((a, b) => b[1] - a[1])) console.log(`  ${c.padEnd(26)} ${((100 * t) / busy).toFixed(1).padStart(5)} %`)
-  console.log('Top functions (self time):')
-  for (const [f, t] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`  ${((100 * t) / busy).toFixed(1).padStart(5)} %  ${f}`)
+  console.log(`\n${formatSummary(summarize(file), `the Strata server process (${title}) over the whole run`, undefined, 15)}`)
 }
 
 const dir = await tempDir('strata-server-bench-')
