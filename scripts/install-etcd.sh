@@ -1,20 +1,33 @@
 #!/usr/bin/env bash
-# Makes sure etcdctl 3.4.x (Debian's etcd-client, 3.4.23 here) is on the PATH for the server's
-# compatibility tests; installs it with apt-get when missing. Exits non-zero, saying why, when it
-# cannot: the tests that need etcdctl then fail instead of skipping silently.
+# Makes sure Debian's etcd 3.4.x tools are on the PATH; installs them with apt-get when missing.
+#   scripts/install-etcd.sh            etcdctl 3.4.x (etcd-client), for the server's compatibility tests
+#   scripts/install-etcd.sh --server   etcdctl and etcd 3.4.x (etcd-client, etcd-server), for pnpm bench:etcd
+# Exits non-zero, saying why, when it cannot: what needs them then fails instead of skipping
+# silently. The etcd-server package is not started by its installation.
 set -euo pipefail
-if command -v etcdctl >/dev/null 2>&1 && etcdctl version 2>/dev/null | grep -q '^etcdctl version: 3\.4\.'; then
+want_server=0
+if [ "${1:-}" = "--server" ]; then want_server=1; fi
+has_ctl() { command -v etcdctl >/dev/null 2>&1 && etcdctl version 2>/dev/null | grep -q '^etcdctl version: 3\.4\.'; }
+has_server() { command -v etcd >/dev/null 2>&1 && etcd --version 2>/dev/null | grep -q '^etcd Version: 3\.4\.'; }
+if has_ctl && { [ "$want_server" = 0 ] || has_server; }; then
   exit 0
 fi
+packages="etcd-client"
+if [ "$want_server" = 1 ]; then packages="etcd-client etcd-server"; fi
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "install-etcd: etcdctl 3.4 is missing and apt-get is unavailable; install etcd-client 3.4.x (Debian) by hand" >&2
+  echo "install-etcd: etcd 3.4 ($packages) is missing and apt-get is unavailable; install Debian's $packages 3.4.x by hand" >&2
   exit 1
 fi
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo -n"; fi
 $SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq etcd-client
-if ! etcdctl version 2>/dev/null | grep -q '^etcdctl version: 3\.4\.'; then
+# shellcheck disable=SC2086
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $packages
+if ! has_ctl; then
   echo "install-etcd: installed etcd-client, but etcdctl is not version 3.4.x: $(etcdctl version 2>&1 | head -1)" >&2
+  exit 1
+fi
+if [ "$want_server" = 1 ] && ! has_server; then
+  echo "install-etcd: installed etcd-server, but etcd is not version 3.4.x: $(etcd --version 2>&1 | head -1)" >&2
   exit 1
 fi
