@@ -7,8 +7,10 @@
 set -euo pipefail
 want_server=0
 if [ "${1:-}" = "--server" ]; then want_server=1; fi
-has_ctl() { command -v etcdctl >/dev/null 2>&1 && etcdctl version 2>/dev/null | grep -q '^etcdctl version: 3\.4\.'; }
-has_server() { command -v etcd >/dev/null 2>&1 && etcd --version 2>/dev/null | grep -q '^etcd Version: 3\.4\.'; }
+# The version text is captured first: `cmd | grep -q` under pipefail fails at random when grep
+# exits before cmd has written everything (SIGPIPE).
+has_ctl() { local v; v=$(etcdctl version 2>/dev/null) || return 1; [[ "$v" == *"etcdctl version: 3.4."* ]]; }
+has_server() { local v; v=$(etcd --version 2>/dev/null) || return 1; [[ "$v" == *"etcd Version: 3.4."* ]]; }
 if has_ctl && { [ "$want_server" = 0 ] || has_server; }; then
   exit 0
 fi
