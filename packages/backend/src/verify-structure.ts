@@ -23,9 +23,10 @@ export const DEFAULT_STRUCTURE_TIMEOUT_MS = 120_000
 const STDERR_KEEP = 4096
 
 /**
- * The child, CommonJS evaluated in place (as the head-scan thread is): opens the file read-only
+ * The child, CommonJS evaluated in place (as the head-scan thread is): checks LMDB's free-page
+ * list by reading its pages (exit 3 with what is wrong on stderr), then opens the file read-only
  * and walks every bucket, printing the entry counts as JSON. An LMDB error exits 2 with its
- * message on stderr.
+ * message on stderr. It reads the file with node:fs, outside the FileSystem seam, as LMDB does.
  */
 const SOURCE = `
 'use strict'
@@ -33,7 +34,108 @@ const { open } = require(process.argv[1])
 const path = process.argv[2]
 const buckets = JSON.parse(process.argv[3])
 const options = JSON.parse(process.argv[4])
+// LMDB's free-page tree (FREE_DBI), read page by page from the file: LMDB reads it only when a
+// write needs pages, so the cursor walk below never reaches it, and a damaged one makes the
+// first such write abort the process. Checks each page's number, kind and bounds, each node's
+// place, each list's length and entries, and the page and entry counts the meta page records.
+// lmdb-js's LMDB keeps its lists unsorted, a negative entry giving the length of a run.
+function checkFreeList(path) {
+  const fs = require('node:fs')
+  const fd = fs.openSync(path, 'r')
+  try {
+    const HDR = 24
+    const read = (at, n) => {
+      const b = Buffer.alloc(n)
+      const got = fs.readSync(fd, b, 0, n, at)
+      if (got !== n) throw new Error('short read at ' + (at))
+      return b
+    }
+    const u64 = (b, at) => b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 2 ** 32
+    const metas = [0, 1].map((p) => read(p * 4096 + HDR, 144))
+    const psize = metas[0].readUInt32LE(24)
+    if (psize !== 4096) metas[1] = read(psize + HDR, 144)
+    const meta = u64(metas[0], 128) >= u64(metas[1], 128) ? metas[0] : metas[1]
+    const lastPg = u64(meta, 120)
+    const root = u64(meta, 64)
+    const depth = meta.readUInt16LE(30)
+    const want = { branch: u64(meta, 32), leaf: u64(meta, 40), overflow: u64(meta, 48), entries: u64(meta, 56) }
+    if (root >= 2 ** 63) return want.entries === 0 && depth === 0 ? undefined : 'no root but ' + (want.entries) + ' entries'
+    const seen = { branch: 0, leaf: 0, overflow: 0, entries: 0 }
+    const visited = new Set()
+    const stack = [[root, 1]]
+    while (stack.length > 0) {
+      const [pg, level] = stack.pop()
+      const where = 'free-list page ' + (pg)
+      if (pg < 2 || pg > lastPg) return 'a free-list page number ' + (pg) + ' outside 2..' + (lastPg)
+      if (visited.has(pg)) return (where) + ' reached twice'
+      visited.add(pg)
+      if (level > depth) return (where) + ' deeper than the tree\\'s depth ' + (depth)
+      const page = read(pg * psize, psize)
+      if (u64(page, 0) !== pg) return (where) + ' holds page number ' + (u64(page, 0))
+      const flags = page.readUInt16LE(18)
+      const lower = page.readUInt16LE(20)
+      const upper = page.readUInt16LE(22)
+      const branch = flags === 0x01
+      if (!branch && flags !== 0x02) return (where) + ' has flags ' + (flags)
+      if (lower % 2 !== 0 || lower > upper || HDR + upper > psize) return (where) + ' has bounds ' + (lower) + '..' + (upper)
+      if (branch) seen.branch++
+      else seen.leaf++
+      if ((level === depth) === branch) return (where) + ' is a ' + (branch ? 'branch' : 'leaf') + ' at level ' + (level) + ' of ' + (depth)
+      for (let i = 0; i < lower / 2; i++) {
+        const at = HDR + page.readUInt16LE(HDR + 2 * i)
+        if (at < HDR + upper || at + 8 > psize) return (where) + ': node ' + (i) + ' at ' + (at) + ' outside its nodes'
+        const lo = page.readUInt16LE(at)
+        const hi = page.readUInt16LE(at + 2)
+        const nflags = page.readUInt16LE(at + 4)
+        const ksize = page.readUInt16LE(at + 6)
+        if (at + 8 + ksize > psize) return (where) + ': node ' + (i) + '\\'s key runs past the page'
+        if (branch) {
+          stack.push([lo + hi * 0x10000 + nflags * 2 ** 32, level + 1])
+          continue
+        }
+        if (ksize !== 8) return (where) + ': a key of ' + (ksize) + ' bytes, not a transaction id'
+        const dsize = lo + hi * 0x10000
+        let data
+        if (nflags === 0x01) {
+          if (at + 16 + ksize > psize) return (where) + ': node ' + (i) + '\\'s overflow page number runs past the page'
+          const opg = u64(page, at + 8 + ksize)
+          if (opg < 2 || opg > lastPg) return (where) + ': overflow page number ' + (opg) + ' outside 2..' + (lastPg)
+          const head = read(opg * psize, HDR)
+          const pages = head.readUInt32LE(20)
+          if (u64(head, 0) !== opg || head.readUInt16LE(18) !== 0x04 || pages < 1 || opg + pages - 1 > lastPg || HDR + dsize > pages * psize) return 'free-list overflow page ' + (opg) + ' does not hold ' + (dsize) + ' bytes'
+          for (let p = opg; p < opg + pages; p++) {
+            if (visited.has(p)) return 'free-list overflow page ' + (p) + ' reached twice'
+            visited.add(p)
+          }
+          seen.overflow += pages
+          data = read(opg * psize + HDR, dsize)
+        } else if (nflags === 0) {
+          if (at + 8 + ksize + dsize > psize) return (where) + ': node ' + (i) + '\\'s data runs past the page'
+          data = page.subarray(at + 8 + ksize, at + 8 + ksize + dsize)
+        } else return (where) + ': node ' + (i) + ' has flags ' + (nflags)
+        seen.entries++
+        const count = dsize >= 8 ? u64(data, 0) : -1
+        if (dsize % 8 !== 0 || count !== dsize / 8 - 1) return (where) + ': a list of ' + (dsize) + ' bytes holding count ' + (count)
+        // lmdb-js's LMDB lists page numbers unsorted, a negative entry the length of a run.
+        for (let j = 1; j <= count; j++) {
+          const id = Number(data.readBigInt64LE(8 * j))
+          if (id >= 0 ? id < 2 || id > lastPg : -id > lastPg) return (where) + ': free-list entry ' + (id) + ' outside 2..' + (lastPg)
+        }
+      }
+    }
+    for (const k of ['branch', 'leaf', 'overflow', 'entries']) if (seen[k] !== want[k]) return 'the free list has ' + (seen[k]) + ' ' + (k) + ' ' + (k === 'entries' ? '' : 'pages ') + 'where its record says ' + (want[k])
+    return undefined
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
 try {
+  const freeListDamage = checkFreeList(path)
+  if (freeListDamage !== undefined) {
+    process.stderr.write(freeListDamage)
+    process.exit(3)
+  }
   const root = open({ path, ...options, readOnly: true })
   const entries = {}
   const decoder = { decode: (bytes, size) => bytes.subarray(0, size), needsStableBuffer: false }
@@ -99,6 +201,7 @@ export async function checkStructure(path: string, options: { timeoutMs?: number
     }
   }
   const lastLine = stderr.trim().split('\n').find((l) => l.length > 0) ?? ''
+  if (code === 3) return { ok: false, ms, reason: `its free-page list is damaged (${lastLine.slice(0, 300)}): the next write needing pages would make LMDB abort or reuse a page in use` }
   if (signal !== null || (code !== null && code > 128)) {
     return { ok: false, ms, reason: `LMDB aborted while reading it (${signal ?? `exit ${code}`}${lastLine === '' ? '' : `: ${lastLine.slice(0, 300)}`}): a damaged page` }
   }

@@ -29,6 +29,47 @@ test('the structure check reports the entries of a sound file and fails a garble
   }
 })
 
+test("the structure check reads LMDB's free-page list, which the cursor walk never reaches: a damaged one fails it", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'strata-structure-'))
+  try {
+    const backend = await LmdbBackend.open(dir)
+    for (let b = 0; b < 6; b++) {
+      backend.write((tx) => {
+        for (let i = 0; i < 300; i++) tx.put('key', new TextEncoder().encode(`k${i}`), new Uint8Array(60).fill(b))
+      })
+      await backend.commit()
+    }
+    await backend.close()
+    const file = join(dir, 'data.mdb')
+    assert.ok((await checkStructure(file)).ok)
+    const bytes = readFileSync(file)
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length)
+    const u64 = (at: number): number => view.getUint32(at, true) + view.getUint32(at + 4, true) * 2 ** 32
+    const meta = u64(24 + 128) >= u64(4096 + 24 + 128) ? 24 : 4096 + 24
+    const root = u64(meta + 64)
+    assert.ok(root >= 2 && root < bytes.length / 4096, `a free-page list exists (root ${root})`)
+    // Its nodes sit at the end of the page: zero the last sector.
+    bytes.fill(0, (root + 1) * 4096 - 512, (root + 1) * 4096)
+    writeFileSync(file, bytes)
+    const report = await checkStructure(file)
+    assert.not.ok(report.ok)
+    if (!report.ok) assert.match(report.reason, /free-page list is damaged/)
+    // What 'unclean' gives up: the file was closed cleanly and its meta pages are as the close
+    // left them, so the default open skips the check (and must not write here).
+    const trusting = await LmdbBackend.open(dir)
+    assert.is(trusting.structureCheck.why, 'clean-close')
+    await trusting.close()
+    try {
+      await LmdbBackend.open(dir, { verifyStructure: 'always' })
+      assert.unreachable()
+    } catch (err) {
+      assert.is((err as { code?: string }).code, 'ERR_BACKEND_CORRUPT', String(err))
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
 test("verifyStructure must be 'always', 'unclean' or a boolean", async () => {
   for (const bad of ['yes', 1, null]) {
     try {
