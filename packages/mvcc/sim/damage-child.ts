@@ -17,7 +17,7 @@ for (let i = 0; i < specs.length; i++) {
   copyFileSync(pristine, file)
   const damage = applyDamage(file, older, spec)
   process.stdout.write(`start ${JSON.stringify({ i, damage })}\n`)
-  const { verdict, detail } = await readBack(trialDir)
+  const { verdict, detail } = await readBack(trialDir, spec)
   process.stdout.write(`result ${JSON.stringify({ ...spec, verdict, damage, detail })}\n`)
 }
 rmSync(trialDir, { recursive: true, force: true })

@@ -1,19 +1,29 @@
 // Damage trials for integrity at rest (issue 17): a closed LmdbBackend + MvccStore data file is
 // damaged (a bit flipped, a 512-byte sector zeroed, the file truncated, a page put back from an
-// older version of the file), reopened and read back key by key in a child process. Every trial
-// must end in a correct read or a typed corruption error (ERR_BACKEND_CORRUPT, ERR_MVCC_CORRUPT):
-// never a wrong value, a silently missing key, an untyped error or a dead process.
+// older version of the file, a page of LMDB's free-page list damaged), reopened and read back key
+// by key in a child process. Every trial must end in a correct read or a typed corruption error
+// (ERR_BACKEND_CORRUPT, ERR_MVCC_CORRUPT): never a wrong value, a silently missing key, an
+// untyped error or a dead process.
+//
+// - free-list: LMDB reads its free-page list only when a write needs pages, so the trial writes
+//   (FREE_LIST_BATCHES committed batches of new keys) after the open, closes, reopens, and reads
+//   back the old keys and the new ones.
+// - after-open: the file changes under a running store (a bit flipped in place, through the
+//   map's page cache) after the open and its checks; then every key is read back. A trial that
+//   hits a record ends in ERR_MVCC_CORRUPT; one that hits a branch page may make LMDB abort the
+//   process, which nothing in the process can prevent (README, "What remains"): the sim counts
+//   those deaths apart (MAY_DIE) instead of failing on them.
 //
 // The trials live in mvcc because they need the backend and the store above it. The trials run in a child (damage-child.ts) that the runner restarts after
 // a death, so a process abort is counted, not suffered.
 import { spawn } from 'node:child_process'
-import { copyFileSync, mkdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs'
+import { closeSync, copyFileSync, mkdirSync, openSync, readFileSync, readSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { Prng } from '@strata/testkit'
 import { LmdbBackend } from '@strata/backend'
 import { MvccStore } from '../src/index.js'
 
-export const DAMAGE_KINDS = ['bit-flip', 'zeroed-sector', 'truncated', 'older-page'] as const
+export const DAMAGE_KINDS = ['bit-flip', 'zeroed-sector', 'truncated', 'older-page', 'free-list', 'after-open'] as const
 export type DamageKind = (typeof DAMAGE_KINDS)[number]
 
 export interface TrialSpec {
@@ -33,6 +43,24 @@ export interface TrialResult extends TrialSpec {
 export const KEYS = 20_000
 const BATCHES = 10
 const PAGE = 4096
+/** Batches of new keys a free-list trial writes after the open (each 500 keys, committed). */
+const FREE_LIST_BATCHES = 4
+const FREE_LIST_KEYS = 500
+/**
+ * Kinds whose 'dead' verdict is counted apart, not failed (backend README, "What remains"):
+ * damage after the open and its checks, which LMDB may abort on; and free-page-list damage the
+ * structure check cannot see (a listed page number changed into another page of the file,
+ * which LMDB then reuses while it is still in use). Every other verdict of these kinds is held
+ * to the same rule as the rest.
+ */
+export const MAY_DIE: ReadonlySet<DamageKind> = new Set(['after-open', 'free-list'])
+
+/** Whether `r` breaks the rule: a wrong value, a silently missing key, an untyped error, or a death of a kind not in MAY_DIE. */
+export function isBad(r: TrialResult): boolean {
+  return r.verdict !== 'ok' && r.verdict !== 'corrupt' && !(r.verdict === 'dead' && MAY_DIE.has(r.kind))
+}
+/** LMDB's meta (lmdb-env.ts): MDB_meta after the 24-byte page header; the free tree's root at +64, the txnid at +128. */
+const META_OFFSET = 24
 const clock = { now: () => 0, setTimer: () => ({ cancel() {} }) }
 
 export function keyOf(i: number): string {
@@ -92,6 +120,33 @@ export function applyDamage(file: string, older: string, spec: TrialSpec): strin
       truncateSync(file, at)
       return `truncated to ${at} of ${size} bytes`
     }
+    case 'free-list': {
+      // Damage in the bytes the page uses: its flags and bounds, its node pointers and its
+      // nodes (txnid keys, lists of free page numbers), which LMDB packs at the page's end.
+      const root = freeListRoot(buf)
+      if (root === undefined) return 'no free-page list (no damage)'
+      const page = buf.subarray(root * PAGE, (root + 1) * PAGE)
+      const view = new DataView(page.buffer, page.byteOffset, PAGE)
+      const lower = view.getUint16(20, true)
+      const upper = view.getUint16(22, true)
+      if (rng.int(2) === 0) {
+        const used = [...Array.from({ length: 8 + lower }, (_, i) => 16 + i), ...Array.from({ length: PAGE - 24 - upper }, (_, i) => 24 + upper + i)]
+        const at = used[rng.int(used.length)]!
+        const bit = rng.int(8)
+        page[at]! ^= 1 << bit
+        writeFileSync(file, buf)
+        return `bit ${bit} of byte ${at} of the free-page list's root, page ${root} (its nodes at ${24 + upper}..${PAGE})`
+      }
+      const first = Math.floor((24 + upper) / 512)
+      const at = 512 * (first + rng.int(PAGE / 512 - first))
+      page.fill(0, at, at + 512)
+      writeFileSync(file, buf)
+      return `512 bytes zeroed at ${at} of the free-page list's root, page ${root} (its nodes at ${24 + upper}..${PAGE})`
+    }
+    case 'after-open': {
+      const { at, bit } = afterOpenDamage(size, spec)
+      return `bit ${bit} of byte ${at} (page ${Math.floor(at / PAGE)}) flipped after the open`
+    }
     case 'older-page': {
       const old = readFileSync(older)
       const pages = Math.floor(Math.min(old.length, size) / PAGE)
@@ -108,22 +163,82 @@ export function applyDamage(file: string, older: string, spec: TrialSpec): strin
   }
 }
 
-/** Reads every key back from `dir` and says how that went. */
-export async function readBack(dir: string): Promise<{ verdict: Verdict; detail: string }> {
+/** The root page of the newest meta page's free-page tree, or undefined when it has none. */
+export function freeListRoot(buf: Uint8Array): number | undefined {
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.length)
+  const u64 = (at: number): number => view.getUint32(at, true) + view.getUint32(at + 4, true) * 2 ** 32
+  const newest = u64(META_OFFSET + 128) >= u64(PAGE + META_OFFSET + 128) ? 0 : 1
+  const root = u64(newest * PAGE + META_OFFSET + 64)
+  return root >= buf.length / PAGE || root < 2 ? undefined : root
+}
+
+/** Where an after-open trial flips its bit: past the two meta pages. */
+export function afterOpenDamage(size: number, spec: TrialSpec): { at: number; bit: number } {
+  const rng = new Prng(spec.seed)
+  return { at: 2 * PAGE + rng.int(size - 2 * PAGE), bit: rng.int(8) }
+}
+
+/** Flips the after-open trial's bit in place (pwrite: the running LMDB's map sees it). */
+function flipInPlace(file: string, spec: TrialSpec): void {
+  const { at, bit } = afterOpenDamage(statSync(file).size, spec)
+  const fd = openSync(file, 'r+')
+  try {
+    const b = Buffer.alloc(1)
+    readSync(fd, b, 0, 1, at)
+    b[0]! ^= 1 << bit
+    writeSync(fd, b, 0, 1, at)
+  } finally {
+    closeSync(fd)
+  }
+}
+
+function newKeyOf(i: number): string {
+  return `new/${String(i).padStart(6, '0')}`
+}
+
+/** Whether `store` holds exactly KEYS keys (and `extra` new ones) with their values. */
+function compare(store: MvccStore, extra: number): { verdict: Verdict; detail: string } {
+  const { kvs } = store.range(keyOf(0), 'key0')
+  const seen = new Map(kvs.map((kv) => [Buffer.from(kv.key).toString('latin1'), Buffer.from(kv.value).toString('latin1')]))
+  for (let i = 0; i < KEYS; i++) {
+    const v = seen.get(keyOf(i))
+    if (v === undefined) return { verdict: 'missing-key', detail: `${keyOf(i)} missing (${seen.size} keys read)` }
+    if (v !== valueOf(i)) return { verdict: 'wrong-value', detail: `${keyOf(i)} = ${JSON.stringify(v.slice(0, 40))}` }
+  }
+  if (seen.size !== KEYS) return { verdict: 'wrong-value', detail: `${seen.size - KEYS} keys too many` }
+  const added = store.range('new/', 'new0').kvs
+  for (let i = 0; i < extra; i++) {
+    const kv = added[i]
+    if (kv === undefined || Buffer.from(kv.key).toString('latin1') !== newKeyOf(i)) return { verdict: 'missing-key', detail: `${newKeyOf(i)} missing (${added.length} new keys read)` }
+    if (Buffer.from(kv.value).toString('latin1') !== valueOf(i)) return { verdict: 'wrong-value', detail: `${newKeyOf(i)} = ${JSON.stringify(Buffer.from(kv.value).toString('latin1').slice(0, 40))}` }
+  }
+  if (added.length !== extra) return { verdict: 'wrong-value', detail: `${added.length - extra} new keys too many` }
+  return { verdict: 'ok', detail: '' }
+}
+
+/** Reads every key back from `dir` (damaged as `spec` says) and says how that went. */
+export async function readBack(dir: string, spec?: TrialSpec): Promise<{ verdict: Verdict; detail: string }> {
   let backend: LmdbBackend | undefined
   let store: MvccStore | undefined
   try {
     backend = await LmdbBackend.open(dir, { clock })
     store = await MvccStore.open(backend)
-    const { kvs } = store.range(keyOf(0), 'key0')
-    const seen = new Map(kvs.map((kv) => [Buffer.from(kv.key).toString('latin1'), Buffer.from(kv.value).toString('latin1')]))
-    for (let i = 0; i < KEYS; i++) {
-      const v = seen.get(keyOf(i))
-      if (v === undefined) return { verdict: 'missing-key', detail: `${keyOf(i)} missing (${seen.size} keys read)` }
-      if (v !== valueOf(i)) return { verdict: 'wrong-value', detail: `${keyOf(i)} = ${JSON.stringify(v.slice(0, 40))}` }
+    if (spec?.kind === 'after-open') flipInPlace(join(dir, 'data.mdb'), spec)
+    if (spec?.kind !== 'free-list') return compare(store, 0)
+    // The free-page list is read by writes that need pages: write, close, reopen, read all.
+    for (let b = 0; b < FREE_LIST_BATCHES; b++) {
+      store.write((txn) => {
+        for (let i = b * FREE_LIST_KEYS; i < (b + 1) * FREE_LIST_KEYS; i++) txn.put(newKeyOf(i), valueOf(i))
+      })
+      await backend.commit()
     }
-    if (seen.size !== KEYS) return { verdict: 'wrong-value', detail: `${seen.size - KEYS} keys too many` }
-    return { verdict: 'ok', detail: '' }
+    await store.close()
+    await backend.close()
+    store = undefined
+    backend = undefined
+    backend = await LmdbBackend.open(dir, { clock })
+    store = await MvccStore.open(backend)
+    return compare(store, FREE_LIST_BATCHES * FREE_LIST_KEYS)
   } catch (err) {
     const code = (err as { code?: unknown }).code
     const message = (err as Error).message ?? String(err)
