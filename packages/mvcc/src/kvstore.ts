@@ -217,6 +217,24 @@ export class MvccStore {
     return this.#state.corrupt
   }
 
+  /**
+   * Calls `fn` with each ERR_MVCC_CORRUPT this store meets while it runs (a read of a damaged
+   * or missing record, a restore's rebuild), in a microtask after the operation that met it
+   * failed; at once (in a microtask) when the store has met one already. A member raises its
+   * CORRUPT alarm from it. Returns the function that stops the calls. A throw of `fn` is its own
+   * (an uncaught exception), so `fn` should not throw.
+   */
+  onCorruption(fn: (err: MvccError) => void): () => void {
+    if (typeof fn !== 'function') throw invalidArgument(`onCorruption needs a function, got ${describe(fn)}`)
+    const listener = (err: MvccError): void => fn(err)
+    this.#state.corruptionListeners.add(listener)
+    const already = this.#state.corrupt
+    if (already !== undefined) queueMicrotask(() => listener(already))
+    return () => {
+      this.#state.corruptionListeners.delete(listener)
+    }
+  }
+
   /** The revision of the last write txn with changes (1 for a new store). */
   get revision(): number {
     return this.#state.currentRev

@@ -34,9 +34,17 @@ export class StoreState {
     this.location = location
   }
 
-  /** Records `err` as the store's corruption (the first one stays) and returns it to throw. */
+  /** Called with every corruption met (MvccStore.onCorruption). */
+  readonly corruptionListeners = new Set<(err: MvccError) => void>()
+
+  /**
+   * Records `err` as the store's corruption (the first one stays), tells the listeners (each
+   * in a microtask of its own: a listener never runs inside the read that met the damage) and
+   * returns it to throw.
+   */
   markCorrupt(err: MvccError): MvccError {
     this.corrupt ??= err
+    for (const fn of this.corruptionListeners) queueMicrotask(() => fn(err))
     return err
   }
 }

@@ -53,6 +53,38 @@ test('a flipped bit in a stored value is ERR_MVCC_CORRUPT naming revision, key a
   assert.is(text(store.range('beta').kvs[0]!.value), 'two')
 })
 
+test('onCorruption hears each damaged read after it failed, a late listener the damage met before; unsubscribed, nothing', async () => {
+  const backend = memoryBackend()
+  const store = await MvccStore.open(backend)
+  store.put('alpha', 'one')
+  store.put('beta', 'two')
+  const heard: string[] = []
+  const stop = store.onCorruption((err) => heard.push(`${err.code} ${(err.context as { key?: string }).key}`))
+  store.range('beta')
+  await Promise.resolve()
+  assert.equal(heard, [], 'intact reads are not heard')
+  damage(backend, encodeRevision({ main: 2, sub: 0 }), (v) => {
+    v[v.length - 1]! ^= 0x04
+    return v
+  })
+  assert.is(codeOf(() => store.range('alpha')), 'ERR_MVCC_CORRUPT')
+  assert.equal(heard, [], 'not inside the failing read')
+  await Promise.resolve()
+  assert.equal(heard, ['ERR_MVCC_CORRUPT alpha'])
+  assert.is(codeOf(() => store.range('alpha')), 'ERR_MVCC_CORRUPT')
+  await Promise.resolve()
+  assert.is(heard.length, 2, 'every damaged read is heard')
+  const late: string[] = []
+  store.onCorruption((err) => late.push(err.code))
+  await Promise.resolve()
+  assert.equal(late, ['ERR_MVCC_CORRUPT'], 'a listener added after the damage hears it at once')
+  stop()
+  assert.is(codeOf(() => store.range('alpha')), 'ERR_MVCC_CORRUPT')
+  await Promise.resolve()
+  assert.is(heard.length, 2)
+  assert.is(codeOf(() => store.onCorruption(undefined as never)), 'ERR_MVCC_INVALID_ARGUMENT')
+})
+
 test('open checks every record: a damaged one fails the open with ERR_MVCC_CORRUPT', async () => {
   const { store, backend } = await newStore()
   for (let i = 0; i < 50; i++) store.put(`k${i}`, `v${i}`)
