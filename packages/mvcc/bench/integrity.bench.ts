@@ -3,9 +3,12 @@
 //    (checksum per record, totals written per txn) and without (benchIntegrityChecks off),
 //    the put windows alternating on/off so drift hits both alike;
 // 2. restart of the N-key store in new processes (integrity-restart-child.ts), alternating:
-//    full (structure check in a child process + record checks), records only, none;
-// 3. data file size: the store (record format 2) against the same records in format 1 (37-byte
-//    header, no checksum) written straight through the backend.
+//    always (structure check in a child process + record checks: what a restart after a crash
+//    costs by default), default (after a clean close: the marker skips the structure check;
+//    record checks), off (neither);
+// 3. data file size right after the load: the store (record format 2) against the same records
+//    in format 1 (37-byte header, no checksum) written straight through the backend;
+// 4. the checks' own CPU: xxh32 of N records of the loaded size, ns per record.
 // Prints `RESULT mvcc.integrity.*` lines; BENCH_QUICK=1 uses 100k keys and short windows.
 import { spawnSync } from 'node:child_process'
 import { statSync } from 'node:fs'
@@ -14,7 +17,7 @@ import { fileURLToPath } from 'node:url'
 import { LmdbBackend } from '@strata/backend'
 import { printResult, quick, tempDir } from '@strata/testkit'
 import { MvccStore } from '../src/index.js'
-import { benchIntegrityChecks, encodeRevision } from '../src/internal.js'
+import { KV_HEADER_BYTES, benchIntegrityChecks, checksum, encodeRevision, recordSeed } from '../src/internal.js'
 
 const N = quick ? 100_000 : 1_000_000
 const LABEL = quick ? '100k' : '1M'
@@ -41,8 +44,12 @@ async function load(path: string, checks: boolean): Promise<{ ms: number; store:
   return { ms: performance.now() - t0, store, backend }
 }
 
+const size = (p: string): number => statSync(join(dir.path, p, 'data.mdb')).size
 const loadOff = await load(join(dir.path, 'off'), false)
 const loadOn = await load(join(dir.path, 'on'), true)
+// Before the put windows add their revisions to the stores.
+const sizeOn = size('on')
+const sizeOff = size('off')
 console.log(`load of ${N} keys: checks on ${loadOn.ms.toFixed(0)} ms, off ${loadOff.ms.toFixed(0)} ms`)
 
 /** Single puts (100-key working set) for WINDOW_MS on `s`, with the checks as `checks`; puts/s. */
@@ -93,31 +100,51 @@ for (let i = 0; i < N; i += 1000) {
 await legacyBackend.close()
 
 const child = fileURLToPath(new URL('./integrity-restart-child.ts', import.meta.url))
-function restart(mode: 'full' | 'records' | 'off'): { ms: number; backendMs: number; keys: number } {
+type Restart = { ms: number; backendMs: number; structureMs: number; why: string; keys: number }
+function restart(mode: 'always' | 'default' | 'off'): Restart {
   const r = spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', child, join(dir.path, 'on'), mode], { encoding: 'utf8' })
   if (r.status !== 0) throw new Error(`restart child failed: ${r.stderr}`)
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as { ms: number; backendMs: number; keys: number }
+  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as Restart
+  const want = { always: 'always', default: 'clean-close', off: 'off' }[mode]
+  if (out.why !== want) throw new Error(`restart ${mode}: the backend reported ${out.why}, not ${want}`)
+  return out
 }
-const restarts = { full: [] as number[], records: [] as number[], off: [] as number[], structure: [] as number[] }
+const restarts = { always: [] as number[], default: [] as number[], off: [] as number[], structure: [] as number[] }
 for (let r = 0; r < RESTARTS; r++) {
-  const full = restart('full')
-  restarts.full.push(full.ms)
-  restarts.structure.push(full.backendMs)
-  restarts.records.push(restart('records').ms)
+  const always = restart('always')
+  restarts.always.push(always.ms)
+  restarts.structure.push(always.structureMs)
+  restarts.default.push(restart('default').ms)
   restarts.off.push(restart('off').ms)
 }
 
-const size = (p: string): number => statSync(join(dir.path, p, 'data.mdb')).size
+// The checks' CPU alone: the checksum of every record (checkRecord's xxh32, seeded by revision).
+const record = new Uint8Array(KV_HEADER_BYTES + keyOf(0).length + value.length).fill(0x62)
+const revKey = encodeRevision({ main: 2, sub: 0 })
+let sink = 0
+const hashRuns: number[] = []
+for (let r = 0; r < 3; r++) {
+  const t0 = performance.now()
+  for (let i = 0; i < N; i++) sink ^= checksum(record, 5, record.length, recordSeed(revKey, 0, 17) ^ i)
+  hashRuns.push(((performance.now() - t0) * 1e6) / N)
+}
+if (sink === 0.5) console.log(sink)
+
 console.log(`puts/s on ${on.map((x) => x.toFixed(0)).join(' ')}, off ${off.map((x) => x.toFixed(0)).join(' ')}`)
-console.log(`restart ms: full ${restarts.full.map((x) => x.toFixed(0)).join(' ')} (structure check + backend open ${restarts.structure.map((x) => x.toFixed(0)).join(' ')}), records ${restarts.records.map((x) => x.toFixed(0)).join(' ')}, off ${restarts.off.map((x) => x.toFixed(0)).join(' ')}`)
+console.log(`restart ms: always ${restarts.always.map((x) => x.toFixed(0)).join(' ')} (of which the structure check ${restarts.structure.map((x) => x.toFixed(0)).join(' ')}), default after a clean close ${restarts.default.map((x) => x.toFixed(0)).join(' ')}, off ${restarts.off.map((x) => x.toFixed(0)).join(' ')}`)
+console.log(`xxh32 per ${record.length}-byte record: ${hashRuns.map((x) => x.toFixed(0)).join(' ')} ns; data file right after the load: on ${(sizeOn / 2 ** 20).toFixed(1)} MiB, off ${(sizeOff / 2 ** 20).toFixed(1)} MiB`)
 printResult(`mvcc.integrity.load.on.${LABEL}`, (N / loadOn.ms) * 1000, 'keys/s')
 printResult(`mvcc.integrity.load.off.${LABEL}`, (N / loadOff.ms) * 1000, 'keys/s')
 printResult('mvcc.integrity.put.on', median(on), 'ops/s')
 printResult('mvcc.integrity.put.off', median(off), 'ops/s')
-printResult(`mvcc.integrity.restart.full.${LABEL}`, median(restarts.full), 'ms')
+printResult(`mvcc.integrity.restart.always.${LABEL}`, median(restarts.always), 'ms')
 printResult(`mvcc.integrity.restart.structure-check.${LABEL}`, median(restarts.structure), 'ms')
-printResult(`mvcc.integrity.restart.records.${LABEL}`, median(restarts.records), 'ms')
+printResult(`mvcc.integrity.restart.default-clean.${LABEL}`, median(restarts.default), 'ms')
 printResult(`mvcc.integrity.restart.off.${LABEL}`, median(restarts.off), 'ms')
-printResult(`mvcc.integrity.size.format2.${LABEL}`, size('on') / 2 ** 20, 'MiB')
+printResult(`mvcc.integrity.restart.ratio.default-clean-vs-off`, median(restarts.default) / median(restarts.off), 'ratio')
+printResult(`mvcc.integrity.restart.ratio.always-vs-off`, median(restarts.always) / median(restarts.off), 'ratio')
+printResult('mvcc.integrity.put.ratio.on-vs-off', median(on) / median(off), 'ratio')
+printResult('mvcc.integrity.checksum.ns_per_record', median(hashRuns), 'ns')
+printResult(`mvcc.integrity.size.format2.${LABEL}`, sizeOn / 2 ** 20, 'MiB')
 printResult(`mvcc.integrity.size.format1.${LABEL}`, size('format1') / 2 ** 20, 'MiB')
 await dir.cleanup()
