@@ -10,6 +10,7 @@ import { loadEtcdProto } from './api/proto.js'
 import { bytesMembersOption, intOption } from './api/options.js'
 import type { Req } from './api/kv.js'
 import { ServerError } from './peer/errors.js'
+import { type GrpcObserver, grpcJsInterceptor } from './metrics.js'
 
 export interface GrpcServerOptions extends Omit<ApiOptions, 'store'> {
   /**
@@ -28,6 +29,8 @@ export interface GrpcServerOptions extends Omit<ApiOptions, 'store'> {
   readonly maxReceiveMessageBytes?: number
   /** How long `close()` lets calls in flight finish before cutting them, in ms. Default 2,000. */
   readonly closeGraceMs?: number
+  /** Counts every call (grpc_server_* metrics: `ServerMetrics#grpc`). Default: none. */
+  readonly observer?: GrpcObserver
 }
 
 export interface GrpcServer {
@@ -76,7 +79,7 @@ const FORWARD_TIMEOUT_MS = 5_000
  * keep-alive and time-to-live), one cached client per URL. Presents the server's own
  * certificate when the leader's URL is https (its client-cert auth then accepts it).
  */
-function grpcForwarder(tls: GrpcServerOptions['tls']): LeaderForwarder & { close(): void } {
+export function grpcForwarder(tls: GrpcServerOptions['tls']): LeaderForwarder & { close(): void } {
   const pkg = loadPackageDefinition(loadEtcdProto()) as unknown as { etcdserverpb: { Lease: new (address: string, creds: ReturnType<typeof clientCredentials.createInsecure>) => Client } }
   const clients = new Map<string, Client & Record<string, any>>()
   const leaseClient = (urls: readonly string[]): Client & Record<string, any> => {
@@ -140,6 +143,7 @@ export function createGrpcServer(options: { readonly store: Store } & GrpcServer
     'grpc.max_send_message_length': -1,
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.http2.min_ping_interval_without_data_ms': 5_000,
+    ...(options.observer === undefined ? {} : { interceptors: [grpcJsInterceptor(options.observer)] }),
   })
   const streams = new Set<{ end(): void }>()
   let closed = false

@@ -1,5 +1,6 @@
 import type { StatusResponse } from '@strata/embed'
-import type { FileHandle, FileSystem } from '@strata/seams'
+import type { Failpoint, FileHandle, FileSystem } from '@strata/seams'
+import { ResponderBuilder, type ServerInterceptor, ServerInterceptingCall, ServerListenerBuilder } from '@grpc/grpc-js'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { TransportStats } from './peer/tcp-transport.js'
 
@@ -14,6 +15,70 @@ export interface GrpcObserver {
   handled(type: string, service: string, method: string, code: string): void
   received(type: string, service: string, method: string): void
   sent(type: string, service: string, method: string): void
+  /**
+   * The counts of one method, for a server to bump on its hot path (plain increments: no label
+   * hashing per call); read at scrape time. Ask once per method, at the server's construction.
+   */
+  method(type: string, service: string, method: string): GrpcMethodCounts
+}
+
+/** Running counts of one gRPC method; `handled[code]` by numeric status code (0 OK … 16 Unauthenticated). */
+export interface GrpcMethodCounts {
+  started: number
+  received: number
+  sent: number
+  readonly handled: number[]
+}
+
+/** gRPC status names by code, as go-grpc-prometheus labels grpc_code. */
+export const GRPC_CODE_NAMES: readonly string[] = [
+  'OK', 'Canceled', 'Unknown', 'InvalidArgument', 'DeadlineExceeded', 'NotFound', 'AlreadyExists', 'PermissionDenied',
+  'ResourceExhausted', 'FailedPrecondition', 'Aborted', 'OutOfRange', 'Unimplemented', 'Internal', 'Unavailable', 'DataLoss', 'Unauthenticated',
+]
+
+/** The go-grpc-prometheus name of a status code (`Unknown` for one outside 0..16). */
+export function grpcCodeName(code: number): string {
+  return GRPC_CODE_NAMES[code] ?? 'Unknown'
+}
+
+/** go-grpc-prometheus's grpc_type of a method. */
+export function grpcType(requestStream: boolean, responseStream: boolean): string {
+  return requestStream ? (responseStream ? 'bidi_stream' : 'client_stream') : responseStream ? 'server_stream' : 'unary'
+}
+
+/**
+ * A grpc-js server interceptor that counts every call into `observer` (the lean server counts
+ * in its own code): started when the call starts, each message received and sent, handled with
+ * the status sent — or Canceled when the client goes away first.
+ */
+export function grpcJsInterceptor(observer: GrpcObserver): ServerInterceptor {
+  const byPath = new Map<string, GrpcMethodCounts>()
+  return (def, call) => {
+    let c = byPath.get(def.path)
+    if (c === undefined) {
+      const m = /^\/([^/]+)\/([^/]+)$/.exec(def.path)
+      c = observer.method(grpcType(def.requestStream, def.responseStream), m?.[1] ?? def.path, m?.[2] ?? '')
+      byPath.set(def.path, c)
+    }
+    const counts = c
+    let ended = false
+    const end = (code: number): void => {
+      if (ended) return
+      ended = true
+      counts.handled[code] = (counts.handled[code] ?? 0) + 1
+    }
+    return new ServerInterceptingCall(call, new ResponderBuilder()
+      .withStart((next) => {
+        counts.started++
+        next(new ServerListenerBuilder()
+          .withOnReceiveMessage((msg, go) => { counts.received++; go(msg) })
+          .withOnCancel(() => end(1))
+          .build())
+      })
+      .withSendMessage((msg, go) => { counts.sent++; go(msg) })
+      .withSendStatus((status, go) => { end(status.code ?? 2); go(status) })
+      .build())
+  }
 }
 
 /** Where the figures come from; each is read at scrape time. */
@@ -22,6 +87,8 @@ export interface MetricsSources {
   readonly memberId: number
   /** The store's status (embed's `maintenance.status()`); undefined or throwing while it is closed. */
   readonly status: () => StatusResponse | undefined
+  /** Proposals waiting to apply and failed since open (embed's `maintenance.proposals()`); undefined or throwing while closed. */
+  readonly proposals?: () => { readonly pending: number; readonly failed: number } | undefined
   /** The peer transport's counters, when there is one. */
   readonly transport?: () => TransportStats
   /** `--quota-backend-bytes`, reported as etcd_server_quota_backend_bytes. */
@@ -45,6 +112,8 @@ export class ServerMetrics {
   readonly registry = new Registry()
   readonly grpc: GrpcObserver
   readonly #walFsync: Histogram
+  readonly #backendCommit: Histogram
+  #commitStartedAt: number | undefined
   readonly #leaderChanges: Counter
   readonly #src: MetricsSources
   #lastLeader = 0
@@ -79,6 +148,19 @@ export class ServerMetrics {
       name: 'etcd_disk_wal_fsync_duration_seconds', help: 'The latency distributions of fsync called by WAL.', registers: r,
       buckets: Array.from({ length: 14 }, (_, i) => 0.001 * 2 ** i),
     })
+    this.#backendCommit = new Histogram({
+      name: 'etcd_disk_backend_commit_duration_seconds', help: 'The latency distributions of commit called by backend.', registers: r,
+      buckets: Array.from({ length: 14 }, (_, i) => 0.001 * 2 ** i),
+    })
+    const proposals = (): { pending: number; failed: number } | undefined => {
+      try {
+        return src.proposals?.()
+      } catch {
+        return undefined
+      }
+    }
+    new Gauge({ name: 'etcd_server_proposals_pending', help: 'The current number of pending proposals to commit.', registers: r, collect() { const p = proposals(); if (p !== undefined) this.set(p.pending) } })
+    new Counter({ name: 'etcd_server_proposals_failed_total', help: 'The total number of failed proposals seen.', registers: r, collect() { const p = proposals(); if (p !== undefined) { this.reset(); this.inc(p.failed) } } })
     if (src.transport !== undefined) this.#peerMetrics(src.transport)
     this.grpc = this.#grpcMetrics()
     if (src.processMetrics !== false) collectDefaultMetrics({ register: this.registry })
@@ -95,6 +177,23 @@ export class ServerMetrics {
     if (leader !== 0 && leader !== this.#lastLeader) {
       if (this.#lastLeader !== 0) this.#leaderChanges.inc()
       this.#lastLeader = leader
+    }
+  }
+
+  /**
+   * A Failpoint for embed's `failpoint` option that only observes (never throws): the time from
+   * `backendBeforeCommit` (the commit's transaction begins) to `backendAfterCommit` (it is
+   * durable) goes into etcd_disk_backend_commit_duration_seconds, as etcd times bbolt's commit.
+   * The backend runs one commit at a time, so one start time suffices; `next` is called after.
+   */
+  backendCommitProbe(next?: Failpoint): Failpoint {
+    return (name) => {
+      if (name === 'backendBeforeCommit') this.#commitStartedAt = performance.now()
+      else if (name === 'backendAfterCommit' && this.#commitStartedAt !== undefined) {
+        this.#backendCommit.observe((performance.now() - this.#commitStartedAt) / 1000)
+        this.#commitStartedAt = undefined
+      }
+      next?.(name)
     }
   }
 
@@ -151,17 +250,51 @@ export class ServerMetrics {
   }
 
   #grpcMetrics(): GrpcObserver {
+    // Plain numbers per method, bumped by the servers and copied into the counters at scrape
+    // time: prom-client's inc with labels hashes them on every call (~1 µs, four times a call).
+    const slots = new Map<string, { labels: Record<string, string>; counts: GrpcMethodCounts }>()
+    const slot = (t: string, s: string, m: string): GrpcMethodCounts => {
+      const key = `${t}\0${s}\0${m}`
+      let e = slots.get(key)
+      if (e === undefined) {
+        e = { labels: { grpc_type: t, grpc_service: s, grpc_method: m }, counts: { started: 0, received: 0, sent: 0, handled: new Array<number>(GRPC_CODE_NAMES.length).fill(0) } }
+        slots.set(key, e)
+      }
+      return e.counts
+    }
     const r = [this.registry]
-    const started = new Counter({ name: 'grpc_server_started_total', help: 'Total number of RPCs started on the server.', labelNames: GRPC_LABELS, registers: r })
-    const handled = new Counter({ name: 'grpc_server_handled_total', help: 'Total number of RPCs completed on the server, regardless of success or failure.', labelNames: [...GRPC_LABELS, 'grpc_code'], registers: r })
-    const received = new Counter({ name: 'grpc_server_msg_received_total', help: 'Total number of RPC stream messages received on the server.', labelNames: GRPC_LABELS, registers: r })
-    const sent = new Counter({ name: 'grpc_server_msg_sent_total', help: 'Total number of gRPC stream messages sent by the server.', labelNames: GRPC_LABELS, registers: r })
-    const l = (t: string, s: string, m: string): Record<string, string> => ({ grpc_type: t, grpc_service: s, grpc_method: m })
+    const each = (pick: 'started' | 'received' | 'sent') => function (this: Counter) {
+      this.reset()
+      for (const e of slots.values()) if (e.counts[pick] > 0) this.inc(e.labels, e.counts[pick])
+    }
+    new Counter({ name: 'grpc_server_started_total', help: 'Total number of RPCs started on the server.', labelNames: GRPC_LABELS, registers: r, collect: each('started') })
+    new Counter({ name: 'grpc_server_msg_received_total', help: 'Total number of RPC stream messages received on the server.', labelNames: GRPC_LABELS, registers: r, collect: each('received') })
+    new Counter({ name: 'grpc_server_msg_sent_total', help: 'Total number of gRPC stream messages sent by the server.', labelNames: GRPC_LABELS, registers: r, collect: each('sent') })
+    new Counter({
+      name: 'grpc_server_handled_total', help: 'Total number of RPCs completed on the server, regardless of success or failure.', labelNames: [...GRPC_LABELS, 'grpc_code'], registers: r,
+      collect() {
+        this.reset()
+        for (const e of slots.values()) {
+          e.counts.handled.forEach((n, code) => {
+            if (n !== undefined && n > 0) this.inc({ ...e.labels, grpc_code: grpcCodeName(code) }, n)
+          })
+        }
+      },
+    })
+    const codeOf = (name: string): number => {
+      const i = GRPC_CODE_NAMES.indexOf(name)
+      return i < 0 ? 2 : i
+    }
     return {
-      started: (t, s, m) => started.inc(l(t, s, m)),
-      handled: (t, s, m, code) => handled.inc({ ...l(t, s, m), grpc_code: code }),
-      received: (t, s, m) => received.inc(l(t, s, m)),
-      sent: (t, s, m) => sent.inc(l(t, s, m)),
+      started: (t, s, m) => { slot(t, s, m).started++ },
+      handled: (t, s, m, code) => {
+        const h = slot(t, s, m).handled
+        const i = codeOf(code)
+        h[i] = (h[i] ?? 0) + 1
+      },
+      received: (t, s, m) => { slot(t, s, m).received++ },
+      sent: (t, s, m) => { slot(t, s, m).sent++ },
+      method: slot,
     }
   }
 }

@@ -40,6 +40,13 @@ test('a member added with etcdctl member add joins with --initial-cluster-state 
     await eventually('b serves join/29', async () => (await etcdctl([epB, 'get', 'join/29', '--print-value-only'])).stdout.trim() === 'v29')
     assert.ok(b.logLines().some((l) => l.msg === 'restore progress'), `b did not restore a snapshot:\n${b.stderr()}`)
     assert.is(JSON.parse(readFileSync(join(dir, 'b', 'strata-member.json'), 'utf8')).memberId.toString(16), id)
+    // b published its name and client URLs at start (member add carried its peer URLs only).
+    await eventually('member list shows b started with its client URL', async () =>
+      new RegExp(`^${id}, started, b, http://127.0.0.1:${bp}, http://127.0.0.1:${bc}, false$`, 'm').test((await etcdctl([epA, 'member', 'list'])).stdout))
+    // A keep-alive sent to the follower (an endpoint with a scheme) reaches the leader's lessor.
+    const lease = /lease ([0-9a-f]+) granted/.exec((await etcdctl([epA, 'lease', 'grant', '60'])).stdout)![1]!
+    const kept = await etcdctl([`--endpoints=http://127.0.0.1:${bc}`, 'lease', 'keep-alive', '--once', lease])
+    assert.match(kept.stdout, new RegExp(`lease ${lease} keepalived with TTL\\(\\d+\\)`), kept.stderr)
 
     b.proc.kill('SIGKILL')
     await b.exited

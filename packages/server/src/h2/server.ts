@@ -13,6 +13,7 @@ import { type EtcdHandlers, createEtcdHandlers } from '../api/handlers.js'
 import type { Req } from '../api/kv.js'
 import { loadEtcdProto } from '../api/proto.js'
 import type { GrpcServer, GrpcServerOptions } from '../grpc-server.js'
+import { type GrpcMethodCounts, grpcType } from '../metrics.js'
 import { H2Error } from './errors.js'
 import { FAST_CODECS } from './fast-codec.js'
 import {
@@ -56,6 +57,8 @@ interface Method {
   /** Request decoding: the fast codec where there is one, else proto-loader's. */
   decode(bytes: Buffer): Req
   encode(response: unknown): Buffer
+  /** The method's grpc_server_* counts, with an observer. */
+  counts: GrpcMethodCounts | undefined
 }
 
 interface ServerStream extends StreamState {
@@ -63,6 +66,8 @@ interface ServerStream extends StreamState {
   ctx: CallContext
   headersSent: boolean
   halfClosed: boolean
+  /** Its status was sent (counted as handled with it); a stream released otherwise was cancelled. */
+  ended: boolean
   /** The request of a unary or server-streaming call. */
   request: Req | undefined
   /** Watch / keep-alive state. */
@@ -178,7 +183,7 @@ class ServerSession extends H2Session<ServerStream> {
     const token = header(headers, 'token')
     const s: ServerStream = {
       id: sid, sendWindow: this.peerInitialWindow, recvUnacked: 0, partial: undefined, done: false,
-      method: undefined, ctx: token === undefined ? {} : { token }, headersSent: false, halfClosed: false, request: undefined,
+      method: undefined, ctx: token === undefined ? {} : { token }, headersSent: false, halfClosed: false, ended: false, request: undefined,
     }
     this.streams.set(sid, s)
     this.active++
@@ -197,6 +202,7 @@ class ServerSession extends H2Session<ServerStream> {
       return
     }
     s.method = method
+    if (method.counts !== undefined) method.counts.started++
     if (method.kind === 'watch') this.startWatch(s)
     else if (method.kind === 'keepalive') this.startKeepAlive(s)
     if (endStream) this.onDataEnd(s)
@@ -212,6 +218,7 @@ class ServerSession extends H2Session<ServerStream> {
       this.finish(s, { code: 13, details: `grpc: error unmarshalling request: ${(e as Error).message}` })
       return
     }
+    if (method.counts !== undefined) method.counts.received++
     if (s.onRequest !== undefined) s.onRequest(req)
     else if (s.request !== undefined) this.finish(s, { code: 12, details: 'grpc: a unary call sent a second request message' })
     else s.request = req
@@ -277,6 +284,7 @@ class ServerSession extends H2Session<ServerStream> {
         this.sendHeaders(s.id, RESPONSE_HEADERS, false)
         s.headersSent = true
         this.sendMessage(s, bytes, false)
+        if (method.counts !== undefined) method.counts.sent++
         this.finish(s, null)
       },
       (err: unknown) => this.finishWithError(s, err),
@@ -296,6 +304,8 @@ class ServerSession extends H2Session<ServerStream> {
       s.headersSent = true
     }
     this.sendMessage(s, s.method!.encode(resp), false)
+    const counts = s.method!.counts
+    if (counts !== undefined) counts.sent++
     if (this.queuedBytes < HIGH_WATER_BYTES && this.socket.writableLength < HIGH_WATER_BYTES) return Promise.resolve()
     return new Promise((resolve, reject) => this.waiters.push(() => (s.done || this.failure !== undefined ? reject(closedError()) : resolve())))
   }
@@ -351,6 +361,14 @@ class ServerSession extends H2Session<ServerStream> {
   /** Ends `s` with grpc-status 0 (`null`) or an error, as trailers (or a trailers-only response). */
   private finish(s: ServerStream, status: { code: number; details: string } | null): void {
     if (s.done) return
+    if (!s.ended) {
+      s.ended = true
+      const counts = s.method?.counts
+      if (counts !== undefined) {
+        const code = status === null ? 0 : status.code
+        counts.handled[code] = (counts.handled[code] ?? 0) + 1
+      }
+    }
     if (status === null) {
       if (!s.headersSent) this.sendHeaders(s.id, RESPONSE_HEADERS, false)
       s.headersSent = true
@@ -367,6 +385,11 @@ class ServerSession extends H2Session<ServerStream> {
   /** Forgets `s` (its end was sent, or the client reset it, or the connection went). */
   private release(s: ServerStream): void {
     if (s.done) return
+    if (!s.ended) {
+      s.ended = true
+      const counts = s.method?.counts
+      if (counts !== undefined) counts.handled[1] = (counts.handled[1] ?? 0) + 1 // Canceled: reset by the client, or its connection went
+    }
     this.dropPartial(s)
     s.done = true
     this.streams.delete(s.id)
@@ -415,7 +438,8 @@ class LeanServer implements GrpcServer {
         const fast = options.fastCodecs === false ? undefined : FAST_CODECS.get(m.path)
         const decode = fast === undefined ? (b: Buffer) => m.requestDeserialize(b) as Req : (b: Buffer) => fast.decode(b) ?? (m.requestDeserialize(b) as Req)
         const encode = fast === undefined ? (v: unknown) => m.responseSerialize(v) : (v: unknown) => fast.encode(v) ?? m.responseSerialize(v)
-        this.methods.set(m.path, { kind, def: m, decode, encode, ...(unary === undefined ? {} : { unary }) })
+        const counts = options.observer?.method(grpcType(m.requestStream, m.responseStream), `etcdserverpb.${service}`, name)
+        this.methods.set(m.path, { kind, def: m, decode, encode, counts, ...(unary === undefined ? {} : { unary }) })
       }
     }
   }
