@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { tempDir } from '@strata/testkit'
 import { test } from 'uvu'
-import { type Progress, open, restoreSnapshot } from '../src/index.js'
+import { InProcessNetwork, type Progress, type Store, open, restoreSnapshot } from '../src/index.js'
 
 const text = (b: Uint8Array): string => Buffer.from(b).toString()
 
@@ -63,6 +63,42 @@ test('restoreSnapshot: a new member opens with the snapshot\'s keys, lease, user
     assert.equal(existsSync(cut), false)
     assert.equal(existsSync(`${cut}.restoring`), false)
   } finally {
+    await d.cleanup()
+  }
+})
+
+test('restoreSnapshot: three members restored from one stream form the new cluster, elect a leader and replicate', async () => {
+  const d = await tempDir('strata-restore3-')
+  const stores: Store[] = []
+  try {
+    const src = await open({ dir: join(d.path, 'src'), tickMs: 20, bcryptCost: 4 })
+    for (let i = 0; i < 5; i++) await src.put(`k${i}`, `v${i}`)
+    const revision = (await src.get('k0')).header.revision
+    const chunks: Uint8Array[] = []
+    for await (const c of src.maintenance.snapshot()) chunks.push(c.slice())
+    await src.close()
+    const members = [{ id: 11, name: 'a' }, { id: 12, name: 'b' }, { id: 13, name: 'c' }]
+    const net = new InProcessNetwork()
+    for (const m of members) {
+      const dir = join(d.path, m.name)
+      await restoreSnapshot((async function* () { yield* chunks })(), dir, { members })
+      stores.push(await open({ dir, memberId: m.id, initialCluster: members, transport: net.transport(m.id), tickMs: 10, electionTicks: 10, bcryptCost: 4 }))
+    }
+    let leader: Store | undefined
+    for (let i = 0; i < 500 && leader === undefined; i++) {
+      leader = stores.find((s) => s.maintenance.status().leader === s.maintenance.status().header.memberId)
+      if (leader === undefined) await new Promise((r) => setTimeout(r, 10))
+    }
+    assert.ok(leader !== undefined, 'no leader elected')
+    const w = await leader.put('after', 'x')
+    assert.equal(w.header.revision, revision + 1)
+    for (const s of stores) {
+      const got = await s.get('k', { prefix: true })
+      assert.equal(got.kvs.length, 5)
+      assert.deepEqual(s.cluster.members().members.map((m) => m.name), ['a', 'b', 'c'])
+    }
+  } finally {
+    for (const s of stores) await s.close()
     await d.cleanup()
   }
 })
