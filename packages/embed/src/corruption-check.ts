@@ -21,10 +21,19 @@ const dec = new TextDecoder()
  * every member for its hashKV at the leader's revision; a member whose hash differs at the same
  * revision and compact revision gets the CORRUPT alarm, proposed through the log, after which
  * every member refuses writes (ERR_APPLY_CORRUPT_ALARM) until an operator repairs it.
+ *
+ * A member also raises the alarm for itself when its own mvcc store meets damage while it runs
+ * (ERR_MVCC_CORRUPT: a read of a record that fails its checksum or is missing, issue 17), with
+ * or without peers: no hash comparison could find that sooner, and a sole member has no peer
+ * to compare with.
  */
 export class CorruptionCheck {
   readonly #member: Member
   #timer: Timer | undefined
+  /** Invariant: set from start() until stop(). */
+  #unsubscribe: (() => void) | undefined
+  /** Invariant: true while a proposal of this member's own CORRUPT alarm is in flight. */
+  #raising = false
   /** Invariant: the leader's own hash per revision asked about in the current round. */
   #mine = new Map<number, { hash: string; compactRevision: number }>()
 
@@ -33,6 +42,7 @@ export class CorruptionCheck {
   }
 
   start(): void {
+    this.#unsubscribe ??= this.#member.sm.mvcc.onCorruption(() => this.#raiseOwn())
     const ms = this.#member.o.corruptCheckIntervalMs
     if (ms === 0 || this.#member.o.transport === undefined) return
     this.#timer = this.#member.o.clock.setTimer(ms, () => {
@@ -44,6 +54,24 @@ export class CorruptionCheck {
 
   stop(): void {
     this.#timer?.cancel()
+    this.#unsubscribe?.()
+    this.#unsubscribe = undefined
+  }
+
+  /**
+   * Proposes the CORRUPT alarm for this member (once: not while one is in flight or raised). A
+   * proposal that fails (no leader yet) is tried again at the next damaged read.
+   */
+  #raiseOwn(): void {
+    const m = this.#member
+    if (m.closed || this.#raising) return
+    if (m.sm.alarms.list().some((a) => a.memberId === m.memberId && a.alarm === 'corrupt')) return
+    this.#raising = true
+    void m.propose({ kind: 'alarm', action: 'activate', memberId: m.memberId, alarm: 'corrupt' }, { username: m.sm.auth.enabled ? 'root' : '', authRevision: m.sm.auth.revision })
+      .catch(() => {})
+      .finally(() => {
+        this.#raising = false
+      })
   }
 
   /** One round, on the leader: hash here, ask the others for the same revision. */
