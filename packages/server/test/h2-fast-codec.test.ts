@@ -1,9 +1,10 @@
-// The lean server's hand codecs for Put and Range against proto-loader's: the same requests
+// The lean server's hand codecs for Put, Range, DeleteRange and Txn against proto-loader's: the same requests
 // decode to what the handlers read the same way, the same responses decode back equal, and
 // anything outside their reach falls back (undefined).
 import assert from 'node:assert/strict'
 import { test } from 'uvu'
 import { loadEtcdProto } from '../src/api/proto.js'
+import { txnBody } from '../src/api/kv.js'
 import { FAST_CODECS } from '../src/h2/fast-codec.js'
 
 type Def = { requestSerialize(v: unknown): Buffer; requestDeserialize(b: Buffer): Record<string, unknown>; responseSerialize(v: unknown): Buffer; responseDeserialize(b: Buffer): unknown }
@@ -61,6 +62,89 @@ test('what the fast codecs do not handle falls back to proto-loader', () => {
   assert.equal(put.decode(Buffer.from([0x0a, 0x05, 0x6b])), undefined) // truncated
   assert.equal(put.encode({ header: { cluster_id: -1, member_id: 1, revision: 1, raft_term: 1 } }), undefined)
   assert.equal(put.encode({ header: { cluster_id: 1, member_id: 1, revision: 1, raft_term: 1 }, extra: 1 }), undefined)
+})
+
+const b = (s: string): Buffer => Buffer.from(s)
+
+test('DeleteRange requests decode as proto-loader decodes them; Txn requests read the same to the handlers (nested txns, every compare target)', () => {
+  sameRequest('DeleteRange', { key: b('a') })
+  sameRequest('DeleteRange', { key: b('a'), range_end: b('z'), prev_kv: true })
+  const txns: Record<string, unknown>[] = [
+    {},
+    { success: [{ request_put: { key: b('k'), value: b('v') } }] },
+    {
+      compare: [
+        { result: 'EQUAL', target: 'VERSION', key: b('a'), version: 0 },
+        { result: 'GREATER', target: 'CREATE', key: b('b'), create_revision: 2 ** 40 },
+        { result: 'LESS', target: 'MOD', key: b('c'), mod_revision: 7, range_end: b('d') },
+        { result: 'NOT_EQUAL', target: 'VALUE', key: b('e'), value: b('x') },
+        { result: 'EQUAL', target: 'LEASE', key: b('f'), lease: 99 },
+        { key: b('g') },
+      ],
+      success: [
+        { request_range: { key: b('a'), range_end: b('b'), limit: 3, sort_order: 'DESCEND', sort_target: 'VALUE', keys_only: true, count_only: false, revision: 5 } },
+        { request_put: { key: b('k'), value: b('v'), lease: 12, prev_kv: true } },
+        { request_delete_range: { key: b('d'), range_end: b([0] as unknown as string), prev_kv: true } },
+        { request_txn: { compare: [{ target: 'MOD', key: b('z'), mod_revision: 1 }], success: [{ request_put: { key: b('n'), value: b('') } }], failure: [{ request_range: { key: b('n') } }] } },
+      ],
+      failure: [{ request_put: { key: b('f'), value: Buffer.alloc(1000, 2) } }, { request_delete_range: { key: b('q') } }],
+    },
+    { success: Array.from({ length: 128 }, (_, i) => ({ request_put: { key: b(`key-${i}`), value: Buffer.alloc(32, i) } })) },
+  ]
+  for (const t of txns) {
+    const bytes = kv.Txn!.requestSerialize(t)
+    const fast = FAST_CODECS.get('/etcdserverpb.KV/Txn')!.decode(bytes)
+    assert.ok(fast !== undefined, `Txn ${JSON.stringify(t).slice(0, 200)} fell back`)
+    assert.deepEqual(txnBody(fast), txnBody(kv.Txn!.requestDeserialize(bytes)))
+  }
+})
+
+test('DeleteRange and Txn responses encode to what proto-loader decodes back as its own encoding', () => {
+  const header = { cluster_id: 2 ** 52 + 3, member_id: 1, revision: 123456, raft_term: 9 }
+  const kv1 = { key: b('k'), create_revision: 5, mod_revision: 6, version: 2, value: Buffer.alloc(300, 1), lease: 0 }
+  const kv2 = { key: b('z'), create_revision: 0, mod_revision: 0, version: 0, value: Buffer.alloc(0), lease: 2 ** 45 }
+  const cases: [string, unknown][] = [
+    ['DeleteRange', { header, deleted: 0, prev_kvs: [] }],
+    ['DeleteRange', { header, deleted: 2, prev_kvs: [kv1, kv2] }],
+    ['Txn', { header, succeeded: false, responses: [] }],
+    ['Txn', { header, succeeded: true, responses: Array.from({ length: 128 }, (_, i) => ({ response_put: { header: { revision: 1000 + i } } })) }],
+    ['Txn', {
+      header, succeeded: true, responses: [
+        { response_range: { header: { revision: 5 }, kvs: [kv1, kv2], more: true, count: 2 } },
+        { response_range: { header: { revision: 5 }, kvs: [], more: false, count: 0 } },
+        { response_put: { header: { revision: 6 }, prev_kv: kv1 } },
+        { response_delete_range: { header: { revision: 7 }, deleted: 1, prev_kvs: [kv2] } },
+        { response_txn: { header: { revision: 8 }, succeeded: false, responses: [{ response_put: { header: { revision: 8 } } }, { response_txn: { header: { revision: 8 }, succeeded: true, responses: [] } }] } },
+      ],
+    }],
+  ]
+  for (const [method, resp] of cases) {
+    const fast = FAST_CODECS.get(`/etcdserverpb.KV/${method}`)!.encode(resp)
+    assert.ok(fast !== undefined, `${method} fell back`)
+    const d = kv[method]!
+    assert.deepEqual(d.responseDeserialize(fast), d.responseDeserialize(d.responseSerialize(resp)))
+  }
+})
+
+test('Txn and DeleteRange: what the fast codecs do not handle falls back to proto-loader', () => {
+  const txn = FAST_CODECS.get('/etcdserverpb.KV/Txn')!
+  const del = FAST_CODECS.get('/etcdserverpb.KV/DeleteRange')!
+  // a RequestOp carrying two members of its oneof: field 2 (put) and field 3 (delete_range)
+  const put = kv.Put!.requestSerialize({ key: b('k') })
+  const twoMembers = Buffer.concat([Buffer.from([0x12, put.length + 2 + put.length + 2, 0x12, put.length]), put, Buffer.from([0x1a, put.length]), put])
+  assert.equal(txn.decode(Buffer.concat([Buffer.from([0x12, twoMembers.length - 2]), twoMembers.subarray(2)])), undefined)
+  // a Compare with two members of target_union (version = 4 and lease = 8)
+  const cmp = Buffer.from([0x1a, 0x01, 0x61, 0x20, 0x01, 0x40, 0x02])
+  assert.equal(txn.decode(Buffer.concat([Buffer.from([0x0a, cmp.length]), cmp])), undefined)
+  // an unknown field inside a nested put; an enum value beyond the known ones
+  assert.equal(txn.decode(Buffer.from([0x12, 0x07, 0x12, 0x05, 0x0a, 0x01, 0x6b, 0x38, 0x01])), undefined)
+  assert.equal(txn.decode(Buffer.from([0x0a, 0x05, 0x08, 0x09, 0x1a, 0x01, 0x61])), undefined)
+  assert.equal(del.decode(Buffer.from([0x0a, 0x05, 0x6b])), undefined) // truncated
+  const header = { cluster_id: 1, member_id: 1, revision: 1, raft_term: 1 }
+  assert.equal(txn.encode({ header, succeeded: true, responses: [{ response_put: { header: {} }, response_range: { header: {} } }] }), undefined)
+  assert.equal(txn.encode({ header, succeeded: true, responses: [{ response_put: { header: { revision: -1 } } }] }), undefined)
+  assert.equal(txn.encode({ header, succeeded: true, responses: [], extra: 1 }), undefined)
+  assert.equal(del.encode({ header, deleted: 2 ** 60, prev_kvs: [] }), undefined)
 })
 
 test.run()

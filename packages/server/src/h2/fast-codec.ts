@@ -1,4 +1,5 @@
-// Hand-written protobuf codecs for the lean server's hottest calls (KV Put and Range): the
+// Hand-written protobuf codecs for the lean server's hottest calls (KV Put, Range, DeleteRange
+// and Txn, nested txns included): the
 // request decoded straight into the sparse object the api handlers read (an absent field is its
 // default to them, as for proto-loader), the response encoded from the handler's object in two
 // passes (sizes, then bytes into one Buffer). Anything outside what they handle — an unknown
@@ -15,39 +16,97 @@ export interface FastCodec {
 
 const copy = (r: FieldReader): Buffer => Buffer.from(r.buf.subarray(r.start, r.end))
 
-/** Field number -> [name, kind]: bytes fields are copied out of the receive buffer; ints must be safe. */
-type Schema = Record<number, readonly [string, 'bytes' | 'int' | 'bool']>
+/** A message decoder over `buf[from, to)`: the handlers' sparse object, or undefined to fall back. */
+type Decode = (buf: Uint8Array, from: number, to: number) => Record<string, unknown> | undefined
 
-function decoder(schema: Schema): (bytes: Buffer) => Req | undefined {
-  return (bytes) => {
+/**
+ * A field's kind: bytes (copied out of the receive buffer), a safe non-negative int, a bool, an
+ * enum with `enum` values (its number: the handlers take a number or a name), a nested message
+ * (appearing once: protobuf would merge a repeated one, proto-loader replaces it, so fall back),
+ * or a repeated message.
+ */
+type Kind = 'bytes' | 'int' | 'bool' | { readonly enum: number } | { readonly msg: Decode } | { readonly repeated: Decode }
+/** Field number -> [name, kind]. */
+type Schema = Record<number, readonly [string, Kind]>
+
+/** `oneof`: names of which at most one may be present (several on the wire: fall back). */
+function messageDecoder(schema: Schema, oneof: readonly string[] = []): Decode {
+  return (buf, from, to) => {
     const out: Record<string, unknown> = {}
-    const r = new FieldReader(bytes)
-    try {
-      while (r.next()) {
-        const f = schema[r.field]
-        if (f === undefined) return undefined
-        const [name, kind] = f
-        if (kind === 'bytes') {
-          if (r.wire !== 2) return undefined
-          out[name] = copy(r)
+    const r = new FieldReader(buf, from, to)
+    while (r.next()) {
+      const f = schema[r.field]
+      if (f === undefined) return undefined
+      const [name, kind] = f
+      if (kind === 'bytes') {
+        if (r.wire !== 2) return undefined
+        out[name] = copy(r)
+      } else if (kind === 'int' || kind === 'bool') {
+        if (r.wire !== 0 || !Number.isSafeInteger(r.num)) return undefined
+        out[name] = kind === 'bool' ? r.num !== 0 : r.num
+      } else if ('enum' in kind) {
+        if (r.wire !== 0 || r.num >= kind.enum) return undefined
+        out[name] = r.num
+      } else {
+        if (r.wire !== 2) return undefined
+        const sub = 'msg' in kind ? kind.msg(buf, r.start, r.end) : kind.repeated(buf, r.start, r.end)
+        if (sub === undefined) return undefined
+        if ('msg' in kind) {
+          if (name in out) return undefined
+          out[name] = sub
         } else {
-          if (r.wire !== 0 || !Number.isSafeInteger(r.num)) return undefined
-          out[name] = kind === 'bool' ? r.num !== 0 : r.num
+          const list = out[name] as Record<string, unknown>[] | undefined
+          if (list === undefined) out[name] = [sub]
+          else list.push(sub)
         }
       }
-    } catch {
-      return undefined // malformed: let the generic decoder report it
     }
-    return out as Req
+    if (oneof.length > 1) {
+      let n = 0
+      for (const name of oneof) if (name in out) n++
+      if (n > 1) return undefined
+    }
+    return out
+  }
+}
+
+/** A top-level decoder: malformed input (a FieldReader throw) falls back too, and the generic decoder reports it. */
+function decoder(decode: Decode): (bytes: Buffer) => Req | undefined {
+  return (bytes) => {
+    try {
+      return decode(bytes, 0, bytes.length) as Req | undefined
+    } catch {
+      return undefined
+    }
   }
 }
 
 const PUT_REQUEST: Schema = { 1: ['key', 'bytes'], 2: ['value', 'bytes'], 3: ['lease', 'int'], 4: ['prev_kv', 'bool'], 5: ['ignore_value', 'bool'], 6: ['ignore_lease', 'bool'] }
 const RANGE_REQUEST: Schema = {
-  1: ['key', 'bytes'], 2: ['range_end', 'bytes'], 3: ['limit', 'int'], 4: ['revision', 'int'], 5: ['sort_order', 'int'], 6: ['sort_target', 'int'],
+  1: ['key', 'bytes'], 2: ['range_end', 'bytes'], 3: ['limit', 'int'], 4: ['revision', 'int'], 5: ['sort_order', { enum: 3 }], 6: ['sort_target', { enum: 5 }],
   7: ['serializable', 'bool'], 8: ['keys_only', 'bool'], 9: ['count_only', 'bool'], 10: ['min_mod_revision', 'int'], 11: ['max_mod_revision', 'int'],
   12: ['min_create_revision', 'int'], 13: ['max_create_revision', 'int'],
 }
+const DELETE_RANGE_REQUEST: Schema = { 1: ['key', 'bytes'], 2: ['range_end', 'bytes'], 3: ['prev_kv', 'bool'] }
+/** Compare { result = 1, target = 2, key = 3, oneof target_union { version = 4, create_revision = 5, mod_revision = 6, value = 7, lease = 8 }, range_end = 64 }. */
+const COMPARE: Schema = {
+  1: ['result', { enum: 4 }], 2: ['target', { enum: 5 }], 3: ['key', 'bytes'], 4: ['version', 'int'], 5: ['create_revision', 'int'], 6: ['mod_revision', 'int'],
+  7: ['value', 'bytes'], 8: ['lease', 'int'], 64: ['range_end', 'bytes'],
+}
+const decodePut = messageDecoder(PUT_REQUEST)
+const decodeRange = messageDecoder(RANGE_REQUEST)
+const decodeDeleteRange = messageDecoder(DELETE_RANGE_REQUEST)
+const decodeCompare = messageDecoder(COMPARE, ['version', 'create_revision', 'mod_revision', 'value', 'lease'])
+/** TxnRequest { compare = 1, success = 2, failure = 3 } with RequestOp { oneof request { range = 1, put = 2, delete_range = 3, txn = 4 } }. */
+const TXN_REQUEST: Schema = {}
+const decodeTxn = messageDecoder(TXN_REQUEST)
+const decodeRequestOp = messageDecoder(
+  { 1: ['request_range', { msg: decodeRange }], 2: ['request_put', { msg: decodePut }], 3: ['request_delete_range', { msg: decodeDeleteRange }], 4: ['request_txn', { msg: decodeTxn }] },
+  ['request_range', 'request_put', 'request_delete_range', 'request_txn'],
+)
+TXN_REQUEST[1] = ['compare', { repeated: decodeCompare }]
+TXN_REQUEST[2] = ['success', { repeated: decodeRequestOp }]
+TXN_REQUEST[3] = ['failure', { repeated: decodeRequestOp }]
 
 // ------------------------------------------------------------------ encoding
 
@@ -88,17 +147,21 @@ function writeBytes(buf: Buffer, pos: number, field: number, b: Uint8Array | und
   return pos + b.length
 }
 
-function headerSize(h: PbHeader): number {
-  return intSize(ok(h.cluster_id)) + intSize(ok(h.member_id)) + intSize(ok(h.revision)) + intSize(ok(h.raft_term))
+/** An optional int field: absent is 0 (not written), as proto-loader treats it. */
+const opt = (v: unknown): number => (v === undefined ? 0 : ok(v))
+
+/** A header's content size; the nested responses of a txn carry a partial header ({ revision }). */
+function headerSize(h: Partial<PbHeader>): number {
+  return intSize(opt(h.cluster_id)) + intSize(opt(h.member_id)) + intSize(opt(h.revision)) + intSize(opt(h.raft_term))
 }
 
-function writeHeader(buf: Buffer, pos: number, h: PbHeader, size: number): number {
+function writeHeader(buf: Buffer, pos: number, h: Partial<PbHeader>, size: number): number {
   buf[pos++] = (1 << 3) | 2
   pos = writeVarint(buf, pos, size)
-  pos = writeInt(buf, pos, 1, h.cluster_id)
-  pos = writeInt(buf, pos, 2, h.member_id)
-  pos = writeInt(buf, pos, 3, h.revision)
-  return writeInt(buf, pos, 4, h.raft_term)
+  pos = writeInt(buf, pos, 1, h.cluster_id ?? 0)
+  pos = writeInt(buf, pos, 2, h.member_id ?? 0)
+  pos = writeInt(buf, pos, 3, h.revision ?? 0)
+  return writeInt(buf, pos, 4, h.raft_term ?? 0)
 }
 
 function kvSize(kv: PbKeyValue): number {
@@ -152,8 +215,143 @@ function encodeRange(resp: unknown): Buffer | undefined {
   return buf
 }
 
+// DeleteRangeResponse { header = 1, deleted = 2, prev_kvs = 3 }; TxnResponse { header = 1,
+// succeeded = 2, responses = 3 } with ResponseOp { oneof response { range = 1, put = 2,
+// delete_range = 3, txn = 4 } }. A size pass records every nested message's size in pre-order
+// (`sizes`); the write pass takes them back in the same order.
+
+type Obj = Record<string, unknown>
+const RANGE_KEYS = ['header', 'kvs', 'more', 'count']
+const PUT_KEYS = ['header', 'prev_kv']
+const DELETE_KEYS = ['header', 'deleted', 'prev_kvs']
+const TXN_KEYS = ['header', 'succeeded', 'responses']
+const OP_KINDS = ['response_range', 'response_put', 'response_delete_range', 'response_txn'] as const
+
+/** The content size of a header (when present) as field 1: 0 when absent. */
+function headerField(h: unknown): number {
+  if (h === undefined || h === null) return 0
+  if (typeof h !== 'object') return NaN
+  return nested(headerSize(h as Partial<PbHeader>))
+}
+
+function kvList(v: unknown, sizes: number[]): number {
+  if (v === undefined) return 0
+  if (!Array.isArray(v)) return NaN
+  let total = 0
+  for (const kv of v as PbKeyValue[]) {
+    const k = kvSize(kv)
+    sizes.push(k)
+    total += nested(k)
+  }
+  return total
+}
+
+/** Content size of a Range/Put/DeleteRange/Txn response (nested or not), its nested sizes pushed in write order. */
+function responseSize(kind: (typeof OP_KINDS)[number], r: Obj, sizes: number[]): number {
+  if (typeof r !== 'object' || r === null) return NaN
+  let total = headerField(r.header)
+  switch (kind) {
+    case 'response_range':
+      if (!known(r, RANGE_KEYS)) return NaN
+      total += kvList(r.kvs, sizes) + (r.more === true ? 2 : 0) + intSize(opt(r.count))
+      break
+    case 'response_put':
+      if (!known(r, PUT_KEYS)) return NaN
+      if (r.prev_kv !== undefined && r.prev_kv !== null) {
+        const k = kvSize(r.prev_kv as PbKeyValue)
+        sizes.push(k)
+        total += nested(k)
+      }
+      break
+    case 'response_delete_range':
+      if (!known(r, DELETE_KEYS)) return NaN
+      total += intSize(opt(r.deleted)) + kvList(r.prev_kvs, sizes)
+      break
+    case 'response_txn': {
+      if (!known(r, TXN_KEYS)) return NaN
+      total += r.succeeded === true ? 2 : 0
+      const ops = r.responses ?? []
+      if (!Array.isArray(ops)) return NaN
+      for (const op of ops as Obj[]) {
+        if (typeof op !== 'object' || op === null) return NaN
+        const keys = Object.keys(op)
+        const k = keys[0] as (typeof OP_KINDS)[number]
+        if (keys.length !== 1 || !OP_KINDS.includes(k)) return NaN
+        const at = sizes.length
+        sizes.push(0)
+        const inner = responseSize(k, op[k] as Obj, sizes)
+        sizes[at] = inner
+        total += nested(nested(inner))
+      }
+      break
+    }
+  }
+  return total
+}
+
+function writeKvList(buf: Buffer, pos: number, field: number, v: unknown, sizes: number[], at: { i: number }): number {
+  if (v === undefined) return pos
+  for (const kv of v as PbKeyValue[]) pos = writeKv(buf, pos, field, kv, sizes[at.i++]!)
+  return pos
+}
+
+/** Writes a response's content (the fields, not its own tag and length). */
+function writeResponse(buf: Buffer, pos: number, kind: (typeof OP_KINDS)[number], r: Obj, sizes: number[], at: { i: number }): number {
+  if (r.header !== undefined && r.header !== null) {
+    const h = r.header as Partial<PbHeader>
+    pos = writeHeader(buf, pos, h, headerSize(h))
+  }
+  switch (kind) {
+    case 'response_range':
+      pos = writeKvList(buf, pos, 2, r.kvs, sizes, at)
+      if (r.more === true) {
+        buf[pos++] = 3 << 3
+        buf[pos++] = 1
+      }
+      return writeInt(buf, pos, 4, opt(r.count))
+    case 'response_put':
+      return r.prev_kv !== undefined && r.prev_kv !== null ? writeKv(buf, pos, 2, r.prev_kv as PbKeyValue, sizes[at.i++]!) : pos
+    case 'response_delete_range':
+      pos = writeInt(buf, pos, 2, opt(r.deleted))
+      return writeKvList(buf, pos, 3, r.prev_kvs, sizes, at)
+    case 'response_txn': {
+      if (r.succeeded === true) {
+        buf[pos++] = 2 << 3
+        buf[pos++] = 1
+      }
+      for (const op of (r.responses ?? []) as Obj[]) {
+        const k = Object.keys(op)[0] as (typeof OP_KINDS)[number]
+        const inner = sizes[at.i++]!
+        buf[pos++] = (3 << 3) | 2 // TxnResponse.responses
+        pos = writeVarint(buf, pos, nested(inner))
+        buf[pos++] = ((OP_KINDS.indexOf(k) + 1) << 3) | 2 // the ResponseOp's member
+        pos = writeVarint(buf, pos, inner)
+        pos = writeResponse(buf, pos, k, op[k] as Obj, sizes, at)
+      }
+      return pos
+    }
+  }
+}
+
+/** A top-level response of `kind` (its header required), or undefined to fall back. */
+function responseEncoder(kind: (typeof OP_KINDS)[number]): (resp: unknown) => Buffer | undefined {
+  return (resp) => {
+    const r = resp as Obj
+    if (typeof r !== 'object' || r === null || r.header === undefined) return undefined
+    const sizes: number[] = []
+    const total = responseSize(kind, r, sizes)
+    if (Number.isNaN(total)) return undefined
+    const buf = Buffer.allocUnsafe(total)
+    const end = writeResponse(buf, 0, kind, r, sizes, { i: 0 })
+    if (end !== total) throw new Error(`fast-codec: ${kind} wrote ${end} bytes, sized ${total}`)
+    return buf
+  }
+}
+
 /** The fast codecs by gRPC path. */
 export const FAST_CODECS: ReadonlyMap<string, FastCodec> = new Map([
-  ['/etcdserverpb.KV/Put', { decode: decoder(PUT_REQUEST), encode: encodePut }],
-  ['/etcdserverpb.KV/Range', { decode: decoder(RANGE_REQUEST), encode: encodeRange }],
+  ['/etcdserverpb.KV/Put', { decode: decoder(decodePut), encode: encodePut }],
+  ['/etcdserverpb.KV/Range', { decode: decoder(decodeRange), encode: encodeRange }],
+  ['/etcdserverpb.KV/DeleteRange', { decode: decoder(decodeDeleteRange), encode: responseEncoder('response_delete_range') }],
+  ['/etcdserverpb.KV/Txn', { decode: decoder(decodeTxn), encode: responseEncoder('response_txn') }],
 ])
