@@ -239,6 +239,7 @@ export class Member {
     const node = new RawNode({
       id: o.memberId, storage, rng, applied: kept,
       electionTick: o.electionTicks, heartbeatTick: 1, checkQuorum: true, preVote: true,
+      ...(o.simTuning.raftMaxSizePerMsgBytes === undefined ? {} : { maxSizePerMsgBytes: o.simTuning.raftMaxSizePerMsgBytes }),
       ...(o.plantedBugs.commitPreviousTerm === true ? { [RAFT_PLANTED_BUGS]: o.plantedBugs } : {}),
     })
     if (o.transport !== undefined) await snapshotStreamReady()

@@ -1,7 +1,7 @@
 import type { Backend } from '@strata/backend'
 import { type Clock, type Failpoint, type FileSystem, type Rng, type Transport, cryptoRng, noFailpoint, nodeFileSystem, systemClock } from '@strata/seams'
 import { EmbedError } from './errors.js'
-import { NO_PLANTED_BUGS, PLANTED_BUGS, type PlantedBugs } from './planted-bugs.js'
+import { NO_PLANTED_BUGS, NO_SIM_TUNING, PLANTED_BUGS, type PlantedBugs, SIM_TUNING, type SimTuning } from './planted-bugs.js'
 
 /** A member of the initial cluster: its id and the URLs its peers reach it at (informational in-process). */
 export interface InitialMember {
@@ -90,6 +90,8 @@ export interface ResolvedOptions {
   readonly failpoint: Failpoint
   /** Internal (@strata/embed/internal): deliberate bugs for the simulation; none by default. */
   readonly plantedBugs: PlantedBugs
+  /** Internal (@strata/embed/internal): the simulation's settings; none by default. */
+  readonly simTuning: SimTuning
 }
 
 function int(o: Record<string, unknown>, name: string, dflt: number, min: number, max: number): number {
@@ -153,5 +155,6 @@ export function resolveOptions(options: OpenOptions): ResolvedOptions {
     fs: options.fs ?? nodeFileSystem,
     failpoint: options.failpoint ?? noFailpoint,
     plantedBugs: (options as { [PLANTED_BUGS]?: PlantedBugs })[PLANTED_BUGS] ?? NO_PLANTED_BUGS,
+    simTuning: (options as { [SIM_TUNING]?: SimTuning })[SIM_TUNING] ?? NO_SIM_TUNING,
   }
 }

@@ -18,3 +18,19 @@ export interface PlantedBugs {
 export const PLANTED_BUGS: unique symbol = Symbol.for('strata.embed.plantedBugs')
 
 export const NO_PLANTED_BUGS: PlantedBugs = Object.freeze({})
+
+/**
+ * Settings only the simulation's scripted scenarios use (internal, like the planted bugs).
+ * `raftMaxSizePerMsgBytes`: raft's cap on the entries of one append message (etcd's
+ * MaxSizePerMsg; default 1 MiB, and one entry always goes): 1 sends one entry per message, as
+ * Raft §5.4.2's Figure 8 needs (a follower acknowledging an earlier term's entry without the
+ * leader's own).
+ */
+export interface SimTuning {
+  readonly raftMaxSizePerMsgBytes?: number
+}
+
+/** The open() option key that carries SimTuning. */
+export const SIM_TUNING: unique symbol = Symbol.for('strata.embed.simTuning')
+
+export const NO_SIM_TUNING: SimTuning = Object.freeze({})
