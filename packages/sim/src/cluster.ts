@@ -3,6 +3,7 @@
 // pending batch does not) per member, every random choice from one seeded Prng.
 import { MemoryBackend } from '@strata/backend'
 import { type OpenOptions, type Store, open } from '@strata/embed'
+import { SIM_TUNING } from '@strata/embed/internal'
 import type { FailpointName } from '@strata/seams'
 import { type CrashMode, Prng, SimClock, SimFileSystem, SimNetwork } from '@strata/testkit'
 import { KillSwitch, MemberClock, Port, faultyFs } from './env.js'
@@ -19,6 +20,8 @@ export interface ClusterConfig {
   readonly planted?: PlantedBugs
   /** Let the duplicate fault duplicate forwarded proposals too (they then may apply twice). */
   readonly duplicateProposals?: boolean
+  /** Raft's append message cap (1: one entry per message; default raft's 1 MiB). */
+  readonly raftMaxSizePerMsgBytes?: number
 }
 
 /** One member id: its disk, its durable backend state, its port; and the running incarnation. */
@@ -81,6 +84,11 @@ export class SimCluster {
     }
   }
 
+  /** Adds a line to the run's trace (and digest). */
+  log(line: string): void {
+    this.#log(line)
+  }
+
   slot(id: number): Slot {
     const s = this.slots.get(id)
     if (s === undefined) throw new RangeError(`sim: no member ${id}`)
@@ -104,7 +112,7 @@ export class SimCluster {
     ;(inc as { kill: KillSwitch }).kill = new KillSwitch(onDeath)
     s.run = inc
     s.down = undefined
-    const transport = s.port.attach(() => inc.alive)
+    const transport = s.port.attach(() => inc.alive, onDeath)
     const backendOptions = { clock: inc.clock, failpoint: inc.kill.fn, batchIntervalMs: 5 }
     const backend = s.backend === undefined ? new MemoryBackend(backendOptions) : s.backend.reopen(backendOptions)
     s.backend = backend
@@ -124,6 +132,7 @@ export class SimCluster {
       snapshotCount: this.config.snapshotCount, snapshotCatchUpEntries: this.config.snapshotCatchUpEntries,
       walSegmentSizeBytes: 64 * 1024, corruptCheckIntervalMs: 0, quotaBackendBytes: 0, bcryptCost: 4,
       ...plantedBugOptions(this.config.planted),
+      ...(this.config.raftMaxSizePerMsgBytes === undefined ? {} : { [SIM_TUNING]: { raftMaxSizePerMsgBytes: this.config.raftMaxSizePerMsgBytes } }),
     }
     try {
       const store = await open(options)

@@ -3,7 +3,7 @@
 // fsync can take virtual time. Every wrapper dies with its incarnation: after `kill()` nothing
 // it owns fires a timer, sends a message or reaches the member.
 import type { Clock, Failpoint, FailpointName, FileHandle, FileSystem, MemberId, Timer, Transport } from '@strata/seams'
-import { MessageType, decodeMessage } from '@strata/raft'
+import { type Message, MessageType, decodeMessage } from '@strata/raft'
 import type { Prng, SimClock } from '@strata/testkit'
 
 /** What kills an incarnation from inside (a failpoint that fired, an error thrown by a timer). */
@@ -99,6 +99,8 @@ export class Port {
   duplicateProbability = 0
   /** Whether proposals forwarded to the leader may be duplicated too (raft does not deduplicate them; see the report). */
   duplicateProposals = false
+  /** A scripted scenario's loss of chosen raft messages: true drops the message to `to`. */
+  dropRaft: ((to: MemberId, m: Message) => boolean) | undefined
 
   constructor(id: MemberId, net: Transport, prng: Prng) {
     this.id = id
@@ -113,18 +115,30 @@ export class Port {
     })
   }
 
-  /** A transport for one incarnation: it sends only while `alive()`. */
-  attach(alive: () => boolean): Transport {
+  /**
+   * A transport for one incarnation: it sends only while `alive()`. A message handler that
+   * throws kills the incarnation (`onDeath`), as an uncaught exception in a socket's callback
+   * ends a Node process.
+   */
+  attach(alive: () => boolean, onDeath: OnDeath): Transport {
     this.#handler = undefined
     this.#held = []
     return {
       send: (to, message) => {
         if (!alive() || this.cutTo.has(to)) return
+        if (this.dropRaft !== undefined && message[0] === 0 && this.dropRaft(to, decodeMessage(message.subarray(1)))) return
         this.#net.send(to, message)
         if (this.duplicateProbability > 0 && this.#prng.bool(this.duplicateProbability) && (this.duplicateProposals || !isProposal(message))) this.#net.send(to, message)
       },
       onMessage: (fn) => {
-        this.#handler = (from, m) => { if (alive()) fn(from, m) }
+        this.#handler = (from, m) => {
+          if (!alive()) return
+          try {
+            fn(from, m)
+          } catch (err) {
+            onDeath(`message handler threw: ${(err as Error).message}`)
+          }
+        }
       },
     }
   }

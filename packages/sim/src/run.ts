@@ -149,11 +149,13 @@ function checkEio(cluster: SimCluster, violations: Violation[]): void {
 }
 
 /** Apply determinism and raft invariants, sampled: equal applied index, equal state; one leader per term. */
-class Sampler {
+export class Sampler {
   readonly #cluster: SimCluster
   readonly #violations: Violation[]
   readonly #byIndex = new Map<number, string>()
   readonly #leaderOfTerm = new Map<number, number>()
+  /** Mismatches already reported (applied index and member): each once. */
+  readonly #reported = new Set<string>()
   #next = 0
 
   constructor(cluster: SimCluster, violations: Violation[]) {
@@ -190,15 +192,18 @@ class Sampler {
       if (st2.raftAppliedIndex !== st.raftAppliedIndex) continue
       const seen = this.#byIndex.get(st.raftAppliedIndex)
       if (seen === undefined) this.#byIndex.set(st.raftAppliedIndex, digest)
-      else if (seen !== digest) this.#violations.push({ checker: 'apply-determinism', message: `at applied index ${st.raftAppliedIndex}: member ${s.id} has ${digest}, another had ${seen}` })
+      else if (seen !== digest && !this.#reported.has(`${st.raftAppliedIndex} ${s.id}`)) {
+        this.#reported.add(`${st.raftAppliedIndex} ${s.id}`)
+        this.#violations.push({ checker: 'apply-determinism', message: `at applied index ${st.raftAppliedIndex}: member ${s.id} has ${digest}, another had ${seen}` })
+      }
     }
   }
 }
 
-/** After healing: one leader that every member follows, the same revision and the same hash everywhere. */
-async function convergence(cluster: SimCluster, violations: Violation[]): Promise<void> {
+/** After healing: one leader that every member follows, the same revision and the same hash everywhere (checked every 250 ms for `rounds`). */
+export async function convergence(cluster: SimCluster, violations: Violation[], rounds = 40): Promise<void> {
   let last = ''
-  for (let round = 0; round < 40; round++) {
+  for (let round = 0; round < rounds; round++) {
     const live = cluster.live()
     const expected = cluster.ids.filter((id) => cluster.slot(id).refused === undefined)
     const status = live.map((s) => ({ id: s.id, ...s.run!.store!.maintenance.status() }))
@@ -220,7 +225,7 @@ async function convergence(cluster: SimCluster, violations: Violation[]): Promis
     }
     await cluster.runFor(250)
   }
-  violations.push({ checker: 'convergence', message: `no convergence 10 s after healing: ${last}` })
+  violations.push({ checker: 'convergence', message: `no convergence ${rounds / 4} s after healing: ${last}` })
 }
 
 export { describeFault }

@@ -2,7 +2,7 @@
 // the same seed and fault schedule pass without the bug and fail with it.
 import assert from 'node:assert/strict'
 import { test } from 'uvu'
-import { type Fault, type PlantedBugs, type SeedOptions, runSeed } from '../src/index.js'
+import { type Fault, type PlantedBugs, type SeedOptions, runFigure8, runSeed } from '../src/index.js'
 
 async function caught(options: SeedOptions, bug: keyof PlantedBugs, checkers: readonly string[]): Promise<void> {
   const clean = await runSeed(options)
@@ -37,6 +37,19 @@ test('acknowledging before fsync: a cluster power loss during slow fsyncs loses 
   // again at 1, and a put was answered by its previous incarnation's entry (embed's
   // request-id.test.ts).
   await caught({ seed: 1, members: 3, ops: 400, faults }, 'ackBeforeFsync', ['convergence', 'linearizability', 'events'])
+})
+
+test('committing an earlier term\'s entry by counting replicas: Raft\'s Figure 8, scripted on 5 members (apply determinism, convergence)', async () => {
+  // One entry per append message and chosen message losses (src/figure8.ts): a majority holds
+  // the old leader's entry and no entry of the new leader's term; the entry must stay
+  // uncommitted, since the member whose later-term entry sits at that index can still win.
+  const clean = await runFigure8({ seed: 1 })
+  assert.deepEqual(clean.violations, [], `without the bug: ${clean.violations.map((v) => `[${v.checker}] ${v.message}`).join('\n')}\n${clean.trace.join('\n')}`)
+  assert.ok(clean.index > 0 && !clean.acknowledged, 'without the bug the old entry is neither committed nor acknowledged')
+  const buggy = await runFigure8({ seed: 1, planted: { commitPreviousTerm: true } })
+  assert.ok(buggy.acknowledged, 'with the bug the put in the old entry is acknowledged')
+  const found = buggy.violations.map((v) => v.checker)
+  assert.ok(found.includes('apply-determinism') || found.includes('convergence'), `commitPreviousTerm not caught (violations: ${found.join(', ') || 'none'})`)
 })
 
 test.run()
