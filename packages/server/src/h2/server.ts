@@ -78,6 +78,27 @@ interface ServerStream extends StreamState {
 
 const RESPONSE_HEADERS = encodeHeaderBlock([[':status', '200'], ['content-type', 'application/grpc']])
 const TRAILERS_OK = encodeHeaderBlock([['grpc-status', '0']])
+/** How often calls that carry a grpc-timeout are checked against it, ms (the deadline's resolution). */
+export const DEADLINE_SWEEP_MS = 20
+
+/**
+ * A grpc-timeout header value (1 to 8 digits and a unit: H, M, S, m, u, n) in ms; undefined
+ * when malformed (the call then runs without a deadline, as without the header).
+ */
+export function parseGrpcTimeout(value: string): number | undefined {
+  const m = /^(\d{1,8})([HMSmun])$/.exec(value)
+  if (m === null) return undefined
+  const n = Number(m[1])
+  switch (m[2]) {
+    case 'H': return n * 3_600_000
+    case 'M': return n * 60_000
+    case 'S': return n * 1000
+    case 'm': return n
+    case 'u': return n / 1000
+    default: return n / 1_000_000
+  }
+}
+
 /** Bytes queued (flow control plus socket) above which a streaming write waits. */
 const HIGH_WATER_BYTES = 1 << 20
 
@@ -203,6 +224,11 @@ class ServerSession extends H2Session<ServerStream> {
     }
     s.method = method
     if (method.counts !== undefined) method.counts.started++
+    const timeout = header(headers, 'grpc-timeout')
+    if (timeout !== undefined) {
+      const ms = parseGrpcTimeout(timeout)
+      if (ms !== undefined) this.server.addDeadline(s, this, performance.now() + ms)
+    }
     if (method.kind === 'watch') this.startWatch(s)
     else if (method.kind === 'keepalive') this.startKeepAlive(s)
     if (endStream) this.onDataEnd(s)
@@ -289,6 +315,11 @@ class ServerSession extends H2Session<ServerStream> {
       },
       (err: unknown) => this.finishWithError(s, err),
     )
+  }
+
+  /** The call's grpc-timeout passed: it ends with DEADLINE_EXCEEDED, as grpc-go's server ends it (its handler's answer, if any comes, is dropped). */
+  expire(s: ServerStream): void {
+    if (!s.done) this.finish(s, { code: 4, details: 'context deadline exceeded' })
   }
 
   private finishWithError(s: ServerStream, err: unknown): void {
@@ -392,6 +423,7 @@ class ServerSession extends H2Session<ServerStream> {
     }
     this.dropPartial(s)
     s.done = true
+    this.server.deadlines.delete(s)
     this.streams.delete(s.id)
     this.active--
     s.onClose?.()
@@ -404,6 +436,9 @@ class LeanServer implements GrpcServer {
   readonly handlers: EtcdHandlers
   readonly methods = new Map<string, Method>()
   readonly sessions = new Set<ServerSession>()
+  /** Calls with a grpc-timeout, and when it passes (performance.now() ms). */
+  readonly deadlines = new Map<ServerStream, { readonly at: number; readonly session: ServerSession }>()
+  private deadlineTimer: ReturnType<typeof setTimeout> | undefined
   readonly maxConcurrentStreams: number
   readonly prefaceTimeoutMs: number
   private readonly maxConnections: number
@@ -469,6 +504,27 @@ class LeanServer implements GrpcServer {
     })
   }
 
+  addDeadline(s: ServerStream, session: ServerSession, at: number): void {
+    this.deadlines.set(s, { at, session })
+    this.armDeadlines()
+  }
+
+  /** One timer for every deadline, running while calls carry one (a timer per call costs ~1.6 µs and garbage). */
+  private armDeadlines(): void {
+    if (this.deadlineTimer !== undefined || this.deadlines.size === 0) return
+    this.deadlineTimer = setTimeout(() => {
+      this.deadlineTimer = undefined
+      const now = performance.now()
+      for (const [s, d] of this.deadlines) {
+        if (d.at > now) continue
+        this.deadlines.delete(s)
+        d.session.expire(s)
+      }
+      this.armDeadlines()
+    }, DEADLINE_SWEEP_MS)
+    this.deadlineTimer.unref()
+  }
+
   onStreamReleased(): void {
     if (this.drained !== undefined && [...this.sessions].every((s) => s.unaryInFlight === 0)) this.drained()
   }
@@ -489,6 +545,9 @@ class LeanServer implements GrpcServer {
       })
       for (const s of [...this.sessions]) s.destroy()
       this.sessions.clear()
+      if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer)
+      this.deadlineTimer = undefined
+      this.deadlines.clear()
     })()
     return this.closing
   }
