@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { snapshotFromSavedFile } from '../src/api/maintenance.js'
 import { main } from '../src/cli/main.js'
+import { checkSavedFile, savedFileBackendStream } from '../src/cli/snapshot.js'
 import { etcdctl, freePort, serve, strata } from './cli-fixture.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'strata-cli-restore-'))
@@ -43,6 +45,12 @@ test('snapshot restore: a backup saved from a running member (keys, a lease, a u
     src.proc.kill('SIGTERM')
   }
   assert.is(await src.exited, 0, src.stderr())
+
+  // The file is read in chunks: the stream found in it is the one snapshotFromSavedFile finds in memory.
+  const body = await checkSavedFile(snap)
+  const chunks: Uint8Array[] = []
+  for await (const c of savedFileBackendStream(snap, body)) chunks.push(Buffer.from(c))
+  assert.ok(Buffer.concat(chunks).equals(Buffer.from(snapshotFromSavedFile(readFileSync(snap)))))
 
   // A damaged backup is refused with exit 4 and creates nothing.
   const bad = readFileSync(snap)

@@ -1,4 +1,5 @@
-import { createWriteStream, existsSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { createReadStream, createWriteStream, existsSync, openSync, closeSync, readFileSync, readSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs'
 import { MemoryBackend } from '@strata/backend'
 import { restoreSnapshot } from '@strata/embed'
 import { snapshotFromSavedFile } from '../api/maintenance.js'
@@ -21,7 +22,7 @@ ${CLIENT_FLAGS_HELP}  status <file>    check a snapshot file end to end (its SHA
                    membership is replaced by a new cluster's (new member ids, the cluster id
                    of the token); then start it with strata serve and the same flags. Every
                    member of the new cluster restores the same file with its own --name.
-                   Reads the whole file into memory; progress on stderr.
+                   Reads the file twice in 1 MiB chunks (checksum, then restore); progress on stderr.
     --data-dir <dir>                     the new directory; refused if it exists and is not empty [<name>.etcd]
     --name <name>                        this member's name [default]
     --initial-cluster <name=url,...>     the new cluster's members [<name>=<initial-advertise-peer-urls>]
@@ -95,6 +96,84 @@ export async function snapshotStatus(file: string): Promise<{ hash: string; revi
   }
 }
 
+const SHA256_BYTES = 32
+const SAVED_ALIGN_BYTES = 512
+/** The longest record head of a backend stream: type, name length, a 255-byte name, key and value lengths. */
+const MAX_RECORD_HEAD = 1 + 1 + 255 + 6
+const READ_CHUNK_BYTES = 1024 * 1024
+
+/**
+ * Checks a saved snapshot file's SHA-256 trailer by reading it once, in chunks (not into memory);
+ * CliError CORRUPT when it does not match. Returns the length of the body before the trailer.
+ */
+export async function checkSavedFile(file: string, onBytes?: (done: number, total: number) => void): Promise<number> {
+  const size = statSync(file).size
+  const body = size - SHA256_BYTES
+  if (body < 16 || body % SAVED_ALIGN_BYTES !== 0) throw new CliError(EXIT.CORRUPT, `${file}: not a valid snapshot: ${size} bytes, no SHA-256 trailer at a 512-byte boundary`)
+  const sha = createHash('sha256')
+  let done = 0
+  for await (const chunk of createReadStream(file, { end: body - 1, highWaterMark: READ_CHUNK_BYTES })) {
+    sha.update(chunk as Buffer)
+    done += (chunk as Buffer).length
+    onBytes?.(done, body)
+  }
+  const trailer = Buffer.alloc(SHA256_BYTES)
+  const fd = openSync(file, 'r')
+  try {
+    readSync(fd, trailer, 0, SHA256_BYTES, body)
+  } finally {
+    closeSync(fd)
+  }
+  if (!sha.digest().equals(trailer)) throw new CliError(EXIT.CORRUPT, `${file}: not a valid snapshot: SHA-256 mismatch: the file is damaged`)
+  return body
+}
+
+/**
+ * The backend stream inside a saved snapshot file (its first `body` bytes, the trailer checked
+ * by {@link checkSavedFile}), read in 1 MiB chunks: the records' heads are walked as the chunks
+ * pass (the bytes between them are not looked at) to find where the stream's own trailer ends,
+ * and the zero padding after it is checked and left out — what `snapshotFromSavedFile` does on
+ * a file in memory, in bounded memory.
+ */
+export async function* savedFileBackendStream(file: string, body: number): AsyncGenerator<Uint8Array> {
+  const bad = (why: string): CliError => new CliError(EXIT.CORRUPT, `${file}: not a valid snapshot: ${why}`)
+  let next = 16 // where the next record's head starts (absolute)
+  let end = -1 // where the stream ends, once its END record is seen
+  let offset = 0 // absolute offset of the chunk about to come
+  let tail: Buffer = Buffer.alloc(0) // the bytes from `next` on when a head spans two chunks
+  for await (const raw of createReadStream(file, { end: body - 1, highWaterMark: READ_CHUNK_BYTES })) {
+    const chunk = raw as Buffer
+    const start = offset
+    offset += chunk.length
+    const view = tail.length > 0 ? Buffer.concat([tail, chunk]) : chunk
+    const viewStart = start - tail.length
+    tail = Buffer.alloc(0)
+    while (end < 0 && next < offset) {
+      const at = next - viewStart
+      const type = view[at]
+      if (type === 0xff) {
+        end = next + 13
+        break
+      }
+      if (type !== 0x01) throw bad(`unknown record type ${type} at byte ${next}`)
+      if (at + 2 > view.length) break
+      const n = view[at + 1]!
+      if (at + 2 + n + 6 > view.length) break
+      next += 2 + n + 6 + view.readUInt16BE(at + 2 + n) + view.readUInt32BE(at + 2 + n + 2)
+    }
+    if (end < 0) {
+      if (next < offset) tail = Buffer.from(view.subarray(next - viewStart))
+      if (tail.length > MAX_RECORD_HEAD) throw bad('a record head is too long')
+      yield chunk
+      continue
+    }
+    const keep = Math.max(0, Math.min(chunk.length, end - start))
+    for (let i = keep; i < chunk.length; i++) if (chunk[i] !== 0) throw bad('data after the stream trailer')
+    if (keep > 0) yield chunk.subarray(0, keep)
+  }
+  if (end < 0 || end > body) throw bad('it does not hold a complete Strata backend stream')
+}
+
 /**
  * `strata snapshot restore`: checks the file (SHA-256 trailer, the backend stream's framing),
  * then has @strata/embed's restoreSnapshot build the data directory for the new cluster the
@@ -120,21 +199,18 @@ async function restore(file: string, values: Record<string, unknown>, io: CliIo)
     throw new CliError(EXIT.USAGE, `--data-dir ${dataDir} exists and is not empty; restore into a new directory`)
   }
   if (!existsSync(file)) throw new CliError(EXIT.USAGE, `${file}: no such file`)
-  const bytes = readFileSync(file)
-  let stream: Uint8Array
+  const check = progress(io, `checking ${file}`)
+  let body: number
   try {
-    stream = snapshotFromSavedFile(bytes)
-  } catch (err) {
-    throw new CliError(EXIT.CORRUPT, `${file}: not a valid snapshot: ${(err as Error).message}`)
+    body = await checkSavedFile(file, (done, total) => check.update(done, total, ' bytes'))
+  } finally {
+    check.end()
   }
   const bar = progress(io, `restoring ${file} into ${dataDir}`)
   const clusterId = clusterIdFor(token)
   let r
   try {
-    const piece = 1024 * 1024
-    r = await restoreSnapshot((async function* () {
-      for (let at = 0; at < stream.length; at += piece) yield stream.subarray(at, at + piece)
-    })(), dataDir, { members, totalBytes: stream.length, onProgress: (p) => bar.update(p.done, p.total, ' bytes') })
+    r = await restoreSnapshot(savedFileBackendStream(file, body), dataDir, { members, totalBytes: body, onProgress: (p) => bar.update(p.done, p.total, ' bytes') })
   } catch (err) {
     const code = (err as { code?: unknown }).code
     if (typeof code === 'string' && /CORRUPT/.test(code)) throw new CliError(EXIT.CORRUPT, `${file}: not a valid snapshot: ${code}: ${(err as Error).message}`)
