@@ -48,9 +48,23 @@ test('snapshot restore: a backup saved from a running member (keys, a lease, a u
 
   // The file is read in chunks: the stream found in it is the one snapshotFromSavedFile finds in memory.
   const body = await checkSavedFile(snap)
-  const chunks: Uint8Array[] = []
-  for await (const c of savedFileBackendStream(snap, body)) chunks.push(Buffer.from(c))
-  assert.ok(Buffer.concat(chunks).equals(Buffer.from(snapshotFromSavedFile(readFileSync(snap)))))
+  const inMemory = Buffer.from(snapshotFromSavedFile(readFileSync(snap)))
+  for (const chunkBytes of [undefined, 1, 7, 100, 4096]) {
+    const chunks: Uint8Array[] = []
+    for await (const c of savedFileBackendStream(snap, body, chunkBytes)) chunks.push(Buffer.from(c))
+    assert.ok(Buffer.concat(chunks).equals(inMemory), `chunks of ${chunkBytes ?? 'default'} bytes`)
+  }
+  // Bytes other than zeros after the stream's end are refused (when there is padding: the
+  // stream's length is a multiple of 512 once in 512).
+  if (inMemory.length < body) {
+    const tampered = readFileSync(snap)
+    tampered[inMemory.length] = 1
+    writeFileSync(`${snap}.tampered`, tampered)
+    const drain = async (): Promise<void> => {
+      for await (const c of savedFileBackendStream(`${snap}.tampered`, body, 64)) void c
+    }
+    await drain().then(() => assert.unreachable('padding with data was accepted'), (err: Error) => assert.match(err.message, /data after the stream trailer/))
+  }
 
   // A damaged backup is refused with exit 4 and creates nothing.
   const bad = readFileSync(snap)

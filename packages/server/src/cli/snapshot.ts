@@ -133,15 +133,16 @@ export async function checkSavedFile(file: string, onBytes?: (done: number, tota
  * by {@link checkSavedFile}), read in 1 MiB chunks: the records' heads are walked as the chunks
  * pass (the bytes between them are not looked at) to find where the stream's own trailer ends,
  * and the zero padding after it is checked and left out — what `snapshotFromSavedFile` does on
- * a file in memory, in bounded memory.
+ * a file in memory, in bounded memory. `chunkBytes` (default 1 MiB) is for tests of heads that
+ * span chunks.
  */
-export async function* savedFileBackendStream(file: string, body: number): AsyncGenerator<Uint8Array> {
+export async function* savedFileBackendStream(file: string, body: number, chunkBytes = READ_CHUNK_BYTES): AsyncGenerator<Uint8Array> {
   const bad = (why: string): CliError => new CliError(EXIT.CORRUPT, `${file}: not a valid snapshot: ${why}`)
   let next = 16 // where the next record's head starts (absolute)
   let end = -1 // where the stream ends, once its END record is seen
   let offset = 0 // absolute offset of the chunk about to come
   let tail: Buffer = Buffer.alloc(0) // the bytes from `next` on when a head spans two chunks
-  for await (const raw of createReadStream(file, { end: body - 1, highWaterMark: READ_CHUNK_BYTES })) {
+  for await (const raw of createReadStream(file, { end: body - 1, highWaterMark: chunkBytes })) {
     const chunk = raw as Buffer
     const start = offset
     offset += chunk.length
