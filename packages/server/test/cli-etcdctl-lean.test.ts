@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { etcdctl, freePort, serve } from './cli-fixture.js'
+import { etcdctl, freePort, serve, strata } from './cli-fixture.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'strata-cli-etcdctl-'))
 
@@ -82,6 +82,10 @@ test('etcdctl against strata serve (lean server, http:// endpoint): kv, txn, wat
     const file = join(dir, 'saved.db')
     assert.match(await ctl(['snapshot', 'save', file]), /Snapshot saved at/)
     assert.ok(existsSync(file) && (statSync(file).size - 32) % 512 === 0)
+    // The file etcdctl saved restores with strata's own tool (etcdctl's restore opens bbolt files only).
+    const restored = await strata(['snapshot', 'restore', file, '--data-dir', join(dir, 'from-etcdctl'), '-w', 'json'])
+    assert.is(restored.code, 0, restored.stderr)
+    assert.is((JSON.parse(restored.stdout) as { revision: number }).revision, (await json(['get', 'app/a'])).header.revision)
 
     await ctl(['user', 'add', 'root:rootpw'])
     assert.is((await ctl(['auth', 'enable'])).trim(), 'Authentication Enabled')
