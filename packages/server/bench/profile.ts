@@ -22,15 +22,16 @@ export function monotonicUs(): number {
   return Number(process.hrtime.bigint() / 1000n)
 }
 
-/** The newest `.cpuprofile` file in `dir`, or undefined. */
-export function profileIn(dir: string): string | undefined {
-  if (!existsSync(dir)) return undefined
-  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort()
-  return files.length === 0 ? undefined : join(dir, files[files.length - 1]!)
+/** Every `.cpuprofile` file in `dir`: one per thread of the process (`--cpu-prof` profiles worker threads too). */
+export function profilesIn(dir: string): string[] {
+  if (!existsSync(dir)) return []
+  return readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort().map((f) => join(dir, f))
 }
 
 /** The component a frame belongs to, or undefined for Node's own code (charged to its caller). */
 function componentOf(url: string, fn: string): string | undefined {
+  // backend's head scan at open runs as an eval'd worker (lmdb-head-scan.ts)
+  if (url === '[worker eval]') return 'apply: backend (worker)'
   if (url === '') {
     if (fn === '(garbage collector)') return 'gc'
     if (fn === '(idle)' || fn === '(program)') return fn
@@ -76,8 +77,24 @@ export interface ProfileSummary {
   readonly functions: ReadonlyMap<string, number>
 }
 
-/** Self time by component and by function over the windows [fromUs, toUs] (monotonic µs; the whole run by default). */
-export function summarize(file: string, windows: readonly (readonly [number, number])[] = [[-Infinity, Infinity]]): ProfileSummary {
+/**
+ * Self time by component and by function over the windows [fromUs, toUs] (monotonic µs; the whole
+ * run by default), summed over the profiles given (the threads of one process: CPU on any of them).
+ */
+export function summarize(files: readonly string[], windows: readonly (readonly [number, number])[] = [[-Infinity, Infinity]]): ProfileSummary {
+  const components = new Map<string, number>()
+  const functions = new Map<string, number>()
+  let busyUs = 0
+  for (const file of files) {
+    const one = summarizeOne(file, windows)
+    busyUs += one.busyUs
+    for (const [k, v] of one.components) components.set(k, (components.get(k) ?? 0) + v)
+    for (const [k, v] of one.functions) functions.set(k, (functions.get(k) ?? 0) + v)
+  }
+  return { busyUs, components, functions }
+}
+
+function summarizeOne(file: string, windows: readonly (readonly [number, number])[]): ProfileSummary {
   const prof = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile
   const self = new Map<number, number>()
   let t = prof.startTime
@@ -127,7 +144,8 @@ export function formatSummary(s: ProfileSummary, title: string, calls?: number, 
     lines.push(`  ${c.padEnd(26)} ${((100 * us) / s.busyUs).toFixed(1).padStart(5)} %${calls === undefined ? '' : `  ${(us / Math.max(1, calls)).toFixed(1).padStart(8)} µs/call`}`)
   }
   if (calls !== undefined) lines.push(`  ${'total'.padEnd(26)} ${'100.0'.padStart(5)} %  ${(s.busyUs / Math.max(1, calls)).toFixed(1).padStart(8)} µs/call`)
-  lines.push('  top functions (self time):')
+  else lines.push(`  ${'total'.padEnd(26)} ${'100.0'.padStart(5)} %  ${(s.busyUs / 1000).toFixed(0)} ms of CPU (all threads)`)
+  lines.push('  top functions (self time; "[worker eval]" is code run in a worker thread):')
   for (const [f, us] of [...s.functions].sort((a, b) => b[1] - a[1]).slice(0, topFunctions)) lines.push(`    ${((100 * us) / s.busyUs).toFixed(1).padStart(5)} %  ${f}`)
   return lines.join('\n')
 }

@@ -18,7 +18,7 @@ import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { printResult, quick, tempDir } from '@strata/testkit'
-import { formatSummary, profileIn, summarize } from './profile.js'
+import { formatSummary, profilesIn, summarize } from './profile.js'
 import { METHOD_PUT, putRequest } from '../src/bench/proto.js'
 import { H2Connection } from '../src/h2/client.js'
 import { type BenchKind, type BenchOptions, type BenchReport, runWorkload } from '../src/bench/run.js'
@@ -180,12 +180,12 @@ async function measure(t: Target, load: Load): Promise<Row> {
 
 /** Prints where a Strata child's CPU went over the whole run (profile.ts: by component, top functions). */
 function summarizeProfile(profDir: string, title: string): void {
-  const file = profileIn(profDir)
-  if (file === undefined) {
+  const files = profilesIn(profDir)
+  if (files.length === 0) {
     console.log(`(no CPU profile was written for ${title})`)
     return
   }
-  console.log(`\n${formatSummary(summarize(file), `the Strata server process (${title}) over the whole run`, undefined, 15)}`)
+  console.log(`\n${formatSummary(summarize(files), `the Strata server process (${title}) over the whole run`, undefined, 15)}`)
 }
 
 const dir = await tempDir('strata-server-bench-')

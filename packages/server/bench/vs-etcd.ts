@@ -33,7 +33,7 @@ import { printResult, quick, tempDir } from '@strata/testkit'
 import { METHOD_RANGE, rangeCount, rangeRequest } from '../src/bench/proto.js'
 import { type BenchKind, type BenchOptions, type BenchReport, authenticateOnce, runWorkload } from '../src/bench/run.js'
 import { H2Connection } from '../src/h2/client.js'
-import { formatSummary, monotonicUs, profileIn, summarize } from './profile.js'
+import { formatSummary, monotonicUs, profilesIn, summarize } from './profile.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 const strataBin = process.env['STRATA_BIN'] ?? join(here, '..', 'bin', 'strata')
@@ -399,13 +399,13 @@ function explain(missed: readonly Row[]): void {
       byDir.set(s.profDir, g)
     }
     for (const [dir, g] of byDir) {
-      const file = profileIn(dir)
-      if (file === undefined) {
+      const files = profilesIn(dir)
+      if (files.length === 0) {
         console.log(`(${row.key}: no CPU profile was written in ${dir})`)
         continue
       }
       const per = row.key === 'restart' ? undefined : g.calls
-      console.log(`\n${row.key}: ${formatSummary(summarize(file, g.windows), `strata serve during ${row.label}`, per)}`)
+      console.log(`\n${row.key}: ${formatSummary(summarize(files, g.windows), `strata serve during ${row.label}`, per)}`)
     }
   }
 }
