@@ -2,7 +2,7 @@
 // Runs the long simulations: every packages/*/sim/*.sim.ts, or those of the packages named.
 // SEED=<n> replays one seed; SIM_ITERATIONS scales the run. The default test run only
 // carries short smoke versions of these.
-// Flags (--seeds N, --seed S, --members 1|3|5, --ops N, --verbose) go to the whole-cluster
+// Flags (--seeds N, --seed S, --members 1|3|5, --ops N, --kinds a,b, --verbose) go to the whole-cluster
 // simulation (packages/sim); given without package names, only that one runs:
 // `pnpm sim --seeds 200`.
 import { spawnSync } from 'node:child_process'

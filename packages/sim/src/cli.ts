@@ -2,7 +2,7 @@
 // line; a failing seed is shrunk (faults dropped one at a time while it still fails) and its
 // schedule printed; the run ends with RESULT lines and a summary.
 import { performance } from 'node:perf_hooks'
-import { type Fault, type FaultKind, describeFault } from './faults.js'
+import { FAULT_KINDS, type Fault, type FaultKind, OPT_IN_KINDS, describeFault } from './faults.js'
 import { type SeedOptions, type SeedResult, runSeed, warmUp } from './run.js'
 
 function flag(args: readonly string[], name: string): string | undefined {
@@ -27,6 +27,14 @@ export async function main(args: readonly string[]): Promise<number> {
   const members = flag(args, '--members')
   const ops = flag(args, '--ops')
   const verbose = args.includes('--verbose')
+  const kindsFlag = flag(args, '--kinds')
+  const known: readonly string[] = [...FAULT_KINDS, ...OPT_IN_KINDS]
+  const onlyKinds = kindsFlag === undefined ? undefined : kindsFlag.split(',').filter((k) => k.length > 0) as FaultKind[]
+  const unknown = onlyKinds?.filter((k) => !known.includes(k)) ?? []
+  if (unknown.length > 0 || onlyKinds?.length === 0) {
+    console.error(`--kinds takes a comma-separated list of: ${known.join(', ')}${unknown.length > 0 ? ` (unknown: ${unknown.join(', ')})` : ''}`)
+    return 2
+  }
   await warmUp()
   let violations = 0
   let checked = 0
@@ -38,7 +46,7 @@ export async function main(args: readonly string[]): Promise<number> {
   const times: number[] = []
   const started = performance.now()
   for (const seed of seeds) {
-    const options: SeedOptions = { seed, ...(members === undefined ? {} : { members: Number(members) as 1 | 3 | 5 }), ...(ops === undefined ? {} : { ops: Number(ops) }), trace: verbose }
+    const options: SeedOptions = { seed, ...(members === undefined ? {} : { members: Number(members) as 1 | 3 | 5 }), ...(ops === undefined ? {} : { ops: Number(ops) }), ...(onlyKinds === undefined ? {} : { kinds: onlyKinds }), trace: verbose }
     const t0 = performance.now()
     const r: SeedResult = await runSeed(options)
     const secs = (performance.now() - t0) / 1000
@@ -60,7 +68,7 @@ export async function main(args: readonly string[]): Promise<number> {
         console.log(`  VIOLATION [${v.checker}] ${v.message}`)
       }
       const small = await shrink({ ...options, trace: false }, r.faults)
-      console.log(`  shrunk fault schedule (${small.length} of ${r.faults.length} faults) that still fails: pnpm sim --seed ${seed}${members === undefined ? '' : ` --members ${members}`}`)
+      console.log(`  shrunk fault schedule (${small.length} of ${r.faults.length} faults) that still fails: pnpm sim --seed ${seed}${members === undefined ? '' : ` --members ${members}`}${kindsFlag === undefined ? '' : ` --kinds ${kindsFlag}`}`)
       for (const f of small) console.log(`    ${describeFault(f)}`)
     }
   }

@@ -22,6 +22,8 @@ export interface ClusterConfig {
   readonly duplicateProposals?: boolean
   /** Raft's append message cap (1: one entry per message; default raft's 1 MiB). */
   readonly raftMaxSizePerMsgBytes?: number
+  /** Member ids beyond the initial cluster that membership changes may add (default 0). */
+  readonly spares?: number
 }
 
 /** One member id: its disk, its durable backend state, its port; and the running incarnation. */
@@ -45,6 +47,14 @@ export interface Slot {
   down: string | undefined
   /** Set when a restart refused (typed error): the member stays down. */
   refused: string | undefined
+  /** In the cluster: an initial member, or a spare once a membership change added it. */
+  joined: boolean
+  /** Removed by a membership change: it never starts again. */
+  removed: boolean
+  /** A membership change proposed to add it (whatever came of it). */
+  proposed: boolean
+  /** The initialCluster it starts with (the initial members, or the members when it was added). */
+  initialCluster: number[]
 }
 
 export interface Incarnation {
@@ -66,7 +76,8 @@ export class SimCluster {
   readonly slots = new Map<number, Slot>()
   readonly config: ClusterConfig
   readonly #log: Log
-  readonly ids: number[]
+  /** Every slot's id: the initial members, then the spares. */
+  readonly allIds: number[]
   #pendingCrash: Slot[] = []
 
   constructor(prng: Prng, config: ClusterConfig, log: Log) {
@@ -74,12 +85,14 @@ export class SimCluster {
     this.config = config
     this.#log = log
     this.net = new SimNetwork({ prng: prng.fork(), clock: this.clock, maxQueued: 20_000 })
-    this.ids = Array.from({ length: config.members }, (_, i) => i + 1)
-    for (const id of this.ids) {
+    const initial = Array.from({ length: config.members }, (_, i) => i + 1)
+    this.allIds = Array.from({ length: config.members + (config.spares ?? 0) }, (_, i) => i + 1)
+    for (const id of this.allIds) {
       const fs = new SimFileSystem({ prng: prng.fork(), crashMode: 'random' })
       this.slots.set(id, {
         id, fs, backend: undefined, port: new Port(id, this.net.endpoint(id), prng.fork()),
         syncDelayMs: 0, eioArmed: false, eioFired: undefined, rate: 1, incarnation: 0, run: undefined, down: 'not started', refused: undefined,
+        joined: id <= config.members, removed: false, proposed: false, initialCluster: initial,
       })
     }
   }
@@ -95,6 +108,14 @@ export class SimCluster {
     return s
   }
 
+  /** The members now: initial ones and added spares, less the removed (resolved at each call). */
+  get ids(): number[] {
+    return this.allIds.filter((id) => {
+      const s = this.slot(id)
+      return s.joined && !s.removed
+    })
+  }
+
   /** Running members (started, not dead). */
   live(): Slot[] {
     return this.ids.map((id) => this.slot(id)).filter((s) => s.run?.alive === true && s.run.store !== undefined)
@@ -103,7 +124,7 @@ export class SimCluster {
   /** Starts (or restarts) member `id` over its disk and durable backend state. */
   async start(id: number): Promise<boolean> {
     const s = this.slot(id)
-    if (s.run?.alive === true || s.refused !== undefined) return false
+    if (s.run?.alive === true || s.refused !== undefined || !s.joined || s.removed) return false
     const n = ++s.incarnation
     const inc: Incarnation = { n, clock: undefined as unknown as MemberClock, kill: undefined as unknown as KillSwitch, store: undefined, alive: true, died: undefined }
     const onDeath = (reason: string): void => this.#die(s, inc, reason)
@@ -117,7 +138,8 @@ export class SimCluster {
     const backend = s.backend === undefined ? new MemoryBackend(backendOptions) : s.backend.reopen(backendOptions)
     s.backend = backend
     const options: OpenOptions = {
-      dir: `/m${id}`, memberId: id, initialCluster: this.ids.map((i) => ({ id: i })), transport, backend,
+      dir: `/m${id}`, memberId: id, initialCluster: s.initialCluster.map((i) => ({ id: i })), transport, backend,
+      initialClusterState: s.id <= this.config.members ? 'new' : 'existing',
       fs: faultyFs(s.fs, inc.clock, {
         syncDelayMs: () => s.syncDelayMs,
         failThisSync: (path) => {

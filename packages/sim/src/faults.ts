@@ -2,13 +2,19 @@
 // them over the run. A schedule is plain data, so a failing one can be shrunk and replayed.
 import type { FailpointName } from '@strata/seams'
 import type { Prng } from '@strata/testkit'
+import type { Store } from '@strata/embed'
 import type { SimCluster } from './cluster.js'
 
 export const FAULT_KINDS = [
   'crash', 'powerLoss', 'clusterPowerLoss', 'failpoint', 'isolateLeader', 'partitionMinority', 'asymmetric',
   'drop', 'delay', 'duplicate', 'reorder', 'pause', 'skew', 'slowFsync', 'fsyncEio', 'bitFlip', 'truncateWal', 'snapshotIsolation',
 ] as const
-export type FaultKind = typeof FAULT_KINDS[number]
+/**
+ * Kinds a seed draws only when asked for (`kinds`): a membership change adds a learner with a
+ * fresh disk (a spare id), promotes it, then removes another voter.
+ */
+export const OPT_IN_KINDS = ['membership'] as const
+export type FaultKind = typeof FAULT_KINDS[number] | typeof OPT_IN_KINDS[number]
 
 export const FAILPOINTS: readonly FailpointName[] = [
   'raftBeforeSave', 'raftAfterSave', 'beforeApplyOne', 'backendBeforeCommit', 'backendAfterCommit',
@@ -34,7 +40,7 @@ export function describeFault(f: Fault): string {
 
 /** Draws the kinds a seed enables, then `count` faults of those kinds over `spanMs`. */
 export function drawSchedule(prng: Prng, members: number, spanMs: number, count: number, only?: readonly FaultKind[]): Fault[] {
-  let kinds = (only ?? FAULT_KINDS).filter((k) => members > 1 || !['isolateLeader', 'partitionMinority', 'asymmetric', 'snapshotIsolation', 'bitFlip', 'truncateWal'].includes(k))
+  let kinds = (only ?? FAULT_KINDS).filter((k) => members > 1 || !['isolateLeader', 'partitionMinority', 'asymmetric', 'snapshotIsolation', 'bitFlip', 'truncateWal', 'membership'].includes(k))
   if (only === undefined) {
     const chosen = kinds.filter(() => prng.bool(0.4))
     kinds = chosen.length > 0 ? chosen : [kinds[prng.int(kinds.length)]!]
@@ -43,7 +49,7 @@ export function drawSchedule(prng: Prng, members: number, spanMs: number, count:
   for (let i = 0; i < count; i++) {
     const kind = kinds[prng.int(kinds.length)]!
     const at = 200 + prng.int(Math.max(1, spanMs - 200))
-    const durationMs = kind === 'snapshotIsolation' ? 2000 + prng.int(2000) : 100 + prng.int(1500)
+    const durationMs = kind === 'snapshotIsolation' ? 2000 + prng.int(2000) : kind === 'membership' ? 1000 + prng.int(1500) : 100 + prng.int(1500)
     const member = kind === 'isolateLeader' || (kind === 'pause' && prng.bool(0.5)) ? -1 : prng.int(members)
     const arg = kind === 'failpoint' ? prng.int(FAILPOINTS.length * 4)
       : kind === 'asymmetric' || kind === 'partitionMinority' ? prng.int(members)
@@ -73,6 +79,7 @@ export class Injector {
   #partitioned = false
   /** The fastest any member clock ever ran (the lease checker's bound). */
   maxRate = 1
+  #changing = false
   /** Members damaged at rest: at most a minority, ever. */
   readonly damaged = new Set<number>()
 
@@ -116,6 +123,72 @@ export class Injector {
     this.#later(at, async () => {
       void this.#cluster.start(id)
     })
+  }
+
+  /** The store of the member that leads in the highest term now, if any. */
+  #leaderStore(): Store | undefined {
+    const l = this.#cluster.leaders().sort((a, b) => b.term - a.term)[0]
+    return l === undefined ? undefined : this.#cluster.slot(l.id).run?.store
+  }
+
+  /**
+   * Reconciles the slots with the membership the leader applied (a change whose call timed out
+   * may still have happened): a listed spare joins and starts, an unlisted member is removed
+   * and stopped.
+   */
+  reconcileMembers(): void {
+    const c = this.#cluster
+    const store = this.#leaderStore()
+    if (store === undefined) return
+    const listed = store.cluster.members().members.map((m) => m.id)
+    for (const id of c.allIds) {
+      const slot = c.slot(id)
+      if (slot.removed) continue
+      if (!slot.joined && listed.includes(id)) {
+        slot.joined = true
+        slot.initialCluster = [...listed]
+        this.#log(`membership: m${id} is in the cluster`)
+        void c.start(id)
+      } else if (slot.joined && !listed.includes(id)) {
+        slot.removed = true
+        this.#log(`membership: m${id} was removed`)
+        c.crash(id, 'keepAll', 'removed from the cluster')
+      }
+    }
+  }
+
+  /** Adds a spare as a learner now, promotes it halfway, removes another voter at the end. */
+  #membership(f: Fault, now: number): boolean {
+    const c = this.#cluster
+    if (this.#changing) return false
+    const spare = c.allIds.find((id) => !c.slot(id).joined && !c.slot(id).removed && !c.slot(id).proposed)
+    const store = this.#leaderStore()
+    if (spare === undefined || store === undefined) return false
+    this.#changing = true
+    const slot = c.slot(spare)
+    slot.proposed = true
+    const settled = (what: string) => (err?: { code?: string }) => {
+      this.#log(`membership: ${what} ${err === undefined ? 'done' : `failed (${err.code ?? String(err)})`}`)
+      this.reconcileMembers()
+    }
+    store.cluster.add({ id: spare, isLearner: true }).then(() => settled(`add learner m${spare}`)(), settled(`add learner m${spare}`))
+    this.#later(now + Math.floor(f.durationMs / 2), () => {
+      const s = this.#leaderStore()
+      if (s === undefined || !slot.joined || slot.removed) return
+      s.cluster.promote(spare).then(() => settled(`promote m${spare}`)(), settled(`promote m${spare}`))
+    })
+    this.#later(now + f.durationMs, () => {
+      this.#changing = false
+      const s = this.#leaderStore()
+      if (s === undefined) return
+      const voters = s.cluster.members().members.filter((m) => !m.isLearner).map((m) => m.id)
+      // Only once the new member votes, so the voters stay as many as at the start.
+      if (!voters.includes(spare)) return
+      const others = voters.filter((id) => id !== spare)
+      const victim = others[f.arg % others.length]!
+      s.cluster.remove(victim).then(() => settled(`remove m${victim}`)(), settled(`remove m${victim}`))
+    })
+    return true
   }
 
   async #inject(f: Fault, now: number): Promise<void> {
@@ -242,6 +315,10 @@ export class Injector {
           if (slot.run === inc && inc.alive) c.crash(id, 'keepAll', 'operator restart after EIO')
           void c.start(id)
         })
+        break
+      }
+      case 'membership': {
+        if (!this.#membership(f, now)) return
         break
       }
       case 'bitFlip':

@@ -65,8 +65,12 @@ export async function runSeed(options: SeedOptions): Promise<SeedResult> {
   const members = options.members ?? ([1, 3, 3, 3, 5] as const)[prng.int(5)]!
   const digest = createHash('sha256')
   const trace: string[] = []
+  // Spare ids for the membership changes a schedule may make (none unless asked for).
+  const spares = options.faults !== undefined ? options.faults.filter((f) => f.kind === 'membership').length
+    : options.kinds?.includes('membership') === true ? options.faultCount ?? 8 : 0
   const cluster = new SimCluster(prng.fork(), {
     members, tickMs: 10, electionTicks: 10, requestTimeoutMs: 1000, snapshotCount: 300, snapshotCatchUpEntries: 100, planted: options.planted, duplicateProposals: options.duplicateProposals,
+    ...(spares > 0 ? { spares } : {}),
   }, (line) => {
     const l = `${cluster.clock.now()} ${line}`
     digest.update(l).update('\n')
@@ -100,6 +104,11 @@ export async function runSeed(options: SeedOptions): Promise<SeedResult> {
   workload.stop()
   // Heal: undo every fault, restart every member that can start, let the cluster settle.
   await injector.healAll()
+  if (spares > 0) {
+    // Changes still in flight settle first; then the slots follow the applied membership.
+    await cluster.runFor(1000)
+    injector.reconcileMembers()
+  }
   for (const id of cluster.ids) if (cluster.slot(id).run?.alive !== true) void cluster.start(id)
   await cluster.runFor(3000)
   let drained = false

@@ -23,4 +23,11 @@ test('the same seed gives the same trace digest; another seed another', async ()
   assert.notEqual(a.digest, c.digest)
 })
 
+test('membership changes (an opt-in fault kind): a learner with a fresh disk is added, promoted, and another voter removed, under load; every checker passes', async () => {
+  const r = await runSeed({ seed: 11, members: 3, ops: 300, faults: [{ kind: 'membership', at: 400, durationMs: 1200, member: 0, arg: 0 }], trace: true })
+  assert.deepEqual(r.violations, [], r.violations.map((v) => `[${v.checker}] ${v.message}`).join('\n'))
+  const changes = r.trace.filter((l) => l.includes('membership:')).join('\n')
+  for (const want of ['add learner m4 done', 'promote m4 done', 'was removed']) assert.ok(changes.includes(want), `no "${want}" in:\n${changes}`)
+})
+
 test.run()
