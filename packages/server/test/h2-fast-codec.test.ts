@@ -1,4 +1,4 @@
-// The lean server's hand codecs for Put, Range, DeleteRange and Txn against proto-loader's: the same requests
+// The lean server's hand codecs for Put, Range, DeleteRange, Txn and Watch responses against proto-loader's: the same requests
 // decode to what the handlers read the same way, the same responses decode back equal, and
 // anything outside their reach falls back (undefined).
 import assert from 'node:assert/strict'
@@ -145,6 +145,32 @@ test('Txn and DeleteRange: what the fast codecs do not handle falls back to prot
   assert.equal(txn.encode({ header, succeeded: true, responses: [{ response_put: { header: { revision: -1 } } }] }), undefined)
   assert.equal(txn.encode({ header, succeeded: true, responses: [], extra: 1 }), undefined)
   assert.equal(del.encode({ header, deleted: 2 ** 60, prev_kvs: [] }), undefined)
+})
+
+test('Watch responses encode to what proto-loader decodes back as its own encoding; requests are left to proto-loader', () => {
+  const watch = (loadEtcdProto()['etcdserverpb.Watch'] as unknown as Record<string, Def>).Watch!
+  const fast = FAST_CODECS.get('/etcdserverpb.Watch/Watch')!
+  const header = { cluster_id: 2 ** 52 + 3, member_id: 1, revision: 123456, raft_term: 9 }
+  const kv1 = { key: b('k'), create_revision: 5, mod_revision: 6, version: 2, value: Buffer.alloc(300, 1), lease: 0 }
+  const kv2 = { key: b('z'), create_revision: 0, mod_revision: 7, version: 0, value: Buffer.alloc(0), lease: 2 ** 45 }
+  const cases: unknown[] = [
+    { header, watch_id: 0, created: true },
+    { header, watch_id: 3, canceled: true, compact_revision: 99 },
+    { header, watch_id: 4, canceled: true, cancel_reason: 'mvcc: required revision has been compacted — é' },
+    { header: { revision: 5 }, watch_id: 7, events: [] },
+    { header, watch_id: 2 ** 40, events: [{ type: 'PUT', kv: kv1 }, { type: 'DELETE', kv: kv2, prev_kv: kv1 }, { type: 'PUT', kv: kv2, prev_kv: kv2 }], fragment: true },
+    { header, watch_id: 1, events: Array.from({ length: 100 }, (_, i) => ({ type: i % 3 === 0 ? 'DELETE' : 'PUT', kv: { ...kv1, key: b(`key-${i}`), mod_revision: 1000 + i } })) },
+  ]
+  for (const resp of cases) {
+    const bytes = fast.encode(resp)
+    assert.ok(bytes !== undefined, `${JSON.stringify(resp).slice(0, 120)} fell back`)
+    assert.deepEqual(watch.responseDeserialize(bytes), watch.responseDeserialize(watch.responseSerialize(resp)))
+  }
+  // the progress notification's watch id -1, an unknown event type, an unknown field: proto-loader's
+  assert.equal(fast.encode({ header, watch_id: -1 }), undefined)
+  assert.equal(fast.encode({ header, watch_id: 1, events: [{ type: 'UPSERT', kv: kv1 }] }), undefined)
+  assert.equal(fast.encode({ header, watch_id: 1, extra: true }), undefined)
+  assert.equal(fast.decode(watch.requestSerialize({ create_request: { key: b('a') } })), undefined)
 })
 
 test.run()

@@ -1,11 +1,11 @@
 // Hand-written protobuf codecs for the lean server's hottest calls (KV Put, Range, DeleteRange
-// and Txn, nested txns included): the
+// and Txn, nested txns included; the responses of Watch streams): the
 // request decoded straight into the sparse object the api handlers read (an absent field is its
 // default to them, as for proto-loader), the response encoded from the handler's object in two
 // passes (sizes, then bytes into one Buffer). Anything outside what they handle — an unknown
 // field, a wire type that does not fit, a negative or unsafe int64 — returns undefined and the
 // call goes through proto-loader's codec instead, so the wire behaviour is the same either way.
-import type { PbHeader, PbKeyValue } from '../api/codec.js'
+import type { PbEvent, PbHeader, PbKeyValue } from '../api/codec.js'
 import type { Req } from '../api/kv.js'
 import { FieldReader } from './protobuf.js'
 
@@ -348,10 +348,81 @@ function responseEncoder(kind: (typeof OP_KINDS)[number]): (resp: unknown) => Bu
   }
 }
 
+// WatchResponse { header = 1, watch_id = 2, created = 3, canceled = 4, compact_revision = 5,
+// cancel_reason = 6, fragment = 7, events = 11 } with Event { type = 1 (PUT 0, DELETE 1), kv = 2,
+// prev_kv = 3 }: what a watch stream sends for every batch of events to every watcher.
+const WATCH_KEYS = ['header', 'watch_id', 'created', 'canceled', 'compact_revision', 'cancel_reason', 'fragment', 'events']
+const EVENT_KEYS = ['type', 'kv', 'prev_kv']
+
+function eventSize(e: PbEvent, sizes: number[]): number {
+  if (typeof e !== 'object' || e === null || !known(e, EVENT_KEYS) || (e.type !== 'PUT' && e.type !== 'DELETE') || typeof e.kv !== 'object' || e.kv === null) return NaN
+  const k = kvSize(e.kv)
+  sizes.push(k)
+  let total = (e.type === 'DELETE' ? 2 : 0) + nested(k)
+  if (e.prev_kv !== undefined && e.prev_kv !== null) {
+    const p = kvSize(e.prev_kv)
+    sizes.push(p)
+    total += nested(p)
+  }
+  return total
+}
+
+function encodeWatch(resp: unknown): Buffer | undefined {
+  const r = resp as Obj
+  if (typeof r !== 'object' || r === null || r.header === undefined || !known(r, WATCH_KEYS)) return undefined
+  const events = r.events ?? []
+  if (!Array.isArray(events)) return undefined
+  if (r.cancel_reason !== undefined && typeof r.cancel_reason !== 'string') return undefined
+  const reason = r.cancel_reason === undefined || r.cancel_reason === '' ? undefined : Buffer.from(r.cancel_reason)
+  const hs = headerSize(r.header as Partial<PbHeader>)
+  const sizes: number[] = []
+  const eventSizes: number[] = []
+  let total = nested(hs) + intSize(opt(r.watch_id)) + (r.created === true ? 2 : 0) + (r.canceled === true ? 2 : 0) + intSize(opt(r.compact_revision)) + bytesSize(reason) + (r.fragment === true ? 2 : 0)
+  for (const e of events as PbEvent[]) {
+    const es = eventSize(e, sizes)
+    eventSizes.push(es)
+    total += nested(es)
+  }
+  if (Number.isNaN(total)) return undefined
+  const buf = Buffer.allocUnsafe(total)
+  let pos = writeHeader(buf, 0, r.header as Partial<PbHeader>, hs)
+  pos = writeInt(buf, pos, 2, opt(r.watch_id))
+  if (r.created === true) {
+    buf[pos++] = 3 << 3
+    buf[pos++] = 1
+  }
+  if (r.canceled === true) {
+    buf[pos++] = 4 << 3
+    buf[pos++] = 1
+  }
+  pos = writeInt(buf, pos, 5, opt(r.compact_revision))
+  pos = writeBytes(buf, pos, 6, reason)
+  if (r.fragment === true) {
+    buf[pos++] = 7 << 3
+    buf[pos++] = 1
+  }
+  let at = 0
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i] as PbEvent
+    buf[pos++] = (11 << 3) | 2
+    pos = writeVarint(buf, pos, eventSizes[i]!)
+    if (e.type === 'DELETE') {
+      buf[pos++] = 1 << 3
+      buf[pos++] = 1
+    }
+    pos = writeKv(buf, pos, 2, e.kv, sizes[at++]!)
+    if (e.prev_kv !== undefined && e.prev_kv !== null) pos = writeKv(buf, pos, 3, e.prev_kv, sizes[at++]!)
+  }
+  if (pos !== total) throw new Error(`fast-codec: WatchResponse wrote ${pos} bytes, sized ${total}`)
+  return buf
+}
+
 /** The fast codecs by gRPC path. */
 export const FAST_CODECS: ReadonlyMap<string, FastCodec> = new Map([
   ['/etcdserverpb.KV/Put', { decode: decoder(decodePut), encode: encodePut }],
   ['/etcdserverpb.KV/Range', { decode: decoder(decodeRange), encode: encodeRange }],
   ['/etcdserverpb.KV/DeleteRange', { decode: decoder(decodeDeleteRange), encode: responseEncoder('response_delete_range') }],
   ['/etcdserverpb.KV/Txn', { decode: decoder(decodeTxn), encode: responseEncoder('response_txn') }],
+  // WatchRequests are few (create, cancel, progress): proto-loader decodes them
+  ['/etcdserverpb.Watch/Watch', { decode: () => undefined, encode: encodeWatch }],
 ])
