@@ -38,7 +38,8 @@ const options = JSON.parse(process.argv[4])
 // write needs pages, so the cursor walk below never reaches it, and a damaged one makes the
 // first such write abort the process. Checks each page's number, kind and bounds, each node's
 // place, each list's length and entries, and the page and entry counts the meta page records.
-// lmdb-js's LMDB keeps its lists unsorted, a negative entry giving the length of a run.
+// lmdb-js's LMDB keeps its lists unsorted, a negative entry giving the length of a run, 0 for an
+// unused slot, and may reserve a record longer than its list (a count below the record's room).
 function checkFreeList(path) {
   const fs = require('node:fs')
   const fd = fs.openSync(path, 'r')
@@ -62,6 +63,7 @@ function checkFreeList(path) {
     if (root >= 2 ** 63) return want.entries === 0 && depth === 0 ? undefined : 'no root but ' + (want.entries) + ' entries'
     const seen = { branch: 0, leaf: 0, overflow: 0, entries: 0 }
     const visited = new Set()
+    const listed = []
     const stack = [[root, 1]]
     while (stack.length > 0) {
       const [pg, level] = stack.pop()
@@ -115,15 +117,51 @@ function checkFreeList(path) {
         } else return (where) + ': node ' + (i) + ' has flags ' + (nflags)
         seen.entries++
         const count = dsize >= 8 ? u64(data, 0) : -1
-        if (dsize % 8 !== 0 || count !== dsize / 8 - 1) return (where) + ': a list of ' + (dsize) + ' bytes holding count ' + (count)
+        if (dsize % 8 !== 0 || count < 0 || count > dsize / 8 - 1) return (where) + ': a list of ' + (dsize) + ' bytes holding count ' + (count)
         // lmdb-js's LMDB lists page numbers unsorted, a negative entry the length of a run.
         for (let j = 1; j <= count; j++) {
           const id = Number(data.readBigInt64LE(8 * j))
-          if (id >= 0 ? id < 2 || id > lastPg : -id > lastPg) return (where) + ': free-list entry ' + (id) + ' outside 2..' + (lastPg)
+          if (id > 0 ? id < 2 || id > lastPg : -id > lastPg) return (where) + ': free-list entry ' + (id) + ' outside 2..' + (lastPg)
+          if (id > 0) listed.push(id)
         }
       }
     }
     for (const k of ['branch', 'leaf', 'overflow', 'entries']) if (seen[k] !== want[k]) return 'the free list has ' + (seen[k]) + ' ' + (k) + ' ' + (k === 'entries' ? '' : 'pages ') + 'where its record says ' + (want[k])
+    // A listed page number changed into another page of the file would have LMDB reuse a page
+    // still in use: every branch and leaf page of every tree (found through the main tree's
+    // leaves and the trees' branch pages; overflow pages are not followed) must be unlisted.
+    const used = new Set(visited)
+    const trees = [[u64(meta, 72 + 40), meta.readUInt16LE(72 + 6), true]]
+    while (trees.length > 0) {
+      const [treeRoot, treeDepth, isMain] = trees.pop()
+      if (treeRoot >= 2 ** 63) continue
+      const pages = [[treeRoot, 1]]
+      while (pages.length > 0) {
+        const [pg, level] = pages.pop()
+        if (pg < 2 || pg > lastPg) return 'a tree page number ' + (pg) + ' outside 2..' + (lastPg)
+        used.add(pg)
+        if (level === treeDepth && !isMain) continue
+        const page = read(pg * psize, psize)
+        const lower = page.readUInt16LE(20)
+        const flags = page.readUInt16LE(18)
+        if (lower % 2 !== 0 || HDR + lower > psize || (flags !== 0x01 && flags !== 0x02)) return 'tree page ' + (pg) + ' is damaged'
+        for (let i = 0; i < lower / 2; i++) {
+          const at = HDR + page.readUInt16LE(HDR + 2 * i)
+          if (at + 8 > psize) return 'tree page ' + (pg) + ': node ' + (i) + ' outside the page'
+          const lo = page.readUInt16LE(at)
+          const hi = page.readUInt16LE(at + 2)
+          const nflags = page.readUInt16LE(at + 4)
+          if (flags === 0x01) {
+            pages.push([lo + hi * 0x10000 + nflags * 2 ** 32, level + 1])
+          } else if ((nflags & 0x02) !== 0) {
+            const ksize = page.readUInt16LE(at + 6)
+            if (at + 8 + ksize + 48 > psize) return 'tree page ' + (pg) + ': a database record outside the page'
+            trees.push([u64(page, at + 8 + ksize + 40), page.readUInt16LE(at + 8 + ksize + 6), false])
+          }
+        }
+      }
+    }
+    for (const id of listed) if (used.has(id)) return 'page ' + (id) + ' is listed free but in use'
     return undefined
   } finally {
     fs.closeSync(fd)
