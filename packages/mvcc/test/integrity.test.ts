@@ -2,7 +2,8 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { MemoryBackend } from '@strata/backend'
 import { type MvccError, MvccStore } from '../src/index.js'
-import { TOTALS_KEY, encodeRevision, readTotals } from '../src/internal.js'
+import xxhash from 'xxhash-wasm'
+import { TOTALS_KEY, checksum, encodeRevision, readTotals } from '../src/internal.js'
 import { codeOf, memoryBackend, newStore, text } from './helpers.js'
 
 const enc = new TextEncoder()
@@ -83,6 +84,17 @@ test('onCorruption hears each damaged read after it failed, a late listener the 
   await Promise.resolve()
   assert.is(heard.length, 2)
   assert.is(codeOf(() => store.onCorruption(undefined as never)), 'ERR_MVCC_INVALID_ARGUMENT')
+})
+
+test('the record checksum is xxh32: equal to xxhash-wasm on every length 0..300, any offset and seed', async () => {
+  const wasm = await xxhash()
+  const bytes = new Uint8Array(400)
+  for (let i = 0; i < bytes.length; i++) bytes[i] = (Math.imul(i + 1, 2654435761) >>> 24) & 0xff
+  for (let length = 0; length <= 300; length++) {
+    for (const [from, seed] of [[0, 0], [3, 1], [17, 0xdeadbeef], [64, 0x9e3779b1]] as const) {
+      assert.is(checksum(bytes, from, from + length, seed), wasm.h32Raw(bytes.subarray(from, from + length), seed), `length ${length} at ${from}, seed ${seed}`)
+    }
+  }
 })
 
 test('open checks every record: a damaged one fails the open with ERR_MVCC_CORRUPT', async () => {
