@@ -24,7 +24,7 @@
 // server's CPU per call goes by component (transport, decode, raft, WAL, apply, encode, ...).
 // STRATA_BIN: the strata executable (default packages/server/bin/strata; needs the build).
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -414,6 +414,15 @@ function explain(missed: readonly Row[]): void {
 
 const dir = await tempDir('strata-bench-etcd-')
 const servers: Server[] = []
+// stopped from outside (a test's timeout, Ctrl-C): the servers must not outlive the bench
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    for (const s of servers) s.child?.kill('SIGKILL')
+    rmSync(dir.path, { recursive: true, force: true })
+    console.error(`bench:etcd: stopped by ${signal}; both servers killed`)
+    process.exit(1)
+  })
+}
 let failed: unknown
 try {
   for (const name of ['etcd', 'strata'] as const) {
