@@ -273,18 +273,21 @@ export class Wal {
    * Appends `entries` (raft entries with their type; consecutive indexes, the first at most one
    * past the last index; a lower first index rewrites the log from there) and then `hardState`
    * unless it is empty (all zero). Resolves once the records are durable; a call that changes
-   * neither entries, term nor vote does not force an fsync and resolves once written. Input
+   * neither entries, term nor vote does not force an fsync and resolves once written, unless
+   * `options.sync` asks for one (etcd's WAL.Sync after a snapshot: the commit index that makes a
+   * snapshot record valid must be durable before the state it covers is installed). Input
    * errors reject before anything is written: ERR_WAL_INVALID_ARGUMENT, ERR_WAL_GAP,
    * ERR_WAL_RECORD_TOO_LARGE.
    */
-  async save(hardState: HardState, entries: readonly Entry[] = []): Promise<void> {
+  async save(hardState: HardState, entries: readonly Entry[] = [], options: { readonly sync?: boolean } = {}): Promise<void> {
     this.#checkWritable()
     checkHardState(hardState)
     checkEntries(entries, this.#acceptedLastIndex)
+    if (typeof options !== 'object' || options === null || (options.sync !== undefined && typeof options.sync !== 'boolean')) throw invalidArgument('save options must be { sync?: boolean }')
     const empty = isEmptyHardState(hardState)
     if (empty && entries.length === 0) return
     const prev = this.#acceptedState
-    const sync = entries.length > 0 || hardState.term !== prev.term || hardState.vote !== prev.vote
+    const sync = options.sync === true || entries.length > 0 || hardState.term !== prev.term || hardState.vote !== prev.vote
     // A copy, so a caller reusing its array cannot change what gets written.
     const item = { entries: entries.slice(), hardState: empty ? undefined : hardState, snapshot: undefined, sync }
     const bytes = this.#checkRoom(item)

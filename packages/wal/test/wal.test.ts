@@ -286,6 +286,29 @@ test('only entries, term or vote changes force an fsync; a commit-only change do
   await r.wal.close()
 })
 
+test('a commit-only save with { sync: true } is fsynced: the snapshot record its commit makes valid survives a crash that keeps only what was synced', async () => {
+  // etcd's order for a snapshot from the leader: the snap file, the WAL's snapshot record, the
+  // hard state committing it, then an fsync before the snapshot's state is installed; without
+  // the fsync a power loss drops the commit and with it the record's validity.
+  const cs = { ...EMPTY_CONF, voters: [1, 2, 3] }
+  for (const sync of [false, true]) {
+    const o = simOptions({ segmentSizeBytes: 1 << 20 })
+    const probe = new SyncProbe(o.fs)
+    const w = await Wal.create('/w', META, { ...o, fs: probe.fs })
+    await w.save({ term: 1, vote: 1, commit: 0 }, [])
+    await w.saveSnapshot(snap(40, 1, cs))
+    const syncs = probe.datasyncs
+    await w.save({ term: 1, vote: 1, commit: 40 }, [], { sync })
+    assert.is(probe.datasyncs, syncs + (sync ? 1 : 0))
+    o.fs.crash({ mode: 'pessimistic' })
+    const valid = await validSnapshotEntries('/w', { fs: o.fs })
+    assert.equal(valid.map((v) => v.index), sync ? [0, 40] : [0], `sync ${sync}`)
+  }
+  const w = await Wal.create('/v', META, simOptions())
+  await rejectsWithCode(w.save({ term: 1, vote: 1, commit: 0 }, [], { sync: 'yes' } as unknown as { sync: boolean }), 'ERR_WAL_INVALID_ARGUMENT')
+  await w.close()
+})
+
 test('concurrent saves share one fdatasync and none resolves before it completes', async () => {
   const o = simOptions({ segmentSizeBytes: 1 << 20 })
   const probe = new SyncProbe(o.fs)
