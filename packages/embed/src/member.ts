@@ -612,9 +612,11 @@ export class Member {
     await this.#snaps.save(metadata, [snap.data])
     await this.#wal.saveSnapshot(metadata)
     // The hard state (its commit ≥ the snapshot's index) is durable before the restore, as etcd
-    // saves it with the snapshot: a WAL marker above the last saved commit is not valid at
-    // restart, and a crash after the restore would find the backend ahead of the log.
-    if (hardState !== undefined) await this.#wal.save(hardState, [])
+    // saves it with the snapshot and syncs (etcd 3.5's storage.Sync): a WAL marker above the
+    // last durable commit is not valid at restart, and a crash after the restore would find the
+    // backend ahead of the log. A commit-only save is not fsynced by itself: ask for it (a
+    // learner that joined and lost power 20 ms after its first snapshot refused to restart).
+    await this.#wal.save(hardState ?? this.#hardState(), [], { sync: true })
     this.#storage.applySnapshot(snap)
     if (snap.data.length > 0) await this.sm.restore((async function* () { yield snap.data })())
     else {
