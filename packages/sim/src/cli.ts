@@ -2,7 +2,7 @@
 // line; a failing seed is shrunk (faults dropped one at a time while it still fails) and its
 // schedule printed; the run ends with RESULT lines and a summary.
 import { performance } from 'node:perf_hooks'
-import { FAULT_KINDS, type Fault, type FaultKind, OPT_IN_KINDS, describeFault } from './faults.js'
+import { FAULT_KINDS, type Fault, type FaultKind, describeFault } from './faults.js'
 import { type SeedOptions, type SeedResult, runSeed, warmUp } from './run.js'
 
 function flag(args: readonly string[], name: string): string | undefined {
@@ -28,7 +28,7 @@ export async function main(args: readonly string[]): Promise<number> {
   const ops = flag(args, '--ops')
   const verbose = args.includes('--verbose')
   const kindsFlag = flag(args, '--kinds')
-  const known: readonly string[] = [...FAULT_KINDS, ...OPT_IN_KINDS]
+  const known: readonly string[] = FAULT_KINDS
   const onlyKinds = kindsFlag === undefined ? undefined : kindsFlag.split(',').filter((k) => k.length > 0) as FaultKind[]
   const unknown = onlyKinds?.filter((k) => !known.includes(k)) ?? []
   if (unknown.length > 0 || onlyKinds?.length === 0) {

@@ -170,7 +170,7 @@ export class SimCluster {
       if (inc.alive) {
         // A refusal to start (a damaged disk, a lost log) is a typed error: the member stays
         // down. Anything else (an I/O error) is transient: a later start tries again.
-        this.#log(`start m${id}#${n} refused: ${code}`)
+        this.#log(`start m${id}#${n} refused: ${code}: ${(err as Error).message}`)
         if (code.startsWith('ERR_')) s.refused = code
         this.crash(id, 'keepAll', `refused ${code}`)
       }

@@ -8,13 +8,10 @@ import type { SimCluster } from './cluster.js'
 export const FAULT_KINDS = [
   'crash', 'powerLoss', 'clusterPowerLoss', 'failpoint', 'isolateLeader', 'partitionMinority', 'asymmetric',
   'drop', 'delay', 'duplicate', 'reorder', 'pause', 'skew', 'slowFsync', 'fsyncEio', 'bitFlip', 'truncateWal', 'snapshotIsolation',
+  'membership',
 ] as const
-/**
- * Kinds a seed draws only when asked for (`kinds`): a membership change adds a learner with a
- * fresh disk (a spare id), promotes it, then removes another voter.
- */
-export const OPT_IN_KINDS = ['membership'] as const
-export type FaultKind = typeof FAULT_KINDS[number] | typeof OPT_IN_KINDS[number]
+/** `membership`: a learner with a fresh disk (a spare id) is added, promoted, then another voter removed. */
+export type FaultKind = typeof FAULT_KINDS[number]
 
 export const FAILPOINTS: readonly FailpointName[] = [
   'raftBeforeSave', 'raftAfterSave', 'beforeApplyOne', 'backendBeforeCommit', 'backendAfterCommit',

@@ -42,6 +42,9 @@ export interface SeedResult {
   readonly history: History
 }
 
+/** Spare member ids of a run that may change its membership. */
+const SPARES = 8
+
 let warm: Promise<unknown> | undefined
 
 /**
@@ -65,9 +68,12 @@ export async function runSeed(options: SeedOptions): Promise<SeedResult> {
   const members = options.members ?? ([1, 3, 3, 3, 5] as const)[prng.int(5)]!
   const digest = createHash('sha256')
   const trace: string[] = []
-  // Spare ids for the membership changes a schedule may make (none unless asked for).
-  const spares = options.faults !== undefined ? options.faults.filter((f) => f.kind === 'membership').length
-    : options.kinds?.includes('membership') === true ? options.faultCount ?? 8 : 0
+  // Spare ids for the membership changes a schedule may make (none when it cannot). Always
+  // as many, so that a shrunk schedule replays the run it came from (each change takes one;
+  // more changes than spares are skipped).
+  const membership = options.faults !== undefined ? options.faults.some((f) => f.kind === 'membership')
+    : options.kinds === undefined || options.kinds.includes('membership')
+  const spares = membership ? SPARES : 0
   const cluster = new SimCluster(prng.fork(), {
     members, tickMs: 10, electionTicks: 10, requestTimeoutMs: 1000, snapshotCount: 300, snapshotCatchUpEntries: 100, planted: options.planted, duplicateProposals: options.duplicateProposals,
     ...(spares > 0 ? { spares } : {}),
