@@ -22,7 +22,7 @@ import { KV_HEADER_BYTES, benchIntegrityChecks, checksum, encodeRevision, record
 const N = quick ? 100_000 : 1_000_000
 const LABEL = quick ? '100k' : '1M'
 const WINDOW_MS = quick ? 300 : 1500
-const RESTARTS = quick ? 2 : 3
+const RESTARTS = quick ? 2 : 5
 const clock = { now: () => 0, setTimer: () => ({ cancel() {} }) }
 const value = new Uint8Array(32).fill(0x61)
 const keyOf = (i: number): string => `key/${String(i).padStart(8, '0')}`
