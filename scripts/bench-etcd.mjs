@@ -5,7 +5,8 @@
 // --server), then runs packages/server/bench/vs-etcd.ts, which starts both servers, drives them
 // with `strata bench`'s client and prints a table and `RESULT server.vs_etcd.*` lines.
 // Env: BENCH_QUICK=1 (tiny sizes, the smoke test), BENCH_ETCD_KEYS, BENCH_ETCD_RUNS,
-// BENCH_ETCD_PROFILE=1 (where strata serve's CPU goes in each row that misses its goal).
+// BENCH_ETCD_PROFILE=1 (where strata serve's CPU goes in each row that misses its goal),
+// BENCH_ETCD_ROWS=put16,put256,... (a subset of the rows; see vs-etcd.ts).
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'

@@ -21,7 +21,11 @@
 // Env: BENCH_QUICK=1 tiny sizes (the smoke test); BENCH_ETCD_KEYS keys loaded for count and restart
 // (1,000,000; quick 20,000); BENCH_ETCD_RUNS; BENCH_ETCD_PROFILE=1 (or SERVER_BENCH_PROFILE=1)
 // runs strata serve under --cpu-prof and, for each row that misses its goal, prints where the
-// server's CPU per call goes by component (transport, decode, raft, WAL, apply, encode, ...).
+// server's CPU per call goes by component (transport, decode, raft, WAL, apply, encode, ...);
+// BENCH_ETCD_PROFILE=all prints it for every row measured, met or not.
+// BENCH_ETCD_ROWS: a comma-separated subset of the row keys above (default: every row), e.g.
+// `BENCH_ETCD_ROWS=put16,put256,txn128` for the short write rows alone; count and restart load the
+// keys first, auth64 and auth_put_p99 run together (one storm measures both).
 // STRATA_BIN: the strata executable (default packages/server/bin/strata; needs the build).
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
@@ -37,7 +41,8 @@ import { formatSummary, monotonicUs, profilesIn, summarize } from './profile.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 const strataBin = process.env['STRATA_BIN'] ?? join(here, '..', 'bin', 'strata')
-const profile = process.env['BENCH_ETCD_PROFILE'] === '1' || process.env['SERVER_BENCH_PROFILE'] === '1'
+const profileAll = process.env['BENCH_ETCD_PROFILE'] === 'all'
+const profile = profileAll || process.env['BENCH_ETCD_PROFILE'] === '1' || process.env['SERVER_BENCH_PROFILE'] === '1'
 const envInt = (name: string, dflt: number): number => {
   const v = process.env[name]
   if (v === undefined || v === '') return dflt
@@ -178,6 +183,17 @@ const ROWS: Row[] = [
   { key: 'auth64', label: 'authenticate (bcrypt cost 10), 64 in flight', unit: 'auths/s', higherBetter: true, goal: undefined },
   { key: 'auth_put_p99', label: 'put p99 (16 in flight) during the authenticate storm', unit: 'ms', higherBetter: false, goal: 10 },
 ]
+
+/** The rows BENCH_ETCD_ROWS selects (every row when unset). */
+const SELECTED: ReadonlySet<string> = (() => {
+  const v = process.env['BENCH_ETCD_ROWS']
+  if (v === undefined || v.trim() === '') return new Set(ROWS.map((r) => r.key))
+  const keys = v.split(',').map((k) => k.trim()).filter((k) => k !== '')
+  const unknown = keys.filter((k) => !ROWS.some((r) => r.key === k))
+  if (unknown.length > 0 || keys.length === 0) throw new Error(`BENCH_ETCD_ROWS=${v}: unknown row(s) ${unknown.join(', ')}; the rows are ${ROWS.map((r) => r.key).join(', ')}`)
+  return new Set(keys)
+})()
+const selected = (...keys: string[]): boolean => keys.some((k) => SELECTED.has(k))
 
 /** One measurement of one row on one server. */
 interface Sample {
@@ -378,18 +394,17 @@ function report(): Row[] {
   return missed
 }
 
-/** For each row that missed its goal: where strata serve's CPU went in that row's windows (BENCH_ETCD_PROFILE=1). */
+/** For each row that missed its goal (every row with BENCH_ETCD_PROFILE=all): where strata serve's CPU went in that row's windows. */
 function explain(missed: readonly Row[]): void {
   if (missed.length === 0) {
     console.log('\nEvery goal is met.')
-    return
-  }
-  console.log(`\nGoals missed: ${missed.map((r) => r.key).join(', ')}.`)
+    if (!profileAll) return
+  } else console.log(`\nGoals missed: ${missed.map((r) => r.key).join(', ')}.`)
   if (!profile) {
     console.log('Run with BENCH_ETCD_PROFILE=1 (strata serve under --cpu-prof) to see where the server\'s time per call goes in each of them.')
     return
   }
-  for (const row of missed) {
+  for (const row of profileAll ? ROWS.filter((r) => samples.has(r.key)) : missed) {
     const ss = samples.get(row.key)?.strata ?? []
     const byDir = new Map<string, { windows: [number, number][]; calls: number }>()
     for (const s of ss) {
@@ -440,16 +455,20 @@ try {
   for (const s of servers) await etcdctl(s, 'put', 'bench-range', 'x'.repeat(256))
   const pair = (first: number): Server[] => (first % 2 === 0 ? servers : [...servers].reverse())
   let turn = 0
-  for (let run = 0; run < RUNS; run++) {
+  for (let run = 0; run < RUNS && SHORT.some((l) => selected(l.row)); run++) {
     console.log(`short rows, run ${run + 1} of ${RUNS}`)
-    for (const l of SHORT) for (const s of pair(turn++)) await shortRow(s, l)
+    for (const l of SHORT) if (selected(l.row)) for (const s of pair(turn++)) await shortRow(s, l)
   }
-  console.log(`loading ${KEYS} keys`)
-  for (const s of pair(turn++)) await load(s)
-  for (const s of pair(turn++)) await countRow(s)
-  for (const s of pair(turn++)) await restartRow(s)
-  for (const s of servers) await enableAuth(s)
-  for (const s of pair(turn++)) await authRows(s)
+  if (selected('count', 'restart')) {
+    console.log(`loading ${KEYS} keys`)
+    for (const s of pair(turn++)) await load(s)
+  }
+  if (selected('count')) for (const s of pair(turn++)) await countRow(s)
+  if (selected('restart')) for (const s of pair(turn++)) await restartRow(s)
+  if (selected('auth64', 'auth_put_p99')) {
+    for (const s of servers) await enableAuth(s)
+    for (const s of pair(turn++)) await authRows(s)
+  }
 } catch (e) {
   failed = e
 } finally {
