@@ -472,9 +472,34 @@ export class Member {
     if (!this.isLeader || !this.sm.lessor.isPrimary) return
     const { expired, checkpoints } = this.sm.tick()
     const root = { username: this.sm.auth.enabled ? 'root' : '', authRevision: this.sm.auth.revision }
-    for (const id of expired) this.propose({ kind: 'leaseRevoke', id }, root).catch(() => {})
+    if (expired.length > 0) void this.#revokeExpired(expired, this.#node.status().hardState.term, root)
     if (checkpoints.length > 0) {
       this.propose({ kind: 'leaseCheckpoint', checkpoints: checkpoints.map((c) => ({ id: c.id, remainingTtlSeconds: c.remainingTtl })) }, root).catch(() => {})
+    }
+  }
+
+  /**
+   * Proposes the revokes of `expired` only once leadership in `term` is confirmed (etcd's fix of
+   * #15247: a stale leader must not revoke). A leader that was paused, or whose loop waited on a
+   * slow fsync, still believes it leads while a newer leader has promoted and renewed the leases;
+   * its countdowns ran out meanwhile, and its revoke (appended in its old term, or forwarded as a
+   * proposal to the new leader once raft stepped down before this member's view caught up) would
+   * delete a lease that was kept alive. A ReadIndex round confirms that a quorum still follows this
+   * member; then it must still lead in `term` (raft's view and ours) and each lease must still be
+   * expired here. A lease skipped is handed out again by a later tick while this member is primary.
+   */
+  async #revokeExpired(expired: readonly number[], term: number, root: { username: string; authRevision: number }): Promise<void> {
+    try {
+      await this.readBarrier()
+    } catch {
+      return
+    }
+    if (this.#closed || this.#stopped !== undefined || !this.isLeader || !this.sm.lessor.isPrimary) return
+    if (this.#node.state !== StateType.Leader || this.#node.status().hardState.term !== term) return
+    const now = this.o.clock.now()
+    for (const id of expired) {
+      const expiry = this.sm.lessor.lookup(id)?.expiry
+      if (expiry !== undefined && expiry <= now) this.propose({ kind: 'leaseRevoke', id }, root).catch(() => {})
     }
   }
 
