@@ -1,6 +1,8 @@
 import { ApplyError } from './errors.js'
 
 const utf8 = new TextEncoder()
+const NO_BYTES = new Uint8Array(0)
+const NO_VIEW = new DataView(NO_BYTES.buffer)
 const fromUtf8 = new TextDecoder('utf-8', { fatal: true })
 
 /** A key or value as callers pass it; a string is UTF-8. */
@@ -32,9 +34,35 @@ function checkU64(n: number, what: string): number {
  * UTF-8), or a count (u32) followed by that many items.
  */
 export class ByteWriter {
-  #buf = new Uint8Array(256)
-  #view = new DataView(this.#buf.buffer)
+  /**
+   * The buffer writers start in, lent to one writer at a time until its `finish` (encodes run
+   * start to finish synchronously): a 256-byte array and its DataView per request were a tenth
+   * of a put's encoding cost. A writer that finds it lent gets an array of its own; an encode
+   * that may throw calls `release` in a `finally` so the buffer comes back.
+   */
+  static #free: { buf: Uint8Array; view: DataView } | undefined = ByteWriter.#newSpare(4096)
+  #spare: { buf: Uint8Array; view: DataView } | undefined
+  #buf: Uint8Array
+  #view: DataView
   #at = 0
+
+  constructor() {
+    const spare = ByteWriter.#free
+    if (spare !== undefined) {
+      ByteWriter.#free = undefined
+      this.#spare = spare
+      this.#buf = spare.buf
+      this.#view = spare.view
+    } else {
+      this.#buf = new Uint8Array(256)
+      this.#view = new DataView(this.#buf.buffer)
+    }
+  }
+
+  static #newSpare(size: number): { buf: Uint8Array; view: DataView } {
+    const buf = new Uint8Array(size)
+    return { buf, view: new DataView(buf.buffer) }
+  }
 
   #room(n: number): void {
     if (this.#at + n <= this.#buf.length) return
@@ -92,6 +120,7 @@ export class ByteWriter {
 
   string(v: string, what: string): this {
     if (typeof v !== 'string') throw new ApplyError('ERR_APPLY_INVALID_ARGUMENT', `apply: ${what} must be a string, got ${typeof v}`)
+    if (v === '') return this.u32(0) // the header's username without auth: no encoder call
     return this.bytes(v, what)
   }
 
@@ -105,8 +134,22 @@ export class ByteWriter {
     return this.#at
   }
 
+  /** The bytes written, in an array of their own; the writer is done (its buffer is handed back). */
   finish(): Uint8Array {
-    return this.#buf.slice(0, this.#at)
+    const out = this.#buf.slice(0, this.#at)
+    this.release()
+    return out
+  }
+
+  /** Hands the lent buffer back without a result (a failed encode); `finish` does it too. */
+  release(): void {
+    if (this.#spare === undefined) return
+    // Grown past 64 KiB, the buffer goes rather than staying for every later request.
+    if (this.#buf !== this.#spare.buf && this.#buf.length <= 65_536) this.#spare = { buf: this.#buf, view: this.#view }
+    if (this.#spare.buf.length <= 65_536) ByteWriter.#free = this.#spare
+    this.#spare = undefined
+    this.#buf = NO_BYTES
+    this.#view = NO_VIEW
   }
 }
 

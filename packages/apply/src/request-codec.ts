@@ -41,14 +41,18 @@ function pick<T>(r: ByteReader, list: readonly T[], what: string): T {
 
 /** Encodes one request as a raft entry's data (FORMAT.md). Bad fields: ERR_APPLY_INVALID_ARGUMENT. */
 export function encodeRequest(request: Request): Uint8Array {
-  const w = new ByteWriter()
   const { header, body } = request
   const tag = KIND_TAGS[body.kind]
   if (tag === undefined) throw new ApplyError('ERR_APPLY_INVALID_ARGUMENT', `apply: unknown request kind ${String(body.kind)}`)
-  w.u8(PAYLOAD_VERSION).u8(tag)
-  w.u64(header.id, 'header.id').u64(header.authRevision, 'header.authRevision').string(header.username, 'header.username')
-  writeBody(w, body)
-  return w.finish()
+  const w = new ByteWriter()
+  try {
+    w.u8(PAYLOAD_VERSION).u8(tag)
+    w.u64(header.id, 'header.id').u64(header.authRevision, 'header.authRevision').string(header.username, 'header.username')
+    writeBody(w, body)
+    return w.finish()
+  } finally {
+    w.release() // after a refused field (finish released it already)
+  }
 }
 
 /** Decodes what {@link encodeRequest} made; anything else is ERR_APPLY_CORRUPT. */
@@ -224,12 +228,17 @@ function readOp(r: ByteReader, depth: number): TxnOp {
 
 /** Encodes a member for the `members` bucket and a conf change's context (FORMAT.md §3). */
 export function encodeMember(m: Member): Uint8Array {
-  const w = new ByteWriter().u8(PAYLOAD_VERSION).u64(m.id, 'member id').string(m.name, 'member name')
-  for (const urls of [m.peerUrls, m.clientUrls]) {
-    w.u32(urls.length)
-    for (const u of urls) w.string(u, 'URL')
+  const w = new ByteWriter()
+  try {
+    w.u8(PAYLOAD_VERSION).u64(m.id, 'member id').string(m.name, 'member name')
+    for (const urls of [m.peerUrls, m.clientUrls]) {
+      w.u32(urls.length)
+      for (const u of urls) w.string(u, 'URL')
+    }
+    return w.bool(m.isLearner).finish()
+  } finally {
+    w.release()
   }
-  return w.bool(m.isLearner).finish()
 }
 
 export function decodeMember(data: Uint8Array): Member {
