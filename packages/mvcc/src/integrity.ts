@@ -148,14 +148,23 @@ const TOTALS_VERSION = 2
 const TOTALS_BYTES = 21
 
 export function encodeTotals(t: Totals): Uint8Array {
-  const b = new Uint8Array(TOTALS_BYTES)
+  return writeTotalsInto(new Uint8Array(TOTALS_BYTES), t)
+}
+
+function writeTotalsInto(b: Uint8Array, t: Totals): Uint8Array {
   b[0] = TOTALS_VERSION
   writeU64(b, 1, t.count)
-  const v = new DataView(b.buffer)
-  v.setUint32(9, t.hi)
-  v.setUint32(13, t.lo)
-  v.setUint32(17, checksum(b, 0, 17, 0))
+  writeU32be(b, 9, t.hi)
+  writeU32be(b, 13, t.lo)
+  writeU32be(b, 17, checksum(b, 0, 17, 0))
   return b
+}
+
+function writeU32be(b: Uint8Array, o: number, n: number): void {
+  b[o] = n >>> 24
+  b[o + 1] = n >>> 16
+  b[o + 2] = n >>> 8
+  b[o + 3] = n
 }
 
 /** The totals recorded in `meta` (undefined: none, a new store or one written before format 2). */
@@ -172,8 +181,11 @@ export function readTotals(tx: ReadTx, location: string): Totals | undefined {
   return t
 }
 
+/** Reused by {@link writeTotals} (once per write txn): the backend copies what it is given. */
+const totalsScratch = new Uint8Array(TOTALS_BYTES)
+
 export function writeTotals(tx: WriteTx, t: Totals): void {
-  tx.put('meta', TOTALS_KEY, encodeTotals(t))
+  tx.put('meta', TOTALS_KEY, writeTotalsInto(totalsScratch, t))
 }
 
 /** What the error of a damaged store tells the operator to do. */

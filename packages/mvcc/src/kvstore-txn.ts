@@ -2,7 +2,7 @@ import { type Bytes, type ReadTx, type WriteTx, compareBytes } from '@strata/bac
 import { StrataError } from '@strata/seams'
 import { type MvccError, compactedError, futureRevError } from './errors.js'
 import { type Totals, corruptError } from './integrity.js'
-import { type KeyValue, decodeKeyValue, encodeKeyValue, keyBytes, storedChecksum } from './kv.js'
+import { type KeyValue, decodeKeyValue, encodeKeyValueView, keyBytes, storedChecksum } from './kv.js'
 import { type IndexRange, checkFlag, checkLease, checkOptionsArg, checkRange, checkRangeOptions, checkValue } from './limits.js'
 import { type Revision, encodeRevision } from './revision.js'
 import type { StoreState } from './store-state.js'
@@ -129,8 +129,12 @@ export class StoreTxnWrite extends StoreTxnRead implements TxnWrite {
   readonly #wtx: WriteTx
   /** Invariant: changes[i] was written with sub revision i. */
   readonly changes: WatchEvent[] = []
-  /** Undoes the in-memory effects of each change, in order; run backwards by {@link rollback}. */
-  readonly #undo: Array<() => void> = []
+  /**
+   * Undoes the in-memory effects of each change, in order; run backwards by {@link rollback}.
+   * Flat triples, no closure per change: (key, revision, tombstone) for an index change, or
+   * (a function, undefined, undefined).
+   */
+  readonly #undo: Array<string | Revision | boolean | (() => void) | undefined> = []
   /** The store's record totals with this txn's records added; the store takes them when the txn ends. */
   readonly totals: Totals
 
@@ -142,7 +146,7 @@ export class StoreTxnWrite extends StoreTxnRead implements TxnWrite {
 
   /** Stores one record and adds its checksum to the totals. */
   #store(kv: KeyValue, revKey: Uint8Array): void {
-    const bytes = encodeKeyValue(kv, revKey)
+    const bytes = encodeKeyValueView(kv, revKey)
     this.#wtx.put('key', revKey, bytes)
     this.totals.add(storedChecksum(bytes, 0))
   }
@@ -174,7 +178,7 @@ export class StoreTxnWrite extends StoreTxnRead implements TxnWrite {
     this.#store(kv, encodeRevision(rev))
     this.state.index.put(key, rev)
     this.changes.push({ type: 'put', kv })
-    this.#undo.push(() => this.state.index.revert(key, rev, false))
+    this.#undo.push(key, rev, false)
     this.#setLease(key, kv.key, lease)
     return prevKv === undefined ? { revision: rev.main } : { revision: rev.main, prevKv }
   }
@@ -199,12 +203,14 @@ export class StoreTxnWrite extends StoreTxnRead implements TxnWrite {
     this.#store(kv, encodeRevision(rev, true))
     this.state.index.tombstone(key, rev)
     this.changes.push({ type: 'delete', kv })
-    this.#undo.push(() => this.state.index.revert(key, rev, true))
+    this.#undo.push(key, rev, true)
     this.#setLease(key, kv.key, 0)
   }
 
   #setLease(key: string, keyBytes: Uint8Array, lease: number): void {
     const old = this.state.keyLeases.get(key) ?? 0
+    // Unchanged (most puts: no lease before or after): nothing to change, nothing to undo.
+    if (old === lease) return
     if (lease === 0) this.state.keyLeases.delete(key)
     else this.state.keyLeases.set(key, lease)
     // The undo is queued before the callback runs: if it throws, the map is still put back,
@@ -214,8 +220,8 @@ export class StoreTxnWrite extends StoreTxnRead implements TxnWrite {
       if (old === 0) this.state.keyLeases.delete(key)
       else this.state.keyLeases.set(key, old)
       if (told) this.state.onLeaseChanged?.(keyBytes, lease, old)
-    })
-    if (old !== lease && this.state.onLeaseChanged !== undefined) {
+    }, undefined, undefined)
+    if (this.state.onLeaseChanged !== undefined) {
       this.state.onLeaseChanged(keyBytes, old, lease)
       told = true
     }
@@ -226,8 +232,13 @@ export class StoreTxnWrite extends StoreTxnRead implements TxnWrite {
    * backend undid the txn's writes because its callback threw.
    */
   rollback(): void {
-    for (let i = this.#undo.length - 1; i >= 0; i--) this.#undo[i]!()
-    this.#undo.length = 0
+    const u = this.#undo
+    for (let i = u.length - 3; i >= 0; i -= 3) {
+      const a = u[i]
+      if (typeof a === 'function') a()
+      else this.state.index.revert(a as string, u[i + 1] as Revision, u[i + 2] as boolean)
+    }
+    u.length = 0
     this.changes.length = 0
   }
 }
