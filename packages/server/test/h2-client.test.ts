@@ -71,6 +71,27 @@ test('hpack: RFC 7541 C.4 requests decode with the dynamic table; the encoder ro
   assert.throws(() => new HpackDecoder().decode(Buffer.from([0xff, 0x80])), (e: H2Error) => e.code === 'ERR_SERVER_H2_PROTOCOL')
 })
 
+test('hpack: decodeAt hands back the last list for the same block while the dynamic table stands still', () => {
+  const d = new HpackDecoder()
+  const literal = encodeHeaderBlock([[':method', 'POST'], [':path', '/etcdserverpb.KV/Put'], ['te', 'trailers']])
+  const framed = Buffer.concat([Buffer.from([1, 2, 3]), literal, Buffer.from([9])])
+  const first = d.decodeAt(framed, 3, 3 + literal.length)
+  assert.deepEqual(first, [[':method', 'POST'], [':path', '/etcdserverpb.KV/Put'], ['te', 'trailers']])
+  assert.equal(d.decodeAt(Buffer.from(literal), 0, literal.length), first, 'the same bytes elsewhere: the same list')
+  // a block that inserts is decoded every time (each decode inserts again)
+  const indexing = Buffer.from('418cf1e3c2e5f23a6ba0ab90f4ff', 'hex') // :authority www.example.com, incremental indexing
+  d.decodeAt(indexing, 0, indexing.length)
+  d.decodeAt(indexing, 0, indexing.length)
+  assert.equal(d.tableSizeBytes, 2 * (10 + 15 + 32))
+  // a block that references the dynamic table: the same bytes mean another entry once the table changed
+  const ref = Buffer.from([0xbe]) // index 62: the newest dynamic entry
+  assert.deepEqual(d.decodeAt(ref, 0, 1), [[':authority', 'www.example.com']])
+  const other = Buffer.from('4006637573746f6d0376616c', 'hex') // custom: val, incremental indexing
+  assert.deepEqual(d.decodeAt(other, 0, other.length), [['custom', 'val']])
+  assert.deepEqual(d.decodeAt(ref, 0, 1), [['custom', 'val']])
+  assert.notEqual(d.decodeAt(literal, 0, literal.length), first, 'the table changed since: decoded again')
+})
+
 test('unary calls, many in flight, a grpc-status error with its message, a multi-frame response', async () => {
   const c = await H2Connection.open(endpoint)
   try {

@@ -39,6 +39,38 @@ test('Put and Range requests decode as proto-loader decodes them', () => {
   })
 })
 
+test('bytes fields decode as views of the request message, not copies', () => {
+  const bytes = kv.Put!.requestSerialize({ key: Buffer.from('key'), value: Buffer.from('value') })
+  const r = FAST_CODECS.get('/etcdserverpb.KV/Put')!.decode(bytes) as { key: Buffer; value: Buffer }
+  assert.equal(r.key.buffer, bytes.buffer)
+  assert.equal(r.value.buffer, bytes.buffer)
+  assert.equal(Buffer.from(r.value).toString(), 'value')
+})
+
+test('a response encodes where the alloc says (inside a larger buffer) the same bytes as into its own', () => {
+  const header = { cluster_id: 7, member_id: 1, revision: 99, raft_term: 2 }
+  const kv1 = { key: Buffer.from('k'), create_revision: 5, mod_revision: 6, version: 2, value: Buffer.alloc(40, 3), lease: 0 }
+  const cases: [string, unknown][] = [
+    ['/etcdserverpb.KV/Put', { header, prev_kv: kv1 }],
+    ['/etcdserverpb.KV/Range', { header, kvs: [kv1], more: true, count: 2 }],
+    ['/etcdserverpb.KV/DeleteRange', { header, deleted: 1, prev_kvs: [kv1] }],
+    ['/etcdserverpb.KV/Txn', { header, succeeded: true, responses: [{ response_put: { header: { revision: 99 } } }] }],
+    ['/etcdserverpb.Watch/Watch', { header, watch_id: 3, events: [{ type: 'PUT', kv: kv1 }] }],
+  ]
+  for (const [path, resp] of cases) {
+    const codec = FAST_CODECS.get(path)!
+    const own = codec.encode(resp)!
+    const big = Buffer.alloc(own.length + 20, 0xee)
+    const out = codec.encode(resp, (size) => {
+      assert.equal(size, own.length, path)
+      return { buf: big, at: 10 }
+    })!
+    assert.ok(out.equals(own), path)
+    assert.ok(big.subarray(10, 10 + own.length).equals(own), path)
+    assert.ok(big.subarray(0, 10).every((b) => b === 0xee) && big.subarray(10 + own.length).every((b) => b === 0xee), `${path}: wrote outside its slot`)
+  }
+})
+
 test('Put and Range responses encode to what proto-loader decodes back as its own encoding', () => {
   const header = { cluster_id: 2 ** 52 + 3, member_id: 1, revision: 123456, raft_term: 9 }
   const kv1 = { key: Buffer.from('k'), create_revision: 5, mod_revision: 6, version: 2, value: Buffer.alloc(300, 1), lease: 0 }

@@ -1,20 +1,40 @@
 // Hand-written protobuf codecs for the lean server's hottest calls (KV Put, Range, DeleteRange
 // and Txn, nested txns included; the responses of Watch streams): the
 // request decoded straight into the sparse object the api handlers read (an absent field is its
-// default to them, as for proto-loader), the response encoded from the handler's object in two
-// passes (sizes, then bytes into one Buffer). Anything outside what they handle — an unknown
+// default to them, as for proto-loader; bytes fields are views of the request, not copies), the
+// response encoded from the handler's object in two passes (sizes, then bytes straight into the
+// connection's output when the server offers it, else one Buffer). Anything outside what they handle — an unknown
 // field, a wire type that does not fit, a negative or unsafe int64 — returns undefined and the
 // call goes through proto-loader's codec instead, so the wire behaviour is the same either way.
 import type { PbEvent, PbHeader, PbKeyValue } from '../api/codec.js'
 import type { Req } from '../api/kv.js'
 import { FieldReader } from './protobuf.js'
 
+/** Where an encoder writes a message of a size it knows: `buf[at, at + size)`. */
+export interface Slot {
+  readonly buf: Buffer
+  readonly at: number
+}
+/** Room for a message of `size` bytes, asked for once its fields were checked (a fallback asks for none). */
+export type Alloc = (size: number) => Slot
+const heapAlloc: Alloc = (size) => ({ buf: Buffer.allocUnsafe(size), at: 0 })
+
 export interface FastCodec {
   decode(bytes: Buffer): Req | undefined
-  encode(response: unknown): Buffer | undefined
+  /** The response's bytes, written where `alloc` says (a Buffer of its own by default), or undefined to fall back. */
+  encode(response: unknown, alloc?: Alloc): Buffer | undefined
 }
 
-const copy = (r: FieldReader): Buffer => Buffer.from(r.buf.subarray(r.start, r.end))
+/**
+ * A bytes field as a view of the request message (no copy). The message is a view of the bytes
+ * the socket delivered, which nothing writes again (each read is a new buffer; an incomplete
+ * message is copied out); the handlers hand keys and values to embed, which encodes them into
+ * its proposal at once, so a view keeps that read's buffer only for the call.
+ */
+const view = (r: FieldReader): Uint8Array => r.buf.subarray(r.start, r.end)
+
+/** The written message: `slot.buf` itself when it is exactly that, else a view. */
+const written = (slot: Slot, size: number): Buffer => (slot.at === 0 && slot.buf.length === size ? slot.buf : slot.buf.subarray(slot.at, slot.at + size))
 
 /** A message decoder over `buf[from, to)`: the handlers' sparse object, or undefined to fall back. */
 type Decode = (buf: Uint8Array, from: number, to: number) => Record<string, unknown> | undefined
@@ -40,7 +60,7 @@ function messageDecoder(schema: Schema, oneof: readonly string[] = []): Decode {
       const [name, kind] = f
       if (kind === 'bytes') {
         if (r.wire !== 2) return undefined
-        out[name] = copy(r)
+        out[name] = view(r)
       } else if (kind === 'int' || kind === 'bool') {
         if (r.wire !== 0 || !Number.isSafeInteger(r.num)) return undefined
         out[name] = kind === 'bool' ? r.num !== 0 : r.num
@@ -182,20 +202,22 @@ function writeKv(buf: Buffer, pos: number, field: number, kv: PbKeyValue, size: 
 const nested = (size: number): number => 1 + varintSize(size) + size
 const known = (o: object, keys: readonly string[]): boolean => Object.keys(o).every((k) => keys.includes(k))
 
-function encodePut(resp: unknown): Buffer | undefined {
+function encodePut(resp: unknown, alloc: Alloc = heapAlloc): Buffer | undefined {
   const r = resp as { header?: PbHeader; prev_kv?: PbKeyValue }
   if (typeof r !== 'object' || r === null || r.header === undefined || !known(r, ['header', 'prev_kv'])) return undefined
   const hs = headerSize(r.header)
   const ps = r.prev_kv === undefined ? 0 : kvSize(r.prev_kv)
   const total = nested(hs) + (r.prev_kv === undefined ? 0 : nested(ps))
   if (Number.isNaN(total)) return undefined
-  const buf = Buffer.allocUnsafe(total)
-  let pos = writeHeader(buf, 0, r.header, hs)
+  const slot = alloc(total)
+  const buf = slot.buf
+  let pos = writeHeader(buf, slot.at, r.header, hs)
   if (r.prev_kv !== undefined) pos = writeKv(buf, pos, 2, r.prev_kv, ps)
-  return buf
+  if (pos !== slot.at + total) throw new Error(`fast-codec: PutResponse wrote ${pos - slot.at} bytes, sized ${total}`)
+  return written(slot, total)
 }
 
-function encodeRange(resp: unknown): Buffer | undefined {
+function encodeRange(resp: unknown, alloc: Alloc = heapAlloc): Buffer | undefined {
   const r = resp as { header?: PbHeader; kvs?: PbKeyValue[]; more?: boolean; count?: number }
   if (typeof r !== 'object' || r === null || r.header === undefined || !known(r, ['header', 'kvs', 'more', 'count'])) return undefined
   const hs = headerSize(r.header)
@@ -204,15 +226,17 @@ function encodeRange(resp: unknown): Buffer | undefined {
   let total = nested(hs) + (r.more === true ? 2 : 0) + intSize(ok(r.count ?? 0))
   for (const s of sizes) total += nested(s)
   if (Number.isNaN(total)) return undefined
-  const buf = Buffer.allocUnsafe(total)
-  let pos = writeHeader(buf, 0, r.header, hs)
+  const slot = alloc(total)
+  const buf = slot.buf
+  let pos = writeHeader(buf, slot.at, r.header, hs)
   for (let i = 0; i < kvs.length; i++) pos = writeKv(buf, pos, 2, kvs[i]!, sizes[i]!)
   if (r.more === true) {
     buf[pos++] = 3 << 3
     buf[pos++] = 1
   }
-  writeInt(buf, pos, 4, r.count ?? 0)
-  return buf
+  pos = writeInt(buf, pos, 4, r.count ?? 0)
+  if (pos !== slot.at + total) throw new Error(`fast-codec: RangeResponse wrote ${pos - slot.at} bytes, sized ${total}`)
+  return written(slot, total)
 }
 
 // DeleteRangeResponse { header = 1, deleted = 2, prev_kvs = 3 }; TxnResponse { header = 1,
@@ -334,17 +358,17 @@ function writeResponse(buf: Buffer, pos: number, kind: (typeof OP_KINDS)[number]
 }
 
 /** A top-level response of `kind` (its header required), or undefined to fall back. */
-function responseEncoder(kind: (typeof OP_KINDS)[number]): (resp: unknown) => Buffer | undefined {
-  return (resp) => {
+function responseEncoder(kind: (typeof OP_KINDS)[number]): (resp: unknown, alloc?: Alloc) => Buffer | undefined {
+  return (resp, alloc = heapAlloc) => {
     const r = resp as Obj
     if (typeof r !== 'object' || r === null || r.header === undefined) return undefined
     const sizes: number[] = []
     const total = responseSize(kind, r, sizes)
     if (Number.isNaN(total)) return undefined
-    const buf = Buffer.allocUnsafe(total)
-    const end = writeResponse(buf, 0, kind, r, sizes, { i: 0 })
-    if (end !== total) throw new Error(`fast-codec: ${kind} wrote ${end} bytes, sized ${total}`)
-    return buf
+    const slot = alloc(total)
+    const end = writeResponse(slot.buf, slot.at, kind, r, sizes, { i: 0 })
+    if (end !== slot.at + total) throw new Error(`fast-codec: ${kind} wrote ${end - slot.at} bytes, sized ${total}`)
+    return written(slot, total)
   }
 }
 
@@ -367,7 +391,7 @@ function eventSize(e: PbEvent, sizes: number[]): number {
   return total
 }
 
-function encodeWatch(resp: unknown): Buffer | undefined {
+function encodeWatch(resp: unknown, alloc: Alloc = heapAlloc): Buffer | undefined {
   const r = resp as Obj
   if (typeof r !== 'object' || r === null || r.header === undefined || !known(r, WATCH_KEYS)) return undefined
   const events = r.events ?? []
@@ -384,8 +408,9 @@ function encodeWatch(resp: unknown): Buffer | undefined {
     total += nested(es)
   }
   if (Number.isNaN(total)) return undefined
-  const buf = Buffer.allocUnsafe(total)
-  let pos = writeHeader(buf, 0, r.header as Partial<PbHeader>, hs)
+  const slot = alloc(total)
+  const buf = slot.buf
+  let pos = writeHeader(buf, slot.at, r.header as Partial<PbHeader>, hs)
   pos = writeInt(buf, pos, 2, opt(r.watch_id))
   if (r.created === true) {
     buf[pos++] = 3 << 3
@@ -413,8 +438,8 @@ function encodeWatch(resp: unknown): Buffer | undefined {
     pos = writeKv(buf, pos, 2, e.kv, sizes[at++]!)
     if (e.prev_kv !== undefined && e.prev_kv !== null) pos = writeKv(buf, pos, 3, e.prev_kv, sizes[at++]!)
   }
-  if (pos !== total) throw new Error(`fast-codec: WatchResponse wrote ${pos} bytes, sized ${total}`)
-  return buf
+  if (pos !== slot.at + total) throw new Error(`fast-codec: WatchResponse wrote ${pos - slot.at} bytes, sized ${total}`)
+  return written(slot, total)
 }
 
 /** The fast codecs by gRPC path. */

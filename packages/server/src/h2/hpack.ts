@@ -186,8 +186,11 @@ export function encodeHeaderBlock(headers: readonly (readonly [string, string])[
   return Buffer.from(out)
 }
 
-/** A decoded header list, in order; names are lower case (HTTP/2 requires it). */
+/** A decoded header list, in order; names are lower case (HTTP/2 requires it). Read-only to its receivers: `decodeAt` may hand the same list out again. */
 export type HeaderList = [string, string][]
+
+/** Header blocks up to this size are remembered by `decodeAt` (a request's block is ~50–150 bytes). */
+const CACHED_BLOCK_BYTES = 512
 
 /** The decoder side of one HTTP/2 connection's HPACK state. */
 export class HpackDecoder {
@@ -195,10 +198,37 @@ export class HpackDecoder {
   private readonly entries: [string, string][] = []
   private size = 0
   private maxSize: number
+  /** Bumped whenever the dynamic table changes (an insertion, a size update). */
+  private generation = 0
+  /** The last block `decodeAt` decoded that left the table as it found it, its list, and the table's generation then. */
+  private lastBlock: Buffer | undefined
+  private lastList: HeaderList = []
+  private lastGeneration = -1
 
   /** `maxTableSizeBytes`: the SETTINGS_HEADER_TABLE_SIZE this endpoint advertised (4096 by default). */
   constructor(private readonly maxTableSizeBytes = 4096) {
     this.maxSize = maxTableSizeBytes
+  }
+
+  /**
+   * `decode(buf[start, end))`, remembering the last block that did not change the dynamic table:
+   * the same bytes again, with the table as it was, decode to the same list, which is returned
+   * without decoding (a client sends one header block per call, the same bytes call after call —
+   * literals, or nghttp2's and grpc-go's dynamic-table references once indexed).
+   */
+  decodeAt(buf: Buffer, start: number, end: number): HeaderList {
+    const len = end - start
+    const last = this.lastBlock
+    if (last !== undefined && last.length === len && this.lastGeneration === this.generation && buf.compare(last, 0, len, start, end) === 0) return this.lastList
+    const generation = this.generation
+    const block = buf.subarray(start, end)
+    const list = this.decode(block)
+    if (this.generation === generation && len <= CACHED_BLOCK_BYTES) {
+      this.lastBlock = Buffer.from(block)
+      this.lastList = list
+      this.lastGeneration = generation
+    } else this.lastBlock = undefined
+    return list
   }
 
   /** Decodes one complete header block (HEADERS plus its CONTINUATIONs). */
@@ -249,6 +279,7 @@ export class HpackDecoder {
         const size = readInt(5)
         if (size > this.maxTableSizeBytes) throw protocolError(`a dynamic table size update to ${size} above the ${this.maxTableSizeBytes} bytes allowed`)
         this.maxSize = size
+        this.generation++
         this.evict(0)
       } else {
         // 0000xxxx literal without indexing, 0001xxxx never indexed: both 4-bit prefix.
@@ -278,6 +309,7 @@ export class HpackDecoder {
   }
 
   private insert(name: string, value: string): void {
+    this.generation++
     const entrySize = name.length + value.length + 32
     if (entrySize > this.maxSize) {
       this.entries.length = 0

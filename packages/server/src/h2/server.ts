@@ -15,7 +15,7 @@ import { loadEtcdProto } from '../api/proto.js'
 import type { GrpcServer, GrpcServerOptions } from '../grpc-server.js'
 import { type GrpcMethodCounts, grpcType } from '../metrics.js'
 import { H2Error } from './errors.js'
-import { FAST_CODECS } from './fast-codec.js'
+import { type Alloc, FAST_CODECS, type Slot } from './fast-codec.js'
 import {
   DEFAULT_WINDOW, FRAME_SETTINGS, FRAME_WINDOW_UPDATE, H2_NO_ERROR, H2_REFUSED_STREAM, PREFACE,
   SETTINGS_INITIAL_WINDOW_SIZE, SETTINGS_MAX_CONCURRENT_STREAMS, frame, settingsPayload, windowUpdatePayload,
@@ -56,7 +56,8 @@ interface Method {
   unary?: (r: Req, ctx: CallContext) => unknown
   /** Request decoding: the fast codec where there is one, else proto-loader's. */
   decode(bytes: Buffer): Req
-  encode(response: unknown): Buffer
+  /** `alloc`: where a hand codec may write the response (proto-loader's ignores it). */
+  encode(response: unknown, alloc?: Alloc): Buffer
   /** The method's grpc_server_* counts, with an observer. */
   counts: GrpcMethodCounts | undefined
 }
@@ -118,7 +119,24 @@ function closedError(): H2Error {
   return new H2Error('ERR_SERVER_H2_CLOSED', 'h2: the stream is closed')
 }
 
+/** A request header block's meaning (kept per block: see `requestMeta`). */
+interface RequestMeta {
+  readonly ctx: CallContext
+  /** POST with a gRPC content type: anything else is answered 415. */
+  readonly grpc: boolean
+  readonly method: Method | undefined
+  /** The status of a call to a method not served. */
+  readonly unknown: { code: number; details: string } | undefined
+  readonly timeoutMs: number | undefined
+}
+
+/** The context of a call without a token (handlers only read it). */
+const NO_TOKEN: CallContext = Object.freeze({})
+const NOT_GRPC_HEADERS = encodeHeaderBlock([[':status', '415'], ['content-type', 'text/plain']])
+
 class ServerSession extends H2Session<ServerStream> {
+  private lastHeaders: HeaderList | undefined
+  private lastMeta: RequestMeta | undefined
   private lastSid = 0
   private active = 0
   private prefaceLeft = PREFACE.length
@@ -201,37 +219,56 @@ class ServerSession extends H2Session<ServerStream> {
       this.sendReset(sid, H2_REFUSED_STREAM)
       return
     }
-    const token = header(headers, 'token')
+    const meta = this.requestMeta(headers)
     const s: ServerStream = {
       id: sid, sendWindow: this.peerInitialWindow, recvUnacked: 0, partial: undefined, done: false,
-      method: undefined, ctx: token === undefined ? {} : { token }, headersSent: false, halfClosed: false, ended: false, request: undefined,
+      method: undefined, ctx: meta.ctx, headersSent: false, halfClosed: false, ended: false, request: undefined,
     }
     this.streams.set(sid, s)
     this.active++
-    const path = header(headers, ':path') ?? ''
-    const contentType = header(headers, 'content-type') ?? ''
-    if (header(headers, ':method') !== 'POST' || !contentType.startsWith('application/grpc')) {
-      this.sendHeaders(sid, encodeHeaderBlock([[':status', '415'], ['content-type', 'text/plain']]), true)
+    if (!meta.grpc) {
+      this.sendHeaders(sid, NOT_GRPC_HEADERS, true)
       this.release(s)
       return
     }
-    const method = this.server.methods.get(path)
+    const method = meta.method
     if (method === undefined) {
-      const m = /^\/([^/]+)\/([^/]+)$/.exec(path)
-      const known = m !== null && [...this.server.methods.keys()].some((p) => p.startsWith(`/${m[1]}/`))
-      this.finish(s, { code: 12, details: m === null ? `malformed method name: ${JSON.stringify(path)}` : known ? `unknown method ${m[2]} for service ${m[1]}` : `unknown service ${m[1]}` })
+      this.finish(s, meta.unknown!)
       return
     }
     s.method = method
     if (method.counts !== undefined) method.counts.started++
-    const timeout = header(headers, 'grpc-timeout')
-    if (timeout !== undefined) {
-      const ms = parseGrpcTimeout(timeout)
-      if (ms !== undefined) this.server.addDeadline(s, this, performance.now() + ms)
-    }
+    if (meta.timeoutMs !== undefined) this.server.addDeadline(s, this, performance.now() + meta.timeoutMs)
     if (method.kind === 'watch') this.startWatch(s)
     else if (method.kind === 'keepalive') this.startKeepAlive(s)
     if (endStream) this.onDataEnd(s)
+  }
+
+  /**
+   * What a request's header block asks for. A client sends the same block call after call, and
+   * the decoder then hands out the same list (`HpackDecoder.decodeAt`): its meaning is kept with it.
+   */
+  private requestMeta(headers: HeaderList): RequestMeta {
+    if (headers === this.lastHeaders) return this.lastMeta!
+    const token = header(headers, 'token')
+    const path = header(headers, ':path') ?? ''
+    const contentType = header(headers, 'content-type') ?? ''
+    const grpc = header(headers, ':method') === 'POST' && contentType.startsWith('application/grpc')
+    const method = this.server.methods.get(path)
+    let unknown: { code: number; details: string } | undefined
+    if (method === undefined) {
+      const m = /^\/([^/]+)\/([^/]+)$/.exec(path)
+      const known = m !== null && [...this.server.methods.keys()].some((p) => p.startsWith(`/${m[1]}/`))
+      unknown = { code: 12, details: m === null ? `malformed method name: ${JSON.stringify(path)}` : known ? `unknown method ${m[2]} for service ${m[1]}` : `unknown service ${m[1]}` }
+    }
+    const timeout = header(headers, 'grpc-timeout')
+    const meta: RequestMeta = {
+      ctx: token === undefined ? NO_TOKEN : { token }, grpc, method, unknown,
+      timeoutMs: timeout === undefined ? undefined : parseGrpcTimeout(timeout),
+    }
+    this.lastHeaders = headers
+    this.lastMeta = meta
+    return meta
   }
 
   protected onMessage(s: ServerStream, msg: Buffer): void {
@@ -301,20 +338,48 @@ class ServerSession extends H2Session<ServerStream> {
       (resp) => {
         if (s.done) return
         let bytes: Buffer
+        this.directStream = s
+        this.directSent = false
         try {
-          bytes = method.encode(resp)
+          bytes = method.encode(resp, this.directAlloc)
         } catch (e) {
-          this.finish(s, { code: 13, details: `grpc: error while marshaling: ${(e as Error).message}` })
+          if (this.directSent) this.connectionError(e) // half a response is in the output: nothing sane follows on this connection
+          else this.finish(s, { code: 13, details: `grpc: error while marshaling: ${(e as Error).message}` })
+          return
+        } finally {
+          this.directStream = undefined
+        }
+        if (method.counts !== undefined) method.counts.sent++
+        if (this.directSent) {
+          // headers, message and trailers went into the output in one piece (`directAlloc`)
+          s.headersSent = true
+          this.countEnd(s, 0)
+          this.release(s)
           return
         }
         this.sendHeaders(s.id, RESPONSE_HEADERS, false)
         s.headersSent = true
         this.sendMessage(s, bytes, false)
-        if (method.counts !== undefined) method.counts.sent++
         this.finish(s, null)
       },
       (err: unknown) => this.finishWithError(s, err),
     )
+  }
+
+  /** The unary call whose response is being encoded, and whether it went straight into the output. */
+  private directStream: ServerStream | undefined
+  private directSent = false
+  /**
+   * Where a hand codec writes a unary response: straight into the connection's output between
+   * the response headers and OK trailers reserved with it (`reserveUnary`), or, while DATA waits
+   * for the client's windows, a Buffer of its own.
+   */
+  private readonly directAlloc: Alloc = (size: number): Slot => {
+    const s = this.directStream
+    const at = s === undefined ? undefined : this.reserveUnary(s, RESPONSE_HEADERS, size, TRAILERS_OK)
+    if (at === undefined) return { buf: Buffer.allocUnsafe(size), at: 0 }
+    this.directSent = true
+    return { buf: this.outputSlab, at }
   }
 
   /** The call's grpc-timeout passed: it ends with DEADLINE_EXCEEDED, as grpc-go's server ends it (its handler's answer, if any comes, is dropped). */
@@ -392,14 +457,7 @@ class ServerSession extends H2Session<ServerStream> {
   /** Ends `s` with grpc-status 0 (`null`) or an error, as trailers (or a trailers-only response). */
   private finish(s: ServerStream, status: { code: number; details: string } | null): void {
     if (s.done) return
-    if (!s.ended) {
-      s.ended = true
-      const counts = s.method?.counts
-      if (counts !== undefined) {
-        const code = status === null ? 0 : status.code
-        counts.handled[code] = (counts.handled[code] ?? 0) + 1
-      }
-    }
+    this.countEnd(s, status === null ? 0 : status.code)
     if (status === null) {
       if (!s.headersSent) this.sendHeaders(s.id, RESPONSE_HEADERS, false)
       s.headersSent = true
@@ -411,6 +469,14 @@ class ServerSession extends H2Session<ServerStream> {
       s.headersSent = true
       this.sendTrailers(s, encodeHeaderBlock([[':status', '200'], ['content-type', 'application/grpc'], ...fields]))
     } else this.sendTrailers(s, encodeHeaderBlock(fields))
+  }
+
+  /** Counts `s` as handled with status `code`, once. */
+  private countEnd(s: ServerStream, code: number): void {
+    if (s.ended) return
+    s.ended = true
+    const counts = s.method?.counts
+    if (counts !== undefined) counts.handled[code] = (counts.handled[code] ?? 0) + 1
   }
 
   /** Forgets `s` (its end was sent, or the client reset it, or the connection went). */
@@ -472,7 +538,7 @@ class LeanServer implements GrpcServer {
         if (kind === 'unary' && unary === undefined) continue // not served: answered as an unknown method
         const fast = options.fastCodecs === false ? undefined : FAST_CODECS.get(m.path)
         const decode = fast === undefined ? (b: Buffer) => m.requestDeserialize(b) as Req : (b: Buffer) => fast.decode(b) ?? (m.requestDeserialize(b) as Req)
-        const encode = fast === undefined ? (v: unknown) => m.responseSerialize(v) : (v: unknown) => fast.encode(v) ?? m.responseSerialize(v)
+        const encode = fast === undefined ? (v: unknown) => m.responseSerialize(v) : (v: unknown, alloc?: Alloc) => fast.encode(v, alloc) ?? m.responseSerialize(v)
         const counts = options.observer?.method(grpcType(m.requestStream, m.responseStream), `etcdserverpb.${service}`, name)
         this.methods.set(m.path, { kind, def: m, decode, encode, counts, ...(unary === undefined ? {} : { unary }) })
       }

@@ -1,8 +1,10 @@
 // What the lean HTTP/2 client and server share: reading frames off a byte stream, HPACK-decoding
 // header blocks (HEADERS + CONTINUATION), gRPC message framing (5-byte prefix), flow control in
 // both directions (WINDOW_UPDATE as received data is consumed; DATA queued while the peer's
-// windows are shut), SETTINGS and PING, and one output slab per event-loop turn.
+// windows are shut), SETTINGS and PING, and one output slab written with one socket write per
+// event-loop turn (reused once the socket took it whole).
 import type { Duplex } from 'node:stream'
+import { TLSSocket } from 'node:tls'
 import { H2Error } from './errors.js'
 import {
   DEFAULT_MAX_FRAME, DEFAULT_WINDOW, FLAG_ACK, FLAG_END_HEADERS, FLAG_END_STREAM, FLAG_PADDED, FLAG_PRIORITY, FRAME_CONTINUATION,
@@ -78,12 +80,18 @@ export abstract class H2Session<S extends StreamState> {
   private headerFlags = 0
   private headerParts: Buffer[] = []
   private headerBytes = 0
+  /** The output slab: [0, slabStart) went to the socket, [slabStart, slabPos) waits for the flush. */
   private slab = Buffer.allocUnsafe(SLAB_BYTES)
+  private slabStart = 0
   private slabPos = 0
   private chunks: Buffer[] = []
   private flushScheduled = false
+  /** A plain TCP socket copies what it took into the kernel: a slab written out whole is reused (TLS keeps its own rules: never). */
+  private readonly reuseSlab: boolean
 
-  protected constructor(protected readonly socket: Duplex, protected readonly limits: SessionLimits) {}
+  protected constructor(protected readonly socket: Duplex, protected readonly limits: SessionLimits) {
+    this.reuseSlab = !(socket instanceof TLSSocket)
+  }
 
   // ------------------------------------------------------------ hooks
 
@@ -184,7 +192,7 @@ export abstract class H2Session<S extends StreamState> {
         }
         if ((flags & FLAG_PRIORITY) !== 0) start += 5
         if (start > end) throw this.protocolError('a HEADERS frame shorter than its priority fields')
-        if ((flags & FLAG_END_HEADERS) !== 0) this.onHeaderList(sid, (flags & FLAG_END_STREAM) !== 0, this.decoder.decode(buf.subarray(start, end)))
+        if ((flags & FLAG_END_HEADERS) !== 0) this.onHeaderList(sid, (flags & FLAG_END_STREAM) !== 0, this.decoder.decodeAt(buf, start, end))
         else {
           this.headerStream = sid
           this.headerFlags = flags
@@ -311,6 +319,38 @@ export abstract class H2Session<S extends StreamState> {
     block.copy(this.slab, at + 9)
   }
 
+  /**
+   * A whole unary response in one reservation of the output: HEADERS `headers`, one DATA frame
+   * holding a gRPC message of `size` bytes, then the trailers `trailers` (END_STREAM) — when no
+   * DATA is queued and the flow-control windows take the message at once. Returns the offset in
+   * `outputSlab` where the message's bytes go (the caller writes them before the turn ends), or
+   * undefined: send the parts one by one.
+   */
+  protected reserveUnary(s: S, headers: Buffer, size: number, trailers: Buffer): number | undefined {
+    const total = 5 + size
+    if (this.blocked.length !== 0 || total > this.connSendWindow || total > s.sendWindow || total > this.peerMaxFrame) return undefined
+    let p = this.reserve(27 + headers.length + total + trailers.length)
+    const slab = this.slab
+    writeFrameHeader(slab, p, headers.length, FRAME_HEADERS, FLAG_END_HEADERS, s.id)
+    headers.copy(slab, p + 9)
+    p += 9 + headers.length
+    writeFrameHeader(slab, p, total, FRAME_DATA, 0, s.id)
+    slab[p + 9] = 0
+    slab.writeUInt32BE(size, p + 10)
+    const at = p + 14
+    p = at + size
+    writeFrameHeader(slab, p, trailers.length, FRAME_HEADERS, FLAG_END_HEADERS | FLAG_END_STREAM, s.id)
+    trailers.copy(slab, p + 9)
+    this.connSendWindow -= total
+    s.sendWindow -= total
+    return at
+  }
+
+  /** The buffer `reserveUnary`'s offset points into. */
+  protected get outputSlab(): Buffer {
+    return this.slab
+  }
+
   /** Sends one gRPC message on `s` (copied at once), with END_STREAM when `end`. */
   sendMessage(s: S, message: Uint8Array, end: boolean): void {
     const total = 5 + message.length
@@ -419,7 +459,9 @@ export abstract class H2Session<S extends StreamState> {
   private reserve(n: number): number {
     if (this.slabPos + n > this.slab.length) {
       this.takeSlab()
-      if (n > this.slab.length) this.slab = Buffer.allocUnsafe(n)
+      this.slab = Buffer.allocUnsafe(Math.max(SLAB_BYTES, n))
+      this.slabStart = 0
+      this.slabPos = 0
     }
     const at = this.slabPos
     this.slabPos += n
@@ -427,11 +469,11 @@ export abstract class H2Session<S extends StreamState> {
     return at
   }
 
+  /** Moves the slab's unflushed bytes to the output chunks (a view: the slab's later bytes stay free to fill). */
   private takeSlab(): void {
-    if (this.slabPos === 0) return
-    this.chunks.push(this.slab.subarray(0, this.slabPos))
-    this.slab = Buffer.allocUnsafe(SLAB_BYTES)
-    this.slabPos = 0
+    if (this.slabPos === this.slabStart) return
+    this.chunks.push(this.slab.subarray(this.slabStart, this.slabPos))
+    this.slabStart = this.slabPos
   }
 
   /** Queues a control frame (in order with everything written before it). */
@@ -461,5 +503,8 @@ export abstract class H2Session<S extends StreamState> {
     const out = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks)
     this.chunks = []
     if (!this.socket.destroyed && this.socket.writable) this.socket.write(out)
+    // Written through to the kernel (nothing left in the stream or libuv): no view of the slab
+    // is held anywhere, so it is filled again from its start instead of allocating another.
+    if (this.reuseSlab && this.socket.writableLength === 0) this.slabStart = this.slabPos = 0
   }
 }
