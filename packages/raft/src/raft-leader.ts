@@ -8,7 +8,7 @@ import { ReadOnlyOption } from './read-only.js'
 import type { Progress } from './tracker/progress.js'
 import { ProgressState } from './tracker/progress.js'
 import { describeConfig } from './tracker/tracker.js'
-import type { ConfChangeV2, Message } from './types.js'
+import type { ConfChangeV2, Entry, Message } from './types.js'
 import { confChangeAsV2, EntryType, leaveJoint, message, MessageType, None } from './types.js'
 
 /**
@@ -71,7 +71,7 @@ export function leaderPropose(r: Raft, m: Message, strict = false): void {
   assert(m.entries.length > 0, `${r.id} stepped empty MsgProp`)
   if (!r.trk.progress.has(r.id)) throw new ProposalDroppedError('leader-removed', 'this leader was removed from the configuration; retry on the next leader')
   if (r.leadTransferee !== None) throw new ProposalDroppedError('leader-transfer', `leadership is being transferred to ${r.leadTransferee}; retry on the new leader`, { transferee: r.leadTransferee })
-  const ents = m.entries.slice()
+  let ents: readonly Entry[] = m.entries // copied only when an entry is replaced below
   let pendingConfIndex = r.pendingConfIndex
   for (let i = 0; i < ents.length; i++) {
     const e = ents[i]!
@@ -85,7 +85,9 @@ export function leaderPropose(r: Raft, m: Message, strict = false): void {
     if (strict) throw new ProposalDroppedError(refusal.reason, refusal.message, refusal.context)
     r.log(`${r.id} ignoring conf change ${describeChanges(cc.changes) || 'leave-joint'} at config ${describeConfig(r.trk.config)}: ${refusal.message}`)
     // Replace rather than drop, so the proposal's position in the batch is preserved.
-    ents[i] = { term: 0, index: 0, type: EntryType.Normal, data: new Uint8Array(0) }
+    const replaced = ents.slice()
+    replaced[i] = { term: 0, index: 0, type: EntryType.Normal, data: new Uint8Array(0) }
+    ents = replaced
   }
   if (!r.appendEntry(ents)) throw new ProposalDroppedError('uncommitted-limit', `uncommitted entries would exceed ${r.maxUncommittedSize} bytes; retry once earlier entries commit`, { uncommittedBytes: r.uncommittedSize })
   r.pendingConfIndex = pendingConfIndex

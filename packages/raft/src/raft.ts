@@ -286,7 +286,16 @@ export class Raft {
     if (!this.#increaseUncommittedSize(stamped)) return false
     li = this.raftLog.append(stamped)
     // The leader acks its own entries only once they are durable: the ack waits for advance().
-    this.send(message({ type: MessageType.MsgAppResp, to: this.id, index: li }))
+    // One ack covers every entry below it, so an ack still waiting for the next Ready (the
+    // last message queued) moves up instead of queueing another: 256 proposals between two
+    // Readys are then one self-ack stepped on advance, not 256 (each a quorum computation).
+    const n = this.msgsAfterAppend.length
+    const last = n > 0 ? this.msgsAfterAppend[n - 1]! : undefined
+    if (last !== undefined && last.type === MessageType.MsgAppResp && last.to === this.id && last.from === this.id && last.term === this.term && !last.reject && last.index < li) {
+      this.msgsAfterAppend[n - 1] = { ...last, index: li }
+    } else {
+      this.send(message({ type: MessageType.MsgAppResp, to: this.id, index: li }))
+    }
     return true
   }
 
