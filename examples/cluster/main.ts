@@ -9,31 +9,14 @@
 // once `tsc -b packages/server` has built it, else (or with STRATA_FROM_SOURCE=1) the same
 // program from source through tsx, which starts several seconds slower.
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { existsSync, mkdtempSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { freePort, strataCommand } from '@strata/server/spawn'
 
-const BUILT = fileURLToPath(new URL('../../packages/server/bin/strata', import.meta.url))
-const fromSource = process.env.STRATA_FROM_SOURCE === '1' || !existsSync(fileURLToPath(new URL('../../packages/server/dist/cli/bin.js', import.meta.url)))
-const STRATA = fromSource
-  ? ['--conditions=source', '--import', 'tsx', fileURLToPath(new URL('../../packages/server/src/cli/bin.ts', import.meta.url))]
-  : [BUILT]
+const STRATA = strataCommand({ fromSource: process.env.STRATA_FROM_SOURCE === '1' })
 const dir = process.argv[2] ?? mkdtempSync(join(tmpdir(), 'strata-cluster-'))
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
-/** A port nothing listens on right now (the OS picks it; we release it for the member to take). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port
-      s.close(() => resolve(port))
-    })
-  })
-}
 
 /** Runs etcdctl; resolves with its stdout, rejects with its stderr. */
 function etcdctl(endpoints: string[], ...args: string[]): Promise<string> {
@@ -101,7 +84,7 @@ const t0 = performance.now()
 try {
   for (const m of members) start(m, cluster)
   const first = await retry('electing a leader', () => leaderOf(members))
-  console.log(`started m1, m2, m3 (${fromSource ? 'from source' : 'built'}) in ${((performance.now() - t0) / 1000).toFixed(1)} s; leader: ${first.name}`)
+  console.log(`started m1, m2, m3 (${STRATA.length > 1 ? 'from source' : 'built'}) in ${((performance.now() - t0) / 1000).toFixed(1)} s; leader: ${first.name}`)
 
   await etcdctl([members[0]!.client], 'put', 'greeting', 'hello from m1')
   const got = (await etcdctl([members[2]!.client], 'get', 'greeting', '--print-value-only')).trim()

@@ -1,6 +1,7 @@
 // Where a Strata server process spends its CPU, from a V8 CPU profile (`node --cpu-prof`): self
 // time grouped by component (transport, decode, raft, WAL, apply, encode, ...), optionally over a
-// window of the run only, and per call. Used by server.bench.ts and vs-etcd.ts.
+// window of the run only, and per call; and a process's CPU time from /proc. Used by
+// server.bench.ts and vs-etcd.ts.
 //
 // Self time in Node's own JavaScript (events, streams, buffers, timers) and in native frames is
 // charged to the nearest caller that belongs to a component, so "transport" includes the Node
@@ -15,6 +16,13 @@ interface CpuProfile {
   endTime: number
   samples: number[]
   timeDeltas: number[]
+}
+
+/** A process's CPU time (user + system, all threads) so far, µs, from /proc/<pid>/stat (clock ticks of 10 ms). */
+export function processCpuUs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 10_000
 }
 
 /** Now on the clock of CPU profiles (CLOCK_MONOTONIC), µs. */

@@ -13,12 +13,12 @@
 // SERVER_BENCH_PROFILE=1 runs the Strata children under --cpu-prof and prints where their time goes.
 // BENCH_QUICK=1: a few hundred calls per load.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
-import { readFileSync, mkdirSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { printResult, quick, tempDir } from '@strata/testkit'
-import { formatSummary, profilesIn, summarize } from './profile.js'
+import { freePort } from '../src/spawn.js'
+import { formatSummary, processCpuUs, profilesIn, summarize } from './profile.js'
 import { METHOD_PUT, putRequest } from '../src/bench/proto.js'
 import { H2Connection } from '../src/h2/client.js'
 import { type BenchKind, type BenchOptions, type BenchReport, runWorkload } from '../src/bench/run.js'
@@ -39,17 +39,6 @@ interface Target {
   endpoint: string
   pid: number
   stop(): Promise<void>
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port
-      s.close(() => resolve(port))
-    })
-  })
 }
 
 function stopChild(child: ChildProcess): Promise<void> {
@@ -132,12 +121,6 @@ async function putKey(endpoint: string, key: string, value: Uint8Array): Promise
   }
 }
 
-/** A process's CPU time (user + system) so far, µs, from /proc/<pid>/stat (clock ticks of 10 ms). */
-function processCpuUs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) * 10_000
-}
 
 interface Load {
   label: string

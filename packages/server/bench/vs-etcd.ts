@@ -28,8 +28,7 @@
 // keys first, auth64 and auth_put_p99 run together (one storm measures both).
 // STRATA_BIN: the strata executable (default packages/server/bin/strata; needs the build).
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { existsSync, mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
@@ -37,7 +36,8 @@ import { printResult, quick, tempDir } from '@strata/testkit'
 import { METHOD_RANGE, rangeCount, rangeRequest } from '../src/bench/proto.js'
 import { type BenchKind, type BenchOptions, type BenchReport, authenticateOnce, runWorkload } from '../src/bench/run.js'
 import { H2Connection } from '../src/h2/client.js'
-import { formatSummary, monotonicUs, profilesIn, summarize } from './profile.js'
+import { freePort } from '../src/spawn.js'
+import { formatSummary, monotonicUs, processCpuUs, profilesIn, summarize } from './profile.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 const strataBin = process.env['STRATA_BIN'] ?? join(here, '..', 'bin', 'strata')
@@ -57,23 +57,6 @@ const PASSWORD_USER = 'bench-user-pw'
 
 type Name = 'etcd' | 'strata'
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port
-      s.close(() => resolve(port))
-    })
-  })
-}
-
-/** A process's CPU time (user + system, all threads) so far, µs, from /proc/<pid>/stat. */
-function processCpuUs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) * 10_000
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 

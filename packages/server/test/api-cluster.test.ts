@@ -2,12 +2,12 @@
 // client URLs published through the log, lease keep-alive and time-to-live forwarded from a
 // follower to the leader, MoveLeader only on the leader, membership calls from any member.
 import assert from 'node:assert/strict'
-import { createServer } from 'node:net'
 import { type ServiceError, credentials, loadPackageDefinition, status } from '@grpc/grpc-js'
 import { InProcessNetwork, type Store, open } from '@strata/embed'
 import { tempDir } from '@strata/testkit'
 import { test } from 'uvu'
 import { type GrpcServer, createGrpcServer, loadEtcdProto } from '../src/index.js'
+import { freePort } from '../src/spawn.js'
 
 type Msg = Record<string, any>
 const pkg = loadPackageDefinition(loadEtcdProto()) as any
@@ -19,14 +19,6 @@ let nodes: Node[] = []
 let cleanup: () => Promise<void>
 const clients: any[] = []
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port
-      s.close(() => resolve(port))
-    })
-  })
-}
 function call(n: Node, service: string, method: string, req: Msg): Promise<Msg> {
   const c = new pkg.etcdserverpb[service](n.endpoint, credentials.createInsecure())
   clients.push(c)

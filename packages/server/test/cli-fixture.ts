@@ -1,14 +1,10 @@
 // Spawns the `strata` command as a user runs it: the built bin when `tsc -b` has run (as
 // `npm test` does first), else the sources through tsx.
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
-import { createServer } from 'node:net'
-import { fileURLToPath } from 'node:url'
+import { freePort, strataCommand } from '../src/spawn.js'
 
-const built = fileURLToPath(new URL('../dist/cli/bin.js', import.meta.url))
-export const STRATA: readonly string[] = existsSync(built)
-  ? [fileURLToPath(new URL('../bin/strata', import.meta.url))]
-  : ['--conditions=source', '--import', 'tsx', fileURLToPath(new URL('../src/cli/bin.ts', import.meta.url))]
+export { freePort }
+export const STRATA: readonly string[] = strataCommand()
 
 export interface Ran { code: number | null; stdout: string; stderr: string }
 
@@ -26,17 +22,6 @@ export function etcdctl(args: readonly string[]): Promise<Ran> {
   return new Promise((resolve) => {
     execFile('etcdctl', ['--dial-timeout=3s', '--command-timeout=10s', ...args], { env: { ...process.env, ETCDCTL_API: '3' } }, (err, stdout, stderr) => {
       resolve({ code: err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : null, stdout, stderr })
-    })
-  })
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port
-      s.close(() => resolve(port))
     })
   })
 }
