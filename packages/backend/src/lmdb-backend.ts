@@ -661,7 +661,7 @@ export class LmdbBackend implements Backend {
     this.#checkMutation(bucket, key)
     checkValue(bucket, value)
     // Copies: the caller may reuse its buffers before the batch commits.
-    this.#batchTx.batch.put(bucket, key.slice(), value.slice())
+    this.#batchTx.batch.putCopy(bucket, key, value)
   }
 
   #delete(bucket: BucketName, key: Uint8Array): void {
