@@ -156,7 +156,9 @@ export class KeyIndex {
     }
     const last = gens.length - 1
     const g = gens[last]!
-    assert(g.revs.length > 0 && g.revs[g.revs.length - 1] === rev, 'revert of a revision that is not the newest')
+    // By value: a key promoted from a TreeIndex slot holds a copy of the revision the undo has.
+    const newest = g.revs[g.revs.length - 1]
+    assert(newest !== undefined && newest.main === rev.main && newest.sub === rev.sub, 'revert of a revision that is not the newest')
     if (g.revs.length === 1) gens[last] = EMPTY_GENERATION
     else {
       g.revs.pop()

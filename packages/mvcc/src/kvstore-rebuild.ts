@@ -7,12 +7,14 @@ import { Totals, benchIntegrityChecks, corruptError, describeRevisionKey, readTo
 import { KeyIndex } from './key-index.js'
 import { BODY_LENGTH_AT, KV_HEADER_BYTES, LEGACY_FORMAT_VERSION, checkRecord, describeRecordKey, storedChecksum } from './kv.js'
 import { type Revision, TOMBSTONE_REVISION_BYTES, decodeRevision, readU32, readU64 } from './revision.js'
-import { TreeIndex } from './tree-index.js'
+import { CompactKeys, type Entry, TreeIndex } from './tree-index.js'
 
 const encoder = new TextEncoder()
 export const SCHEDULED_COMPACT_KEY = encoder.encode('scheduledCompactRev')
 export const FINISHED_COMPACT_KEY = encoder.encode('finishedCompactRev')
 const FROM_START = new Uint8Array(0)
+/** The default pause of {@link rebuildIndexFromScan}: the next turn of the event loop, after pending I/O. */
+const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve))
 
 /** What one pass over the key bucket recovers. */
 export interface Rebuilt {
@@ -53,68 +55,98 @@ const latin1Slice = (Buffer.prototype as unknown as { latin1Slice: (this: Uint8A
 
 
 /**
- * Finds or adds the KeyIndex of each key met by the scan, without a map in the common case.
+ * Finds or adds the entry of each key met by the scan, without a map in the common case.
  * Keys that first appear in increasing order (a store loaded in key order) are appended to
  * sorted arrays, which are already the bulk load's input. A key met below the last sorted key
  * is looked up in a map of the keys met that way before; only on a miss is it binary-searched
  * (once per key: found, it joins the map) or, when absent, added as a side key merged in at the
  * end. So a key rewritten many times costs one search, then a map lookup each time, and the
- * map holds only keys met out of order.
+ * map holds only keys met out of order. A key is added as a slot of {@link CompactKeys} (its
+ * first revision is a put of version 1 created there: no object but its string) and becomes a
+ * KeyIndex when it is met again or when its first revision is anything else.
  */
 class KeyCollector {
   /** Invariant: strictly increasing. */
   readonly #keys: string[] = []
-  readonly #indexes: KeyIndex[] = []
+  /** Invariant: #entries[i] is the entry of #keys[i]. */
+  readonly #entries: Entry[] = []
   /** Invariant: keys that first appeared below the last sorted key; disjoint from #keys. */
-  readonly #side = new Map<string, KeyIndex>()
-  /** Invariant: every key of #side, and the keys of #keys met again below the last sorted key. */
-  readonly #revisited = new Map<string, KeyIndex>()
+  readonly #side = new Map<string, Entry>()
+  /** Invariant: every key of #side, and the keys of #keys met again below the last sorted key, with their position in #keys (-1: a side key). */
+  readonly #revisited = new Map<string, number>()
+  readonly slots = new CompactKeys()
 
-  get(key: string): KeyIndex {
+  /**
+   * The position of `key`: its index in the sorted arrays, -1 for a side key, or -2 when the
+   * key is new — then {@link add} must be called with its first entry.
+   */
+  find(key: string): number {
     const keys = this.#keys
     const n = keys.length
-    if (n === 0 || key > keys[n - 1]!) return this.#append(key)
-    if (key === keys[n - 1]) return this.#indexes[n - 1]!
+    if (n === 0 || key > keys[n - 1]!) return -2
+    if (key === keys[n - 1]) return n - 1
     const hit = this.#revisited.get(key)
     if (hit !== undefined) return hit
     const i = lowerBound(keys, key)
-    let ki: KeyIndex
-    if (keys[i] === key) ki = this.#indexes[i]!
-    else {
-      ki = new KeyIndex(key)
-      this.#side.set(key, ki)
-    }
-    this.#revisited.set(key, ki)
-    return ki
+    const at = keys[i] === key ? i : -2
+    if (at >= 0) this.#revisited.set(key, at)
+    return at
   }
 
-  #append(key: string): KeyIndex {
-    const ki = new KeyIndex(key)
-    this.#keys.push(key)
-    this.#indexes.push(ki)
-    return ki
-  }
-
-  /** The collected key indexes as a tree (a linear merge of the side keys when there are any). */
-  toTree(maxRev: number): TreeIndex {
-    if (this.#side.size === 0) return TreeIndex.fromSorted(this.#keys, this.#indexes, maxRev)
-    const side = [...this.#side.keys()].sort()
-    const keys: string[] = []
-    const indexes: KeyIndex[] = []
-    let i = 0
-    for (const key of side) {
-      while (i < this.#keys.length && this.#keys[i]! < key) {
-        keys.push(this.#keys[i]!)
-        indexes.push(this.#indexes[i++]!)
-      }
+  /** Adds the new `key` (find returned -2) with its first entry. */
+  add(key: string, e: Entry): void {
+    const keys = this.#keys
+    if (keys.length === 0 || key > keys[keys.length - 1]!) {
       keys.push(key)
-      indexes.push(this.#side.get(key)!)
+      this.#entries.push(e)
+      return
     }
-    for (; i < this.#keys.length; i++) {
-      keys.push(this.#keys[i]!)
-      indexes.push(this.#indexes[i]!)
+    this.#side.set(key, e)
+    this.#revisited.set(key, -1)
+  }
+
+  /** The entry at `at` (a position find returned). */
+  entry(key: string, at: number): Entry {
+    return at >= 0 ? this.#entries[at]! : this.#side.get(key)!
+  }
+
+  /** The KeyIndex at `at`, made of a slot (released) when the key is held as one. */
+  keyIndex(key: string, at: number): KeyIndex {
+    const e = this.entry(key, at)
+    if (typeof e !== 'number') return e
+    const ki = this.slots.keyIndex(key, e)
+    this.slots.release(e)
+    if (at >= 0) this.#entries[at] = ki
+    else this.#side.set(key, ki)
+    return ki
+  }
+
+  /**
+   * The collected keys and entries in key order (a linear merge of the side keys when there
+   * are any, after sorting them: synchronous, O(s log s) for s side keys).
+   */
+  sorted(): { keys: string[]; entries: Entry[] } {
+    let keys = this.#keys
+    let entries = this.#entries
+    if (this.#side.size > 0) {
+      const side = [...this.#side.keys()].sort()
+      keys = []
+      entries = []
+      let i = 0
+      for (const key of side) {
+        while (i < this.#keys.length && this.#keys[i]! < key) {
+          keys.push(this.#keys[i]!)
+          entries.push(this.#entries[i++]!)
+        }
+        keys.push(key)
+        entries.push(this.#side.get(key)!)
+      }
+      for (; i < this.#keys.length; i++) {
+        keys.push(this.#keys[i]!)
+        entries.push(this.#entries[i]!)
+      }
     }
-    return TreeIndex.fromSorted(keys, indexes, maxRev)
+    return { keys, entries }
   }
 }
 
@@ -159,19 +191,45 @@ class Rebuild {
       this.totals.add(storedChecksum(vb, vo))
     }
     if (readU32(kb, ko) >= 0x200000 || readU32(kb, ko + 9) >= 0x200000) throw this.#corrupt('a revision above 2^53', kb, ko, kLength, vb, vo, vLength)
-    const rev: Revision = { main: readU64(kb, ko), sub: readU64(kb, ko + 9) }
-    if (rev.main < this.lastMain && this.lastMain !== 1) throw this.#corrupt('the key bucket out of revision order', kb, ko, kLength, vb, vo, vLength)
-    this.lastMain = rev.main
+    const main = readU64(kb, ko)
+    const sub = readU64(kb, ko + 9)
+    if (main < this.lastMain && this.lastMain !== 1) throw this.#corrupt('the key bucket out of revision order', kb, ko, kLength, vb, vo, vLength)
+    this.lastMain = main
     const header = layout.header
     const keyLength = readU32(vb, vo + layout.keyLengthAt)
     if (header + keyLength > vLength) throw this.#corrupt('a record shorter than its key', kb, ko, kLength, vb, vo, vLength)
     const key = latin1Slice.call(vb, vo + header, vo + header + keyLength)
-    const ki = this.#collector.get(key)
-    if (kLength === TOMBSTONE_REVISION_BYTES) {
-      // The tombstone kept at a compaction revision may be all that is left of a key.
-      if (ki.isEmpty()) ki.restoreTombstone(rev)
-      else ki.tombstone(rev)
-      this.keyLeases.delete(key)
+    const collector = this.#collector
+    const at = collector.find(key)
+    const tombstone = kLength === TOMBSTONE_REVISION_BYTES
+    const lease = tombstone ? 0 : readU64(vb, vo + layout.leaseAt)
+    if (lease !== 0) this.keyLeases.set(key, lease)
+    else if (this.keyLeases.size > 0) this.keyLeases.delete(key)
+    if (at === -2 && !tombstone) {
+      // A key met for the first time with a put that created it at version 1: a slot, no object.
+      const created = readU64(vb, vo + layout.createdAt)
+      const version = readU64(vb, vo + layout.versionAt)
+      if (created === main && version === 1) {
+        collector.add(key, collector.slots.alloc(main, sub))
+        return
+      }
+    }
+    const rev: Revision = { main, sub }
+    if (at === -2) {
+      const ki = new KeyIndex(key)
+      // The tombstone kept at a compaction revision may be all that is left of a key; a put
+      // whose older revisions were compacted away takes created/version from the stored value.
+      if (tombstone) ki.restoreTombstone(rev)
+      else {
+        const created = readU64(vb, vo + layout.createdAt)
+        ki.restorePut(created === main ? rev : { main: created, sub: 0 }, rev, readU64(vb, vo + layout.versionAt))
+      }
+      collector.add(key, ki)
+      return
+    }
+    const ki = collector.keyIndex(key, at)
+    if (tombstone) {
+      ki.tombstone(rev)
       return
     }
     // The first surviving put of a generation takes created/version from the stored value:
@@ -182,21 +240,17 @@ class Rebuild {
     } else {
       ki.put(rev)
     }
-    const lease = readU64(vb, vo + layout.leaseAt)
-    if (lease !== 0) this.keyLeases.set(key, lease)
-    else if (this.keyLeases.size > 0) this.keyLeases.delete(key)
   }
 
   /**
-   * The index and what the meta bucket records, once every pair was added: fails with
-   * ERR_MVCC_CORRUPT when the records seen do not add up to the totals `meta` records.
+   * What the meta bucket records, once every pair was added: fails with ERR_MVCC_CORRUPT when
+   * the records seen do not add up to the totals `meta` records. Then {@link build} the index.
    */
-  finish(tx: ReadTx, expected: Totals | undefined): Rebuilt {
+  check(tx: ReadTx, expected: Totals | undefined): Omit<Rebuilt, 'index'> {
     if (benchIntegrityChecks.enabled && (expected === undefined ? this.totals.count > 0 && !this.#legacy : !expected.equals(this.totals))) {
       throw corruptError(this.#location, `the key bucket holds ${this.totals} where the meta bucket records ${expected ?? 'none'}: records are missing, added or altered`, {})
     }
     return {
-      index: this.#collector.toTree(this.lastMain),
       lastMain: this.lastMain,
       finishedCompactRev: metaRevision(tx, FINISHED_COMPACT_KEY),
       scheduledCompactRev: metaRevision(tx, SCHEDULED_COMPACT_KEY),
@@ -204,6 +258,18 @@ class Rebuild {
       totals: this.totals,
       legacy: this.#legacy && this.totals.count > 0,
     }
+  }
+
+  /** The index of the pairs added, bulk-loaded in one go or with `pause` between slices. */
+  build(pause: () => Promise<void>): Promise<TreeIndex> {
+    const { keys, entries } = this.#collector.sorted()
+    return TreeIndex.build(keys, entries, this.lastMain, this.#collector.slots, pause)
+  }
+
+  /** {@link build} in one go. */
+  buildSync(): TreeIndex {
+    const { keys, entries } = this.#collector.sorted()
+    return TreeIndex.fromSorted(keys, entries, this.lastMain, this.#collector.slots)
   }
 }
 
@@ -229,7 +295,7 @@ export function rebuildIndex(tx: ReadTx, location = 'the backend'): Rebuilt {
     // Views suffice: add() keeps nothing of k or v but what it decodes (a string, numbers).
     const scan = tx.forEachView ?? tx.forEach
     scan.call(tx, 'key', FROM_START, undefined, (k, v) => rebuild.add(k, 0, k.length, v, 0, v.length))
-    return rebuild.finish(tx, expected)
+    return { ...rebuild.check(tx, expected), index: rebuild.buildSync() }
   } catch (err) {
     throw asCorrupt(err, location)
   }
@@ -247,10 +313,12 @@ const RECORD_HEAD: ValueHead = { fixed: KV_HEADER_BYTES, lengthAt: BODY_LENGTH_A
 /**
  * The same rebuild with the key bucket read through {@link Backend.scanHeads}, which reads a
  * big bucket on a thread of its own, so LMDB's reading overlaps the index build: a 1M-key
- * restart takes 0.69–0.92 of the one-thread pass (README). Backends without that scan, and a
- * store of format 1 (whose records the head would cut), get {@link rebuildIndex}.
+ * restart takes 0.69–0.92 of the one-thread pass (README). `pause` is awaited after each chunk
+ * (~1 MiB of records: a few ms of work) and between slices of the bulk load, so the host's
+ * event loop runs between them. Backends without that scan, and a store of format 1 (whose
+ * records the head would cut), get {@link rebuildIndex}.
  */
-export async function rebuildIndexFromScan(backend: Backend, location = 'the backend'): Promise<Rebuilt> {
+export async function rebuildIndexFromScan(backend: Backend, location = 'the backend', pause: () => Promise<void> = nextTurn): Promise<Rebuilt> {
   const expected = backend.read((tx) => {
     try {
       return { totals: readTotals(tx, location), legacy: isLegacy(tx) }
@@ -264,8 +332,12 @@ export async function rebuildIndexFromScan(backend: Backend, location = 'the bac
   try {
     for await (const chunk of backend.scanHeads('key', RECORD_HEAD)) {
       forEachHead(chunk, (bytes, keyAt, keyLength, headAt, headLength) => add(bytes, keyAt, keyLength, bytes, headAt, headLength))
+      // Chunks the scan thread sent meanwhile are already queued: without this the loop would
+      // take them one after another in microtasks and hold the event loop for the whole scan.
+      await pause()
     }
-    return backend.read((tx) => rebuild.finish(tx, expected.totals))
+    const found = backend.read((tx) => rebuild.check(tx, expected.totals))
+    return { ...found, index: await rebuild.build(pause) }
   } catch (err) {
     throw asCorrupt(err, location)
   }

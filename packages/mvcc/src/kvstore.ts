@@ -23,8 +23,9 @@ export interface MvccStoreOptions {
   /** Revisions visited per physical compaction batch (one backend write + commit). Default 1,000; 1 to 100,000. */
   readonly compactionBatchLimit?: number
   /**
-   * Awaited between physical compaction batches so other work runs. Default: resolve on the
-   * next `setImmediate` (after pending I/O callbacks). Tests pass `() => Promise.resolve()`.
+   * Awaited between physical compaction batches, and between the chunks of the index rebuild
+   * at open, so other work runs. Default: resolve on the next `setImmediate` (after pending I/O
+   * callbacks). Tests pass `() => Promise.resolve()`.
    */
   readonly yieldFn?: () => Promise<void>
   /** Called after each physical compaction batch commits: the highest main revision deleted up to, and the compaction's revision (equal when done). Default: nothing. */
@@ -203,7 +204,7 @@ export class MvccStore {
     if (!isBackend(backend)) throw invalidArgument(`MvccStore.open needs a Backend (MemoryBackend, LmdbBackend), got ${describe(backend)}`)
     checkStoreOptions(options)
     const store = new MvccStore(backend, await loadHasher(), options)
-    const rebuilt = await rebuildIndexFromScan(backend, store.#state.location)
+    const rebuilt = await rebuildIndexFromScan(backend, store.#state.location, store.#yieldFn)
     if (rebuilt.legacy) await migrateFormat1(backend)
     store.#recover(rebuilt.legacy ? backend.read((tx) => rebuildIndex(tx, store.#state.location)) : rebuilt)
     return store

@@ -1,9 +1,8 @@
 import assert from 'node:assert'
 import btreeModule from 'sorted-btree'
-import { bulkLoad } from 'sorted-btree/extended/bulkLoad.js'
 import { countBelow, supportsRank } from './btree-count.js'
 import { KeyIndex, type KeyIndexGet } from './key-index.js'
-import type { Revision } from './revision.js'
+import { type Revision, revisionId } from './revision.js'
 
 // sorted-btree is CommonJS with `exports.default = BTree`: Node's ESM loader hands over the
 // whole `module.exports` as the default import (the class is its `default`), while a bundler
@@ -12,11 +11,100 @@ import type { Revision } from './revision.js'
 // bundler resolution, and the emitted .d.ts must type-check for consumers of either.
 type BTreeClass = typeof btreeModule.default
 const BTree: BTreeClass = typeof btreeModule === 'function' ? (btreeModule as unknown as BTreeClass) : btreeModule.default
-type Tree = InstanceType<typeof BTree<string, KeyIndex>>
+type Tree = InstanceType<typeof BTree<string, Entry>>
 type KeySet = InstanceType<typeof BTree<string, undefined>>
+
+/**
+ * sorted-btree's node classes, which its `bulkLoad` uses and its typings leave out (`@internal`):
+ * the chunked bulk load below builds the same nodes, a slice of leaves at a time. Checked at
+ * load: a version without them fails here, at once, not in a restart.
+ */
+interface NodeClasses {
+  BNode: new (keys: string[], values?: unknown[]) => BuiltNode
+  BNodeInternal: new (children: BuiltNode[], size: number) => BuiltNode
+}
+interface BuiltNode {
+  readonly keys: string[]
+  readonly children?: BuiltNode[]
+  size(): number
+  takeFromLeft(lhs: BuiltNode): void
+}
+const Nodes = btreeModule as unknown as NodeClasses & { default?: NodeClasses }
+const { BNode, BNodeInternal } = typeof Nodes.BNode === 'function' ? Nodes : (Nodes.default as NodeClasses)
+assert(typeof BNode === 'function' && typeof BNodeInternal === 'function', 'sorted-btree without its BNode/BNodeInternal classes (a version other than 2.1.0?)')
+
+/**
+ * What the tree holds for a key: a {@link KeyIndex}, or — for a key whose whole history is one
+ * put at (main, sub), created there, version 1, alive — the number of its slot in
+ * {@link CompactKeys}, which keeps the revision in two arrays of numbers. Every key of a fresh
+ * load, and most keys of a store whose keys are put once, stay slots: no object per key but
+ * its string, so a 1M-key rebuild allocates ~1M objects fewer than with a KeyIndex (and its
+ * Revision) each, and the index holds ~72 bytes per such key instead of ~260.
+ */
+export type Entry = KeyIndex | number
+
+/**
+ * The revisions of the keys held as slots: (main[slot], sub[slot]), in two Float64Arrays (off
+ * the JavaScript heap: nothing for the garbage collector to trace or copy; exact up to 2^53,
+ * as revisions are) that double when full; slots are reused after their key leaves the state.
+ */
+export class CompactKeys {
+  /** Invariant: main.length === sub.length; a free slot's entries are stale. */
+  main = new Float64Array(1024)
+  sub = new Float64Array(1024)
+  /** Invariant: slots in [0, #next) are in use or in #free. */
+  #next = 0
+  /** Invariant: slots not held by any key. */
+  readonly #free: number[] = []
+
+  /** A slot holding the revision (main, sub). */
+  alloc(main: number, sub: number): number {
+    let slot = this.#free.pop()
+    if (slot === undefined) {
+      slot = this.#next++
+      if (slot === this.main.length) this.#grow()
+    }
+    this.main[slot] = main
+    this.sub[slot] = sub
+    return slot
+  }
+
+  #grow(): void {
+    const main = new Float64Array(this.main.length * 2)
+    main.set(this.main)
+    const sub = new Float64Array(this.sub.length * 2)
+    sub.set(this.sub)
+    this.main = main
+    this.sub = sub
+  }
+
+  release(slot: number): void {
+    this.#free.push(slot)
+  }
+
+  /** Slots in use (tests). */
+  get used(): number {
+    return this.#next - this.#free.length
+  }
+
+  /** The KeyIndex of the key at `slot` (a new object: for a history that grows, or for a caller). */
+  keyIndex(key: string, slot: number): KeyIndex {
+    const ki = new KeyIndex(key)
+    const rev: Revision = { main: this.main[slot]!, sub: this.sub[slot]! }
+    ki.restorePut(rev, rev, 1)
+    return ki
+  }
+}
+
 
 /** Node size of the B+ tree: wide nodes make range walks mostly sequential array reads. */
 const MAX_NODE_SIZE = 64
+/** Keys per leaf of a bulk load (sorted-btree's load factor, 0.8 of the node size). */
+const LEAF_TARGET = Math.ceil(MAX_NODE_SIZE * 0.8)
+/** Leaves a bulk load builds between two pauses (~100,000 keys: a few ms). */
+const LEAVES_PER_PAUSE = 2048
+/** Keys whose entries a scan for the live keys reads between two pauses. */
+const KEYS_PER_PAUSE = 100_000
 /** Greater than every key: keys are latin1 strings, whose chars are all <= U+00FF. */
 const INFINITY_KEY = '\u0100'
 
@@ -34,15 +122,88 @@ export interface IndexRevisions {
   readonly total: number
 }
 
+/** A bulk load as steps: it yields where it may pause; its return value is the result. */
+type Steps<T> = Generator<void, T, void>
+
+function runSync<T>(steps: Steps<T>): T {
+  for (;;) {
+    const r = steps.next()
+    if (r.done === true) return r.value
+  }
+}
+
+async function runPaused<T>(steps: Steps<T>, pause: () => Promise<void>): Promise<T> {
+  for (;;) {
+    const r = steps.next()
+    if (r.done === true) return r.value
+    await pause()
+  }
+}
+
 /**
- * The in-memory index from key to {@link KeyIndex} (etcd's treeIndex), on a B+ tree.
+ * The root of a B+ tree over `keys` (strictly ascending) and `values` (undefined: a key set,
+ * whose leaves share sorted-btree's empty value array), built as sorted-btree's `bulkLoad`
+ * builds it (leaves ~80% full, the last node of a level balanced with its left sibling), with
+ * a pause after every {@link LEAVES_PER_PAUSE} leaves.
+ */
+function* buildRoot(keys: readonly string[], values: readonly unknown[] | undefined): Steps<BuiltNode> {
+  const n = keys.length
+  if (n === 0) return new BNode([], values === undefined ? undefined : [])
+  let nodes: BuiltNode[] = []
+  let remainingLeaves = n <= MAX_NODE_SIZE ? 1 : Math.ceil(n / LEAF_TARGET)
+  let remaining = n
+  let at = 0
+  while (remainingLeaves > 0) {
+    for (let i = 0; i < LEAVES_PER_PAUSE && remainingLeaves > 0; i++, remainingLeaves--) {
+      const size = Math.ceil(remaining / remainingLeaves)
+      nodes.push(new BNode(keys.slice(at, at + size), values?.slice(at, at + size)))
+      at += size
+      remaining -= size
+    }
+    if (remainingLeaves > 0) yield
+  }
+  const minSize = MAX_NODE_SIZE >> 1
+  while (nodes.length > 1) {
+    if (nodes.length <= MAX_NODE_SIZE) return new BNodeInternal(nodes, sumSizes(nodes))
+    const parents = Math.ceil(nodes.length / LEAF_TARGET)
+    const next: BuiltNode[] = []
+    let left = nodes.length
+    let from = 0
+    for (let p = parents; p > 0; p--) {
+      const size = Math.ceil(left / p)
+      const children = nodes.slice(from, from + size)
+      next.push(new BNodeInternal(children, sumSizes(children)))
+      from += size
+      left -= size
+    }
+    const last = next[next.length - 1]!
+    while (last.children!.length < minSize) last.takeFromLeft(next[next.length - 2]!)
+    nodes = next
+  }
+  return nodes[0]!
+}
+
+function sumSizes(nodes: readonly BuiltNode[]): number {
+  let size = 0
+  for (const node of nodes) size += node.size()
+  return size
+}
+
+function aliveNow(e: Entry): boolean {
+  return typeof e === 'number' || e.aliveAt(Number.MAX_SAFE_INTEGER)
+}
+
+/**
+ * The in-memory index from key to its history (etcd's treeIndex), on a B+ tree.
  *
  * Keys are latin1 strings (one char per byte) so the tree compares them with the engine's
  * string comparison, which then equals bytewise order. A range is `[key, end)`; `end`
  * undefined means the single key `key`, and `end === ''` means every key from `key` on.
+ * A key put once is held as a slot of {@link CompactKeys} (see {@link Entry}), any other as a
+ * {@link KeyIndex}; a slot's key becomes a KeyIndex when its history grows.
  */
 export class TreeIndex {
-  /** Invariant: no KeyIndex in the tree is empty (compaction removes those). */
+  /** Invariant: no KeyIndex in the tree is empty (compaction removes those); each number is a slot of #slots held by this key alone. */
   #tree: Tree
   /**
    * Invariant: exactly the keys alive now (last generation non-empty). Its B+ tree keeps
@@ -51,32 +212,47 @@ export class TreeIndex {
   #live: KeySet
   /** Invariant: >= every revision recorded; at or above it, "alive at atRev" = "alive now". */
   #maxRev = 0
+  readonly #slots: CompactKeys
 
-  /** An empty index. */
-  constructor() {
-    this.#tree = new BTree<string, KeyIndex>(undefined, compareKeys, MAX_NODE_SIZE)
+  /** An empty index; `slots` holds the revisions of the slots a bulk load brings. */
+  constructor(slots: CompactKeys = new CompactKeys()) {
+    this.#tree = new BTree<string, Entry>(undefined, compareKeys, MAX_NODE_SIZE)
     this.#live = new BTree<string, undefined>(undefined, compareKeys, MAX_NODE_SIZE)
+    this.#slots = slots
   }
 
   /**
-   * Builds an index from key indexes sorted by key in strictly ascending order in O(n), the
-   * last step of the start-up rebuild; `maxRev` is the newest revision among them.
+   * Builds an index from entries sorted by key in strictly ascending order in O(n); `maxRev`
+   * is the newest revision among them; the numbers among `entries` are slots of `slots`.
    */
-  static fromSorted(keys: string[], indexes: KeyIndex[], maxRev = Number.MAX_SAFE_INTEGER): TreeIndex {
-    assert(keys.length === indexes.length)
-    const liveKeys = keys.filter((_k, i) => indexes[i]!.aliveAt(Number.MAX_SAFE_INTEGER))
-    const live = bulkLoad(liveKeys, new Array<undefined>(liveKeys.length).fill(undefined), MAX_NODE_SIZE, compareKeys) as KeySet
-    const index = new TreeIndex()
-    index.#tree = bulkLoad(keys, indexes, MAX_NODE_SIZE, compareKeys) as Tree
-    index.#live = live
-    index.#maxRev = maxRev
-    return index
+  static fromSorted(keys: string[], entries: Entry[], maxRev = Number.MAX_SAFE_INTEGER, slots = new CompactKeys()): TreeIndex {
+    return runSync(TreeIndex.#build(keys, entries, maxRev, slots))
   }
 
-  #noteRevision(ki: KeyIndex, rev: Revision): void {
-    if (rev.main > this.#maxRev) this.#maxRev = rev.main
-    if (ki.aliveAt(Number.MAX_SAFE_INTEGER)) this.#live.set(ki.key, undefined)
-    else this.#live.delete(ki.key)
+  /**
+   * {@link fromSorted} with `pause` awaited between slices of at most ~100,000 keys: the
+   * start-up rebuild's last step, which would otherwise hold the event loop for the whole load.
+   */
+  static build(keys: string[], entries: Entry[], maxRev: number, slots: CompactKeys, pause: () => Promise<void>): Promise<TreeIndex> {
+    return runPaused(TreeIndex.#build(keys, entries, maxRev, slots), pause)
+  }
+
+  static *#build(keys: string[], entries: Entry[], maxRev: number, slots: CompactKeys): Steps<TreeIndex> {
+    assert(keys.length === entries.length)
+    const liveKeys: string[] = []
+    for (let i = 0; i < keys.length; i++) {
+      if (i > 0 && !(keys[i - 1]! < keys[i]!)) assert.fail('TreeIndex.fromSorted: keys not in strictly ascending order')
+      if (aliveNow(entries[i]!)) liveKeys.push(keys[i]!)
+      if (i % KEYS_PER_PAUSE === KEYS_PER_PAUSE - 1) yield
+    }
+    const root = yield* buildRoot(keys, entries)
+    yield
+    const liveRoot = yield* buildRoot(liveKeys, undefined)
+    const index = new TreeIndex(slots)
+    ;(index.#tree as unknown as { _root: BuiltNode })._root = root
+    ;(index.#live as unknown as { _root: BuiltNode })._root = liveRoot
+    index.#maxRev = maxRev
+    return index
   }
 
   /** Number of keys with history (alive or not). */
@@ -84,55 +260,104 @@ export class TreeIndex {
     return this.#tree.size
   }
 
+  /** The KeyIndex of `key`; for a key held as a slot, a new one built for the caller (tests, debugging). */
   keyIndex(key: string): KeyIndex | undefined {
-    return this.#tree.get(key)
+    const e = this.#tree.get(key)
+    return typeof e === 'number' ? this.#slots.keyIndex(key, e) : e
   }
 
   get(key: string, atRev: number): KeyIndexGet | undefined {
-    return this.#tree.get(key)?.get(atRev)
+    const e = this.#tree.get(key)
+    if (typeof e !== 'number') return e?.get(atRev)
+    const main = this.#slots.main[e]!
+    if (main > atRev) return undefined
+    const rev: Revision = { main, sub: this.#slots.sub[e]! }
+    return { modified: rev, created: rev, version: 1 }
+  }
+
+  /** The KeyIndex a slot's key becomes when its history grows; the slot is released. */
+  #promote(key: string, slot: number): KeyIndex {
+    const ki = this.#slots.keyIndex(key, slot)
+    this.#tree.set(key, ki)
+    this.#slots.release(slot)
+    return ki
   }
 
   put(key: string, rev: Revision): void {
-    let ki = this.#tree.get(key)
-    if (ki === undefined) {
-      ki = new KeyIndex(key)
-      this.#tree.set(key, ki)
+    const e = this.#tree.get(key)
+    if (rev.main > this.#maxRev) this.#maxRev = rev.main
+    if (e === undefined) {
+      this.#tree.set(key, this.#slots.alloc(rev.main, rev.sub))
+      this.#live.set(key, undefined)
+      return
     }
+    const ki = typeof e === 'number' ? this.#promote(key, e) : e
     const wasAlive = ki.aliveAt(Number.MAX_SAFE_INTEGER)
     ki.put(rev)
-    if (wasAlive) this.#maxRev = Math.max(this.#maxRev, rev.main)
-    else this.#noteRevision(ki, rev)
+    if (!wasAlive) this.#live.set(key, undefined)
   }
 
   /** Deletes `key` at `rev`; the key must be alive (asserted). */
   tombstone(key: string, rev: Revision): void {
-    const ki = this.#tree.get(key)
-    assert(ki !== undefined, 'tombstone of unknown key')
+    const e = this.#tree.get(key)
+    assert(e !== undefined, 'tombstone of unknown key')
+    const ki = typeof e === 'number' ? this.#promote(key, e) : e
     ki.tombstone(rev)
-    this.#noteRevision(ki, rev)
+    if (rev.main > this.#maxRev) this.#maxRev = rev.main
+    this.#live.delete(key)
   }
 
   /** Takes back the newest change of `key` (see {@link KeyIndex.revert}); drops a key left empty. */
   revert(key: string, rev: Revision, tombstone: boolean): void {
-    const ki = this.#tree.get(key)
-    assert(ki !== undefined, 'revert of an unknown key')
-    ki.revert(rev, tombstone)
-    this.#noteRevision(ki, rev)
-    if (ki.isEmpty()) this.#tree.delete(key)
+    const e = this.#tree.get(key)
+    assert(e !== undefined, 'revert of an unknown key')
+    if (typeof e === 'number') {
+      // A slot's one change is its put: taking it back leaves the key without history.
+      const main = this.#slots.main[e]!
+      const sub = this.#slots.sub[e]!
+      assert(!tombstone && main === rev.main && sub === rev.sub, 'revert of a revision that is not the newest')
+      this.#tree.delete(key)
+      this.#live.delete(key)
+      this.#slots.release(e)
+      return
+    }
+    e.revert(rev, tombstone)
+    if (e.aliveAt(Number.MAX_SAFE_INTEGER)) this.#live.set(key, undefined)
+    else this.#live.delete(key)
+    if (e.isEmpty()) this.#tree.delete(key)
   }
 
-  /** Calls `fn` for each key index in the range, in key order, until it returns false. */
-  visit(key: string, end: string | undefined, fn: (ki: KeyIndex) => boolean | void): void {
+  /** The revision to read for `e` at `atRev` (allocated for a slot), or undefined when not alive there. */
+  #revisionAt(e: Entry, atRev: number): Revision | undefined {
+    if (typeof e !== 'number') return e.revisionAt(atRev)
+    const main = this.#slots.main[e]!
+    return main <= atRev ? { main, sub: this.#slots.sub[e]! } : undefined
+  }
+
+  #aliveAt(e: Entry, atRev: number): boolean {
+    return typeof e === 'number' ? this.#slots.main[e]! <= atRev : e.aliveAt(atRev)
+  }
+
+  /** Calls `fn` for each key and entry in the range, in key order, until it returns false. */
+  #visit(key: string, end: string | undefined, fn: (key: string, e: Entry) => boolean | void): void {
     if (end === undefined) {
-      const ki = this.#tree.get(key)
-      if (ki !== undefined) fn(ki)
+      const e = this.#tree.get(key)
+      if (e !== undefined) fn(key, e)
       return
     }
     const high = end === '' ? INFINITY_KEY : end
     if (high <= key) return
     const stop = { break: true }
-    const walk = this.#tree.forRange as (low: string, high: string, inc: boolean, f: (k: string, v: KeyIndex) => { break: boolean } | void) => unknown
-    walk.call(this.#tree, key, high, false, (_k, ki) => (fn(ki) === false ? stop : undefined))
+    const walk = this.#tree.forRange as (low: string, high: string, inc: boolean, f: (k: string, v: Entry) => { break: boolean } | void) => unknown
+    walk.call(this.#tree, key, high, false, (k, e) => (fn(k, e) === false ? stop : undefined))
+  }
+
+  /**
+   * Calls `fn` for each key index in the range, in key order, until it returns false; a key
+   * held as a slot is handed as a KeyIndex built for the call (tests, debugging).
+   */
+  visit(key: string, end: string | undefined, fn: (ki: KeyIndex) => boolean | void): void {
+    this.#visit(key, end, (k, e) => fn(typeof e === 'number' ? this.#slots.keyIndex(k, e) : e))
   }
 
   /**
@@ -148,16 +373,16 @@ export class TreeIndex {
     // stops at the limit; otherwise the walk goes on past the limit, counting only.
     const totalByRank = limit > 0 && withTotal && end !== undefined && atRev >= this.#maxRev && supportsRank(this.#live)
     let total = 0
-    this.visit(key, end, (ki) => {
-      const rev = ki.revisionAt(atRev)
-      if (rev === undefined) return true
+    this.#visit(key, end, (k, e) => {
       if (limit !== 0 && revs.length >= limit) {
         if (!withTotal || totalByRank) return false
-        total++
+        if (this.#aliveAt(e, atRev)) total++
         return true
       }
+      const rev = this.#revisionAt(e, atRev)
+      if (rev === undefined) return true
       total++
-      keys.push(ki.key)
+      keys.push(k)
       revs.push(rev)
       return true
     })
@@ -168,23 +393,26 @@ export class TreeIndex {
   /**
    * The number of keys alive at `atRev` in the range; allocates nothing per key. At or above
    * the newest revision it is two rank queries on the live-key set, O(log n); below, a walk
-   * over the range's key indexes.
+   * over the range's entries.
    */
   countRevisions(key: string, end: string | undefined, atRev: number): number {
-    if (end === undefined) return this.#tree.get(key)?.aliveAt(atRev) === true ? 1 : 0
+    if (end === undefined) {
+      const e = this.#tree.get(key)
+      return e !== undefined && this.#aliveAt(e, atRev) ? 1 : 0
+    }
     const high = end === '' ? INFINITY_KEY : end
     if (high <= key) return 0
     if (atRev >= this.#maxRev && supportsRank(this.#live)) return countBelow(this.#live, high) - countBelow(this.#live, key)
     return this.walkCount(key, end, atRev)
   }
 
-  /** {@link countRevisions} by walking every key index in the range (the fallback, and tests' oracle). */
+  /** {@link countRevisions} by walking every entry in the range (the fallback, and tests' oracle). */
   walkCount(key: string, end: string, atRev: number): number {
     const high = end === '' ? INFINITY_KEY : end
     if (high <= key) return 0
     let n = 0
-    this.#tree.forRange(key, high, false, (_k, ki) => {
-      if (ki.aliveAt(atRev)) n++
+    this.#tree.forRange(key, high, false, (_k, e) => {
+      if (this.#aliveAt(e, atRev)) n++
     })
     return n
   }
@@ -192,22 +420,28 @@ export class TreeIndex {
   /** Revisions with main >= `rev` of every key in the range, sorted (the watch catch-up set). */
   rangeSince(key: string, end: string | undefined, rev: number): Revision[] {
     const out: Revision[] = []
-    this.visit(key, end, (ki) => {
-      for (const r of ki.since(rev)) out.push(r)
+    this.#visit(key, end, (_k, e) => {
+      if (typeof e !== 'number') for (const r of e.since(rev)) out.push(r)
+      else if (this.#slots.main[e]! >= rev) out.push({ main: this.#slots.main[e]!, sub: this.#slots.sub[e]! })
     })
     return out.sort((a, b) => (a.main !== b.main ? a.main - b.main : a.sub - b.sub))
   }
 
   /**
    * Compacts every key at `rev` and removes keys left with no history. Returns the set of
-   * revisions (by `revisionId`) the backend must keep.
+   * revisions (by `revisionId`) the backend must keep. A slot's one put is alive: compaction
+   * keeps it once it is at or below `rev` and changes nothing.
    */
   compact(rev: number): Set<string> {
     const available = new Set<string>()
     const empty: string[] = []
-    this.#tree.forEach((ki, key) => {
-      ki.compact(rev, available)
-      if (ki.isEmpty()) empty.push(key)
+    this.#tree.forEach((e, key) => {
+      if (typeof e === 'number') {
+        if (this.#slots.main[e]! <= rev) available.add(revisionId({ main: this.#slots.main[e]!, sub: this.#slots.sub[e]! }))
+        return
+      }
+      e.compact(rev, available)
+      if (e.isEmpty()) empty.push(key)
     })
     for (const key of empty) this.#tree.delete(key)
     return available
@@ -216,7 +450,10 @@ export class TreeIndex {
   /** The revisions compaction at `rev` would keep, leaving the index unchanged (for hashing). */
   keep(rev: number): Set<string> {
     const available = new Set<string>()
-    this.#tree.forEach((ki) => ki.keep(rev, available))
+    this.#tree.forEach((e) => {
+      if (typeof e !== 'number') e.keep(rev, available)
+      else if (this.#slots.main[e]! <= rev) available.add(revisionId({ main: this.#slots.main[e]!, sub: this.#slots.sub[e]! }))
+    })
     return available
   }
 
@@ -225,14 +462,18 @@ export class TreeIndex {
     this.#tree.checkValid()
     this.#live.checkValid()
     let alive = 0
-    this.#tree.forEach((ki, key) => {
-      if (ki.aliveAt(Number.MAX_SAFE_INTEGER) !== this.#live.has(key)) assert.fail(`live set disagrees on ${key}`)
-      if (ki.modified.main > this.#maxRev) assert.fail(`maxRev below ${key}'s revision`)
-      if (ki.aliveAt(Number.MAX_SAFE_INTEGER)) alive++
+    const slots = new Set<number>()
+    this.#tree.forEach((e, key) => {
+      if (typeof e === 'number') {
+        if (slots.has(e)) assert.fail(`slot ${e} held by two keys`)
+        slots.add(e)
+      } else if (e.key !== key || e.isEmpty()) assert.fail(`bad key index ${key}`)
+      const modified = typeof e === 'number' ? { main: this.#slots.main[e]!, sub: this.#slots.sub[e]! } : e.modified
+      if (aliveNow(e) !== this.#live.has(key)) assert.fail(`live set disagrees on ${key}`)
+      if (modified.main > this.#maxRev) assert.fail(`maxRev below ${key}'s revision`)
+      if (aliveNow(e)) alive++
     })
     assert.equal(alive, this.#live.size)
-    this.#tree.forEach((ki, key) => {
-      if (ki.key !== key || ki.isEmpty()) assert.fail(`bad key index ${key}`)
-    })
+    assert.equal(slots.size, this.#slots.used, 'slots held by no key')
   }
 }
