@@ -87,6 +87,13 @@ test('snapshot restore: a backup saved from a running member (keys, a lease, a u
   const out = JSON.parse(restored.stdout) as { revision: number; memberId: string; clusterId: string }
   assert.is(out.revision, revision)
 
+  // Started with other peer URLs than it was restored with: refused, naming both (the directory
+  // records the member at the restore's URLs, which is where any other member would dial it).
+  const elsewhere = await freePort()
+  const wrong = await inProcess(['serve', ...member('fresh', data, client2, elsewhere), '--initial-cluster-token', 'restored-cluster'])
+  assert.is(wrong.code, 2, wrong.stderr)
+  assert.match(wrong.stderr, `records member ${out.memberId} (fresh) at peer URLs http://127.0.0.1:${peer2}`)
+  assert.match(wrong.stderr, `--initial-advertise-peer-urls is http://127.0.0.1:${elsewhere}`)
   const s = serve([...member('fresh', data, client2, peer2), '--initial-cluster-token', 'restored-cluster'])
   const ep2 = `--endpoints=127.0.0.1:${client2}`
   try {

@@ -110,6 +110,43 @@ function urls(values: Record<string, unknown>, flag: string, dflt: string): stri
   }
 }
 
+/**
+ * `--initial-advertise-peer-urls` and `--initial-cluster` as `serve` and `snapshot restore` both
+ * read them: the member list (ids derived from the token and each member's URLs), and this
+ * member in it by `--name`, listed at exactly its advertised peer URLs (usage error otherwise).
+ */
+export function memberFlags(values: Record<string, unknown>, name: string, token: string): { advertisePeerUrls: string[]; initialCluster: InitialMember[]; self: InitialMember } {
+  const advertisePeerUrls = urls(values, 'initial-advertise-peer-urls', 'http://localhost:2380')
+  const initialCluster = parseInitialCluster(strFlag(values, 'initial-cluster', advertisePeerUrls.map((u) => `${name}=${u}`).join(',')), token)
+  const self = initialCluster.find((m) => m.name === name)
+  if (self === undefined) throw new CliError(EXIT.USAGE, `--initial-cluster does not list this member's --name ${JSON.stringify(name)}`)
+  if (urlSet(self.peerUrls ?? []) !== urlSet(advertisePeerUrls)) {
+    throw new CliError(EXIT.USAGE, `--initial-cluster lists ${name} at ${self.peerUrls!.join(',')} but --initial-advertise-peer-urls is ${advertisePeerUrls.join(',')}; they must match`)
+  }
+  return { advertisePeerUrls, initialCluster, self }
+}
+
+/** A list of URLs compared as a set. */
+const urlSet = (list: readonly string[]): string => [...list].sort().join(',')
+
+/**
+ * The data directory's own record of this member (a restored directory: the flags of `snapshot
+ * restore`; a running cluster: what `member add`/`member update` last set) must list it at the
+ * `--initial-advertise-peer-urls` it starts with — the other members dial the recorded URLs, so
+ * a member started with others would be advertised where it does not listen. Usage error naming
+ * both and the two ways out.
+ */
+export function checkRecordedPeerUrls(store: Pick<Store, 'cluster'>, c: Pick<ServeConfig, 'dataDir' | 'name' | 'advertisePeerUrls'>): void {
+  const list = store.cluster.members()
+  const me = list.members.find((m) => m.id === list.header.memberId)
+  if (me === undefined || me.peerUrls.length === 0) return // not applied yet: a new cluster's record is the flags'
+  const recorded = urlSet(me.peerUrls)
+  const flag = urlSet(c.advertisePeerUrls)
+  if (recorded === flag) return
+  const id = me.id.toString(16)
+  throw new CliError(EXIT.USAGE, `${c.dataDir} records member ${id} (${c.name}) at peer URLs ${recorded} (as it was restored or last updated), but --initial-advertise-peer-urls is ${flag}: start it with --initial-advertise-peer-urls ${recorded}, or move it first with etcdctl member update ${id} --peer-urls=${flag} and restart it with those`)
+}
+
 function tlsOf(values: Record<string, unknown>, prefix: '' | 'peer-'): TlsMaterial | undefined {
   const cert = strFlag(values, `${prefix}cert-file`)
   const key = strFlag(values, `${prefix}key-file`)
@@ -141,13 +178,7 @@ export function parseServeArgs(argv: readonly string[], io: CliIo): ServeConfig 
   const listenClientUrls = urls(v, 'listen-client-urls', 'http://localhost:2379')
   const listenPeerUrls = urls(v, 'listen-peer-urls', 'http://localhost:2380')
   if (listenPeerUrls.length > 1) throw new CliError(EXIT.USAGE, '--listen-peer-urls: one URL only (a member listens for peers on one address)')
-  const advertisePeerUrls = urls(v, 'initial-advertise-peer-urls', 'http://localhost:2380')
-  const initialCluster = parseInitialCluster(strFlag(v, 'initial-cluster', advertisePeerUrls.map((u) => `${name}=${u}`).join(',')), token)
-  const self = initialCluster.find((m) => m.name === name)
-  if (self === undefined) throw new CliError(EXIT.USAGE, `--initial-cluster does not list this member's --name ${JSON.stringify(name)}`)
-  if ([...self.peerUrls!].sort().join(',') !== [...advertisePeerUrls].sort().join(',')) {
-    throw new CliError(EXIT.USAGE, `--initial-cluster lists ${name} at ${self.peerUrls!.join(',')} but --initial-advertise-peer-urls is ${advertisePeerUrls.join(',')}; they must match`)
-  }
+  const { advertisePeerUrls, initialCluster, self } = memberFlags(v, name, token)
   const state = strFlag(v, 'initial-cluster-state', 'new')
   if (state !== 'new' && state !== 'existing') throw new CliError(EXIT.USAGE, `--initial-cluster-state must be new or existing, got ${JSON.stringify(state)}`)
   const authToken = strFlag(v, 'auth-token', 'simple')
@@ -313,6 +344,7 @@ export async function startMember(config: ServeConfig): Promise<Running> {
     })
     const s = store
     closers.push(() => s.close())
+    checkRecordedPeerUrls(s, c)
     writeIdentity(c)
     const sampler = setInterval(() => metrics.sample(), 1_000)
     sampler.unref()

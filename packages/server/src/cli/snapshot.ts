@@ -4,10 +4,9 @@ import { MemoryBackend } from '@strata/backend'
 import { restoreSnapshot } from '@strata/embed'
 import { snapshotFromSavedFile } from '../api/maintenance.js'
 import { clusterIdFor } from '../peer/ids.js'
-import { parseUrlList } from '../peer/url.js'
 import { type CliIo, CliError, EXIT, parse, progress, strFlag } from './args.js'
 import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, rpcFailure, withClient } from './client.js'
-import { parseInitialCluster, writeIdentity } from './serve.js'
+import { memberFlags, writeIdentity } from './serve.js'
 
 export const SNAPSHOT_HELP = `strata snapshot <save|restore|status> ...: back up a member's data, restore or inspect a backup.
 
@@ -183,18 +182,7 @@ export async function* savedFileBackendStream(file: string, body: number, chunkB
 async function restore(file: string, values: Record<string, unknown>, io: CliIo): Promise<number> {
   const name = strFlag(values, 'name', 'default')
   const token = strFlag(values, 'initial-cluster-token', 'etcd-cluster')
-  let advertise: string[]
-  try {
-    advertise = parseUrlList(strFlag(values, 'initial-advertise-peer-urls', 'http://localhost:2380'), '--initial-advertise-peer-urls')
-  } catch (err) {
-    throw new CliError(EXIT.USAGE, (err as Error).message)
-  }
-  const members = parseInitialCluster(strFlag(values, 'initial-cluster', advertise.map((u) => `${name}=${u}`).join(',')), token)
-  const self = members.find((m) => m.name === name)
-  if (self === undefined) throw new CliError(EXIT.USAGE, `--initial-cluster does not list this member's --name ${JSON.stringify(name)}`)
-  if ([...self.peerUrls!].sort().join(',') !== [...advertise].sort().join(',')) {
-    throw new CliError(EXIT.USAGE, `--initial-cluster lists ${name} at ${self.peerUrls!.join(',')} but --initial-advertise-peer-urls is ${advertise.join(',')}; they must match`)
-  }
+  const { initialCluster: members, self } = memberFlags(values, name, token)
   const dataDir = strFlag(values, 'data-dir', `${name}.etcd`)
   if (existsSync(dataDir) && (!statSync(dataDir).isDirectory() || readdirSync(dataDir).length > 0)) {
     throw new CliError(EXIT.USAGE, `--data-dir ${dataDir} exists and is not empty; restore into a new directory`)
