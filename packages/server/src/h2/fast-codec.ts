@@ -200,11 +200,20 @@ function writeKv(buf: Buffer, pos: number, field: number, kv: PbKeyValue, size: 
 }
 
 const nested = (size: number): number => 1 + varintSize(size) + size
-const known = (o: object, keys: readonly string[]): boolean => Object.keys(o).every((k) => keys.includes(k))
+const RANGE_KEYS: ReadonlySet<string> = new Set(['header', 'kvs', 'more', 'count'])
+const PUT_KEYS: ReadonlySet<string> = new Set(['header', 'prev_kv'])
+const DELETE_KEYS: ReadonlySet<string> = new Set(['header', 'deleted', 'prev_kvs'])
+const TXN_KEYS: ReadonlySet<string> = new Set(['header', 'succeeded', 'responses'])
+
+/** Every own key of `o` is one of `keys` (a key outside them: fall back). */
+function known(o: object, keys: ReadonlySet<string>): boolean {
+  for (const k in o) if (!keys.has(k)) return false
+  return true
+}
 
 function encodePut(resp: unknown, alloc: Alloc = heapAlloc): Buffer | undefined {
   const r = resp as { header?: PbHeader; prev_kv?: PbKeyValue }
-  if (typeof r !== 'object' || r === null || r.header === undefined || !known(r, ['header', 'prev_kv'])) return undefined
+  if (typeof r !== 'object' || r === null || r.header === undefined || !known(r, PUT_KEYS)) return undefined
   const hs = headerSize(r.header)
   const ps = r.prev_kv === undefined ? 0 : kvSize(r.prev_kv)
   const total = nested(hs) + (r.prev_kv === undefined ? 0 : nested(ps))
@@ -219,7 +228,7 @@ function encodePut(resp: unknown, alloc: Alloc = heapAlloc): Buffer | undefined 
 
 function encodeRange(resp: unknown, alloc: Alloc = heapAlloc): Buffer | undefined {
   const r = resp as { header?: PbHeader; kvs?: PbKeyValue[]; more?: boolean; count?: number }
-  if (typeof r !== 'object' || r === null || r.header === undefined || !known(r, ['header', 'kvs', 'more', 'count'])) return undefined
+  if (typeof r !== 'object' || r === null || r.header === undefined || !known(r, RANGE_KEYS)) return undefined
   const hs = headerSize(r.header)
   const kvs = r.kvs ?? []
   const sizes = kvs.map(kvSize)
@@ -245,17 +254,27 @@ function encodeRange(resp: unknown, alloc: Alloc = heapAlloc): Buffer | undefine
 // (`sizes`); the write pass takes them back in the same order.
 
 type Obj = Record<string, unknown>
-const RANGE_KEYS = ['header', 'kvs', 'more', 'count']
-const PUT_KEYS = ['header', 'prev_kv']
-const DELETE_KEYS = ['header', 'deleted', 'prev_kvs']
-const TXN_KEYS = ['header', 'succeeded', 'responses']
 const OP_KINDS = ['response_range', 'response_put', 'response_delete_range', 'response_txn'] as const
+type OpKind = (typeof OP_KINDS)[number]
+const OP_KIND_SET: ReadonlySet<string> = new Set(OP_KINDS)
 
-/** The content size of a header (when present) as field 1: 0 when absent. */
-function headerField(h: unknown): number {
+/** The one key of a ResponseOp (its kind), or undefined when it has none, several, or another. */
+function opKind(op: Obj): OpKind | undefined {
+  let kind: string | undefined
+  for (const k in op) {
+    if (kind !== undefined) return undefined
+    kind = k
+  }
+  return kind !== undefined && OP_KIND_SET.has(kind) ? (kind as OpKind) : undefined
+}
+
+/** The size of a header (when present) as field 1, its content size pushed: 0 when absent. */
+function headerField(h: unknown, sizes: number[]): number {
   if (h === undefined || h === null) return 0
   if (typeof h !== 'object') return NaN
-  return nested(headerSize(h as Partial<PbHeader>))
+  const size = headerSize(h as Partial<PbHeader>)
+  sizes.push(size)
+  return nested(size)
 }
 
 function kvList(v: unknown, sizes: number[]): number {
@@ -271,9 +290,9 @@ function kvList(v: unknown, sizes: number[]): number {
 }
 
 /** Content size of a Range/Put/DeleteRange/Txn response (nested or not), its nested sizes pushed in write order. */
-function responseSize(kind: (typeof OP_KINDS)[number], r: Obj, sizes: number[]): number {
+function responseSize(kind: OpKind, r: Obj, sizes: number[]): number {
   if (typeof r !== 'object' || r === null) return NaN
-  let total = headerField(r.header)
+  let total = headerField(r.header, sizes)
   switch (kind) {
     case 'response_range':
       if (!known(r, RANGE_KEYS)) return NaN
@@ -298,9 +317,8 @@ function responseSize(kind: (typeof OP_KINDS)[number], r: Obj, sizes: number[]):
       if (!Array.isArray(ops)) return NaN
       for (const op of ops as Obj[]) {
         if (typeof op !== 'object' || op === null) return NaN
-        const keys = Object.keys(op)
-        const k = keys[0] as (typeof OP_KINDS)[number]
-        if (keys.length !== 1 || !OP_KINDS.includes(k)) return NaN
+        const k = opKind(op)
+        if (k === undefined) return NaN
         const at = sizes.length
         sizes.push(0)
         const inner = responseSize(k, op[k] as Obj, sizes)
@@ -320,11 +338,8 @@ function writeKvList(buf: Buffer, pos: number, field: number, v: unknown, sizes:
 }
 
 /** Writes a response's content (the fields, not its own tag and length). */
-function writeResponse(buf: Buffer, pos: number, kind: (typeof OP_KINDS)[number], r: Obj, sizes: number[], at: { i: number }): number {
-  if (r.header !== undefined && r.header !== null) {
-    const h = r.header as Partial<PbHeader>
-    pos = writeHeader(buf, pos, h, headerSize(h))
-  }
+function writeResponse(buf: Buffer, pos: number, kind: OpKind, r: Obj, sizes: number[], at: { i: number }): number {
+  if (r.header !== undefined && r.header !== null) pos = writeHeader(buf, pos, r.header as Partial<PbHeader>, sizes[at.i++]!)
   switch (kind) {
     case 'response_range':
       pos = writeKvList(buf, pos, 2, r.kvs, sizes, at)
@@ -344,7 +359,7 @@ function writeResponse(buf: Buffer, pos: number, kind: (typeof OP_KINDS)[number]
         buf[pos++] = 1
       }
       for (const op of (r.responses ?? []) as Obj[]) {
-        const k = Object.keys(op)[0] as (typeof OP_KINDS)[number]
+        const k = opKind(op)!
         const inner = sizes[at.i++]!
         buf[pos++] = (3 << 3) | 2 // TxnResponse.responses
         pos = writeVarint(buf, pos, nested(inner))
@@ -358,7 +373,7 @@ function writeResponse(buf: Buffer, pos: number, kind: (typeof OP_KINDS)[number]
 }
 
 /** A top-level response of `kind` (its header required), or undefined to fall back. */
-function responseEncoder(kind: (typeof OP_KINDS)[number]): (resp: unknown, alloc?: Alloc) => Buffer | undefined {
+function responseEncoder(kind: OpKind): (resp: unknown, alloc?: Alloc) => Buffer | undefined {
   return (resp, alloc = heapAlloc) => {
     const r = resp as Obj
     if (typeof r !== 'object' || r === null || r.header === undefined) return undefined
@@ -375,8 +390,8 @@ function responseEncoder(kind: (typeof OP_KINDS)[number]): (resp: unknown, alloc
 // WatchResponse { header = 1, watch_id = 2, created = 3, canceled = 4, compact_revision = 5,
 // cancel_reason = 6, fragment = 7, events = 11 } with Event { type = 1 (PUT 0, DELETE 1), kv = 2,
 // prev_kv = 3 }: what a watch stream sends for every batch of events to every watcher.
-const WATCH_KEYS = ['header', 'watch_id', 'created', 'canceled', 'compact_revision', 'cancel_reason', 'fragment', 'events']
-const EVENT_KEYS = ['type', 'kv', 'prev_kv']
+const WATCH_KEYS: ReadonlySet<string> = new Set(['header', 'watch_id', 'created', 'canceled', 'compact_revision', 'cancel_reason', 'fragment', 'events'])
+const EVENT_KEYS: ReadonlySet<string> = new Set(['type', 'kv', 'prev_kv'])
 
 function eventSize(e: PbEvent, sizes: number[]): number {
   if (typeof e !== 'object' || e === null || !known(e, EVENT_KEYS) || (e.type !== 'PUT' && e.type !== 'DELETE') || typeof e.kv !== 'object' || e.kv === null) return NaN
