@@ -606,7 +606,7 @@ export class Member {
         // bits, may carry it. Answering our request with its outcome acknowledged a write that
         // was not (yet, or ever) committed.
         const w = this.#waiting.get(id)
-        if (w !== undefined && sameBytes(w.data, e.data)) this.#settle(id)!.resolve(outcome)
+        if (w !== undefined && (w.data === e.data || sameBytes(w.data, e.data))) this.#settle(id)!.resolve(outcome)
       }
       return
     }
