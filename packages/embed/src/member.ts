@@ -8,7 +8,7 @@ import {
 import { type FileLock, type Timer, StrataError, hasCode } from '@strata/seams'
 import { RAFT_PLANTED_BUGS } from '@strata/raft/internal'
 import { Snapshotter, Wal, repair, validSnapshotEntries } from '@strata/wal'
-import { CorruptionCheck, FRAME_RAFT, frame } from './corruption-check.js'
+import { CorruptionCheck, FRAME_RAFT } from './corruption-check.js'
 import { EmbedError } from './errors.js'
 import type { ResolvedOptions } from './options.js'
 import { FRAME_LEASE_RENEW, FRAME_LEASE_RENEWED, LeaseRenewal } from './lease-api.js'
@@ -542,7 +542,7 @@ export class Member {
         // raft snapshot may predate the peer joining), and the backend streamed is at least there.
         const { index, term, confState } = this.sm.applied
         this.#snapStream.send({ ...m, snapshot: { data: new Uint8Array(0), metadata: { index, term, confState } } })
-      } else this.o.transport?.send(m.to, frame(FRAME_RAFT, encodeMessage(m)))
+      } else this.o.transport?.send(m.to, encodeMessage(m, FRAME_RAFT))
     }
     for (const rs of rd.readStates) this.#onReadState(new TextDecoder().decode(rs.requestCtx), rs.index)
     for (let i = early; i < committed.length; i++) this.#apply(committed[i]!)
@@ -606,7 +606,7 @@ export class Member {
         // bits, may carry it. Answering our request with its outcome acknowledged a write that
         // was not (yet, or ever) committed.
         const w = this.#waiting.get(id)
-        if (w !== undefined && (w.data === e.data || sameBytes(w.data, e.data))) this.#settle(id)!.resolve(outcome)
+        if (w !== undefined && sameBytes(w.data, e.data)) this.#settle(id)!.resolve(outcome)
       }
       return
     }

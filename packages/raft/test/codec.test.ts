@@ -42,6 +42,29 @@ test('messages round-trip with entries, snapshot, reject hint and context', () =
   assert.equal(decodeMessage(encodeMessage(plain)), plain)
 })
 
+test('a message encoded after a frame byte is that byte then the plain encoding; pooled encodings stay intact as the slab fills and turns over', () => {
+  const m: Message = message({ type: MessageType.MsgApp, to: 2, from: 1, term: 5, index: 10, commit: 9, entries: [{ type: EntryType.Normal, term: 5, index: 11, data: bytes('v') }] })
+  const plain = encodeMessage(m)
+  const framed = encodeMessage(m, 7)
+  assert.is(framed.length, plain.length + 1)
+  assert.is(framed[0], 7)
+  assert.equal([...framed.subarray(1)], [...plain])
+  assert.equal(decodeMessage(framed.subarray(1)), m)
+  throwsWithCode(() => encodeMessage(m, 256), 'ERR_RAFT_INVALID_ARGUMENT')
+  // Messages of every size from the fixed part to past the pooling limit, kept while the 64 KiB
+  // slabs fill and new ones start: none overwrites another, and none has bytes of another.
+  const kept: [Message, Uint8Array][] = []
+  for (let i = 0; i < 1200; i++) {
+    const size = (i * 37) % 5000
+    const mi = message({ type: MessageType.MsgApp, to: 1 + (i % 3), from: 9, term: i, index: i, entries: size === 0 ? [] : [{ type: EntryType.Normal, term: i, index: i + 1, data: new Uint8Array(size).fill(i & 0xff) }] })
+    kept.push([mi, encodeMessage(mi, i & 0xff)])
+  }
+  for (const [i, [mi, buf]] of kept.entries()) {
+    assert.is(buf[0], i & 0xff)
+    assert.equal(decodeMessage(buf.subarray(1)), mi)
+  }
+})
+
 test('conf changes V1 and V2 round-trip', () => {
   const v1 = { type: 3 as const, nodeId: 4, context: bytes('x') }
   assert.equal(decodeConfChange(encodeConfChange(v1)), v1)
