@@ -16,8 +16,8 @@ export const HEAD_SCAN_THREAD_MIN_PAIRS = 200_000
  * Packs `pairs` into chunks of about `chunkBytes`, each pair as [u16 key length][key][u32 head
  * length][value head], big-endian, the head being the first `fixed` bytes plus the u32 at
  * `lengthAt` (never more than the value). A key always fits the u16: LMDB keys are at most
- * MAX_KEY_BYTES (1,978). Plain JavaScript with nothing from outside its parameters: the scan
- * thread runs its source text.
+ * MAX_KEY_BYTES (1,978). The calling thread's scan of a small bucket; the scan thread packs
+ * the same layout from inside lmdb-js's reading (SOURCE).
  */
 export function* packHeads(pairs: Iterable<{ key: Uint8Array; value: Uint8Array }>, fixed: number, lengthAt: number, chunkBytes: number): Generator<HeadChunk> {
   let chunk = new Uint8Array(chunkBytes)
@@ -50,35 +50,75 @@ export function* packHeads(pairs: Iterable<{ key: Uint8Array; value: Uint8Array 
 }
 
 /**
- * The scan thread, a few lines of CommonJS evaluated in place (no file to ship or resolve)
- * around {@link packHeads}' own source. It opens the same LMDB file (lmdb-js shares the
- * environment between the threads of a process) and reads the bucket through views, as the
- * main thread's view handle does (lmdb-env.ts). `ctl[0]` counts the chunks the consumer has
- * taken; `ctl[1]` set asks the thread to stop.
+ * The scan thread, a few lines of CommonJS evaluated in place (no file to ship or resolve). It
+ * opens the same LMDB file (lmdb-js shares the environment between the threads of a process)
+ * and packs the bucket as {@link packHeads} does, but from inside lmdb-js's reading: the key
+ * reader copies each key to a scratch buffer and the value decoder copies the value's head
+ * into the chunk, so no view, Buffer or copy is made per pair (with views, the thread spent as
+ * much time making them and collecting them as reading LMDB). `ctl[0]` counts the chunks the
+ * consumer has taken; `ctl[1]` set asks the thread to stop.
  */
 const SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads')
 const { open } = require(workerData.lmdbPath)
 const { path, options, bucket, fixed, lengthAt, chunkBytes, inFlight } = workerData
 const ctl = new Int32Array(workerData.ctl)
-const packHeads = ${packHeads.toString()}
 const root = open({ path, ...options })
-const decoder = { decode: (bytes, size) => bytes.subarray(0, size), needsStableBuffer: false }
-const db = root.openDB(bucket, { encoding: 'binary', keyEncoding: 'binary', compression: false, cache: false, encoder: decoder })
-db.readKey = (bytes, start, end) => bytes.subarray(start, end)
+let chunk = new Uint8Array(chunkBytes)
+let pos = 0
+let count = 0
 let sent = 0
 let stopped = false
-for (const chunk of packHeads(db.getRange({}), fixed, lengthAt, chunkBytes)) {
+const scratch = new Uint8Array(1 << 16)
+let keyLength = 0
+function send() {
   for (;;) {
     const taken = Atomics.load(ctl, 0)
-    if (Atomics.load(ctl, 1) === 1) { stopped = true; break }
+    if (Atomics.load(ctl, 1) === 1) { stopped = true; return }
     if (sent - taken < inFlight) break
     Atomics.wait(ctl, 0, taken)
   }
-  if (stopped) break
-  parentPort.postMessage(chunk, [chunk.bytes.buffer])
+  parentPort.postMessage({ bytes: chunk.subarray(0, pos), count }, [chunk.buffer])
   sent++
+  chunk = new Uint8Array(chunkBytes)
+  pos = 0
+  count = 0
 }
+function readKey(bytes, start, end) {
+  keyLength = end - start
+  for (let i = 0; i < keyLength; i++) scratch[i] = bytes[start + i]
+  return keyLength
+}
+function decode(bytes, size) {
+  let head = fixed
+  if (size >= lengthAt + 4) head += ((bytes[lengthAt] << 24) | (bytes[lengthAt + 1] << 16) | (bytes[lengthAt + 2] << 8) | bytes[lengthAt + 3]) >>> 0
+  if (head > size) head = size
+  const need = 6 + keyLength + head
+  if (pos + need > chunk.length) {
+    if (count > 0) send()
+    if (need > chunk.length) chunk = new Uint8Array(need)
+  }
+  let p = pos
+  chunk[p] = keyLength >>> 8
+  chunk[p + 1] = keyLength & 255
+  p += 2
+  for (let i = 0; i < keyLength; i++) chunk[p + i] = scratch[i]
+  p += keyLength
+  chunk[p] = head >>> 24
+  chunk[p + 1] = (head >>> 16) & 255
+  chunk[p + 2] = (head >>> 8) & 255
+  chunk[p + 3] = head & 255
+  p += 4
+  for (let i = 0; i < head; i++) chunk[p + i] = bytes[i]
+  pos = p + head
+  count++
+  return head
+}
+const db = root.openDB(bucket, { encoding: 'binary', keyEncoding: 'binary', compression: false, cache: false, encoder: { decode, needsStableBuffer: false } })
+if (db.decoderCopies !== true) throw new Error('lmdb-js internals changed: the scan thread would get copies')
+db.readKey = readKey
+for (const _ of db.getRange({})) if (stopped) break
+if (!stopped && count > 0) send()
 if (!stopped) parentPort.postMessage(null)
 `
 
