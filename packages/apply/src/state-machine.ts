@@ -272,8 +272,11 @@ export class StateMachine {
     if (this.#leaderTerm !== undefined && term === this.#leaderTerm && !this.lessor.isPrimary) this.lessor.promote(this.#promoteExtendMs)
   }
 
+  /** One object for every dispatch (the stores never change). */
+  #dispatchTarget: DispatchTarget | undefined
+
   #target(): DispatchTarget {
-    return { mvcc: this.mvcc, lessor: this.lessor, auth: this.auth, alarms: this.alarms, members: this.members }
+    return this.#dispatchTarget ??= { mvcc: this.mvcc, lessor: this.lessor, auth: this.auth, alarms: this.alarms, members: this.members }
   }
 
   #checkOpen(): void {
