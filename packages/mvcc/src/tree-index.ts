@@ -105,6 +105,10 @@ const LEAF_TARGET = Math.ceil(MAX_NODE_SIZE * 0.8)
 const LEAVES_PER_PAUSE = 2048
 /** Keys whose entries a scan for the live keys reads between two pauses. */
 const KEYS_PER_PAUSE = 100_000
+// A key set's leaves share one array of undefined values, which sorted-btree lengthens to the
+// node size before it first relies on it; leaves built here rely on it at once.
+const sharedValues = (new BNode([]) as unknown as { values: unknown[] }).values
+while (sharedValues.length < MAX_NODE_SIZE) sharedValues.push(undefined)
 /** Greater than every key: keys are latin1 strings, whose chars are all <= U+00FF. */
 const INFINITY_KEY = '\u0100'
 
@@ -239,19 +243,30 @@ export class TreeIndex {
 
   static *#build(keys: string[], entries: Entry[], maxRev: number, slots: CompactKeys): Steps<TreeIndex> {
     assert(keys.length === entries.length)
-    const liveKeys: string[] = []
+    let alive = 0
     for (let i = 0; i < keys.length; i++) {
       if (i > 0 && !(keys[i - 1]! < keys[i]!)) assert.fail('TreeIndex.fromSorted: keys not in strictly ascending order')
+      if (aliveNow(entries[i]!)) alive++
+      if (i % KEYS_PER_PAUSE === KEYS_PER_PAUSE - 1) yield
+    }
+    const index = new TreeIndex(slots)
+    ;(index.#tree as unknown as { _root: BuiltNode })._root = yield* buildRoot(keys, entries)
+    index.#maxRev = maxRev
+    if (alive === keys.length) {
+      // Every key alive (a store whose keys were never deleted): the live set is the tree
+      // itself, shared copy-on-write (sorted-btree's clone), so it costs nothing until the two
+      // differ, and then only the nodes on the paths that changed. Its values are the tree's
+      // entries, which nothing reads: the set uses its keys and subtree sizes.
+      index.#live = index.#tree.clone() as unknown as KeySet
+      return index
+    }
+    yield
+    const liveKeys: string[] = []
+    for (let i = 0; i < keys.length; i++) {
       if (aliveNow(entries[i]!)) liveKeys.push(keys[i]!)
       if (i % KEYS_PER_PAUSE === KEYS_PER_PAUSE - 1) yield
     }
-    const root = yield* buildRoot(keys, entries)
-    yield
-    const liveRoot = yield* buildRoot(liveKeys, undefined)
-    const index = new TreeIndex(slots)
-    ;(index.#tree as unknown as { _root: BuiltNode })._root = root
-    ;(index.#live as unknown as { _root: BuiltNode })._root = liveRoot
-    index.#maxRev = maxRev
+    ;(index.#live as unknown as { _root: BuiltNode })._root = yield* buildRoot(liveKeys, undefined)
     return index
   }
 

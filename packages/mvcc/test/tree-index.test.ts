@@ -2,7 +2,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { KeyIndex } from '../src/key-index.js'
 import { revision } from '../src/revision.js'
-import { TreeIndex } from '../src/tree-index.js'
+import { CompactKeys, TreeIndex } from '../src/tree-index.js'
 
 /** a@2 b@3 c@4, b deleted at 5, a put again at 6. */
 function sample(): TreeIndex {
@@ -118,6 +118,42 @@ test('counts by rank agree with a walk over random histories, at every revision'
   t.compact(rev - 500)
   t.checkValid()
   assert.is(t.countRevisions('k', '', rev), t.walkCount('k', '', rev))
+})
+
+test('a bulk-loaded index whose keys are all alive shares its live set with the tree until writes make them differ', () => {
+  const slots = new CompactKeys()
+  const keys = Array.from({ length: 2000 }, (_, i) => `k${String(i).padStart(5, '0')}`)
+  const entries = keys.map((_k, i) => slots.alloc(i + 2, i % 3))
+  const t = TreeIndex.fromSorted(keys, entries, keys.length + 1, slots)
+  t.checkValid()
+  assert.is(t.countRevisions('k', 'l', keys.length + 1), 2000)
+  let rev = keys.length + 1
+  for (let i = 0; i < 2000; i += 7) t.tombstone(keys[i]!, revision(++rev))
+  for (let i = 3; i < 2000; i += 11) t.put(keys[i]!, revision(++rev))
+  t.put('a-new', revision(++rev))
+  t.checkValid()
+  for (const [lo, hi] of [['k', 'l'], ['k00100', 'k01000'], ['a', ''], ['k01999', '']] as const) {
+    assert.is(t.countRevisions(lo, hi, rev), t.walkCount(lo, hi, rev), `${lo}..${hi}`)
+  }
+  assert.equal(t.get('k00001', rev), { modified: revision(3, 1), created: revision(3, 1), version: 1 }, 'a slot reads as a put at version 1')
+  assert.is(t.get('k00000', rev), undefined, 'deleted')
+  assert.is(t.get('k00003', rev)?.version, 2, 'a slot put again became a KeyIndex')
+})
+
+test('a key held as a slot is promoted when its history grows, and a revert of its only put removes it', () => {
+  const t = new TreeIndex()
+  t.put('a', revision(2, 1))
+  t.put('b', revision(3))
+  t.revert('b', revision(3), false)
+  assert.is(t.keyIndex('b'), undefined)
+  t.put('a', revision(4))
+  t.tombstone('a', revision(5))
+  t.revert('a', revision(5), true)
+  t.revert('a', revision(4), false)
+  assert.equal(t.get('a', 9), { modified: revision(2, 1), created: revision(2, 1), version: 1 })
+  assert.equal(t.rangeSince('a', '', 0), [revision(2, 1)])
+  assert.equal([...t.keep(9)], ['2_1'])
+  t.checkValid()
 })
 
 test.run()
