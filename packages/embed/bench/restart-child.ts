@@ -4,8 +4,11 @@
 //   restart-child.ts <member dir> scan      LmdbBackend.open(<dir>/db) + a bare scan of the key bucket
 // Prints one JSON line: {"ms": total, "openMs": open() alone (restart), "keys": the keys the
 // member holds (restart) or the revisions scanned (scan), "rssMb"/"heapMb"/"externalMb"/
-// "arrayBuffersMb": process.memoryUsage() after a gc}.
+// "arrayBuffersMb": process.memoryUsage() after a gc, "loopMaxMs": the longest event-loop delay
+// from open() to the first read (restart; perf_hooks.monitorEventLoopDelay, 1 ms resolution)}.
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { LmdbBackend } from '@strata/backend'
 import { open } from '../src/index.js'
 
@@ -15,12 +18,15 @@ const gc = (globalThis as { gc?: () => void }).gc
 
 const t0 = performance.now()
 if (mode === 'restart') {
+  const loop = monitorEventLoopDelay({ resolution: 1 })
+  loop.enable()
   const store = await open({ dir })
   const openMs = performance.now() - t0
   await store.get('key/000000000000')
   const ms = performance.now() - t0
+  loop.disable()
   const keys = (await store.get('key/', { prefix: true, countOnly: true, serializable: true })).count
-  report(ms, openMs, keys)
+  report(ms, openMs, keys, loop.max / 1e6)
   await store.close()
 } else {
   const backend = await LmdbBackend.open(join(dir, 'db'))
@@ -32,9 +38,12 @@ if (mode === 'restart') {
   await backend.close()
 }
 
-function report(ms: number, openMs: number, keys: number): void {
+function report(ms: number, openMs: number, keys: number, loopMaxMs?: number): void {
   gc?.()
   const m = process.memoryUsage()
   const mb = (n: number): number => n / 2 ** 20
-  console.log(JSON.stringify({ ms, openMs, keys, rssMb: mb(m.rss), heapMb: mb(m.heapUsed), externalMb: mb(m.external), arrayBuffersMb: mb(m.arrayBuffers) }))
+  // Linux: how much of the RSS is anonymous memory (heaps, malloc) and how much mapped files (LMDB's data file).
+  const status = (() => { try { return readFileSync('/proc/self/status', 'utf8') } catch { return '' } })()
+  const kb = (name: string): number | undefined => { const v = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]; return v === undefined ? undefined : Number(v) / 1024 }
+  console.log(JSON.stringify({ ms, openMs, keys, rssMb: mb(m.rss), rssAnonMb: kb('RssAnon'), rssFileMb: kb('RssFile'), heapMb: mb(m.heapUsed), externalMb: mb(m.external), arrayBuffersMb: mb(m.arrayBuffers), loopMaxMs }))
 }
