@@ -1,6 +1,6 @@
 import type { ApplyOutcome, ApplyResponse, Member as MemberRecord, RequestBody, TxnBody, TxnOp } from '@strata/apply'
 import { newLeaseId } from '@strata/lease'
-import type { DeleteResult, KeyValue, PutResult, RangeOptions, RangeResult, TxnResult, WatchResponse } from '@strata/mvcc'
+import type { DeleteResult, KeyValue, RangeOptions, RangeResult, TxnResult, WatchResponse } from '@strata/mvcc'
 import type { Bytes } from '@strata/backend'
 import { EmbedError } from './errors.js'
 import { type Identity, Member } from './member.js'
@@ -162,8 +162,9 @@ export class StoreView {
     checkKey(key)
     if (typeof value !== 'string' && !(value instanceof Uint8Array)) throw new EmbedError('ERR_EMBED_INVALID_ARGUMENT', `embed: a value must be a string or a Uint8Array, got ${typeof value}`)
     this.#checkQuota(key.length + value.length + 256)
-    const { outcome, response } = await this.#propose({ kind: 'put', key, value, ...options }, 'put')
-    const r: PutResult = response.result
+    // The member's promise awaited directly (no #propose frame): this is the hottest call.
+    const outcome = await this.member.propose({ kind: 'put', key, value, ...options }, this.#identity())
+    const r = (outcome.response as Extract<ApplyResponse, { kind: 'put' }>).result
     return r.prevKv === undefined ? { header: this.header(outcome) } : { header: this.header(outcome), prevKv: r.prevKv }
   }
 
