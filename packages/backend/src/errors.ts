@@ -12,11 +12,12 @@ import { StrataError } from '@strata/seams'
  * - `ERR_BACKEND_LOCKED`: `LmdbBackend.open` of a directory open elsewhere.
  * - `ERR_BACKEND_CORRUPT`: a snapshot stream or a data file fails its checks.
  * - `ERR_BACKEND_SCAN`: the thread of a `scanHeads` failed.
+ * - `ERR_BACKEND_DEFRAGMENT`: a defragment's copy failed or failed its checks; the data file is kept.
  */
 export type BackendErrorCode =
   | 'ERR_BACKEND_INVALID_OPTION' | 'ERR_BACKEND_INVALID_ARGUMENT'
   | 'ERR_BACKEND_KEY_TOO_LARGE' | 'ERR_BACKEND_VALUE_TOO_LARGE' | 'ERR_BACKEND_BUSY'
-  | 'ERR_BACKEND_COMMIT' | 'ERR_BACKEND_CLOSED' | 'ERR_BACKEND_LOCKED' | 'ERR_BACKEND_CORRUPT' | 'ERR_BACKEND_SCAN'
+  | 'ERR_BACKEND_COMMIT' | 'ERR_BACKEND_CLOSED' | 'ERR_BACKEND_LOCKED' | 'ERR_BACKEND_CORRUPT' | 'ERR_BACKEND_SCAN' | 'ERR_BACKEND_DEFRAGMENT'
 
 /** Every error a backend throws on purpose: a {@link StrataError} with a {@link BackendErrorCode}. */
 export class BackendError extends StrataError {

@@ -11,3 +11,4 @@ export { DEFAULT_BATCH_INTERVAL_MS, DEFAULT_BATCH_LIMIT, MAX_BATCH_INTERVAL_MS, 
 export type { StructureReport } from './verify-structure.js'
 export { DAMAGED_FILE_ADVICE, DEFAULT_STRUCTURE_TIMEOUT_MS, assertStructure, checkStructure } from './verify-structure.js'
 export { CLEAN_FILE, fingerprint, takeCleanMarker, writeCleanMarker } from './clean-close.js'
+export { DEFRAG_STALL_TIMEOUT_MS, DEFRAG_STEP_BYTES, DEFRAG_STEP_PAIRS, copyForDefragment } from './defragment-copy.js'

@@ -1,15 +1,17 @@
 import assert from 'node:assert'
 import { dirname, join } from 'node:path'
 import { hasCode, noFailpoint, nodeFileSystem, systemClock } from '@strata/seams'
-import type { FileLock, FileSystem } from '@strata/seams'
+import type { Clock, FileLock, FileSystem } from '@strata/seams'
 import type { RootDatabase } from 'lmdb'
+import { BUCKETS } from './backend.js'
 import type { Backend, BackendOptions, BackendStats, BucketName, HeadChunk, KeyValuePair, RangeOptions, ReadTx, ValueHead, WriteTx } from './backend.js'
 import { BatchTx, MergedCursor, TOMBSTONE } from './batch-tx.js'
 import type { OverlayCursor, PendingBatch } from './batch-tx.js'
 import { MAX_KEY_BYTES, backendError, checkBucket, checkBytes, checkFileSystemOption, checkFunction, checkKey, checkOptions, checkRange, checkValue } from './limits.js'
 import { DATA_FILE, DEFRAG_FILE, ENV_OPTIONS, RESTORE_FILE, checkDataFile, openEnv } from './lmdb-env.js'
 import type { Bytes, LmdbEnv } from './lmdb-env.js'
-import { assertStructure, checkVerifyStructureOption } from './verify-structure.js'
+import { assertStructure, checkStructure, checkVerifyStructureOption } from './verify-structure.js'
+import { copyForDefragment } from './defragment-copy.js'
 import type { VerifyStructureMode } from './verify-structure.js'
 import { CLEAN_FILE, fingerprint, takeCleanMarker, writeCleanMarker } from './clean-close.js'
 import { HEAD_CHUNK_BYTES, HEAD_SCAN_THREAD_MIN_PAIRS, packHeads, scanHeadsOnThread } from './lmdb-head-scan.js'
@@ -33,6 +35,15 @@ export interface LmdbBackendOptions extends BackendOptions {
    * its cost and what `'unclean'` gives up.
    */
   readonly verifyStructure?: VerifyStructureMode
+}
+
+/** Options of {@link LmdbBackend.defragment}. */
+export interface DefragmentOptions {
+  /**
+   * Called as the copy advances: `done` of `total` pairs copied (total: every bucket's pairs).
+   * What it throws is ignored.
+   */
+  readonly onProgress?: (done: number, total: number) => void
 }
 
 /** What {@link LmdbBackend.open} did about the structure check, and why. */
@@ -68,6 +79,7 @@ const EMPTY = new Uint8Array(0)
 export class LmdbBackend implements Backend {
   readonly #dir: string
   readonly #fs: FileSystem
+  readonly #clock: Clock
   readonly #lock: FileLock
   /** Invariant: open while #state is 'open', except inside the synchronous swap of #swapIn. */
   #root: RootDatabase
@@ -92,6 +104,7 @@ export class LmdbBackend implements Backend {
     const { batchIntervalMs, batchLimit } = checkOptions(options, OPTION_KEYS)
     this.#dir = dir
     this.#fs = fs
+    this.#clock = options.clock ?? systemClock
     this.#lock = lock
     this.structureCheck = structureCheck
     this.#root = env.root
@@ -325,20 +338,42 @@ export class LmdbBackend implements Backend {
   }
 
   /**
-   * Commits, then copies the environment compacted (LMDB's copy with MDB_CP_COMPACT) into a
-   * staging file, syncs it and renames it over the data file. Reads go on throughout; commits
-   * wait until the swap is done (writes pile up in the pending batch).
+   * Commits, then writes a compact copy of the store into a staging file in a child process
+   * (defragment-copy.ts: a fresh LMDB environment filled by ordinary appending puts, not LMDB's
+   * compacting copy, whose files lmdb-js's LMDB can later abort on), checks the copy's structure
+   * and that it holds as many pairs per bucket as the store, syncs it and renames it over the
+   * data file. A copy that fails or fails its checks is removed and the data file kept as it
+   * was (ERR_BACKEND_DEFRAGMENT). Reads go on throughout; commits wait until it is done (writes
+   * pile up in the pending batch).
    */
-  async defragment(): Promise<void> {
+  async defragment(options: DefragmentOptions = {}): Promise<void> {
+    if (options.onProgress !== undefined) checkFunction('the onProgress option of defragment()', options.onProgress)
     await this.#exclusive(async () => {
       const staging = join(this.#dir, DEFRAG_FILE)
+      const path = this.path
       await this.#removeStaging(staging)
-      try {
-        await this.#root.backup(staging, true)
-      } catch (err) {
+      const fail = async (reason: string, cause?: unknown): Promise<Error> => {
         await this.#removeStaging(staging)
-        throw backendError('ERR_BACKEND_COMMIT', `defragment could not copy the store: ${(err as Error).message}`, { staging }, err)
+        return backendError('ERR_BACKEND_DEFRAGMENT', `defragment of ${path} failed, the data file is kept as it was: ${reason}`, { path, reason }, cause)
       }
+      let copy: Awaited<ReturnType<typeof copyForDefragment>>
+      try {
+        copy = await copyForDefragment(path, staging, { clock: this.#clock, onProgress: options.onProgress })
+      } catch (err) {
+        throw await fail(`the copy could not run: ${(err as Error).message}`, err)
+      }
+      if (!copy.ok) throw await fail(copy.reason)
+      let copied = 0
+      for (const n of Object.values(copy.entries)) copied += n ?? 0
+      if (copied !== copy.total) throw await fail(`the store's trees count ${copy.total} pairs but its cursors read ${copied}: the data file may be damaged; run verify on it`)
+      const check = await checkStructure(staging)
+      if (!check.ok) throw await fail(`the copy failed the structure check: ${check.reason}`)
+      for (const bucket of BUCKETS) {
+        const want = copy.entries[bucket] ?? 0
+        const got = check.entries[bucket] ?? 0
+        if (want !== got) throw await fail(`the copy holds ${got} pairs in bucket ${bucket} where the store holds ${want}`)
+      }
+      await this.#fs.rm(`${staging}-lock`)
       await this.#swapIn(staging)
       return false
     }, true)
