@@ -13,6 +13,7 @@ const encoder = new TextEncoder()
 export const SCHEDULED_COMPACT_KEY = encoder.encode('scheduledCompactRev')
 export const FINISHED_COMPACT_KEY = encoder.encode('finishedCompactRev')
 const FROM_START = new Uint8Array(0)
+const TWO_32 = 2 ** 32
 /** The default pause of {@link rebuildIndexFromScan}: the next turn of the event loop, after pending I/O. */
 const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve))
 
@@ -74,7 +75,12 @@ class KeyCollector {
   readonly #side = new Map<string, Entry>()
   /** Invariant: every key of #side, and the keys of #keys met again below the last sorted key, with their position in #keys (-1: a side key). */
   readonly #revisited = new Map<string, number>()
-  readonly slots = new CompactKeys()
+  readonly slots: CompactKeys
+
+  /** `records`: the number of records the scan will bring, when known (slots reserved for as many keys). */
+  constructor(records: number | undefined) {
+    this.slots = new CompactKeys(records)
+  }
 
   /**
    * The position of `key`: its index in the sorted arrays, -1 for a side key, or -2 when the
@@ -158,7 +164,7 @@ class KeyCollector {
  * the key string once per key).
  */
 class Rebuild {
-  readonly #collector = new KeyCollector()
+  readonly #collector: KeyCollector
   readonly keyLeases = new Map<string, number>()
   readonly totals = new Totals()
   lastMain = 1
@@ -166,7 +172,8 @@ class Rebuild {
   /** Invariant: true when the store has no totals in `meta`: its records must all be of format 1. */
   readonly #legacy: boolean
 
-  constructor(location: string, legacy: boolean) {
+  constructor(location: string, legacy: boolean, records?: number) {
+    this.#collector = new KeyCollector(records)
     this.#location = location
     this.#legacy = legacy
   }
@@ -190,9 +197,11 @@ class Rebuild {
       if (bad !== undefined) throw this.#corrupt(bad, kb, ko, kLength, vb, vo, vLength)
       this.totals.add(storedChecksum(vb, vo))
     }
-    if (readU32(kb, ko) >= 0x200000 || readU32(kb, ko + 9) >= 0x200000) throw this.#corrupt('a revision above 2^53', kb, ko, kLength, vb, vo, vLength)
-    const main = readU64(kb, ko)
-    const sub = readU64(kb, ko + 9)
+    const mainHigh = readU32(kb, ko)
+    const subHigh = readU32(kb, ko + 9)
+    if (mainHigh >= 0x200000 || subHigh >= 0x200000) throw this.#corrupt('a revision above 2^53', kb, ko, kLength, vb, vo, vLength)
+    const main = mainHigh * TWO_32 + readU32(kb, ko + 4)
+    const sub = subHigh * TWO_32 + readU32(kb, ko + 13)
     if (main < this.lastMain && this.lastMain !== 1) throw this.#corrupt('the key bucket out of revision order', kb, ko, kLength, vb, vo, vLength)
     this.lastMain = main
     const header = layout.header
@@ -263,12 +272,14 @@ class Rebuild {
   /** The index of the pairs added, bulk-loaded in one go or with `pause` between slices. */
   build(pause: () => Promise<void>): Promise<TreeIndex> {
     const { keys, entries } = this.#collector.sorted()
+    this.#collector.slots.trim()
     return TreeIndex.build(keys, entries, this.lastMain, this.#collector.slots, pause)
   }
 
   /** {@link build} in one go. */
   buildSync(): TreeIndex {
     const { keys, entries } = this.#collector.sorted()
+    this.#collector.slots.trim()
     return TreeIndex.fromSorted(keys, entries, this.lastMain, this.#collector.slots)
   }
 }
@@ -291,7 +302,7 @@ function asCorrupt(err: unknown, location: string): unknown {
 export function rebuildIndex(tx: ReadTx, location = 'the backend'): Rebuilt {
   try {
     const expected = readTotals(tx, location)
-    const rebuild = new Rebuild(location, expected === undefined && isLegacy(tx))
+    const rebuild = new Rebuild(location, expected === undefined && isLegacy(tx), expected?.count)
     // Views suffice: add() keeps nothing of k or v but what it decodes (a string, numbers).
     const scan = tx.forEachView ?? tx.forEach
     scan.call(tx, 'key', FROM_START, undefined, (k, v) => rebuild.add(k, 0, k.length, v, 0, v.length))
@@ -327,7 +338,7 @@ export async function rebuildIndexFromScan(backend: Backend, location = 'the bac
     }
   })
   if (backend.scanHeads === undefined || (expected.totals === undefined && expected.legacy)) return backend.read((tx) => rebuildIndex(tx, location))
-  const rebuild = new Rebuild(location, false)
+  const rebuild = new Rebuild(location, false, expected.totals?.count)
   const add = rebuild.add.bind(rebuild)
   try {
     for await (const chunk of backend.scanHeads('key', RECORD_HEAD)) {

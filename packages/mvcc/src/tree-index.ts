@@ -43,6 +43,9 @@ assert(typeof BNode === 'function' && typeof BNodeInternal === 'function', 'sort
  */
 export type Entry = KeyIndex | number
 
+/** Most slots {@link CompactKeys} reserves up front (64 MiB of revisions); beyond, it doubles. */
+const MAX_RESERVED_SLOTS = 1 << 22
+
 /**
  * The revisions of the keys held as slots: (main[slot], sub[slot]), in two Float64Arrays (off
  * the JavaScript heap: nothing for the garbage collector to trace or copy; exact up to 2^53,
@@ -50,12 +53,31 @@ export type Entry = KeyIndex | number
  */
 export class CompactKeys {
   /** Invariant: main.length === sub.length; a free slot's entries are stale. */
-  main = new Float64Array(1024)
-  sub = new Float64Array(1024)
+  main: Float64Array
+  sub: Float64Array
   /** Invariant: slots in [0, #next) are in use or in #free. */
   #next = 0
   /** Invariant: slots not held by any key. */
   readonly #free: number[] = []
+
+  /**
+   * `capacity`: the slots to reserve at once (the rebuild passes the number of stored records,
+   * at most {@link MAX_RESERVED_SLOTS}, and trims what it did not use): doubling from a small
+   * array allocates, zeroes and copies about twice the final size.
+   */
+  constructor(capacity = 1024) {
+    const n = Math.max(16, Math.min(capacity, MAX_RESERVED_SLOTS))
+    this.main = new Float64Array(n)
+    this.sub = new Float64Array(n)
+  }
+
+  /** Gives back the reserved slots never used (after a bulk load), when they are a quarter or more. */
+  trim(): void {
+    if (this.#next > (this.main.length * 3) / 4) return
+    const n = Math.max(16, this.#next)
+    this.main = this.main.slice(0, n)
+    this.sub = this.sub.slice(0, n)
+  }
 
   /** A slot holding the revision (main, sub). */
   alloc(main: number, sub: number): number {
