@@ -13,6 +13,10 @@
 //   hits a record ends in ERR_MVCC_CORRUPT; one that hits a branch page may make LMDB abort the
 //   process, which nothing in the process can prevent (README, "What remains"): the sim counts
 //   those deaths apart (MAY_DIE) instead of failing on them.
+// - defragment: no damage; the store is churned (big values of 3-23 KB, so overflow pages,
+//   put, deleted and compacted away), defragmented, written on (commits that need pages),
+//   closed, reopened with verifyStructure 'always' and read back. It must read back whole: the
+//   former defragment (LMDB's compacting copy) left files that a later write made LMDB abort on.
 //
 // The trials live in mvcc because they need the backend and the store above it. The trials run in a child (damage-child.ts) that the runner restarts after
 // a death, so a process abort is counted, not suffered.
@@ -23,7 +27,7 @@ import { Prng } from '@strata/testkit'
 import { LmdbBackend } from '@strata/backend'
 import { MvccStore } from '../src/index.js'
 
-export const DAMAGE_KINDS = ['bit-flip', 'zeroed-sector', 'truncated', 'older-page', 'free-list', 'after-open'] as const
+export const DAMAGE_KINDS = ['bit-flip', 'zeroed-sector', 'truncated', 'older-page', 'free-list', 'after-open', 'defragment'] as const
 export type DamageKind = (typeof DAMAGE_KINDS)[number]
 
 export interface TrialSpec {
@@ -46,6 +50,8 @@ const PAGE = 4096
 /** Batches of new keys a free-list trial writes after the open (each 500 keys, committed). */
 const FREE_LIST_BATCHES = 4
 const FREE_LIST_KEYS = 500
+/** Rounds of churn, compaction, defragment, churn, close and reopen in a defragment trial. */
+const DEFRAGMENT_ROUNDS = 3
 /**
  * Kinds whose 'dead' verdict is counted apart, not failed (backend README, "What remains"):
  * damage after the open and its checks, which LMDB may abort on; and free-page-list damage the
@@ -55,8 +61,12 @@ const FREE_LIST_KEYS = 500
  */
 export const MAY_DIE: ReadonlySet<DamageKind> = new Set(['after-open', 'free-list'])
 
-/** Whether `r` breaks the rule: a wrong value, a silently missing key, an untyped error, or a death of a kind not in MAY_DIE. */
+/**
+ * Whether `r` breaks the rule: a wrong value, a silently missing key, an untyped error, or a
+ * death of a kind not in MAY_DIE; for the defragment kind (no damage) anything but a correct read.
+ */
 export function isBad(r: TrialResult): boolean {
+  if (r.kind === 'defragment') return r.verdict !== 'ok'
   return r.verdict !== 'ok' && r.verdict !== 'corrupt' && !(r.verdict === 'dead' && MAY_DIE.has(r.kind))
 }
 /** LMDB's meta (lmdb-env.ts): MDB_meta after the 24-byte page header; the free tree's root at +64, the txnid at +128. */
@@ -147,6 +157,8 @@ export function applyDamage(file: string, older: string, spec: TrialSpec): strin
       const { at, bit } = afterOpenDamage(size, spec)
       return `bit ${bit} of byte ${at} (page ${Math.floor(at / PAGE)}) flipped after the open`
     }
+    case 'defragment':
+      return 'none: churned, defragmented, written on'
     case 'older-page': {
       const old = readFileSync(older)
       const pages = Math.floor(Math.min(old.length, size) / PAGE)
@@ -196,6 +208,38 @@ function newKeyOf(i: number): string {
   return `new/${String(i).padStart(6, '0')}`
 }
 
+/**
+ * The defragment trial's churn: seeded batches putting and deleting `big/` keys with values of
+ * 3-23 KB (overflow pages) and small ones, a compaction of all but the last revision (its
+ * deletes done), then a defragment. The `new/` keys the caller writes afterwards need pages.
+ */
+async function churnAndDefragment(backend: LmdbBackend, store: MvccStore, rng: Prng): Promise<void> {
+  await churn(backend, store, rng)
+  await store.compact(store.revision).done
+  if (rng.int(2) === 0) {
+    store.write((txn) => txn.deleteRange('big/', 'big0'))
+    await backend.commit()
+  }
+  await backend.defragment()
+  await churn(backend, store, rng)
+}
+
+/** 4-9 committed batches of puts (one in 20 of 3-23 KB) and deletes of `big/` keys. */
+async function churn(backend: LmdbBackend, store: MvccStore, rng: Prng): Promise<void> {
+  const batches = 4 + rng.int(6)
+  for (let b = 0; b < batches; b++) {
+    store.write((txn) => {
+      const n = rng.int(1500)
+      for (let i = 0; i < n; i++) {
+        const key = `big/${String(rng.int(5000)).padStart(4, '0')}`
+        if (rng.int(4) === 0) txn.deleteRange(key)
+        else txn.put(key, 'x'.repeat(rng.int(20) === 0 ? 3000 + rng.int(20_000) : rng.int(200)))
+      }
+    })
+    await backend.commit()
+  }
+}
+
 /** Whether `store` holds exactly KEYS keys (and `extra` new ones) with their values. */
 function compare(store: MvccStore, extra: number): { verdict: Verdict; detail: string } {
   const { kvs } = store.range(keyOf(0), 'key0')
@@ -224,7 +268,19 @@ export async function readBack(dir: string, spec?: TrialSpec): Promise<{ verdict
     backend = await LmdbBackend.open(dir, { clock })
     store = await MvccStore.open(backend)
     if (spec?.kind === 'after-open') flipInPlace(join(dir, 'data.mdb'), spec)
-    if (spec?.kind !== 'free-list') return compare(store, 0)
+    if (spec?.kind === 'defragment') {
+      // Rounds of churn, compaction, defragment and more churn, each closed and reopened.
+      const rng = new Prng(spec.seed)
+      for (let round = 0; round < DEFRAGMENT_ROUNDS; round++) {
+        await churnAndDefragment(backend, store, rng)
+        await store.close()
+        await backend.close()
+        store = undefined
+        backend = undefined
+        backend = await LmdbBackend.open(dir, { clock, verifyStructure: 'always' })
+        store = await MvccStore.open(backend)
+      }
+    } else if (spec?.kind !== 'free-list') return compare(store, 0)
     // The free-page list is read by writes that need pages: write, close, reopen, read all.
     for (let b = 0; b < FREE_LIST_BATCHES; b++) {
       store.write((txn) => {
@@ -236,7 +292,7 @@ export async function readBack(dir: string, spec?: TrialSpec): Promise<{ verdict
     await backend.close()
     store = undefined
     backend = undefined
-    backend = await LmdbBackend.open(dir, { clock })
+    backend = await LmdbBackend.open(dir, { clock, verifyStructure: spec?.kind === 'defragment' ? 'always' : 'unclean' })
     store = await MvccStore.open(backend)
     return compare(store, FREE_LIST_BATCHES * FREE_LIST_KEYS)
   } catch (err) {

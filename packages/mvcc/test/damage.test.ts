@@ -9,12 +9,12 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { DAMAGE_KINDS, isBad, runTrials, summarize, trialSpecs } from '../sim/damage.js'
 
-test('6 seeded damage trials, one of each kind (bit flip, zeroed sector, truncation, older page, free-page list, after the open): each a correct read or a typed corruption error', async () => {
+test('7 seeded damage trials, one of each kind (bit flip, zeroed sector, truncation, older page, free-page list, after the open, and a store defragmented and written on): each a correct read or a typed corruption error', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'strata-integrity-'))
   try {
-    const results = await runTrials(dir, trialSpecs(6, 1717))
+    const results = await runTrials(dir, trialSpecs(7, 1717))
     const bad = results.filter(isBad)
-    assert.is(results.length, 6)
+    assert.is(results.length, 7)
     assert.equal(new Set(results.map((r) => r.kind)).size, DAMAGE_KINDS.length)
     assert.equal(bad, [], summarize(results))
     assert.ok(results.some((r) => r.verdict === 'corrupt'), 'some damage was detected')
