@@ -181,12 +181,18 @@ function copyOut(buf: Uint8Array, n: number): Uint8Array {
 /** Reads what {@link ByteWriter} wrote; any overrun or bad field is ERR_APPLY_CORRUPT. */
 export class ByteReader {
   readonly #buf: Uint8Array
-  readonly #view: DataView
+  /** Made on first use (only an i64 needs it): a DataView per decoded entry was ~1.5% of applying a put. */
+  #view: DataView | undefined
   #at = 0
 
   constructor(buf: Uint8Array) {
     this.#buf = buf
-    this.#view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
+  }
+
+  /** The little-endian u32 at `at` (bounds checked by the caller). */
+  #u32le(at: number): number {
+    const b = this.#buf
+    return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0
   }
 
   corrupt(detail: string): ApplyError {
@@ -210,15 +216,15 @@ export class ByteReader {
 
   u32(): number {
     this.#need(4)
-    const v = this.#view.getUint32(this.#at, true)
+    const v = this.#u32le(this.#at)
     this.#at += 4
     return v
   }
 
   u64(): number {
     this.#need(8)
-    const lo = this.#view.getUint32(this.#at, true)
-    const hi = this.#view.getUint32(this.#at + 4, true)
+    const lo = this.#u32le(this.#at)
+    const hi = this.#u32le(this.#at + 4)
     this.#at += 8
     const v = hi * 0x1_0000_0000 + lo
     if (!Number.isSafeInteger(v)) throw this.corrupt(`u64 ${v} is not a safe integer`)
@@ -227,6 +233,7 @@ export class ByteReader {
 
   i64(): number {
     this.#need(8)
+    this.#view ??= new DataView(this.#buf.buffer, this.#buf.byteOffset, this.#buf.byteLength)
     const v = this.#view.getBigInt64(this.#at, true)
     this.#at += 8
     if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) throw this.corrupt(`i64 ${v} is not a safe integer`)
