@@ -30,6 +30,14 @@ let slab = new Uint8Array(slabBytes)
 let slabView = new DataView(slab.buffer)
 let slabUsed = 0
 
+/**
+ * Decoded entry data share slabs too (a separate one, never handed to an encoder): entries
+ * are kept in the raft log until a snapshot compacts it and in the WAL's queue until written,
+ * and go in log order, so a slab is freed once the entries it holds are.
+ */
+let entrySlab = new Uint8Array(slabBytes)
+let entrySlabUsed = 0
+
 class Writer {
   /** Invariant: `#pos <= #end`; the output is `#buf[#start..#end)` (the whole of `#buf` when not pooled). */
   #buf: Uint8Array
@@ -113,6 +121,29 @@ class Reader {
     this.#pos += n
     return out
   }
+  /**
+   * {@link bytes} for an entry's data: a copy up to `pooledMaxBytes` is a view of a slab of
+   * its own (see entrySlab), not an ArrayBuffer each — a follower decodes every entry the
+   * leader replicates.
+   */
+  entryData(): Uint8Array {
+    const n = this.u32()
+    if (n > maxDecodedBytes) this.fail(`length ${n} over limit`)
+    this.#need(n)
+    let out: Uint8Array
+    if (n > pooledMaxBytes) out = this.#buf.slice(this.#pos, this.#pos + n)
+    else {
+      if (entrySlabUsed + n > slabBytes) {
+        entrySlab = new Uint8Array(slabBytes)
+        entrySlabUsed = 0
+      }
+      out = entrySlab.subarray(entrySlabUsed, entrySlabUsed + n)
+      out.set(this.#buf.subarray(this.#pos, this.#pos + n))
+      entrySlabUsed += (n + 7) & ~7
+    }
+    this.#pos += n
+    return out
+  }
   bool(): boolean { const b = this.u8(); if (b > 1) this.fail(`bad boolean ${b}`); return b === 1 }
   end(): void { if (this.#pos !== this.#buf.length) this.fail(`${this.#buf.length - this.#pos} trailing bytes`) }
 }
@@ -126,7 +157,7 @@ function readEntry(r: Reader): Entry {
   if (type > 2) r.fail(`unknown entry type ${type}`)
   const term = r.u64()
   const index = r.u64()
-  return { type: type as EntryType, term, index, data: r.bytes() }
+  return { type: type as EntryType, term, index, data: r.entryData() }
 }
 
 const idsSize = (ids: readonly number[]): number => 4 + 8 * ids.length
