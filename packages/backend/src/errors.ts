@@ -32,3 +32,7 @@ export class BackendError extends StrataError {
 export function backendError(code: BackendErrorCode, message: string, context?: Record<string, unknown>, cause?: unknown): BackendError {
   return new BackendError(code, `backend: ${message}`, context, cause === undefined ? undefined : { cause })
 }
+
+/** What to do about a damaged data file, for the messages of ERR_BACKEND_CORRUPT. */
+export const DAMAGED_FILE_ADVICE =
+  'restore the data directory from a snapshot or backup, or, for a member of a cluster, discard its data directory and let it catch up from the leader\'s snapshot'

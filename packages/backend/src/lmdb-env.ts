@@ -4,6 +4,7 @@ import { open as openLmdb } from 'lmdb'
 import type { Database, RootDatabase } from 'lmdb'
 import { BUCKETS } from './backend.js'
 import type { BucketName } from './backend.js'
+import { DAMAGED_FILE_ADVICE } from './errors.js'
 import { MAX_KEY_BYTES, backendError } from './limits.js'
 
 // Opening the LMDB environment: its settings, and the check of a data file before mapping it.
@@ -50,7 +51,7 @@ const PAGE_SIZES: ReadonlySet<number> = new Set([4096, 8192, 16384, 32768, 65536
 export async function checkDataFile(fs: FileSystem, path: string): Promise<number | undefined> {
   const stat = await fs.stat(path)
   if (stat === undefined || stat.size === 0) return undefined
-  const corrupt = (why: string): Error => backendError('ERR_BACKEND_CORRUPT', `${path} is not a valid LMDB data file: ${why}`, { path, size: stat.size })
+  const corrupt = (why: string): Error => backendError('ERR_BACKEND_CORRUPT', `${path} is not a valid LMDB data file: ${why}; ${DAMAGED_FILE_ADVICE}`, { path, size: stat.size })
   const handle = await fs.open(path, 'read')
   try {
     const head = new Uint8Array(Math.min(stat.size, 2 * 65536))
@@ -120,7 +121,7 @@ export function openEnv(path: string): LmdbEnv {
   try {
     root = openLmdb({ path, ...ENV_OPTIONS })
   } catch (err) {
-    throw backendError('ERR_BACKEND_CORRUPT', `cannot open the LMDB file ${path}: ${(err as Error).message}`, { path }, err)
+    throw backendError('ERR_BACKEND_CORRUPT', `cannot open the LMDB file ${path}: ${(err as Error).message}; ${DAMAGED_FILE_ADVICE}`, { path }, err)
   }
   // MAX_KEY_BYTES promises every backend takes keys that long; LMDB's limit depends on its
   // page size (1,978 bytes with 4 KiB pages, as lmdb-js builds it).
@@ -132,7 +133,7 @@ export function openEnv(path: string): LmdbEnv {
     return { root, dbs, views }
   } catch (err) {
     void root.close()
-    throw backendError('ERR_BACKEND_CORRUPT', `cannot open the buckets of ${path}: ${(err as Error).message}`, { path }, err)
+    throw backendError('ERR_BACKEND_CORRUPT', `cannot open the buckets of ${path}: ${(err as Error).message}; ${DAMAGED_FILE_ADVICE}`, { path }, err)
   }
 }
 

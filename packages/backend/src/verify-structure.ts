@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import type { BucketName } from './backend.js'
 import { BUCKETS } from './backend.js'
+import { DAMAGED_FILE_ADVICE } from './errors.js'
 import { backendError } from './limits.js'
 import { ENV_OPTIONS } from './lmdb-env.js'
 
@@ -246,9 +247,7 @@ export async function checkStructure(path: string, options: { timeoutMs?: number
   return { ok: false, ms, reason: `LMDB failed to read it: ${lastLine.slice(0, 300)}` }
 }
 
-/** What to do about a damaged data file, for messages. */
-export const DAMAGED_FILE_ADVICE =
-  'restore the data directory from a snapshot or backup, or, for a member of a cluster, discard its data directory and let it catch up from the leader\'s snapshot'
+export { DAMAGED_FILE_ADVICE }
 
 /** {@link checkStructure}, failing with ERR_BACKEND_CORRUPT when the file is damaged. */
 export async function assertStructure(path: string, options: { timeoutMs?: number } = {}): Promise<void> {

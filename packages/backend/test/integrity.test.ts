@@ -183,4 +183,32 @@ test('a close whose last commit failed leaves no marker', async () => {
   }
 })
 
+test('every ERR_BACKEND_CORRUPT of a damaged data file says what to do next: restore from a snapshot or backup, or catch up from the leader', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'strata-structure-'))
+  try {
+    const backend = await LmdbBackend.open(dir)
+    backend.write((tx) => {
+      for (let i = 0; i < 2000; i++) tx.put('key', enc(`k${String(i).padStart(5, '0')}`), new Uint8Array(60).fill(1))
+    })
+    await backend.close()
+    const file = join(dir, DATA_FILE)
+    const sound = readFileSync(file)
+    const advice = /restore the data directory from a snapshot or backup, or, for a member of a cluster, discard its data directory and let it catch up from the leader's snapshot/
+    // Not LMDB at all (found from the meta pages), then a damaged leaf page (the structure check).
+    writeFileSync(file, new Uint8Array(sound.length).fill(0x5a))
+    const notLmdb = await LmdbBackend.open(dir).then(() => undefined, (e: unknown) => e as { code?: string; message: string })
+    assert.is(notLmdb?.code, 'ERR_BACKEND_CORRUPT')
+    assert.match(notLmdb!.message, advice)
+    const leaf = sound.readUInt16LE(5 * 4096 + 18) === 0x02 ? 5 : [...Array(sound.length / 4096).keys()].find((p) => p > 2 && sound.readUInt16LE(p * 4096 + 18) === 0x02)!
+    const damaged = Buffer.from(sound)
+    damaged.fill(0, leaf * 4096 + 8, (leaf + 1) * 4096)
+    writeFileSync(file, damaged)
+    const broken = await LmdbBackend.open(dir, { verifyStructure: 'always' }).then(async (b) => { await b.crash(); return undefined }, (e: unknown) => e as { code?: string; message: string })
+    assert.is(broken?.code, 'ERR_BACKEND_CORRUPT')
+    assert.match(broken!.message, advice)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
 test.run()
