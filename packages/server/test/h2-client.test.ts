@@ -78,6 +78,10 @@ test('hpack: decodeAt hands back the last list for the same block while the dyna
   const first = d.decodeAt(framed, 3, 3 + literal.length)
   assert.deepEqual(first, [[':method', 'POST'], [':path', '/etcdserverpb.KV/Put'], ['te', 'trailers']])
   assert.equal(d.decodeAt(Buffer.from(literal), 0, literal.length), first, 'the same bytes elsewhere: the same list')
+  const trailers = encodeHeaderBlock([['grpc-status', '0']])
+  const t1 = d.decodeAt(trailers, 0, trailers.length)
+  assert.equal(d.decodeAt(literal, 0, literal.length), first, 'two blocks taking turns are both remembered')
+  assert.equal(d.decodeAt(trailers, 0, trailers.length), t1)
   // a block that inserts is decoded every time (each decode inserts again)
   const indexing = Buffer.from('418cf1e3c2e5f23a6ba0ab90f4ff', 'hex') // :authority www.example.com, incremental indexing
   d.decodeAt(indexing, 0, indexing.length)

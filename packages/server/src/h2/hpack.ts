@@ -200,10 +200,12 @@ export class HpackDecoder {
   private maxSize: number
   /** Bumped whenever the dynamic table changes (an insertion, a size update). */
   private generation = 0
-  /** The last block `decodeAt` decoded that left the table as it found it, its list, and the table's generation then. */
-  private lastBlock: Buffer | undefined
-  private lastList: HeaderList = []
-  private lastGeneration = -1
+  /**
+   * The last two distinct blocks `decodeAt` decoded that left the table as they found it, newest
+   * first: their bytes, lists, and the table's generation then (two: a client's responses
+   * alternate response headers and trailers).
+   */
+  private readonly recent: { block: Buffer; list: HeaderList; generation: number }[] = []
 
   /** `maxTableSizeBytes`: the SETTINGS_HEADER_TABLE_SIZE this endpoint advertised (4096 by default). */
   constructor(private readonly maxTableSizeBytes = 4096) {
@@ -211,23 +213,23 @@ export class HpackDecoder {
   }
 
   /**
-   * `decode(buf[start, end))`, remembering the last block that did not change the dynamic table:
-   * the same bytes again, with the table as it was, decode to the same list, which is returned
-   * without decoding (a client sends one header block per call, the same bytes call after call —
+   * `decode(buf[start, end))`, remembering the last two blocks that did not change the dynamic
+   * table: the same bytes again, with the table as it was, decode to the same list, which is
+   * returned without decoding (a client sends one header block per call, the same bytes call after call —
    * literals, or nghttp2's and grpc-go's dynamic-table references once indexed).
    */
   decodeAt(buf: Buffer, start: number, end: number): HeaderList {
     const len = end - start
-    const last = this.lastBlock
-    if (last !== undefined && last.length === len && this.lastGeneration === this.generation && buf.compare(last, 0, len, start, end) === 0) return this.lastList
     const generation = this.generation
+    for (const r of this.recent) {
+      if (r.generation === generation && r.block.length === len && buf.compare(r.block, 0, len, start, end) === 0) return r.list
+    }
     const block = buf.subarray(start, end)
     const list = this.decode(block)
     if (this.generation === generation && len <= CACHED_BLOCK_BYTES) {
-      this.lastBlock = Buffer.from(block)
-      this.lastList = list
-      this.lastGeneration = generation
-    } else this.lastBlock = undefined
+      this.recent.unshift({ block: Buffer.from(block), list, generation })
+      if (this.recent.length > 2) this.recent.length = 2
+    }
     return list
   }
 

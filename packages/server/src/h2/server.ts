@@ -135,8 +135,8 @@ const NO_TOKEN: CallContext = Object.freeze({})
 const NOT_GRPC_HEADERS = encodeHeaderBlock([[':status', '415'], ['content-type', 'text/plain']])
 
 class ServerSession extends H2Session<ServerStream> {
-  private lastHeaders: HeaderList | undefined
-  private lastMeta: RequestMeta | undefined
+  /** Request meta by header list (the decoder hands out the same list for a repeated block). */
+  private readonly metaOf = new WeakMap<HeaderList, RequestMeta>()
   private lastSid = 0
   private active = 0
   private prefaceLeft = PREFACE.length
@@ -249,7 +249,8 @@ class ServerSession extends H2Session<ServerStream> {
    * the decoder then hands out the same list (`HpackDecoder.decodeAt`): its meaning is kept with it.
    */
   private requestMeta(headers: HeaderList): RequestMeta {
-    if (headers === this.lastHeaders) return this.lastMeta!
+    const known = this.metaOf.get(headers)
+    if (known !== undefined) return known
     const token = header(headers, 'token')
     const path = header(headers, ':path') ?? ''
     const contentType = header(headers, 'content-type') ?? ''
@@ -266,8 +267,7 @@ class ServerSession extends H2Session<ServerStream> {
       ctx: token === undefined ? NO_TOKEN : { token }, grpc, method, unknown,
       timeoutMs: timeout === undefined ? undefined : parseGrpcTimeout(timeout),
     }
-    this.lastHeaders = headers
-    this.lastMeta = meta
+    this.metaOf.set(headers, meta)
     return meta
   }
 
