@@ -4,7 +4,8 @@
 //   restart-child.ts <member dir> scan      LmdbBackend.open(<dir>/db) + a bare scan of the key bucket
 // Prints one JSON line: {"ms": total, "openMs": open() alone (restart), "keys": the keys the
 // member holds (restart) or the revisions scanned (scan), "rssMb"/"heapMb"/"externalMb"/
-// "arrayBuffersMb": process.memoryUsage() after a gc, "loopMaxMs": the longest event-loop delay
+// "arrayBuffersMb": process.memoryUsage() after a gc, "cpuMs": the CPU time of all its threads up to
+// the first read (or the end of the scan), "rssAnonMb"/"rssFileMb": the RSS split (Linux), "loopMaxMs": the longest event-loop delay
 // from open() to the first read (restart; perf_hooks.monitorEventLoopDelay, 1 ms resolution)}.
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -16,6 +17,7 @@ const [dir, mode] = process.argv.slice(2)
 if (dir === undefined || !['restart', 'scan'].includes(mode ?? '')) throw new Error('usage: restart-child.ts <member dir> restart|scan')
 const gc = (globalThis as { gc?: () => void }).gc
 
+const cpu0 = process.cpuUsage()
 const t0 = performance.now()
 if (mode === 'restart') {
   const loop = monitorEventLoopDelay({ resolution: 1 })
@@ -39,11 +41,14 @@ if (mode === 'restart') {
 }
 
 function report(ms: number, openMs: number, keys: number, loopMaxMs?: number): void {
+  // CPU time of every thread of the process from t0 on (less at the mercy of other processes on a loaded machine than `ms`).
+  const cpu = process.cpuUsage(cpu0)
+  const cpuMs = (cpu.user + cpu.system) / 1000
   gc?.()
   const m = process.memoryUsage()
   const mb = (n: number): number => n / 2 ** 20
   // Linux: how much of the RSS is anonymous memory (heaps, malloc) and how much mapped files (LMDB's data file).
   const status = (() => { try { return readFileSync('/proc/self/status', 'utf8') } catch { return '' } })()
   const kb = (name: string): number | undefined => { const v = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]; return v === undefined ? undefined : Number(v) / 1024 }
-  console.log(JSON.stringify({ ms, openMs, keys, rssMb: mb(m.rss), rssAnonMb: kb('RssAnon'), rssFileMb: kb('RssFile'), heapMb: mb(m.heapUsed), externalMb: mb(m.external), arrayBuffersMb: mb(m.arrayBuffers), loopMaxMs }))
+  console.log(JSON.stringify({ ms, cpuMs, openMs, keys, rssMb: mb(m.rss), rssAnonMb: kb('RssAnon'), rssFileMb: kb('RssFile'), heapMb: mb(m.heapUsed), externalMb: mb(m.external), arrayBuffersMb: mb(m.arrayBuffers), loopMaxMs }))
 }
