@@ -66,14 +66,19 @@ const latin1Slice = (Buffer.prototype as unknown as { latin1Slice: (this: Uint8A
  * first revision is a put of version 1 created there: no object but its string) and becomes a
  * KeyIndex when it is met again or when its first revision is anything else.
  */
+/** What {@link KeyCollector.find} returns for a key not met before. */
+const NEW_KEY = Number.MIN_SAFE_INTEGER
+
 class KeyCollector {
   /** Invariant: strictly increasing. */
   readonly #keys: string[] = []
   /** Invariant: #entries[i] is the entry of #keys[i]. */
   readonly #entries: Entry[] = []
-  /** Invariant: keys that first appeared below the last sorted key; disjoint from #keys. */
-  readonly #side = new Map<string, Entry>()
-  /** Invariant: every key of #side, and the keys of #keys met again below the last sorted key, with their position in #keys (-1: a side key). */
+  /** Invariant: the keys that first appeared below the last sorted key, in that order; disjoint from #keys. */
+  readonly #sideKeys: string[] = []
+  /** Invariant: #sideEntries[j] is the entry of #sideKeys[j]. */
+  readonly #sideEntries: Entry[] = []
+  /** Invariant: every side key, and the keys of #keys met again below the last sorted key, with their position (see {@link find}). */
   readonly #revisited = new Map<string, number>()
   readonly slots: CompactKeys
 
@@ -83,23 +88,24 @@ class KeyCollector {
   }
 
   /**
-   * The position of `key`: its index in the sorted arrays, -1 for a side key, or -2 when the
-   * key is new — then {@link add} must be called with its first entry.
+   * The position of `key`: i >= 0 for #keys[i], -(j + 1) for the side key #sideKeys[j], or
+   * {@link NEW_KEY} when the key is new — then {@link add} must be called with its first entry.
+   * One map lookup per key met out of order; a binary search only the first time.
    */
   find(key: string): number {
     const keys = this.#keys
     const n = keys.length
-    if (n === 0 || key > keys[n - 1]!) return -2
+    if (n === 0 || key > keys[n - 1]!) return NEW_KEY
     if (key === keys[n - 1]) return n - 1
     const hit = this.#revisited.get(key)
     if (hit !== undefined) return hit
     const i = lowerBound(keys, key)
-    const at = keys[i] === key ? i : -2
-    if (at >= 0) this.#revisited.set(key, at)
-    return at
+    if (keys[i] !== key) return NEW_KEY
+    this.#revisited.set(key, i)
+    return i
   }
 
-  /** Adds the new `key` (find returned -2) with its first entry. */
+  /** Adds the new `key` (find returned NEW_KEY) with its first entry. */
   add(key: string, e: Entry): void {
     const keys = this.#keys
     if (keys.length === 0 || key > keys[keys.length - 1]!) {
@@ -107,50 +113,49 @@ class KeyCollector {
       this.#entries.push(e)
       return
     }
-    this.#side.set(key, e)
-    this.#revisited.set(key, -1)
+    this.#sideKeys.push(key)
+    this.#sideEntries.push(e)
+    this.#revisited.set(key, -this.#sideKeys.length)
   }
 
-  /** The entry at `at` (a position find returned). */
-  entry(key: string, at: number): Entry {
-    return at >= 0 ? this.#entries[at]! : this.#side.get(key)!
-  }
-
-  /** The KeyIndex at `at`, made of a slot (released) when the key is held as one. */
+  /** The KeyIndex at `at` (a position find returned), made of a slot (released) when the key is held as one. */
   keyIndex(key: string, at: number): KeyIndex {
-    const e = this.entry(key, at)
+    const entries = at >= 0 ? this.#entries : this.#sideEntries
+    const i = at >= 0 ? at : -at - 1
+    const e = entries[i]!
     if (typeof e !== 'number') return e
     const ki = this.slots.keyIndex(key, e)
     this.slots.release(e)
-    if (at >= 0) this.#entries[at] = ki
-    else this.#side.set(key, ki)
+    entries[i] = ki
     return ki
   }
 
   /**
-   * The collected keys and entries in key order (a linear merge of the side keys when there
-   * are any, after sorting them: synchronous, O(s log s) for s side keys).
+   * The collected keys and entries in key order: when keys came out of order, the side keys
+   * sorted (one synchronous sort; V8's is a TimSort, which takes a store written by a few
+   * concurrent writers — keys nearly in order — in about linear time) and merged in.
    */
   sorted(): { keys: string[]; entries: Entry[] } {
-    let keys = this.#keys
-    let entries = this.#entries
-    if (this.#side.size > 0) {
-      const side = [...this.#side.keys()].sort()
-      keys = []
-      entries = []
-      let i = 0
-      for (const key of side) {
-        while (i < this.#keys.length && this.#keys[i]! < key) {
-          keys.push(this.#keys[i]!)
-          entries.push(this.#entries[i++]!)
-        }
-        keys.push(key)
-        entries.push(this.#side.get(key)!)
-      }
-      for (; i < this.#keys.length; i++) {
+    const sideKeys = this.#sideKeys
+    if (sideKeys.length === 0) return { keys: this.#keys, entries: this.#entries }
+    const order: number[] = []
+    for (let j = 0; j < sideKeys.length; j++) order.push(j)
+    order.sort((x, y) => (sideKeys[x]! < sideKeys[y]! ? -1 : 1))
+    const keys: string[] = []
+    const entries: Entry[] = []
+    let i = 0
+    for (const j of order) {
+      const key = sideKeys[j]!
+      while (i < this.#keys.length && this.#keys[i]! < key) {
         keys.push(this.#keys[i]!)
-        entries.push(this.#entries[i]!)
+        entries.push(this.#entries[i++]!)
       }
+      keys.push(key)
+      entries.push(this.#sideEntries[j]!)
+    }
+    for (; i < this.#keys.length; i++) {
+      keys.push(this.#keys[i]!)
+      entries.push(this.#entries[i]!)
     }
     return { keys, entries }
   }
@@ -214,7 +219,7 @@ class Rebuild {
     const lease = tombstone ? 0 : readU64(vb, vo + layout.leaseAt)
     if (lease !== 0) this.keyLeases.set(key, lease)
     else if (this.keyLeases.size > 0) this.keyLeases.delete(key)
-    if (at === -2 && !tombstone) {
+    if (at === NEW_KEY && !tombstone) {
       // A key met for the first time with a put that created it at version 1: a slot, no object.
       const created = readU64(vb, vo + layout.createdAt)
       const version = readU64(vb, vo + layout.versionAt)
@@ -224,7 +229,7 @@ class Rebuild {
       }
     }
     const rev: Revision = { main, sub }
-    if (at === -2) {
+    if (at === NEW_KEY) {
       const ki = new KeyIndex(key)
       // The tombstone kept at a compaction revision may be all that is left of a key; a put
       // whose older revisions were compacted away takes created/version from the stored value.
