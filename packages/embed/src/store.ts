@@ -74,7 +74,12 @@ function rangeEnd(key: Bytes, o: { readonly prefix?: boolean; readonly end?: Byt
   return o.prefix === true ? prefixEnd(key) : o.end
 }
 
-const latin1 = (b: Bytes): string => (typeof b === 'string' ? Buffer.from(b).toString('latin1') : Buffer.from(b).toString('latin1'))
+// Buffer's latin1 decoder on the caller's bytes, without the copy Buffer.from(bytes) made.
+const latin1Slice = Buffer.prototype.latin1Slice as (this: Uint8Array, start: number, end: number) => string
+const ASCII = /^[\x00-\x7f]*$/
+
+/** A key as the latin1 text of its UTF-8 bytes (one char per byte): an ASCII string is that already. */
+const latin1 = (b: Bytes): string => (typeof b === 'string' ? (ASCII.test(b) ? b : Buffer.from(b).toString('latin1')) : latin1Slice.call(b, 0, b.length))
 
 /** The keys a branch puts and the ranges it deletes, nested txns' branches included. */
 function branchWrites(ops: readonly TxnOp[]): { puts: Set<string>; dels: [string, string | undefined][] } {
