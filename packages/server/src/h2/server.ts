@@ -249,8 +249,8 @@ class ServerSession extends H2Session<ServerStream> {
    * the decoder then hands out the same list (`HpackDecoder.decodeAt`): its meaning is kept with it.
    */
   private requestMeta(headers: HeaderList): RequestMeta {
-    const known = this.metaOf.get(headers)
-    if (known !== undefined) return known
+    const cached = this.metaOf.get(headers)
+    if (cached !== undefined) return cached
     const token = header(headers, 'token')
     const path = header(headers, ':path') ?? ''
     const contentType = header(headers, 'content-type') ?? ''
