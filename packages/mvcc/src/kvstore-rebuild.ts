@@ -1,13 +1,12 @@
 import type { Backend, ReadTx, ValueHead } from '@strata/backend'
 import { forEachHead } from '@strata/backend/internal'
 import { StrataError } from '@strata/seams'
-import { lowerBound } from './btree-count.js'
 import { MvccError } from './errors.js'
 import { Totals, benchIntegrityChecks, corruptError, describeRevisionKey, readTotals } from './integrity.js'
 import { KeyIndex } from './key-index.js'
 import { BODY_LENGTH_AT, KV_HEADER_BYTES, LEGACY_FORMAT_VERSION, checkRecord, describeRecordKey, storedChecksum } from './kv.js'
 import { type Revision, TOMBSTONE_REVISION_BYTES, decodeRevision, readU32, readU64 } from './revision.js'
-import { CompactKeys, type Entry, TreeIndex } from './tree-index.js'
+import { CompactKeys, type Entry, SortedBlocks, TreeIndex } from './tree-index.js'
 
 const encoder = new TextEncoder()
 export const SCHEDULED_COMPACT_KEY = encoder.encode('scheduledCompactRev')
@@ -70,15 +69,13 @@ const latin1Slice = (Buffer.prototype as unknown as { latin1Slice: (this: Uint8A
 const NEW_KEY = Number.MIN_SAFE_INTEGER
 
 class KeyCollector {
-  /** Invariant: strictly increasing. */
-  readonly #keys: string[] = []
-  /** Invariant: #entries[i] is the entry of #keys[i]. */
-  readonly #entries: Entry[] = []
-  /** Invariant: the keys that first appeared below the last sorted key, in that order; disjoint from #keys. */
+  /** Invariant: the keys met in increasing order, and their entries. */
+  readonly #sorted = new SortedBlocks<Entry>()
+  /** Invariant: the keys that first appeared below the last sorted key, in that order; disjoint from #sorted. */
   readonly #sideKeys: string[] = []
   /** Invariant: #sideEntries[j] is the entry of #sideKeys[j]. */
   readonly #sideEntries: Entry[] = []
-  /** Invariant: every side key, and the keys of #keys met again below the last sorted key, with their position (see {@link find}). */
+  /** Invariant: every side key, and the sorted keys met again below the last sorted key, with their position (see {@link find}). */
   readonly #revisited = new Map<string, number>()
   readonly slots: CompactKeys
 
@@ -88,29 +85,28 @@ class KeyCollector {
   }
 
   /**
-   * The position of `key`: i >= 0 for #keys[i], -(j + 1) for the side key #sideKeys[j], or
-   * {@link NEW_KEY} when the key is new — then {@link add} must be called with its first entry.
-   * One map lookup per key met out of order; a binary search only the first time.
+   * The position of `key`: i >= 0 for the sorted key at i, -(j + 1) for the side key
+   * #sideKeys[j], or {@link NEW_KEY} when the key is new — then {@link add} must be called with
+   * its first entry. One map lookup per key met out of order; a binary search only the first time.
    */
   find(key: string): number {
-    const keys = this.#keys
-    const n = keys.length
-    if (n === 0 || key > keys[n - 1]!) return NEW_KEY
-    if (key === keys[n - 1]) return n - 1
+    const sorted = this.#sorted
+    const last = sorted.last
+    if (last === undefined || key > last) return NEW_KEY
+    if (key === last) return sorted.size - 1
     const hit = this.#revisited.get(key)
     if (hit !== undefined) return hit
-    const i = lowerBound(keys, key)
-    if (keys[i] !== key) return NEW_KEY
+    const i = sorted.lowerBound(key)
+    if (i === sorted.size || sorted.keyAt(i) !== key) return NEW_KEY
     this.#revisited.set(key, i)
     return i
   }
 
   /** Adds the new `key` (find returned NEW_KEY) with its first entry. */
   add(key: string, e: Entry): void {
-    const keys = this.#keys
-    if (keys.length === 0 || key > keys[keys.length - 1]!) {
-      keys.push(key)
-      this.#entries.push(e)
+    const last = this.#sorted.last
+    if (last === undefined || key > last) {
+      this.#sorted.push(key, e)
       return
     }
     this.#sideKeys.push(key)
@@ -120,13 +116,12 @@ class KeyCollector {
 
   /** The KeyIndex at `at` (a position find returned), made of a slot (released) when the key is held as one. */
   keyIndex(key: string, at: number): KeyIndex {
-    const entries = at >= 0 ? this.#entries : this.#sideEntries
-    const i = at >= 0 ? at : -at - 1
-    const e = entries[i]!
+    const e = at >= 0 ? this.#sorted.valueAt(at) : this.#sideEntries[-at - 1]!
     if (typeof e !== 'number') return e
     const ki = this.slots.keyIndex(key, e)
     this.slots.release(e)
-    entries[i] = ki
+    if (at >= 0) this.#sorted.setValue(at, ki)
+    else this.#sideEntries[-at - 1] = ki
     return ki
   }
 
@@ -135,29 +130,22 @@ class KeyCollector {
    * sorted (one synchronous sort; V8's is a TimSort, which takes a store written by a few
    * concurrent writers — keys nearly in order — in about linear time) and merged in.
    */
-  sorted(): { keys: string[]; entries: Entry[] } {
+  sorted(): SortedBlocks<Entry> {
     const sideKeys = this.#sideKeys
-    if (sideKeys.length === 0) return { keys: this.#keys, entries: this.#entries }
+    const main = this.#sorted
+    if (sideKeys.length === 0) return main
     const order: number[] = []
     for (let j = 0; j < sideKeys.length; j++) order.push(j)
     order.sort((x, y) => (sideKeys[x]! < sideKeys[y]! ? -1 : 1))
-    const keys: string[] = []
-    const entries: Entry[] = []
+    const merged = new SortedBlocks<Entry>()
     let i = 0
     for (const j of order) {
       const key = sideKeys[j]!
-      while (i < this.#keys.length && this.#keys[i]! < key) {
-        keys.push(this.#keys[i]!)
-        entries.push(this.#entries[i++]!)
-      }
-      keys.push(key)
-      entries.push(this.#sideEntries[j]!)
+      for (; i < main.size && main.keyAt(i) < key; i++) merged.push(main.keyAt(i), main.valueAt(i))
+      merged.push(key, this.#sideEntries[j]!)
     }
-    for (; i < this.#keys.length; i++) {
-      keys.push(this.#keys[i]!)
-      entries.push(this.#entries[i]!)
-    }
-    return { keys, entries }
+    for (; i < main.size; i++) merged.push(main.keyAt(i), main.valueAt(i))
+    return merged
   }
 }
 
@@ -276,16 +264,16 @@ class Rebuild {
 
   /** The index of the pairs added, bulk-loaded in one go or with `pause` between slices. */
   build(pause: () => Promise<void>): Promise<TreeIndex> {
-    const { keys, entries } = this.#collector.sorted()
+    const blocks = this.#collector.sorted()
     this.#collector.slots.trim()
-    return TreeIndex.build(keys, entries, this.lastMain, this.#collector.slots, pause)
+    return TreeIndex.build(blocks, this.lastMain, this.#collector.slots, pause)
   }
 
   /** {@link build} in one go. */
   buildSync(): TreeIndex {
-    const { keys, entries } = this.#collector.sorted()
+    const blocks = this.#collector.sorted()
     this.#collector.slots.trim()
-    return TreeIndex.fromSorted(keys, entries, this.lastMain, this.#collector.slots)
+    return TreeIndex.fromBlocks(blocks, this.lastMain, this.#collector.slots)
   }
 }
 

@@ -123,10 +123,8 @@ export class CompactKeys {
 const MAX_NODE_SIZE = 64
 /** Keys per leaf of a bulk load (sorted-btree's load factor, 0.8 of the node size). */
 const LEAF_TARGET = Math.ceil(MAX_NODE_SIZE * 0.8)
-/** Leaves a bulk load builds between two pauses (~100,000 keys: a few ms). */
+/** Leaves (blocks) a bulk load builds or reads between two pauses (~100,000 keys: a few ms). */
 const LEAVES_PER_PAUSE = 2048
-/** Keys whose entries a scan for the live keys reads between two pauses. */
-const KEYS_PER_PAUSE = 100_000
 // A key set's leaves share one array of undefined values, which sorted-btree lengthens to the
 // node size before it first relies on it; leaves built here rely on it at once.
 const sharedValues = (new BNode([]) as unknown as { values: unknown[] }).values
@@ -167,27 +165,127 @@ async function runPaused<T>(steps: Steps<T>, pause: () => Promise<void>): Promis
 }
 
 /**
- * The root of a B+ tree over `keys` (strictly ascending) and `values` (undefined: a key set,
- * whose leaves share sorted-btree's empty value array), built as sorted-btree's `bulkLoad`
- * builds it (leaves ~80% full, the last node of a level balanced with its left sibling), with
- * a pause after every {@link LEAVES_PER_PAUSE} leaves.
+ * Keys in strictly ascending order and their values, appended into blocks of
+ * {@link LEAF_TARGET} keys that a bulk load makes the tree's leaves as they are (no copy, no
+ * array of every key that grows by copying): what the start-up rebuild collects. Position i is
+ * block ⌊i / LEAF_TARGET⌋, index i mod LEAF_TARGET. `withValues` false: a key set (no value arrays).
  */
-function* buildRoot(keys: readonly string[], values: readonly unknown[] | undefined): Steps<BuiltNode> {
-  const n = keys.length
-  if (n === 0) return new BNode([], values === undefined ? undefined : [])
-  let nodes: BuiltNode[] = []
-  let remainingLeaves = n <= MAX_NODE_SIZE ? 1 : Math.ceil(n / LEAF_TARGET)
-  let remaining = n
-  let at = 0
-  while (remainingLeaves > 0) {
-    for (let i = 0; i < LEAVES_PER_PAUSE && remainingLeaves > 0; i++, remainingLeaves--) {
-      const size = Math.ceil(remaining / remainingLeaves)
-      nodes.push(new BNode(keys.slice(at, at + size), values?.slice(at, at + size)))
-      at += size
-      remaining -= size
-    }
-    if (remainingLeaves > 0) yield
+export class SortedBlocks<V> {
+  /** Invariant: every block but the last holds LEAF_TARGET keys; keys strictly ascending across blocks. */
+  readonly keys: string[][] = []
+  readonly values: V[][] = []
+  readonly #withValues: boolean
+  /** Invariant: the number of keys in the last block. */
+  #fill = LEAF_TARGET
+  #sealed = false
+  size = 0
+
+  constructor(withValues = true) {
+    this.#withValues = withValues
   }
+
+  /** The greatest key, or undefined when empty. */
+  get last(): string | undefined {
+    const n = this.keys.length
+    return n === 0 ? undefined : this.keys[n - 1]![this.#fill - 1]
+  }
+
+  /** Appends `key`, which must be greater than {@link last} (the caller's invariant). */
+  push(key: string, value: V): void {
+    assert(!this.#sealed)
+    if (this.#fill === LEAF_TARGET) {
+      this.keys.push(new Array<string>(LEAF_TARGET))
+      if (this.#withValues) this.values.push(new Array<V>(LEAF_TARGET))
+      this.#fill = 0
+    }
+    const b = this.keys.length - 1
+    this.keys[b]![this.#fill] = key
+    if (this.#withValues) this.values[b]![this.#fill] = value
+    this.#fill++
+    this.size++
+  }
+
+  keyAt(i: number): string {
+    return this.keys[(i / LEAF_TARGET) | 0]![i % LEAF_TARGET]!
+  }
+
+  valueAt(i: number): V {
+    return this.values[(i / LEAF_TARGET) | 0]![i % LEAF_TARGET]!
+  }
+
+  setValue(i: number, value: V): void {
+    this.values[(i / LEAF_TARGET) | 0]![i % LEAF_TARGET] = value
+  }
+
+  /** The first position whose key is >= `key` ({@link size} when none): a binary search over the blocks' last keys, then in the block. */
+  lowerBound(key: string): number {
+    const blocks = this.keys
+    let lo = 0
+    let hi = blocks.length
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      const block = blocks[mid]!
+      const lastKey = mid === blocks.length - 1 ? block[this.#fill - 1]! : block[LEAF_TARGET - 1]!
+      if (lastKey < key) lo = mid + 1
+      else hi = mid
+    }
+    if (lo === blocks.length) return this.size
+    const block = blocks[lo]!
+    let i = 0
+    let j = lo === blocks.length - 1 ? this.#fill : LEAF_TARGET
+    while (i < j) {
+      const mid = (i + j) >> 1
+      if (block[mid]! < key) i = mid + 1
+      else j = mid
+    }
+    return lo * LEAF_TARGET + i
+  }
+
+  /**
+   * Cuts the last block to its keys and, when it is under half a node and has a block before
+   * it, balances the two (one leaf if they fit in a node, else two halves): the blocks are then
+   * the leaves of a valid tree. No push or position afterwards.
+   */
+  seal(): void {
+    if (this.#sealed) return
+    this.#sealed = true
+    const n = this.keys.length
+    if (n === 0) return
+    this.keys[n - 1]!.length = this.#fill
+    if (this.#withValues) this.values[n - 1]!.length = this.#fill
+    if (n === 1 || this.#fill >= MAX_NODE_SIZE >> 1) return
+    const keys = this.keys[n - 2]!.concat(this.keys[n - 1]!)
+    const values = this.#withValues ? this.values[n - 2]!.concat(this.values[n - 1]!) : []
+    this.keys.length = n - 2
+    if (this.#withValues) this.values.length = n - 2
+    const parts = keys.length <= MAX_NODE_SIZE ? [keys.length] : [Math.ceil(keys.length / 2), keys.length - Math.ceil(keys.length / 2)]
+    let at = 0
+    for (const size of parts) {
+      this.keys.push(keys.slice(at, at + size))
+      if (this.#withValues) this.values.push(values.slice(at, at + size))
+      at += size
+    }
+  }
+
+  /** The blocks as leaves (after {@link seal}), with a pause every {@link LEAVES_PER_PAUSE}. */
+  *leaves(): Steps<BuiltNode[]> {
+    this.seal()
+    const leaves: BuiltNode[] = []
+    for (let b = 0; b < this.keys.length; b++) {
+      leaves.push(new BNode(this.keys[b]!, this.#withValues ? this.values[b] : undefined))
+      if (b % LEAVES_PER_PAUSE === LEAVES_PER_PAUSE - 1) yield
+    }
+    return leaves
+  }
+}
+
+/**
+ * The root over `leaves` (in key order), built as sorted-btree's `bulkLoad` builds the levels
+ * above its leaves (nodes ~80% full, the last node of a level balanced with its left sibling).
+ */
+function buildLevels(leaves: BuiltNode[], withValues: boolean): BuiltNode {
+  if (leaves.length === 0) return new BNode([], withValues ? [] : undefined)
+  let nodes = leaves
   const minSize = MAX_NODE_SIZE >> 1
   while (nodes.length > 1) {
     if (nodes.length <= MAX_NODE_SIZE) return new BNodeInternal(nodes, sumSizes(nodes))
@@ -252,29 +350,44 @@ export class TreeIndex {
    * is the newest revision among them; the numbers among `entries` are slots of `slots`.
    */
   static fromSorted(keys: string[], entries: Entry[], maxRev = Number.MAX_SAFE_INTEGER, slots = new CompactKeys()): TreeIndex {
-    return runSync(TreeIndex.#build(keys, entries, maxRev, slots))
+    assert(keys.length === entries.length)
+    const blocks = new SortedBlocks<Entry>()
+    for (let i = 0; i < keys.length; i++) blocks.push(keys[i]!, entries[i]!)
+    return TreeIndex.fromBlocks(blocks, maxRev, slots)
+  }
+
+  /** {@link fromSorted} over blocks (which become the leaves). */
+  static fromBlocks(blocks: SortedBlocks<Entry>, maxRev: number, slots: CompactKeys): TreeIndex {
+    return runSync(TreeIndex.#build(blocks, maxRev, slots))
   }
 
   /**
-   * {@link fromSorted} with `pause` awaited between slices of at most ~100,000 keys: the
+   * {@link fromBlocks} with `pause` awaited between slices of at most ~100,000 keys: the
    * start-up rebuild's last step, which would otherwise hold the event loop for the whole load.
    */
-  static build(keys: string[], entries: Entry[], maxRev: number, slots: CompactKeys, pause: () => Promise<void>): Promise<TreeIndex> {
-    return runPaused(TreeIndex.#build(keys, entries, maxRev, slots), pause)
+  static build(blocks: SortedBlocks<Entry>, maxRev: number, slots: CompactKeys, pause: () => Promise<void>): Promise<TreeIndex> {
+    return runPaused(TreeIndex.#build(blocks, maxRev, slots), pause)
   }
 
-  static *#build(keys: string[], entries: Entry[], maxRev: number, slots: CompactKeys): Steps<TreeIndex> {
-    assert(keys.length === entries.length)
+  static *#build(blocks: SortedBlocks<Entry>, maxRev: number, slots: CompactKeys): Steps<TreeIndex> {
+    blocks.seal()
     let alive = 0
-    for (let i = 0; i < keys.length; i++) {
-      if (i > 0 && !(keys[i - 1]! < keys[i]!)) assert.fail('TreeIndex.fromSorted: keys not in strictly ascending order')
-      if (aliveNow(entries[i]!)) alive++
-      if (i % KEYS_PER_PAUSE === KEYS_PER_PAUSE - 1) yield
+    let previous: string | undefined
+    for (let b = 0; b < blocks.keys.length; b++) {
+      const keys = blocks.keys[b]!
+      const entries = blocks.values[b]!
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i]!
+        if (previous !== undefined && !(previous < key)) assert.fail('TreeIndex.fromSorted: keys not in strictly ascending order')
+        previous = key
+        if (aliveNow(entries[i]!)) alive++
+      }
+      if (b % LEAVES_PER_PAUSE === LEAVES_PER_PAUSE - 1) yield
     }
     const index = new TreeIndex(slots)
-    ;(index.#tree as unknown as { _root: BuiltNode })._root = yield* buildRoot(keys, entries)
+    ;(index.#tree as unknown as { _root: BuiltNode })._root = buildLevels(yield* blocks.leaves(), true)
     index.#maxRev = maxRev
-    if (alive === keys.length) {
+    if (alive === blocks.size) {
       // Every key alive (a store whose keys were never deleted): the live set is the tree
       // itself, shared copy-on-write (sorted-btree's clone), so it costs nothing until the two
       // differ, and then only the nodes on the paths that changed. Its values are the tree's
@@ -283,12 +396,14 @@ export class TreeIndex {
       return index
     }
     yield
-    const liveKeys: string[] = []
-    for (let i = 0; i < keys.length; i++) {
-      if (aliveNow(entries[i]!)) liveKeys.push(keys[i]!)
-      if (i % KEYS_PER_PAUSE === KEYS_PER_PAUSE - 1) yield
+    const live = new SortedBlocks<undefined>(false)
+    for (let b = 0; b < blocks.keys.length; b++) {
+      const keys = blocks.keys[b]!
+      const entries = blocks.values[b]!
+      for (let i = 0; i < keys.length; i++) if (aliveNow(entries[i]!)) live.push(keys[i]!, undefined)
+      if (b % LEAVES_PER_PAUSE === LEAVES_PER_PAUSE - 1) yield
     }
-    ;(index.#live as unknown as { _root: BuiltNode })._root = yield* buildRoot(liveKeys, undefined)
+    ;(index.#live as unknown as { _root: BuiltNode })._root = buildLevels(yield* live.leaves(), false)
     return index
   }
 

@@ -156,4 +156,22 @@ test('a key held as a slot is promoted when its history grows, and a revert of i
   t.checkValid()
 })
 
+test('bulk loads of every awkward size (the last block balanced with the one before) build valid trees', () => {
+  for (const n of [0, 1, 31, 32, 52, 53, 60, 64, 83, 84, 85, 104, 105, 120, 1000, 5001]) {
+    const slots = new CompactKeys()
+    const keys = Array.from({ length: n }, (_, i) => `k${String(i).padStart(6, '0')}`)
+    const entries = keys.map((_k, i) => slots.alloc(i + 2, 0))
+    const t = TreeIndex.fromSorted(keys, entries, n + 1, slots)
+    t.checkValid()
+    assert.is(t.size, n)
+    assert.is(t.countRevisions('k', '', n + 1), n, `count of ${n}`)
+    if (n > 0) {
+      t.tombstone(keys[n - 1]!, revision(n + 2))
+      t.put('a', revision(n + 3))
+      t.checkValid()
+      assert.is(t.countRevisions('\0', '', n + 3), n)
+    }
+  }
+})
+
 test.run()
