@@ -533,6 +533,14 @@ export class Member {
     const committed = rd.committedEntries
     let early = 0
     while (early < committed.length && committed[early]!.index <= durable) early++
+    // A leader's appends leave before its own save, as etcd's leader sends them (etcdserver
+    // raft.go: "the leader can write to its disk in parallel with replicating to the followers
+    // and then writing to their disks", Raft thesis §10.2.1): the followers' fsyncs overlap the
+    // leader's. Safe: an entry commits on durable acknowledgements only (the leader's own is
+    // stepped on advance, after its save), and nothing applies here before it is durable here.
+    // Every other message (acknowledgements, votes) still leaves after the save.
+    const appsFirst = this.isLeader && rd.messages.some((m) => m.type === MessageType.MsgApp)
+    if (appsFirst) for (const m of rd.messages) if (m.type === MessageType.MsgApp) this.o.transport?.send(m.to, encodeMessage(m, FRAME_RAFT))
     if (rd.entries.length > 0 || rd.hardState !== undefined) {
       failpoint('raftBeforeSave')
       const saved = this.#wal.save(rd.hardState ?? this.#hardState(), rd.entries)
@@ -550,6 +558,7 @@ export class Member {
     this.#storage.append(rd.entries)
     if (rd.hardState !== undefined) this.#storage.setHardState(rd.hardState)
     for (const m of rd.messages) {
+      if (appsFirst && m.type === MessageType.MsgApp) continue
       if (m.type === MessageType.MsgSnap && this.#snapStream !== undefined) {
         // As etcd's merged snapshot message: the point sent is the applied one now (the stored
         // raft snapshot may predate the peer joining), and the backend streamed is at least there.
