@@ -6,7 +6,7 @@ import { Totals, benchIntegrityChecks, corruptError, describeRevisionKey, readTo
 import { KeyIndex } from './key-index.js'
 import { BODY_LENGTH_AT, KV_HEADER_BYTES, LEGACY_FORMAT_VERSION, checkRecord, describeRecordKey, storedChecksum } from './kv.js'
 import { type Revision, TOMBSTONE_REVISION_BYTES, decodeRevision, readU32, readU64 } from './revision.js'
-import { CompactKeys, type Entry, SortedBlocks, TreeIndex } from './tree-index.js'
+import { CompactKeys, type Entry, SortedBlocks, type Steps, TreeIndex, runPaused, runSync } from './tree-index.js'
 
 const encoder = new TextEncoder()
 export const SCHEDULED_COMPACT_KEY = encoder.encode('scheduledCompactRev')
@@ -65,6 +65,9 @@ const latin1Slice = (Buffer.prototype as unknown as { latin1Slice: (this: Uint8A
  * first revision is a put of version 1 created there: no object but its string) and becomes a
  * KeyIndex when it is met again or when its first revision is anything else.
  */
+/** Side keys sorted, or merged, between two pauses of the rebuild's last step. */
+const SORT_SLICE = 1 << 15
+
 /** What {@link KeyCollector.find} returns for a key not met before. */
 const NEW_KEY = Number.MIN_SAFE_INTEGER
 
@@ -127,22 +130,51 @@ class KeyCollector {
 
   /**
    * The collected keys and entries in key order: when keys came out of order, the side keys
-   * sorted (one synchronous sort; V8's is a TimSort, which takes a store written by a few
-   * concurrent writers — keys nearly in order — in about linear time) and merged in.
+   * sorted and merged in, as steps that may pause every ~{@link SORT_SLICE} keys (a merge sort:
+   * runs of SORT_SLICE sorted each, then merged pairwise), so no step holds the event loop for
+   * long however many keys came out of order (a store written in random key order: nearly all).
    */
-  sorted(): SortedBlocks<Entry> {
+  *sorted(): Steps<SortedBlocks<Entry>> {
     const sideKeys = this.#sideKeys
     const main = this.#sorted
     if (sideKeys.length === 0) return main
-    const order: number[] = []
-    for (let j = 0; j < sideKeys.length; j++) order.push(j)
-    order.sort((x, y) => (sideKeys[x]! < sideKeys[y]! ? -1 : 1))
+    const n = sideKeys.length
+    const less = (x: number, y: number): boolean => sideKeys[x]! < sideKeys[y]!
+    let order = new Int32Array(n)
+    for (let j = 0; j < n; j++) order[j] = j
+    for (let from = 0; from < n; from += SORT_SLICE) {
+      // Keys are distinct: no tie to break.
+      order.subarray(from, Math.min(n, from + SORT_SLICE)).sort((x, y) => (less(x, y) ? -1 : 1))
+      yield
+    }
+    let other = new Int32Array(n)
+    let done = 0
+    for (let width = SORT_SLICE; width < n; width *= 2) {
+      for (let lo = 0; lo < n; lo += 2 * width) {
+        const mid = Math.min(n, lo + width)
+        const hi = Math.min(n, lo + 2 * width)
+        let i = lo
+        let j = mid
+        let k = lo
+        while (i < mid && j < hi) {
+          other[k++] = less(order[j]!, order[i]!) ? order[j++]! : order[i++]!
+          if (++done % SORT_SLICE === 0) yield
+        }
+        while (i < mid) other[k++] = order[i++]!
+        while (j < hi) other[k++] = order[j++]!
+      }
+      const swap = order
+      order = other
+      other = swap
+    }
     const merged = new SortedBlocks<Entry>()
     let i = 0
-    for (const j of order) {
+    for (let o = 0; o < n; o++) {
+      const j = order[o]!
       const key = sideKeys[j]!
       for (; i < main.size && main.keyAt(i) < key; i++) merged.push(main.keyAt(i), main.valueAt(i))
       merged.push(key, this.#sideEntries[j]!)
+      if (o % SORT_SLICE === SORT_SLICE - 1) yield
     }
     for (; i < main.size; i++) merged.push(main.keyAt(i), main.valueAt(i))
     return merged
@@ -263,15 +295,15 @@ class Rebuild {
   }
 
   /** The index of the pairs added, bulk-loaded in one go or with `pause` between slices. */
-  build(pause: () => Promise<void>): Promise<TreeIndex> {
-    const blocks = this.#collector.sorted()
+  async build(pause: () => Promise<void>): Promise<TreeIndex> {
+    const blocks = await runPaused(this.#collector.sorted(), pause)
     this.#collector.slots.trim()
     return TreeIndex.build(blocks, this.lastMain, this.#collector.slots, pause)
   }
 
   /** {@link build} in one go. */
   buildSync(): TreeIndex {
-    const blocks = this.#collector.sorted()
+    const blocks = runSync(this.#collector.sorted())
     this.#collector.slots.trim()
     return TreeIndex.fromBlocks(blocks, this.lastMain, this.#collector.slots)
   }

@@ -147,16 +147,16 @@ export interface IndexRevisions {
 }
 
 /** A bulk load as steps: it yields where it may pause; its return value is the result. */
-type Steps<T> = Generator<void, T, void>
+export type Steps<T> = Generator<void, T, void>
 
-function runSync<T>(steps: Steps<T>): T {
+export function runSync<T>(steps: Steps<T>): T {
   for (;;) {
     const r = steps.next()
     if (r.done === true) return r.value
   }
 }
 
-async function runPaused<T>(steps: Steps<T>, pause: () => Promise<void>): Promise<T> {
+export async function runPaused<T>(steps: Steps<T>, pause: () => Promise<void>): Promise<T> {
   for (;;) {
     const r = steps.next()
     if (r.done === true) return r.value

@@ -127,4 +127,42 @@ test('a backend without a thread scan (memory) gets the synchronous rebuild', as
   assert.equal(describe(await rebuildIndexFromScan(backend)), describe(backend.read((tx) => rebuildIndex(tx))))
 })
 
+test('keys written in random order (more than one sort slice of them: the merge passes run) rebuild into the same index, synchronously and with pauses', async () => {
+  const dir = await tempDir('strata-mvcc-rebuild-')
+  try {
+    const backend = await LmdbBackend.open(dir.path, { clock: new SimClock(), batchLimit: 1_000_000 })
+    const store = await MvccStore.open(backend)
+    const n = 80_000
+    const order = Array.from({ length: n }, (_, i) => i)
+    let seed = 99
+    for (let i = n - 1; i > 0; i--) {
+      seed = (seed * 1103515245 + 12345) >>> 0
+      const j = seed % (i + 1)
+      ;[order[i], order[j]] = [order[j]!, order[i]!]
+    }
+    const key = (i: number): string => `r${String(i).padStart(6, '0')}`
+    for (let t = 0; t < n; t += 100) {
+      store.write((txn) => {
+        for (let i = t; i < t + 100; i++) txn.put(key(order[i]!), 'v')
+      })
+    }
+    store.put(key(order[5]!), 'again') // one key rewritten out of order
+    store.deleteRange(key(order[7]!))
+    await backend.commit()
+    const want = Array.from({ length: n }, (_, i) => key(i)).filter((k) => k !== key(order[7]!))
+    const sync = backend.read((tx) => rebuildIndex(tx))
+    sync.index.checkValid()
+    assert.equal(sync.index.revisions('\0', '', store.revision).keys, want)
+    assert.is(sync.index.get(key(order[5]!), store.revision)?.version, 2)
+    let pauses = 0
+    const paused = await rebuildIndexFromScan(backend, 'test', async () => void pauses++)
+    assert.equal(describe(paused), describe(sync))
+    assert.ok(pauses > 10, `${pauses} pauses`)
+    await store.close()
+    await backend.close()
+  } finally {
+    await dir.cleanup()
+  }
+})
+
 test.run()
