@@ -292,7 +292,9 @@ export class Raft {
     const n = this.msgsAfterAppend.length
     const last = n > 0 ? this.msgsAfterAppend[n - 1]! : undefined
     if (last !== undefined && last.type === MessageType.MsgAppResp && last.to === this.id && last.from === this.id && last.term === this.term && !last.reject && last.index < li) {
-      this.msgsAfterAppend[n - 1] = { ...last, index: li }
+      // Moved up in place: the ack is not handed out yet (ready() takes the queue whole).
+      const ack = last as { index: number }
+      ack.index = li
     } else {
       this.send(message({ type: MessageType.MsgAppResp, to: this.id, index: li }))
     }
