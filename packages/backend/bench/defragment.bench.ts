@@ -11,7 +11,8 @@
 // The two take turns, ROUNDS each; medians. Also the file sizes after each and the longest
 // stretch the event loop went without running a 1 ms interval timer during each.
 // Prints `RESULT backend.defragment.*` lines; BENCH_QUICK=1 uses 100k pairs.
-import { copyFileSync, openSync, fsyncSync, closeSync, rmSync, statSync } from 'node:fs'
+import { copyFileSync, rmSync, statSync } from 'node:fs'
+import { open as openFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { open as openLmdb } from 'lmdb'
 import { printResult, quick, tempDir } from '@strata/testkit'
@@ -92,9 +93,9 @@ for (let r = 0; r < ROUNDS; r++) {
     const t0 = performance.now()
     const { maxGapMs } = await withLoopWatch(async () => {
       await root.backup(copy, true)
-      const fd = openSync(copy, 'r+')
-      fsyncSync(fd)
-      closeSync(fd)
+      const handle = await openFile(copy, 'r+')
+      await handle.sync()
+      await handle.close()
     })
     ms['compacting copy'].push(performance.now() - t0)
     gaps['compacting copy'].push(maxGapMs)

@@ -494,19 +494,27 @@ export class LmdbBackend implements Backend {
     }
     // Closing LMDB under a snapshot's read transaction would not complete at once.
     while (this.#snapshots > 0) await new Promise<void>((resolve) => this.#snapshotsDone.push(resolve))
-    await this.#fs.rename(staging, join(this.#dir, DATA_FILE))
-    await this.#fs.fsyncDir(this.#dir)
-    assert(this.#state === 'open', 'the backend was closed during a swap')
-    // No async write is ever issued and reads are synchronous, so close() normally completes at
-    // once; should lmdb-js ever defer it, wait (reads in between would fail, but never see a
-    // mix of the two files).
-    const old = this.#root
-    const closing = old.close()
-    if ((old as unknown as { status?: string }).status !== 'closed') await closing
-    const env = openEnv(join(this.#dir, DATA_FILE))
-    this.#root = env.root
-    this.#dbs = env.dbs
-    this.#views = env.views
+    // A handle on the old file keeps its inode alive past LMDB's close below: the kernel then
+    // frees its page cache when this handle closes, on the thread pool, instead of inside
+    // LMDB's synchronous close (~90 ms of the event loop for a 231 MiB file, measured).
+    const oldFile = await this.#fs.open(join(this.#dir, DATA_FILE), 'read')
+    try {
+      await this.#fs.rename(staging, join(this.#dir, DATA_FILE))
+      await this.#fs.fsyncDir(this.#dir)
+      assert(this.#state === 'open', 'the backend was closed during a swap')
+      // No async write is ever issued and reads are synchronous, so close() normally completes
+      // at once; should lmdb-js ever defer it, wait (reads in between would fail, but never see
+      // a mix of the two files).
+      const old = this.#root
+      const closing = old.close()
+      if ((old as unknown as { status?: string }).status !== 'closed') await closing
+      const env = openEnv(join(this.#dir, DATA_FILE))
+      this.#root = env.root
+      this.#dbs = env.dbs
+      this.#views = env.views
+    } finally {
+      await oldFile.close()
+    }
   }
 
   async #removeStaging(path: string): Promise<void> {
