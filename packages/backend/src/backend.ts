@@ -136,8 +136,12 @@ export interface Backend {
    */
   scanHeads?(bucket: BucketName, head: ValueHead): AsyncIterable<HeadChunk>
   stats(): BackendStats
-  /** Rewrites the store compactly, reclaiming free space. Writes wait until it is done. */
-  defragment(): Promise<void>
+  /**
+   * Rewrites the store compactly, reclaiming free space. Writes wait until it is done.
+   * `onProgress(done, total)` counts pairs copied (an in-memory backend has nothing to copy and
+   * does not call it).
+   */
+  defragment(options?: DefragmentOptions): Promise<void>
   /**
    * Replaces the whole committed state with a stream from {@link snapshot} (of either
    * implementation: the format is shared). The pending batch is discarded first. The stream is
@@ -177,4 +181,13 @@ export interface BackendOptions {
    * writes with ERR_BACKEND_COMMIT. Default `noFailpoint` (does nothing).
    */
   readonly failpoint?: Failpoint
+}
+
+/** Options of {@link Backend.defragment}. */
+export interface DefragmentOptions {
+  /**
+   * Called as the copy advances: `done` of `total` pairs copied (total: every bucket's pairs).
+   * What it throws is ignored.
+   */
+  readonly onProgress?: (done: number, total: number) => void
 }

@@ -4,7 +4,7 @@ import { hasCode, noFailpoint, nodeFileSystem, systemClock } from '@strata/seams
 import type { Clock, FileLock, FileSystem } from '@strata/seams'
 import type { RootDatabase } from 'lmdb'
 import { BUCKETS } from './backend.js'
-import type { Backend, BackendOptions, BackendStats, BucketName, HeadChunk, KeyValuePair, RangeOptions, ReadTx, ValueHead, WriteTx } from './backend.js'
+import type { Backend, BackendOptions, BackendStats, BucketName, DefragmentOptions, HeadChunk, KeyValuePair, RangeOptions, ReadTx, ValueHead, WriteTx } from './backend.js'
 import { BatchTx, MergedCursor, TOMBSTONE } from './batch-tx.js'
 import type { OverlayCursor, PendingBatch } from './batch-tx.js'
 import { MAX_KEY_BYTES, backendError, checkBucket, checkBytes, checkFileSystemOption, checkFunction, checkKey, checkOptions, checkRange, checkValue } from './limits.js'
@@ -38,13 +38,6 @@ export interface LmdbBackendOptions extends BackendOptions {
 }
 
 /** Options of {@link LmdbBackend.defragment}. */
-export interface DefragmentOptions {
-  /**
-   * Called as the copy advances: `done` of `total` pairs copied (total: every bucket's pairs).
-   * What it throws is ignored.
-   */
-  readonly onProgress?: (done: number, total: number) => void
-}
 
 /** What {@link LmdbBackend.open} did about the structure check, and why. */
 export interface StructureCheckReport {

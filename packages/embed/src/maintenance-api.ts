@@ -55,10 +55,8 @@ export class MaintenanceApi {
 
   /** Rewrites the backend file compactly (writes wait meanwhile). */
   async defragment(): Promise<{ header: ResponseHeader }> {
-    const size = this.#c.member.backend.stats().sizeBytes
-    this.#c.member.o.onProgress?.({ phase: 'defragment', done: 0, total: size })
-    await this.#c.member.backend.defragment()
-    this.#c.member.o.onProgress?.({ phase: 'defragment', done: size, total: size })
+    const onProgress = this.#c.member.o.onProgress
+    await this.#c.member.backend.defragment({ onProgress: onProgress && ((done, total) => onProgress({ phase: 'defragment', done, total })) })
     return { header: this.#c.header() }
   }
 

@@ -13,7 +13,7 @@ export interface InitialMember {
 
 /**
  * How far a long piece of work has come: `restore` in bytes of a received snapshot (or in raft
- * indexes from a snapshot file), `replay` in raft indexes, `defragment` in bytes, `compact` in
+ * indexes from a snapshot file), `replay` in raft indexes, `defragment` in key-value pairs copied, `compact` in
  * revisions (the highest one whose old versions are deleted, up to the compaction's revision).
  */
 export interface Progress {

@@ -46,4 +46,26 @@ test('an onProgress that throws does not break the compaction it reports on', as
   }
 })
 
+
+test('defragment reports progress through onProgress in key-value pairs copied, ending at the total', async () => {
+  const d = await tempDir('strata-defragprog-')
+  const events: Progress[] = []
+  const store = await open({ dir: join(d.path, 'm'), onProgress: (e) => events.push(e) })
+  try {
+    await store.txn({ success: Array.from({ length: 100 }, (_, i) => ({ put: { key: `d${i}`, value: `v${i}` } })) })
+    const before = await store.maintenance.hashKV()
+    events.length = 0
+    await store.maintenance.defragment()
+    const defrag = events.filter((e) => e.phase === 'defragment')
+    assert.ok(defrag.length >= 1, `at least the last step is reported, got ${JSON.stringify(events)}`)
+    const last = defrag.at(-1)!
+    assert.ok(last.total !== undefined && last.total >= 100, 'total counts every pair of every bucket')
+    assert.equal(last.done, last.total, 'the last report says done')
+    assert.equal((await store.maintenance.hashKV(before.revision)).hash, before.hash, 'the data is the same after')
+  } finally {
+    await store.close()
+    await d.cleanup()
+  }
+})
+
 test.run()
