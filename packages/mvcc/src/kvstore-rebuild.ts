@@ -54,131 +54,262 @@ function metaRevision(tx: ReadTx, key: Uint8Array): number {
 const latin1Slice = (Buffer.prototype as unknown as { latin1Slice: (this: Uint8Array, start: number, end: number) => string }).latin1Slice
 
 
-/**
- * Finds or adds the entry of each key met by the scan, without a map in the common case.
- * Keys that first appear in increasing order (a store loaded in key order) are appended to
- * sorted arrays, which are already the bulk load's input. A key met below the last sorted key
- * is looked up in a map of the keys met that way before; only on a miss is it binary-searched
- * (once per key: found, it joins the map) or, when absent, added as a side key merged in at the
- * end. So a key rewritten many times costs one search, then a map lookup each time, and the
- * map holds only keys met out of order. A key is added as a slot of {@link CompactKeys} (its
- * first revision is a put of version 1 created there: no object but its string) and becomes a
- * KeyIndex when it is met again or when its first revision is anything else.
- */
-/** Side keys sorted, or merged, between two pauses of the rebuild's last step. */
+/** Side records sorted, or merged, between two pauses of a fold. */
 const SORT_SLICE = 1 << 15
+/** Side records kept before a fold, at the least (else twice the sorted keys): bounds the log of a store of rewritten keys. */
+const MIN_FOLD = 1 << 17
+/** A run of side records with an equal 8-byte prefix shorter than this is sorted by comparison, not radix. */
+const SMALL_RUN = 48
 
-/** What {@link KeyCollector.find} returns for a key not met before. */
-const NEW_KEY = Number.MIN_SAFE_INTEGER
+/** A side record's kind: a tombstone, a put that created its key at version 1, any other put. */
+const TOMBSTONE = 0
+const PUT_CREATED = 1
+const PUT_OTHER = 2
 
+/**
+ * The entry of `key` after one more of its records, in revision order: `e` undefined for a key
+ * not met before. A key met for the first time with a put that created it at version 1 becomes
+ * a slot of `slots` (no object); any other, or a slot met again, a KeyIndex.
+ */
+function applyRecord(slots: CompactKeys, key: string, e: Entry | undefined, kind: number, main: number, sub: number, created: number, version: number): Entry {
+  if (e === undefined) {
+    if (kind === PUT_CREATED) return slots.alloc(main, sub)
+    const ki = new KeyIndex(key)
+    const rev: Revision = { main, sub }
+    // The tombstone kept at a compaction revision may be all that is left of a key; a put
+    // whose older revisions were compacted away takes created/version from the stored value.
+    if (kind === TOMBSTONE) ki.restoreTombstone(rev)
+    else ki.restorePut(created === main ? rev : { main: created, sub: 0 }, rev, version)
+    return ki
+  }
+  let ki: KeyIndex
+  if (typeof e === 'number') {
+    ki = slots.keyIndex(key, e)
+    slots.release(e)
+  } else ki = e
+  const rev: Revision = { main, sub }
+  if (kind === TOMBSTONE) ki.tombstone(rev)
+  // The first surviving put of a generation takes created/version from the stored value:
+  // older revisions of the generation may have been compacted away.
+  else if (!ki.aliveAt(Number.MAX_SAFE_INTEGER)) ki.restorePut(created === main ? rev : { main: created, sub: 0 }, rev, version)
+  else ki.put(rev)
+  return ki
+}
+
+/** Big-endian bytes [at, at + 4) of the latin1 string `k`, zero past its end. */
+function word(k: string, at: number): number {
+  // charCodeAt past the end is NaN, which the shifts and | turn into 0.
+  return ((k.charCodeAt(at) << 24) | (k.charCodeAt(at + 1) << 16) | (k.charCodeAt(at + 2) << 8) | k.charCodeAt(at + 3)) >>> 0
+}
+
+/**
+ * Collects the entry of each key met by the scan (revision order) without a map or a search.
+ * Keys that first appear in increasing order (a store loaded in key order) are appended to
+ * sorted arrays, which are already the bulk load's input, and a record of the last of them
+ * applies to its entry at once. Any other record — a key below the last sorted key, met for
+ * the first time (a store written by concurrent writers, or in random key order: strata
+ * bench's varint keys) or again (a rewrite) — is appended to a *side log* (its key string and
+ * what the index needs of it in typed arrays). A {@link fold} sorts the log by key, stably
+ * (revision order kept within a key: a radix sort over the keys' bytes, 8 at a time), and
+ * merges it into the sorted keys, applying each key's side records after its earlier ones.
+ * The last fold happens at the end ({@link sorted}); one happens earlier whenever the log
+ * outgrows max({@link MIN_FOLD}, twice the sorted keys), so a store whose keys were rewritten
+ * many times does not keep a string per revision.
+ */
 class KeyCollector {
-  /** Invariant: the keys met in increasing order, and their entries. */
-  readonly #sorted = new SortedBlocks<Entry>()
-  /** Invariant: the keys that first appeared below the last sorted key, in that order; disjoint from #sorted. */
-  readonly #sideKeys: string[] = []
-  /** Invariant: #sideEntries[j] is the entry of #sideKeys[j]. */
-  readonly #sideEntries: Entry[] = []
-  /** Invariant: every side key, and the sorted keys met again below the last sorted key, with their position (see {@link find}). */
-  readonly #revisited = new Map<string, number>()
+  /** Invariant: the keys collected in increasing order, and their entries: every record of them up to the last fold applied, and of the last key every record so far. */
+  #sorted = new SortedBlocks<Entry>()
+  /** Invariant: the side log's records in revision order, [0, #sideCount): key, kind, main, sub. */
+  #sideKeys: string[] = []
+  #sideKinds = new Uint8Array(1 << 12)
+  #sideMains = new Float64Array(1 << 12)
+  #sideSubs = new Float64Array(1 << 12)
+  #sideCount = 0
+  /** Invariant: created and version of each PUT_OTHER side record, by its position in the log. */
+  #sideOther = new Map<number, readonly [created: number, version: number]>()
   readonly slots: CompactKeys
+  /** The number of records the scan brings (0 when not known). */
+  readonly #records: number
 
   /** `records`: the number of records the scan will bring, when known (slots reserved for as many keys). */
   constructor(records: number | undefined) {
     this.slots = new CompactKeys(records)
+    this.#records = records ?? 0
   }
 
-  /**
-   * The position of `key`: i >= 0 for the sorted key at i, -(j + 1) for the side key
-   * #sideKeys[j], or {@link NEW_KEY} when the key is new — then {@link add} must be called with
-   * its first entry. One map lookup per key met out of order; a binary search only the first time.
-   */
-  find(key: string): number {
+  /** One record of `key`, in revision order. `created` and `version` matter for puts only. */
+  add(key: string, kind: number, main: number, sub: number, created: number, version: number): void {
     const sorted = this.#sorted
     const last = sorted.last
-    if (last === undefined || key > last) return NEW_KEY
-    if (key === last) return sorted.size - 1
-    const hit = this.#revisited.get(key)
-    if (hit !== undefined) return hit
-    const i = sorted.lowerBound(key)
-    if (i === sorted.size || sorted.keyAt(i) !== key) return NEW_KEY
-    this.#revisited.set(key, i)
-    return i
-  }
-
-  /** Adds the new `key` (find returned NEW_KEY) with its first entry. */
-  add(key: string, e: Entry): void {
-    const last = this.#sorted.last
     if (last === undefined || key > last) {
-      this.#sorted.push(key, e)
+      sorted.push(key, applyRecord(this.slots, key, undefined, kind, main, sub, created, version))
       return
     }
+    if (key === last) {
+      const at = sorted.size - 1
+      sorted.setValue(at, applyRecord(this.slots, key, sorted.valueAt(at), kind, main, sub, created, version))
+      return
+    }
+    const j = this.#sideCount++
+    // The first side record since a fold: room for as many as the scan may bring before the next.
+    const room = j === 0 ? Math.min(this.#records, Math.max(MIN_FOLD, 2 * sorted.size)) : 0
+    if (room > this.#sideMains.length) {
+      this.#sideKinds = new Uint8Array(room)
+      this.#sideMains = new Float64Array(room)
+      this.#sideSubs = new Float64Array(room)
+    }
+    if (j === this.#sideMains.length) {
+      const grow = <T extends Uint8Array | Float64Array>(a: T): T => {
+        const b = new (a.constructor as new (n: number) => T)(a.length * 2)
+        b.set(a)
+        return b
+      }
+      this.#sideKinds = grow(this.#sideKinds)
+      this.#sideMains = grow(this.#sideMains)
+      this.#sideSubs = grow(this.#sideSubs)
+    }
     this.#sideKeys.push(key)
-    this.#sideEntries.push(e)
-    this.#revisited.set(key, -this.#sideKeys.length)
+    this.#sideKinds[j] = kind
+    this.#sideMains[j] = main
+    this.#sideSubs[j] = sub
+    if (kind === PUT_OTHER) this.#sideOther.set(j, [created, version])
   }
 
-  /** The KeyIndex at `at` (a position find returned), made of a slot (released) when the key is held as one. */
-  keyIndex(key: string, at: number): KeyIndex {
-    const e = at >= 0 ? this.#sorted.valueAt(at) : this.#sideEntries[-at - 1]!
-    if (typeof e !== 'number') return e
-    const ki = this.slots.keyIndex(key, e)
-    this.slots.release(e)
-    if (at >= 0) this.#sorted.setValue(at, ki)
-    else this.#sideEntries[-at - 1] = ki
-    return ki
+  /** True when the side log should be folded in before the pass goes on (see the class). */
+  get wantsFold(): boolean {
+    return this.#sideCount >= MIN_FOLD && this.#sideCount >= 2 * this.#sorted.size
   }
 
   /**
-   * The collected keys and entries in key order: when keys came out of order, the side keys
-   * sorted and merged in, as steps that may pause every ~{@link SORT_SLICE} keys (a merge sort:
-   * runs of SORT_SLICE sorted each, then merged pairwise), so no step holds the event loop for
-   * long however many keys came out of order (a store written in random key order: nearly all).
+   * Sorts the side log and merges it into the sorted keys (see the class), as steps that may
+   * pause every ~{@link SORT_SLICE} records, so no step holds the event loop for long.
    */
-  *sorted(): Steps<SortedBlocks<Entry>> {
-    const sideKeys = this.#sideKeys
+  *fold(): Steps<void> {
+    const n = this.#sideCount
+    if (n === 0) return
+    const keys = this.#sideKeys
+    const order = yield* sortByKey(keys, n)
     const main = this.#sorted
-    if (sideKeys.length === 0) return main
-    const n = sideKeys.length
-    const less = (x: number, y: number): boolean => sideKeys[x]! < sideKeys[y]!
-    let order = new Int32Array(n)
-    for (let j = 0; j < n; j++) order[j] = j
-    for (let from = 0; from < n; from += SORT_SLICE) {
-      // Keys are distinct: no tie to break.
-      order.subarray(from, Math.min(n, from + SORT_SLICE)).sort((x, y) => (less(x, y) ? -1 : 1))
-      yield
-    }
-    let other = new Int32Array(n)
-    let done = 0
-    for (let width = SORT_SLICE; width < n; width *= 2) {
-      for (let lo = 0; lo < n; lo += 2 * width) {
-        const mid = Math.min(n, lo + width)
-        const hi = Math.min(n, lo + 2 * width)
-        let i = lo
-        let j = mid
-        let k = lo
-        while (i < mid && j < hi) {
-          other[k++] = less(order[j]!, order[i]!) ? order[j++]! : order[i++]!
-          if (++done % SORT_SLICE === 0) yield
-        }
-        while (i < mid) other[k++] = order[i++]!
-        while (j < hi) other[k++] = order[j++]!
-      }
-      const swap = order
-      order = other
-      other = swap
-    }
     const merged = new SortedBlocks<Entry>()
+    const kinds = this.#sideKinds
+    const mains = this.#sideMains
+    const subs = this.#sideSubs
+    const other = this.#sideOther
     let i = 0
-    for (let o = 0; o < n; o++) {
-      const j = order[o]!
-      const key = sideKeys[j]!
+    let o = 0
+    let done = 0
+    while (o < n) {
+      const key = keys[order[o]!]!
       for (; i < main.size && main.keyAt(i) < key; i++) merged.push(main.keyAt(i), main.valueAt(i))
-      merged.push(key, this.#sideEntries[j]!)
-      if (o % SORT_SLICE === SORT_SLICE - 1) yield
+      let e: Entry | undefined
+      if (i < main.size && main.keyAt(i) === key) e = main.valueAt(i++)
+      // The key's side records, consecutive in the order and in revision order among themselves.
+      for (; o < n && keys[order[o]!] === key; o++) {
+        const j = order[o]!
+        const kind = kinds[j]!
+        const cv = kind === PUT_OTHER ? other.get(j)! : undefined
+        e = applyRecord(this.slots, key, e, kind, mains[j]!, subs[j]!, cv?.[0] ?? mains[j]!, cv?.[1] ?? 1)
+        if (++done % SORT_SLICE === 0) yield
+      }
+      merged.push(key, e!)
     }
     for (; i < main.size; i++) merged.push(main.keyAt(i), main.valueAt(i))
-    return merged
+    this.#sorted = merged
+    this.#sideKeys = []
+    this.#sideCount = 0
+    this.#sideOther = new Map()
   }
+
+  /** The collected keys and entries in key order: the side log folded in (see {@link fold}). */
+  *sorted(): Steps<SortedBlocks<Entry>> {
+    yield* this.fold()
+    return this.#sorted
+  }
+}
+
+/**
+ * The positions [0, n) of `keys` (latin1 strings) in key order, equal keys in position order:
+ * an LSD radix sort (16-bit digits) over the keys' first 8 bytes, then the same over the next 8
+ * bytes within each run of equal prefixes, and so on; runs under {@link SMALL_RUN} by comparison.
+ * Steps pause every ~{@link SORT_SLICE} positions handled.
+ */
+export function* sortByKey(keys: readonly string[], n: number): Steps<Int32Array> {
+  const order = new Int32Array(n)
+  for (let j = 0; j < n; j++) order[j] = j
+  const hi = new Uint32Array(n)
+  const lo = new Uint32Array(n)
+  const tmp = new Int32Array(n)
+  const counts = new Int32Array(1 << 16)
+  let work = 0
+  const compare = (x: number, y: number): number => {
+    const kx = keys[x]!
+    const ky = keys[y]!
+    return kx < ky ? -1 : kx > ky ? 1 : x - y
+  }
+  // Runs still to sort: [from, to) of order, whose keys agree on their first `at` bytes.
+  const runs: number[] = [0, n, 0]
+  while (runs.length > 0) {
+    const at = runs.pop()!
+    const to = runs.pop()!
+    const from = runs.pop()!
+    if (to - from < SMALL_RUN) {
+      // Stable: equal keys by position.
+      order.subarray(from, to).sort(compare)
+      work += to - from
+      continue
+    }
+    for (let p = from; p < to; p++) {
+      const j = order[p]!
+      const k = keys[j]!
+      hi[j] = word(k, at)
+      lo[j] = word(k, at + 4)
+    }
+    // Four stable passes, least significant digit first; a pass whose digit is the same for the whole run is skipped.
+    for (let d = 0; d < 4; d++) {
+      const src = d < 2 ? lo : hi
+      const shift = d % 2 === 0 ? 0 : 16
+      counts.fill(0)
+      for (let p = from; p < to; p++) counts[(src[order[p]!]! >>> shift) & 0xffff]!++
+      const first = (src[order[from]!]! >>> shift) & 0xffff
+      work += to - from
+      if (counts[first] === to - from) continue
+      let sum = from
+      for (let b = 0; b < 1 << 16; b++) {
+        const c = counts[b]!
+        counts[b] = sum
+        sum += c
+      }
+      for (let p = from; p < to; p++) {
+        const j = order[p]!
+        tmp[counts[(src[j]! >>> shift) & 0xffff]!++] = j
+      }
+      order.set(tmp.subarray(from, to), from)
+      work += to - from
+      if (work >= SORT_SLICE) {
+        work = 0
+        yield
+      }
+    }
+    // Runs of equal prefixes: keys longer than at + 8 bytes sorted further; else equal padded
+    // prefixes differ only by length (the shorter first) and equal keys stay in position order.
+    for (let p = from; p < to; ) {
+      const j = order[p]!
+      let q = p + 1
+      while (q < to && hi[order[q]!] === hi[j] && lo[order[q]!] === lo[j]) q++
+      if (q - p > 1) {
+        let longer = false
+        for (let r = p; r < q && !longer; r++) longer = keys[order[r]!]!.length > at + 8
+        if (longer) runs.push(p, q, at + 8)
+        else order.subarray(p, q).sort((x, y) => keys[x]!.length - keys[y]!.length || x - y)
+      }
+      p = q
+    }
+    if (work >= SORT_SLICE) {
+      work = 0
+      yield
+    }
+  }
+  return order
 }
 
 /**
@@ -233,47 +364,26 @@ class Rebuild {
     const keyLength = readU32(vb, vo + layout.keyLengthAt)
     if (header + keyLength > vLength) throw this.#corrupt('a record shorter than its key', kb, ko, kLength, vb, vo, vLength)
     const key = latin1Slice.call(vb, vo + header, vo + header + keyLength)
-    const collector = this.#collector
-    const at = collector.find(key)
     const tombstone = kLength === TOMBSTONE_REVISION_BYTES
     const lease = tombstone ? 0 : readU64(vb, vo + layout.leaseAt)
     if (lease !== 0) this.keyLeases.set(key, lease)
     else if (this.keyLeases.size > 0) this.keyLeases.delete(key)
-    if (at === NEW_KEY && !tombstone) {
-      // A key met for the first time with a put that created it at version 1: a slot, no object.
-      const created = readU64(vb, vo + layout.createdAt)
-      const version = readU64(vb, vo + layout.versionAt)
-      if (created === main && version === 1) {
-        collector.add(key, collector.slots.alloc(main, sub))
-        return
-      }
-    }
-    const rev: Revision = { main, sub }
-    if (at === NEW_KEY) {
-      const ki = new KeyIndex(key)
-      // The tombstone kept at a compaction revision may be all that is left of a key; a put
-      // whose older revisions were compacted away takes created/version from the stored value.
-      if (tombstone) ki.restoreTombstone(rev)
-      else {
-        const created = readU64(vb, vo + layout.createdAt)
-        ki.restorePut(created === main ? rev : { main: created, sub: 0 }, rev, readU64(vb, vo + layout.versionAt))
-      }
-      collector.add(key, ki)
-      return
-    }
-    const ki = collector.keyIndex(key, at)
     if (tombstone) {
-      ki.tombstone(rev)
+      this.#collector.add(key, TOMBSTONE, main, sub, main, 0)
       return
     }
-    // The first surviving put of a generation takes created/version from the stored value:
-    // older revisions of the generation may have been compacted away.
-    if (!ki.aliveAt(Number.MAX_SAFE_INTEGER)) {
-      const created = readU64(vb, vo + layout.createdAt)
-      ki.restorePut(created === rev.main ? rev : { main: created, sub: 0 }, rev, readU64(vb, vo + layout.versionAt))
-    } else {
-      ki.put(rev)
-    }
+    const created = readU64(vb, vo + layout.createdAt)
+    const version = readU64(vb, vo + layout.versionAt)
+    this.#collector.add(key, created === main && version === 1 ? PUT_CREATED : PUT_OTHER, main, sub, created, version)
+  }
+
+  /** True when the collected records should be folded before the pass goes on: then run {@link fold}. */
+  get wantsFold(): boolean {
+    return this.#collector.wantsFold
+  }
+
+  fold(): Steps<void> {
+    return this.#collector.fold()
   }
 
   /**
@@ -330,7 +440,10 @@ export function rebuildIndex(tx: ReadTx, location = 'the backend'): Rebuilt {
     const rebuild = new Rebuild(location, expected === undefined && isLegacy(tx), expected?.count)
     // Views suffice: add() keeps nothing of k or v but what it decodes (a string, numbers).
     const scan = tx.forEachView ?? tx.forEach
-    scan.call(tx, 'key', FROM_START, undefined, (k, v) => rebuild.add(k, 0, k.length, v, 0, v.length))
+    scan.call(tx, 'key', FROM_START, undefined, (k, v) => {
+      rebuild.add(k, 0, k.length, v, 0, v.length)
+      if (rebuild.wantsFold) runSync(rebuild.fold())
+    })
     return { ...rebuild.check(tx, expected), index: rebuild.buildSync() }
   } catch (err) {
     throw asCorrupt(err, location)
@@ -371,10 +484,16 @@ export async function rebuildIndexFromScan(backend: Backend, location = 'the bac
       // Chunks the scan thread sent meanwhile are already queued: without this the loop would
       // take them one after another in microtasks and hold the event loop for the whole scan.
       await pause()
+      if (rebuild.wantsFold) await runPaused(rebuild.fold(), pause)
     }
     const found = backend.read((tx) => rebuild.check(tx, expected.totals))
     return { ...found, index: await rebuild.build(pause) }
   } catch (err) {
     throw asCorrupt(err, location)
   }
+}
+
+/** {@link sortByKey} in one go (tests). */
+export function runSortByKey(keys: readonly string[], n: number): Int32Array {
+  return runSync(sortByKey(keys, n))
 }

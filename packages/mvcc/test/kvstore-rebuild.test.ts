@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert'
 import { type Backend, LmdbBackend } from '@strata/backend'
 import { SimClock, tempDir, withSeed } from '@strata/testkit'
 import { MvccStore } from '../src/index.js'
-import { type Rebuilt, rebuildIndex, rebuildIndexFromScan } from '../src/kvstore-rebuild.js'
+import { type Rebuilt, rebuildIndex, rebuildIndexFromScan, runSortByKey } from '../src/kvstore-rebuild.js'
 import { memoryBackend } from './helpers.js'
 
 /** Writes `keys` in this order, then rebuilds and compares every revision's full range. */
@@ -163,6 +163,45 @@ test('keys written in random order (more than one sort slice of them: the merge 
   } finally {
     await dir.cleanup()
   }
+})
+
+test('the side log\'s radix sort orders latin1 keys as strings do, equal keys in position order', () => {
+  withSeed('sortByKey', (prng) => {
+    const stems = ['', 'a', '/registry/pods/default/', '/registry/pods/default/x', 'ab\0', 'ab', '\xff\xfe', 'k']
+    const keys: string[] = []
+    for (let i = 0; i < 20_000; i++) {
+      const stem = stems[prng.int(stems.length)]!
+      let tail = ''
+      for (let n = prng.int(prng.bool(0.5) ? 3 : 12); n > 0; n--) tail += String.fromCharCode(prng.bool(0.2) ? 0 : prng.int(256))
+      keys.push(stem + tail)
+    }
+    for (let i = 0; i < 2_000; i++) keys.push(keys[prng.int(keys.length)]!) // duplicates
+    const want = Array.from(keys, (_, j) => j).sort((x, y) => (keys[x]! < keys[y]! ? -1 : keys[x]! > keys[y]! ? 1 : x - y))
+    assert.equal(Array.from(runSortByKey(keys, keys.length)), want)
+  })
+})
+
+test('a store written in random key order with rewrites and deletes past the side log\'s fold size rebuilds to the same ranges', async () => {
+  await withSeed('fold', async (prng) => {
+    const backend = memoryBackend()
+    const store = await MvccStore.open(backend)
+    const n = 150_000
+    const key = (i: number): string => `${(i * 2654435761) >>> 0}`
+    for (let i = 0; i < n; i += 100) store.write((txn) => {
+      for (let j = i; j < i + 100; j++) txn.put(key(j), 'v')
+    })
+    for (let i = 0; i < 30_000; i++) {
+      const k = key(prng.int(n))
+      if (i % 10 === 3) store.deleteRange(k)
+      else store.put(k, String(i))
+    }
+    const revisions = [n / 100, store.revision]
+    const want = revisions.map((r) => store.range('\0', '\0', { revision: r }))
+    await backend.commit()
+    const again = await MvccStore.open(backend)
+    assert.is(again.revision, store.revision)
+    revisions.forEach((r, i) => assert.equal(again.range('\0', '\0', { revision: r }), want[i], `revision ${r}`))
+  })
 })
 
 test.run()
