@@ -62,6 +62,10 @@ interface Envelope {
 
 type Handler = (from: MemberId, message: Uint8Array) => void
 
+/** Size of the slabs small messages are copied into, and the largest message copied there. */
+const slabBytes = 64 * 1024
+const pooledMaxBytes = 4096
+
 function probability(name: string, p: number | undefined): number {
   const value = p ?? 0
   if (!(value >= 0 && value <= 1)) throw new RangeError(`SimNetwork: ${name} must be in [0, 1], got ${value}`)
@@ -90,6 +94,9 @@ export class SimNetwork {
    */
   #queue: Envelope[] = []
   #head = 0
+  /** Where copies of small messages go (see #copy); `#slabUsed` bytes of it are taken. */
+  #slab = new Uint8Array(0)
+  #slabUsed = 0
   #seq = 0
   readonly #endpoints = new Map<MemberId, { transport: Transport; handlers: Handler[] }>()
   /** Group of each member named by the current partition; unnamed members share the group -1. */
@@ -154,12 +161,32 @@ export class SimNetwork {
     const delay = this.#maxDelay > this.#minDelay ? this.#minDelay + this.#prng.int(this.#maxDelay - this.#minDelay + 1) : this.#minDelay
     const due = (this.#clock?.now() ?? 0) + delay
     // The copy keeps a sender that reuses its buffer from changing a message in flight.
-    const envelope: Envelope = { from, to, message: new Uint8Array(message), due, seq: this.#seq++ }
+    const envelope: Envelope = { from, to, message: this.#copy(message), due, seq: this.#seq++ }
     // Due times are mostly non-decreasing, so the insertion point is almost always the end.
     let at = this.#queue.length
     while (at > this.#head && this.#queue[at - 1]!.due > due) at--
     if (at === this.#queue.length) this.#queue.push(envelope)
     else this.#queue.splice(at, 0, envelope)
+  }
+
+  /**
+   * A copy of `message`: up to {@link pooledMaxBytes}, a view of a shared slab (a fresh
+   * Uint8Array is an off-heap allocation, a cost every message paid, and work for the garbage
+   * collector); larger ones get their own buffer. A receiver gets a view at any offset of its
+   * buffer, as from any transport. A slab lives as long as a message copied into it.
+   */
+  #copy(message: Uint8Array): Uint8Array {
+    const n = message.length
+    if (n > pooledMaxBytes) return new Uint8Array(message)
+    if (this.#slabUsed + n > this.#slab.length) {
+      this.#slab = new Uint8Array(slabBytes)
+      this.#slabUsed = 0
+    }
+    const out = this.#slab.subarray(this.#slabUsed, this.#slabUsed + n)
+    out.set(message)
+    // 8-byte aligned, so a receiver's DataView or typed array over the message starts aligned.
+    this.#slabUsed += (n + 7) & ~7
+    return out
   }
 
   /**

@@ -151,7 +151,7 @@ test('with random delays, every one of 5000 messages arrives once its time comes
   const clock = new SimClock()
   const net = new SimNetwork({ clock, prng: new Prng(8), minDelay: 0, maxDelay: 20 })
   const got: number[] = []
-  net.endpoint(2).onMessage((_from, m) => got.push(new DataView(m.buffer).getUint32(0)))
+  net.endpoint(2).onMessage((_from, m) => got.push(new DataView(m.buffer, m.byteOffset, m.byteLength).getUint32(0)))
   const a = net.endpoint(1)
   const due = new Map<number, number>()
   for (let i = 0; i < 5000; i++) {
