@@ -10,6 +10,11 @@
 // per op (user + system, every thread: on a loaded machine the best comparison between runs).
 // TIME_MS (default 3000) sets each window; a warm-up of TIME_MS/6 comes first. HEAP_SAMPLE=<file>
 // writes an allocation profile of the measured windows. Profile with node --cpu-prof.
+// GAPS=<ms> prints every event-loop turn longer than that in the measured windows, with its start
+// (ms since the process started, the clock of --trace-gc lines) to match against GC and phases.
+// full: one member at 1, 16, then 256 in flight on the same store, as embed.bench.ts runs it (its
+//   256 window finds the keys' histories of the first two).
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { open as openLmdb } from 'lmdb'
@@ -54,14 +59,61 @@ async function sampled<T>(fn: () => Promise<T>): Promise<T> {
   const { writeFileSync } = await import('node:fs')
   const session = new Session()
   session.connect()
-  await session.post('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as never)
+  // HEAP_LIVE=1: only what is still alive when the window ends (what survives, not all garbage).
+  const all = process.env['HEAP_LIVE'] !== '1'
+  await session.post('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: all, includeObjectsCollectedByMinorGC: all } as never)
   const r = await fn()
   const { profile } = await session.post('HeapProfiler.stopSampling')
   writeFileSync(file, JSON.stringify(profile))
   session.disconnect()
   return r
 }
-const run = async (inflight: number, op: (i: number) => Promise<unknown>) => { await closedLoop(inflight, TIME_MS / 6, op); return sampled(() => closedLoop(inflight, TIME_MS, op)) }
+const GAPS = Number(process.env['GAPS'] ?? 0)
+/** The main thread's on-CPU and run-queue-wait ns so far (Linux schedstat; 0s elsewhere). */
+function schedstat(): [number, number] {
+  try {
+    const [cpu, wait] = readFileSync('/proc/thread-self/schedstat', 'latin1').split(' ')
+    return [Number(cpu), Number(wait)]
+  } catch {
+    return [0, 0]
+  }
+}
+/**
+ * Event-loop turns longer than GAPS ms while `fn` runs (a check-phase probe), printed after it as
+ * start+wall/cpu/wait ms: the main thread's own CPU in the turn (what the process held the loop
+ * for) and its wait for a core (the machine's load), from /proc/thread-self/schedstat. The
+ * summary: the longest turn by CPU, how many turns held the CPU over 10 and 20 ms, and the
+ * longest time a turn spent neither on a core nor waiting for one (blocked in the kernel).
+ */
+async function gaps<T>(fn: () => Promise<T>): Promise<T> {
+  if (GAPS <= 0) return fn()
+  const found: string[] = []
+  let last = performance.now()
+  let [lastCpu, lastWait] = schedstat()
+  let maxCpu = 0, over10 = 0, over20 = 0, turns = 0, maxBlocked = 0
+  let on = true
+  const probe = (): void => {
+    const now = performance.now()
+    const [cpu, wait] = schedstat()
+    const c = (cpu - lastCpu) / 1e6
+    turns++
+    if (c > maxCpu) maxCpu = c
+    // Neither on a core nor waiting for one: blocked in the kernel (a sync syscall, a lock, a GC join).
+    const blocked = now - last - c - (wait - lastWait) / 1e6
+    if (blocked > maxBlocked) maxBlocked = blocked
+    if (c > 10) over10++
+    if (c > 20) over20++
+    if (now - last > GAPS) found.push(`${last.toFixed(0)}+${(now - last).toFixed(1)}/${c.toFixed(1)}/${((wait - lastWait) / 1e6).toFixed(1)}`)
+    last = now; lastCpu = cpu; lastWait = wait
+    if (on) setImmediate(probe)
+  }
+  setImmediate(probe)
+  const r = await fn()
+  on = false
+  console.log(`turns ${turns}: longest by main-thread CPU ${maxCpu.toFixed(1)} ms, over 10 ms ${over10}, over 20 ms ${over20}; longest blocked ${maxBlocked.toFixed(1)} ms; gaps over ${GAPS} ms (start+wall/cpu/wait): ${found.slice(0, 40).join(' ')}`)
+  return r
+}
+const run = async (inflight: number, op: (i: number) => Promise<unknown>) => { await closedLoop(inflight, TIME_MS / 6, op); return gaps(() => sampled(() => closedLoop(inflight, TIME_MS, op))) }
 const fmt = (r: { opsPerS: number; p50: number; p99: number; loopMax: number; cpuUsPerOp: number }) => `${Math.round(r.opsPerS).toLocaleString('en')}/s p50 ${r.p50.toFixed(2)} p99 ${r.p99.toFixed(2)} loopmax ${r.loopMax.toFixed(1)} ms, process CPU ${r.cpuUsPerOp.toFixed(1)} us/op`
 
 const dir = await tempDir('strata-put-focus-')
@@ -74,6 +126,11 @@ try {
     const l = process.env['NO_LMDB'] === '1' ? e : await run(256, (i) => rawDb.put(keys[i % KEYS]!, value))
     console.log(`put256 embed ${fmt(e)}\nput256 lmdb  ${fmt(l)}\nput256 ratio ${(e.opsPerS / l.opsPerS).toFixed(3)}`)
     await store.close(); await raw.close()
+  }
+  if (which.has('full')) {
+    const store = await open({ dir: join(dir.path, 'full') })
+    for (const inflight of [1, 16, 256]) console.log(`full put${inflight} embed ${fmt(await run(inflight, (i) => store.put(keys[i % KEYS]!, value)))}`)
+    await store.close()
   }
   if (which.has('cpu256')) {
     // The CPU of the put path alone: the memory backend and an in-memory file system (no disk
@@ -96,6 +153,8 @@ try {
     const lead = leader
     const r = await run(256, (i) => lead.put(keys[i % KEYS]!, value))
     console.log(`three put256 ${fmt(r)}`)
+    // Snapshot streams sent during the run (a follower that fell behind the leader's kept log).
+    console.log(`three snapshot streams: ${members.map((s) => JSON.stringify((s as unknown as { member: { snapshotStream?: { stats: unknown } } }).member.snapshotStream?.stats)).join(' ')}`)
     await Promise.all(members.map((s) => s.close()))
   }
   if (which.has('txn128')) {
