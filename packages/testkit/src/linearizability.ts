@@ -86,12 +86,51 @@ function unlift(call: Entry): void {
   call.next!.prev = call
 }
 
+/** A 32-bit value per operation id, mixed from the id (splitmix32): the memo's hash of a set of ids is the XOR of theirs. */
+function idHash(id: number): number {
+  let z = (id + 0x9e3779b9) | 0
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b)
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35)
+  return (z ^ (z >>> 16)) >>> 0
+}
+
+/**
+ * The configurations already explored: a set of linearized operations (a bitset) with the
+ * model's state after them. Looked up by the state's key and an incremental hash of the set
+ * (Porcupine's cache), the sets compared word by word: a step costs O(n / 32), not the O(n)
+ * string of every operation's flag it once built.
+ */
+class Memo {
+  readonly #byKey = new Map<string, Uint32Array[]>()
+
+  /** Adds the configuration; false if it was there already. */
+  add(hash: number, stateKey: string, bits: Uint32Array): boolean {
+    const k = `${hash}|${stateKey}`
+    const list = this.#byKey.get(k)
+    if (list === undefined) {
+      this.#byKey.set(k, [bits.slice()])
+      return true
+    }
+    for (const seen of list) if (equalBits(seen, bits)) return false
+    list.push(bits.slice())
+    return true
+  }
+}
+
+function equalBits(a: Uint32Array, b: Uint32Array): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
 /** Checks one part; returns true, false, or undefined when `maxSteps` ran out. */
 function checkPart<S, I, O>(model: Model<S, I, O>, ops: readonly HistoryOperation<I, O>[], maxSteps: number): boolean | undefined {
   const key = model.key ?? ((s: S) => JSON.stringify(s))
   const head = entries(ops)
-  const linearized = new Uint8Array(ops.length)
-  const seen = new Set<string>()
+  /** The linearized operations: bit `id % 32` of word `id >> 5`; `hash` is the XOR of their idHash. */
+  const linearized = new Uint32Array((ops.length + 31) >> 5)
+  const hashes = Array.from({ length: ops.length }, (_, id) => idHash(id))
+  let hash = 0
+  const seen = new Memo()
   const stack: { call: Entry; state: S }[] = []
   let state = model.init()
   let entry = head.next
@@ -101,17 +140,17 @@ function checkPart<S, I, O>(model: Model<S, I, O>, ops: readonly HistoryOperatio
       const op = ops[entry.id]!
       const next = model.step(state, op.input, op.output)
       if (next !== undefined) {
-        linearized[entry.id] = 1
-        const memo = `${linearized.join('')}|${key(next)}`
-        if (!seen.has(memo)) {
-          seen.add(memo)
+        const id = entry.id
+        linearized[id >> 5]! |= 1 << (id & 31)
+        if (seen.add((hash ^ hashes[id]!) >>> 0, key(next), linearized)) {
+          hash = (hash ^ hashes[id]!) >>> 0
           stack.push({ call: entry, state })
           state = next
           lift(entry)
           entry = head.next
           continue
         }
-        linearized[entry.id] = 0
+        linearized[id >> 5]! &= ~(1 << (id & 31))
       }
       entry = entry.next
       continue
@@ -120,7 +159,9 @@ function checkPart<S, I, O>(model: Model<S, I, O>, ops: readonly HistoryOperatio
     const top = stack.pop()
     if (top === undefined) return false
     state = top.state
-    linearized[top.call.id] = 0
+    const id = top.call.id
+    linearized[id >> 5]! &= ~(1 << (id & 31))
+    hash = (hash ^ hashes[id]!) >>> 0
     unlift(top.call)
     entry = top.call.next
   }
