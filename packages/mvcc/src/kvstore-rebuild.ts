@@ -56,8 +56,12 @@ const latin1Slice = (Buffer.prototype as unknown as { latin1Slice: (this: Uint8A
 
 /** Side records sorted, or merged, between two pauses of a fold. */
 const SORT_SLICE = 1 << 15
-/** Side records kept before a fold, at the least (else twice the sorted keys): bounds the log of a store of rewritten keys. */
-const MIN_FOLD = 1 << 17
+/**
+ * Side records kept before a fold mid-scan, at the least (else twice the sorted keys): bounds
+ * the log of a store of rewritten keys (~60 bytes a record) while a store of up to ~1M records
+ * is folded once, at the end (a fold re-merges every sorted key). Tests lower it.
+ */
+export const foldPolicy = { minRecords: 1 << 20 }
 /** A run of side records with an equal 8-byte prefix shorter than this is sorted by comparison, not radix. */
 const SMALL_RUN = 48
 
@@ -96,6 +100,14 @@ function applyRecord(slots: CompactKeys, key: string, e: Entry | undefined, kind
   return ki
 }
 
+/** Big-endian bytes [at, at + 4) of `b`, zero at and past `end`. */
+function byteWord(b: Uint8Array, at: number, end: number): number {
+  if (at + 4 <= end) return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0
+  let w = 0
+  for (let i = 0; i < 4; i++) w = (w << 8) | (at + i < end ? b[at + i]! : 0)
+  return w >>> 0
+}
+
 /** Big-endian bytes [at, at + 4) of the latin1 string `k`, zero past its end. */
 function word(k: string, at: number): number {
   // charCodeAt past the end is NaN, which the shifts and | turn into 0.
@@ -113,14 +125,19 @@ function word(k: string, at: number): number {
  * (revision order kept within a key: a radix sort over the keys' bytes, 8 at a time), and
  * merges it into the sorted keys, applying each key's side records after its earlier ones.
  * The last fold happens at the end ({@link sorted}); one happens earlier whenever the log
- * outgrows max({@link MIN_FOLD}, twice the sorted keys), so a store whose keys were rewritten
+ * outgrows max({@link foldPolicy}'s 1M records, twice the sorted keys), so a store whose keys were rewritten
  * many times does not keep a string per revision.
  */
 class KeyCollector {
   /** Invariant: the keys collected in increasing order, and their entries: every record of them up to the last fold applied, and of the last key every record so far. */
   #sorted = new SortedBlocks<Entry>()
-  /** Invariant: the side log's records in revision order, [0, #sideCount): key, kind, main, sub. */
+  /** Invariant: the first 8 bytes of the last sorted key (zero-padded), big-endian, as two words. */
+  #lastHi = 0
+  #lastLo = 0
+  /** Invariant: the side log's records in revision order, [0, #sideCount): key, its first 8 bytes (as #lastHi/#lastLo), kind, main, sub. */
   #sideKeys: string[] = []
+  #sideHi = new Uint32Array(1 << 12)
+  #sideLo = new Uint32Array(1 << 12)
   #sideKinds = new Uint8Array(1 << 12)
   #sideMains = new Float64Array(1 << 12)
   #sideSubs = new Float64Array(1 << 12)
@@ -137,38 +154,52 @@ class KeyCollector {
     this.#records = records ?? 0
   }
 
-  /** One record of `key`, in revision order. `created` and `version` matter for puts only. */
-  add(key: string, kind: number, main: number, sub: number, created: number, version: number): void {
+  /**
+   * One record of `key`, in revision order; `hi` and `lo` are its first 8 bytes, zero-padded,
+   * big-endian (what orders most keys without a string comparison). `created` and `version`
+   * matter for puts only.
+   */
+  add(key: string, hi: number, lo: number, kind: number, main: number, sub: number, created: number, version: number): void {
     const sorted = this.#sorted
     const last = sorted.last
-    if (last === undefined || key > last) {
+    // Keys whose first 8 bytes differ compare as those bytes do; else as strings.
+    const above = last === undefined || hi > this.#lastHi || (hi === this.#lastHi && (lo > this.#lastLo || (lo === this.#lastLo && key > last)))
+    if (above) {
       sorted.push(key, applyRecord(this.slots, key, undefined, kind, main, sub, created, version))
+      this.#lastHi = hi
+      this.#lastLo = lo
       return
     }
-    if (key === last) {
+    if (hi === this.#lastHi && lo === this.#lastLo && key === last) {
       const at = sorted.size - 1
       sorted.setValue(at, applyRecord(this.slots, key, sorted.valueAt(at), kind, main, sub, created, version))
       return
     }
     const j = this.#sideCount++
     // The first side record since a fold: room for as many as the scan may bring before the next.
-    const room = j === 0 ? Math.min(this.#records, Math.max(MIN_FOLD, 2 * sorted.size)) : 0
+    const room = j === 0 ? Math.min(this.#records, Math.max(foldPolicy.minRecords, 2 * sorted.size)) : 0
     if (room > this.#sideMains.length) {
+      this.#sideHi = new Uint32Array(room)
+      this.#sideLo = new Uint32Array(room)
       this.#sideKinds = new Uint8Array(room)
       this.#sideMains = new Float64Array(room)
       this.#sideSubs = new Float64Array(room)
     }
     if (j === this.#sideMains.length) {
-      const grow = <T extends Uint8Array | Float64Array>(a: T): T => {
+      const grow = <T extends Uint8Array | Uint32Array | Float64Array>(a: T): T => {
         const b = new (a.constructor as new (n: number) => T)(a.length * 2)
         b.set(a)
         return b
       }
+      this.#sideHi = grow(this.#sideHi)
+      this.#sideLo = grow(this.#sideLo)
       this.#sideKinds = grow(this.#sideKinds)
       this.#sideMains = grow(this.#sideMains)
       this.#sideSubs = grow(this.#sideSubs)
     }
     this.#sideKeys.push(key)
+    this.#sideHi[j] = hi
+    this.#sideLo[j] = lo
     this.#sideKinds[j] = kind
     this.#sideMains[j] = main
     this.#sideSubs[j] = sub
@@ -177,7 +208,7 @@ class KeyCollector {
 
   /** True when the side log should be folded in before the pass goes on (see the class). */
   get wantsFold(): boolean {
-    return this.#sideCount >= MIN_FOLD && this.#sideCount >= 2 * this.#sorted.size
+    return this.#sideCount >= foldPolicy.minRecords && this.#sideCount >= 2 * this.#sorted.size
   }
 
   /**
@@ -188,7 +219,7 @@ class KeyCollector {
     const n = this.#sideCount
     if (n === 0) return
     const keys = this.#sideKeys
-    const order = yield* sortByKey(keys, n)
+    const order = yield* sortByKey(keys, n, this.#sideHi, this.#sideLo)
     const main = this.#sorted
     const merged = new SortedBlocks<Entry>()
     const kinds = this.#sideKinds
@@ -229,15 +260,18 @@ class KeyCollector {
 
 /**
  * The positions [0, n) of `keys` (latin1 strings) in key order, equal keys in position order:
- * an LSD radix sort (16-bit digits) over the keys' first 8 bytes, then the same over the next 8
+ * an LSD radix sort (16-bit digits) over the keys' first 8 bytes (`firstHi`/`firstLo` when the
+ * caller has them, as {@link KeyCollector.add} takes them; overwritten), then the same over the next 8
  * bytes within each run of equal prefixes, and so on; runs under {@link SMALL_RUN} by comparison.
  * Steps pause every ~{@link SORT_SLICE} positions handled.
  */
-export function* sortByKey(keys: readonly string[], n: number): Steps<Int32Array> {
+export function* sortByKey(keys: readonly string[], n: number, firstHi?: Uint32Array, firstLo?: Uint32Array): Steps<Int32Array> {
   const order = new Int32Array(n)
   for (let j = 0; j < n; j++) order[j] = j
-  const hi = new Uint32Array(n)
-  const lo = new Uint32Array(n)
+  // The prefix words of the run being sorted, by position in `keys` (overwritten run by run).
+  const given = firstHi !== undefined && firstLo !== undefined
+  const hi = given ? firstHi : new Uint32Array(n)
+  const lo = given ? firstLo : new Uint32Array(n)
   const tmp = new Int32Array(n)
   const counts = new Int32Array(1 << 16)
   let work = 0
@@ -258,11 +292,13 @@ export function* sortByKey(keys: readonly string[], n: number): Steps<Int32Array
       work += to - from
       continue
     }
-    for (let p = from; p < to; p++) {
-      const j = order[p]!
-      const k = keys[j]!
-      hi[j] = word(k, at)
-      lo[j] = word(k, at + 4)
+    if (!(given && at === 0)) {
+      for (let p = from; p < to; p++) {
+        const j = order[p]!
+        const k = keys[j]!
+        hi[j] = word(k, at)
+        lo[j] = word(k, at + 4)
+      }
     }
     // Four stable passes, least significant digit first; a pass whose digit is the same for the whole run is skipped.
     for (let d = 0; d < 4; d++) {
@@ -363,18 +399,20 @@ class Rebuild {
     const header = layout.header
     const keyLength = readU32(vb, vo + layout.keyLengthAt)
     if (header + keyLength > vLength) throw this.#corrupt('a record shorter than its key', kb, ko, kLength, vb, vo, vLength)
-    const key = latin1Slice.call(vb, vo + header, vo + header + keyLength)
+    const keyAt = vo + header
+    const keyEnd = keyAt + keyLength
+    const key = latin1Slice.call(vb, keyAt, keyEnd)
     const tombstone = kLength === TOMBSTONE_REVISION_BYTES
     const lease = tombstone ? 0 : readU64(vb, vo + layout.leaseAt)
     if (lease !== 0) this.keyLeases.set(key, lease)
     else if (this.keyLeases.size > 0) this.keyLeases.delete(key)
     if (tombstone) {
-      this.#collector.add(key, TOMBSTONE, main, sub, main, 0)
+      this.#collector.add(key, byteWord(vb, keyAt, keyEnd), byteWord(vb, keyAt + 4, keyEnd), TOMBSTONE, main, sub, main, 0)
       return
     }
     const created = readU64(vb, vo + layout.createdAt)
     const version = readU64(vb, vo + layout.versionAt)
-    this.#collector.add(key, created === main && version === 1 ? PUT_CREATED : PUT_OTHER, main, sub, created, version)
+    this.#collector.add(key, byteWord(vb, keyAt, keyEnd), byteWord(vb, keyAt + 4, keyEnd), created === main && version === 1 ? PUT_CREATED : PUT_OTHER, main, sub, created, version)
   }
 
   /** True when the collected records should be folded before the pass goes on: then run {@link fold}. */
