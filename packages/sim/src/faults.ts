@@ -88,6 +88,11 @@ export class Injector {
 
   get done(): boolean { return this.#next >= this.#schedule.length && this.#undo.length === 0 }
 
+  /** Whether `tick(now)` has anything to inject or undo (the run loop skips the call otherwise). */
+  dueBy(now: number): boolean {
+    return (this.#next < this.#schedule.length && this.#schedule[this.#next]!.at <= now) || this.#undo.some((u) => u.at <= now)
+  }
+
   /** Injects every fault due by now and undoes every one that ended. */
   async tick(now: number): Promise<void> {
     this.#undo.sort((a, b) => a.at - b.at)
