@@ -89,6 +89,8 @@ export class Member {
   /** Ticks the read round in flight has waited; after an election timeout it is sent again. */
   #readRoundTicks = 0
   #loop: Promise<void> = Promise.resolve()
+  /** This member's own snapshot while it is being taken (beside the Ready loop; see #maybeSnapshot). */
+  #snapshotting: Promise<void> | undefined
   #loopQueued = false
   #tickTimer: Timer | undefined
   #sweepTimer: Timer | undefined
@@ -529,7 +531,10 @@ export class Member {
     const { failpoint } = this.o
     if (rd.softState !== undefined) this.#onSoftState(rd.softState.lead, rd.softState.raftState)
     if (rd.hardState !== undefined) this.#term = rd.hardState.term
-    if (rd.snapshot !== undefined && rd.snapshot.metadata.index > 0) await this.#applySnapshot(rd.snapshot, rd.hardState)
+    if (rd.snapshot !== undefined && rd.snapshot.metadata.index > 0) {
+      await this.#snapshotting // a snapshot of our own in flight finishes before the leader's replaces the state
+      await this.#applySnapshot(rd.snapshot, rd.hardState)
+    }
     const durable = this.#storage.lastIndex()
     const committed = rd.committedEntries
     let early = 0
@@ -572,7 +577,7 @@ export class Member {
     this.#node.advance()
     this.#releaseAppliedLog()
     this.#wakeApplied()
-    await this.#maybeSnapshot()
+    this.#maybeSnapshot()
   }
 
   /**
@@ -716,26 +721,48 @@ export class Member {
     this.#raftApplied = metadata.index
   }
 
-  /** etcd's order: the snapshot file, then the WAL marker, then the log is released below it. */
-  async #maybeSnapshot(): Promise<void> {
+  /**
+   * etcd's order: the backend committed, the snapshot file, then the WAL marker, then the log is
+   * released below it. It runs beside the Ready loop, as etcd's snapshot runs beside its apply
+   * loop (one at a time): awaited in the loop, its three syncs (the backend's commit, the snap
+   * file, the marker: 30-40 ms together at load 6) held every proposal back every
+   * snapshotCount entries. The loop waits for it only before it restores a snapshot from the
+   * leader, and close() before it closes the layers. The in-memory log is compacted when the
+   * marker is durable, between two of the loop's steps (everything here is one thread).
+   */
+  #maybeSnapshot(): void {
+    if (this.#snapshotting !== undefined) return
     const point = this.sm.applied
     const due = point.index - this.#snapIndex >= this.o.snapshotCount
     if (!due || this.#raftApplied < point.index) return
+    const meta: SnapshotMetadata = { index: point.index, term: point.term, confState: point.confState }
+    this.#snapshotting = this.#snapshot(meta).then(() => {
+      this.#snapshotting = undefined
+    }, (err: unknown) => {
+      this.#snapshotting = undefined
+      this.#stop(err as Error)
+    })
+  }
+
+  async #snapshot(meta: SnapshotMetadata): Promise<void> {
     // etcd v3's model: the backend is the snapshot. Commit it (the WAL below this point is about
     // to be released), then record the point; the state is copied only for a follower that
     // needs it. Writing the whole backend into every snapshot file cost a full copy every
     // snapshotCount entries (17% of a busy member's CPU, 90-210 ms stalls).
     await this.#backend.commit()
-    await this.#snaps.save({ index: point.index, term: point.term, confState: point.confState }, [])
-    await this.#wal.saveSnapshot({ index: point.index, term: point.term, confState: point.confState })
+    await this.#snaps.save(meta, [])
+    await this.#wal.saveSnapshot(meta)
+    if (this.#closed || this.#stopped !== undefined || this.#snapIndex >= meta.index) return
     // A lagging follower gets the backend's state streamed at send time (snapshot-stream.ts).
-    this.#storage.createSnapshot(point.index, { confState: point.confState, data: new Uint8Array(0) })
+    // A sole member's log may be compacted past this point already (#releaseAppliedLog): its
+    // in-memory snapshot then stays where it was, as it does between two snapshots.
+    if (meta.index >= this.#storage.firstIndex() - 1) this.#storage.createSnapshot(meta.index, { confState: meta.confState, data: new Uint8Array(0) })
     // Keep some entries so a slightly lagging follower catches up from the log, not a snapshot.
     // A sole member sends its log to no one: it keeps no catch-up entries.
-    const keepFrom = Math.max(this.#snapIndex, point.index - (soleMember(this.o.memberId, point.confState) ? 0 : this.o.snapshotCatchUpEntries))
+    const keepFrom = Math.max(this.#snapIndex, meta.index - (soleMember(this.o.memberId, meta.confState) ? 0 : this.o.snapshotCatchUpEntries))
     if (keepFrom > this.#storage.firstIndex() - 1) this.#storage.compact(keepFrom)
-    this.#wal.releaseTo(point.index)
-    this.#snapIndex = point.index
+    this.#wal.releaseTo(meta.index)
+    this.#snapIndex = meta.index
   }
 
   #receive(from: number, bytes: Uint8Array): void {
@@ -813,6 +840,7 @@ export class Member {
     this.#tickTimer?.cancel()
     this.#corruption.stop()
     await this.#loop
+    await this.#snapshotting
     await this.#snapStream?.close()
     this.#leaseRenewal.close()
     const closed = new EmbedError('ERR_EMBED_CLOSED', 'embed: the store closed before the request applied')
