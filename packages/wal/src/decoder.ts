@@ -163,7 +163,28 @@ function unsupportedVersion(segment: string, found: number): WalError {
  * followed by frames of a later sync generation (proof it had been synced).
  */
 export function scanSegment(buf: Uint8Array, opts: ScanOptions, onRecord: (rec: DecodedRecord, offset: number) => void): SegmentScan {
+  const steps = scanSegmentSteps(buf, () => buf.length, opts, onRecord)
+  for (;;) {
+    const r = steps.next()
+    if (r.done === true) return r.value
+  }
+}
+
+/** Bytes of frames {@link scanSegmentSteps} checks between two of its pauses, at the most (a frame is never cut). */
+export const SCAN_STEP_BYTES = 4 << 20
+
+/**
+ * {@link scanSegment} as steps, over a buffer being filled from its start: `filled()` tells how
+ * many bytes of `buf` hold the file's bytes so far (`buf.length` once it is all read). A step
+ * ends (the generator yields) when the next frame lies past what is filled, or after
+ * ~{@link SCAN_STEP_BYTES} of frames checked, so a caller reading the file in pieces checks each
+ * piece while the next is read and lets the event loop run between pieces. The tail (what
+ * follows the last valid frame) is classified once the whole buffer is filled. The records
+ * and the result are those of scanSegment over the whole buffer.
+ */
+export function* scanSegmentSteps(buf: Uint8Array, filled: () => number, opts: ScanOptions, onRecord: (rec: DecodedRecord, offset: number) => void): Generator<void, SegmentScan, void> {
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
+  yield* until(buf, filled, SCAN_STEP_BYTES)
   const opening = scanOpening(buf, view, opts)
   onRecord(opening.rec, 0)
   const seed = opening.seed
@@ -172,7 +193,14 @@ export function scanSegment(buf: Uint8Array, opts: ScanOptions, onRecord: (rec: 
   let at = frameBytes(CRC_RECORD_BYTES)
   let stop: StopKind
   let reason: string
+  let stepFrom = at
   for (;;) {
+    if (at - stepFrom >= SCAN_STEP_BYTES) {
+      stepFrom = at
+      yield
+    }
+    yield* until(buf, filled, at + FRAME_HEADER_BYTES)
+    if (at + FRAME_HEADER_BYTES <= buf.length) yield* until(buf, filled, at + FRAME_HEADER_BYTES + view.getUint32(at + 8, true))
     const f = checkFrame(buf, view, at, seed)
     if (!f.ok) { stop = f.kind; reason = f.reason; break }
     if (f.chain !== chainAfter(view, at, chain)) { stop = 'torn'; reason = 'chain mismatch'; break }
@@ -184,10 +212,17 @@ export function scanSegment(buf: Uint8Array, opts: ScanOptions, onRecord: (rec: 
     gen = f.gen
     at += frameBytes(f.length)
   }
+  yield* until(buf, filled, buf.length)
   if (stop === 'eof') return { seed, chain, end: at, lastGen: gen, stop, stopReason: reason, dirtyEnd: at }
   if (!opts.last) throw new WalCorruptError(opts.name, at, `segment that is not the last ends early (${reason})`)
   stop = classifyTail(buf, view, at, seed, stop, opts.name, reason)
   return { seed, chain, end: at, lastGen: gen, stop, stopReason: reason, dirtyEnd: dirtyEnd(buf, view, at) }
+}
+
+/** Steps until the bytes [0, end) of `buf` are filled (end capped at its length). */
+function* until(buf: Uint8Array, filled: () => number, end: number): Generator<void, void, void> {
+  const need = Math.min(end, buf.length)
+  while (filled() < need) yield
 }
 
 /** Offset just past the last non-zero byte at or after `from` (8 bytes per step from the end). */
