@@ -179,6 +179,7 @@ class KeyCollector {
     // The first side record since a fold: room for as many as the scan may bring before the next.
     const room = j === 0 ? Math.min(this.#records, Math.max(foldPolicy.minRecords, 2 * sorted.size)) : 0
     if (room > this.#sideMains.length) {
+      this.#sideKeys = new Array<string>(room)
       this.#sideHi = new Uint32Array(room)
       this.#sideLo = new Uint32Array(room)
       this.#sideKinds = new Uint8Array(room)
@@ -197,7 +198,8 @@ class KeyCollector {
       this.#sideMains = grow(this.#sideMains)
       this.#sideSubs = grow(this.#sideSubs)
     }
-    this.#sideKeys.push(key)
+    // By index into an array made at its size (no copying as it grows; the rest of it holey).
+    this.#sideKeys[j] = key
     this.#sideHi[j] = hi
     this.#sideLo[j] = lo
     this.#sideKinds[j] = kind

@@ -192,7 +192,8 @@ export class SortedBlocks<V> {
 
   /** Appends `key`, which must be greater than {@link last} (the caller's invariant). */
   push(key: string, value: V): void {
-    assert(!this.#sealed)
+    // An if, not node:assert's ok(): this runs once per key of a rebuild.
+    if (this.#sealed) assert.fail('SortedBlocks.push after seal')
     if (this.#fill === LEAF_TARGET) {
       this.keys.push(new Array<string>(LEAF_TARGET))
       if (this.#withValues) this.values.push(new Array<V>(LEAF_TARGET))
