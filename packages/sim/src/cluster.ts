@@ -233,21 +233,27 @@ export class SimCluster {
 
   /**
    * Delivers ready messages and lets promise chains and immediates run until the network is
-   * quiet. An immediate runs only once every promise chain before it has run, so after one, a
-   * delivery round that delivers nothing leaves nothing to run unless a member's own
-   * `setImmediate` is pending (a member yielding the event loop); only then is another turn
-   * needed to see what it sends (an event-loop turn is most of an idle step's cost).
+   * quiet: each round waits until every promise chain has run (see {@link #drain}), then
+   * delivers what is due; a round that delivers nothing ends it.
    */
   async settle(): Promise<void> {
     for (let i = 0; i < 64; i++) {
-      await new Promise<void>((resolve) => setImmediate(resolve))
+      await this.#drain()
       if (this.#pendingCrash.length > 0) this.#finishCrashes()
-      if (this.net.deliverAll() === 0) {
-        if (!immediatePending()) return
-        await new Promise<void>((resolve) => setImmediate(resolve))
-        if (this.net.deliverAll() === 0) return
-      }
+      if (this.net.deliverAll() === 0) return
     }
+  }
+
+  /**
+   * Resolves once every promise chain started so far has run, and the immediates a member
+   * queued meanwhile (a member yielding the event loop). The chains take no event-loop turn: a
+   * `process.nextTick` queued from a microtask runs only once the microtask queue is empty, so
+   * it sees the chains done (a turn of the event loop, `setImmediate`, was most of a step's
+   * fixed cost; one is taken only when an immediate is pending).
+   */
+  async #drain(): Promise<void> {
+    await new Promise<void>((resolve) => queueMicrotask(() => process.nextTick(resolve)))
+    if (immediatePending()) await new Promise<void>((resolve) => setImmediate(resolve))
   }
 
   /** Moves virtual time to the next timer (at most `maxStep` ms ahead), settling after. */
