@@ -157,9 +157,10 @@ export class LmdbBackend implements Backend {
       const mode = options.verifyStructure ?? 'unclean'
       const why: StructureCheckReport['why'] = !existed ? 'new-file' : mode === false ? 'off' : mode === 'unclean' ? (clean ? 'clean-close' : 'unclean-close') : 'always'
       const checked = why === 'always' || why === 'unclean-close'
-      const t0 = performance.now()
-      if (checked) await assertStructure(path)
-      const structureCheck: StructureCheckReport = { checked, why, ms: checked ? performance.now() - t0 : 0 }
+      const clock = options.clock ?? systemClock
+      const t0 = clock.now()
+      if (checked) await assertStructure(path, { clock })
+      const structureCheck: StructureCheckReport = { checked, why, ms: checked ? clock.now() - t0 : 0 }
       const env = openEnv(path)
       if (!existed) {
         // LMDB created the file; its directory entry (and the directory's own, made by mkdir)
@@ -359,7 +360,7 @@ export class LmdbBackend implements Backend {
       let copied = 0
       for (const n of Object.values(copy.entries)) copied += n ?? 0
       if (copied !== copy.total) throw await fail(`the store's trees count ${copy.total} pairs but its cursors read ${copied}: the data file may be damaged; run verify on it`)
-      const check = await checkStructure(staging)
+      const check = await checkStructure(staging, { clock: this.#clock })
       if (!check.ok) throw await fail(`the copy failed the structure check: ${check.reason}`)
       for (const bucket of BUCKETS) {
         const want = copy.entries[bucket] ?? 0

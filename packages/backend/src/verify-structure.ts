@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
+import { type Clock, systemClock } from '@strata/seams'
 import type { BucketName } from './backend.js'
 import { BUCKETS } from './backend.js'
 import { DAMAGED_FILE_ADVICE } from './errors.js'
@@ -206,14 +207,21 @@ try {
 
 const lmdbPath = createRequire(import.meta.url).resolve('lmdb')
 
+/** Options of {@link checkStructure}: the child's time limit, and the clock that times it. */
+export interface StructureCheckOptions {
+  readonly timeoutMs?: number
+  readonly clock?: Clock
+}
+
 /**
  * Reads every page of every bucket of the LMDB file at `path` in a child process and reports
  * whether LMDB could (it never maps the file in this process). Costs one full read of the file
  * plus a process start (README, "Integrity at rest", for figures).
  */
-export async function checkStructure(path: string, options: { timeoutMs?: number } = {}): Promise<StructureReport> {
+export async function checkStructure(path: string, options: StructureCheckOptions = {}): Promise<StructureReport> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_STRUCTURE_TIMEOUT_MS
-  const t0 = performance.now()
+  const clock = options.clock ?? systemClock
+  const t0 = clock.now()
   const child = spawn(process.execPath, ['-e', SOURCE, lmdbPath, path, JSON.stringify(BUCKETS), JSON.stringify({ ...ENV_OPTIONS, maxDbs: ENV_OPTIONS.maxDbs })], { stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
@@ -222,15 +230,15 @@ export async function checkStructure(path: string, options: { timeoutMs?: number
     stderr = (stderr + d).slice(-STDERR_KEEP)
   })
   let timedOut = false
-  const timer = setTimeout(() => {
+  const timer = clock.setTimer(timeoutMs, () => {
     timedOut = true
     child.kill('SIGKILL')
-  }, timeoutMs)
+  })
   const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
     child.on('error', reject)
     child.on('close', (c, s) => resolve([c, s]))
-  }).finally(() => clearTimeout(timer))
-  const ms = performance.now() - t0
+  }).finally(() => timer.cancel())
+  const ms = clock.now() - t0
   if (timedOut) return { ok: false, ms, reason: `reading it did not finish in ${timeoutMs} ms (a damaged page may send LMDB's cursor round in a loop)` }
   if (code === 0) {
     try {
@@ -250,7 +258,7 @@ export async function checkStructure(path: string, options: { timeoutMs?: number
 export { DAMAGED_FILE_ADVICE }
 
 /** {@link checkStructure}, failing with ERR_BACKEND_CORRUPT when the file is damaged. */
-export async function assertStructure(path: string, options: { timeoutMs?: number } = {}): Promise<void> {
+export async function assertStructure(path: string, options: StructureCheckOptions = {}): Promise<void> {
   const report = await checkStructure(path, options)
   if (!report.ok) throw backendError('ERR_BACKEND_CORRUPT', `the data file ${path} is damaged: ${report.reason}; ${DAMAGED_FILE_ADVICE}`, { path, reason: report.reason })
 }
