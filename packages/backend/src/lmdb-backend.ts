@@ -1,6 +1,6 @@
 import assert from 'node:assert'
 import { dirname, join } from 'node:path'
-import { hasCode, noFailpoint, nodeFileSystem, systemClock } from '@strata/seams'
+import { hasCode, nextTurn, nodeFileSystem, noFailpoint, systemClock } from '@strata/seams'
 import type { Clock, FileLock, FileSystem } from '@strata/seams'
 import type { RootDatabase } from 'lmdb'
 import { BUCKETS } from './backend.js'
@@ -221,7 +221,7 @@ export class LmdbBackend implements Backend {
       // runs, so a snapshot of any size never holds the host's loop for more than one chunk.
       for (const chunk of encodeSnapshot((bucket) => this.#pairs(dbs.get(bucket)!, txn))) {
         yield chunk
-        await new Promise<void>((resolve) => setImmediate(resolve))
+        await nextTurn()
       }
     } finally {
       txn.done()

@@ -5,7 +5,7 @@ import {
   type ConfChange, type ConfChangeV2, type ConfState, type Entry, EntryType, type HardState, MemoryStorage, type Message, MessageType, RawNode, type Ready,
   type Snapshot, type SnapshotMetadata, SnapshotStatus, StateType, decodeConfChange, decodeConfChangeV2, decodeMessage, encodeMessage,
 } from '@strata/raft'
-import { type FileLock, type Timer, StrataError, hasCode } from '@strata/seams'
+import { type FileLock, hasCode, nextTurn, StrataError, type Timer } from '@strata/seams'
 import { RAFT_PLANTED_BUGS } from '@strata/raft/internal'
 import { Snapshotter, Wal, repair, validSnapshotEntries } from '@strata/wal'
 import { CorruptionCheck, FRAME_RAFT } from './corruption-check.js'
@@ -380,7 +380,7 @@ export class Member {
       const cs = this.sm.applied.confState
       const all = [...cs.voters, ...cs.learners]
       if (cc.changes.every((c) => (c.type === 1 ? !all.includes(c.nodeId) : all.includes(c.nodeId)))) return
-      await new Promise((r) => setImmediate(r))
+      await nextTurn()
     }
     throw new EmbedError('ERR_EMBED_TIMEOUT', 'embed: the membership change did not apply in time; check members() before retrying')
   }
@@ -610,7 +610,7 @@ export class Member {
     for (let i = from; i < to; i++) {
       this.#apply(entries[i]!)
       if ((i - from) % 16 === 15 && i + 1 < to && clock.now() - sliceStart >= sliceMs) {
-        await new Promise((resolve) => setImmediate(resolve))
+        await nextTurn()
         sliceStart = clock.now()
       }
     }

@@ -1,6 +1,6 @@
 import type { Backend, ReadTx, ValueHead } from '@strata/backend'
 import { forEachHead } from '@strata/backend/internal'
-import { StrataError } from '@strata/seams'
+import { nextTurn, StrataError } from '@strata/seams'
 import { MvccError } from './errors.js'
 import { Totals, benchIntegrityChecks, corruptError, describeRevisionKey, readTotals } from './integrity.js'
 import { KeyIndex } from './key-index.js'
@@ -13,8 +13,6 @@ export const SCHEDULED_COMPACT_KEY = encoder.encode('scheduledCompactRev')
 export const FINISHED_COMPACT_KEY = encoder.encode('finishedCompactRev')
 const FROM_START = new Uint8Array(0)
 const TWO_32 = 2 ** 32
-/** The default pause of {@link rebuildIndexFromScan}: the next turn of the event loop, after pending I/O. */
-const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve))
 
 /** What one pass over the key bucket recovers. */
 export interface Rebuilt {

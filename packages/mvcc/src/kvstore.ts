@@ -1,5 +1,5 @@
 import { type Backend, type Bytes, type WriteTx, compareBytes } from '@strata/backend'
-import { type Failpoint, noFailpoint } from '@strata/seams'
+import { type Failpoint, nextTurn, noFailpoint } from '@strata/seams'
 import { MvccError, closedError, compactedError, describe, futureRevError, invalidArgument, invalidOption } from './errors.js'
 import { type KvHash, type XxHash, hashKeyBucket, loadHasher } from './hash.js'
 import { Totals, benchIntegrityChecks, writeTotals } from './integrity.js'
@@ -188,7 +188,7 @@ export class MvccStore {
     this.#hasher = hasher
     this.#state = new StoreState(limits, options.onLeaseChanged, locationOf(backend, options))
     this.#batchLimit = batchLimit
-    this.#yieldFn = options.yieldFn ?? (() => new Promise<void>((resolve) => setImmediate(resolve)))
+    this.#yieldFn = options.yieldFn ?? nextTurn
     this.#onCompactionProgress = options.onCompactionProgress
     this.#failpoint = options.failpoint ?? noFailpoint
     this.#onLeaseAttached = options.onLeaseAttached

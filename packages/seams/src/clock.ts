@@ -26,3 +26,11 @@ export const systemClock: Clock = {
     return { cancel: () => clearTimeout(handle) }
   },
 }
+
+/**
+ * Resolves on the next turn of the event loop, after pending I/O (`setImmediate`): how a long
+ * piece of work gives the host's event loop a turn between two bounded steps.
+ */
+export function nextTurn(): Promise<void> {
+  return new Promise<void>((resolve) => setImmediate(resolve))
+}

@@ -1,5 +1,6 @@
 import assert from 'node:assert'
 import { join } from 'node:path'
+import { nextTurn } from '@strata/seams'
 import type { FileSystem } from '@strata/seams'
 import type { DecodedRecord, SegmentScan } from './decoder.js'
 import { scanSegmentSteps } from './decoder.js'
@@ -31,8 +32,6 @@ export type RecordVisitor = (rec: DecodedRecord, seg: SegmentName, offset: numbe
 /** Bytes of a segment read at a time by {@link walkSegments}: the scan checks one piece while the next is read. */
 export const READ_PIECE_BYTES = 4 << 20
 
-/** The default pause of {@link walkSegments}: the next turn of the event loop, after pending I/O. */
-const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve))
 
 /**
  * Decodes `segs` in order with one chain running through them, calling `visit` for every
