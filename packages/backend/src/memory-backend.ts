@@ -1,6 +1,6 @@
 import { noFailpoint, systemClock } from '@strata/seams'
 import { BUCKETS } from './backend.js'
-import type { Backend, BackendOptions, BackendStats, BucketName, KeyValuePair, RangeOptions, ReadTx, WriteTx } from './backend.js'
+import type { Backend, BackendOptions, BackendStats, BucketName, DefragmentOptions, KeyValuePair, RangeOptions, ReadTx, WriteTx } from './backend.js'
 import { BatchTx, TOMBSTONE } from './batch-tx.js'
 import type { PendingBatch } from './batch-tx.js'
 import { backendError, checkBucket, checkBytes, checkFunction, checkKey, checkOptions, checkRange, checkValue } from './limits.js'
@@ -164,8 +164,9 @@ export class MemoryBackend implements Backend {
     return { sizeBytes: bytes, sizeInUseBytes: bytes, pendingWrites: this.#batchTx.batch.writes, commits: this.#batchTx.commits }
   }
 
-  /** Commits the pending batch; an in-memory map has no free space to reclaim. */
-  async defragment(): Promise<void> {
+  /** Commits the pending batch; an in-memory map has no free space to reclaim (nothing to copy: `onProgress` is not called). */
+  async defragment(options: DefragmentOptions = {}): Promise<void> {
+    if (options.onProgress !== undefined) checkFunction('the onProgress option of defragment()', options.onProgress)
     await this.commit()
   }
 

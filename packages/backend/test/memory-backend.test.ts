@@ -99,4 +99,15 @@ test('crash() inside a write callback is refused with a typed error, and the bac
   assert.equal(dump(b.crash()), [])
 })
 
+test('defragment: an onProgress that is not a function is refused (ERR_BACKEND_INVALID_ARGUMENT); a function is not called, the batch commits', async () => {
+  const b = new MemoryBackend({ clock: new SimClock() })
+  await rejectsWithCode(b.defragment({ onProgress: 5 as never }), 'ERR_BACKEND_INVALID_ARGUMENT')
+  b.write((tx) => tx.put('key', bytes('k'), bytes('v')))
+  let calls = 0
+  await b.defragment({ onProgress: () => calls++ })
+  assert.equal(calls, 0)
+  assert.equal(b.stats().pendingWrites, 0)
+  await b.close()
+})
+
 test.run()
