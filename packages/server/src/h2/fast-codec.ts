@@ -5,7 +5,7 @@
 // response encoded from the handler's object in two passes (sizes, then bytes straight into the
 // connection's output when the server offers it, else one Buffer). Anything outside what they handle — an unknown
 // field, a wire type that does not fit, a negative or unsafe int64 — returns undefined and the
-// call goes through proto-loader's codec instead, so the wire behaviour is the same either way.
+// call goes through pb-codec's (descriptor-driven) codec instead, so the wire behaviour is the same either way.
 import type { PbEvent, PbHeader, PbKeyValue } from '../api/codec.js'
 import type { Req } from '../api/kv.js'
 import { FieldReader } from './protobuf.js'
@@ -463,6 +463,6 @@ export const FAST_CODECS: ReadonlyMap<string, FastCodec> = new Map([
   ['/etcdserverpb.KV/Range', { decode: decoder(decodeRange), encode: encodeRange }],
   ['/etcdserverpb.KV/DeleteRange', { decode: decoder(decodeDeleteRange), encode: responseEncoder('response_delete_range') }],
   ['/etcdserverpb.KV/Txn', { decode: decoder(decodeTxn), encode: responseEncoder('response_txn') }],
-  // WatchRequests are few (create, cancel, progress): proto-loader decodes them
+  // WatchRequests are few (create, cancel, progress): pb-codec decodes them
   ['/etcdserverpb.Watch/Watch', { decode: () => undefined, encode: encodeWatch }],
 ])

@@ -1,7 +1,8 @@
 // etcd's v3 gRPC API served over the lean HTTP/2 framing of src/h2 instead of @grpc/grpc-js on
-// node:http2: the same transport-agnostic handlers (src/api) and the same protobuf codecs
-// (proto-loader's), every service and method — unary calls, the Watch and LeaseKeepAlive
-// bidirectional streams, the Snapshot server stream — with etcd's status codes and messages in
+// node:http2: the same transport-agnostic handlers (src/api) and messages shaped as proto-loader
+// shapes them (src/api/pb-codec.ts, from the descriptor precompiled from proto/*.proto, so
+// neither grpc-js nor proto-loader is loaded), every service and method — unary calls, the
+// Watch and LeaseKeepAlive bidirectional streams, the Snapshot server stream — with etcd's status codes and messages in
 // grpc-status / grpc-message trailers. Plain TCP (h2c prior knowledge, etcd's http:// URLs) or
 // TLS with ALPN h2 and optional client-certificate auth.
 import { type Server as NetServer, type Socket, createServer as createNetServer } from 'node:net'
@@ -11,7 +12,8 @@ import type { CallContext } from '../api/context.js'
 import { toRpcError } from '../api/errors.js'
 import { type EtcdHandlers, createEtcdHandlers } from '../api/handlers.js'
 import type { Req } from '../api/kv.js'
-import { loadEtcdProto } from '../api/proto.js'
+import { METHODS } from '../api/etcd-proto.js'
+import { messageCodec } from '../api/pb-codec.js'
 import type { GrpcServer, GrpcServerOptions } from '../grpc-server.js'
 import { type GrpcMethodCounts, grpcType } from '../metrics.js'
 import { H2Error } from './errors.js'
@@ -36,27 +38,18 @@ export interface H2ServerOptions extends GrpcServerOptions {
   readonly maxBufferedBytes?: number
   /** A connection that has not sent the HTTP/2 preface within this long is closed, ms. Default 10,000. */
   readonly prefaceTimeoutMs?: number
-  /** Hand-written codecs for KV Put and Range (src/h2/fast-codec.ts) instead of proto-loader's. Default true. */
+  /** Hand-written codecs for KV Put, Range, DeleteRange, Txn and Watch responses (src/h2/fast-codec.ts) instead of the descriptor-driven ones. Default true. */
   readonly fastCodecs?: boolean
-}
-
-interface MethodDef {
-  path: string
-  requestStream: boolean
-  responseStream: boolean
-  requestDeserialize(bytes: Buffer): unknown
-  responseSerialize(value: unknown): Buffer
 }
 
 type Kind = 'unary' | 'watch' | 'keepalive' | 'snapshot'
 
 interface Method {
   kind: Kind
-  def: MethodDef
   unary?: (r: Req, ctx: CallContext) => unknown
-  /** Request decoding: the fast codec where there is one, else proto-loader's. */
+  /** Request decoding: the fast codec where there is one, else pb-codec's. */
   decode(bytes: Buffer): Req
-  /** `alloc`: where a hand codec may write the response (proto-loader's ignores it). */
+  /** `alloc`: where a hand codec may write the response (pb-codec's ignores it). */
   encode(response: unknown, alloc?: Alloc): Buffer
   /** The method's grpc_server_* counts, with an observer. */
   counts: GrpcMethodCounts | undefined
@@ -528,20 +521,20 @@ class LeanServer implements GrpcServer {
     if (options.fastCodecs !== undefined && typeof options.fastCodecs !== 'boolean') {
       throw new H2Error('ERR_SERVER_INVALID_OPTION', `h2: option fastCodecs is ${String(options.fastCodecs)}; it must be true or false`, { option: 'fastCodecs' })
     }
-    const def = loadEtcdProto()
     const h = this.handlers as unknown as Record<string, Record<string, (r: Req, ctx: CallContext) => unknown>>
-    for (const service of ['KV', 'Watch', 'Lease', 'Cluster', 'Maintenance', 'Auth']) {
-      const sd = def[`etcdserverpb.${service}`] as unknown as Record<string, MethodDef>
-      for (const [name, m] of Object.entries(sd)) {
-        const kind: Kind = service === 'Watch' ? 'watch' : name === 'LeaseKeepAlive' ? 'keepalive' : name === 'Snapshot' ? 'snapshot' : 'unary'
-        const unary = kind === 'unary' ? h[service]?.[name] : undefined
-        if (kind === 'unary' && unary === undefined) continue // not served: answered as an unknown method
-        const fast = options.fastCodecs === false ? undefined : FAST_CODECS.get(m.path)
-        const decode = fast === undefined ? (b: Buffer) => m.requestDeserialize(b) as Req : (b: Buffer) => fast.decode(b) ?? (m.requestDeserialize(b) as Req)
-        const encode = fast === undefined ? (v: unknown) => m.responseSerialize(v) : (v: unknown, alloc?: Alloc) => fast.encode(v, alloc) ?? m.responseSerialize(v)
-        const counts = options.observer?.method(grpcType(m.requestStream, m.responseStream), `etcdserverpb.${service}`, name)
-        this.methods.set(m.path, { kind, def: m, decode, encode, counts, ...(unary === undefined ? {} : { unary }) })
-      }
+    for (const [path, requestType, responseType, requestStream, responseStream] of METHODS) {
+      const [, pkgService, name] = path.split('/') as [string, string, string]
+      const service = pkgService.slice('etcdserverpb.'.length)
+      const kind: Kind = service === 'Watch' ? 'watch' : name === 'LeaseKeepAlive' ? 'keepalive' : name === 'Snapshot' ? 'snapshot' : 'unary'
+      const unary = kind === 'unary' ? h[service]?.[name] : undefined
+      if (kind === 'unary' && unary === undefined) continue // not served: answered as an unknown method
+      const request = messageCodec(requestType)
+      const response = messageCodec(responseType)
+      const fast = options.fastCodecs === false ? undefined : FAST_CODECS.get(path)
+      const decode = fast === undefined ? (b: Buffer) => request.decode(b) as Req : (b: Buffer) => fast.decode(b) ?? (request.decode(b) as Req)
+      const encode = fast === undefined ? (v: unknown) => response.encode(v) : (v: unknown, alloc?: Alloc) => fast.encode(v, alloc) ?? response.encode(v)
+      const counts = options.observer?.method(grpcType(requestStream, responseStream), pkgService, name)
+      this.methods.set(path, { kind, decode, encode, counts, ...(unary === undefined ? {} : { unary }) })
     }
   }
 
