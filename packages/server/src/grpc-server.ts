@@ -1,16 +1,17 @@
 import {
-  type Client, Metadata, Server, ServerCredentials, type ServiceError, credentials as clientCredentials, loadPackageDefinition, type ServerDuplexStream, type ServerUnaryCall, type ServerWritableStream, type ServiceDefinition,
-  type UntypedServiceImplementation, type sendUnaryData,
+  ResponderBuilder, Server, ServerCredentials, type ServerDuplexStream, ServerInterceptingCall, type ServerInterceptor, ServerListenerBuilder,
+  type ServerUnaryCall, type ServerWritableStream, type ServiceDefinition, type UntypedServiceImplementation, type sendUnaryData,
 } from '@grpc/grpc-js'
 import type { Store } from '@strata/embed'
 import { type ApiOptions, type CallContext, type LeaderForwarder } from './api/context.js'
-import { RpcError, toRpcError } from './api/errors.js'
+import { toRpcError } from './api/errors.js'
 import { createEtcdHandlers, type EtcdHandlers } from './api/handlers.js'
 import { loadEtcdProto } from './api/proto.js'
 import { bytesMembersOption, intOption } from './api/options.js'
 import type { Req } from './api/kv.js'
 import { ServerError } from './peer/errors.js'
-import { type GrpcObserver, grpcJsInterceptor } from './metrics.js'
+import { grpcForwarder } from './forwarder.js'
+import { type GrpcMethodCounts, type GrpcObserver, grpcType } from './metrics.js'
 
 export interface GrpcServerOptions extends Omit<ApiOptions, 'store'> {
   /**
@@ -72,54 +73,38 @@ function write<T>(call: ServerWritableStream<unknown, T> | ServerDuplexStream<un
   })
 }
 
-const FORWARD_TIMEOUT_MS = 5_000
-
 /**
- * Reaches the leader's client port with grpc-js for what only the leader answers (lease
- * keep-alive and time-to-live), one cached client per URL. Presents the server's own
- * certificate when the leader's URL is https (its client-cert auth then accepts it).
+ * A grpc-js server interceptor that counts every call into `observer` (the lean server counts
+ * in its own code): started when the call starts, each message received and sent, handled with
+ * the status sent — or Canceled when the client goes away first.
  */
-export function grpcForwarder(tls: GrpcServerOptions['tls']): LeaderForwarder & { close(): void } {
-  const pkg = loadPackageDefinition(loadEtcdProto()) as unknown as { etcdserverpb: { Lease: new (address: string, creds: ReturnType<typeof clientCredentials.createInsecure>) => Client } }
-  const clients = new Map<string, Client & Record<string, any>>()
-  const leaseClient = (urls: readonly string[]): Client & Record<string, any> => {
-    const url = new URL(urls[0]!)
-    let c = clients.get(url.origin)
+export function grpcJsInterceptor(observer: GrpcObserver): ServerInterceptor {
+  const byPath = new Map<string, GrpcMethodCounts>()
+  return (def, call) => {
+    let c = byPath.get(def.path)
     if (c === undefined) {
-      const creds = url.protocol === 'https:'
-        ? clientCredentials.createSsl(tls?.ca === undefined ? null : Buffer.from(tls.ca), tls === undefined ? null : Buffer.from(tls.key), tls === undefined ? null : Buffer.from(tls.cert))
-        : clientCredentials.createInsecure()
-      c = new pkg.etcdserverpb.Lease(url.host, creds) as Client & Record<string, any>
-      clients.set(url.origin, c)
+      const m = /^\/([^/]+)\/([^/]+)$/.exec(def.path)
+      c = observer.method(grpcType(def.requestStream, def.responseStream), m?.[1] ?? def.path, m?.[2] ?? '')
+      byPath.set(def.path, c)
     }
-    return c
-  }
-  const failed = (e: ServiceError): RpcError => new RpcError(e.code, e.details)
-  return {
-    keepAlive(urls, id) {
-      return new Promise((resolve, reject) => {
-        const call = leaseClient(urls).LeaseKeepAlive(new Metadata(), { deadline: Date.now() + FORWARD_TIMEOUT_MS })
-        call.on('data', (r: { TTL: number }) => {
-          resolve(Number(r.TTL))
-          call.end()
-        })
-        call.on('error', (e: ServiceError) => reject(failed(e)))
-        call.on('end', () => reject(new RpcError(14, 'etcdserver: the leader closed the keep-alive stream')))
-        call.write({ ID: id })
+    const counts = c
+    let ended = false
+    const end = (code: number): void => {
+      if (ended) return
+      ended = true
+      counts.handled[code] = (counts.handled[code] ?? 0) + 1
+    }
+    return new ServerInterceptingCall(call, new ResponderBuilder()
+      .withStart((next) => {
+        counts.started++
+        next(new ServerListenerBuilder()
+          .withOnReceiveMessage((msg, go) => { counts.received++; go(msg) })
+          .withOnCancel(() => end(1))
+          .build())
       })
-    },
-    timeToLive(urls, id, keys) {
-      return new Promise((resolve, reject) => {
-        leaseClient(urls).LeaseTimeToLive({ ID: id, keys }, new Metadata(), { deadline: Date.now() + FORWARD_TIMEOUT_MS }, (e: ServiceError | null, r: { TTL: number; grantedTTL: number; keys: Uint8Array[] }) => {
-          if (e !== null) reject(failed(e))
-          else resolve({ TTL: Number(r.TTL), grantedTTL: Number(r.grantedTTL), keys: r.keys })
-        })
-      })
-    },
-    close() {
-      for (const c of clients.values()) c.close()
-      clients.clear()
-    },
+      .withSendMessage((msg, go) => { counts.sent++; go(msg) })
+      .withSendStatus((status, go) => { end(status.code ?? 2); go(status) })
+      .build())
   }
 }
 

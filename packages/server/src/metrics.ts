@@ -1,7 +1,6 @@
 import type { StatusResponse } from '@strata/embed'
 import type { Failpoint, FileHandle, FileSystem } from '@strata/seams'
-import { ResponderBuilder, type ServerInterceptor, ServerInterceptingCall, ServerListenerBuilder } from '@grpc/grpc-js'
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { EXPOSITION_CONTENT_TYPE, Histogram, type Labels, type Sample, writeFamily } from './exposition.js'
 import type { TransportStats } from './peer/tcp-transport.js'
 
 /**
@@ -46,41 +45,6 @@ export function grpcType(requestStream: boolean, responseStream: boolean): strin
   return requestStream ? (responseStream ? 'bidi_stream' : 'client_stream') : responseStream ? 'server_stream' : 'unary'
 }
 
-/**
- * A grpc-js server interceptor that counts every call into `observer` (the lean server counts
- * in its own code): started when the call starts, each message received and sent, handled with
- * the status sent — or Canceled when the client goes away first.
- */
-export function grpcJsInterceptor(observer: GrpcObserver): ServerInterceptor {
-  const byPath = new Map<string, GrpcMethodCounts>()
-  return (def, call) => {
-    let c = byPath.get(def.path)
-    if (c === undefined) {
-      const m = /^\/([^/]+)\/([^/]+)$/.exec(def.path)
-      c = observer.method(grpcType(def.requestStream, def.responseStream), m?.[1] ?? def.path, m?.[2] ?? '')
-      byPath.set(def.path, c)
-    }
-    const counts = c
-    let ended = false
-    const end = (code: number): void => {
-      if (ended) return
-      ended = true
-      counts.handled[code] = (counts.handled[code] ?? 0) + 1
-    }
-    return new ServerInterceptingCall(call, new ResponderBuilder()
-      .withStart((next) => {
-        counts.started++
-        next(new ServerListenerBuilder()
-          .withOnReceiveMessage((msg, go) => { counts.received++; go(msg) })
-          .withOnCancel(() => end(1))
-          .build())
-      })
-      .withSendMessage((msg, go) => { counts.sent++; go(msg) })
-      .withSendStatus((status, go) => { end(status.code ?? 2); go(status) })
-      .build())
-  }
-}
-
 /** Where the figures come from; each is read at scrape time. */
 export interface MetricsSources {
   /** This member's id (etcd_server_id's label, hex as etcd prints it). */
@@ -97,30 +61,55 @@ export interface MetricsSources {
   readonly processMetrics?: boolean
 }
 
-const GRPC_LABELS = ['grpc_type', 'grpc_service', 'grpc_method'] as const
+/** The one Prometheus registry of prom-client's process metrics, made at the first scrape that wants them. */
+let processRegistry: Promise<{ metrics(): Promise<string> }> | undefined
+
+function processMetricsRegistry(): Promise<{ metrics(): Promise<string> }> {
+  processRegistry ??= import('prom-client').then((p) => {
+    const registry = new p.Registry()
+    p.collectDefaultMetrics({ register: registry })
+    return registry
+  })
+  return processRegistry
+}
+
+/** A bucket layout of 1 ms to 8.192 s, doubling, as etcd's disk histograms have. */
+const DISK_BUCKETS = Array.from({ length: 14 }, (_, i) => 0.001 * 2 ** i)
+
+/** One figure read at scrape time: its family's name, help, kind, and its samples then. */
+interface Family {
+  readonly name: string
+  readonly help: string
+  readonly type: 'gauge' | 'counter'
+  readonly read: () => readonly Sample[]
+}
 
 /**
- * The Prometheus registry of one `strata serve` process, with etcd's metric names where etcd
- * has one: etcd_server_has_leader, etcd_server_is_leader, etcd_server_leader_changes_seen_total,
+ * The metrics of one `strata serve` process, with etcd's metric names where etcd has one:
+ * etcd_server_has_leader, etcd_server_is_leader, etcd_server_leader_changes_seen_total,
  * etcd_server_proposals_committed_total / applied_total (gauges, as etcd's are: the raft commit
  * and applied indexes), etcd_mvcc_db_total_size_in_bytes, etcd_mvcc_db_total_size_in_use_in_bytes,
  * etcd_debugging_mvcc_current_revision, etcd_server_quota_backend_bytes, etcd_disk_wal_fsync_duration_seconds
  * (timed by wrapping the FileSystem seam the WAL writes through), etcd_network_peer_* and the
  * grpc_server_* counters. Figures embed does not expose are not invented (see the README).
+ *
+ * The figures are plain numbers, read or formatted when `render` is called (exposition.ts);
+ * prom-client is imported at the first render, and only for its process metrics. A figure whose
+ * source is unavailable at a scrape (the store closed) has no sample in that scrape.
  */
 export class ServerMetrics {
-  readonly registry = new Registry()
   readonly grpc: GrpcObserver
-  readonly #walFsync: Histogram
-  readonly #backendCommit: Histogram
+  readonly #walFsync = new Histogram(DISK_BUCKETS)
+  readonly #backendCommit = new Histogram(DISK_BUCKETS)
   #commitStartedAt: number | undefined
-  readonly #leaderChanges: Counter
+  #leaderChanges = 0
   readonly #src: MetricsSources
   #lastLeader = 0
+  readonly #families: Family[] = []
+  readonly #grpcSlots = new Map<string, { labels: Labels; counts: GrpcMethodCounts }>()
 
   constructor(src: MetricsSources) {
     this.#src = src
-    const r = [this.registry]
     const status = (): StatusResponse | undefined => {
       try {
         return src.status()
@@ -129,7 +118,7 @@ export class ServerMetrics {
       }
     }
     const gauge = (name: string, help: string, read: (s: StatusResponse) => number): void => {
-      new Gauge({ name, help, registers: r, collect() { const s = status(); if (s !== undefined) this.set(read(s)) } })
+      this.#families.push({ name, help, type: 'gauge', read: () => { const s = status(); return s === undefined ? [] : [{ labels: {}, value: read(s) }] } })
     }
     gauge('etcd_server_has_leader', 'Whether or not a leader exists. 1 is existence, 0 is not.', (s) => (s.leader !== 0 ? 1 : 0))
     gauge('etcd_server_is_leader', 'Whether or not this member is a leader. 1 if is, 0 otherwise.', (s) => (s.leader === src.memberId ? 1 : 0))
@@ -141,29 +130,24 @@ export class ServerMetrics {
     gauge('etcd_mvcc_db_total_size_in_use_in_bytes', 'Total size of the underlying database logically in use in bytes.', (s) => s.dbSizeInUseBytes)
     gauge('etcd_debugging_mvcc_current_revision', 'The current revision of the store.', (s) => s.header.revision)
     gauge('etcd_server_alarms', 'Alarms raised on the cluster (NOSPACE, CORRUPT).', (s) => s.alarms.length)
-    new Gauge({ name: 'etcd_server_quota_backend_bytes', help: 'Current backend storage quota size in bytes.', registers: r }).set(src.quotaBackendBytes)
-    new Gauge({ name: 'etcd_server_id', help: 'Server or member ID in hexadecimal format. 1 for server_id label with current ID.', labelNames: ['server_id'], registers: r }).set({ server_id: src.memberId.toString(16) }, 1)
-    this.#leaderChanges = new Counter({ name: 'etcd_server_leader_changes_seen_total', help: 'The number of leader changes seen (sampled once a second).', registers: r })
-    this.#walFsync = new Histogram({
-      name: 'etcd_disk_wal_fsync_duration_seconds', help: 'The latency distributions of fsync called by WAL.', registers: r,
-      buckets: Array.from({ length: 14 }, (_, i) => 0.001 * 2 ** i),
-    })
-    this.#backendCommit = new Histogram({
-      name: 'etcd_disk_backend_commit_duration_seconds', help: 'The latency distributions of commit called by backend.', registers: r,
-      buckets: Array.from({ length: 14 }, (_, i) => 0.001 * 2 ** i),
-    })
-    const proposals = (): { pending: number; failed: number } | undefined => {
+    const fixed = (name: string, help: string, type: Family['type'], labels: Labels, value: () => number): void => {
+      this.#families.push({ name, help, type, read: () => [{ labels, value: value() }] })
+    }
+    fixed('etcd_server_quota_backend_bytes', 'Current backend storage quota size in bytes.', 'gauge', {}, () => src.quotaBackendBytes)
+    fixed('etcd_server_id', 'Server or member ID in hexadecimal format. 1 for server_id label with current ID.', 'gauge', { server_id: src.memberId.toString(16) }, () => 1)
+    fixed('etcd_server_leader_changes_seen_total', 'The number of leader changes seen (sampled once a second).', 'counter', {}, () => this.#leaderChanges)
+    const proposals = (pick: 'pending' | 'failed') => (): Sample[] => {
       try {
-        return src.proposals?.()
+        const p = src.proposals?.()
+        return p === undefined ? [] : [{ labels: {}, value: p[pick] }]
       } catch {
-        return undefined
+        return []
       }
     }
-    new Gauge({ name: 'etcd_server_proposals_pending', help: 'The current number of pending proposals to commit.', registers: r, collect() { const p = proposals(); if (p !== undefined) this.set(p.pending) } })
-    new Counter({ name: 'etcd_server_proposals_failed_total', help: 'The total number of failed proposals seen.', registers: r, collect() { const p = proposals(); if (p !== undefined) { this.reset(); this.inc(p.failed) } } })
+    this.#families.push({ name: 'etcd_server_proposals_pending', help: 'The current number of pending proposals to commit.', type: 'gauge', read: proposals('pending') })
+    this.#families.push({ name: 'etcd_server_proposals_failed_total', help: 'The total number of failed proposals seen.', type: 'counter', read: proposals('failed') })
     if (src.transport !== undefined) this.#peerMetrics(src.transport)
     this.grpc = this.#grpcMetrics()
-    if (src.processMetrics !== false) collectDefaultMetrics({ register: this.registry })
   }
 
   /** Call about once a second: counts leader changes (embed has no event for them). */
@@ -175,7 +159,7 @@ export class ServerMetrics {
       return
     }
     if (leader !== 0 && leader !== this.#lastLeader) {
-      if (this.#lastLeader !== 0) this.#leaderChanges.inc()
+      if (this.#lastLeader !== 0) this.#leaderChanges++
       this.#lastLeader = leader
     }
   }
@@ -197,9 +181,18 @@ export class ServerMetrics {
     }
   }
 
-  /** The exposition text and its content type. */
+  /** The exposition text and its content type (prom-client's process metrics last, unless `processMetrics` is false). */
   async render(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() }
+    let body = ''
+    for (const f of this.#families) {
+      body += writeFamily(f.name, f.help, f.type, f.read())
+      if (f.name === 'etcd_server_leader_changes_seen_total') {
+        body += this.#walFsync.write('etcd_disk_wal_fsync_duration_seconds', 'The latency distributions of fsync called by WAL.')
+        body += this.#backendCommit.write('etcd_disk_backend_commit_duration_seconds', 'The latency distributions of commit called by backend.')
+      }
+    }
+    if (this.#src.processMetrics !== false) body += await (await processMetricsRegistry()).metrics()
+    return { contentType: EXPOSITION_CONTENT_TYPE, body }
   }
 
   /**
@@ -231,10 +224,9 @@ export class ServerMetrics {
   }
 
   #peerMetrics(read: () => TransportStats): void {
-    const r = [this.registry]
     const counter = (name: string, help: string, pick: (t: TransportStats) => number): void => {
-      // A Counter with a collect hook: the transport keeps the running total; report it as is.
-      new Counter({ name, help, registers: r, collect() { this.reset(); this.inc(pick(read())) } })
+      // The transport keeps the running total; report it as is.
+      this.#families.push({ name, help, type: 'counter', read: () => [{ labels: {}, value: pick(read()) }] })
     }
     counter('etcd_network_peer_sent_bytes_total', 'The total number of bytes sent to peers.', (t) => t.sentBytes)
     counter('etcd_network_peer_received_bytes_total', 'The total number of bytes received from peers.', (t) => t.receivedBytes)
@@ -243,16 +235,15 @@ export class ServerMetrics {
     counter('strata_network_peer_dropped_messages_total', 'Messages dropped: a peer queue full, a message above the frame limit, or no address.', (t) => t.droppedMessages)
     counter('strata_network_peer_bad_frames_total', 'Peer connections closed for a bad frame (checksum, size, type).', (t) => t.badFrames)
     counter('strata_network_peer_refused_connections_total', 'Peer connections refused (hello, cluster id, TLS, connection limit).', (t) => t.refusedConnections)
-    new Gauge({
-      name: 'strata_network_peer_queued_bytes', help: 'Bytes waiting in each peer queue.', labelNames: ['To'], registers: r,
-      collect() { this.reset(); for (const p of read().peers) this.set({ To: p.id.toString(16) }, p.queuedBytes) },
+    this.#families.push({
+      name: 'strata_network_peer_queued_bytes', help: 'Bytes waiting in each peer queue.', type: 'gauge',
+      read: () => read().peers.map((p) => ({ labels: { To: p.id.toString(16) }, value: p.queuedBytes })),
     })
   }
 
   #grpcMetrics(): GrpcObserver {
-    // Plain numbers per method, bumped by the servers and copied into the counters at scrape
-    // time: prom-client's inc with labels hashes them on every call (~1 µs, four times a call).
-    const slots = new Map<string, { labels: Record<string, string>; counts: GrpcMethodCounts }>()
+    // Plain numbers per method, bumped by the servers and read at scrape time.
+    const slots = this.#grpcSlots
     const slot = (t: string, s: string, m: string): GrpcMethodCounts => {
       const key = `${t}\0${s}\0${m}`
       let e = slots.get(key)
@@ -262,23 +253,24 @@ export class ServerMetrics {
       }
       return e.counts
     }
-    const r = [this.registry]
-    const each = (pick: 'started' | 'received' | 'sent') => function (this: Counter) {
-      this.reset()
-      for (const e of slots.values()) if (e.counts[pick] > 0) this.inc(e.labels, e.counts[pick])
+    const each = (pick: 'started' | 'received' | 'sent') => (): Sample[] => {
+      const out: Sample[] = []
+      for (const e of slots.values()) if (e.counts[pick] > 0) out.push({ labels: e.labels, value: e.counts[pick] })
+      return out
     }
-    new Counter({ name: 'grpc_server_started_total', help: 'Total number of RPCs started on the server.', labelNames: GRPC_LABELS, registers: r, collect: each('started') })
-    new Counter({ name: 'grpc_server_msg_received_total', help: 'Total number of RPC stream messages received on the server.', labelNames: GRPC_LABELS, registers: r, collect: each('received') })
-    new Counter({ name: 'grpc_server_msg_sent_total', help: 'Total number of gRPC stream messages sent by the server.', labelNames: GRPC_LABELS, registers: r, collect: each('sent') })
-    new Counter({
-      name: 'grpc_server_handled_total', help: 'Total number of RPCs completed on the server, regardless of success or failure.', labelNames: [...GRPC_LABELS, 'grpc_code'], registers: r,
-      collect() {
-        this.reset()
+    this.#families.push({ name: 'grpc_server_started_total', help: 'Total number of RPCs started on the server.', type: 'counter', read: each('started') })
+    this.#families.push({ name: 'grpc_server_msg_received_total', help: 'Total number of RPC stream messages received on the server.', type: 'counter', read: each('received') })
+    this.#families.push({ name: 'grpc_server_msg_sent_total', help: 'Total number of gRPC stream messages sent by the server.', type: 'counter', read: each('sent') })
+    this.#families.push({
+      name: 'grpc_server_handled_total', help: 'Total number of RPCs completed on the server, regardless of success or failure.', type: 'counter',
+      read: () => {
+        const out: Sample[] = []
         for (const e of slots.values()) {
           e.counts.handled.forEach((n, code) => {
-            if (n !== undefined && n > 0) this.inc({ ...e.labels, grpc_code: grpcCodeName(code) }, n)
+            if (n !== undefined && n > 0) out.push({ labels: { ...e.labels, grpc_code: grpcCodeName(code) }, value: n })
           })
         }
+        return out
       },
     })
     const codeOf = (name: string): number => {

@@ -53,4 +53,15 @@ test('metrics carry etcd names read from the status at scrape time, count leader
   assert.match((await m.render()).body, /etcd_disk_wal_fsync_duration_seconds_count 1\n/)
 })
 
+test('a figure whose source is unavailable has no sample; process metrics come from prom-client, loaded at the first render', async () => {
+  const m = new ServerMetrics({ memberId: 7, status: () => { throw new Error('closed') }, proposals: () => undefined, quotaBackendBytes: 1000 })
+  const text = (await m.render()).body
+  assert.ok(text.includes('# TYPE etcd_server_has_leader gauge\n'))
+  assert.not.match(text, /^etcd_server_has_leader /m)
+  assert.not.match(text, /^etcd_server_proposals_pending /m)
+  assert.match(text, /^etcd_server_quota_backend_bytes 1000$/m)
+  assert.match(text, /^process_cpu_seconds_total \d/m)
+  assert.match((await m.render()).body, /^process_cpu_seconds_total \d/m) // one registry of process metrics, not one per render
+})
+
 test.run()

@@ -4,14 +4,11 @@
 // dependency in a server's start-up path), strict (an unknown or misspelt flag is a usage
 // error, exit 2, never silently ignored) and takes etcd's `--flag value` and `--flag=value`
 // forms; each command's --help is a hand-written text listing etcd's flag names and defaults.
-import { runBench } from '../bench/cli.js'
+//
+// Each command's module is imported when that command runs: `serve` does not pay for the gRPC
+// client library the client commands use, nor they for the store (issue 15: module loading was
+// a fifth of a restart).
 import { type CliIo, CliError, EXIT, processIo } from './args.js'
-import { checkCommand } from './check-perf.js'
-import { defragCommand } from './maintenance.js'
-import { serve } from './serve.js'
-import { snapshotCommand } from './snapshot.js'
-import { verifyCommand } from './verify.js'
-import { walCommand } from './wal.js'
 
 export const MAIN_HELP = `strata <command> [flags]: a consistent key-value store speaking etcd's v3 API.
 
@@ -27,14 +24,19 @@ Commands:
 Every command takes --help. Exit codes: 0 ok, 1 failed, 2 usage, 3 unavailable, 4 corrupt data.
 `
 
-const COMMANDS: Record<string, (argv: readonly string[], io: CliIo) => Promise<number>> = {
-  serve,
-  wal: walCommand,
-  snapshot: snapshotCommand,
-  verify: verifyCommand,
-  defrag: defragCommand,
-  check: checkCommand,
-  bench: (argv, io) => runBench(argv, { out: io.out, err: io.err, progress: io.tty }),
+type Command = (argv: readonly string[], io: CliIo) => Promise<number>
+
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  serve: async () => (await import('./serve.js')).serve,
+  wal: async () => (await import('./wal.js')).walCommand,
+  snapshot: async () => (await import('./snapshot.js')).snapshotCommand,
+  verify: async () => (await import('./verify.js')).verifyCommand,
+  defrag: async () => (await import('./maintenance.js')).defragCommand,
+  check: async () => (await import('./check-perf.js')).checkCommand,
+  bench: async () => {
+    const { runBench } = await import('../bench/cli.js')
+    return (argv, io) => runBench(argv, { out: io.out, err: io.err, progress: io.tty })
+  },
 }
 
 /** Runs one command line; resolves with the exit code (errors are printed, never thrown). */
@@ -44,12 +46,13 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
     io.out(MAIN_HELP)
     return command === undefined ? EXIT.USAGE : EXIT.OK
   }
-  const run = COMMANDS[command]
-  if (run === undefined) {
+  const load = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined
+  if (load === undefined) {
     io.err(`strata: unknown command ${JSON.stringify(command)}\n\n${MAIN_HELP}`)
     return EXIT.USAGE
   }
   try {
+    const run = await load()
     return await run(rest, io)
   } catch (err) {
     if (err instanceof CliError) {

@@ -2,8 +2,8 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { type InitialMember, type Store, open } from '@strata/embed'
 import { nodeFileSystem } from '@strata/seams'
-import { createGrpcServer, type GrpcServer, grpcForwarder } from '../grpc-server.js'
-import { createH2GrpcServer } from '../h2/server.js'
+import { grpcForwarder } from '../forwarder.js'
+import type { GrpcServer } from '../grpc-server.js'
 import { StatusServer, createStatusHandler } from '../http-status.js'
 import { type Logger, createLogger, parseLogLevel } from '../log.js'
 import { ServerMetrics } from '../metrics.js'
@@ -331,6 +331,10 @@ export async function startMember(config: ServeConfig): Promise<Running> {
   }
   try {
     const metrics = new ServerMetrics({ memberId: c.memberId, status: () => store?.maintenance.status(), proposals: () => store?.maintenance.proposals(), transport: () => transport.stats(), quotaBackendBytes: c.quotaBackendBytes })
+    // The client listener's modules load while the store's open waits on the disk (a restart
+    // reads the WAL and the backend first; the listener is needed only after).
+    const leanServer = c.grpcJs ? undefined : import('../h2/server.js')
+    leanServer?.catch(() => {}) // awaited below; an open that fails first must not leave it unhandled
     log.info('opening the data directory', { dataDir: c.dataDir, memberId: c.memberId.toString(16), clusterId: c.clusterId.toString(16), state: c.state })
     let lastPhase = ''
     store = await open({
@@ -351,11 +355,12 @@ export async function startMember(config: ServeConfig): Promise<Running> {
     closers.push(async () => clearInterval(sampler))
     const tls = c.clientTls === undefined ? {} : { tls: c.clientTls }
     let grpc: GrpcServer
-    if (c.grpcJs) grpc = createGrpcServer({ store: s, clusterId: c.clusterId, advertiseClientUrls: c.advertiseClientUrls, observer: metrics.grpc, ...tls })
+    if (c.grpcJs) grpc = (await import('../grpc-server.js')).createGrpcServer({ store: s, clusterId: c.clusterId, advertiseClientUrls: c.advertiseClientUrls, observer: metrics.grpc, ...tls })
     else {
       // Lease calls only the leader answers are forwarded to its client port (grpc-js as a client).
       const forwarder = grpcForwarder(c.clientTls)
       closers.push(async () => forwarder.close())
+      const { createH2GrpcServer } = await leanServer!
       grpc = createH2GrpcServer({ store: s, clusterId: c.clusterId, advertiseClientUrls: c.advertiseClientUrls, forwarder, observer: metrics.grpc, ...tls })
     }
     closers.push(() => grpc.close())
