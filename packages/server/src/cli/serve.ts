@@ -4,7 +4,6 @@ import { type InitialMember, type Store, open } from '@strata/embed'
 import { nodeFileSystem } from '@strata/seams'
 import { grpcForwarder } from '../forwarder.js'
 import type { GrpcServer } from '../grpc-server.js'
-import { StatusServer, createStatusHandler } from '../http-status.js'
 import { type Logger, createLogger, parseLogLevel } from '../log.js'
 import { ServerMetrics } from '../metrics.js'
 import { clusterIdFor, memberIdFor } from '../peer/ids.js'
@@ -370,11 +369,15 @@ export async function startMember(config: ServeConfig): Promise<Running> {
       if (at.tls !== (c.clientTls !== undefined)) throw new CliError(EXIT.USAGE, `${url}: use https:// exactly when --cert-file/--key-file are given`)
       clientPorts.push(await grpc.listen(at.host, at.port))
     }
-    const handler = createStatusHandler({ metrics, health: { store: s } })
-    for (const url of c.metricsUrls) {
-      const srv = await StatusServer.open(url, handler, c.clientTls)
-      closers.push(() => srv.close())
-      log.info('serving /metrics and /health', { url, port: srv.port })
+    if (c.metricsUrls.length > 0) {
+      // node:http and node:https load only for --listen-metrics-urls.
+      const { StatusServer, createStatusHandler } = await import('../http-status.js')
+      const handler = createStatusHandler({ metrics, health: { store: s } })
+      for (const url of c.metricsUrls) {
+        const srv = await StatusServer.open(url, handler, c.clientTls)
+        closers.push(() => srv.close())
+        log.info('serving /metrics and /health', { url, port: srv.port })
+      }
     }
     const stopPublish = publishAttributes(s, c.name, c.advertiseClientUrls, log)
     closers.push(async () => stopPublish())
