@@ -219,7 +219,7 @@ class KeyCollector {
     const n = this.#sideCount
     if (n === 0) return
     const keys = this.#sideKeys
-    const order = yield* sortByKey(keys, n, this.#sideHi, this.#sideLo)
+    const { order, starts } = yield* sortByKey(keys, n, this.#sideHi, this.#sideLo)
     const main = this.#sorted
     const merged = new SortedBlocks<Entry>()
     const kinds = this.#sideKinds
@@ -235,13 +235,13 @@ class KeyCollector {
       let e: Entry | undefined
       if (i < main.size && main.keyAt(i) === key) e = main.valueAt(i++)
       // The key's side records, consecutive in the order and in revision order among themselves.
-      for (; o < n && keys[order[o]!] === key; o++) {
+      do {
         const j = order[o]!
         const kind = kinds[j]!
         const cv = kind === PUT_OTHER ? other.get(j)! : undefined
         e = applyRecord(this.slots, key, e, kind, mains[j]!, subs[j]!, cv?.[0] ?? mains[j]!, cv?.[1] ?? 1)
         if (++done % SORT_SLICE === 0) yield
-      }
+      } while (++o < n && starts[o] === 0)
       merged.push(key, e!)
     }
     for (; i < main.size; i++) merged.push(main.keyAt(i), main.valueAt(i))
@@ -258,15 +258,29 @@ class KeyCollector {
   }
 }
 
+/** What {@link sortByKey} returns. */
+export interface KeyOrder {
+  /** The positions [0, n) of the keys in key order, equal keys in position order. */
+  readonly order: Int32Array
+  /**
+   * starts[p] is 1 when keys[order[p]] differs from keys[order[p - 1]] (and at p = 0), else 0:
+   * where each distinct key begins in `order`, found by the sort's own word comparisons, so a
+   * caller walking the order needs no string comparison (each one a random read of two strings).
+   */
+  readonly starts: Uint8Array
+}
+
 /**
- * The positions [0, n) of `keys` (latin1 strings) in key order, equal keys in position order:
- * an LSD radix sort (16-bit digits) over the keys' first 8 bytes (`firstHi`/`firstLo` when the
- * caller has them, as {@link KeyCollector.add} takes them; overwritten), then the same over the next 8
- * bytes within each run of equal prefixes, and so on; runs under {@link SMALL_RUN} by comparison.
- * Steps pause every ~{@link SORT_SLICE} positions handled.
+ * The keys (latin1 strings) in key order ({@link KeyOrder}): an LSD radix sort (16-bit digits)
+ * over the keys' first 8 bytes (`firstHi`/`firstLo` when the caller has them, as
+ * {@link KeyCollector.add} takes them; overwritten), then the same over the next 8 bytes within
+ * each run of equal prefixes, and so on; runs under {@link SMALL_RUN} by comparison. Steps pause
+ * every ~{@link SORT_SLICE} positions handled.
  */
-export function* sortByKey(keys: readonly string[], n: number, firstHi?: Uint32Array, firstLo?: Uint32Array): Steps<Int32Array> {
+export function* sortByKey(keys: readonly string[], n: number, firstHi?: Uint32Array, firstLo?: Uint32Array): Steps<KeyOrder> {
   const order = new Int32Array(n)
+  // A run's first position begins a key: runs are the groups of a parent level's distinct words.
+  const starts = new Uint8Array(n)
   for (let j = 0; j < n; j++) order[j] = j
   // The prefix words of the run being sorted, by position in `keys` (overwritten run by run).
   const given = firstHi !== undefined && firstLo !== undefined
@@ -289,6 +303,8 @@ export function* sortByKey(keys: readonly string[], n: number, firstHi?: Uint32A
     if (to - from < SMALL_RUN) {
       // Stable: equal keys by position.
       order.subarray(from, to).sort(compare)
+      starts[from] = 1
+      for (let p = from + 1; p < to; p++) starts[p] = keys[order[p]!] === keys[order[p - 1]!] ? 0 : 1
       work += to - from
       continue
     }
@@ -330,13 +346,17 @@ export function* sortByKey(keys: readonly string[], n: number, firstHi?: Uint32A
     // prefixes differ only by length (the shorter first) and equal keys stay in position order.
     for (let p = from; p < to; ) {
       const j = order[p]!
+      starts[p] = 1
       let q = p + 1
       while (q < to && hi[order[q]!] === hi[j] && lo[order[q]!] === lo[j]) q++
       if (q - p > 1) {
         let longer = false
         for (let r = p; r < q && !longer; r++) longer = keys[order[r]!]!.length > at + 8
         if (longer) runs.push(p, q, at + 8)
-        else order.subarray(p, q).sort((x, y) => keys[x]!.length - keys[y]!.length || x - y)
+        else {
+          order.subarray(p, q).sort((x, y) => keys[x]!.length - keys[y]!.length || x - y)
+          for (let r = p + 1; r < q; r++) if (keys[order[r]!]!.length !== keys[order[r - 1]!]!.length) starts[r] = 1
+        }
       }
       p = q
     }
@@ -345,7 +365,7 @@ export function* sortByKey(keys: readonly string[], n: number, firstHi?: Uint32A
       yield
     }
   }
-  return order
+  return { order, starts }
 }
 
 /**
@@ -532,6 +552,6 @@ export async function rebuildIndexFromScan(backend: Backend, location = 'the bac
 }
 
 /** {@link sortByKey} in one go (tests). */
-export function runSortByKey(keys: readonly string[], n: number): Int32Array {
+export function runSortByKey(keys: readonly string[], n: number): KeyOrder {
   return runSync(sortByKey(keys, n))
 }

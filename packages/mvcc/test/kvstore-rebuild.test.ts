@@ -165,7 +165,7 @@ test('keys written in random order (more than one sort slice of them: the merge 
   }
 })
 
-test('the side log\'s radix sort orders latin1 keys as strings do, equal keys in position order', () => {
+test('the side log\'s radix sort orders latin1 keys as strings do, equal keys in position order, and marks where each distinct key begins', () => {
   withSeed('sortByKey', (prng) => {
     const stems = ['', 'a', '/registry/pods/default/', '/registry/pods/default/x', 'ab\0', 'ab', '\xff\xfe', 'k']
     const keys: string[] = []
@@ -175,9 +175,19 @@ test('the side log\'s radix sort orders latin1 keys as strings do, equal keys in
       for (let n = prng.int(prng.bool(0.5) ? 3 : 12); n > 0; n--) tail += String.fromCharCode(prng.bool(0.2) ? 0 : prng.int(256))
       keys.push(stem + tail)
     }
-    for (let i = 0; i < 2_000; i++) keys.push(keys[prng.int(keys.length)]!) // duplicates
+    for (let i = 0; i < 2_000; i++) keys.push(keys[prng.int(keys.length)]!) // duplicates: the same strings
+    for (let i = 0; i < 2_000; i++) keys.push(Array.from(keys[prng.int(keys.length)]!).join('')) // and equal ones
     const want = Array.from(keys, (_, j) => j).sort((x, y) => (keys[x]! < keys[y]! ? -1 : keys[x]! > keys[y]! ? 1 : x - y))
-    assert.equal(Array.from(runSortByKey(keys, keys.length)), want)
+    const { order, starts } = runSortByKey(keys, keys.length)
+    assert.equal(Array.from(order), want)
+    const wantStarts = want.map((j, p) => (p === 0 || keys[j] !== keys[want[p - 1]!] ? 1 : 0))
+    assert.equal(Array.from(starts), wantStarts)
+    assert.ok(wantStarts.includes(0), 'duplicates present')
+    // Fewer keys than a radix run takes: sorted by comparison alone.
+    const few = ['b', 'a', 'b'.concat(''), 'ab', 'a\0', 'a', Array.from('ab').join('')]
+    const small = runSortByKey(few, few.length)
+    assert.equal(Array.from(small.order), [1, 5, 4, 3, 6, 0, 2])
+    assert.equal(Array.from(small.starts), [1, 0, 1, 1, 0, 1, 0])
   })
 })
 
