@@ -394,8 +394,11 @@ class Rebuild {
     return corruptError(this.#location, what, { revision: describeRevisionKey(kb, ko, kLength), key: describeRecordKey(vb, vo, vLength) })
   }
 
-  /** The revision key at kb[ko, ko + kLength); the whole stored record at vb[vo, vo + vLength). */
-  add(kb: Uint8Array, ko: number, kLength: number, vb: Uint8Array, vo: number, vLength: number): void {
+  /**
+   * The revision key at kb[ko, ko + kLength); the whole stored record at vb[vo, vo + vLength);
+   * `view`: a DataView of vb's bytes at the same offsets, when the caller has one (a chunk's).
+   */
+  add(kb: Uint8Array, ko: number, kLength: number, vb: Uint8Array, vo: number, vLength: number, view?: DataView): void {
     // Checks as `if`s: node:assert's ok() costs ~40 ms over a 1M-key rebuild.
     let layout = LAYOUT_2
     if (this.#legacy) {
@@ -405,7 +408,7 @@ class Rebuild {
       }
       this.totals.add(0)
     } else {
-      const bad = checkRecord(kb, ko, kLength, vb, vo, vLength)
+      const bad = checkRecord(kb, ko, kLength, vb, vo, vLength, view)
       if (bad !== undefined) throw this.#corrupt(bad, kb, ko, kLength, vb, vo, vLength)
       this.totals.add(storedChecksum(vb, vo))
     }
@@ -538,7 +541,9 @@ export async function rebuildIndexFromScan(backend: Backend, location = 'the bac
   const add = rebuild.add.bind(rebuild)
   try {
     for await (const chunk of backend.scanHeads('key', RECORD_HEAD)) {
-      forEachHead(chunk, (bytes, keyAt, keyLength, headAt, headLength) => add(bytes, keyAt, keyLength, bytes, headAt, headLength))
+      const b = chunk.bytes
+      const view = new DataView(b.buffer, b.byteOffset, b.byteLength)
+      forEachHead(chunk, (bytes, keyAt, keyLength, headAt, headLength) => add(bytes, keyAt, keyLength, bytes, headAt, headLength, view))
       // Chunks the scan thread sent meanwhile are already queued: without this the loop would
       // take them one after another in microtasks and hold the event loop for the whole scan.
       await pause()
