@@ -222,33 +222,47 @@ class KeyCollector {
     const { order, starts } = yield* sortByKey(keys, n, this.#sideHi, this.#sideLo)
     const main = this.#sorted
     const merged = new SortedBlocks<Entry>()
-    const kinds = this.#sideKinds
-    const mains = this.#sideMains
-    const subs = this.#sideSubs
-    const other = this.#sideOther
     let i = 0
     let o = 0
     let done = 0
-    while (o < n) {
-      const key = keys[order[o]!]!
-      for (; i < main.size && main.keyAt(i) < key; i++) merged.push(main.keyAt(i), main.valueAt(i))
-      let e: Entry | undefined
-      if (i < main.size && main.keyAt(i) === key) e = main.valueAt(i++)
-      // The key's side records, consecutive in the order and in revision order among themselves.
-      do {
-        const j = order[o]!
-        const kind = kinds[j]!
-        const cv = kind === PUT_OTHER ? other.get(j)! : undefined
-        e = applyRecord(this.slots, key, e, kind, mains[j]!, subs[j]!, cv?.[0] ?? mains[j]!, cv?.[1] ?? 1)
-        if (++done % SORT_SLICE === 0) yield
-      } while (++o < n && starts[o] === 0)
-      merged.push(key, e!)
+    // A key's side records are consecutive in the order (until the next start), in revision order.
+    while (i < main.size || o < n) {
+      const mainKey = i < main.size ? main.keyAt(i) : undefined
+      // The side keys below the next sorted key are keys of their own. Found by galloping: a few
+      // comparisons per sorted key rather than one per side key, which read two strings at
+      // random places (a store written out of key order has few sorted keys and ~all on the side).
+      const below = mainKey === undefined ? n : firstNotBelow(keys, order, o, n, mainKey)
+      while (o < below) {
+        const key = keys[order[o]!]!
+        let e: Entry | undefined
+        do {
+          e = this.#applySide(key, e, order[o]!)
+          if (++done % SORT_SLICE === 0) yield
+        } while (++o < below && starts[o] === 0)
+        merged.push(key, e)
+      }
+      if (mainKey === undefined) break
+      let e = main.valueAt(i++)
+      if (o < n && keys[order[o]!] === mainKey) {
+        do {
+          e = this.#applySide(mainKey, e, order[o]!)
+          if (++done % SORT_SLICE === 0) yield
+        } while (++o < n && starts[o] === 0)
+      }
+      merged.push(mainKey, e)
     }
-    for (; i < main.size; i++) merged.push(main.keyAt(i), main.valueAt(i))
     this.#sorted = merged
     this.#sideKeys = []
     this.#sideCount = 0
     this.#sideOther = new Map()
+  }
+
+  /** The entry of `key` after its side record `j`, `e` its entry before (undefined: none yet). */
+  #applySide(key: string, e: Entry | undefined, j: number): Entry {
+    const kind = this.#sideKinds[j]!
+    const main = this.#sideMains[j]!
+    const cv = kind === PUT_OTHER ? this.#sideOther.get(j)! : undefined
+    return applyRecord(this.slots, key, e, kind, main, this.#sideSubs[j]!, cv?.[0] ?? main, cv?.[1] ?? 1)
   }
 
   /** The collected keys and entries in key order: the side log folded in (see {@link fold}). */
@@ -256,6 +270,29 @@ class KeyCollector {
     yield* this.fold()
     return this.#sorted
   }
+}
+
+/**
+ * The first position p in [from, n] of `order` whose key keys[order[p]] is not below `key` (n
+ * when none), the keys being in order from `from` on: probes from, from + 1, from + 3, ...
+ * (galloping), then a binary search within the last step.
+ */
+function firstNotBelow(keys: readonly string[], order: Int32Array, from: number, n: number, key: string): number {
+  // Invariant: every position in [from, lo) is below `key`; position hi is not, or hi === n.
+  let lo = from
+  let hi = from
+  let step = 1
+  while (hi < n && keys[order[hi]!]! < key) {
+    lo = hi + 1
+    hi = Math.min(n, hi + step)
+    step *= 2
+  }
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (keys[order[mid]!]! < key) lo = mid + 1
+    else hi = mid
+  }
+  return lo
 }
 
 /** What {@link sortByKey} returns. */

@@ -31,6 +31,14 @@ test('rebuild with keys rewritten and new keys out of order merges them in', asy
   await roundTrip(keys)
 })
 
+test('rebuild with few keys in order and most out of order (the side keys between two sorted keys found by galloping), rewrites of both kinds, matches', async () => {
+  await withSeed('gallop', async (prng) => {
+    const keys = ['k5000', 'k9000', 'k9500']
+    for (let i = 0; i < 800; i++) keys.push(prng.bool(0.05) ? keys[prng.int(3)]! : `k${String(prng.int(10_000)).padStart(4, '0')}`)
+    await roundTrip(keys)
+  })
+})
+
 test('rebuild with a few keys rewritten many times, in and out of order (one search each, then the map), matches', async () => {
   const keys: string[] = []
   for (let round = 0; round < 1500; round++) keys.push(`k${round % 40}`, `a${round % 3}`)
