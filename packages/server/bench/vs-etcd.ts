@@ -16,10 +16,12 @@
 //   auth_put_p99    p99 of a put loop (16 in flight, as root) during that authenticate storm
 // The short rows (put16, put256, txn128, get64) run BENCH_ETCD_RUNS times (3; quick: 1) before the
 // load, alternating which server goes first; their ratio is the median of the per-run ratios.
-// Every other row runs once, the first server alternating from row to row.
+// The restart row restarts each server BENCH_ETCD_RESTARTS times (3; quick: 1), taking turns, and
+// its ratio is the median of the per-turn ratios (one restart each moved 1.6-2x with the load of
+// a shared machine). Every other row runs once, the first server alternating from row to row.
 //
 // Env: BENCH_QUICK=1 tiny sizes (the smoke test); BENCH_ETCD_KEYS keys loaded for count and restart
-// (1,000,000; quick 20,000); BENCH_ETCD_RUNS; BENCH_ETCD_PROFILE=1 (or SERVER_BENCH_PROFILE=1)
+// (1,000,000; quick 20,000); BENCH_ETCD_RUNS; BENCH_ETCD_RESTARTS; BENCH_ETCD_PROFILE=1 (or SERVER_BENCH_PROFILE=1)
 // runs strata serve under --cpu-prof and, for each row that misses its goal, prints where the
 // server's CPU per call goes by component (transport, decode, raft, WAL, apply, encode, ...);
 // BENCH_ETCD_PROFILE=all prints it for every row measured, met or not.
@@ -52,6 +54,7 @@ const envInt = (name: string, dflt: number): number => {
 }
 const KEYS = envInt('BENCH_ETCD_KEYS', quick ? 20_000 : 1_000_000)
 const RUNS = envInt('BENCH_ETCD_RUNS', quick ? 1 : 3)
+const RESTARTS = envInt('BENCH_ETCD_RESTARTS', quick ? 1 : 3)
 const PASSWORD_ROOT = 'bench-root-pw'
 const PASSWORD_USER = 'bench-user-pw'
 
@@ -447,7 +450,7 @@ try {
     for (const s of pair(turn++)) await load(s)
   }
   if (selected('count')) for (const s of pair(turn++)) await countRow(s)
-  if (selected('restart')) for (const s of pair(turn++)) await restartRow(s)
+  if (selected('restart')) for (let i = 0; i < RESTARTS; i++) for (const s of pair(turn++)) await restartRow(s)
   if (selected('auth64', 'auth_put_p99')) {
     for (const s of servers) await enableAuth(s)
     for (const s of pair(turn++)) await authRows(s)
