@@ -165,7 +165,11 @@ export class StoreTxnWrite extends StoreTxnRead implements TxnWrite {
 
   putChecked(key: string, value: Uint8Array, lease: number, wantPrev: boolean): PutResult {
     const rev: Revision = { main: this.beginRev + 1, sub: this.changes.length }
-    const prev = this.state.index.get(key, rev.main)
+    // The index first (one lookup gives the key's state before and records the put), its undo
+    // queued at once: a throw below (a corrupt previous record, a refused backend write) rolls
+    // the txn back through #undo, the index included.
+    const prev = this.state.index.putAfterGet(key, rev)
+    this.#undo.push(key, rev, false)
     const prevKv = wantPrev && prev !== undefined ? this.readRevision(prev.modified) : undefined
     const kv: KeyValue = {
       key: keyBytes(key),
@@ -176,9 +180,7 @@ export class StoreTxnWrite extends StoreTxnRead implements TxnWrite {
       lease,
     }
     this.#store(kv, encodeRevision(rev))
-    this.state.index.put(key, rev)
     this.changes.push({ type: 'put', kv })
-    this.#undo.push(key, rev, false)
     this.#setLease(key, kv.key, lease)
     return prevKv === undefined ? { revision: rev.main } : { revision: rev.main, prevKv }
   }

@@ -437,17 +437,27 @@ export class TreeIndex {
   }
 
   put(key: string, rev: Revision): void {
+    this.putAfterGet(key, rev)
+  }
+
+  /**
+   * {@link put}, returning what `get(key, rev.main)` returned just before it: the write path
+   * needs both, and one tree lookup instead of two is ~2% of a put's CPU.
+   */
+  putAfterGet(key: string, rev: Revision): KeyIndexGet | undefined {
     const e = this.#tree.get(key)
     if (rev.main > this.#maxRev) this.#maxRev = rev.main
     if (e === undefined) {
       this.#tree.set(key, this.#slots.alloc(rev.main, rev.sub))
       this.#live.set(key, undefined)
-      return
+      return undefined
     }
     const ki = typeof e === 'number' ? this.#promote(key, e) : e
+    const before = ki.get(rev.main)
     const wasAlive = ki.aliveAt(Number.MAX_SAFE_INTEGER)
     ki.put(rev)
     if (!wasAlive) this.#live.set(key, undefined)
+    return before
   }
 
   /** Deletes `key` at `rev`; the key must be alive (asserted). */

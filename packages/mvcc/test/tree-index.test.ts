@@ -26,6 +26,20 @@ test('revisions returns the keys alive at a revision, in key order', () => {
   assert.equal(t.revisions('c', 'b', 6).keys, [], 'an empty range')
 })
 
+test('putAfterGet records the put and returns what get returned just before it', () => {
+  const t = sample()
+  const other = sample()
+  // A new key, a key put once (a slot), a key with history, a deleted key.
+  for (const [key, main] of [['d', 7], ['c', 8], ['a', 9], ['b', 10], ['c', 11]] as const) {
+    const before = other.get(key, main)
+    other.put(key, revision(main))
+    assert.equal(t.putAfterGet(key, revision(main)), before, `${key}@${main}`)
+    assert.equal(t.get(key, main), other.get(key, main))
+  }
+  assert.equal(t.revisions('a', '', 11), other.revisions('a', '', 11))
+  assert.equal(t.get('c', 11), { modified: revision(11), created: revision(4), version: 3 })
+})
+
 test('limit caps what is allocated but total counts every alive key', () => {
   const t = sample()
   for (const [limit, keys] of [[1, ['a']], [2, ['a', 'b']], [3, ['a', 'b', 'c']], [4, ['a', 'b', 'c']]] as const) {
