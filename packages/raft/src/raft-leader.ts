@@ -69,8 +69,7 @@ export function stepLeader(r: Raft, m: Message): void {
  */
 export function leaderPropose(r: Raft, m: Message, strict = false): void {
   assert(m.entries.length > 0, `${r.id} stepped empty MsgProp`)
-  if (!r.trk.progress.has(r.id)) throw new ProposalDroppedError('leader-removed', 'this leader was removed from the configuration; retry on the next leader')
-  if (r.leadTransferee !== None) throw new ProposalDroppedError('leader-transfer', `leadership is being transferred to ${r.leadTransferee}; retry on the new leader`, { transferee: r.leadTransferee })
+  checkLeaderTakesProposals(r)
   let ents: readonly Entry[] = m.entries // copied only when an entry is replaced below
   let pendingConfIndex = r.pendingConfIndex
   for (let i = 0; i < ents.length; i++) {
@@ -89,9 +88,29 @@ export function leaderPropose(r: Raft, m: Message, strict = false): void {
     replaced[i] = { term: 0, index: 0, type: EntryType.Normal, data: new Uint8Array(0) }
     ents = replaced
   }
-  if (!r.appendEntry(ents)) throw new ProposalDroppedError('uncommitted-limit', `uncommitted entries would exceed ${r.maxUncommittedSize} bytes; retry once earlier entries commit`, { uncommittedBytes: r.uncommittedSize })
+  if (!r.appendEntry(ents)) throw uncommittedLimit(r)
   r.pendingConfIndex = pendingConfIndex
   r.appendsPending = true
+}
+
+/**
+ * {@link leaderPropose} of one normal entry holding `data` (RawNode.propose on the leader, once
+ * per request): the entry is made stamped, with no MsgProp, entry list or unstamped entry built
+ * around it first.
+ */
+export function leaderProposeData(r: Raft, data: Uint8Array): void {
+  checkLeaderTakesProposals(r)
+  if (!r.appendStamped([{ term: r.term, index: r.raftLog.lastIndex() + 1, type: EntryType.Normal, data }])) throw uncommittedLimit(r)
+  r.appendsPending = true
+}
+
+function checkLeaderTakesProposals(r: Raft): void {
+  if (!r.trk.progress.has(r.id)) throw new ProposalDroppedError('leader-removed', 'this leader was removed from the configuration; retry on the next leader')
+  if (r.leadTransferee !== None) throw new ProposalDroppedError('leader-transfer', `leadership is being transferred to ${r.leadTransferee}; retry on the new leader`, { transferee: r.leadTransferee })
+}
+
+function uncommittedLimit(r: Raft): ProposalDroppedError {
+  return new ProposalDroppedError('uncommitted-limit', `uncommitted entries would exceed ${r.maxUncommittedSize} bytes; retry once earlier entries commit`, { uncommittedBytes: r.uncommittedSize })
 }
 
 export interface ConfChangeRefusal {

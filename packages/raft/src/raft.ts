@@ -11,7 +11,7 @@ import type { VoteResult } from './quorum/quorum.js'
 import type { RaftConfig, SoftState } from './raft-config.js'
 import { RAFT_PLANTED_BUGS, resolveConfig, StateType } from './raft-config.js'
 import { stepCandidate, stepFollower } from './raft-follower.js'
-import { leaderPropose, stepLeader } from './raft-leader.js'
+import { leaderPropose, leaderProposeData, stepLeader } from './raft-leader.js'
 import type { ReadState } from './read-only.js'
 import { ReadOnly, ReadOnlyOption } from './read-only.js'
 import { Inflights } from './tracker/inflights.js'
@@ -281,10 +281,15 @@ export class Raft {
 
   /** Appends proposals at the leader; false (nothing appended) if over the uncommitted limit. */
   appendEntry(es: readonly Entry[]): boolean {
-    let li = this.raftLog.lastIndex()
-    const stamped = es.map((e, i) => ({ term: this.term, index: li + 1 + i, type: e.type, data: e.data }))
+    const li = this.raftLog.lastIndex()
+    return this.appendStamped(es.map((e, i) => ({ term: this.term, index: li + 1 + i, type: e.type, data: e.data })))
+  }
+
+  /** {@link appendEntry} of entries already stamped with this term and the indexes after the last. */
+  appendStamped(stamped: readonly Entry[]): boolean {
+    assert(stamped.length > 0 && stamped[0]!.index === this.raftLog.lastIndex() + 1 && stamped[0]!.term === this.term, 'appendStamped takes entries stamped for the end of the log')
     if (!this.#increaseUncommittedSize(stamped)) return false
-    li = this.raftLog.append(stamped)
+    const li = this.raftLog.append(stamped)
     // The leader acks its own entries only once they are durable: the ack waits for advance().
     // One ack covers every entry below it, so an ack still waiting for the next Ready (the
     // last message queued) moves up instead of queueing another: 256 proposals between two
@@ -429,6 +434,12 @@ export class Raft {
     assert(m.type === MessageType.MsgProp && m.term === 0, 'proposeLocal takes a local MsgProp')
     if (this.state === StateType.Leader) leaderPropose(this, m, true)
     else this.step(m)
+  }
+
+  /** proposeLocal of one normal entry holding `data`; on the leader without building a MsgProp. */
+  proposeData(data: Uint8Array): void {
+    if (this.state === StateType.Leader) leaderProposeData(this, data)
+    else this.step(message({ type: MessageType.MsgProp, from: this.id, entries: [{ term: 0, index: 0, type: EntryType.Normal, data }] }))
   }
 
   /** Steps one message; throws ProposalDroppedError for proposals/reads that cannot be taken. */

@@ -114,7 +114,7 @@ export class RawNode {
    */
   propose(data: Uint8Array): void {
     checkBytes('data', data)
-    this.#raft.proposeLocal(message({ type: MessageType.MsgProp, from: this.#raft.id, entries: [{ term: 0, index: 0, type: EntryType.Normal, data }] }))
+    this.#raft.proposeData(data)
   }
 
   /**

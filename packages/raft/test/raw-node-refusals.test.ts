@@ -150,3 +150,22 @@ test('step refuses a malformed message before touching state', () => {
 })
 
 test.run()
+
+test('propose on the leader appends the very bytes as one entry of its term; over the uncommitted limit or during a transfer it appends nothing', () => {
+  const c = new Cluster([1, 2, 3], { maxUncommittedEntriesSizeBytes: 8 })
+  c.campaign(1)
+  const leader = c.node(1)
+  const raft = rawNodeRaft(leader.rn)
+  const data = new Uint8Array([1, 2, 3, 4, 5, 6])
+  leader.rn.propose(data)
+  const last = raft.raftLog.lastIndex()
+  const e = raft.raftLog.slice(last, last + 1, Infinity)[0]!
+  assert.equal([e.index, e.term, e.type], [last, raft.term, EntryType.Normal])
+  assert.is(e.data, data, 'the proposed bytes themselves, not a copy')
+  assert.is(dropped(() => leader.rn.propose(new Uint8Array(6))).context.reason, 'uncommitted-limit')
+  assert.is(raft.raftLog.lastIndex(), last)
+  c.stabilize()
+  leader.rn.transferLeader(2)
+  assert.is(dropped(() => leader.rn.propose(new Uint8Array(1))).context.reason, 'leader-transfer')
+  assert.is(raft.raftLog.lastIndex(), last)
+})
