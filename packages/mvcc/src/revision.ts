@@ -68,7 +68,12 @@ export function readU64(b: Uint8Array, o: number): number {
 
 /** The backend key of a revision (FORMAT.md): 17 bytes, or 18 with the tombstone mark. */
 export function encodeRevision(rev: Revision, tombstone = false): Uint8Array {
-  const bytes = new Uint8Array(tombstone ? TOMBSTONE_REVISION_BYTES : REVISION_BYTES)
+  return encodeRevisionInto(new Uint8Array(tombstone ? TOMBSTONE_REVISION_BYTES : REVISION_BYTES), rev, tombstone)
+}
+
+/** {@link encodeRevision} into `bytes`, which must be exactly the key's length; returns it. */
+export function encodeRevisionInto(bytes: Uint8Array, rev: Revision, tombstone = false): Uint8Array {
+  if (bytes.length !== (tombstone ? TOMBSTONE_REVISION_BYTES : REVISION_BYTES)) assert.fail('a revision key buffer of the wrong length')
   writeU64(bytes, 0, rev.main)
   bytes[8] = SEPARATOR
   writeU64(bytes, 9, rev.sub)

@@ -1,6 +1,6 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { compareRevision, decodeRevision, encodeRevision, isTombstoneKey, revision } from '../src/revision.js'
+import { compareRevision, decodeRevision, encodeRevision, encodeRevisionInto, isTombstoneKey, revision } from '../src/revision.js'
 
 test('a revision encodes to 17 bytes: main BE, an underscore, sub BE', () => {
   const bytes = encodeRevision(revision(0x0102030405, 7))
@@ -34,3 +34,15 @@ test('an unsafe main revision is refused', () => {
 })
 
 test.run()
+
+test('encodeRevisionInto writes the same bytes into a reused buffer of exactly the key\'s length', () => {
+  const put = new Uint8Array(17).fill(0xff)
+  const tomb = new Uint8Array(18).fill(0xff)
+  for (const rev of [revision(0x0102030405, 7), revision(1, 0), revision(2 ** 53 - 1, 3)]) {
+    assert.is(encodeRevisionInto(put, rev), put)
+    assert.equal(put, encodeRevision(rev))
+    assert.equal(encodeRevisionInto(tomb, rev, true), encodeRevision(rev, true))
+  }
+  assert.throws(() => encodeRevisionInto(new Uint8Array(18), revision(1, 0)), /wrong length/)
+  assert.throws(() => encodeRevisionInto(put, revision(1, 0), true), /wrong length/)
+})
