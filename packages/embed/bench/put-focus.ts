@@ -6,10 +6,13 @@
 //   path alone; the best and the median of ROUNDS windows, default 5);
 // three: three in-process members, 256 in flight on the leader;
 // txn128: txns of 128 puts, 16 in flight, keys/s.
-// Each line gives ops/s, p50/p99 latency, the event loop's longest delay and the process's CPU
-// per op (user + system, every thread: on a loaded machine the best comparison between runs).
+// Each line gives ops/s, p50/p99 latency, the event loop's longest delay, the process's CPU
+// per op (user + system, every thread) and the main thread's own CPU per op (Linux schedstat:
+// what bounds the rate, and on a loaded machine the steadiest comparison between runs).
 // TIME_MS (default 3000) sets each window; a warm-up of TIME_MS/6 comes first. HEAP_SAMPLE=<file>
-// writes an allocation profile of the measured windows. Profile with node --cpu-prof.
+// writes an allocation profile of the measured windows (HEAP_INTERVAL: bytes between samples,
+// default 1024; HEAP_LIVE=1 keeps only what is alive at the end, HEAP_LIVE=promoted what survived
+// the scavenges). Profile with node --cpu-prof.
 // GAPS=<ms> prints every event-loop turn longer than that in the measured windows, with its start
 // (ms since the process started, the clock of --trace-gc lines) to match against GC and phases.
 // full: one member at 1, 16, then 256 in flight on the same store, as embed.bench.ts runs it (its
@@ -29,11 +32,12 @@ const keyText = (i: number): string => `key/${String(i).padStart(12, '0')}`
 const keys: Uint8Array[] = Array.from({ length: KEYS }, (_, i) => enc.encode(keyText(i)))
 const which = new Set(process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['put256', 'three', 'txn128'])
 
-async function closedLoop(inflight: number, ms: number, op: (i: number) => Promise<unknown>): Promise<{ opsPerS: number; p50: number; p99: number; loopMax: number; cpuUsPerOp: number }> {
+async function closedLoop(inflight: number, ms: number, op: (i: number) => Promise<unknown>): Promise<{ opsPerS: number; p50: number; p99: number; loopMax: number; cpuUsPerOp: number; mainUsPerOp: number }> {
   let next = 0
   const lat: number[] = []
   const loop = monitorEventLoopDelay({ resolution: 1 })
   loop.enable()
+  const main0 = schedstat()[0]
   const cpu0 = process.cpuUsage()
   const t0 = performance.now()
   const end = t0 + ms
@@ -46,9 +50,10 @@ async function closedLoop(inflight: number, ms: number, op: (i: number) => Promi
   }))
   const elapsed = performance.now() - t0
   const cpu = process.cpuUsage(cpu0)
+  const main = schedstat()[0] - main0
   loop.disable()
   const s = Float64Array.from(lat).sort()
-  return { opsPerS: lat.length / elapsed * 1000, p50: s[Math.floor(s.length / 2)]!, p99: s[Math.floor(s.length * 0.99)]!, loopMax: loop.max / 1e6, cpuUsPerOp: (cpu.user + cpu.system) / lat.length }
+  return { opsPerS: lat.length / elapsed * 1000, p50: s[Math.floor(s.length / 2)]!, p99: s[Math.floor(s.length * 0.99)]!, loopMax: loop.max / 1e6, cpuUsPerOp: (cpu.user + cpu.system) / lat.length, mainUsPerOp: main / 1e3 / lat.length }
 }
 // HEAP_SAMPLE=<file>: samples every allocation of the measured windows (collected ones
 // included) into a .heapprofile for DevTools.
@@ -59,9 +64,11 @@ async function sampled<T>(fn: () => Promise<T>): Promise<T> {
   const { writeFileSync } = await import('node:fs')
   const session = new Session()
   session.connect()
-  // HEAP_LIVE=1: only what is still alive when the window ends (what survives, not all garbage).
-  const all = process.env['HEAP_LIVE'] !== '1'
-  await session.post('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: all, includeObjectsCollectedByMinorGC: all } as never)
+  // HEAP_LIVE=1: only what is still alive when the window ends (what survives, not all garbage);
+  // HEAP_LIVE=promoted: what survived the scavenges (promoted, even if a full GC took it later).
+  const live = process.env['HEAP_LIVE']
+  const all = live !== '1' && live !== 'promoted'
+  await session.post('HeapProfiler.startSampling', { samplingInterval: Number(process.env['HEAP_INTERVAL'] ?? 1024), includeObjectsCollectedByMajorGC: live !== '1', includeObjectsCollectedByMinorGC: all } as never)
   const r = await fn()
   const { profile } = await session.post('HeapProfiler.stopSampling')
   writeFileSync(file, JSON.stringify(profile))
@@ -114,7 +121,7 @@ async function gaps<T>(fn: () => Promise<T>): Promise<T> {
   return r
 }
 const run = async (inflight: number, op: (i: number) => Promise<unknown>) => { await closedLoop(inflight, TIME_MS / 6, op); return gaps(() => sampled(() => closedLoop(inflight, TIME_MS, op))) }
-const fmt = (r: { opsPerS: number; p50: number; p99: number; loopMax: number; cpuUsPerOp: number }) => `${Math.round(r.opsPerS).toLocaleString('en')}/s p50 ${r.p50.toFixed(2)} p99 ${r.p99.toFixed(2)} loopmax ${r.loopMax.toFixed(1)} ms, process CPU ${r.cpuUsPerOp.toFixed(1)} us/op`
+const fmt = (r: { opsPerS: number; p50: number; p99: number; loopMax: number; cpuUsPerOp: number; mainUsPerOp: number }) => `${Math.round(r.opsPerS).toLocaleString('en')}/s p50 ${r.p50.toFixed(2)} p99 ${r.p99.toFixed(2)} loopmax ${r.loopMax.toFixed(1)} ms, process CPU ${r.cpuUsPerOp.toFixed(1)} us/op, main thread ${r.mainUsPerOp.toFixed(1)} us/op`
 
 const dir = await tempDir('strata-put-focus-')
 try {
