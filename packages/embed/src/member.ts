@@ -17,7 +17,9 @@ import { FRAME_SNAP_ACK, FRAME_SNAP_DATA, SnapshotStream, receivedAt, receivedSn
 interface Waiter {
   /** The encoded request it proposed: only the entry with these very bytes settles it. */
   readonly data: Uint8Array
-  readonly resolve: (o: ApplyOutcome) => void
+  /** What the proposal's promise resolves with: the outcome itself, or the caller's answer made from it. */
+  readonly answer: ((o: ApplyOutcome) => unknown) | undefined
+  readonly resolve: (v: unknown) => void
   readonly reject: (e: Error) => void
   /** Clock ms after which the sweep fails it with ERR_EMBED_TIMEOUT. */
   readonly deadline: number
@@ -39,6 +41,18 @@ const MAX_REQUEST_COUNTER = Math.floor((Number.MAX_SAFE_INTEGER - 1023) / 1024)
 function firstRequestCounter(nowMs: number): number {
   const ms = Math.floor(nowMs)
   return ms >= 1 && ms <= MAX_REQUEST_COUNTER ? ms : 1 + (Math.abs(ms) % MAX_REQUEST_COUNTER)
+}
+
+/** Resolves `w` with its caller's answer made from `outcome`; an answer that throws rejects it (never the apply loop). */
+function settleWithAnswer(w: Waiter, outcome: ApplyOutcome): void {
+  let v: unknown
+  try {
+    v = w.answer!(outcome)
+  } catch (err) {
+    w.reject(err as Error)
+    return
+  }
+  w.resolve(v)
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -329,19 +343,22 @@ export class Member {
   }
 
   /**
-   * Proposes `body` and resolves with its applied outcome (rejects with its refusal). Not an
-   * async function: the waiter settles the very promise returned (a refusal rejects it), so a
-   * put costs one promise here rather than an async frame awaiting another.
+   * Proposes `body` and resolves with its applied outcome (rejects with its refusal), or with
+   * `answer(outcome)` when given. Not an async function: the waiter settles the very promise
+   * returned (a refusal rejects it), so a put costs one promise here rather than an async frame
+   * awaiting another; with `answer` (store.put's response) the caller needs no frame either.
    */
-  propose(body: RequestBody, identity: Identity = NO_IDENTITY): Promise<ApplyOutcome> {
+  propose(body: RequestBody, identity?: Identity): Promise<ApplyOutcome>
+  propose<T>(body: RequestBody, identity: Identity, answer: (o: ApplyOutcome) => T): Promise<T>
+  propose<T>(body: RequestBody, identity: Identity = NO_IDENTITY, answer?: (o: ApplyOutcome) => T): Promise<T | ApplyOutcome> {
     try {
-      return this.#propose(body, identity)
+      return this.#propose(body, identity, answer)
     } catch (err) {
       return Promise.reject(err)
     }
   }
 
-  #propose(body: RequestBody, identity: Identity): Promise<ApplyOutcome> {
+  #propose<T>(body: RequestBody, identity: Identity, answer: ((o: ApplyOutcome) => T) | undefined): Promise<T | ApplyOutcome> {
     this.#checkOpen()
     if (this.#waiting.size >= this.o.maxPendingRequests) throw new EmbedError('ERR_EMBED_TOO_MANY_REQUESTS', `embed: ${this.#waiting.size} requests are waiting to apply; retry later`)
     if (this.#nextId > MAX_REQUEST_COUNTER) this.#nextId = 1
@@ -350,8 +367,8 @@ export class Member {
     if (data.length > this.o.maxRequestBytes) {
       throw new EmbedError('ERR_EMBED_REQUEST_TOO_LARGE', `embed: the request is ${data.length} bytes, over maxRequestBytes (${this.o.maxRequestBytes})`, { bytes: data.length })
     }
-    const outcome = new Promise<ApplyOutcome>((resolve, reject) => {
-      this.#waiting.set(id, { data, resolve, reject, deadline: this.o.clock.now() + this.o.requestTimeoutMs })
+    const outcome = new Promise<T | ApplyOutcome>((resolve, reject) => {
+      this.#waiting.set(id, { data, answer, resolve: resolve as (v: unknown) => void, reject, deadline: this.o.clock.now() + this.o.requestTimeoutMs })
     })
     this.#armSweep()
     try {
@@ -674,7 +691,8 @@ export class Member {
         if (w !== undefined && (w.data === e.data || sameBytes(w.data, e.data))) {
           this.#waiting.delete(id)
           if (outcome.error !== undefined) w.reject(outcome.error)
-          else w.resolve(outcome)
+          else if (w.answer === undefined) w.resolve(outcome)
+          else settleWithAnswer(w, outcome)
         }
       }
       return

@@ -162,15 +162,26 @@ export class StoreView {
     return { outcome, response: outcome.response as Extract<ApplyResponse, { kind: K }> }
   }
 
-  async put(key: Bytes, value: Bytes, options?: PutRequestOptions): Promise<{ header: ResponseHeader; prevKv?: KeyValue }> {
-    this.member.ensureOpen()
-    checkKey(key)
-    if (typeof value !== 'string' && !(value instanceof Uint8Array)) throw new EmbedError('ERR_EMBED_INVALID_ARGUMENT', `embed: a value must be a string or a Uint8Array, got ${typeof value}`)
-    this.#checkQuota(key.length + value.length + 256)
-    // The member's promise awaited directly (no #propose frame): this is the hottest call. A put
-    // without options builds its body as one literal (no empty default object, no spread).
-    const body: RequestBody = options === undefined ? { kind: 'put', key, value } : { kind: 'put', key, value, ...options }
-    const outcome = await this.member.propose(body, this.#identity())
+  /**
+   * Not an async function (the hottest call): the member's promise is returned as it is,
+   * resolving with the answer #putAnswer makes from the outcome; errors before the proposal
+   * reject it, as an async function's would.
+   */
+  put(key: Bytes, value: Bytes, options?: PutRequestOptions): Promise<{ header: ResponseHeader; prevKv?: KeyValue }> {
+    try {
+      this.member.ensureOpen()
+      checkKey(key)
+      if (typeof value !== 'string' && !(value instanceof Uint8Array)) throw new EmbedError('ERR_EMBED_INVALID_ARGUMENT', `embed: a value must be a string or a Uint8Array, got ${typeof value}`)
+      this.#checkQuota(key.length + value.length + 256)
+      // A put without options builds its body as one literal (no empty default object, no spread).
+      const body: RequestBody = options === undefined ? { kind: 'put', key, value } : { kind: 'put', key, value, ...options }
+      return this.member.propose(body, this.#identity(), this.#putAnswer)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  readonly #putAnswer = (outcome: ApplyOutcome): { header: ResponseHeader; prevKv?: KeyValue } => {
     const r = (outcome.response as Extract<ApplyResponse, { kind: 'put' }>).result
     return r.prevKv === undefined ? { header: this.header(outcome) } : { header: this.header(outcome), prevKv: r.prevKv }
   }

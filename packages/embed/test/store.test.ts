@@ -81,6 +81,23 @@ test('limits and bad input get typed errors and change nothing', async () => {
   assert.equal((await store.txn({ success: [{ txn: { success: [{ put: { key: 'n', value: '1' } }], failure: [{ put: { key: 'n', value: '2' } }] } }] })).succeeded, true)
 })
 
+test('put answers with the header of its revision (and prevKv when asked); refusals before the proposal reject, never throw', async () => {
+  const { store } = await fresh()
+  const first = await store.put('p', '1')
+  const second = await store.put('p', '2', { prevKv: true })
+  assert.equal(second.header.revision, first.header.revision + 1)
+  assert.deepEqual([second.header.memberId, text(second.prevKv?.value), second.prevKv?.modRevision], [1, '1', first.header.revision])
+  assert.equal('prevKv' in first, false)
+  // A caller's answer that throws rejects its own proposal only; the entry applied and the loop goes on.
+  const member = (store as unknown as { member: { propose: (b: unknown, i: unknown, a: () => unknown) => Promise<unknown> } }).member
+  await assert.rejects(member.propose({ kind: 'put', key: 'q', value: 'v' }, { username: '', authRevision: 0 }, () => { throw new Error('answer failed') }), /answer failed/)
+  assert.equal(text((await store.get('q')).kvs[0]?.value), 'v')
+  assert.equal((await store.put('p', '3')).header.revision, second.header.revision + 2)
+  await store.close()
+  const closed = store.put('p', '4')
+  await rejectsWithCode(closed, 'ERR_EMBED_CLOSED')
+})
+
 test('compaction: old revisions fail with ERR_MVCC_COMPACTED', async () => {
   const { store } = await fresh()
   const first = await store.put('c', '1')
