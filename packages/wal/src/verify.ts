@@ -5,6 +5,7 @@ import { WalError } from './errors.js'
 import { Replay, readSegment, walkSegments } from './reader.js'
 import type { HardState } from '@strata/raft'
 import type { SnapshotPoint, WalSnapshot } from './record.js'
+import { EMPTY_HARD_STATE } from './record.js'
 import { checkDir, checkOptionsObject, checkSnapshotPoint, existingSegments, requireContiguous, resolveFs, selectSegments } from './util.js'
 
 export interface VerifyOptions {
@@ -60,7 +61,7 @@ export async function verify(dir: string, options: VerifyOptions = {}): Promise<
   requireContiguous(chosen, dir)
   // Without a snapshot, entries are checked from the first index the oldest segment may hold.
   const base = snapshot ?? { index: Math.max(0, chosen[0]!.firstIndex - 1), term: 0 }
-  const replay = new Replay(base, false, snapshot === undefined)
+  const replay = new Replay(base, false, { followSnapshots: snapshot === undefined })
   const scan = await walkSegments(fs, dir, chosen, replay.visit)
   if (snapshot !== undefined && !replay.snapshotMatched) {
     throw new WalError('ERR_WAL_SNAPSHOT_NOT_FOUND', `wal: no snapshot record for index ${snapshot.index} term ${snapshot.term}`, { index: snapshot.index, term: snapshot.term })
@@ -68,24 +69,37 @@ export async function verify(dir: string, options: VerifyOptions = {}): Promise<
   return { hardState: replay.hardState, lastIndex: replay.lastIndex, segments: chosen.length, tail: scan.stop }
 }
 
+/** What `snapshotMarkers` found. */
+export interface SnapshotMarkers {
+  /** The snapshot records with an index at most the last commit, in log order (validSnapshotEntries). */
+  readonly valid: WalSnapshot[]
+  /** The last hard state in the log (all zero when there is none). */
+  readonly hardState: HardState
+}
+
 /**
- * The snapshot records a restart may use: those whose index is at most the last hard state's
- * commit, read from the oldest segment on disk. The reader adopts the chain value carried by
- * that segment's opening crc record — the check whose absence was etcd #11918.
+ * The snapshot records a restart may use (those whose index is at most the last hard state's
+ * commit) and that last hard state, read from the oldest segment on disk through a small
+ * buffer. The reader adopts the chain value carried by that segment's opening crc record — the
+ * check whose absence was etcd #11918.
  */
-export async function validSnapshotEntries(dir: string, options: ToolOptions = {}): Promise<WalSnapshot[]> {
+export async function snapshotMarkers(dir: string, options: ToolOptions = {}): Promise<SnapshotMarkers> {
   const fs = toolFs(dir, options)
   const segs = await existingSegments(fs, dir)
   requireContiguous(segs, dir)
   // Entries are not replayed here: a log whose oldest segment starts mid-way is still valid.
   const snapshots: WalSnapshot[] = []
-  let hardState: HardState | undefined
+  let hardState = EMPTY_HARD_STATE
   await walkSegments(fs, dir, segs, (rec) => {
     if (rec.type === 'snapshot') snapshots.push(rec.snapshot)
     else if (rec.type === 'hardState') hardState = rec.hardState
   })
-  const commit = hardState?.commit ?? 0
-  return snapshots.filter((s) => s.index <= commit)
+  return { valid: snapshots.filter((s) => s.index <= hardState.commit), hardState }
+}
+
+/** The snapshot records a restart may use: {@link snapshotMarkers}' `valid`. */
+export async function validSnapshotEntries(dir: string, options: ToolOptions = {}): Promise<WalSnapshot[]> {
+  return (await snapshotMarkers(dir, options)).valid
 }
 
 /** One record as `dump` reports it. */

@@ -15,7 +15,7 @@ import type { SnapshotPoint, WalSnapshot } from './record.js'
 import { EMPTY_HARD_STATE, MAX_RECORD_BYTES, isEmptyHardState } from './record.js'
 import type { ResolvedOptions, WalOptions } from './util.js'
 import {
-  checkDir, checkEntries, checkHardState, checkSnapshot, checkSnapshotPoint, checkU64, existingSegments,
+  checkDir, checkEntries, checkHardState, checkOptionsObject, checkSnapshot, checkSnapshotPoint, checkU64, existingSegments,
   mkdirDurable, removeTmpFiles, resolveOptions, selectSegments, takeLock,
 } from './util.js'
 import type { SegmentName } from './wal-name.js'
@@ -29,6 +29,17 @@ export interface ReadAllResult {
   readonly hardState: HardState
   /** Entries after the snapshot the WAL was opened at, consecutive, as last written. */
   readonly entries: Entry[]
+}
+
+/** Options of `readAll`. */
+export interface ReadAllOptions {
+  /**
+   * Entries at or below this index come back with empty data: index, term and type only, so
+   * raft's storage still has the term of every entry (a sole member that restarts its log at its
+   * backend's applied index reads no data it will not apply). Entries after it come with a copy
+   * of their data each. An index, ≥ 0; default: the snapshot index (every entry with its data).
+   */
+  readonly dataAfter?: number
 }
 
 /** A save or saveSnapshot waiting for the group-commit loop. */
@@ -204,12 +215,16 @@ export class Wal {
    * Reads every record from the opening snapshot on and returns the metadata, the last hard
    * state and the entries after the snapshot. Once per open. In write mode a torn tail fails
    * with ERR_WAL_TORN_TAIL (run `repair`), and afterwards bytes past the last valid record are
-   * zeroed so later appends can never run into stale bytes.
+   * zeroed so later appends can never run into stale bytes. The log is read through a small
+   * reused buffer; each entry returned owns its data (a copy), or has none (`dataAfter`).
    */
-  async readAll(): Promise<ReadAllResult> {
+  async readAll(options: ReadAllOptions = {}): Promise<ReadAllResult> {
     if (this.#phase === 'closed') throw new WalError('ERR_WAL_CLOSED', 'wal: closed')
+    checkOptionsObject(options)
+    const dataAfter = options.dataAfter ?? this.#snapshot.index
+    checkU64('dataAfter', dataAfter)
     if (this.#phase !== 'unread') throw callOrder('readAll may be called once per open; open the log again to reread it')
-    const replay = new Replay(this.#snapshot, true)
+    const replay = new Replay(this.#snapshot, true, { dataAfter })
     const scan = await walkSegments(this.#opts.fs, this.#dir, this.#segments, replay.visit)
     const tail = this.#segments.at(-1)!
     if (scan.stop === 'torn' && !this.#readOnly) throw new WalTornTailError(tail.name, scan.end, scan.stopReason)

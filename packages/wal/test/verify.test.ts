@@ -1,7 +1,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { rejectsWithCode } from '@strata/testkit'
-import { Wal, dump, repair, validSnapshotEntries, verify } from '../src/index.js'
+import { Wal, dump, repair, snapshotMarkers, validSnapshotEntries, verify } from '../src/index.js'
 import { EMPTY_CONF, META, ents, plain, reopen, simOptions, snap } from './helpers.js'
 
 test('verify returns the last hard state and last index, and checks the snapshot record', async () => {
@@ -96,6 +96,21 @@ test('a segment whose crc record does not continue the previous chain is ERR_WAL
   assert.is(namesA[1], namesB[1])
   await a.fs.writeFile(`/w/${namesA[1]!}`, await a.fs.readFile(`/v/${namesB[1]!}`))
   await rejectsWithCode(verify('/w', { fs: a.fs }), 'ERR_WAL_CORRUPT')
+})
+
+test('snapshotMarkers returns the markers at or below the last commit and that last hard state, also once the first segment is gone', async () => {
+  const o = simOptions()
+  const w = await Wal.create('/w', META, o)
+  await w.save({ term: 1, vote: 1, commit: 10 }, ents(1, 20))
+  await w.saveSnapshot(snap(8, 1))
+  await w.saveSnapshot(snap(15, 1))
+  await w.save({ term: 2, vote: 1, commit: 12 }, ents(21, 40, 2))
+  await w.close()
+  const found = await snapshotMarkers('/w', { fs: o.fs })
+  assert.equal(found, { valid: [snap(0, 0, EMPTY_CONF), snap(8, 1)], hardState: { term: 2, vote: 1, commit: 12 } })
+  assert.equal(await validSnapshotEntries('/w', { fs: o.fs }), found.valid)
+  await o.fs.unlink(`/w/${w.segmentNames[0]!}`)
+  assert.equal((await snapshotMarkers('/w', { fs: o.fs })).hardState, found.hardState)
 })
 
 test.run()

@@ -134,6 +134,32 @@ test('saved entries and hard state are recovered with the metadata after reopeni
   await wal.close()
 })
 
+test('readAll({ dataAfter }) returns the entries at or below it with index, term and type but no data, the later ones with a copy of theirs; a bad value is refused before reading', async () => {
+  const o = simOptions()
+  const w = await Wal.create('/w', META, o)
+  await w.save({ term: 1, vote: 1, commit: 10 }, ents(1, 10))
+  await w.saveSnapshot(snap(5, 1))
+  await w.save({ term: 2, vote: 1, commit: 30 }, ents(11, 30, 2, 40))
+  await w.close()
+  assert.ok(w.segmentNames.length > 2, 'the entries span several segments')
+  const expected = [...ents(6, 10), ...ents(11, 30, 2, 40)]
+  const wal = await Wal.open('/w', snap(5, 1), o)
+  await rejectsWithCode(wal.readAll({ dataAfter: -1 }), 'ERR_WAL_INVALID_ARGUMENT')
+  await rejectsWithCode(wal.readAll({ dataAfter: 2 ** 53 }), 'ERR_WAL_INVALID_ARGUMENT')
+  await rejectsWithCode(wal.readAll(null as unknown as {}), 'ERR_WAL_INVALID_OPTION')
+  const r = await wal.readAll({ dataAfter: 12 })
+  assert.equal(r.entries.map((e) => [e.index, e.term, e.type]), expected.map((e) => [e.index, e.term, e.type]))
+  assert.equal(plain(r.entries.filter((e) => e.index > 12)), plain(expected.filter((e) => e.index > 12)))
+  assert.ok(r.entries.every((e) => e.index > 12 || e.data.length === 0))
+  assert.equal(r.hardState, { term: 2, vote: 1, commit: 30 })
+  await wal.close()
+  // By default every entry comes with its data, each in a buffer of its own (none pins the read buffer).
+  const again = await reopen('/w', o, snap(5, 1))
+  await again.wal.close()
+  assert.equal(plain(again.entries), plain(expected))
+  assert.ok(again.entries.every((e) => e.data.buffer.byteLength === e.data.length))
+})
+
 test('a cut names the new segment seq+1 and last index+1 and opens it with crc, metadata and hard state', async () => {
   const o = simOptions()
   const w = await Wal.create('/w', META, o)
