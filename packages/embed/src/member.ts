@@ -1,3 +1,4 @@
+import assert from 'node:assert'
 import { dirname, join } from 'node:path'
 import { type Backend, LmdbBackend, MemoryBackend } from '@strata/backend'
 import { type ApplyOutcome, type Member as MemberRecord, type RequestBody, StateMachine, encodeMember, encodeRequest } from '@strata/apply'
@@ -7,7 +8,7 @@ import {
 } from '@strata/raft'
 import { type FileLock, hasCode, nextTurn, StrataError, type Timer } from '@strata/seams'
 import { RAFT_PLANTED_BUGS } from '@strata/raft/internal'
-import { Snapshotter, Wal, repair, validSnapshotEntries } from '@strata/wal'
+import { type SnapshotMarkers, Snapshotter, Wal, repair, snapshotMarkers } from '@strata/wal'
 import { CorruptionCheck, FRAME_RAFT } from './corruption-check.js'
 import { EmbedError } from './errors.js'
 import type { ResolvedOptions } from './options.js'
@@ -168,9 +169,9 @@ export class Member {
   static async #openLocked(o: ResolvedOptions, lock: FileLock): Promise<Member> {
     const { fs, failpoint, rng } = o
     const walDir = join(o.dir, 'wal')
-    // The log side does not depend on the backend: it reads the snap files, the WAL's markers
-    // and (with a snapshot) the WAL itself while the backend opens and mvcc rebuilds its index
-    // (at 1M keys these were 2 of 3.7 s of a restart, one after the other).
+    // The log side does not depend on the backend: it reads the snap files and the WAL's markers
+    // while the backend opens and mvcc rebuilds its index. The WAL itself is read once the
+    // backend's applied index says which entries' data are needed.
     const logSide = openLogSide(o, walDir)
     let backend: Backend
     let sm: StateMachine
@@ -193,7 +194,7 @@ export class Member {
       await backend.close()
       throw err
     }
-    const { snaps, marked, snap, early } = side
+    const { snaps, markers, snap } = side
     let meta: SnapshotMetadata
     if (snap !== undefined) {
       meta = snap.metadata
@@ -232,19 +233,21 @@ export class Member {
       await snaps.save({ index: 1, term: 1, confState: cs }, [])
       meta = { index: 1, term: 1, confState: cs }
     }
-    // With a snapshot, meta is its metadata: the log side opened the WAL there already.
-    const { wal, hardState, entries } = early !== undefined ? await early : await openWal(o, walDir, meta, marked)
+    const alone = soleMember(o.memberId, sm.applied.confState)
+    const applied = sm.applied.index
+    // A sole member's log restarts at the backend's applied index when the log's commit index
+    // has reached it (startAtApplied): the entries up to there are never applied again, so
+    // their data are not read (at 1M keys, the whole 64 MB segment). A member with peers keeps
+    // every entry with its data, for followers. Either way the WAL copies each kept entry's
+    // data once and holds no segment-sized buffer.
+    const dataAfter = alone && markers !== undefined && applied <= markers.hardState.commit ? Math.max(applied, meta.index) : meta.index
+    const { wal, hardState, entries } = await openWal(o, walDir, meta, markers?.valid, dataAfter)
     // Its snapshots are metadata only (etcd v3's model: the backend is the state); a MsgSnap to a
     // lagging member has its data streamed beside it (snapshot-stream.ts).
     const storage = new MemoryStorage()
     if (meta.index > 0) storage.applySnapshot({ data: new Uint8Array(0), metadata: meta })
     if (hardState.term > 0) storage.setHardState(hardState)
-    const alone = soleMember(o.memberId, sm.applied.confState)
-    // The entries' data are views into the WAL's segment buffers (64 MB each): any entry kept
-    // pins a whole segment. Kept entries are copies: a member with peers keeps them all, a sole
-    // member only those past the backend's applied index (the rest are dropped below).
-    const applied = sm.applied.index
-    storage.append(entries.map((e) => (alone && e.index <= applied ? e : { ...e, data: e.data.slice() })))
+    storage.append(entries)
     // The backend may be ahead of the log's commit index (a commit-only hard state is not
     // synced), never ahead of the log itself: entries it applied that the log lost would be
     // skipped as applied when new ones reuse their indexes — silent loss. Refuse to start.
@@ -255,6 +258,8 @@ export class Member {
       throw new EmbedError('ERR_EMBED_STOPPED', `embed: the WAL in ${walDir} ends at index ${storage.lastIndex()} but the backend applied up to ${sm.applied.index}: the log lost entries; restore this member from a snapshot or backup, or (in a cluster) discard its data and rejoin`, { walLastIndex: storage.lastIndex(), applied: sm.applied.index })
     }
     const kept = alone ? startAtApplied(storage, meta, hardState.commit, sm.applied) : meta.index
+    // The markers' pass and readAll end at the same last record, so they agree on the commit.
+    assert(kept >= dataAfter, 'raft never applies an entry whose data were not read')
     const node = new RawNode({
       id: o.memberId, storage, rng, applied: kept,
       electionTick: o.electionTicks, heartbeatTick: 1, checkQuorum: true, preVote: true,
@@ -918,10 +923,10 @@ function startAtApplied(storage: MemoryStorage, meta: SnapshotMetadata, commit: 
   return applied.index
 }
 
-/** The WAL's snapshot markers, read once per open (each read scans the whole log); undefined when there is no WAL yet. */
-async function walMarkers(o: ResolvedOptions, walDir: string): Promise<readonly SnapshotMetadata[] | undefined> {
+/** The WAL's snapshot markers and last hard state, read once per open (each read scans the whole log); undefined when there is no WAL yet. */
+async function walMarkers(o: ResolvedOptions, walDir: string): Promise<SnapshotMarkers | undefined> {
   const hasWal = (await o.fs.readdir(walDir).catch(() => [] as string[])).some((n) => n.endsWith('.wal'))
-  return hasWal ? validSnapshotEntries(walDir, { fs: o.fs }) : undefined
+  return hasWal ? snapshotMarkers(walDir, { fs: o.fs }) : undefined
 }
 
 /** etcd's restart rule: the newest snapshot file that the WAL also has a marker for. */
@@ -933,25 +938,24 @@ async function newestUsable(snaps: Snapshotter, marked: readonly SnapshotMetadat
   return undefined
 }
 
-/** Opens the WAL at the snapshot point (creating it for a new member), repairing a torn tail once. */
-type WalOpened = Awaited<ReturnType<typeof openWal>>
 interface LogSide {
   readonly snaps: Snapshotter
-  readonly marked: readonly SnapshotMetadata[] | undefined
+  /** Undefined when there is no WAL yet. */
+  readonly markers: SnapshotMarkers | undefined
   readonly snap: Awaited<ReturnType<typeof newestUsable>>
-  /** The WAL opened at the snapshot (when there is one) and read. */
-  readonly early: Promise<WalOpened> | undefined
 }
 
-/** The snap files, the WAL's markers, the usable snapshot and, with one, the WAL opened at it. */
+/** The snap files, the WAL's markers and the usable snapshot. */
 function openLogSide(o: ResolvedOptions, walDir: string): Promise<LogSide> {
   const side = (async (): Promise<LogSide> => {
     const snaps = await Snapshotter.open(join(o.dir, 'snap'), { fs: o.fs, failpoint: o.failpoint })
-    const marked = await walMarkers(o, walDir)
-    const snap = await newestUsable(snaps, marked)
-    const early = snap === undefined ? undefined : openWal(o, walDir, snap.metadata, marked)
-    early?.catch(() => {}) // awaited (or closed) by the open; never left unhandled meanwhile
-    return { snaps, marked, snap, early }
+    try {
+      const markers = await walMarkers(o, walDir)
+      return { snaps, markers, snap: await newestUsable(snaps, markers?.valid) }
+    } catch (err) {
+      await snaps.close()
+      throw err
+    }
   })()
   side.catch(() => {})
   return side
@@ -960,13 +964,14 @@ function openLogSide(o: ResolvedOptions, walDir: string): Promise<LogSide> {
 /** Releases what the log side opened, when the open fails before using it. */
 async function closeLogSide(side: Promise<LogSide>): Promise<void> {
   const opened = await side.catch(() => undefined)
-  if (opened === undefined) return
-  const wal = await opened.early?.catch(() => undefined)
-  await wal?.wal.close()
-  await opened.snaps.close()
+  await opened?.snaps.close()
 }
 
-async function openWal(o: ResolvedOptions, dir: string, snap: SnapshotMetadata, marked: readonly SnapshotMetadata[] | undefined) {
+/**
+ * Opens the WAL at the snapshot point (creating it for a new member), repairing a torn tail
+ * once, and reads it: entries at or below `dataAfter` without their data.
+ */
+async function openWal(o: ResolvedOptions, dir: string, snap: SnapshotMetadata, marked: readonly SnapshotMetadata[] | undefined, dataAfter: number) {
   const { fs, rng, failpoint } = o
   const options = { fs, rng, failpoint, segmentSizeBytes: o.walSegmentSizeBytes }
   if (marked === undefined) {
@@ -985,7 +990,7 @@ async function openWal(o: ResolvedOptions, dir: string, snap: SnapshotMetadata, 
         await wal.saveSnapshot(snap)
         return { wal, hardState: { term: 0, vote: 0, commit: 0 }, entries: [] as Entry[] }
       }
-      return { wal, ...(await wal.readAll()) }
+      return { wal, ...(await wal.readAll({ dataAfter })) }
     } catch (err) {
       await wal.close()
       if (!hasCode(err, 'ERR_WAL_TORN_TAIL') || attempt > 0) throw err

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict'
 import { tempDir } from '@strata/testkit'
 import { test } from 'uvu'
+import { Wal, snapshotMarkers } from '@strata/wal'
 import { InProcessNetwork, open } from '../src/index.js'
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
@@ -36,6 +37,38 @@ test('a sole member restarted with an unreleased log serves its data, and a memb
     assert.equal((await second.maintenance.hashKV(rev)).hash, (await first.maintenance.hashKV(rev)).hash)
   } finally {
     for (const s of stores) await s.close()
+    await d.cleanup()
+  }
+})
+
+test('a sole member whose log\'s last commit index is below its backend\'s applied index (commit-only saves lost) restarts with every entry\'s data and serves its keys', async () => {
+  const d = await tempDir('strata-restart-commit-')
+  const dir = `${d.path}/m1`
+  const walDir = `${dir}/wal`
+  try {
+    let store = await open({ dir, tickMs: 10, electionTicks: 10 })
+    for (let i = 0; i < 50; i++) await store.put(`k${String(i).padStart(2, '0')}`, `v${i}`)
+    await store.close()
+    // A power loss after commit-only saves (not fsynced) leaves the log's last hard state with
+    // an older commit index than the backend applied: written here as one more hard state.
+    const markers = await snapshotMarkers(walDir)
+    assert.ok(markers.hardState.commit > 10)
+    const wal = await Wal.open(walDir, markers.valid.at(-1)!)
+    const { hardState } = await wal.readAll()
+    await wal.save({ ...hardState, commit: 3 })
+    await wal.close()
+    assert.equal((await snapshotMarkers(walDir)).hardState.commit, 3)
+    for (let round = 0; round < 2; round++) {
+      store = await open({ dir, tickMs: 10, electionTicks: 10 })
+      try {
+        assert.equal((await store.get('k', { prefix: true, countOnly: true })).count, 50)
+        await store.put(`after-${round}`, 'restart')
+        assert.equal(new TextDecoder().decode((await store.get('k49')).kvs[0]!.value), 'v49')
+      } finally {
+        await store.close()
+      }
+    }
+  } finally {
     await d.cleanup()
   }
 })
