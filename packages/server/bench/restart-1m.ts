@@ -4,12 +4,13 @@
 // start, poll a linearizable get) and prints each restart's wall time and the process's CPU.
 //   node --conditions=source --import tsx packages/server/bench/restart-1m.ts <dir> [keys]
 // Env: RESTARTS (3), STRATA_PROF=1 (--cpu-prof into <dir>/prof-N), STRATA_BIN.
-import { type ChildProcess, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { runWorkload } from '../src/bench/run.js'
 import { freePort } from '../src/spawn.js'
+import { firstGetMs, processCpuMs, startServe, stopChild } from './serve-child.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 const strataBin = process.env['STRATA_BIN'] ?? join(here, '..', 'bin', 'strata')
@@ -17,7 +18,6 @@ const dir = process.argv[2]
 if (dir === undefined) throw new Error('usage: restart-1m.ts <dir> [keys]')
 const KEYS = Number(process.argv[3] ?? 1_000_000)
 const RESTARTS = Number(process.env['RESTARTS'] ?? 3)
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 // the member records its peer URL: a kept dir restarts on the ports it was filled with
 const portsFile = join(dir, 'ports.json')
 const [clientPort, peerPort] = existsSync(portsFile) ? (JSON.parse(readFileSync(portsFile, 'utf8')) as number[]) : [await freePort(), await freePort()]
@@ -25,32 +25,8 @@ mkdirSync(dir, { recursive: true })
 writeFileSync(portsFile, JSON.stringify([clientPort, peerPort]))
 const endpoint = `127.0.0.1:${clientPort}`
 
-function start(n: number): ChildProcess {
-  const client = `http://127.0.0.1:${clientPort}`
-  const peer = `http://127.0.0.1:${peerPort}`
-  const prof = process.env['STRATA_PROF'] === '1' ? ['--cpu-prof', `--cpu-prof-dir=${join(dir!, `prof-${n}`)}`] : []
-  return spawn(process.execPath, [...prof, strataBin, 'serve', '--name', 'bench', '--data-dir', join(dir!, 'data'),
-    '--listen-client-urls', client, '--advertise-client-urls', client, '--listen-peer-urls', peer,
-    '--initial-advertise-peer-urls', peer, '--initial-cluster', `bench=${peer}`, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] })
-}
-async function ready(child: ChildProcess, t0: number): Promise<number> {
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`exited ${child.exitCode}`)
-    try {
-      const r = await runWorkload('range', { endpoints: [endpoint], total: 1, key: 'bench-range', consistency: 'l' })
-      if (r.errors === 0) return performance.now() - t0
-    } catch {}
-    await sleep(10)
-  }
-}
-function cpuMs(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-  return ((Number(f[11]) + Number(f[12])) * 1000) / 100
-}
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return
-  await new Promise<void>((r) => { child.once('exit', () => r()); child.kill('SIGTERM') })
-}
+const start = (n: number) => startServe(strataBin, join(dir!, 'data'), clientPort!, peerPort!, process.env['STRATA_PROF'] === '1' ? join(dir!, `prof-${n}`) : undefined)
+const ready = (child: ChildProcess, t0: number) => firstGetMs(child, clientPort!, t0, 10)
 
 const fresh = !existsSync(join(dir, 'data'))
 let child = start(0)
@@ -62,14 +38,14 @@ if (fresh) {
 }
 const times: number[] = []
 for (let i = 1; i <= RESTARTS; i++) {
-  await stop(child)
+  await stopChild(child)
   const t0 = performance.now()
   child = start(i)
   const ms = await ready(child, t0)
-  const cpu = cpuMs(child.pid!)
+  const cpu = processCpuMs(child.pid!)
   times.push(ms)
   console.log(`restart ${i}: ${Math.round(ms)} ms to the first linearizable get, CPU ${Math.round(cpu)} ms (at the read + poll)`)
 }
-await stop(child)
+await stopChild(child)
 times.sort((a, b) => a - b)
 console.log(`RESULT server.restart.1M.ms ${Math.round(times[times.length >> 1]!)} ms`)
