@@ -15,11 +15,14 @@
 // the scavenges). Profile with node --cpu-prof.
 // GAPS=<ms> prints every event-loop turn longer than that in the measured windows, with its start
 // (ms since the process started, the clock of --trace-gc lines) to match against GC and phases.
+// Every line also sums up the collector over its window (scavenges per 1,000 ops, their mean and
+// longest pause, major GCs, old-space growth per op): per op, so steadier than wall time under load.
 // full: one member at 1, 16, then 256 in flight on the same store, as embed.bench.ts runs it (its
 //   256 window finds the keys' histories of the first two).
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { PerformanceObserver, constants as perfConstants, monitorEventLoopDelay } from 'node:perf_hooks'
+import { getHeapSpaceStatistics } from 'node:v8'
 import { open as openLmdb } from 'lmdb'
 import { SimFileSystem, tempDir } from '@strata/testkit'
 import { InProcessNetwork, type Store, open } from '../src/index.js'
@@ -32,9 +35,37 @@ const keyText = (i: number): string => `key/${String(i).padStart(12, '0')}`
 const keys: Uint8Array[] = Array.from({ length: KEYS }, (_, i) => enc.encode(keyText(i)))
 const which = new Set(process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['put256', 'three', 'txn128'])
 
-async function closedLoop(inflight: number, ms: number, op: (i: number) => Promise<unknown>): Promise<{ opsPerS: number; p50: number; p99: number; loopMax: number; cpuUsPerOp: number; mainUsPerOp: number }> {
+interface Stats { opsPerS: number; p50: number; p99: number; loopMax: number; cpuUsPerOp: number; mainUsPerOp: number; gc: string }
+
+const oldSpaceUsed = (): number => getHeapSpaceStatistics().find((s) => s.space_name === 'old_space')?.space_used_size ?? 0
+
+/**
+ * The collector's share of a window: scavenges per 1,000 ops with their mean and longest pause,
+ * major GCs (incremental marking's finalize pauses), and old-space growth per op (what the
+ * scavenges promoted minus what major GCs freed): per op, so less sensitive to the machine's load.
+ */
+function gcWatch(): (ops: number) => string {
+  const minor: number[] = []
+  const major: number[] = []
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const kind = (e as { detail?: { kind?: number } }).detail?.kind
+      ;(kind === perfConstants.NODE_PERFORMANCE_GC_MINOR ? minor : major).push(e.duration)
+    }
+  })
+  obs.observe({ entryTypes: ['gc'] })
+  const old0 = oldSpaceUsed()
+  return (ops) => {
+    obs.disconnect()
+    const mean = (a: number[]) => (a.length === 0 ? 0 : a.reduce((x, y) => x + y, 0) / a.length)
+    return `gc: ${(minor.length / ops * 1000).toFixed(2)} scavenges/1k ops (mean ${mean(minor).toFixed(2)} ms, max ${Math.max(0, ...minor).toFixed(2)}), ${major.length} major (max ${Math.max(0, ...major).toFixed(2)} ms), old space ${Math.round((oldSpaceUsed() - old0) / ops)} B/op`
+  }
+}
+
+async function closedLoop(inflight: number, ms: number, op: (i: number) => Promise<unknown>): Promise<Stats> {
   let next = 0
   const lat: number[] = []
+  const gc = gcWatch()
   const loop = monitorEventLoopDelay({ resolution: 1 })
   loop.enable()
   const main0 = schedstat()[0]
@@ -53,7 +84,7 @@ async function closedLoop(inflight: number, ms: number, op: (i: number) => Promi
   const main = schedstat()[0] - main0
   loop.disable()
   const s = Float64Array.from(lat).sort()
-  return { opsPerS: lat.length / elapsed * 1000, p50: s[Math.floor(s.length / 2)]!, p99: s[Math.floor(s.length * 0.99)]!, loopMax: loop.max / 1e6, cpuUsPerOp: (cpu.user + cpu.system) / lat.length, mainUsPerOp: main / 1e3 / lat.length }
+  return { opsPerS: lat.length / elapsed * 1000, p50: s[Math.floor(s.length / 2)]!, p99: s[Math.floor(s.length * 0.99)]!, loopMax: loop.max / 1e6, cpuUsPerOp: (cpu.user + cpu.system) / lat.length, mainUsPerOp: main / 1e3 / lat.length, gc: gc(lat.length) }
 }
 // HEAP_SAMPLE=<file>: samples every allocation of the measured windows (collected ones
 // included) into a .heapprofile for DevTools.
@@ -121,7 +152,7 @@ async function gaps<T>(fn: () => Promise<T>): Promise<T> {
   return r
 }
 const run = async (inflight: number, op: (i: number) => Promise<unknown>) => { await closedLoop(inflight, TIME_MS / 6, op); return gaps(() => sampled(() => closedLoop(inflight, TIME_MS, op))) }
-const fmt = (r: { opsPerS: number; p50: number; p99: number; loopMax: number; cpuUsPerOp: number; mainUsPerOp: number }) => `${Math.round(r.opsPerS).toLocaleString('en')}/s p50 ${r.p50.toFixed(2)} p99 ${r.p99.toFixed(2)} loopmax ${r.loopMax.toFixed(1)} ms, process CPU ${r.cpuUsPerOp.toFixed(1)} us/op, main thread ${r.mainUsPerOp.toFixed(1)} us/op`
+const fmt = (r: Stats) => `${Math.round(r.opsPerS).toLocaleString('en')}/s p50 ${r.p50.toFixed(2)} p99 ${r.p99.toFixed(2)} loopmax ${r.loopMax.toFixed(1)} ms, process CPU ${r.cpuUsPerOp.toFixed(1)} us/op, main thread ${r.mainUsPerOp.toFixed(1)} us/op; ${r.gc}`
 
 const dir = await tempDir('strata-put-focus-')
 try {
