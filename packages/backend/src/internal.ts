@@ -2,7 +2,7 @@
 // public API (engine details, test hooks). No promise of stability: it changes with the engine.
 
 /** Walks a `HeadChunk` of `Backend.scanHeads` by offsets (mvcc's index rebuild reads chunks with it). */
-export { forEachHead, packHeads, scanHeadsOnThread, HEAD_CHUNK_BYTES, HEAD_CHUNKS_IN_FLIGHT, HEAD_SCAN_THREAD_MIN_PAIRS } from './lmdb-head-scan.js'
+export { forEachHead, packHeads, prestartScanThread, scanHeadsOnThread, stopPrestartedScanThread, HEAD_CHUNK_BYTES, HEAD_CHUNKS_IN_FLIGHT, HEAD_SCAN_THREAD_MIN_PAIRS } from './lmdb-head-scan.js'
 export { DATA_FILE, DEFRAG_FILE, RESTORE_FILE, ENV_OPTIONS, checkDataFile, openEnv } from './lmdb-env.js'
 export type { LmdbEnv } from './lmdb-env.js'
 export { OrderedMap } from './ordered-map.js'

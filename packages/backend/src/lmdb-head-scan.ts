@@ -62,10 +62,7 @@ export function* packHeads(pairs: Iterable<{ key: Uint8Array; value: Uint8Array 
 const SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads')
 const { open } = require(workerData.lmdbPath)
-const { path, options, bucket, fixed, lengthAt, chunkBytes, inFlight } = workerData
-const ctl = new Int32Array(workerData.ctl)
-const root = open({ path, ...options })
-let chunk = new Uint8Array(chunkBytes)
+let path, options, bucket, fixed, lengthAt, chunkBytes, inFlight, ctl, chunk
 let pos = 0
 let count = 0
 let sent = 0
@@ -117,12 +114,20 @@ function decode(bytes, size) {
   count++
   return head
 }
-const db = root.openDB(bucket, { encoding: 'binary', keyEncoding: 'binary', compression: false, cache: false, encoder: { decode, needsStableBuffer: false } })
-if (db.decoderCopies !== true) throw new Error('lmdb-js internals changed: the scan thread would get copies')
-db.readKey = readKey
-for (const _ of db.getRange({})) if (stopped) break
-if (!stopped && count > 0) send()
-if (!stopped) parentPort.postMessage(null)
+// lmdb-js is loaded above; what to read comes in the first message (a thread may be started
+// before the file may be mapped: prestartScanThread).
+parentPort.once('message', (start) => {
+  ;({ path, options, bucket, fixed, lengthAt, chunkBytes, inFlight } = start)
+  ctl = new Int32Array(start.ctl)
+  chunk = new Uint8Array(chunkBytes)
+  const root = open({ path, ...options })
+  const db = root.openDB(bucket, { encoding: 'binary', keyEncoding: 'binary', compression: false, cache: false, encoder: { decode, needsStableBuffer: false } })
+  if (db.decoderCopies !== true) throw new Error('lmdb-js internals changed: the scan thread would get copies')
+  db.readKey = readKey
+  for (const _ of db.getRange({})) if (stopped) break
+  if (!stopped && count > 0) send()
+  if (!stopped) parentPort.postMessage(null)
+})
 `
 
 /** The chunk size and the chunks in flight, smaller than the defaults in tests. */
@@ -133,6 +138,50 @@ export interface HeadScanTuning {
 
 const lmdbPath = createRequire(import.meta.url).resolve('lmdb')
 
+/** A scan thread: it loads lmdb-js, then waits for the first message saying what to read. */
+const startThread = (): Worker => new Worker(SOURCE, { eval: true, workerData: { lmdbPath } })
+
+/** Invariant: a thread started by {@link prestartScanThread} and not yet taken by a scan; undefined once it failed or exited. */
+let prestarted: Worker | undefined
+
+/**
+ * Starts a scan thread now, for the next {@link scanHeadsOnThread} of this process to take: a
+ * thread takes ~60-150 ms to start (Node's bootstrap, then lmdb-js loads again in it), which a
+ * restart would otherwise wait for once its backend is open. `strata serve` calls it first
+ * thing when its data file is big enough for the threaded scan (HEAD_SCAN_THREAD_MIN_PAIRS), so
+ * the thread starts on another core while the process loads its modules and opens the
+ * backend. The thread maps no file until a scan hands it one. It does not keep the process
+ * alive; a second call while one waits is a no-op. {@link stopPrestartedScanThread} ends one
+ * that no scan took.
+ */
+export function prestartScanThread(): void {
+  if (prestarted !== undefined) return
+  const worker = startThread()
+  worker.unref()
+  const forget = (): void => {
+    if (prestarted === worker) prestarted = undefined
+  }
+  // A thread that fails before a scan takes it is dropped (the scan starts one of its own).
+  worker.on('error', forget)
+  worker.on('exit', forget)
+  prestarted = worker
+}
+
+/** Ends the thread {@link prestartScanThread} started if no scan took it (the store opened without a threaded scan). */
+export async function stopPrestartedScanThread(): Promise<void> {
+  const worker = prestarted
+  prestarted = undefined
+  if (worker !== undefined) await worker.terminate()
+}
+
+function takePrestarted(): Worker | undefined {
+  const worker = prestarted
+  prestarted = undefined
+  worker?.removeAllListeners('error')
+  worker?.removeAllListeners('exit')
+  return worker
+}
+
 /**
  * Reads `bucket` of the LMDB file at `path` on a thread of its own and yields its pairs packed
  * in chunks ({@link HeadChunk}), at most {@link HEAD_CHUNKS_IN_FLIGHT} ahead of the consumer.
@@ -142,10 +191,9 @@ const lmdbPath = createRequire(import.meta.url).resolve('lmdb')
 export async function* scanHeadsOnThread(path: string, options: object, bucket: BucketName, head: ValueHead, tuning: HeadScanTuning = {}): AsyncGenerator<HeadChunk> {
   const { chunkBytes = HEAD_CHUNK_BYTES, inFlight = HEAD_CHUNKS_IN_FLIGHT } = tuning
   const ctl = new Int32Array(new SharedArrayBuffer(8))
-  const worker = new Worker(SOURCE, {
-    eval: true,
-    workerData: { lmdbPath, path, options, bucket, fixed: head.fixed, lengthAt: head.lengthAt, chunkBytes, inFlight, ctl: ctl.buffer },
-  })
+  const worker = takePrestarted() ?? startThread()
+  worker.ref()
+  worker.postMessage({ path, options, bucket, fixed: head.fixed, lengthAt: head.lengthAt, chunkBytes, inFlight, ctl: ctl.buffer })
   /** Invariant: chunks received and not yet yielded; null marks the end. */
   const received: (HeadChunk | null)[] = []
   let failure: Error | undefined

@@ -10,7 +10,7 @@ import { rejectsWithCode, SimClock, tempDir, withSeed } from '@strata/testkit'
 import type { TempDir } from '@strata/testkit'
 import { LmdbBackend, MemoryBackend } from '../src/index.js'
 import type { HeadChunk } from '../src/index.js'
-import { DATA_FILE, ENV_OPTIONS, HEAD_SCAN_THREAD_MIN_PAIRS, forEachHead, scanHeadsOnThread } from '../src/internal.js'
+import { DATA_FILE, ENV_OPTIONS, HEAD_SCAN_THREAD_MIN_PAIRS, forEachHead, prestartScanThread, scanHeadsOnThread, stopPrestartedScanThread } from '../src/internal.js'
 import { bytes, collect, contractSuite, dump, text } from './contract.js'
 
 contractSuite('LmdbBackend', async () => {
@@ -446,6 +446,36 @@ test('a bucket big enough for the scan thread: the same pairs; breaking out stop
   const after = await heads(b.scanHeads!('key', HEAD))
   assert.equal(after.pairs.slice(0, n), got.pairs)
   assert.equal(after.pairs.slice(n), [`z-after-swap=${text(headed(1).subarray(0, 7))}`], 'a thread started after the swap reads the new file')
+  await b.close()
+})
+
+test('a prestarted scan thread is taken by the next head scan (the same pairs), once; one no scan took is stopped', async () => {
+  const b = await LmdbBackend.open(dir.path, { clock: new SimClock() })
+  const want: string[] = []
+  b.write((tx) => {
+    for (let i = 0; i < 300; i++) {
+      tx.put('key', bytes(`p${String(i).padStart(4, '0')}`), headed(i % 7))
+      want.push(`p${String(i).padStart(4, '0')}=${text(headed(i % 7).subarray(0, 6 + (i % 7)))}`)
+    }
+  })
+  await b.commit()
+  const path = join(dir.path, DATA_FILE)
+  prestartScanThread()
+  prestartScanThread() // a second call while one waits: no second thread
+  // The thread has had time to start and load lmdb-js before the scan hands it the file.
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  assert.equal((await heads(scanHeadsOnThread(path, ENV_OPTIONS, 'key', HEAD, { chunkBytes: 512 }))).pairs, want, 'the prestarted thread packs alike')
+  assert.equal((await heads(scanHeadsOnThread(path, ENV_OPTIONS, 'key', HEAD))).pairs, want, 'the next scan starts a thread of its own')
+  prestartScanThread()
+  await stopPrestartedScanThread()
+  await stopPrestartedScanThread() // nothing left to stop
+  assert.equal((await heads(scanHeadsOnThread(path, ENV_OPTIONS, 'key', HEAD))).pairs, want, 'a scan after a stopped one starts its own')
+  // Taken at once (the thread still starting): the file comes with the first message all the same.
+  prestartScanThread()
+  assert.equal((await heads(scanHeadsOnThread(path, ENV_OPTIONS, 'key', HEAD))).pairs, want)
+  // A prestarted thread whose scan fails rejects as any other.
+  prestartScanThread()
+  await rejectsWithCode(heads(scanHeadsOnThread(dir.path, ENV_OPTIONS, 'key', HEAD)), 'ERR_BACKEND_SCAN')
   await b.close()
 })
 
