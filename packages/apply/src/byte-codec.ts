@@ -249,6 +249,15 @@ export class ByteReader {
     return b
   }
 
+  /** `bytes` as a view into the payload, not a copy (for framing whose parts are decoded later). */
+  view(): Uint8Array {
+    const n = this.u32()
+    this.#need(n)
+    const b = this.#buf.subarray(this.#at, this.#at + n)
+    this.#at += n
+    return b
+  }
+
   string(): string {
     const n = this.u32()
     this.#need(n)

@@ -68,6 +68,64 @@ export function decodeRequest(data: Uint8Array): Request {
   return { header, body }
 }
 
+/**
+ * The version byte of a batch entry (FORMAT.md §2a): one raft entry carrying several requests,
+ * each a version-1 payload, applied in order as separate requests. An older build refuses it
+ * by its version byte ("payload version 2") rather than misreading it.
+ */
+export const BATCH_PAYLOAD_VERSION = 2
+/** Fixed bytes of a batch entry (version u8, count u32) and per request (its length, u32). */
+export const BATCH_HEADER_BYTES = 5
+export const BATCH_ITEM_HEADER_BYTES = 4
+
+/**
+ * One batch entry's data holding `payloads` (each made by {@link encodeRequest}) in order; the
+ * bounds on count and bytes are the proposer's (embed's propose batches).
+ */
+export function encodeBatch(payloads: readonly Uint8Array[]): Uint8Array {
+  let n = BATCH_HEADER_BYTES
+  for (const p of payloads) n += BATCH_ITEM_HEADER_BYTES + p.length
+  const out = new Uint8Array(n)
+  out[0] = BATCH_PAYLOAD_VERSION
+  writeU32le(out, 1, payloads.length)
+  let at = BATCH_HEADER_BYTES
+  for (const p of payloads) {
+    writeU32le(out, at, p.length)
+    out.set(p, at + BATCH_ITEM_HEADER_BYTES)
+    at += BATCH_ITEM_HEADER_BYTES + p.length
+  }
+  return out
+}
+
+function writeU32le(b: Uint8Array, at: number, v: number): void {
+  b[at] = v & 0xff
+  b[at + 1] = (v >>> 8) & 0xff
+  b[at + 2] = (v >>> 16) & 0xff
+  b[at + 3] = v >>> 24
+}
+
+/** True when `data` is a batch entry's (its version byte), whose framing {@link decodeBatch} checks. */
+export function isBatch(data: Uint8Array): boolean {
+  return data.length > 0 && data[0] === BATCH_PAYLOAD_VERSION
+}
+
+/**
+ * The request payloads of a batch entry, in order, as views into `data` (not decoded: each
+ * decodes, or fails to, on its own). A frame that does not add up is ERR_APPLY_CORRUPT for the
+ * whole entry; a batch of no requests too.
+ */
+export function decodeBatch(data: Uint8Array): Uint8Array[] {
+  const r = new ByteReader(data)
+  const version = r.u8()
+  if (version !== BATCH_PAYLOAD_VERSION) throw r.corrupt(`batch version ${version}, not ${BATCH_PAYLOAD_VERSION}`)
+  const n = r.count(BATCH_ITEM_HEADER_BYTES + 1)
+  if (n === 0) throw r.corrupt('empty batch')
+  const out: Uint8Array[] = new Array(n)
+  for (let i = 0; i < n; i++) out[i] = r.view()
+  r.end()
+  return out
+}
+
 function writeBody(w: ByteWriter, b: RequestBody): void {
   switch (b.kind) {
     case 'put':

@@ -10,12 +10,12 @@ import { type ApplyResponse, type DispatchTarget, dispatch } from './dispatch.js
 import { ApplyError } from './errors.js'
 import { Members } from './members.js'
 import type { Member, RequestHeader } from './request.js'
-import { decodeMember, decodeRequest } from './request-codec.js'
+import { decodeBatch, decodeMember, decodeRequest, isBatch } from './request-codec.js'
 
 export interface StateMachineOptions {
   /** The lessor's and the watchers' clock. Default `systemClock`. */
   readonly clock?: Clock
-  /** Called with `beforeApplyOne` before each entry applies, and passed on to mvcc and the lessor. Default: nothing. */
+  /** Called with `beforeApplyOne` before each entry applies and `apply.beforeBatchRequest` before each request of a batch entry but its first, and passed on to mvcc and the lessor. Default: nothing. */
   readonly failpoint?: Failpoint
   readonly mvcc?: Omit<MvccStoreOptions, 'onLeaseAttached' | 'onLeaseChanged' | 'failpoint'>
   readonly watch?: Omit<WatchableStoreOptions, 'clock'>
@@ -25,16 +25,16 @@ export interface StateMachineOptions {
   readonly plantedBugs?: { readonly appliedIndexApart?: boolean }
 }
 
-/** What applying one entry produced. */
+/** What applying one request (or one entry without a request) produced. */
 export interface ApplyOutcome {
   readonly index: number
-  /** The request's header; undefined for empty and conf change entries. */
+  /** The request's header; undefined for empty and conf change entries and for a payload that does not decode. */
   readonly header: RequestHeader | undefined
   /** Set when the request applied. */
   readonly response: ApplyResponse | undefined
   /** Set when the request was refused: its deterministic outcome on every member. */
   readonly error: StrataError | undefined
-  /** The mvcc revision after the entry. */
+  /** The mvcc revision after the request (for a batch entry, after this one of its requests). */
   readonly revision: number
 }
 
@@ -143,47 +143,96 @@ export class StateMachine {
 
   /**
    * Applies one committed entry (normal or empty; conf changes go through `applyConfChange`).
-   * Returns undefined for an entry at or below the applied index (already applied).
+   * Returns undefined for an entry at or below the applied index (already applied). For a batch
+   * entry this is the last request's outcome: `applyEach` gives every request's.
    */
   apply(entry: Entry): ApplyOutcome | undefined {
-    this.#checkOpen()
-    if (entry.index <= this.#ci.index) return undefined
-    if (entry.type !== EntryType.Normal) throw new ApplyError('ERR_APPLY_INVALID_ARGUMENT', `apply: entry ${entry.index} is a conf change; use applyConfChange`)
-    this.#failpoint('beforeApplyOne')
-    let outcome: ApplyOutcome
-    if (entry.data.length === 0) {
-      this.#backend.write(() => this.#ci.advance(entry.index, entry.term))
-      outcome = { index: entry.index, header: undefined, response: undefined, error: undefined, revision: this.mvcc.revision }
-    } else {
-      outcome = this.#applyRequest(entry)
-    }
-    this.#maybePromote(entry.term)
-    return outcome
+    let last: ApplyOutcome | undefined
+    return this.applyEach(entry, (o) => {
+      last = o
+    }) ? last : undefined
   }
 
-  #applyRequest(entry: Entry): ApplyOutcome {
-    let header: RequestHeader | undefined
-    let response: ApplyResponse | undefined
-    let error: StrataError | undefined
+  /**
+   * Applies one committed normal entry — empty (raft's own), one request, or a batch of requests
+   * (FORMAT.md §2a) — in one `backend.write` with the applied index, then calls `onOutcome` with
+   * each request's outcome and its payload bytes, in order (once for an empty entry, header
+   * undefined). Each request of a batch applies as it would alone: its own revision, its own
+   * outcome; a refused one rolls back its own writes only. Returns false, calling nothing, for
+   * an entry at or below the applied index: a batch applies whole or not at all.
+   */
+  applyEach(entry: Entry, onOutcome: (outcome: ApplyOutcome, payload: Uint8Array) => void): boolean {
+    this.#checkOpen()
+    if (entry.index <= this.#ci.index) return false
+    if (entry.type !== EntryType.Normal) throw new ApplyError('ERR_APPLY_INVALID_ARGUMENT', `apply: entry ${entry.index} is a conf change; use applyConfChange`)
+    this.#failpoint('beforeApplyOne')
+    if (entry.data.length === 0) {
+      this.#backend.write(() => this.#ci.advance(entry.index, entry.term))
+      this.#maybePromote(entry.term)
+      onOutcome({ index: entry.index, header: undefined, response: undefined, error: undefined, revision: this.mvcc.revision }, entry.data)
+      return true
+    }
+    if (!isBatch(entry.data)) {
+      const outcome = this.#applyRequests(entry, undefined)[0]!
+      this.#maybePromote(entry.term)
+      onOutcome(outcome, entry.data)
+      return true
+    }
+    let payloads: Uint8Array[]
+    try {
+      payloads = decodeBatch(entry.data)
+    } catch (err) {
+      if (!(err instanceof StrataError)) throw err
+      // A frame that does not add up is the whole entry's outcome, alike on every member.
+      this.#backend.write(() => this.#ci.advance(entry.index, entry.term))
+      this.#maybePromote(entry.term)
+      onOutcome({ index: entry.index, header: undefined, response: undefined, error: err, revision: this.mvcc.revision }, entry.data)
+      return true
+    }
+    const outcomes = this.#applyRequests(entry, payloads)
+    this.#maybePromote(entry.term)
+    for (let i = 0; i < outcomes.length; i++) onOutcome(outcomes[i]!, payloads[i]!)
+    return true
+  }
+
+  /** The requests of `entry` (`payloads`, or its data as the one request) and its index, in one write. */
+  #applyRequests(entry: Entry, payloads: readonly Uint8Array[] | undefined): ApplyOutcome[] {
     if (this.#indexApart) {
       // The planted bug: the index is committed first, the effects land in a later batch; a
       // crash in between skips them on restart.
       this.#backend.write(() => this.#ci.advance(entry.index, entry.term))
       void this.#backend.commit().catch(() => {})
     }
-    this.#backend.write((tx) => {
-      try {
-        const request = decodeRequest(entry.data)
-        header = request.header
-        // A nested write: a refusal rolls back this request's writes only, not the index below.
-        response = this.#backend.write((inner) => dispatch(this.#target(), request.header, request.body, inner, entry.index))
-      } catch (err) {
-        if (!(err instanceof StrataError)) throw err
-        error = err
+    const outcomes: ApplyOutcome[] = []
+    this.#backend.write(() => {
+      if (payloads === undefined) outcomes.push(this.#applyRequest(entry.data, entry.index))
+      else {
+        for (let i = 0; i < payloads.length; i++) {
+          // A crash between two requests of a batch: the write is undone whole, none of it commits.
+          if (i > 0) this.#failpoint('apply.beforeBatchRequest')
+          outcomes.push(this.#applyRequest(payloads[i]!, entry.index))
+        }
       }
       this.#ci.advance(entry.index, entry.term)
     })
-    return { index: entry.index, header, response, error, revision: this.mvcc.revision }
+    return outcomes
+  }
+
+  /** One request inside its entry's write; a refusal (a typed error) rolls back its own writes only. */
+  #applyRequest(data: Uint8Array, index: number): ApplyOutcome {
+    let header: RequestHeader | undefined
+    let response: ApplyResponse | undefined
+    let error: StrataError | undefined
+    try {
+      const request = decodeRequest(data)
+      header = request.header
+      // A nested write: a refusal rolls back this request's writes only, not the index.
+      response = this.#backend.write((inner) => dispatch(this.#target(), request.header, request.body, inner, index))
+    } catch (err) {
+      if (!(err instanceof StrataError)) throw err
+      error = err
+    }
+    return { index, header, response, error, revision: this.mvcc.revision }
   }
 
   /**

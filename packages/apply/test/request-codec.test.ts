@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { Prng, throwsWithCode, withSeed } from '@strata/testkit'
 import { test } from 'uvu'
-import { type Request, type RequestBody, type TxnOp, decodeMember, decodeRequest, encodeMember, encodeRequest } from '../src/index.js'
+import { type Request, type RequestBody, type TxnOp, decodeBatch, decodeMember, decodeRequest, encodeBatch, encodeMember, encodeRequest, isBatch } from '../src/index.js'
 
 const enc = new TextEncoder()
 const b = (s: string): Uint8Array => enc.encode(s)
@@ -103,6 +103,29 @@ test('a hostile count cannot make the decoder allocate beyond the payload', () =
 test('a member record round-trips', () => {
   const m = { id: 2 ** 40 + 3, name: 'm1', peerUrls: ['http://127.0.0.1:2380'], clientUrls: [], isLearner: true }
   assert.deepEqual(decodeMember(encodeMember(m)), m)
+})
+
+test('a batch entry carries its requests\' payloads in order, each decodable alone', () => {
+  const payloads = samples.map((body, i) => encodeRequest({ header: { id: i + 1, username: '', authRevision: 0 }, body }))
+  const data = encodeBatch(payloads)
+  assert.ok(isBatch(data))
+  assert.ok(!payloads.some(isBatch), 'a single request is never taken for a batch')
+  const out = decodeBatch(data)
+  assert.equal(out.length, payloads.length)
+  out.forEach((p, i) => {
+    assert.deepEqual(p, payloads[i])
+    assert.equal(p.buffer, data.buffer, 'views into the entry, not copies')
+    assert.deepEqual(decodeRequest(p), decodeRequest(payloads[i]!))
+  })
+})
+
+test('a batch frame that does not add up does not decode, and a batch is no single request', () => {
+  const data = encodeBatch([encodeRequest({ header: { id: 1, username: '', authRevision: 0 }, body: { kind: 'authEnable' } }), encodeRequest({ header: { id: 2, username: '', authRevision: 0 }, body: { kind: 'put', key: 'k', value: 'v' } })])
+  for (let cut = 0; cut < data.length; cut++) throwsWithCode(() => decodeBatch(data.subarray(0, cut)), 'ERR_APPLY_CORRUPT')
+  throwsWithCode(() => decodeBatch(Uint8Array.of(...data, 0)), 'ERR_APPLY_CORRUPT')
+  throwsWithCode(() => decodeBatch(Uint8Array.of(2, 0, 0, 0, 0)), 'ERR_APPLY_CORRUPT')
+  throwsWithCode(() => decodeBatch(Uint8Array.of(2, 255, 255, 255, 255, 0)), 'ERR_APPLY_CORRUPT')
+  throwsWithCode(() => decodeRequest(data), 'ERR_APPLY_CORRUPT')
 })
 
 test.run()

@@ -4,7 +4,7 @@ import { type Entry, EntryType } from '@strata/raft'
 import type { Clock } from '@strata/seams'
 import { Failpoints, rejectsWithCode, throwsWithCode } from '@strata/testkit'
 import { test } from 'uvu'
-import { type RequestBody, StateMachine, encodeRequest, readAppliedPoint } from '../src/index.js'
+import { type ApplyOutcome, type RequestBody, StateMachine, encodeBatch, encodeRequest, readAppliedPoint } from '../src/index.js'
 
 const still: Clock = { now: () => 5_000, setTimer: () => ({ cancel() {} }) }
 const VOTERS = { voters: [1], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false }
@@ -173,6 +173,82 @@ test('calls after close are ERR_APPLY_CLOSED; a conf change entry through apply 
   await sm.close()
   await sm.close()
   throwsWithCode(() => sm.apply(e), 'ERR_APPLY_CLOSED')
+})
+
+const payload = (id: number, body: RequestBody): Uint8Array => encodeRequest({ header: { id, username: '', authRevision: 0 }, body })
+
+/** Every key's value and revisions, and the store's revision and hash: what two members must agree on. */
+async function state(sm: StateMachine): Promise<unknown> {
+  const kvs = sm.mvcc.range('\0', '\0').kvs.map((kv) => [text(kv.key), text(kv.value), kv.createRevision, kv.modRevision, kv.version, kv.lease])
+  return { kvs, revision: sm.mvcc.revision, applied: sm.applied.index, hash: sm.mvcc.hashByRev(0).hash }
+}
+
+test('a batch entry applies its requests in order, each its own revision and outcome; a refusal undoes only its own writes', async () => {
+  const { sm } = await open()
+  const payloads = [
+    payload(1, { kind: 'put', key: 'a', value: '1' }),
+    payload(2, { kind: 'put', key: 'b', value: '1', lease: 99 }),
+    payload(3, { kind: 'put', key: 'c', value: '3' }),
+    Uint8Array.of(1, 250, 0),
+    payload(5, { kind: 'deleteRange', key: 'a' }),
+    payload(6, { kind: 'txn', txn: { compare: [{ key: 'c', target: 'version', result: 'equal', value: 1 }], success: [{ put: { key: 'd', value: '4' } }] } }),
+  ]
+  const e: Entry = { index: 2, term: 2, type: EntryType.Normal, data: encodeBatch(payloads) }
+  const seen: [ApplyOutcome, Uint8Array][] = []
+  assert.equal(sm.applyEach(e, (o, p) => seen.push([o, p])), true)
+  assert.deepEqual(seen.map(([, p]) => p), payloads)
+  assert.deepEqual(seen.map(([o]) => o.header?.id), [1, 2, 3, undefined, 5, 6])
+  assert.deepEqual(seen.map(([o]) => o.error?.code), [undefined, 'ERR_LEASE_NOT_FOUND', undefined, 'ERR_APPLY_CORRUPT', undefined, undefined])
+  assert.deepEqual(seen.map(([o]) => o.revision), [2, 2, 3, 3, 4, 5])
+  assert.deepEqual(seen.map(([o]) => o.index), [2, 2, 2, 2, 2, 2])
+  assert.equal(seen[0]![0].response?.kind, 'put')
+  assert.equal(sm.applied.index, 2)
+  assert.equal(sm.mvcc.range('a').count, 0)
+  assert.equal(sm.mvcc.range('b').count, 0)
+  assert.equal(text(sm.mvcc.range('d').kvs[0]?.value), '4')
+  // At most once, per entry: a replayed batch changes nothing and answers no one.
+  assert.equal(sm.applyEach(e, () => assert.fail('a replayed batch answered')), false)
+  assert.equal(sm.apply(e), undefined)
+  assert.equal(sm.mvcc.revision, 5)
+})
+
+test('a batch whose frame does not decode is one refusal of the whole entry; the index still advances', async () => {
+  const { sm } = await open()
+  const good = encodeBatch([payload(1, { kind: 'put', key: 'a', value: '1' }), payload(2, { kind: 'put', key: 'b', value: '2' })])
+  const out = sm.apply({ index: 2, term: 2, type: EntryType.Normal, data: good.subarray(0, good.length - 1) })!
+  assert.equal(out.error?.code, 'ERR_APPLY_CORRUPT')
+  assert.equal(out.header, undefined)
+  assert.equal(sm.applied.index, 2)
+  assert.equal(sm.mvcc.revision, 1)
+})
+
+test('a crash between two requests of a batch undoes the batch whole; its replay equals a run that never crashed', async () => {
+  const batch: Entry = { index: 3, term: 2, type: EntryType.Normal, data: encodeBatch([
+    payload(2, { kind: 'put', key: 'a', value: '2' }),
+    payload(3, { kind: 'put', key: 'b', value: '1', lease: 99 }),
+    payload(4, { kind: 'put', key: 'a', value: '3' }),
+    payload(5, { kind: 'put', key: 'c', value: '1' }),
+  ]) }
+  const first: Entry = { index: 2, term: 2, type: EntryType.Normal, data: payload(1, { kind: 'put', key: 'a', value: '1' }) }
+  const reference = await open()
+  reference.sm.apply(first)
+  reference.sm.apply(batch)
+  for (let skip = 0; skip < 3; skip++) {
+    const fps = new Failpoints()
+    const backend = new MemoryBackend({ clock: still })
+    const sm = await StateMachine.open(backend, { clock: still, failpoint: fps.fn })
+    await sm.bootstrap(VOTERS)
+    sm.apply(first)
+    await backend.commit()
+    fps.arm('apply.beforeBatchRequest', { skip })
+    throwsWithCode(() => sm.apply(batch), 'ERR_FAILPOINT')
+    // The process dies here: the backend keeps what it committed, nothing of the batch.
+    const after = await StateMachine.open(backend.crash(), { clock: still })
+    opened.push(after)
+    assert.equal(after.applied.index, 2)
+    assert.equal(after.apply(batch)?.header?.id, 5)
+    assert.deepEqual(await state(after), await state(reference.sm), `crash before request ${skip + 2}`)
+  }
 })
 
 test.run()

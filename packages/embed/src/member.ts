@@ -1,7 +1,7 @@
 import assert from 'node:assert'
 import { dirname, join } from 'node:path'
 import { type Backend, LmdbBackend, MemoryBackend } from '@strata/backend'
-import { type ApplyOutcome, type Member as MemberRecord, type RequestBody, StateMachine, encodeMember, encodeRequest } from '@strata/apply'
+import { type ApplyOutcome, BATCH_HEADER_BYTES, BATCH_ITEM_HEADER_BYTES, type Member as MemberRecord, type RequestBody, StateMachine, type TxnOp, encodeBatch, encodeMember, encodeRequest, isBatch } from '@strata/apply'
 import {
   type ConfChange, type ConfChangeV2, type ConfState, type Entry, EntryType, type HardState, MemoryStorage, type Message, MessageType, RawNode, type Ready,
   type Snapshot, type SnapshotMetadata, SnapshotStatus, StateType, decodeConfChange, decodeConfChangeV2, decodeMessage, encodeMessage,
@@ -16,8 +16,12 @@ import { FRAME_LEASE_RENEW, FRAME_LEASE_RENEWED, LeaseRenewal } from './lease-ap
 import { FRAME_SNAP_ACK, FRAME_SNAP_DATA, SnapshotStream, receivedAt, receivedSnapshot, releaseReceived, snapshotStreamReady } from './snapshot-stream.js'
 
 interface Waiter {
-  /** The encoded request it proposed: only the entry with these very bytes settles it. */
-  readonly data: Uint8Array
+  /**
+   * The encoded request it proposed: only a request with these very bytes settles it. Once its
+   * batch is encoded, a view into the batch's data (the leader's own entry then matches by
+   * identity, with no byte comparison).
+   */
+  data: Uint8Array
   /** What the proposal's promise resolves with: the outcome itself, or the caller's answer made from it. */
   readonly answer: ((o: ApplyOutcome) => unknown) | undefined
   readonly resolve: (v: unknown) => void
@@ -57,7 +61,46 @@ function settleWithAnswer(w: Waiter, outcome: ApplyOutcome): void {
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length))
+  if (a.length !== b.length) return false
+  if (a.buffer === b.buffer && a.byteOffset === b.byteOffset) return true
+  return Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length))
+}
+
+/**
+ * Requests coalesced into one raft entry at most (FORMAT.md §2a of @strata/apply): one entry's
+ * requests apply in one backend write, which the apply slice cannot cut, so its work is bounded
+ * by count and by bytes.
+ */
+const BATCH_MAX_REQUESTS = 256
+/**
+ * Encoded bytes of one batch entry at most: far below raft's message size (1 MiB), and its
+ * apply stays ~1-4 ms (a txn of 128 puts is ~8 KiB and ~1 ms). A request this large or larger
+ * goes in an entry of its own, as every request did before batching.
+ */
+const BATCH_MAX_BYTES = 32 * 1024
+
+/** Requests whose apply is bounded by their bytes (single keys), which a batch may carry. */
+function batchable(body: RequestBody): boolean {
+  if (body.kind === 'put') return true
+  if (body.kind === 'deleteRange') return body.end === undefined
+  if (body.kind === 'txn') return txnSingleKeys(body.txn)
+  return false
+}
+
+function txnSingleKeys(t: { readonly success?: readonly TxnOp[]; readonly failure?: readonly TxnOp[]; readonly compare?: readonly { readonly end?: unknown }[] }): boolean {
+  for (const c of t.compare ?? []) if (c.end !== undefined) return false
+  for (const ops of [t.success, t.failure]) {
+    for (const op of ops ?? []) {
+      if ('put' in op) continue
+      if ('txn' in op) {
+        if (!txnSingleKeys(op.txn)) return false
+        continue
+      }
+      if ((op as { range?: { end?: unknown } }).range?.end !== undefined) return false
+      if ((op as { deleteRange?: { end?: unknown } }).deleteRange?.end !== undefined) return false
+    }
+  }
+  return true
 }
 
 function asV2(cc: ConfChange | ConfChangeV2): ConfChangeV2 {
@@ -93,6 +136,14 @@ export class Member {
    */
   #nextId: number
   readonly #waiting = new Map<number, Waiter>()
+  /**
+   * Batchable requests proposed since the loop last ran, in order, with their ids: the loop
+   * hands them to raft as one entry (#flushProposals). Invariant: every id is in #waiting or
+   * was settled by the sweep; at most BATCH_MAX_REQUESTS, at most BATCH_MAX_BYTES encoded.
+   */
+  #batch: Uint8Array[] = []
+  #batchIds: number[] = []
+  #batchBytes = BATCH_HEADER_BYTES
   /** Proposals that failed to apply: timed out, dropped for want of a leader, or cut by a stop (etcd's proposals_failed_total). */
   #proposalsFailed = 0
   /** Invariant: resolved in applied order; each waits for the applied index to reach `index`. */
@@ -376,6 +427,19 @@ export class Member {
       this.#waiting.set(id, { data, answer, resolve: resolve as (v: unknown) => void, reject, deadline: this.o.clock.now() + this.o.requestTimeoutMs })
     })
     this.#armSweep()
+    const bytes = BATCH_ITEM_HEADER_BYTES + data.length
+    if (BATCH_HEADER_BYTES + bytes <= BATCH_MAX_BYTES && batchable(body)) {
+      // Coalesced with the requests proposed until the loop runs (in this turn, or while a
+      // Ready is saved and applied): one raft entry, one WAL record, one log slot for all.
+      if (this.#batchBytes + bytes > BATCH_MAX_BYTES || this.#batch.length >= BATCH_MAX_REQUESTS) this.#flushProposals()
+      this.#batch.push(data)
+      this.#batchIds.push(id)
+      this.#batchBytes += bytes
+      this.#schedule()
+      return outcome
+    }
+    // Alone, after the requests proposed before it (proposal order is kept).
+    this.#flushProposals()
     try {
       this.#node.propose(data)
     } catch (err) {
@@ -460,13 +524,56 @@ export class Member {
 
   // ---- the loop ------------------------------------------------------------------------
 
+  /**
+   * Hands the requests batched since the last call to raft: one alone as its own entry (the
+   * single-request payload), several as one batch entry. A refusal (no leader) fails each of
+   * them as it would have failed alone; never throws.
+   */
+  #flushProposals(): void {
+    const n = this.#batch.length
+    if (n === 0) return
+    const payloads = this.#batch
+    const ids = this.#batchIds
+    this.#batch = []
+    this.#batchIds = []
+    this.#batchBytes = BATCH_HEADER_BYTES
+    let data = payloads[0]!
+    if (n > 1) {
+      data = encodeBatch(payloads)
+      // Each waiter's bytes become a view into the entry: the leader's own entry settles its
+      // waiters by identity (sameBytes' first check).
+      let at = BATCH_HEADER_BYTES
+      for (let i = 0; i < n; i++) {
+        const len = payloads[i]!.length
+        const w = this.#waiting.get(ids[i]!)
+        if (w !== undefined && w.data === payloads[i]) w.data = data.subarray(at + BATCH_ITEM_HEADER_BYTES, at + BATCH_ITEM_HEADER_BYTES + len)
+        at += BATCH_ITEM_HEADER_BYTES + len
+      }
+    }
+    try {
+      this.#node.propose(data)
+    } catch (err) {
+      const e = hasCode(err, 'ERR_RAFT_PROPOSAL_DROPPED') ? new EmbedError('ERR_EMBED_NO_LEADER', 'embed: no leader is known; retry after the election', {}, { cause: err }) : (err as Error)
+      for (const id of ids) {
+        const w = this.#settle(id)
+        if (w === undefined) continue
+        this.#proposalsFailed++
+        w.reject(e)
+      }
+    }
+  }
+
   #schedule(): void {
     if (this.#loopQueued || this.#closed) return
     this.#loopQueued = true
     this.#loop = this.#loop.then(async () => {
       this.#loopQueued = false
       try {
-        while (!this.#closed && this.#stopped === undefined && this.#node.hasReady()) await this.#handleReady(this.#node.ready())
+        while (!this.#closed && this.#stopped === undefined) {
+          this.#flushProposals()
+          if (!this.#node.hasReady()) break
+          await this.#handleReady(this.#node.ready())
+        }
       } catch (err) {
         this.#stop(err as Error)
       }
@@ -618,20 +725,22 @@ export class Member {
 
   /**
    * Applies entries[from, to) in order, handing the event loop back every APPLY_SLICE_MS / n (read
-   * on the Clock every 16 entries): a Ready may commit thousands of entries (a txn of 128 puts
-   * is ~1 ms), and the host's event loop must not stall on them. Nothing else applies meanwhile
-   * (the Ready loop is serial); raft takes proposals and messages between ready() and
-   * advance() as it does while the WAL saves. A simulated clock does not move inside one
+   * on the Clock every 16 entries, and after each batch entry): a Ready may commit thousands of
+   * entries (a txn of 128 puts is ~1 ms), and the host's event loop must not stall on them.
+   * Nothing else applies meanwhile (the Ready loop is serial); raft takes proposals and messages
+   * between ready() and advance() as it does while the WAL saves. A simulated clock does not move inside one
    * Ready, so the simulation applies a Ready in one go as before.
    */
   async #applyEntries(entries: readonly Entry[], from: number, to: number): Promise<void> {
     const clock = this.o.clock
     // Members of one process share its event loop: their slices in one turn add up.
     const sliceMs = APPLY_SLICE_MS / Math.max(1, openMembers)
-    let sliceStart = to - from > 16 ? clock.now() : 0
+    let sliceStart = to - from > 1 ? clock.now() : 0
     for (let i = from; i < to; i++) {
-      this.#apply(entries[i]!)
-      if ((i - from) % 16 === 15 && i + 1 < to && clock.now() - sliceStart >= sliceMs) {
+      const e = entries[i]!
+      this.#apply(e)
+      // A batch entry is up to BATCH_MAX_REQUESTS requests: the clock is read after each.
+      if (((i - from) % 16 === 15 || isBatch(e.data)) && i + 1 < to && clock.now() - sliceStart >= sliceMs) {
         await nextTurn()
         sliceStart = clock.now()
       }
@@ -685,21 +794,7 @@ export class Member {
       if (e.index >= this.#replayUntil) this.#replayUntil = 0
     }
     if (e.type === EntryType.Normal) {
-      const outcome = this.sm.apply(e)
-      const id = outcome?.header?.id
-      if (outcome !== undefined && id !== undefined) {
-        // An id alone does not say the entry is ours: an entry a previous incarnation of this
-        // member proposed (committed only now), or one from a member whose id has the same low
-        // bits, may carry it. Answering our request with its outcome acknowledged a write that
-        // was not (yet, or ever) committed.
-        const w = this.#waiting.get(id)
-        if (w !== undefined && (w.data === e.data || sameBytes(w.data, e.data))) {
-          this.#waiting.delete(id)
-          if (outcome.error !== undefined) w.reject(outcome.error)
-          else if (w.answer === undefined) w.resolve(outcome)
-          else settleWithAnswer(w, outcome)
-        }
-      }
+      this.sm.applyEach(e, this.#answer)
       return
     }
     const cc = asV2(e.type === EntryType.ConfChange ? decodeConfChange(e.data) : decodeConfChangeV2(e.data))
@@ -708,6 +803,22 @@ export class Member {
     if (cc.changes.some((c) => c.type === 1 && c.nodeId === this.o.memberId)) {
       this.#stop(new EmbedError('ERR_EMBED_REMOVED', `embed: member ${this.o.memberId} was removed from the cluster`))
     }
+  }
+
+  /** Settles the waiter of an applied request (one per request of a batch entry). */
+  readonly #answer = (outcome: ApplyOutcome, payload: Uint8Array): void => {
+    const id = outcome.header?.id
+    if (id === undefined) return
+    // An id alone does not say the request is ours: one a previous incarnation of this member
+    // proposed (committed only now), or one from a member whose id has the same low bits, may
+    // carry it. Answering our request with its outcome acknowledged a write that was not (yet,
+    // or ever) committed.
+    const w = this.#waiting.get(id)
+    if (w === undefined || !sameBytes(w.data, payload)) return
+    this.#waiting.delete(id)
+    if (outcome.error !== undefined) w.reject(outcome.error)
+    else if (w.answer === undefined) w.resolve(outcome)
+    else settleWithAnswer(w, outcome)
   }
 
   #settle(id: number): Waiter | undefined {
@@ -831,6 +942,7 @@ export class Member {
   #stop(err: Error): void {
     if (this.#stopped !== undefined) return
     this.#stopped = err
+    this.#dropBatch()
     const stopped = hasCode(err, 'ERR_EMBED_REMOVED') ? err : new EmbedError('ERR_EMBED_STOPPED', `embed: member ${this.o.memberId} stopped: ${err.message}; reopen it (after repairing its disk if the cause is one)`, {}, { cause: err })
     for (const [id, w] of this.#waiting) {
       w.reject(stopped)
@@ -840,6 +952,13 @@ export class Member {
     for (const w of [...this.#readQueue, ...(this.#readRound?.waiters ?? [])]) w.reject(stopped)
     this.#readQueue = []
     this.#readRound = undefined
+  }
+
+  /** Forgets the batched requests not yet proposed (their waiters fail with the rest). */
+  #dropBatch(): void {
+    this.#batch = []
+    this.#batchIds = []
+    this.#batchBytes = BATCH_HEADER_BYTES
   }
 
   /** Throws ERR_EMBED_CLOSED / ERR_EMBED_STOPPED / ERR_EMBED_REMOVED when the member cannot serve. */
@@ -868,6 +987,7 @@ export class Member {
     this.#leaseRenewal.close()
     const closed = new EmbedError('ERR_EMBED_CLOSED', 'embed: the store closed before the request applied')
     this.#sweepTimer?.cancel()
+    this.#dropBatch()
     for (const w of this.#waiting.values()) w.reject(closed)
     this.#waiting.clear()
     for (const w of [...this.#readQueue, ...(this.#readRound?.waiters ?? [])]) w.reject(closed)

@@ -92,6 +92,32 @@ test('three members elect a leader, replicate writes, and agree on the hash', as
   }
 })
 
+test('requests batched into one entry, on the leader and forwarded by a follower, apply at the same revisions on every member', async () => {
+  const c = await cluster()
+  try {
+    const leader = await c.leader()
+    const follower = [...c.stores.values()].find((s) => s !== leader)!
+    await retry(() => follower.put('warm', 'up'))
+    const fromLeader = Array.from({ length: 40 }, (_, i) => leader.put(`l/${i % 7}`, `v${i}`))
+    const fromFollower = Array.from({ length: 40 }, (_, i) => follower.put(`f/${i % 5}`, `w${i}`, i === 3 ? { lease: 12345 } : {}))
+    const led = await Promise.all(fromLeader)
+    const followed = await Promise.allSettled(fromFollower)
+    assert.equal(followed.filter((r) => r.status === 'rejected').length, 1)
+    const revisions = [...led.map((r) => r.header.revision), ...followed.flatMap((r) => (r.status === 'fulfilled' ? [r.value.header.revision] : []))]
+    assert.equal(new Set(revisions).size, 79, 'each request its own revision')
+    await converge(c.stores.values())
+    const view = async (s: Store): Promise<unknown> => (await s.get('\0', { end: '\0', serializable: true })).kvs.map((kv) => [text(kv.key), text(kv.value), kv.createRevision, kv.modRevision, kv.version])
+    const leaderView = await view(leader)
+    for (const s of c.stores.values()) assert.deepEqual(await view(s), leaderView)
+    // The last answer per key is the revision every member holds for it.
+    led.forEach((r, i) => {
+      if (i >= 33) assert.ok((leaderView as unknown[][]).some((kv) => kv[0] === `l/${i % 7}` && kv[3] === r.header.revision))
+    })
+  } finally {
+    await c.close()
+  }
+})
+
 test('losing the leader: the others elect a new one and go on; the old one rejoins and catches up', async () => {
   const c = await cluster()
   try {

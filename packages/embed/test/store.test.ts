@@ -98,6 +98,38 @@ test('put answers with the header of its revision (and prevKv when asked); refus
   await rejectsWithCode(closed, 'ERR_EMBED_CLOSED')
 })
 
+test('requests proposed together share one raft entry and still apply as their own: each its revision, a refusal only its own', async () => {
+  const { store } = await fresh()
+  await store.put('warm', 'up')
+  const before = store.maintenance.status()
+  const lease = (await store.lease.grant(60)).id
+  const afterGrant = store.maintenance.status()
+  // Proposed in one turn: one batch entry (a txn and a single-key delete may ride in it too).
+  const calls = [
+    store.put('b/0', '0'),
+    store.put('b/1', '1', { lease: lease + 1 }),
+    store.put('b/2', '2', { lease }),
+    store.txn({ compare: [{ key: 'b/0', target: 'version', result: 'equal', value: 1 }], success: [{ put: { key: 'b/3', value: '3' } }] }),
+    store.delete('warm'),
+    store.put('b/0', '00', { prevKv: true }),
+  ]
+  const settled = await Promise.allSettled(calls)
+  assert.deepEqual(settled.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled'])
+  assert.equal(((settled[1] as PromiseRejectedResult).reason as { code?: string }).code, 'ERR_LEASE_NOT_FOUND')
+  const revs = settled.filter((r) => r.status === 'fulfilled').map((r) => (r.value as { header: { revision: number } }).header.revision)
+  const base = afterGrant.header.revision
+  assert.deepEqual(revs, [base + 1, base + 2, base + 3, base + 4, base + 5])
+  // Six requests, one entry (the grant before them had its own).
+  assert.equal(store.maintenance.status().raftIndex - afterGrant.raftIndex, 1)
+  assert.equal(afterGrant.raftIndex - before.raftIndex, 1)
+  assert.equal((await store.txn({ success: [] })).header.revision, base + 5)
+  const last = (settled[5] as PromiseFulfilledResult<{ prevKv?: { value: Uint8Array } }>).value
+  assert.equal(text(last.prevKv?.value), '0')
+  assert.equal((await store.get('b/1')).count, 0)
+  assert.equal(text((await store.get('b/3')).kvs[0]?.value), '3')
+  assert.equal((await store.get('warm')).count, 0)
+})
+
 test('compaction: old revisions fail with ERR_MVCC_COMPACTED', async () => {
   const { store } = await fresh()
   const first = await store.put('c', '1')
