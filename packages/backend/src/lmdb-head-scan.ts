@@ -53,73 +53,99 @@ export function* packHeads(pairs: Iterable<{ key: Uint8Array; value: Uint8Array 
  * The scan thread, a few lines of CommonJS evaluated in place (no file to ship or resolve). It
  * opens the same LMDB file (lmdb-js shares the environment between the threads of a process)
  * and packs the bucket as {@link packHeads} does, but from inside lmdb-js's reading: the key
- * reader copies each key to a scratch buffer and the value decoder copies the value's head
- * into the chunk, so no view, Buffer or copy is made per pair of a short record (with views,
+ * reader copies each key to where its pair goes in the chunk (to a scratch buffer when the
+ * chunk has no room for it) and the value decoder copies the value's head after it, so no view, Buffer or copy is made per pair of a short record (with views,
  * the thread spent as much time making them and collecting them as reading LMDB); a head over
- * 128 bytes is copied natively through one view. `ctl[0]` counts the chunks the
+ * 128 bytes is copied natively through one view, a shorter one 4 bytes at a time through a
+ * DataView of lmdb-js's reused value buffer (made once). `ctl[0]` counts the chunks the
  * consumer has taken; `ctl[1]` set asks the thread to stop.
  */
 const SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads')
 const { open } = require(workerData.lmdbPath)
-let path, options, bucket, fixed, lengthAt, chunkBytes, inFlight, ctl, chunk
-let pos = 0
-let count = 0
-let sent = 0
-let stopped = false
-const scratch = new Uint8Array(1 << 16)
-let keyLength = 0
-function send() {
-  for (;;) {
-    const taken = Atomics.load(ctl, 0)
-    if (Atomics.load(ctl, 1) === 1) { stopped = true; return }
-    if (sent - taken < inFlight) break
-    Atomics.wait(ctl, 0, taken)
-  }
-  parentPort.postMessage({ bytes: chunk.subarray(0, pos), count }, [chunk.buffer])
-  sent++
-  chunk = new Uint8Array(chunkBytes)
-  pos = 0
-  count = 0
-}
-function readKey(bytes, start, end) {
-  keyLength = end - start
-  for (let i = 0; i < keyLength; i++) scratch[i] = bytes[start + i]
-  return keyLength
-}
-function decode(bytes, size) {
-  let head = fixed
-  if (size >= lengthAt + 4) head += ((bytes[lengthAt] << 24) | (bytes[lengthAt + 1] << 16) | (bytes[lengthAt + 2] << 8) | bytes[lengthAt + 3]) >>> 0
-  if (head > size) head = size
-  const need = 6 + keyLength + head
-  if (pos + need > chunk.length) {
-    if (count > 0) send()
-    if (need > chunk.length) chunk = new Uint8Array(need)
-  }
-  let p = pos
-  chunk[p] = keyLength >>> 8
-  chunk[p + 1] = keyLength & 255
-  p += 2
-  for (let i = 0; i < keyLength; i++) chunk[p + i] = scratch[i]
-  p += keyLength
-  chunk[p] = head >>> 24
-  chunk[p + 1] = (head >>> 16) & 255
-  chunk[p + 2] = (head >>> 8) & 255
-  chunk[p + 3] = head & 255
-  p += 4
-  // A long head by one native copy (a view of it is the price); a short one byte by byte.
-  if (head > 128) chunk.set(bytes.subarray(0, head), p)
-  else for (let i = 0; i < head; i++) chunk[p + i] = bytes[i]
-  pos = p + head
-  count++
-  return head
-}
 // lmdb-js is loaded above; what to read comes in the first message (a thread may be started
 // before the file may be mapped: prestartScanThread).
 parentPort.once('message', (start) => {
-  ;({ path, options, bucket, fixed, lengthAt, chunkBytes, inFlight } = start)
-  ctl = new Int32Array(start.ctl)
-  chunk = new Uint8Array(chunkBytes)
+  const { path, options, bucket, fixed, lengthAt, chunkBytes, inFlight } = start
+  const ctl = new Int32Array(start.ctl)
+  let chunk = new Uint8Array(chunkBytes)
+  let chunkView = new DataView(chunk.buffer)
+  let pos = 0
+  let count = 0
+  let sent = 0
+  let stopped = false
+  const scratch = new Uint8Array(1 << 16)
+  let keyLength = 0
+  // lmdb-js hands every short value in one reused buffer: one view of it serves them all.
+  let lastBytes
+  let bytesView
+  function send() {
+    for (;;) {
+      const taken = Atomics.load(ctl, 0)
+      if (Atomics.load(ctl, 1) === 1) { stopped = true; return }
+      if (sent - taken < inFlight) break
+      Atomics.wait(ctl, 0, taken)
+    }
+    parentPort.postMessage({ bytes: chunk.subarray(0, pos), count }, [chunk.buffer])
+    sent++
+    chunk = new Uint8Array(chunkBytes)
+    chunkView = new DataView(chunk.buffer)
+    pos = 0
+    count = 0
+  }
+  // Invariant: keyInChunk when the key readKey was last given is at chunk[pos + 2, pos + 2 + keyLength), else it is in scratch.
+  let keyInChunk = false
+  function readKey(bytes, start, end) {
+    keyLength = end - start
+    // Where the pair will go when the chunk has room (decode then leaves it), else aside.
+    keyInChunk = pos + 2 + keyLength <= chunk.length
+    const into = keyInChunk ? chunk : scratch
+    const at = keyInChunk ? pos + 2 : 0
+    for (let i = 0; i < keyLength; i++) into[at + i] = bytes[start + i]
+    return keyLength
+  }
+  function decode(bytes, size) {
+    let head = fixed
+    if (size >= lengthAt + 4) head += ((bytes[lengthAt] << 24) | (bytes[lengthAt + 1] << 16) | (bytes[lengthAt + 2] << 8) | bytes[lengthAt + 3]) >>> 0
+    if (head > size) head = size
+    const need = 6 + keyLength + head
+    if (pos + need > chunk.length) {
+      if (keyInChunk) {
+        for (let i = 0; i < keyLength; i++) scratch[i] = chunk[pos + 2 + i]
+        keyInChunk = false
+      }
+      if (count > 0) send()
+      if (need > chunk.length) {
+        chunk = new Uint8Array(need)
+        chunkView = new DataView(chunk.buffer)
+      }
+    }
+    let p = pos
+    chunk[p] = keyLength >>> 8
+    chunk[p + 1] = keyLength & 255
+    p += 2
+    if (!keyInChunk) for (let i = 0; i < keyLength; i++) chunk[p + i] = scratch[i]
+    p += keyLength
+    chunk[p] = head >>> 24
+    chunk[p + 1] = (head >>> 16) & 255
+    chunk[p + 2] = (head >>> 8) & 255
+    chunk[p + 3] = head & 255
+    p += 4
+    // A long head by one native copy (a view of it is the price); a short one 4 bytes at a time.
+    if (head > 128) chunk.set(bytes.subarray(0, head), p)
+    else {
+      if (bytes !== lastBytes) {
+        lastBytes = bytes
+        bytesView = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+      }
+      let i = 0
+      for (; i + 4 <= head; i += 4) chunkView.setUint32(p + i, bytesView.getUint32(i))
+      for (; i < head; i++) chunk[p + i] = bytes[i]
+    }
+    pos = p + head
+    count++
+    return head
+  }
   const root = open({ path, ...options })
   const db = root.openDB(bucket, { encoding: 'binary', keyEncoding: 'binary', compression: false, cache: false, encoder: { decode, needsStableBuffer: false } })
   if (db.decoderCopies !== true) throw new Error('lmdb-js internals changed: the scan thread would get copies')
