@@ -48,7 +48,7 @@ try {
   const size = (d: string): number => readdirSync(d).reduce((n, f) => n + statSync(join(d, f)).size, 0)
   console.log(`on disk: db ${(size(join(fillDir, 'db')) / 2 ** 20).toFixed(0)} MiB, wal ${(size(join(fillDir, 'wal')) / 2 ** 20).toFixed(0)} MiB`)
 
-  interface ChildRun { ms: number; cpuMs?: number; openMs: number; keys: number; rssMb: number; heapMb: number; externalMb: number; arrayBuffersMb: number; loopMaxMs?: number }
+  interface ChildRun { ms: number; cpuMs?: number; mainCpuMs?: number; mainWaitMs?: number; openMs: number; keys: number; rssMb: number; heapMb: number; externalMb: number; arrayBuffersMb: number; loopMaxMs?: number }
   const child = fileURLToPath(new URL('./restart-child.ts', import.meta.url))
   const extra = (process.env['CHILD_ARGS'] ?? '').split(' ').filter((a) => a !== '')
   const runChild = (mode: 'restart' | 'scan'): ChildRun => {
@@ -64,7 +64,7 @@ try {
     const r = runChild('restart')
     if (r.keys !== FILL) throw new Error(`restart found ${r.keys} keys`)
     restarts.push(r)
-    console.log(`restart ${i + 1}: ${r.ms.toFixed(0)} ms (CPU ${r.cpuMs?.toFixed(0) ?? '?'} ms; open ${r.openMs.toFixed(0)}; event loop max ${r.loopMaxMs?.toFixed(1) ?? '?'} ms), RSS ${r.rssMb.toFixed(0)} MB (heap ${r.heapMb.toFixed(0)}, external ${r.externalMb.toFixed(0)}, array buffers ${r.arrayBuffersMb.toFixed(0)}); scan ${scans[i]!.ms.toFixed(0)} ms (CPU ${scans[i]!.cpuMs?.toFixed(0) ?? '?'} ms; RSS ${scans[i]!.rssMb.toFixed(0)} MB)`)
+    console.log(`restart ${i + 1}: ${r.ms.toFixed(0)} ms (CPU ${r.cpuMs?.toFixed(0) ?? '?'} ms, main thread ${r.mainCpuMs?.toFixed(0) ?? '?'} ms + ${r.mainWaitMs?.toFixed(0) ?? '?'} ms waiting for a CPU; open ${r.openMs.toFixed(0)}; event loop max ${r.loopMaxMs?.toFixed(1) ?? '?'} ms), RSS ${r.rssMb.toFixed(0)} MB (heap ${r.heapMb.toFixed(0)}, external ${r.externalMb.toFixed(0)}, array buffers ${r.arrayBuffersMb.toFixed(0)}); scan ${scans[i]!.ms.toFixed(0)} ms (CPU ${scans[i]!.cpuMs?.toFixed(0) ?? '?'} ms; RSS ${scans[i]!.rssMb.toFixed(0)} MB)`)
   }
   const median = <T>(xs: T[], f: (x: T) => number): number => xs.map(f).sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
   const restartMs = median(restarts, (r) => r.ms)
@@ -73,6 +73,7 @@ try {
   printResult(`embed.restart.${LABEL}.scan_ms`, scanMs, 'ms')
   printResult(`embed.restart.${LABEL}.ratio_vs_scan`, restartMs / scanMs, 'ratio')
   printResult(`embed.restart.${LABEL}.cpu_ms`, median(restarts, (r) => r.cpuMs ?? NaN), 'ms')
+  printResult(`embed.restart.${LABEL}.main_cpu_ms`, median(restarts, (r) => r.mainCpuMs ?? NaN), 'ms')
   printResult(`embed.restart.${LABEL}.scan_cpu_ms`, median(scans, (r) => r.cpuMs ?? NaN), 'ms')
   printResult(`embed.restart.${LABEL}.eventloop.max_ms`, median(restarts, (r) => r.loopMaxMs ?? NaN), 'ms')
   printResult(`embed.rss.${LABEL}.mb`, median(restarts, (r) => r.rssMb), 'MB')

@@ -6,7 +6,9 @@
 // member holds (restart) or the revisions scanned (scan), "rssMb"/"heapMb"/"externalMb"/
 // "arrayBuffersMb": process.memoryUsage() after a gc, "cpuMs": the CPU time of all its threads up to
 // the first read (or the end of the scan), "rssAnonMb"/"rssFileMb": the RSS split (Linux), "loopMaxMs": the longest event-loop delay
-// from open() to the first read (restart; perf_hooks.monitorEventLoopDelay, 1 ms resolution)}.
+// from open() to the first read (restart; perf_hooks.monitorEventLoopDelay, 1 ms resolution),
+// "mainCpuMs"/"mainWaitMs": the main thread's own CPU time and its time waiting for a CPU up to the
+// same point (Linux schedstat; what bounds the restart, and how much the machine's load held it back)}.
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
@@ -17,6 +19,7 @@ const [dir, mode] = process.argv.slice(2)
 if (dir === undefined || !['restart', 'scan'].includes(mode ?? '')) throw new Error('usage: restart-child.ts <member dir> restart|scan')
 const gc = (globalThis as { gc?: () => void }).gc
 
+const main0 = schedstat()
 const cpu0 = process.cpuUsage()
 const t0 = performance.now()
 if (mode === 'restart') {
@@ -44,11 +47,25 @@ function report(ms: number, openMs: number, keys: number, loopMaxMs?: number): v
   // CPU time of every thread of the process from t0 on (less at the mercy of other processes on a loaded machine than `ms`).
   const cpu = process.cpuUsage(cpu0)
   const cpuMs = (cpu.user + cpu.system) / 1000
+  const main = schedstat()
+  const mainCpuMs = (main[0] - main0[0]) / 1e6
+  const mainWaitMs = (main[1] - main0[1]) / 1e6
   gc?.()
   const m = process.memoryUsage()
   const mb = (n: number): number => n / 2 ** 20
   // Linux: how much of the RSS is anonymous memory (heaps, malloc) and how much mapped files (LMDB's data file).
   const status = (() => { try { return readFileSync('/proc/self/status', 'utf8') } catch { return '' } })()
   const kb = (name: string): number | undefined => { const v = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]; return v === undefined ? undefined : Number(v) / 1024 }
-  console.log(JSON.stringify({ ms, cpuMs, openMs, keys, rssMb: mb(m.rss), rssAnonMb: kb('RssAnon'), rssFileMb: kb('RssFile'), heapMb: mb(m.heapUsed), externalMb: mb(m.external), arrayBuffersMb: mb(m.arrayBuffers), loopMaxMs }))
+  console.log(JSON.stringify({ ms, cpuMs, mainCpuMs, mainWaitMs, openMs, keys, rssMb: mb(m.rss), rssAnonMb: kb('RssAnon'), rssFileMb: kb('RssFile'), heapMb: mb(m.heapUsed), externalMb: mb(m.external), arrayBuffersMb: mb(m.arrayBuffers), loopMaxMs }))
 }
+
+/** The calling thread's CPU time and run-queue wait, ns (Linux; zeros elsewhere). */
+function schedstat(): [number, number] {
+  try {
+    const [cpu, wait] = readFileSync('/proc/thread-self/schedstat', 'latin1').split(' ')
+    return [Number(cpu), Number(wait)]
+  } catch {
+    return [0, 0]
+  }
+}
+
