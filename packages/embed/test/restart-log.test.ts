@@ -2,6 +2,9 @@
 // the WAL's 64 MB segment buffers): raft restarts at the backend's applied index. A member
 // added afterwards must then catch up through a snapshot, not from the log.
 import assert from 'node:assert/strict'
+import { cpSync, rmSync } from 'node:fs'
+import { CONSISTENT_INDEX_KEY } from '@strata/apply'
+import { type Backend, LmdbBackend, type ReadTx } from '@strata/backend'
 import { tempDir } from '@strata/testkit'
 import { test } from 'uvu'
 import { Wal, snapshotMarkers } from '@strata/wal'
@@ -64,6 +67,62 @@ test('a sole member whose log\'s last commit index is below its backend\'s appli
         assert.equal((await store.get('k', { prefix: true, countOnly: true })).count, 50)
         await store.put(`after-${round}`, 'restart')
         assert.equal(new TextDecoder().decode((await store.get('k49')).kvs[0]!.value), 'v49')
+      } finally {
+        await store.close()
+      }
+    }
+  } finally {
+    await d.cleanup()
+  }
+})
+
+/** `backend`, except that its first read sees `index` as the applied index. */
+function misreportingFirstRead(backend: Backend, index: number): Backend {
+  let first = true
+  const u64 = new Uint8Array(8)
+  new DataView(u64.buffer).setBigUint64(0, BigInt(index))
+  const lying = (tx: ReadTx): ReadTx => new Proxy(tx, {
+    get: (t, p) => p === 'get'
+      ? (bucket: string, key: Uint8Array) => bucket === 'meta' && Buffer.from(key).equals(CONSISTENT_INDEX_KEY) ? u64 : t.get(bucket as never, key)
+      : Reflect.get(t, p, t),
+  })
+  return new Proxy(backend, {
+    get: (t, p) => {
+      if (p === 'read' && first) {
+        first = false
+        return <T>(fn: (tx: ReadTx) => T): T => t.read((tx) => fn(lying(tx)))
+      }
+      const v = Reflect.get(t, p, t) as unknown
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v
+    },
+  })
+}
+
+test('a sole member whose backend is behind its log restarts with the data of the entries to replay, also when the WAL was read beside the backend\'s open for a higher applied index than the state machine then has (the wrong guess: read again)', async () => {
+  const d = await tempDir('strata-restart-behind-')
+  const dir = `${d.path}/m1`
+  try {
+    let store = await open({ dir, tickMs: 10, electionTicks: 10 })
+    for (let i = 0; i < 20; i++) await store.put(`k${String(i).padStart(2, '0')}`, `v${i}`)
+    await store.close()
+    // The backend as it was after 20 puts; the log goes on to 50.
+    cpSync(`${dir}/db`, `${d.path}/db-20`, { recursive: true, preserveTimestamps: true })
+    store = await open({ dir, tickMs: 10, electionTicks: 10 })
+    for (let i = 20; i < 50; i++) await store.put(`k${String(i).padStart(2, '0')}`, `v${i}`)
+    await store.close()
+    const commit = (await snapshotMarkers(`${dir}/wal`)).hardState.commit
+    for (const misreport of [false, true]) {
+      rmSync(`${dir}/db`, { recursive: true })
+      cpSync(`${d.path}/db-20`, `${dir}/db`, { recursive: true, preserveTimestamps: true })
+      const behind = await LmdbBackend.open(`${dir}/db`)
+      const applied = behind.read((tx) => new DataView(tx.get('meta', CONSISTENT_INDEX_KEY)!.buffer, tx.get('meta', CONSISTENT_INDEX_KEY)!.byteOffset).getBigUint64(0))
+      assert.ok(Number(applied) < commit - 20, `the backend (applied ${applied}) is behind the log (commit ${commit})`)
+      // Misreported, the early read keeps no data up to the log's commit, which the replay needs.
+      store = await open({ dir, tickMs: 10, electionTicks: 10, backend: misreport ? misreportingFirstRead(behind, commit) : behind })
+      try {
+        assert.equal((await store.get('k', { prefix: true, countOnly: true })).count, 50, `misreport ${misreport}`)
+        assert.equal(new TextDecoder().decode((await store.get('k49')).kvs[0]!.value), 'v49')
+        await store.put('after', 'restart')
       } finally {
         await store.close()
       }
