@@ -1,6 +1,7 @@
 import assert from 'node:assert'
 import { dirname, join } from 'node:path'
 import { type Backend, LmdbBackend, MemoryBackend } from '@strata/backend'
+import { HEAD_SCAN_THREAD_MIN_PAIRS, prestartScanThread, stopPrestartedScanThread } from '@strata/backend/scan-thread'
 import { type AppliedPoint, type ApplyOutcome, BATCH_HEADER_BYTES, BATCH_ITEM_HEADER_BYTES, type Member as MemberRecord, type RequestBody, StateMachine, type TxnOp, encodeBatch, encodeMember, encodeRequest, isBatch, readAppliedPoint } from '@strata/apply'
 import {
   type ConfChange, type ConfChangeV2, type ConfState, type Entry, EntryType, type HardState, MemoryStorage, type Message, MessageType, RawNode, type Ready,
@@ -197,6 +198,16 @@ export class Member {
 
   /** Opens (bootstrapping a new member first), replays the log, starts ticking. */
   static async open(o: ResolvedOptions): Promise<Member> {
+    const prestarted = await prestartIndexScan(o)
+    try {
+      return await Member.#openPrestarted(o)
+    } finally {
+      // The open's index rebuild took the thread, or the store was too small for it.
+      if (prestarted) await stopPrestartedScanThread()
+    }
+  }
+
+  static async #openPrestarted(o: ResolvedOptions): Promise<Member> {
     const { fs } = o
     await fs.mkdir(o.dir)
     // The directory entry itself must survive a power loss, or the whole member would vanish
@@ -1106,6 +1117,27 @@ function earlyWalRead(o: ResolvedOptions, walDir: string, logSide: Promise<LogSi
 /** Closes the WAL earlyWalRead opened, when the open fails before using it. */
 async function closeEarlyWal(early: Promise<EarlyWal | undefined>): Promise<void> {
   await (await early.catch(() => undefined))?.opened.wal.close()
+}
+
+/**
+ * Bytes of a backend file below which it cannot hold HEAD_SCAN_THREAD_MIN_PAIRS revisions (each
+ * pair in LMDB takes more than this: a 17-byte revision key, a record of 45 bytes and more).
+ */
+const PRESTART_MIN_BYTES = HEAD_SCAN_THREAD_MIN_PAIRS * 64
+
+/**
+ * A restart whose LMDB file may hold enough revisions for the index rebuild's scan thread starts
+ * that thread first thing (@strata/backend's prestartScanThread): its start (~60 ms quiet, a
+ * thread and lmdb-js loaded again in it) then overlaps the backend's open and the WAL's markers
+ * instead of following them. The thread maps no file until the rebuild hands it one. Returns
+ * whether it asked for one (the caller stops a thread no scan took).
+ */
+async function prestartIndexScan(o: ResolvedOptions): Promise<boolean> {
+  if (o.backend !== 'lmdb') return false
+  const size = (await o.fs.stat(join(o.dir, 'db', 'data.mdb')).catch(() => undefined))?.size ?? 0
+  if (size < PRESTART_MIN_BYTES) return false
+  prestartScanThread()
+  return true
 }
 
 /** The WAL's snapshot markers and last hard state, read once per open (each read scans the whole log); undefined when there is no WAL yet. */

@@ -2,7 +2,7 @@
 // the WAL's 64 MB segment buffers): raft restarts at the backend's applied index. A member
 // added afterwards must then catch up through a snapshot, not from the log.
 import assert from 'node:assert/strict'
-import { cpSync, rmSync } from 'node:fs'
+import { cpSync, existsSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { CONSISTENT_INDEX_KEY } from '@strata/apply'
 import { type Backend, LmdbBackend, type ReadTx } from '@strata/backend'
 import { tempDir } from '@strata/testkit'
@@ -126,6 +126,30 @@ test('a sole member whose backend is behind its log restarts with the data of th
       } finally {
         await store.close()
       }
+    }
+  } finally {
+    await d.cleanup()
+  }
+})
+
+test('a restart whose LMDB file is big enough prestarts the index scan\'s thread, and stops it when the rebuild scans on the calling thread (few revisions)', async () => {
+  const d = await tempDir('strata-restart-prestart-')
+  const dir = `${d.path}/m1`
+  try {
+    let store = await open({ dir, tickMs: 10, electionTicks: 10 })
+    const big = new Uint8Array(1 << 20).fill(0x62)
+    for (let i = 0; i < 14; i++) await store.put(`big${i}`, big)
+    await store.close()
+    assert.ok(statSync(`${dir}/db/data.mdb`).size >= 200_000 * 64, 'big enough for a prestart')
+    // Linux: the process's threads, to see that no scan thread outlives the open.
+    const threads = (): number => existsSync('/proc/self/task') ? readdirSync('/proc/self/task').length : 0
+    const before = threads()
+    store = await open({ dir, tickMs: 10, electionTicks: 10 })
+    try {
+      assert.equal(threads(), before, 'the untaken thread was stopped')
+      assert.equal((await store.get('big', { prefix: true, countOnly: true })).count, 14)
+    } finally {
+      await store.close()
     }
   } finally {
     await d.cleanup()
