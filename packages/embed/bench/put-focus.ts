@@ -120,7 +120,7 @@ function schedstat(): [number, number] {
  * Event-loop turns longer than GAPS ms while `fn` runs (a check-phase probe), printed after it as
  * start+wall/cpu/wait ms: the main thread's own CPU in the turn (what the process held the loop
  * for) and its wait for a core (the machine's load), from /proc/thread-self/schedstat. The
- * summary: the longest turn by CPU, how many turns held the CPU over 10 and 20 ms, and the
+ * summary: the longest turn by CPU, how many turns held the CPU over 5, 10 and 20 ms, and the
  * longest time a turn spent neither on a core nor waiting for one (blocked in the kernel).
  */
 async function gaps<T>(fn: () => Promise<T>): Promise<T> {
@@ -128,7 +128,7 @@ async function gaps<T>(fn: () => Promise<T>): Promise<T> {
   const found: string[] = []
   let last = performance.now()
   let [lastCpu, lastWait] = schedstat()
-  let maxCpu = 0, over10 = 0, over20 = 0, turns = 0, maxBlocked = 0
+  let maxCpu = 0, over5 = 0, over10 = 0, over20 = 0, turns = 0, maxBlocked = 0
   let on = true
   const probe = (): void => {
     const now = performance.now()
@@ -139,6 +139,7 @@ async function gaps<T>(fn: () => Promise<T>): Promise<T> {
     // Neither on a core nor waiting for one: blocked in the kernel (a sync syscall, a lock, a GC join).
     const blocked = now - last - c - (wait - lastWait) / 1e6
     if (blocked > maxBlocked) maxBlocked = blocked
+    if (c > 5) over5++
     if (c > 10) over10++
     if (c > 20) over20++
     if (now - last > GAPS) found.push(`${last.toFixed(0)}+${(now - last).toFixed(1)}/${c.toFixed(1)}/${((wait - lastWait) / 1e6).toFixed(1)}`)
@@ -148,7 +149,7 @@ async function gaps<T>(fn: () => Promise<T>): Promise<T> {
   setImmediate(probe)
   const r = await fn()
   on = false
-  console.log(`turns ${turns}: longest by main-thread CPU ${maxCpu.toFixed(1)} ms, over 10 ms ${over10}, over 20 ms ${over20}; longest blocked ${maxBlocked.toFixed(1)} ms; gaps over ${GAPS} ms (start+wall/cpu/wait): ${found.slice(0, 40).join(' ')}`)
+  console.log(`turns ${turns}: longest by main-thread CPU ${maxCpu.toFixed(1)} ms, over 5 ms ${over5}, over 10 ms ${over10}, over 20 ms ${over20}; longest blocked ${maxBlocked.toFixed(1)} ms; gaps over ${GAPS} ms (start+wall/cpu/wait): ${found.slice(0, 40).join(' ')}`)
   return r
 }
 const run = async (inflight: number, op: (i: number) => Promise<unknown>) => { await closedLoop(inflight, TIME_MS / 6, op); return gaps(() => sampled(() => closedLoop(inflight, TIME_MS, op))) }
