@@ -260,93 +260,105 @@ export class Member {
       await backend.close()
       throw err
     }
-    const { snaps, markers, snap } = side
+    // Whatever fails from here on (a snapshot's restore, the WAL read, a check that refuses to
+    // start) closes what the open holds, so a caller may repair the directory and open it again
+    // in the same process.
+    const { snaps } = side
+    let reread: Wal | undefined
+    let member: Member
+    let hardState: HardState
     let meta: SnapshotMetadata
-    if (snap !== undefined) {
-      meta = snap.metadata
-      if (sm.applied.index < meta.index) {
-        // Only a snapshot received from a leader carries data (the member's own snapshots are
-        // metadata: the backend, committed first, is the state): streamed ones are kept beside it
-        // (snap-db/) until restored, as etcd keeps `<index>.snap.db`; without data there is nothing
-        // to restore from, as with etcd's "database file does not match with snapshot".
-        const received = await receivedSnapshot(o, sm.applied.index, meta.index)
-        if (received !== undefined) {
-          await sm.restore(received)
-          await releaseReceived(fs, o.dir, meta.index)
-        } else if (snap.dataBytes === 0) {
-          await closeEarlyWal(early)
-          await sm.close()
-          await backend.close()
-          await closeLogSide(logSide)
-          throw new EmbedError('ERR_EMBED_STOPPED', `embed: the backend in ${o.dir} applied up to index ${sm.applied.index} but the snapshot is at ${meta.index}: the backend lost committed state; restore it from a backup, or (in a cluster) discard this member's data and rejoin`, { applied: sm.applied.index, snapshot: meta.index })
+    let node: RawNode
+    try {
+      const { markers, snap } = side
+      if (snap !== undefined) {
+        meta = snap.metadata
+        if (sm.applied.index < meta.index) {
+          // Only a snapshot received from a leader carries data (the member's own snapshots are
+          // metadata: the backend, committed first, is the state): streamed ones are kept beside it
+          // (snap-db/) until restored, as etcd keeps `<index>.snap.db`; without data there is nothing
+          // to restore from, as with etcd's "database file does not match with snapshot".
+          const received = await receivedSnapshot(o, sm.applied.index, meta.index)
+          if (received !== undefined) {
+            await sm.restore(received)
+            await releaseReceived(fs, o.dir, meta.index)
+          } else if (snap.dataBytes === 0) {
+            throw new EmbedError('ERR_EMBED_STOPPED', `embed: the backend in ${o.dir} applied up to index ${sm.applied.index} but the snapshot is at ${meta.index}: the backend lost committed state; restore it from a backup, or (in a cluster) discard this member's data and rejoin`, { applied: sm.applied.index, snapshot: meta.index })
+          } else {
+            o.onProgress?.({ phase: 'restore', done: 0, total: meta.index })
+            await sm.restore(snap.read())
+            o.onProgress?.({ phase: 'restore', done: meta.index, total: meta.index })
+          }
         } else {
-          o.onProgress?.({ phase: 'restore', done: 0, total: meta.index })
-          await sm.restore(snap.read())
-          o.onProgress?.({ phase: 'restore', done: meta.index, total: meta.index })
+          await receivedSnapshot(o, sm.applied.index, 0) // a stream cut by a crash, or one already restored
         }
+      } else if (o.initialClusterState === 'existing') {
+        // Joining a running cluster: no configuration of our own; the leader's log or snapshot
+        // brings the cluster's.
+        await receivedSnapshot(o, sm.applied.index, 0) // a first snapshot stream cut by a crash
+        meta = { index: 0, term: 0, confState: { voters: [], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false } }
       } else {
-        await receivedSnapshot(o, sm.applied.index, 0) // a stream cut by a crash, or one already restored
+        const voters = o.initialCluster.map((m) => m.id).sort((a, b) => a - b)
+        const cs: ConfState = { voters, learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false }
+        const members: MemberRecord[] = o.initialCluster.map((m) => ({ id: m.id, name: m.name ?? `member-${m.id}`, peerUrls: [...(m.peerUrls ?? [])], clientUrls: [...(m.clientUrls ?? [])], isLearner: false }))
+        await sm.bootstrap(cs, members)
+        await snaps.save({ index: 1, term: 1, confState: cs }, [])
+        meta = { index: 1, term: 1, confState: cs }
       }
-    } else if (o.initialClusterState === 'existing') {
-      // Joining a running cluster: no configuration of our own; the leader's log or snapshot
-      // brings the cluster's.
-      await receivedSnapshot(o, sm.applied.index, 0) // a first snapshot stream cut by a crash
-      meta = { index: 0, term: 0, confState: { voters: [], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false } }
-    } else {
-      const voters = o.initialCluster.map((m) => m.id).sort((a, b) => a - b)
-      const cs: ConfState = { voters, learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false }
-      const members: MemberRecord[] = o.initialCluster.map((m) => ({ id: m.id, name: m.name ?? `member-${m.id}`, peerUrls: [...(m.peerUrls ?? [])], clientUrls: [...(m.clientUrls ?? [])], isLearner: false }))
-      await sm.bootstrap(cs, members)
-      await snaps.save({ index: 1, term: 1, confState: cs }, [])
-      meta = { index: 1, term: 1, confState: cs }
+      const alone = soleMember(o.memberId, sm.applied.confState)
+      const applied = sm.applied.index
+      // Which entries' data the restart needs (dataAfterFor). Either way the WAL copies each kept
+      // entry's data once and holds no segment-sized buffer.
+      const needed = dataAfterFor(alone, applied, markers, meta)
+      // The early read is used when it kept the data of every entry past `needed`: always, unless
+      // the state machine's open or a restore moved the applied point below the one it was read
+      // for (nothing does today). Otherwise the WAL is read again, in series. A failed early read
+      // fails the open as the read in series would have.
+      const read = await early
+      let opened: OpenedWal
+      let dataAfter: number
+      if (read !== undefined && read.snapIndex === meta.index && read.dataAfter <= needed) {
+        opened = read.opened
+        dataAfter = read.dataAfter
+      } else {
+        await read?.opened.wal.close()
+        opened = await openWal(o, walDir, meta, markers?.valid, needed)
+        reread = opened.wal
+        dataAfter = needed
+      }
+      const { wal, entries } = opened
+      hardState = opened.hardState
+      // Its snapshots are metadata only (etcd v3's model: the backend is the state); a MsgSnap to a
+      // lagging member has its data streamed beside it (snapshot-stream.ts).
+      const storage = new MemoryStorage()
+      if (meta.index > 0) storage.applySnapshot({ data: new Uint8Array(0), metadata: meta })
+      if (hardState.term > 0) storage.setHardState(hardState)
+      storage.append(entries)
+      // The backend may be ahead of the log's commit index (a commit-only hard state is not
+      // synced), never ahead of the log itself: entries it applied that the log lost would be
+      // skipped as applied when new ones reuse their indexes — silent loss. Refuse to start.
+      if (storage.lastIndex() < sm.applied.index) {
+        throw new EmbedError('ERR_EMBED_STOPPED', `embed: the WAL in ${walDir} ends at index ${storage.lastIndex()} but the backend applied up to ${sm.applied.index}: the log lost entries; restore this member from a snapshot or backup, or (in a cluster) discard its data and rejoin`, { walLastIndex: storage.lastIndex(), applied: sm.applied.index })
+      }
+      const kept = alone ? startAtApplied(storage, meta, hardState.commit, sm.applied) : meta.index
+      // The markers' pass and readAll end at the same last record, so they agree on the commit.
+      assert(kept >= dataAfter, 'raft never applies an entry whose data were not read')
+      node = new RawNode({
+        id: o.memberId, storage, rng, applied: kept,
+        electionTick: o.electionTicks, heartbeatTick: 1, checkQuorum: true, preVote: true,
+        ...(o.simTuning.raftMaxSizePerMsgBytes === undefined ? {} : { maxSizePerMsgBytes: o.simTuning.raftMaxSizePerMsgBytes }),
+        ...(o.plantedBugs.commitPreviousTerm === true ? { [RAFT_PLANTED_BUGS]: o.plantedBugs } : {}),
+      })
+      if (o.transport !== undefined) await snapshotStreamReady()
+      member = new Member(o, { lock, backend, sm, wal, snaps, storage, node, snapIndex: kept })
+    } catch (err) {
+      await quietly(() => closeEarlyWal(early))
+      await quietly(() => reread?.close())
+      await quietly(() => sm.close())
+      await quietly(() => backend.close())
+      await quietly(() => snaps.close())
+      throw err
     }
-    const alone = soleMember(o.memberId, sm.applied.confState)
-    const applied = sm.applied.index
-    // Which entries' data the restart needs (dataAfterFor). Either way the WAL copies each kept
-    // entry's data once and holds no segment-sized buffer.
-    const needed = dataAfterFor(alone, applied, markers, meta)
-    // The early read is used when it kept the data of every entry past `needed`: always, unless
-    // the state machine's open or a restore moved the applied point below the one it was read
-    // for (nothing does today). Otherwise the WAL is read again, in series. A failed early read
-    // fails the open as the read in series would have.
-    const read = await early
-    let opened: OpenedWal
-    let dataAfter: number
-    if (read !== undefined && read.snapIndex === meta.index && read.dataAfter <= needed) {
-      opened = read.opened
-      dataAfter = read.dataAfter
-    } else {
-      await read?.opened.wal.close()
-      opened = await openWal(o, walDir, meta, markers?.valid, needed)
-      dataAfter = needed
-    }
-    const { wal, hardState, entries } = opened
-    // Its snapshots are metadata only (etcd v3's model: the backend is the state); a MsgSnap to a
-    // lagging member has its data streamed beside it (snapshot-stream.ts).
-    const storage = new MemoryStorage()
-    if (meta.index > 0) storage.applySnapshot({ data: new Uint8Array(0), metadata: meta })
-    if (hardState.term > 0) storage.setHardState(hardState)
-    storage.append(entries)
-    // The backend may be ahead of the log's commit index (a commit-only hard state is not
-    // synced), never ahead of the log itself: entries it applied that the log lost would be
-    // skipped as applied when new ones reuse their indexes — silent loss. Refuse to start.
-    if (storage.lastIndex() < sm.applied.index) {
-      await sm.close()
-      await backend.close()
-      await wal.close()
-      throw new EmbedError('ERR_EMBED_STOPPED', `embed: the WAL in ${walDir} ends at index ${storage.lastIndex()} but the backend applied up to ${sm.applied.index}: the log lost entries; restore this member from a snapshot or backup, or (in a cluster) discard its data and rejoin`, { walLastIndex: storage.lastIndex(), applied: sm.applied.index })
-    }
-    const kept = alone ? startAtApplied(storage, meta, hardState.commit, sm.applied) : meta.index
-    // The markers' pass and readAll end at the same last record, so they agree on the commit.
-    assert(kept >= dataAfter, 'raft never applies an entry whose data were not read')
-    const node = new RawNode({
-      id: o.memberId, storage, rng, applied: kept,
-      electionTick: o.electionTicks, heartbeatTick: 1, checkQuorum: true, preVote: true,
-      ...(o.simTuning.raftMaxSizePerMsgBytes === undefined ? {} : { maxSizePerMsgBytes: o.simTuning.raftMaxSizePerMsgBytes }),
-      ...(o.plantedBugs.commitPreviousTerm === true ? { [RAFT_PLANTED_BUGS]: o.plantedBugs } : {}),
-    })
-    if (o.transport !== undefined) await snapshotStreamReady()
-    const member = new Member(o, { lock, backend, sm, wal, snaps, storage, node, snapIndex: kept })
     openMembers++
     if (hardState.commit > meta.index) member.#replayUntil = hardState.commit
     o.transport?.onMessage((from, bytes) => member.#receive(from, bytes))
@@ -1124,6 +1136,15 @@ function earlyWalRead(o: ResolvedOptions, walDir: string, logSide: Promise<LogSi
 }
 
 /** Closes the WAL earlyWalRead opened, when the open fails before using it. */
+/** Runs `close`, ignoring its failure: cleaning up after an error must not hide that error. */
+async function quietly(close: () => Promise<unknown> | undefined): Promise<void> {
+  try {
+    await close()
+  } catch {
+    // The open's own error is what the caller gets.
+  }
+}
+
 async function closeEarlyWal(early: Promise<EarlyWal | undefined>): Promise<void> {
   await (await early.catch(() => undefined))?.opened.wal.close()
 }
