@@ -19,12 +19,11 @@
 // longest pause, major GCs, old-space growth per op): per op, so steadier than wall time under load.
 // full: one member at 1, 16, then 256 in flight on the same store, as embed.bench.ts runs it (its
 //   256 window finds the keys' histories of the first two).
-import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { PerformanceObserver, constants as perfConstants, monitorEventLoopDelay } from 'node:perf_hooks'
 import { getHeapSpaceStatistics } from 'node:v8'
 import { open as openLmdb } from 'lmdb'
-import { SimFileSystem, tempDir } from '@strata/testkit'
+import { SimFileSystem, tempDir, threadSchedstat } from '@strata/testkit'
 import { InProcessNetwork, type Store, open } from '../src/index.js'
 
 const TIME_MS = Number(process.env['TIME_MS'] ?? 3000)
@@ -68,7 +67,7 @@ async function closedLoop(inflight: number, ms: number, op: (i: number) => Promi
   const gc = gcWatch()
   const loop = monitorEventLoopDelay({ resolution: 1 })
   loop.enable()
-  const main0 = schedstat()[0]
+  const main0 = threadSchedstat()[0]
   const cpu0 = process.cpuUsage()
   const t0 = performance.now()
   const end = t0 + ms
@@ -81,7 +80,7 @@ async function closedLoop(inflight: number, ms: number, op: (i: number) => Promi
   }))
   const elapsed = performance.now() - t0
   const cpu = process.cpuUsage(cpu0)
-  const main = schedstat()[0] - main0
+  const main = threadSchedstat()[0] - main0
   loop.disable()
   const s = Float64Array.from(lat).sort()
   return { opsPerS: lat.length / elapsed * 1000, p50: s[Math.floor(s.length / 2)]!, p99: s[Math.floor(s.length * 0.99)]!, loopMax: loop.max / 1e6, cpuUsPerOp: (cpu.user + cpu.system) / lat.length, mainUsPerOp: main / 1e3 / lat.length, gc: gc(lat.length) }
@@ -107,15 +106,6 @@ async function sampled<T>(fn: () => Promise<T>): Promise<T> {
   return r
 }
 const GAPS = Number(process.env['GAPS'] ?? 0)
-/** The main thread's on-CPU and run-queue-wait ns so far (Linux schedstat; 0s elsewhere). */
-function schedstat(): [number, number] {
-  try {
-    const [cpu, wait] = readFileSync('/proc/thread-self/schedstat', 'latin1').split(' ')
-    return [Number(cpu), Number(wait)]
-  } catch {
-    return [0, 0]
-  }
-}
 /**
  * Event-loop turns longer than GAPS ms while `fn` runs (a check-phase probe), printed after it as
  * start+wall/cpu/wait ms: the main thread's own CPU in the turn (what the process held the loop
@@ -127,12 +117,12 @@ async function gaps<T>(fn: () => Promise<T>): Promise<T> {
   if (GAPS <= 0) return fn()
   const found: string[] = []
   let last = performance.now()
-  let [lastCpu, lastWait] = schedstat()
+  let [lastCpu, lastWait] = threadSchedstat()
   let maxCpu = 0, over5 = 0, over10 = 0, over20 = 0, turns = 0, maxBlocked = 0
   let on = true
   const probe = (): void => {
     const now = performance.now()
-    const [cpu, wait] = schedstat()
+    const [cpu, wait] = threadSchedstat()
     const c = (cpu - lastCpu) / 1e6
     turns++
     if (c > maxCpu) maxCpu = c

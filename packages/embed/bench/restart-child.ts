@@ -13,13 +13,14 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { LmdbBackend } from '@strata/backend'
+import { threadSchedstat } from '@strata/testkit'
 import { open } from '../src/index.js'
 
 const [dir, mode] = process.argv.slice(2)
 if (dir === undefined || !['restart', 'scan'].includes(mode ?? '')) throw new Error('usage: restart-child.ts <member dir> restart|scan')
 const gc = (globalThis as { gc?: () => void }).gc
 
-const main0 = schedstat()
+const main0 = threadSchedstat()
 const cpu0 = process.cpuUsage()
 const t0 = performance.now()
 if (mode === 'restart') {
@@ -47,7 +48,7 @@ function report(ms: number, openMs: number, keys: number, loopMaxMs?: number): v
   // CPU time of every thread of the process from t0 on (less at the mercy of other processes on a loaded machine than `ms`).
   const cpu = process.cpuUsage(cpu0)
   const cpuMs = (cpu.user + cpu.system) / 1000
-  const main = schedstat()
+  const main = threadSchedstat()
   const mainCpuMs = (main[0] - main0[0]) / 1e6
   const mainWaitMs = (main[1] - main0[1]) / 1e6
   gc?.()
@@ -59,13 +60,4 @@ function report(ms: number, openMs: number, keys: number, loopMaxMs?: number): v
   console.log(JSON.stringify({ ms, cpuMs, mainCpuMs, mainWaitMs, openMs, keys, rssMb: mb(m.rss), rssAnonMb: kb('RssAnon'), rssFileMb: kb('RssFile'), heapMb: mb(m.heapUsed), externalMb: mb(m.external), arrayBuffersMb: mb(m.arrayBuffers), loopMaxMs }))
 }
 
-/** The calling thread's CPU time and run-queue wait, ns (Linux; zeros elsewhere). */
-function schedstat(): [number, number] {
-  try {
-    const [cpu, wait] = readFileSync('/proc/thread-self/schedstat', 'latin1').split(' ')
-    return [Number(cpu), Number(wait)]
-  } catch {
-    return [0, 0]
-  }
-}
 

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import type { Bench } from 'tinybench'
 
 /**
@@ -28,3 +29,17 @@ export function opsPerSecond(bench: Bench, taskName: string): number {
 
 /** True when the caller asked for a short run (smoke tests set BENCH_QUICK=1). */
 export const quick = process.env['BENCH_QUICK'] === '1'
+
+/**
+ * The calling thread's CPU time and its time waiting for a CPU so far, ns (Linux
+ * /proc/thread-self/schedstat; zeros elsewhere): what bounds a single-threaded path, and how much
+ * the machine's load held it back.
+ */
+export function threadSchedstat(): [number, number] {
+  try {
+    const [cpu, wait] = readFileSync('/proc/thread-self/schedstat', 'latin1').split(' ')
+    return [Number(cpu), Number(wait)]
+  } catch {
+    return [0, 0]
+  }
+}
