@@ -68,20 +68,34 @@ export function checksum(b: Uint8Array, from: number, to: number, seed: number):
       v4 = round(v4, u32le(b, i + 12))
       i += 16
     }
-    acc = (((v1 << 1) | (v1 >>> 31)) + ((v2 << 7) | (v2 >>> 25)) + ((v3 << 12) | (v3 >>> 20)) + ((v4 << 18) | (v4 >>> 14))) | 0
+    acc = converge(v1, v2, v3, v4)
   } else {
     acc = (seed + P5) | 0
   }
   acc = (acc + (to - from)) | 0
-  for (; i + 4 <= to; i += 4) {
-    const x = (acc + Math.imul(u32le(b, i), P3)) | 0
-    acc = Math.imul((x << 17) | (x >>> 15), P4)
-  }
-  for (; i < to; i++) {
-    const x = (acc + Math.imul(b[i]!, P5)) | 0
-    acc = Math.imul((x << 11) | (x >>> 21), P1)
-  }
+  for (; i + 4 <= to; i += 4) acc = tailWord(acc, u32le(b, i))
+  for (; i < to; i++) acc = tailByte(acc, b[i]!)
   return avalanche(acc)
+}
+
+// xxh32's steps, shared by the byte reader (checksum) and the DataView reader (checksumView):
+// small enough for V8 to inline, as it does `round`.
+
+/** The four lanes' accumulators folded into one. */
+function converge(v1: number, v2: number, v3: number, v4: number): number {
+  return (((v1 << 1) | (v1 >>> 31)) + ((v2 << 7) | (v2 >>> 25)) + ((v3 << 12) | (v3 >>> 20)) + ((v4 << 18) | (v4 >>> 14))) | 0
+}
+
+/** One remaining 4-byte word. */
+function tailWord(acc: number, word: number): number {
+  const x = (acc + Math.imul(word, P3)) | 0
+  return Math.imul((x << 17) | (x >>> 15), P4)
+}
+
+/** One remaining byte. */
+function tailByte(acc: number, byte: number): number {
+  const x = (acc + Math.imul(byte, P5)) | 0
+  return Math.imul((x << 11) | (x >>> 21), P1)
 }
 
 function avalanche(acc: number): number {
@@ -114,19 +128,13 @@ export function checksumView(view: DataView, from: number, to: number, seed: num
       v4 = round(v4, view.getInt32(i + 12, true))
       i += 16
     }
-    acc = (((v1 << 1) | (v1 >>> 31)) + ((v2 << 7) | (v2 >>> 25)) + ((v3 << 12) | (v3 >>> 20)) + ((v4 << 18) | (v4 >>> 14))) | 0
+    acc = converge(v1, v2, v3, v4)
   } else {
     acc = (seed + P5) | 0
   }
   acc = (acc + (to - from)) | 0
-  for (; i + 4 <= to; i += 4) {
-    const x = (acc + Math.imul(view.getInt32(i, true), P3)) | 0
-    acc = Math.imul((x << 17) | (x >>> 15), P4)
-  }
-  for (; i < to; i++) {
-    const x = (acc + Math.imul(view.getUint8(i), P5)) | 0
-    acc = Math.imul((x << 11) | (x >>> 21), P1)
-  }
+  for (; i + 4 <= to; i += 4) acc = tailWord(acc, view.getInt32(i, true))
+  for (; i < to; i++) acc = tailByte(acc, view.getUint8(i))
   return avalanche(acc)
 }
 
