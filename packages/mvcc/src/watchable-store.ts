@@ -1,6 +1,6 @@
 import assert from 'node:assert'
 import type { Bytes } from '@strata/backend'
-import { type Clock, type Timer, systemClock } from '@strata/seams'
+import { type Clock, type Timer, backgroundClock } from '@strata/seams'
 import { MvccError, closedError, describe, invalidArgument, invalidOption } from './errors.js'
 import { type KeyValue, decodeKeyValue, keyString } from './kv.js'
 import { type MvccStore, attachStoreHooks } from './kvstore.js'
@@ -35,7 +35,7 @@ export interface WatchableStoreOptions {
   /**
    * The timers of the catch-up: a round right away (a 0 ms timer) whenever a watcher falls
    * behind and as long as rounds make progress, `syncWatchers` every 100 ms and `syncVictims`
-   * every 10 ms. Default: `systemClock`'s time with Node timers, the periodic ones `unref`'d
+   * every 10 ms. Default: `backgroundClock` (@strata/seams): Node timers, the periodic ones `unref`'d
    * (they never keep the process alive; a pending catch-up round does, for one turn of the
    * event loop). A clock whose timers never fire leaves the rounds to `sync()` (deterministic
    * tests do that).
@@ -46,20 +46,6 @@ export interface WatchableStoreOptions {
 const SYNC_INTERVAL_MS = 100
 const VICTIM_INTERVAL_MS = 10
 
-/**
- * `systemClock` with Node timers of which the periodic ones (ms > 0) are unref'd: they only
- * serve background work. A 0 ms round (catch-up that has work) keeps the process alive until
- * it ran, so a watch from an old revision delivers even when nothing else holds the process.
- */
-const defaultClock: Clock = {
-  now: () => systemClock.now(),
-  setTimer(ms, fn) {
-    const handle = setTimeout(fn, Math.max(0, ms))
-    if (ms > 0) handle.unref()
-    return { cancel: () => clearTimeout(handle) }
-  },
-}
-
 function checkWatchableOptions(options: WatchableStoreOptions): Required<Omit<WatchableStoreOptions, 'clock'>> & { clock: Clock } {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) throw invalidOption(`WatchableStore.open options must be an object, got ${describe(options)}`)
   const positive = (name: string, n: unknown, dflt: number): number => {
@@ -67,7 +53,7 @@ function checkWatchableOptions(options: WatchableStoreOptions): Required<Omit<Wa
     if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1) throw invalidOption(`${name} must be a positive safe integer, got ${describe(n)}; leave it out for the default ${dflt}`, { [name]: n })
     return n
   }
-  const clock = options.clock ?? defaultClock
+  const clock = options.clock ?? backgroundClock
   if (typeof clock !== 'object' || clock === null || typeof clock.setTimer !== 'function') throw invalidOption(`clock must be a Clock ({ now, setTimer }), got ${describe(clock)}`)
   return {
     bufferLimit: positive('bufferLimit', options.bufferLimit, 128),

@@ -28,6 +28,20 @@ export const systemClock: Clock = {
 }
 
 /**
+ * `systemClock` for background work: timers of more than 0 ms are unref'd, so a periodic job
+ * (a watch sync, a victim retry) never keeps the host's process alive on its own; a 0 ms timer
+ * (work that is due now) still does, until it ran.
+ */
+export const backgroundClock: Clock = {
+  now: () => performance.now(),
+  setTimer(ms, fn) {
+    const handle = setTimeout(fn, Math.max(0, ms))
+    if (ms > 0) handle.unref()
+    return { cancel: () => clearTimeout(handle) }
+  },
+}
+
+/**
  * Resolves on the next turn of the event loop, after pending I/O (`setImmediate`): how a long
  * piece of work gives the host's event loop a turn between two bounded steps.
  */

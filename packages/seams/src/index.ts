@@ -1,7 +1,7 @@
 export { SeamsError, StrataError, hasCode } from './errors.js'
 export type { SeamsErrorCode } from './errors.js'
 export type { Clock, Timer } from './clock.js'
-export { nextTurn, systemClock } from './clock.js'
+export { backgroundClock, nextTurn, systemClock } from './clock.js'
 export type { Rng } from './rng.js'
 export { cryptoRng, randomBelow } from './rng.js'
 export type { Failpoint, FailpointName } from './failpoint.js'
