@@ -236,8 +236,16 @@ export class Member {
     // once the backend's applied point says which entries' data are needed.
     const logSide = openLogSide(o, walDir)
     let early: Promise<EarlyWal | undefined> = Promise.resolve(undefined)
-    let backend: Backend
-    let sm: StateMachine
+    // Whatever fails before the member exists (the backend's or the state machine's open, a
+    // snapshot's restore, the WAL read, a check that refuses to start) closes what the open
+    // holds, so a caller may repair the directory and open it again in the same process.
+    let backend: Backend | undefined
+    let sm: StateMachine | undefined
+    let reread: Wal | undefined
+    let member: Member
+    let hardState: HardState
+    let meta: SnapshotMetadata
+    let node: RawNode
     try {
       backend = typeof o.backend === 'object' ? o.backend
         : o.backend === 'memory' ? new MemoryBackend({ clock: o.clock, failpoint })
@@ -246,31 +254,7 @@ export class Member {
       const onProgress = o.onProgress
       const mvcc = onProgress === undefined ? {} : { onCompactionProgress: (done: number, total: number) => onProgress({ phase: 'compact', done, total }) }
       sm = await StateMachine.open(backend, { clock: o.clock, failpoint, auth: { bcryptCost: o.bcryptCost }, mvcc, plantedBugs: o.plantedBugs })
-    } catch (err) {
-      await closeEarlyWal(early)
-      await closeLogSide(logSide)
-      throw err
-    }
-    let side: LogSide
-    try {
-      side = await logSide
-    } catch (err) {
-      await closeEarlyWal(early)
-      await sm.close()
-      await backend.close()
-      throw err
-    }
-    // Whatever fails from here on (a snapshot's restore, the WAL read, a check that refuses to
-    // start) closes what the open holds, so a caller may repair the directory and open it again
-    // in the same process.
-    const { snaps } = side
-    let reread: Wal | undefined
-    let member: Member
-    let hardState: HardState
-    let meta: SnapshotMetadata
-    let node: RawNode
-    try {
-      const { markers, snap } = side
+      const { snaps, markers, snap } = await logSide
       if (snap !== undefined) {
         meta = snap.metadata
         if (sm.applied.index < meta.index) {
@@ -354,9 +338,9 @@ export class Member {
     } catch (err) {
       await quietly(() => closeEarlyWal(early))
       await quietly(() => reread?.close())
-      await quietly(() => sm.close())
-      await quietly(() => backend.close())
-      await quietly(() => snaps.close())
+      await quietly(() => sm?.close())
+      await quietly(() => backend?.close())
+      await quietly(() => closeLogSide(logSide))
       throw err
     }
     openMembers++
@@ -1135,7 +1119,6 @@ function earlyWalRead(o: ResolvedOptions, walDir: string, logSide: Promise<LogSi
   return read
 }
 
-/** Closes the WAL earlyWalRead opened, when the open fails before using it. */
 /** Runs `close`, ignoring its failure: cleaning up after an error must not hide that error. */
 async function quietly(close: () => Promise<unknown> | undefined): Promise<void> {
   try {
@@ -1145,6 +1128,7 @@ async function quietly(close: () => Promise<unknown> | undefined): Promise<void>
   }
 }
 
+/** Closes the WAL earlyWalRead opened, when the open fails before using it. */
 async function closeEarlyWal(early: Promise<EarlyWal | undefined>): Promise<void> {
   await (await early.catch(() => undefined))?.opened.wal.close()
 }

@@ -35,7 +35,7 @@ export interface OpenOptions {
   readonly onProgress?: (progress: Progress) => void
   /** Carries raft messages to the other members. Required with more than one member. */
   readonly transport?: Transport
-  /** 'lmdb' (durable, default) or 'memory' (simulated durability, for tests and simulations). */
+  /** 'lmdb' (durable, default) or 'memory' (simulated durability, for tests and simulations), or a Backend of the caller's: the member then owns it (its close() closes it, and so does an open that fails). */
   readonly backend?: 'lmdb' | 'memory' | Backend
   /** Milliseconds per raft tick. Default 100 (etcd's heartbeat interval). */
   readonly tickMs?: number
