@@ -166,28 +166,14 @@ export class StateMachine {
     if (entry.index <= this.#ci.index) return false
     if (entry.type !== EntryType.Normal) throw new ApplyError('ERR_APPLY_INVALID_ARGUMENT', `apply: entry ${entry.index} is a conf change; use applyConfChange`)
     this.#failpoint('beforeApplyOne')
-    if (entry.data.length === 0) {
-      this.#backend.write(() => this.#ci.advance(entry.index, entry.term))
-      this.#maybePromote(entry.term)
-      onOutcome({ index: entry.index, header: undefined, response: undefined, error: undefined, revision: this.mvcc.revision }, entry.data)
-      return true
-    }
-    if (!isBatch(entry.data)) {
-      const outcome = this.#applyRequests(entry, undefined)[0]!
-      this.#maybePromote(entry.term)
-      onOutcome(outcome, entry.data)
-      return true
-    }
+    if (entry.data.length === 0) return this.#applyWithoutRequest(entry, undefined, onOutcome)
     let payloads: Uint8Array[]
     try {
-      payloads = decodeBatch(entry.data)
+      payloads = isBatch(entry.data) ? decodeBatch(entry.data) : [entry.data]
     } catch (err) {
       if (!(err instanceof StrataError)) throw err
       // A frame that does not add up is the whole entry's outcome, alike on every member.
-      this.#backend.write(() => this.#ci.advance(entry.index, entry.term))
-      this.#maybePromote(entry.term)
-      onOutcome({ index: entry.index, header: undefined, response: undefined, error: err, revision: this.mvcc.revision }, entry.data)
-      return true
+      return this.#applyWithoutRequest(entry, err, onOutcome)
     }
     const outcomes = this.#applyRequests(entry, payloads)
     this.#maybePromote(entry.term)
@@ -195,8 +181,16 @@ export class StateMachine {
     return true
   }
 
-  /** The requests of `entry` (`payloads`, or its data as the one request) and its index, in one write. */
-  #applyRequests(entry: Entry, payloads: readonly Uint8Array[] | undefined): ApplyOutcome[] {
+  /** An entry that carries no request to apply (raft's empty one, or a batch frame that does not decode): its index alone. */
+  #applyWithoutRequest(entry: Entry, error: StrataError | undefined, onOutcome: (outcome: ApplyOutcome, payload: Uint8Array) => void): true {
+    this.#backend.write(() => this.#ci.advance(entry.index, entry.term))
+    this.#maybePromote(entry.term)
+    onOutcome({ index: entry.index, header: undefined, response: undefined, error, revision: this.mvcc.revision }, entry.data)
+    return true
+  }
+
+  /** The requests of `entry` (its data as the one request, or a batch's payloads) and its index, in one write. */
+  #applyRequests(entry: Entry, payloads: readonly Uint8Array[]): ApplyOutcome[] {
     if (this.#indexApart) {
       // The planted bug: the index is committed first, the effects land in a later batch; a
       // crash in between skips them on restart.
@@ -205,13 +199,10 @@ export class StateMachine {
     }
     const outcomes: ApplyOutcome[] = []
     this.#backend.write(() => {
-      if (payloads === undefined) outcomes.push(this.#applyRequest(entry.data, entry.index))
-      else {
-        for (let i = 0; i < payloads.length; i++) {
-          // A crash between two requests of a batch: the write is undone whole, none of it commits.
-          if (i > 0) this.#failpoint('apply.beforeBatchRequest')
-          outcomes.push(this.#applyRequest(payloads[i]!, entry.index))
-        }
+      for (let i = 0; i < payloads.length; i++) {
+        // A crash between two requests of a batch: the write is undone whole, none of it commits.
+        if (i > 0) this.#failpoint('apply.beforeBatchRequest')
+        outcomes.push(this.#applyRequest(payloads[i]!, entry.index))
       }
       this.#ci.advance(entry.index, entry.term)
     })
