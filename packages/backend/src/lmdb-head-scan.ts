@@ -13,6 +13,13 @@ export const HEAD_CHUNKS_IN_FLIGHT = 4
 export const HEAD_SCAN_THREAD_MIN_PAIRS = 200_000
 
 /**
+ * Bytes of an LMDB data file below which it cannot hold HEAD_SCAN_THREAD_MIN_PAIRS revisions
+ * (each pair takes more than this: a 17-byte revision key, a record of 45 bytes and more): a
+ * smaller file never gets the threaded scan, so {@link prestartScanThread} would be wasted on it.
+ */
+export const SCAN_THREAD_MIN_FILE_BYTES = HEAD_SCAN_THREAD_MIN_PAIRS * 64
+
+/**
  * Packs `pairs` into chunks of about `chunkBytes`, each pair as [u16 key length][key][u32 head
  * length][value head], big-endian, the head being the first `fixed` bytes plus the u32 at
  * `lengthAt` (never more than the value). A key always fits the u16: LMDB keys are at most

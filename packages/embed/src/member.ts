@@ -1,7 +1,7 @@
 import assert from 'node:assert'
 import { dirname, join } from 'node:path'
 import { type Backend, LmdbBackend, MemoryBackend } from '@strata/backend'
-import { HEAD_SCAN_THREAD_MIN_PAIRS, prestartScanThread, stopPrestartedScanThread } from '@strata/backend/scan-thread'
+import { SCAN_THREAD_MIN_FILE_BYTES, prestartScanThread, stopPrestartedScanThread } from '@strata/backend/scan-thread'
 import { type AppliedPoint, type ApplyOutcome, BATCH_HEADER_BYTES, BATCH_ITEM_HEADER_BYTES, type Member as MemberRecord, type RequestBody, StateMachine, type TxnOp, encodeBatch, encodeMember, encodeRequest, isBatch, readAppliedPoint } from '@strata/apply'
 import {
   type ConfChange, type ConfChangeV2, type ConfState, type Entry, EntryType, type HardState, MemoryStorage, type Message, MessageType, RawNode, type Ready,
@@ -1134,12 +1134,6 @@ async function closeEarlyWal(early: Promise<EarlyWal | undefined>): Promise<void
 }
 
 /**
- * Bytes of a backend file below which it cannot hold HEAD_SCAN_THREAD_MIN_PAIRS revisions (each
- * pair in LMDB takes more than this: a 17-byte revision key, a record of 45 bytes and more).
- */
-const PRESTART_MIN_BYTES = HEAD_SCAN_THREAD_MIN_PAIRS * 64
-
-/**
  * A restart whose LMDB file may hold enough revisions for the index rebuild's scan thread starts
  * that thread first thing (@strata/backend's prestartScanThread): its start (~60 ms quiet, a
  * thread and lmdb-js loaded again in it) then overlaps the backend's open and the WAL's markers
@@ -1149,7 +1143,7 @@ const PRESTART_MIN_BYTES = HEAD_SCAN_THREAD_MIN_PAIRS * 64
 async function prestartIndexScan(o: ResolvedOptions): Promise<boolean> {
   if (o.backend !== 'lmdb') return false
   const size = (await o.fs.stat(join(o.dir, 'db', 'data.mdb')).catch(() => undefined))?.size ?? 0
-  if (size < PRESTART_MIN_BYTES) return false
+  if (size < SCAN_THREAD_MIN_FILE_BYTES) return false
   prestartScanThread()
   return true
 }

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { HEAD_SCAN_THREAD_MIN_PAIRS, prestartScanThread, stopPrestartedScanThread } from '@strata/backend/scan-thread'
+import { SCAN_THREAD_MIN_FILE_BYTES, prestartScanThread } from '@strata/backend/scan-thread'
 import type { InitialMember, Store } from '@strata/embed'
 import { nodeFileSystem } from '@strata/seams'
 import { grpcForwarder } from '../forwarder.js'
@@ -351,7 +351,6 @@ export async function startMember(config: ServeConfig): Promise<Running> {
       },
     })
     const s = store
-    await stopPrestartedScanThread() // the open took it, or the store is too small for it
     closers.push(() => s.close())
     checkRecordedPeerUrls(s, c)
     writeIdentity(c)
@@ -396,20 +395,14 @@ export async function startMember(config: ServeConfig): Promise<Running> {
 }
 
 /**
- * Bytes of a backend file below which it cannot hold HEAD_SCAN_THREAD_MIN_PAIRS revisions (each
- * pair in LMDB takes more than this: a 17-byte revision key, a record of 45 bytes and more).
- */
-const PRESTART_MIN_BYTES = HEAD_SCAN_THREAD_MIN_PAIRS * 64
-
-/**
  * A restart whose backend file may hold enough revisions for the index rebuild's scan thread
  * starts that thread now, on another core, while this one loads the store's modules and opens
  * the backend (it then reads the key bucket at once, not ~100 ms after the open). embed keeps
- * the backend in `<data-dir>/db`.
+ * the backend in `<data-dir>/db`; its open takes the thread, or ends it when no scan did.
  */
 function prestartIndexScan(dataDir: string): void {
   const bytes = statSync(join(dataDir, 'db', 'data.mdb'), { throwIfNoEntry: false })?.size ?? 0
-  if (bytes >= PRESTART_MIN_BYTES) prestartScanThread()
+  if (bytes >= SCAN_THREAD_MIN_FILE_BYTES) prestartScanThread()
 }
 
 /** `strata serve`: runs until SIGTERM or SIGINT, then closes everything and resolves with the exit code. */
