@@ -592,8 +592,7 @@ export class Member {
     this.#loopQueued = true
     this.#loop = this.#loop.then(async () => {
       this.#loopQueued = false
-      const clock = this.o.clock
-      let sliceStart = clock.now()
+      let sliceStart = this.o.clock.now()
       try {
         while (!this.#closed && this.#stopped === undefined) {
           this.#flushProposals()
@@ -602,10 +601,7 @@ export class Member {
           // Readies back to back may never leave the microtask queue (a save and an apply that
           // complete without I/O: the memory backend over an in-memory file system, a closed
           // loop of callers): hand the event loop back between them as within one.
-          if (clock.now() - sliceStart >= APPLY_SLICE_MS / Math.max(1, openMembers)) {
-            await nextTurn()
-            sliceStart = clock.now()
-          }
+          if (this.#sliceUsed(sliceStart)) sliceStart = await this.#nextSlice()
         }
       } catch (err) {
         this.#stop(err as Error)
@@ -765,19 +761,28 @@ export class Member {
    * Ready, so the simulation applies a Ready in one go as before.
    */
   async #applyEntries(entries: readonly Entry[], from: number, to: number): Promise<void> {
-    const clock = this.o.clock
-    // Members of one process share its event loop: their slices in one turn add up.
-    const sliceMs = APPLY_SLICE_MS / Math.max(1, openMembers)
-    let sliceStart = to - from > 1 ? clock.now() : 0
+    let sliceStart = to - from > 1 ? this.o.clock.now() : 0
     for (let i = from; i < to; i++) {
       const e = entries[i]!
       this.#apply(e)
       // A batch entry is up to BATCH_MAX_REQUESTS requests: the clock is read after each.
-      if (((i - from) % 16 === 15 || isBatch(e.data)) && i + 1 < to && clock.now() - sliceStart >= sliceMs) {
-        await nextTurn()
-        sliceStart = clock.now()
-      }
+      if (((i - from) % 16 === 15 || isBatch(e.data)) && i + 1 < to && this.#sliceUsed(sliceStart)) sliceStart = await this.#nextSlice()
     }
+  }
+
+  /**
+   * Whether this member's slice of the event loop, begun at `sliceStart`, is used up:
+   * APPLY_SLICE_MS / n, since the members of one process share its event loop and their slices
+   * in one turn add up.
+   */
+  #sliceUsed(sliceStart: number): boolean {
+    return this.o.clock.now() - sliceStart >= APPLY_SLICE_MS / Math.max(1, openMembers)
+  }
+
+  /** Hands the event loop a turn (setImmediate); resolves with the next slice's start. */
+  async #nextSlice(): Promise<number> {
+    await nextTurn()
+    return this.o.clock.now()
   }
 
   #hardState(): HardState {
