@@ -83,25 +83,9 @@ export const BATCH_ITEM_HEADER_BYTES = 4
  * bounds on count and bytes are the proposer's (embed's propose batches).
  */
 export function encodeBatch(payloads: readonly Uint8Array[]): Uint8Array {
-  let n = BATCH_HEADER_BYTES
-  for (const p of payloads) n += BATCH_ITEM_HEADER_BYTES + p.length
-  const out = new Uint8Array(n)
-  out[0] = BATCH_PAYLOAD_VERSION
-  writeU32le(out, 1, payloads.length)
-  let at = BATCH_HEADER_BYTES
-  for (const p of payloads) {
-    writeU32le(out, at, p.length)
-    out.set(p, at + BATCH_ITEM_HEADER_BYTES)
-    at += BATCH_ITEM_HEADER_BYTES + p.length
-  }
-  return out
-}
-
-function writeU32le(b: Uint8Array, at: number, v: number): void {
-  b[at] = v & 0xff
-  b[at + 1] = (v >>> 8) & 0xff
-  b[at + 2] = (v >>> 16) & 0xff
-  b[at + 3] = v >>> 24
+  const w = new ByteWriter().u8(BATCH_PAYLOAD_VERSION).u32(payloads.length)
+  for (const p of payloads) w.bytes(p, 'a batched request')
+  return w.finish()
 }
 
 /** True when `data` is a batch entry's (its version byte), whose framing {@link decodeBatch} checks. */
