@@ -242,11 +242,7 @@ export class ByteReader {
 
   /** A copy, so the result outlives the entry's buffer. */
   bytes(): Uint8Array {
-    const n = this.u32()
-    this.#need(n)
-    const b = this.#buf.slice(this.#at, this.#at + n)
-    this.#at += n
-    return b
+    return this.view().slice()
   }
 
   /** `bytes` as a view into the payload, not a copy (for framing whose parts are decoded later). */
