@@ -242,16 +242,23 @@ export class ByteReader {
 
   /** A copy, so the result outlives the entry's buffer. */
   bytes(): Uint8Array {
-    return this.view().slice()
+    const at = this.#field()
+    return this.#buf.slice(at, this.#at)
   }
 
   /** `bytes` as a view into the payload, not a copy (for framing whose parts are decoded later). */
   view(): Uint8Array {
+    const at = this.#field()
+    return this.#buf.subarray(at, this.#at)
+  }
+
+  /** Reads a length-prefixed field's length, checks it, moves past the field; returns where it starts. */
+  #field(): number {
     const n = this.u32()
     this.#need(n)
-    const b = this.#buf.subarray(this.#at, this.#at + n)
+    const at = this.#at
     this.#at += n
-    return b
+    return at
   }
 
   string(): string {
