@@ -265,11 +265,35 @@ export function* scanSegmentSteps(win: SegmentWindow, opts: ScanOptions, onRecor
   return { seed, chain, end: at, lastGen: gen, stop: tail.torn ? 'torn' : stop, stopReason: reason, dirtyEnd: tail.dirtyEnd }
 }
 
+/**
+ * Zeros that a segment's unwritten tail is compared with, a stretch this long at a time, by one
+ * native comparison: a preallocated segment's tail is tens of MiB of zeros, which a word-by-word
+ * loop took ~5 ns per 8 bytes to read (~350 ms of a small store's restart, twice: the search
+ * for frames and the dirty end).
+ */
+const ZEROS = new Uint8Array(4096)
+
+/** True when the window's bytes [i, i + ZEROS.length) are all zero. */
+function zeroBlock(buf: Uint8Array, i: number): boolean {
+  return Buffer.compare(buf.subarray(i, i + ZEROS.length), ZEROS) === 0
+}
+
+/** The file offset of the first non-zero byte of the window's bytes [from, to), or `to` when they are all zero. */
+function firstNonZero(win: SegmentWindow, from: number, to: number): number {
+  const { buf } = win
+  let i = from - win.base
+  const end = to - win.base
+  while (end - i >= ZEROS.length && zeroBlock(buf, i)) i += ZEROS.length
+  while (i < end && buf[i] === 0) i++
+  return win.base + i
+}
+
 /** The offset just past the last non-zero byte of the file's bytes [from, to) (in the window), or `dirty` when they are all zero. */
 function nonZeroEnd(win: SegmentWindow, from: number, to: number, dirty: number): number {
   const { buf, view } = win
   const lo = from - win.base
   let i = to - win.base
+  while (i - ZEROS.length >= lo && zeroBlock(buf, i - ZEROS.length)) i -= ZEROS.length
   while (i - 8 >= lo && (view.getUint32(i - 8, true) | view.getUint32(i - 4, true)) === 0) i -= 8
   while (i > lo && buf[i - 1] === 0) i--
   return i > lo ? win.base + i : dirty
@@ -299,6 +323,16 @@ function* scanTail(win: SegmentWindow, at: number, seed: number, name: string, r
   }
   let pos = at + 8
   while (pos + FRAME_HEADER_BYTES <= win.size) {
+    // A seed is never 0, so no frame starts where its whole header is zeros: the positions
+    // before the next non-zero byte in the window that leave room for a header are skipped.
+    const inWindow = win.base + win.buf.length
+    if (pos + FRAME_HEADER_BYTES <= inWindow) {
+      const nonZero = firstNonZero(win, pos, inWindow)
+      if (nonZero - pos >= FRAME_HEADER_BYTES) {
+        pos += 8 * (Math.floor((nonZero - pos - FRAME_HEADER_BYTES) / 8) + 1)
+        continue
+      }
+    }
     for (let to; (to = frameNeed(win, pos, seed)) !== 0;) {
       moveTo(pos)
       yield { from: pos, to }

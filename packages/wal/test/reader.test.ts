@@ -203,6 +203,40 @@ test('a walk through pieces of every size from 24 bytes up (a boundary at every 
   }
 })
 
+test('a long zero tail is skipped, not missed: a frame of this segment or a stale byte far past the end is still found (whole and in pieces)', async () => {
+  const opts = simOptions({ segmentSizeBytes: 1 << 20 })
+  const w = await Wal.create('/w', META, opts)
+  for (let i = 0; i < 4; i++) await w.save({ term: 1, vote: 1, commit: 4 * i }, ents(4 * i + 1, 4 * i + 4, 1, 70 + i))
+  await w.close()
+  const segs = segsOf(w.segmentNames)
+  const tail = `/w/${w.segmentNames.at(-1)!}`
+  const clean = await opts.fs.readFile(tail)
+  const end = (await scannedWhole(opts.fs, segs)).scan as SegmentScan
+  assert.is(end.stop, 'zero')
+  assert.ok(clean.length - end.end > 900_000, 'most of the segment is its zero tail')
+  const frames = (await scannedWhole(opts.fs, segs)).list.map((r) => Number(/^(\d+):/.exec(r)![1]))
+  const last = frames.at(-1)!
+  const lastFrame = clean.subarray(last, end.end)
+  // The dirty end is past the last non-zero byte: a frame's zero padding does not count.
+  let frameDirty = lastFrame.length
+  while (lastFrame[frameDirty - 1] === 0) frameDirty--
+  // Far past the end at every alignment to the 4 KiB comparisons: the last frame copied there
+  // (a frame of this segment after the stop: a torn batch), or one stale byte (the dirty end).
+  for (const far of [end.end + 4096, 600_000, 600_008, 614_400 - 8, 614_400 - 24, clean.length - 4096 - 24]) {
+    const at = far - (far % 8)
+    await opts.fs.writeFile(tail, clean)
+    await patch(opts.fs, tail, at, lastFrame)
+    const copied = await scannedWhole(opts.fs, segs)
+    assert.equal([(copied.scan as SegmentScan).stop, (copied.scan as SegmentScan).dirtyEnd], ['torn', at + frameDirty], `a frame at ${at}`)
+    for (const piece of [1024, 4096 + 8, 1 << 20]) assert.equal(await walked(opts.fs, segs, piece), copied, `a frame at ${at}, pieces of ${piece} bytes`)
+    await opts.fs.writeFile(tail, clean)
+    await patch(opts.fs, tail, far + 3, new Uint8Array([0x40]))
+    const stale = await scannedWhole(opts.fs, segs)
+    assert.equal([(stale.scan as SegmentScan).stop, (stale.scan as SegmentScan).dirtyEnd], ['zero', far + 4], `a stale byte at ${far + 3}`)
+    for (const piece of [1024, 4096 + 8, 1 << 20]) assert.equal(await walked(opts.fs, segs, piece), stale, `a stale byte at ${far + 3}, pieces of ${piece} bytes`)
+  }
+})
+
 test('a record larger than the piece buffer is read whole into a buffer of its own, and the walk goes on through the piece buffer', async () => {
   const opts = simOptions({ segmentSizeBytes: 1 << 20 })
   const w = await Wal.create('/w', META, opts)
