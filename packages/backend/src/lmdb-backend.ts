@@ -61,9 +61,8 @@ const EMPTY = new Uint8Array(0)
  * The durable backend: one LMDB environment in `<dir>/data.mdb`, one named database per
  * bucket, keys ordered bytewise. Writes go into an in-memory ordered overlay (the pending
  * batch, deletes as tombstones) that every read merges over LMDB's committed state. A commit
- * hands the whole overlay to one LMDB write transaction started by lmdb-js's writer thread
- * (`childTransaction`): the callback writing the pairs runs on this thread, the commit and its
- * fdatasync on the writer thread, and the commit resolves once durable. Meanwhile writes go
+ * queues the whole overlay as one lmdb-js `batch`: one LMDB write transaction whose inserts,
+ * commit and fdatasync run on lmdb-js's writer thread; the commit resolves once durable. Meanwhile writes go
  * into a new pending batch and reads merge it over the batch in flight over LMDB.
  *
  * Open with {@link LmdbBackend.open}; a second open of the same directory (from this process or
@@ -517,31 +516,38 @@ export class LmdbBackend implements Backend {
   }
 
   /**
-   * Writes the batch in one LMDB transaction off this thread's critical path: lmdb-js's writer
-   * thread begins it and calls back here to write the pairs (a child transaction, so a throw
-   * aborts all of them and nothing else), then commits and fdatasyncs it (then writes the meta
-   * page synchronously) on its own thread; the promise resolves once that is done.
+   * Writes the batch in one LMDB transaction off this thread: lmdb-js's `batch` queues the pairs
+   * as write instructions (copying each key; each value is read where it lies, in the batch
+   * kept alive as in flight until this settles), and its writer thread puts them, commits and
+   * fdatasyncs the transaction (then writes the meta page synchronously); the promise resolves
+   * once that is done. This thread pays ~0.4–0.8 µs less per pair than writing them itself
+   * into a child transaction the writer thread calls back for (LMDB's B-tree insert and its
+   * page faults now run on the writer thread).
+   *
+   * Atomic as the child transaction was: a failure of the writer's transaction commits none of
+   * it. What the child transaction also undid, a pair refused half-way, cannot happen here:
+   * every key and value was checked when written (#checkMutation, checkValue), which is all
+   * lmdb-js checks before queuing one; the before-commit failpoint runs before anything is queued.
    */
   #apply(batch: PendingBatch, beforeCommit: () => void): Promise<void> {
-    let injected: unknown
+    try {
+      beforeCommit()
+    } catch (err) {
+      // As a failed commit: the batch goes in flight and the backend refuses writes.
+      return Promise.reject(err)
+    }
     const dbs = this.#dbs
-    const committing = this.#root.childTransaction(() => {
+    const committing = this.#root.batch(() => {
       for (const [bucket, pending] of batch.entries()) {
         const db = dbs.get(bucket)!
         pending.walk(EMPTY, undefined, false, (key, value) => {
-          if (value === TOMBSTONE) db.removeSync(key)
-          else db.putSync(key, value)
+          // Inside a batch lmdb-js returns a settled marker, not a promise per pair.
+          if (value === TOMBSTONE) void db.remove(key)
+          else void db.put(key, value)
         })
-      }
-      try {
-        beforeCommit()
-      } catch (err) {
-        injected = err
-        throw err
       }
     })
     return Promise.resolve(committing).then(() => undefined, async (err: unknown) => {
-      if (err === injected) throw err
       // lmdb-js rejects with a generic error whose `commitError` promise rejects with LMDB's own
       // (EIO, EFBIG, ENOSPC...); unhandled, that one would end the process.
       let cause = err
