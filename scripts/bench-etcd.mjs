@@ -17,8 +17,8 @@ if (install.status !== 0) {
   console.error('bench:etcd: etcd 3.4 (Debian etcd-server) and etcdctl are needed and could not be installed (see above); nothing was measured')
   process.exit(1)
 }
-if (!existsSync(join(root, 'packages/server/dist/cli/bin.js'))) {
-  console.error('bench:etcd: packages/server is not built (dist/cli/bin.js is missing): run bash scripts/setup.sh --build first')
+if (!existsSync(join(root, 'packages/server/dist/bundle/bin.js'))) {
+  console.error('bench:etcd: packages/server is not built (dist/bundle/bin.js is missing): run bash scripts/setup.sh --build first')
   process.exit(1)
 }
 const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', join(root, 'packages/server/bench/vs-etcd.ts')], { cwd: root, stdio: 'inherit' })

@@ -2,7 +2,7 @@
 # Installs everything Strata needs on a machine that has only Node 20 and npm.
 # Idempotent: each step is skipped when its result is already in place.
 #   scripts/setup.sh          install pnpm (pinned, into .tools/) and the workspace's dependencies
-#   scripts/setup.sh --build  ... and compile every package with tsc -b
+#   scripts/setup.sh --build  ... and compile every package with tsc -b, then bundle the strata command
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -31,4 +31,6 @@ fi
 
 if [ "${1:-}" = "--build" ]; then
   bash scripts/pnpm.sh exec tsc -b >&2
+  # The `strata` command runs a bundle of the server's compiled modules (its README).
+  node packages/server/scripts/bundle.mjs >&2
 fi

@@ -21,15 +21,18 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
   })
 }
 
+const BUNDLE_MAIN = fileURLToPath(new URL('../dist/bundle/bin.js', import.meta.url))
 const BUILT_MAIN = fileURLToPath(new URL('../dist/cli/bin.js', import.meta.url))
 const BIN = fileURLToPath(new URL('../bin/strata', import.meta.url))
 const SOURCE_MAIN = fileURLToPath(new URL('../src/cli/bin.ts', import.meta.url))
 
 /**
  * The arguments to `node` (process.execPath) that run the `strata` command: the package's bin
- * once `tsc -b packages/server` built it, else — or with `fromSource` — the sources through tsx
- * (several seconds slower to start).
+ * (the bundle `scripts/setup.sh --build` makes), else the modules `tsc -b` compiled, else — or
+ * with `fromSource` — the sources through tsx (several seconds slower to start).
  */
 export function strataCommand(options: { readonly fromSource?: boolean } = {}): string[] {
-  return options.fromSource !== true && existsSync(BUILT_MAIN) ? [BIN] : ['--conditions=source', '--import', 'tsx', SOURCE_MAIN]
+  if (options.fromSource === true) return ['--conditions=source', '--import', 'tsx', SOURCE_MAIN]
+  if (existsSync(BUNDLE_MAIN)) return [BIN]
+  return existsSync(BUILT_MAIN) ? [BUILT_MAIN] : ['--conditions=source', '--import', 'tsx', SOURCE_MAIN]
 }
