@@ -198,12 +198,15 @@ export class StateMachine {
       void this.#backend.commit().catch(() => {})
     }
     const outcomes: ApplyOutcome[] = []
-    this.#backend.write(() => {
-      for (let i = 0; i < payloads.length; i++) {
-        // A crash between two requests of a batch: the write is undone whole, none of it commits.
-        if (i > 0) this.#failpoint('apply.beforeBatchRequest')
-        outcomes.push(this.#applyRequest(payloads[i]!, entry.index))
-      }
+    this.#backend.write((tx) => {
+      // The mvcc record totals are written once, after the entry's last request.
+      this.mvcc.writeTotalsOnce(tx, () => {
+        for (let i = 0; i < payloads.length; i++) {
+          // A crash between two requests of a batch: the write is undone whole, none of it commits.
+          if (i > 0) this.#failpoint('apply.beforeBatchRequest')
+          outcomes.push(this.#applyRequest(payloads[i]!, entry.index))
+        }
+      })
       this.#ci.advance(entry.index, entry.term)
     })
     return outcomes

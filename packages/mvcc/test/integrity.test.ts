@@ -165,6 +165,42 @@ test('the totals follow writes, rollbacks and compaction, and reopen clean', asy
   assert.is(again.range('k1').kvs.length, 0)
 })
 
+test('writeTotalsOnce writes the totals once at its end, counting the txns that returned and not one undone by its throw, and after a throw of its callback too', async () => {
+  const { store, backend } = await newStore()
+  store.put('before', 'x')
+  const stored = (): number => backend.read((tx) => readTotals(tx, 'test'))!.count
+  const records = (): number => backend.read((tx) => tx.range('key', new Uint8Array(0), undefined)).length
+  backend.write((tx) => {
+    store.writeTotalsOnce(tx, () => {
+      store.put('a', '1')
+      try {
+        store.write((txn) => {
+          txn.put('rolled', 'back')
+          throw new Error('undo')
+        })
+      } catch {}
+      store.put('b', '2')
+      // Deferred: the stored totals still count the record written before.
+      assert.is(readTotals(tx, 'test')!.count, 1)
+    })
+  })
+  assert.is(stored(), 3)
+  assert.is(records(), 3)
+  // The caller goes on with its write after a throw: the txns that returned are counted.
+  backend.write((tx) => {
+    try {
+      store.writeTotalsOnce(tx, () => {
+        store.put('c', '3')
+        throw new Error('caller')
+      })
+    } catch {}
+  })
+  assert.is(stored(), 4)
+  assert.is(records(), 4)
+  const again = await MvccStore.open(backend)
+  assert.is(text(again.range('c').kvs[0]!.value), '3')
+})
+
 /** A record as format 1 stored it (FORMAT.md, "Format 1"): 37-byte header, no checksum. */
 function format1(key: string, value: string, created: number, mod: number, version: number): Uint8Array {
   const k = enc.encode(key)
