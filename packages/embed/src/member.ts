@@ -1054,9 +1054,11 @@ let openMembers = 0
 
 /**
  * Writes after which the backend commits without waiting for its 100 ms interval. The commit and
- * its fsync run on lmdb-js's writer thread, but the batch's pairs are written on the event loop
- * (~1-1.5 us each): 1,000 bounds that to ~1-1.5 ms (2,500 held it 3-4 ms, etcd's 10,000
- * ~10-15 ms), and a batch's pending copies die younger (fewer survive a scavenge). Measured
+ * its fsync run on lmdb-js's writer thread, but the batch's pairs are queued on the event loop
+ * (~0.3-1 us each; ~1-1.5 us when this was measured, before the backend queued them with
+ * lmdb-js batch() rather than writing them into a child transaction): 1,000 bounds that to
+ * about a millisecond (etcd's 10,000 ~3-15 ms), and a batch's pending copies die younger
+ * (fewer survive a scavenge). Measured
  * turn about at load 6-7 (put-focus put256): 25,166-28,407 puts/s against 19,499-21,988 with
  * 2,500, CPU per put 19.6-22.2 against 21.7-24.2 us.
  */
