@@ -91,6 +91,19 @@ export class CompactKeys {
     return slot
   }
 
+  /**
+   * Appends `n` slots holding the revisions (main[i], sub[i]), i < n, and returns the first:
+   * slot first + i holds revision i. A caller gives back with {@link release} those it does not keep.
+   */
+  adopt(main: Float64Array, sub: Float64Array, n: number): number {
+    const first = this.#next
+    while (first + n > this.main.length) this.#grow()
+    this.main.set(main.subarray(0, n), first)
+    this.sub.set(sub.subarray(0, n), first)
+    this.#next += n
+    return first
+  }
+
   #grow(): void {
     const main = new Float64Array(this.main.length * 2)
     main.set(this.main)

@@ -39,6 +39,16 @@ test('rebuild with few keys in order and most out of order (the side keys betwee
   })
 })
 
+test('keys mostly new and out of order (the fold takes the side log\'s revisions as slots) or mostly rewritten (it does not), with deletes and re-creations, rebuild to the same ranges', async () => {
+  for (const fresh of [0.97, 0.5]) {
+    await withSeed(`adopt-${fresh}`, async (prng) => {
+      const keys = ['z']
+      for (let i = 0; i < 700; i++) keys.push(keys.length === 1 || prng.bool(fresh) ? `k${String(prng.int(1_000_000)).padStart(6, '0')}` : keys[1 + prng.int(keys.length - 1)]!)
+      await roundTrip(keys)
+    })
+  }
+})
+
 test('rebuild with a few keys rewritten many times, in and out of order (one search each, then the map), matches', async () => {
   const keys: string[] = []
   for (let round = 0; round < 1500; round++) keys.push(`k${round % 40}`, `a${round % 3}`)
