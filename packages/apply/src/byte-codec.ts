@@ -263,6 +263,8 @@ export class ByteReader {
 
   string(): string {
     const n = this.u32()
+    // The header's username without auth (every request then): no view, no decoder call.
+    if (n === 0) return ''
     this.#need(n)
     try {
       return fromUtf8.decode(this.#buf.subarray(this.#at, this.#at + n))
