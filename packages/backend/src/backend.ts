@@ -27,6 +27,12 @@ export interface RangeOptions {
 export interface ReadTx {
   get(bucket: BucketName, key: Uint8Array): Uint8Array | undefined
   /**
+   * Optional: `get` whose value may be a view into memory the backend reuses, valid only until
+   * the next call on this backend; copy what must outlive that. A backend that copies anyway
+   * may leave it out (callers then use `get`). For reads that decode the value at once.
+   */
+  getView?(bucket: BucketName, key: Uint8Array): Uint8Array | undefined
+  /**
    * The pairs with `start <= key < end` in key order (`end` undefined: to the end of the
    * bucket). An empty range (`end <= start`) yields nothing.
    */

@@ -103,7 +103,8 @@ export class LmdbBackend implements Backend {
     this.#dbs = env.dbs
     this.#views = env.views
     const tx: WriteTx = {
-      get: (bucket, key) => this.#get(bucket, key),
+      get: (bucket, key) => this.#get(bucket, key, false),
+      getView: (bucket, key) => this.#get(bucket, key, true),
       range: (bucket, start, end, opts) => this.#range(bucket, start, end, opts),
       forEach: (bucket, start, end, fn) => this.#forEach(bucket, start, end, fn),
       forEachView: (bucket, start, end, fn) => this.#forEach(bucket, start, end, fn, true),
@@ -576,7 +577,8 @@ export class LmdbBackend implements Backend {
     return undefined
   }
 
-  #get(bucket: BucketName, key: Uint8Array): Uint8Array | undefined {
+  /** `view`: the value may be a view of lmdb-js's reused read buffer (ReadTx.getView), not a copy. */
+  #get(bucket: BucketName, key: Uint8Array, view: boolean): Uint8Array | undefined {
     checkBucket(bucket)
     checkBytes('a key', key)
     const pending = this.#pending(bucket, key)
@@ -584,7 +586,14 @@ export class LmdbBackend implements Backend {
     if (pending !== undefined) return pending
     // LMDB refuses such keys outright; none can be stored, so none is found.
     if (key.length === 0 || key.length > MAX_KEY_BYTES) return undefined
-    return this.#dbs.get(bucket)!.get(key)
+    const db = this.#dbs.get(bucket)!
+    if (!view) return db.get(key)
+    // getBinaryFast reads into one buffer it reuses (its first lastSize bytes), or, for a value
+    // too big for it, into one of the value's own: a plain view of it spares get()'s copy.
+    const bytes = db.getBinaryFast(key)
+    if (bytes === undefined) return undefined
+    const size = (db as unknown as { lastSize: number }).lastSize
+    return new Uint8Array(bytes.buffer, bytes.byteOffset, size)
   }
 
   #range(bucket: BucketName, start: Uint8Array, end: Uint8Array | undefined, options: RangeOptions = {}): KeyValuePair[] {

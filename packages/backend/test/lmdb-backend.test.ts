@@ -67,6 +67,32 @@ test('forEachView visits exactly what forEach does, with views valid during the 
   await b.close()
 })
 
+test('getView reads what get does (committed, pending, deleted, missing; a value too big for the reused buffer), and get still returns a copy', async () => {
+  const b = await LmdbBackend.open(dir.path, { clock: new SimClock() })
+  const big = new Uint8Array(300_000).map((_, i) => i % 251)
+  b.write((tx) => {
+    for (let i = 0; i < 50; i++) tx.put('key', bytes(`k${i}`), bytes(`v${i}`.repeat(1 + (i % 9))))
+    tx.put('key', bytes('big'), big)
+  })
+  await b.commit()
+  b.write((tx) => {
+    tx.put('key', bytes('k7'), bytes('pending'))
+    tx.delete('key', bytes('k8'))
+  })
+  b.read((tx) => {
+    for (const k of ['k0', 'k7', 'k8', 'k49', 'nope', 'big', 'k3']) {
+      const copy = tx.get('key', bytes(k))
+      const view = tx.getView!('key', bytes(k))
+      assert.equal(view === undefined ? undefined : Array.from(view), copy === undefined ? undefined : Array.from(copy), k)
+    }
+    const kept = tx.get('key', bytes('k1'))!
+    tx.getView!('key', bytes('k2'))
+    assert.is(text(kept), 'v1v1', 'a later read does not change what get returned')
+    assert.equal(Array.from(tx.getView!('key', bytes('big'))!), Array.from(big))
+  })
+  await b.close()
+})
+
 test('a second open of the same directory fails with ERR_BACKEND_LOCKED until the first closes', async () => {
   const a = await LmdbBackend.open(dir.path, { clock: new SimClock() })
   await rejectsWithCode(LmdbBackend.open(dir.path), 'ERR_BACKEND_LOCKED')

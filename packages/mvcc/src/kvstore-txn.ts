@@ -109,7 +109,8 @@ export class StoreTxnRead implements TxnRead {
     const location = this.state.location
     let bytes: Uint8Array | undefined
     try {
-      bytes = this.tx.get('key', revKey)
+      // A view suffices: decodeKeyValue copies what the KeyValue keeps.
+      bytes = this.tx.getView === undefined ? this.tx.get('key', revKey) : this.tx.getView('key', revKey)
     } catch (err) {
       if (err instanceof StrataError) throw err
       throw this.state.markCorrupt(corruptError(location, `the backend failed to read a record (${(err as Error).message})`, { revision: `${rev.main}.${rev.sub}` }, err))
