@@ -36,17 +36,37 @@ class ManualClock implements Clock {
   }
 }
 
+/**
+ * One member on a simulated disk and a memory backend, both sharing `fps`: `open()` opens (or
+ * reopens) it; `crashAndReopen(store)` closes what is left of a stopped store, loses what the
+ * disk did not sync and the backend did not commit, and opens the member again.
+ */
+function crashRig(prng: Prng, snapshotCount: number) {
+  const fs = new SimFileSystem({ prng: prng.fork(), crashMode: 'random' })
+  const clock = new ManualClock()
+  const fps = new Failpoints()
+  let backend = new MemoryBackend({ clock, failpoint: fps.fn })
+  const openStore = (): Promise<Store> => open({ dir: '/data', fs, clock, rng: prng.fork(), failpoint: fps.fn, backend, snapshotCount, tickMs: 100, walSegmentSizeBytes: 256 * 1024 })
+  return {
+    clock,
+    fps,
+    open: openStore,
+    async crashAndReopen(store: Store): Promise<Store> {
+      await store.close().catch(() => {})
+      fs.crash()
+      backend = backend.crash({ failpoint: fps.fn })
+      return openStore()
+    },
+  }
+}
+
 const FAILPOINTS = ['raftBeforeSave', 'raftAfterSave', 'beforeApplyOne', 'backendBeforeCommit', 'backendAfterCommit', 'snapBeforeSave', 'snapAfterSave'] as const
 
 test('a crash at each durable boundary loses nothing acknowledged and invents nothing', async () => {
   await withSeed('embed-crash', async (prng: Prng) => {
     for (const name of FAILPOINTS) {
-      const fs = new SimFileSystem({ prng: prng.fork(), crashMode: 'random' })
-      const clock = new ManualClock()
-      const fps = new Failpoints()
-      let backend = new MemoryBackend({ clock, failpoint: fps.fn })
-      const openStore = (): Promise<Store> => open({ dir: '/data', fs, clock, rng: prng.fork(), failpoint: fps.fn, backend, snapshotCount: 15, tickMs: 100, walSegmentSizeBytes: 256 * 1024 })
-      let store = await openStore()
+      const { clock, fps, ...rig } = crashRig(prng, 15)
+      let store = await rig.open()
       const acked = new Map<string, number>()
       const written = new Map<string, Set<number>>()
       fps.arm(name, { skip: name.startsWith('snap') ? prng.int(3) : 5 + prng.int(20) })
@@ -69,10 +89,7 @@ test('a crash at each durable boundary loses nothing acknowledged and invents no
       }
       assert.ok(crashed, `${name} never fired`)
       fps.disarm(name)
-      await store.close().catch(() => {})
-      fs.crash()
-      backend = backend.crash({ failpoint: fps.fn })
-      store = await openStore()
+      store = await rig.crashAndReopen(store)
       for (const [key, n] of acked) {
         const kv = (await store.get(key, { serializable: true })).kvs[0]
         assert.ok(kv !== undefined, `${name}: acknowledged ${key}=${n} lost`)
@@ -89,12 +106,8 @@ test('a crash at each durable boundary loses nothing acknowledged and invents no
 test('a crash while batches of concurrent puts apply (between two requests of one, too) loses nothing acknowledged; the replay gives each its revision', async () => {
   await withSeed('embed-crash-batch', async (prng: Prng) => {
     for (const name of [...FAILPOINTS, 'apply.beforeBatchRequest'] as const) {
-      const fs = new SimFileSystem({ prng: prng.fork(), crashMode: 'random' })
-      const clock = new ManualClock()
-      const fps = new Failpoints()
-      let backend = new MemoryBackend({ clock, failpoint: fps.fn })
-      const openStore = (): Promise<Store> => open({ dir: '/data', fs, clock, rng: prng.fork(), failpoint: fps.fn, backend, snapshotCount: 8, tickMs: 100, walSegmentSizeBytes: 256 * 1024 })
-      let store = await openStore()
+      const { clock, fps, ...rig } = crashRig(prng, 8)
+      let store = await rig.open()
       const acked: { key: string; value: number; revision: number }[] = []
       const written = new Map<string, Set<number>>()
       fps.arm(name, { skip: name.startsWith('snap') ? prng.int(3) : 2 + prng.int(name === 'apply.beforeBatchRequest' ? 30 : 8) })
@@ -119,10 +132,7 @@ test('a crash while batches of concurrent puts apply (between two requests of on
       }
       assert.ok(crashed, `${name} never fired`)
       fps.disarm(name)
-      await store.close().catch(() => {})
-      fs.crash()
-      backend = backend.crash({ failpoint: fps.fn })
-      store = await openStore()
+      store = await rig.crashAndReopen(store)
       // Every acknowledged put reads back at the revision it was answered with: the replay
       // applied each batch's requests in the same order, at the same revisions.
       for (const a of acked) {
