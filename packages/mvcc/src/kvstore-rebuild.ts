@@ -142,13 +142,6 @@ class KeyCollector {
   #sideCount = 0
   /** Invariant: created and version of each PUT_OTHER side record, by its position in the log. */
   #sideOther = new Map<number, readonly [created: number, version: number]>()
-  /** Invariant: the PUT_CREATED records among the side log's [0, #sideCount). */
-  #sideCreated = 0
-  /**
-   * During a fold that adopted the side log's revisions as slots (see {@link fold}): the slot
-   * of side record 0 (record j's is #adopted + j); else -1.
-   */
-  #adopted = -1
   readonly slots: CompactKeys
   /** The number of records the scan brings (0 when not known). */
   readonly #records: number
@@ -211,7 +204,6 @@ class KeyCollector {
     this.#sideMains[j] = main
     this.#sideSubs[j] = sub
     if (kind === PUT_OTHER) this.#sideOther.set(j, [created, version])
-    else if (kind === PUT_CREATED) this.#sideCreated++
   }
 
   /** True when the side log should be folded in before the pass goes on (see the class). */
@@ -233,7 +225,11 @@ class KeyCollector {
     // order does not fetch each one's main and sub from a random place of two arrays of n
     // numbers (~30 ms of a 1M-key restart); records used otherwise give their slot back, so
     // only when they are few.
-    this.#adopted = this.#sideCreated * 4 >= n * 3 ? this.slots.adopt(this.#sideMains, this.#sideSubs, n) : -1
+    const kinds = this.#sideKinds
+    let created = 0
+    for (let j = 0; j < n; j++) if (kinds[j] === PUT_CREATED) created++
+    // The slot of side record 0 (record j's is adopted + j), or -1.
+    const adopted = created * 4 >= n * 3 ? this.slots.adopt(this.#sideMains, this.#sideSubs, n) : -1
     const main = this.#sorted
     const merged = new SortedBlocks<Entry>()
     let i = 0
@@ -250,7 +246,7 @@ class KeyCollector {
         const key = keys[order[o]!]!
         let e: Entry | undefined
         do {
-          e = this.#applySide(key, e, order[o]!)
+          e = this.#applySide(key, e, order[o]!, adopted)
           if (++done % SORT_SLICE === 0) yield
         } while (++o < below && starts[o] === 0)
         merged.push(key, e)
@@ -259,7 +255,7 @@ class KeyCollector {
       let e = main.valueAt(i++)
       if (o < n && keys[order[o]!] === mainKey) {
         do {
-          e = this.#applySide(mainKey, e, order[o]!)
+          e = this.#applySide(mainKey, e, order[o]!, adopted)
           if (++done % SORT_SLICE === 0) yield
         } while (++o < n && starts[o] === 0)
       }
@@ -269,16 +265,17 @@ class KeyCollector {
     this.#sideKeys = []
     this.#sideCount = 0
     this.#sideOther = new Map()
-    this.#sideCreated = 0
-    this.#adopted = -1
   }
 
-  /** The entry of `key` after its side record `j`, `e` its entry before (undefined: none yet). */
-  #applySide(key: string, e: Entry | undefined, j: number): Entry {
+  /**
+   * The entry of `key` after its side record `j`, `e` its entry before (undefined: none yet);
+   * `adopted`: the slot of side record 0 when the fold adopted the log's revisions, else -1.
+   */
+  #applySide(key: string, e: Entry | undefined, j: number, adopted: number): Entry {
     const kind = this.#sideKinds[j]!
-    if (this.#adopted >= 0) {
-      if (kind === PUT_CREATED && e === undefined) return this.#adopted + j
-      this.slots.release(this.#adopted + j)
+    if (adopted >= 0) {
+      if (kind === PUT_CREATED && e === undefined) return adopted + j
+      this.slots.release(adopted + j)
     }
     const main = this.#sideMains[j]!
     const cv = kind === PUT_OTHER ? this.#sideOther.get(j)! : undefined
