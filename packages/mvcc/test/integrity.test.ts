@@ -197,6 +197,9 @@ test('writeTotalsOnce writes the totals once at its end, counting the txns that 
   })
   assert.is(stored(), 4)
   assert.is(records(), 4)
+  // Bad input: a typed error, nothing written.
+  assert.is(codeOf(() => backend.write((tx) => store.writeTotalsOnce(tx, 5 as never))), 'ERR_MVCC_INVALID_ARGUMENT')
+  assert.is(stored(), 4)
   const again = await MvccStore.open(backend)
   assert.is(text(again.range('c').kvs[0]!.value), '3')
 })
