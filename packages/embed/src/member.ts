@@ -558,9 +558,7 @@ export class Member {
     if (n === 0) return
     const payloads = this.#batch
     const ids = this.#batchIds
-    this.#batch = []
-    this.#batchIds = []
-    this.#batchBytes = BATCH_HEADER_BYTES
+    this.#dropBatch()
     let data = payloads[0]!
     if (n > 1) {
       data = encodeBatch(payloads)
@@ -992,7 +990,7 @@ export class Member {
     this.#readRound = undefined
   }
 
-  /** Forgets the batched requests not yet proposed (their waiters fail with the rest). */
+  /** Empties the batch of requests not yet proposed (at close, their waiters fail with the rest). */
   #dropBatch(): void {
     this.#batch = []
     this.#batchIds = []
