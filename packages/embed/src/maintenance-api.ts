@@ -27,7 +27,10 @@ export class MaintenanceApi {
     const st = m.raftStatus
     const stats = m.backend.stats()
     return {
-      header: this.#c.header(), leader: m.leader, raftIndex: st.hardState.commit, raftTerm: st.hardState.term,
+      // Leader and term from one reading of raft's state: the member's view of the leader moves
+      // only when its loop handles the next Ready, and beside raft's newer term it named a
+      // deposed leader as the leader of the term that deposed it.
+      header: this.#c.header(), leader: st.softState.lead, raftIndex: st.hardState.commit, raftTerm: st.hardState.term,
       raftAppliedIndex: m.sm.applied.index, dbSizeBytes: stats.sizeBytes, dbSizeInUseBytes: stats.sizeInUseBytes,
       isLearner: m.sm.applied.confState.learners.includes(m.memberId), alarms: m.sm.alarms.list(),
     }

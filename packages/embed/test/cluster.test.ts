@@ -220,4 +220,52 @@ test('membership: add a learner, promote it, transfer leadership to it, remove a
   }
 })
 
+test('status names the leader of the term it reports, even when read between a deposing message and the Ready that follows it', async () => {
+  // A deposed leader steps a message of the newer term synchronously on delivery; until its loop
+  // handles the next Ready its own view of the leader is stale. Status read right there must not
+  // name it the leader of the newer term (the simulation's checker saw two leaders in one term).
+  const d = await tempDir('strata-cluster-')
+  const net = new InProcessNetwork()
+  const stores = new Map<number, Store>()
+  const claims = new Map<number, Set<number>>() // term -> members whose status named themselves leader
+  const observe = (id: number): void => {
+    let st
+    try {
+      st = stores.get(id)?.maintenance.status()
+    } catch {
+      return // closed
+    }
+    if (st !== undefined && st.leader === id) claims.set(st.raftTerm, (claims.get(st.raftTerm) ?? new Set()).add(id))
+  }
+  const watched = (id: number) => {
+    const t = net.transport(id)
+    return { send: t.send, onMessage: (fn: (from: number, m: Uint8Array) => void) => t.onMessage((from, m) => { fn(from, m); observe(id) }) }
+  }
+  try {
+    for (const { id } of CLUSTER) stores.set(id, await open({ dir: `${d.path}/m${id}`, memberId: id, initialCluster: CLUSTER, transport: watched(id), tickMs: 10, electionTicks: 10, requestTimeoutMs: 3000 }))
+    const leaderOf = async (exclude?: number): Promise<number> => {
+      for (let i = 0; i < 500; i++) {
+        for (const [id, s] of stores) if (id !== exclude && s.maintenance.status().leader === id) return id
+        await sleep(10)
+      }
+      throw new Error('no leader elected within 5 s')
+    }
+    const old = await leaderOf()
+    await stores.get(old)!.put('k', 'v')
+    net.cut(old)
+    const next = await leaderOf(old)
+    const term = stores.get(next)!.maintenance.status().raftTerm
+    net.heal(old)
+    for (let i = 0; i < 500 && stores.get(old)!.maintenance.status().leader !== next; i++) await sleep(10)
+    assert.equal(stores.get(old)!.maintenance.status().leader, next)
+    assert.equal(stores.get(old)!.maintenance.status().raftTerm, term)
+    assert.ok(claims.size > 0, 'status was observed on delivery')
+    for (const [t, ids] of claims) assert.equal(ids.size, 1, `term ${t} claimed by ${[...ids].join(' and ')}`)
+    assert.ok(!claims.get(term)?.has(old), `the deposed leader ${old} named itself leader of term ${term}`)
+  } finally {
+    for (const s of stores.values()) await s.close()
+    await d.cleanup()
+  }
+})
+
 test.run()
