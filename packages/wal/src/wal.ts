@@ -103,6 +103,12 @@ export class Wal {
   /** Invariant: the sum of `bytes` over #queue, at most maxQueuedBytes. */
   #queuedBytes = 0
   #loop: Promise<void> | undefined
+  /** Calls accepted by save and saveSnapshot, ever. */
+  #enqueued = 0
+  /** Invariant: <= #enqueued; calls whose batch was written and its fsync started (or that failed). */
+  #started = 0
+  /** Callers of written(), each waiting for #started to reach `upto`; `upto` ascending. */
+  #startWaiters: { readonly upto: number; readonly resolve: () => void }[] = []
   /** Invariant: once set, never cleared; every write is refused with ERR_WAL_FAILED. */
   #failure: Error | undefined
   #pipeline: FilePipeline | undefined
@@ -355,8 +361,30 @@ export class Wal {
     return new Promise<void>((resolve, reject) => {
       this.#queue.push({ ...item, bytes, resolve, reject })
       this.#queuedBytes += bytes
+      this.#enqueued++
       this.#loop ??= this.#run()
     })
+  }
+
+  /**
+   * Resolves once every save and saveSnapshot called before it has been written to the file and
+   * its fdatasync started; it does not wait for the sync to finish (the saves themselves do).
+   * Work the caller does on this thread between a save and its durability (a member applying
+   * the entries an earlier save made durable) should wait for this first: the group-commit loop
+   * writes and starts the sync in microtasks, which a long synchronous step would otherwise hold
+   * back, and the disk would sync after that step instead of during it. Never rejects: after a
+   * failure or close it resolves, and the saves report the failure.
+   */
+  written(): Promise<void> {
+    if (this.#started >= this.#enqueued) return Promise.resolve()
+    return new Promise<void>((resolve) => this.#startWaiters.push({ upto: this.#enqueued, resolve }))
+  }
+
+  #markStarted(n: number): void {
+    this.#started += n
+    let i = 0
+    while (i < this.#startWaiters.length && this.#startWaiters[i]!.upto <= this.#started) this.#startWaiters[i++]!.resolve()
+    if (i > 0) this.#startWaiters.splice(0, i)
   }
 
   /** The group-commit loop: one write and at most one fdatasync per batch of queued calls. */
@@ -374,6 +402,7 @@ export class Wal {
     }
     for (const p of this.#queue.splice(0)) p.reject(this.#failedError())
     this.#queuedBytes = 0
+    this.#markStarted(this.#enqueued - this.#started)
     this.#loop = undefined
   }
 
@@ -401,11 +430,13 @@ export class Wal {
     await tail.write(bytes, this.#offset)
     this.#offset += bytes.length
     if (batch.some((p) => p.sync)) {
-      await tail.datasync()
+      const synced = tail.datasync()
+      this.#markStarted(batch.length)
+      await synced
       // A frame of a later generation is written only after this fsync: a reader uses that to
       // tell a torn write from damage to synced bytes.
       this.#gen++
-    }
+    } else this.#markStarted(batch.length)
     for (const p of batch) p.resolve()
     if (this.#offset >= this.#opts.segmentSizeBytes) await this.#cut()
   }

@@ -361,6 +361,51 @@ test('concurrent saves share one fdatasync and none resolves before it completes
   await r.wal.close()
 })
 
+test('written() resolves once the saves before it are written and their fdatasync started, before the sync completes', async () => {
+  const o = simOptions({ segmentSizeBytes: 1 << 20 })
+  const probe = new SyncProbe(o.fs)
+  const w = await Wal.create('/w', META, { ...o, fs: probe.fs })
+  await w.written() // nothing queued: at once
+  let open!: () => void
+  probe.gate = new Promise((r) => (open = r))
+  let durable = false
+  const saved = w.save({ term: 1, vote: 1, commit: 0 }, ents(1, 3)).then(() => (durable = true))
+  let started = false
+  const first = w.written().then(() => (started = true))
+  assert.is(probe.datasyncs, 0, 'the write and the sync start in microtasks, not in save()')
+  await first
+  assert.ok(started)
+  assert.is(probe.datasyncs, 1, 'the fdatasync is under way when written() resolves')
+  assert.not.ok(durable, 'the save itself still waits for the sync')
+  // A save made while that sync runs joins the next batch: written() waits for the first sync to
+  // end and the second to start.
+  const next = w.save({ term: 1, vote: 1, commit: 3 }, ents(4, 4))
+  let second = false
+  const secondWritten = w.written().then(() => (second = true))
+  for (let i = 0; i < 20; i++) await Promise.resolve()
+  assert.not.ok(second)
+  open()
+  probe.gate = undefined
+  await Promise.all([saved, next, secondWritten])
+  assert.is(probe.datasyncs, 2)
+  await w.close()
+  await w.written() // closed: at once
+})
+
+test('written() resolves, never rejects, when the write fails; the saves report the failure', async () => {
+  const o = simOptions({ segmentSizeBytes: 1 << 20 })
+  const probe = new SyncProbe(o.fs)
+  const w = await Wal.create('/w', META, { ...o, fs: probe.fs })
+  probe.failNext = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' })
+  const a = w.save({ term: 1, vote: 1, commit: 0 }, ents(1, 1))
+  const b = w.save({ term: 1, vote: 1, commit: 0 }, ents(2, 2))
+  await w.written()
+  await rejectsWithCode(a, 'ERR_WAL_FAILED')
+  await rejectsWithCode(b, 'ERR_WAL_FAILED')
+  await w.written()
+  await w.close()
+})
+
 test('after an fsync error every pending and later write fails with ERR_WAL_FAILED', async () => {
   const o = simOptions({ segmentSizeBytes: 1 << 20 })
   const probe = new SyncProbe(o.fs)
