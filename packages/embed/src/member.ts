@@ -14,6 +14,7 @@ import { CorruptionCheck, FRAME_RAFT } from './corruption-check.js'
 import { EmbedError } from './errors.js'
 import type { ResolvedOptions } from './options.js'
 import { FRAME_LEASE_RENEW, FRAME_LEASE_RENEWED, LeaseRenewal } from './lease-api.js'
+import { ProposalPacer } from './proposal-pacer.js'
 import { FRAME_SNAP_ACK, FRAME_SNAP_DATA, SnapshotStream, receivedAt, receivedSnapshot, releaseReceived, snapshotStreamReady } from './snapshot-stream.js'
 
 interface Waiter {
@@ -145,6 +146,12 @@ export class Member {
   #batch: Uint8Array[] = []
   #batchIds: number[] = []
   #batchBytes = BATCH_HEADER_BYTES
+  /** How many batched requests a sole member proposes per Ready, so that fsync and apply overlap. */
+  readonly #pacer = new ProposalPacer()
+  /** Requests answered by the state machine, ever (the pacer's count of work applied). */
+  #answered = 0
+  /** Whether the last Ready saved entries, which a sole member applies in the next one. */
+  #nextApplies = false
   /** Proposals that failed to apply: timed out, dropped for want of a leader, or cut by a stop (etcd's proposals_failed_total). */
   #proposalsFailed = 0
   /** Invariant: resolved in applied order; each waits for the applied index to reach `index`. */
@@ -553,12 +560,20 @@ export class Member {
    * single-request payload), several as one batch entry. A refusal (no leader) fails each of
    * them as it would have failed alone; never throws.
    */
-  #flushProposals(): void {
-    const n = this.#batch.length
-    if (n === 0) return
-    const payloads = this.#batch
-    const ids = this.#batchIds
+  #flushProposals(count = this.#batch.length): void {
+    if (count === 0) return
+    let payloads = this.#batch
+    let ids = this.#batchIds
     this.#dropBatch()
+    if (count < payloads.length) {
+      // The rest stays batched for the next Ready, in order.
+      this.#batch = payloads.slice(count)
+      this.#batchIds = ids.slice(count)
+      for (const d of this.#batch) this.#batchBytes += BATCH_ITEM_HEADER_BYTES + d.length
+      payloads = payloads.slice(0, count)
+      ids = ids.slice(0, count)
+    }
+    const n = count
     let data = payloads[0]!
     if (n > 1) {
       data = encodeBatch(payloads)
@@ -585,6 +600,13 @@ export class Member {
     }
   }
 
+  /** How many batched requests to propose now: all, unless this member leads alone (ProposalPacer). */
+  #paced(): number {
+    const pending = this.#batch.length
+    if (pending === 0 || !this.isLeader || !soleMember(this.o.memberId, this.sm.applied.confState)) return pending
+    return this.#pacer.take(pending, this.#nextApplies)
+  }
+
   #schedule(): void {
     if (this.#loopQueued || this.#closed) return
     this.#loopQueued = true
@@ -593,8 +615,12 @@ export class Member {
       let sliceStart = this.o.clock.now()
       try {
         while (!this.#closed && this.#stopped === undefined) {
-          this.#flushProposals()
-          if (!this.#node.hasReady()) break
+          this.#flushProposals(this.#paced())
+          if (!this.#node.hasReady()) {
+            if (this.#batch.length === 0) break
+            this.#flushProposals() // held for a Ready that did not come
+            continue
+          }
           await this.#handleReady(this.#node.ready())
           // Readies back to back may never leave the microtask queue (a save and an apply that
           // complete without I/O: the memory backend over an in-memory file system, a closed
@@ -705,9 +731,16 @@ export class Member {
     if (appsFirst) for (const m of rd.messages) if (m.type === MessageType.MsgApp) this.o.transport?.send(m.to, encodeMessage(m, FRAME_RAFT))
     if (rd.entries.length > 0 || rd.hardState !== undefined) {
       failpoint('raftBeforeSave')
+      const saveAt = this.o.clock.now()
       const saved = this.#wal.save(rd.hardState ?? this.#hardState(), rd.entries)
+      if (rd.entries.length > 0) saved.then(() => this.#pacer.saved(this.o.clock.now() - saveAt), () => {})
       try {
-        await this.#applyEntries(committed, 0, early)
+        if (early > 0) {
+          // The write and the fsync's start run in the WAL's microtasks: let them run before
+          // the apply holds the thread, so that the disk syncs while the CPU applies.
+          await this.#wal.written()
+          await this.#applyMeasured(committed, 0, early)
+        }
       } finally {
         // The planted bug (simulation only) goes on before the entries are durable.
         if (this.o.plantedBugs.ackBeforeFsync === true) saved.catch((err: Error) => this.#stop(err))
@@ -715,7 +748,7 @@ export class Member {
       }
       failpoint('raftAfterSave')
     } else {
-      await this.#applyEntries(committed, 0, early)
+      await this.#applyMeasured(committed, 0, early)
     }
     this.#storage.append(rd.entries)
     if (rd.hardState !== undefined) this.#storage.setHardState(rd.hardState)
@@ -729,7 +762,8 @@ export class Member {
       } else this.o.transport?.send(m.to, encodeMessage(m, FRAME_RAFT))
     }
     for (const rs of rd.readStates) this.#onReadState(new TextDecoder().decode(rs.requestCtx), rs.index)
-    await this.#applyEntries(committed, early, committed.length)
+    await this.#applyMeasured(committed, early, committed.length)
+    this.#nextApplies = rd.entries.length > 0
     this.#node.advance()
     this.#releaseAppliedLog()
     this.#wakeApplied()
@@ -766,6 +800,15 @@ export class Member {
       // A batch entry is up to BATCH_MAX_REQUESTS requests: the clock is read after each.
       if (((i - from) % 16 === 15 || isBatch(e.data)) && i + 1 < to && this.#sliceUsed(sliceStart)) sliceStart = await this.#nextSlice()
     }
+  }
+
+  /** #applyEntries, timed for the pacer with what the answered callers did in its microtasks. */
+  async #applyMeasured(entries: readonly Entry[], from: number, to: number): Promise<void> {
+    if (from >= to) return
+    const t0 = this.o.clock.now()
+    const answered = this.#answered
+    await this.#applyEntries(entries, from, to)
+    this.#pacer.applied(this.o.clock.now() - t0, this.#answered - answered)
   }
 
   /**
@@ -849,6 +892,7 @@ export class Member {
     // proposed (committed only now), or one from a member whose id has the same low bits, may
     // carry it. Answering our request with its outcome acknowledged a write that was not (yet,
     // or ever) committed.
+    this.#answered++
     const w = this.#waiting.get(id)
     if (w === undefined || !sameBytes(w.data, payload)) return
     this.#waiting.delete(id)
