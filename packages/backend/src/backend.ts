@@ -99,15 +99,24 @@ export interface BackendStats {
 /**
  * What {@link Backend.scanHeads} keeps of each value: its first `fixed` bytes plus as many more
  * as the u32 (big-endian) at byte `lengthAt` says, never more than the value holds.
+ *
+ * `check`, when given, is the source text of a JavaScript expression whose value is a function
+ * `(key, keyAt, keyLength, value, valueAt, valueLength) => boolean`, run on every whole pair
+ * where the scan reads it (on the scan's own thread for a big bucket, so it must use nothing but
+ * its arguments and what the expression itself defines). A pair it fails is kept whole (its
+ * whole value as the head) and marked failed, for the caller to examine: a scan's reader can so
+ * verify what it does not keep (a checksum over the whole value) off its own thread.
  */
 export interface ValueHead {
   readonly fixed: number
   readonly lengthAt: number
+  readonly check?: string
 }
 
 /**
  * `count` pairs of {@link Backend.scanHeads}, packed one after another in `bytes` as
- * [u16 key length][key][u32 head length][value head], lengths big-endian; `forEachHead` reads them.
+ * [u16 key length][key][u32 head length][value head], lengths big-endian, the top bit of the
+ * head length set for a pair that failed {@link ValueHead.check}; `forEachHead` reads them.
  */
 export interface HeadChunk {
   readonly bytes: Uint8Array

@@ -14,7 +14,7 @@ import { assertStructure, checkStructure, checkVerifyStructureOption } from './v
 import { copyForDefragment } from './defragment-copy.js'
 import type { VerifyStructureMode } from './verify-structure.js'
 import { CLEAN_FILE, fingerprint, takeCleanMarker, writeCleanMarker } from './clean-close.js'
-import { HEAD_CHUNK_BYTES, HEAD_SCAN_THREAD_MIN_PAIRS, packHeads, scanHeadsOnThread } from './lmdb-head-scan.js'
+import { HEAD_CHUNK_BYTES, HEAD_SCAN_THREAD_MIN_PAIRS, compileCheck, packHeads, scanHeadsOnThread } from './lmdb-head-scan.js'
 import { compareBytes } from './ordered-map.js'
 import { decodeSnapshot, encodeSnapshot } from './snapshot-format.js'
 
@@ -240,6 +240,7 @@ export class LmdbBackend implements Backend {
     if (!(typeof head === 'object' && head !== null && Number.isInteger(head.fixed) && head.fixed >= 0 && Number.isInteger(head.lengthAt) && head.lengthAt >= 0)) {
       throw backendError('ERR_BACKEND_INVALID_ARGUMENT', `a value head needs integer fixed >= 0 and lengthAt >= 0, got ${head?.fixed} and ${head?.lengthAt}`)
     }
+    const check = compileCheck(head.check)
     await this.commit()
     this.#batchTx.checkOpen()
     const pairs = (this.#dbs.get(bucket)!.getStats() as { entryCount: number }).entryCount
@@ -251,7 +252,7 @@ export class LmdbBackend implements Backend {
       }
       const txn = this.#root.useReadTransaction()
       try {
-        yield* packHeads(this.#inTxn(this.#views.get(bucket)!, txn), head.fixed, head.lengthAt, HEAD_CHUNK_BYTES)
+        yield* packHeads(this.#inTxn(this.#views.get(bucket)!, txn), head.fixed, head.lengthAt, HEAD_CHUNK_BYTES, check)
       } finally {
         txn.done()
       }

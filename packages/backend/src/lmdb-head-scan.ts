@@ -19,14 +19,34 @@ export const HEAD_SCAN_THREAD_MIN_PAIRS = 200_000
  */
 export const SCAN_THREAD_MIN_FILE_BYTES = HEAD_SCAN_THREAD_MIN_PAIRS * 64
 
+/** A pair's check (ValueHead.check), compiled from its source. */
+export type PairCheck = (key: Uint8Array, keyAt: number, keyLength: number, value: Uint8Array, valueAt: number, valueLength: number) => boolean
+
+/** The head length's top bit: the pair failed its check and its whole value follows. */
+export const HEAD_FAILED = 0x80000000
+
+/** Compiles a ValueHead's check, or throws ERR_BACKEND_INVALID_ARGUMENT. */
+export function compileCheck(source: string | undefined): PairCheck | undefined {
+  if (source === undefined) return undefined
+  let check: unknown
+  try {
+    check = typeof source === 'string' ? (0, eval)(source) : undefined
+  } catch (err) {
+    throw backendError('ERR_BACKEND_INVALID_ARGUMENT', `a value head's check does not compile: ${(err as Error).message}`)
+  }
+  if (typeof check !== 'function') throw backendError('ERR_BACKEND_INVALID_ARGUMENT', 'a value head\'s check must be the source of an expression whose value is a function')
+  return check as PairCheck
+}
+
 /**
  * Packs `pairs` into chunks of about `chunkBytes`, each pair as [u16 key length][key][u32 head
  * length][value head], big-endian, the head being the first `fixed` bytes plus the u32 at
- * `lengthAt` (never more than the value). A key always fits the u16: LMDB keys are at most
- * MAX_KEY_BYTES (1,978). The calling thread's scan of a small bucket; the scan thread packs
- * the same layout from inside lmdb-js's reading (SOURCE).
+ * `lengthAt` (never more than the value), or the whole value, the length's top bit set, when it
+ * fails `check`. A key always fits the u16: LMDB keys are at most MAX_KEY_BYTES (1,978). The
+ * calling thread's scan of a small bucket; the scan thread packs the same layout from inside
+ * lmdb-js's reading (SOURCE).
  */
-export function* packHeads(pairs: Iterable<{ key: Uint8Array; value: Uint8Array }>, fixed: number, lengthAt: number, chunkBytes: number): Generator<HeadChunk> {
+export function* packHeads(pairs: Iterable<{ key: Uint8Array; value: Uint8Array }>, fixed: number, lengthAt: number, chunkBytes: number, check?: PairCheck): Generator<HeadChunk> {
   let chunk = new Uint8Array(chunkBytes)
   let pos = 0
   let count = 0
@@ -34,6 +54,8 @@ export function* packHeads(pairs: Iterable<{ key: Uint8Array; value: Uint8Array 
     let head = fixed
     if (value.length >= lengthAt + 4) head += ((value[lengthAt]! << 24) | (value[lengthAt + 1]! << 16) | (value[lengthAt + 2]! << 8) | value[lengthAt + 3]!) >>> 0
     if (head > value.length) head = value.length
+    const failed = check !== undefined && !check(key, 0, key.length, value, 0, value.length)
+    if (failed) head = value.length
     const need = 6 + key.length + head
     if (pos + need > chunk.length) {
       if (count > 0) yield { bytes: chunk.subarray(0, pos), count }
@@ -45,10 +67,11 @@ export function* packHeads(pairs: Iterable<{ key: Uint8Array; value: Uint8Array 
     chunk[pos + 1] = key.length & 255
     chunk.set(key, pos + 2)
     pos += 2 + key.length
-    chunk[pos] = head >>> 24
-    chunk[pos + 1] = (head >>> 16) & 255
-    chunk[pos + 2] = (head >>> 8) & 255
-    chunk[pos + 3] = head & 255
+    const word = failed ? (head | HEAD_FAILED) >>> 0 : head
+    chunk[pos] = word >>> 24
+    chunk[pos + 1] = (word >>> 16) & 255
+    chunk[pos + 2] = (word >>> 8) & 255
+    chunk[pos + 3] = word & 255
     chunk.set(value.subarray(0, head), pos + 4)
     pos += 4 + head
     count++
@@ -64,8 +87,9 @@ export function* packHeads(pairs: Iterable<{ key: Uint8Array; value: Uint8Array 
  * chunk has no room for it) and the value decoder copies the value's head after it, so no view, Buffer or copy is made per pair of a short record (with views,
  * the thread spent as much time making them and collecting them as reading LMDB); a head over
  * 128 bytes is copied natively through one view, a shorter one 4 bytes at a time through a
- * DataView of lmdb-js's reused value buffer (made once). `ctl[0]` counts the chunks the
- * consumer has taken; `ctl[1]` set asks the thread to stop.
+ * DataView of lmdb-js's reused value buffer (made once). The pair's check, when the scan has
+ * one, runs on the whole pair here, on this thread. `ctl[0]` counts the chunks the consumer has
+ * taken; `ctl[1]` set asks the thread to stop.
  */
 const SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads')
@@ -74,6 +98,7 @@ const { open } = require(workerData.lmdbPath)
 // before the file may be mapped: prestartScanThread).
 parentPort.once('message', (start) => {
   const { path, options, bucket, fixed, lengthAt, chunkBytes, inFlight } = start
+  const check = start.check === undefined ? undefined : (0, eval)(start.check)
   const ctl = new Int32Array(start.ctl)
   let chunk = new Uint8Array(chunkBytes)
   let chunkView = new DataView(chunk.buffer)
@@ -115,6 +140,8 @@ parentPort.once('message', (start) => {
     let head = fixed
     if (size >= lengthAt + 4) head += ((bytes[lengthAt] << 24) | (bytes[lengthAt + 1] << 16) | (bytes[lengthAt + 2] << 8) | bytes[lengthAt + 3]) >>> 0
     if (head > size) head = size
+    const failed = check !== undefined && !check(keyInChunk ? chunk : scratch, keyInChunk ? pos + 2 : 0, keyLength, bytes, 0, size)
+    if (failed) head = size
     const need = 6 + keyLength + head
     if (pos + need > chunk.length) {
       if (keyInChunk) {
@@ -133,10 +160,11 @@ parentPort.once('message', (start) => {
     p += 2
     if (!keyInChunk) for (let i = 0; i < keyLength; i++) chunk[p + i] = scratch[i]
     p += keyLength
-    chunk[p] = head >>> 24
-    chunk[p + 1] = (head >>> 16) & 255
-    chunk[p + 2] = (head >>> 8) & 255
-    chunk[p + 3] = head & 255
+    const word = failed ? (head | 0x80000000) >>> 0 : head
+    chunk[p] = word >>> 24
+    chunk[p + 1] = (word >>> 16) & 255
+    chunk[p + 2] = (word >>> 8) & 255
+    chunk[p + 3] = word & 255
     p += 4
     // A long head by one native copy (a view of it is the price); a short one 4 bytes at a time.
     if (head > 128) chunk.set(bytes.subarray(0, head), p)
@@ -226,7 +254,7 @@ export async function* scanHeadsOnThread(path: string, options: object, bucket: 
   const ctl = new Int32Array(new SharedArrayBuffer(8))
   const worker = takePrestarted() ?? startThread()
   worker.ref()
-  worker.postMessage({ path, options, bucket, fixed: head.fixed, lengthAt: head.lengthAt, chunkBytes, inFlight, ctl: ctl.buffer })
+  worker.postMessage({ path, options, bucket, fixed: head.fixed, lengthAt: head.lengthAt, check: head.check, chunkBytes, inFlight, ctl: ctl.buffer })
   /** Invariant: chunks received and not yet yielded; null marks the end. */
   const received: (HeadChunk | null)[] = []
   let failure: Error | undefined
@@ -266,17 +294,19 @@ export async function* scanHeadsOnThread(path: string, options: object, bucket: 
 
 /**
  * Calls `fn` for each pair of a chunk with offsets into `chunk.bytes`: the key at
- * [keyAt, keyAt + keyLength), the value head at [headAt, headAt + headLength).
+ * [keyAt, keyAt + keyLength), the value head at [headAt, headAt + headLength); `failed` when the
+ * pair failed the scan's check (the head is then the whole value).
  */
-export function forEachHead(chunk: HeadChunk, fn: (bytes: Uint8Array, keyAt: number, keyLength: number, headAt: number, headLength: number) => void): void {
+export function forEachHead(chunk: HeadChunk, fn: (bytes: Uint8Array, keyAt: number, keyLength: number, headAt: number, headLength: number, failed: boolean) => void): void {
   const b = chunk.bytes
   let pos = 0
   for (let i = 0; i < chunk.count; i++) {
     const keyLength = (b[pos]! << 8) | b[pos + 1]!
     const keyAt = pos + 2
     pos = keyAt + keyLength
-    const headLength = ((b[pos]! << 24) | (b[pos + 1]! << 16) | (b[pos + 2]! << 8) | b[pos + 3]!) >>> 0
-    fn(b, keyAt, keyLength, pos + 4, headLength)
+    const word = ((b[pos]! << 24) | (b[pos + 1]! << 16) | (b[pos + 2]! << 8) | b[pos + 3]!) >>> 0
+    const headLength = word & 0x7fffffff
+    fn(b, keyAt, keyLength, pos + 4, headLength, word >= HEAD_FAILED)
     pos += 4 + headLength
   }
   assert(pos === b.length, 'a head chunk holds more bytes than its pairs')

@@ -419,6 +419,38 @@ test('scanHeads yields every committed pair in key order, each value cut to its 
   await b.close()
 })
 
+test('a head scan with a check keeps the head of a pair that passes and the whole value, marked, of one that fails, on the thread and on the calling thread', async () => {
+  const b = await LmdbBackend.open(dir.path, { clock: new SimClock() })
+  // Passes when the value's last byte is not 'x': it reads past the head, as a checksum does.
+  const check = '((k, ko, kl, v, vo, vl) => kl > 0 && k[ko] === 0x6b && v[vo + vl - 1] !== 0x78)'
+  const want: string[] = []
+  b.write((tx) => {
+    for (let i = 0; i < 300; i++) {
+      const key = `k${String(i).padStart(4, '0')}`
+      const v = headed(i % 13, i % 7 === 0 ? 'tailx' : 'tail')
+      tx.put('key', bytes(key), v)
+      want.push(i % 7 === 0 ? `${key}=${text(v)} failed` : `${key}=${text(v.subarray(0, 6 + (i % 13)))}`)
+    }
+  })
+  await b.commit()
+  const marked = async (chunks: AsyncIterable<HeadChunk>): Promise<string[]> => {
+    const out: string[] = []
+    for await (const chunk of chunks) {
+      forEachHead(chunk, (c, keyAt, keyLength, headAt, headLength, failed) => {
+        out.push(`${text(c.subarray(keyAt, keyAt + keyLength))}=${text(c.subarray(headAt, headAt + headLength))}${failed ? ' failed' : ''}`)
+      })
+    }
+    return out
+  }
+  assert.equal(await marked(b.scanHeads!('key', { ...HEAD, check })), want, 'the calling thread')
+  assert.equal(await marked(scanHeadsOnThread(join(dir.path, DATA_FILE), ENV_OPTIONS, 'key', { ...HEAD, check }, { chunkBytes: 512 })), want, 'the scan thread')
+  assert.equal((await heads(b.scanHeads!('key', HEAD))).pairs.length, 300, 'without a check nothing is marked')
+  await rejectsWithCode(heads(b.scanHeads!('key', { ...HEAD, check: '(((' })), 'ERR_BACKEND_INVALID_ARGUMENT')
+  await rejectsWithCode(heads(b.scanHeads!('key', { ...HEAD, check: '42' })), 'ERR_BACKEND_INVALID_ARGUMENT')
+  await rejectsWithCode(heads(b.scanHeads!('key', { ...HEAD, check: 7 as unknown as string })), 'ERR_BACKEND_INVALID_ARGUMENT')
+  await b.close()
+})
+
 test('a head scan in small chunks with a slow consumer (the thread waits for it) loses and reorders nothing', async () => {
   const b = await LmdbBackend.open(dir.path, { clock: new SimClock() })
   const want: string[] = []
