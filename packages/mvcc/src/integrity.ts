@@ -14,129 +14,171 @@ import { readU32, readU64, writeU64 } from './revision.js'
  */
 export const benchIntegrityChecks = { enabled: true }
 
-/** What {@link recordSeed} mixes in for a tombstone's key. */
-const TOMBSTONE_SEED = 0xc2b2ae3d
-
-/**
- * The checksum's seed, made of the 17- or 18-byte revision key at kb[ko, ko + kLength): a record
- * moved under another revision (a page of an older file version, a damaged key) fails its check.
- */
-export function recordSeed(kb: Uint8Array, ko: number, kLength: number): number {
-  let s = Math.imul(readU32(kb, ko) ^ readU32(kb, ko + 4), 0x85ebca77) ^ Math.imul(readU32(kb, ko + 9) ^ readU32(kb, ko + 13), 0x9e3779b1)
-  if (kLength === 18) s ^= TOMBSTONE_SEED
-  return s >>> 0
-}
-
-const P1 = 0x9e3779b1
-const P2 = 0x85ebca77
-const P3 = 0xc2b2ae3d
-const P4 = 0x27d4eb2f
-const P5 = 0x165667b1
-
-/** The little-endian u32 at b[i] (as a signed int32: Math.imul takes either). */
-function u32le(b: Uint8Array, i: number): number {
-  return b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24)
-}
-
-function round(acc: number, lane: number): number {
-  const x = (acc + Math.imul(lane, P2)) | 0
-  return Math.imul((x << 13) | (x >>> 19), P1)
+/** Where a record keeps what {@link recordIntegrity}'s `soundRecords` checks (kv.ts owns the format). */
+export interface RecordLayout {
+  /** The format byte's value (at offset 0). */
+  readonly format: number
+  readonly header: number
+  /** Where the u32 body length is (the record's length minus the header). */
+  readonly bodyLengthAt: number
+  /** Where the u32 checksum is. */
+  readonly sumAt: number
+  /** Where the checksummed bytes begin (they run to the record's end). */
+  readonly checkedFrom: number
 }
 
 /**
- * xxh32 of b[from, to) with `seed` (the reference algorithm, tested against xxhash-wasm's).
- * Plain JavaScript rather than xxhash-wasm's h32Raw: that one needs the bytes as an array of
- * their own, and the view made per record (a million at a 1M-key restart) cost more in young
- * garbage collections than the hash itself; this allocates nothing and is ~25% faster on a
- * 90-byte record. xxh32 rather than xxh64: a number rather than a BigInt; a random change of
- * one record escapes a 32-bit check with probability 2^-32, and the count and the sum catch a
- * lost record.
+ * xxh32 and the record seed, and the check of a whole record, as one self-contained function:
+ * it names nothing from outside its body, because its source text is evaluated again inside the
+ * backend's scan thread (kv.ts's RECORD_CHECK_SOURCE). One implementation for both threads;
+ * this module takes its functions from one call at load.
  */
-export function checksum(b: Uint8Array, from: number, to: number, seed: number): number {
-  let i = from
-  let acc: number
-  if (to - from >= 16) {
-    let v1 = (seed + P1 + P2) | 0
-    let v2 = (seed + P2) | 0
-    let v3 = seed | 0
-    let v4 = (seed - P1) | 0
-    const limit = to - 16
-    while (i <= limit) {
-      v1 = round(v1, u32le(b, i))
-      v2 = round(v2, u32le(b, i + 4))
-      v3 = round(v3, u32le(b, i + 8))
-      v4 = round(v4, u32le(b, i + 12))
-      i += 16
-    }
-    acc = converge(v1, v2, v3, v4)
-  } else {
-    acc = (seed + P5) | 0
+export function recordIntegrity() {
+  const P1 = 0x9e3779b1
+  const P2 = 0x85ebca77
+  const P3 = 0xc2b2ae3d
+  const P4 = 0x27d4eb2f
+  const P5 = 0x165667b1
+  /** What recordSeed mixes in for a tombstone's key. */
+  const TOMBSTONE_SEED = 0xc2b2ae3d
+
+  /** The big-endian u32 at b[o]. */
+  function u32be(b: Uint8Array, o: number): number {
+    return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0
   }
-  acc = (acc + (to - from)) | 0
-  for (; i + 4 <= to; i += 4) acc = tailWord(acc, u32le(b, i))
-  for (; i < to; i++) acc = tailByte(acc, b[i]!)
-  return avalanche(acc)
-}
 
-// xxh32's steps, shared by the byte reader (checksum) and the DataView reader (checksumView):
-// small enough for V8 to inline, as it does `round`.
-
-/** The four lanes' accumulators folded into one. */
-function converge(v1: number, v2: number, v3: number, v4: number): number {
-  return (((v1 << 1) | (v1 >>> 31)) + ((v2 << 7) | (v2 >>> 25)) + ((v3 << 12) | (v3 >>> 20)) + ((v4 << 18) | (v4 >>> 14))) | 0
-}
-
-/** One remaining 4-byte word. */
-function tailWord(acc: number, word: number): number {
-  const x = (acc + Math.imul(word, P3)) | 0
-  return Math.imul((x << 17) | (x >>> 15), P4)
-}
-
-/** One remaining byte. */
-function tailByte(acc: number, byte: number): number {
-  const x = (acc + Math.imul(byte, P5)) | 0
-  return Math.imul((x << 11) | (x >>> 21), P1)
-}
-
-function avalanche(acc: number): number {
-  acc ^= acc >>> 15
-  acc = Math.imul(acc, P2)
-  acc ^= acc >>> 13
-  acc = Math.imul(acc, P3)
-  acc ^= acc >>> 16
-  return acc >>> 0
-}
-
-/**
- * {@link checksum} of the bytes [from, to) of `view`, read as little-endian words through the
- * DataView: one bounds check and one load per word where the byte reads take four of each,
- * ~35% less time over a rebuild's records. The rebuild makes one DataView per chunk of records.
- */
-export function checksumView(view: DataView, from: number, to: number, seed: number): number {
-  let i = from
-  let acc: number
-  if (to - from >= 16) {
-    let v1 = (seed + P1 + P2) | 0
-    let v2 = (seed + P2) | 0
-    let v3 = seed | 0
-    let v4 = (seed - P1) | 0
-    const limit = to - 16
-    while (i <= limit) {
-      v1 = round(v1, view.getInt32(i, true))
-      v2 = round(v2, view.getInt32(i + 4, true))
-      v3 = round(v3, view.getInt32(i + 8, true))
-      v4 = round(v4, view.getInt32(i + 12, true))
-      i += 16
-    }
-    acc = converge(v1, v2, v3, v4)
-  } else {
-    acc = (seed + P5) | 0
+  /** The little-endian u32 at b[i] (as a signed int32: Math.imul takes either). */
+  function u32le(b: Uint8Array, i: number): number {
+    return b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24)
   }
-  acc = (acc + (to - from)) | 0
-  for (; i + 4 <= to; i += 4) acc = tailWord(acc, view.getInt32(i, true))
-  for (; i < to; i++) acc = tailByte(acc, view.getUint8(i))
-  return avalanche(acc)
+
+  // xxh32's steps, shared by the byte reader (checksum) and the DataView reader (checksumView):
+  // small enough for V8 to inline.
+  function round(acc: number, lane: number): number {
+    const x = (acc + Math.imul(lane, P2)) | 0
+    return Math.imul((x << 13) | (x >>> 19), P1)
+  }
+
+  /** The four lanes' accumulators folded into one. */
+  function converge(v1: number, v2: number, v3: number, v4: number): number {
+    return (((v1 << 1) | (v1 >>> 31)) + ((v2 << 7) | (v2 >>> 25)) + ((v3 << 12) | (v3 >>> 20)) + ((v4 << 18) | (v4 >>> 14))) | 0
+  }
+
+  /** One remaining 4-byte word. */
+  function tailWord(acc: number, word: number): number {
+    const x = (acc + Math.imul(word, P3)) | 0
+    return Math.imul((x << 17) | (x >>> 15), P4)
+  }
+
+  /** One remaining byte. */
+  function tailByte(acc: number, byte: number): number {
+    const x = (acc + Math.imul(byte, P5)) | 0
+    return Math.imul((x << 11) | (x >>> 21), P1)
+  }
+
+  function avalanche(acc: number): number {
+    acc ^= acc >>> 15
+    acc = Math.imul(acc, P2)
+    acc ^= acc >>> 13
+    acc = Math.imul(acc, P3)
+    acc ^= acc >>> 16
+    return acc >>> 0
+  }
+
+  /**
+   * xxh32 of b[from, to) with `seed` (the reference algorithm, tested against xxhash-wasm's).
+   * Plain JavaScript rather than xxhash-wasm's h32Raw: that one needs the bytes as an array of
+   * their own, and the view made per record (a million at a 1M-key restart) cost more in young
+   * garbage collections than the hash itself; this allocates nothing and is ~25% faster on a
+   * 90-byte record. xxh32 rather than xxh64: a number rather than a BigInt; a random change of
+   * one record escapes a 32-bit check with probability 2^-32, and the count and the sum catch a
+   * lost record.
+   */
+  function checksum(b: Uint8Array, from: number, to: number, seed: number): number {
+    let i = from
+    let acc: number
+    if (to - from >= 16) {
+      let v1 = (seed + P1 + P2) | 0
+      let v2 = (seed + P2) | 0
+      let v3 = seed | 0
+      let v4 = (seed - P1) | 0
+      const limit = to - 16
+      while (i <= limit) {
+        v1 = round(v1, u32le(b, i))
+        v2 = round(v2, u32le(b, i + 4))
+        v3 = round(v3, u32le(b, i + 8))
+        v4 = round(v4, u32le(b, i + 12))
+        i += 16
+      }
+      acc = converge(v1, v2, v3, v4)
+    } else {
+      acc = (seed + P5) | 0
+    }
+    acc = (acc + (to - from)) | 0
+    for (; i + 4 <= to; i += 4) acc = tailWord(acc, u32le(b, i))
+    for (; i < to; i++) acc = tailByte(acc, b[i]!)
+    return avalanche(acc)
+  }
+
+  /**
+   * checksum of the bytes [from, to) of `view`, read as little-endian words through the
+   * DataView: one bounds check and one load per word where the byte reads take four of each,
+   * ~35% less time over a rebuild's records. The rebuild makes one DataView per chunk of records.
+   */
+  function checksumView(view: DataView, from: number, to: number, seed: number): number {
+    let i = from
+    let acc: number
+    if (to - from >= 16) {
+      let v1 = (seed + P1 + P2) | 0
+      let v2 = (seed + P2) | 0
+      let v3 = seed | 0
+      let v4 = (seed - P1) | 0
+      const limit = to - 16
+      while (i <= limit) {
+        v1 = round(v1, view.getInt32(i, true))
+        v2 = round(v2, view.getInt32(i + 4, true))
+        v3 = round(v3, view.getInt32(i + 8, true))
+        v4 = round(v4, view.getInt32(i + 12, true))
+        i += 16
+      }
+      acc = converge(v1, v2, v3, v4)
+    } else {
+      acc = (seed + P5) | 0
+    }
+    acc = (acc + (to - from)) | 0
+    for (; i + 4 <= to; i += 4) acc = tailWord(acc, view.getInt32(i, true))
+    for (; i < to; i++) acc = tailByte(acc, view.getUint8(i))
+    return avalanche(acc)
+  }
+
+  /**
+   * The checksum's seed, made of the 17- or 18-byte revision key at kb[ko, ko + kLength): a
+   * record moved under another revision (a page of an older file version, a damaged key) fails
+   * its check.
+   */
+  function recordSeed(kb: Uint8Array, ko: number, kLength: number): number {
+    let s = Math.imul(u32be(kb, ko) ^ u32be(kb, ko + 4), 0x85ebca77) ^ Math.imul(u32be(kb, ko + 9) ^ u32be(kb, ko + 13), 0x9e3779b1)
+    if (kLength === 18) s ^= TOMBSTONE_SEED
+    return s >>> 0
+  }
+
+  /**
+   * The check of records laid out as `layout`: whether the whole record at vb[vo, vo + vLength),
+   * stored under the revision key at kb[ko, ko + kLength), has the format, the body length and
+   * the checksum it should (the part of kv.ts's checkRecord that needs the value's bytes).
+   */
+  function soundRecords(layout: RecordLayout): (kb: Uint8Array, ko: number, kLength: number, vb: Uint8Array, vo: number, vLength: number) => boolean {
+    const { format, header, bodyLengthAt, sumAt, checkedFrom } = layout
+    return (kb, ko, kLength, vb, vo, vLength) => (kLength === 17 || kLength === 18) && vLength >= header && vb[vo] === format &&
+      u32be(vb, vo + bodyLengthAt) === vLength - header && checksum(vb, vo + checkedFrom, vo + vLength, recordSeed(kb, ko, kLength)) === u32be(vb, vo + sumAt)
+  }
+
+  return { checksum, checksumView, recordSeed, soundRecords }
 }
+
+const integrity = recordIntegrity()
+export const { checksum, checksumView, recordSeed } = integrity
+export const soundRecords = integrity.soundRecords
 
 const TWO_32 = 2 ** 32
 

@@ -1,4 +1,4 @@
-import { benchIntegrityChecks, checksum, checksumView, corruptError, describeRevisionKey, recordSeed } from './integrity.js'
+import { type RecordLayout, benchIntegrityChecks, checksum, checksumView, corruptError, describeRevisionKey, recordIntegrity, recordSeed } from './integrity.js'
 import { readU32, readU64, writeU64 } from './revision.js'
 
 /** A key's value at one revision, as a range or a watch event returns it (etcd's mvccpb.KeyValue). */
@@ -23,8 +23,19 @@ export const FORMAT_VERSION = 2
 /** The record format before checksums (FORMAT.md, "Format 1"), read only to migrate it. */
 export const LEGACY_FORMAT_VERSION = 1
 const LEGACY_HEADER_BYTES = 37
-const KEY_LENGTH_AT = 5
+/** Offset of the u32 key length: a head scan of `KV_HEADER_BYTES` plus it reads a record without its value. */
+export const KEY_LENGTH_AT = 5
 const CHECKED_FROM = 5
+const RECORD_LAYOUT: RecordLayout = { format: FORMAT_VERSION, header: KV_HEADER_BYTES, bodyLengthAt: BODY_LENGTH_AT, sumAt: 1, checkedFrom: CHECKED_FROM }
+
+/**
+ * The source of the check a head scan runs on each whole record where it reads it (the backend's
+ * scan thread: `ValueHead.check`): integrity.ts's own functions, evaluated again there, so a
+ * rebuild can take each record without its value once the checksum over the whole of it held.
+ */
+export const RECORD_CHECK_SOURCE = `((__name) => (${recordIntegrity.toString()})().soundRecords(${JSON.stringify(RECORD_LAYOUT)}))((f) => f)`
+// The shim: a transform that keeps function names (esbuild's keepNames, as tsx runs the sources)
+// wraps inner functions in __name(fn, name), a helper of the module the text is taken from.
 
 /**
  * Encodes a KeyValue as the value of its revision key `revKey` (17 or 18 bytes) in the `key`
@@ -87,14 +98,16 @@ export function storedChecksum(b: Uint8Array, o: number): number {
  * damaged, or undefined when it passes: the key's shape, the record's version and lengths, its
  * checksum, and its mod revision against the key's main revision. `view`, when given, is a
  * DataView of vb's bytes at the same offsets (the rebuild's, one per chunk): the checksum reads
- * through it ({@link checksumView}).
+ * through it ({@link checksumView}). `sound`: the whole record already passed
+ * RECORD_CHECK_SOURCE's check (a head scan's thread ran it) and vb holds its header and key
+ * only: the body length and the checksum are not checked again.
  */
-export function checkRecord(kb: Uint8Array, ko: number, kLength: number, vb: Uint8Array, vo: number, vLength: number, view?: DataView): string | undefined {
+export function checkRecord(kb: Uint8Array, ko: number, kLength: number, vb: Uint8Array, vo: number, vLength: number, view?: DataView, sound = false): string | undefined {
   if (!((kLength === 17 && kb[ko + 8] === 0x5f) || (kLength === 18 && kb[ko + 8] === 0x5f && kb[ko + 17] === 0x74))) return 'a malformed revision key'
   if (vLength < KV_HEADER_BYTES) return vLength >= LEGACY_HEADER_BYTES && vb[vo] === LEGACY_FORMAT_VERSION ? 'a record of format 1 in a store of format 2' : 'a record shorter than its header'
   if (vb[vo] !== FORMAT_VERSION) return `a record of unknown format ${vb[vo]}`
-  if (readU32(vb, vo + BODY_LENGTH_AT) !== vLength - KV_HEADER_BYTES) return 'a record whose length does not match its header'
-  if (benchIntegrityChecks.enabled) {
+  if (!sound && readU32(vb, vo + BODY_LENGTH_AT) !== vLength - KV_HEADER_BYTES) return 'a record whose length does not match its header'
+  if (benchIntegrityChecks.enabled && !sound) {
     const seed = recordSeed(kb, ko, kLength)
     const sum = view === undefined ? checksum(vb, vo + CHECKED_FROM, vo + vLength, seed) : checksumView(view, vo + CHECKED_FROM, vo + vLength, seed)
     if (sum !== readU32(vb, vo + 1)) return 'a record that fails its checksum'

@@ -1,8 +1,10 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { type Backend, LmdbBackend } from '@strata/backend'
+import { DATA_FILE, ENV_OPTIONS, scanHeadsOnThread } from '@strata/backend/internal'
 import { SimClock, tempDir, withSeed } from '@strata/testkit'
-import { MvccStore } from '../src/index.js'
+import { type MvccError, MvccStore } from '../src/index.js'
+import { encodeRevision } from '../src/internal.js'
 import { type Rebuilt, foldPolicy, rebuildIndex, rebuildIndexFromScan, runSortByKey } from '../src/kvstore-rebuild.js'
 import { memoryBackend } from './helpers.js'
 
@@ -131,6 +133,49 @@ test('the rebuild on a backend thread recovers exactly what the synchronous pass
       await store.close()
       await backend.close()
     })
+  } finally {
+    await dir.cleanup()
+  }
+})
+
+/** A method of `target` bound to it (a Proxy's caller would pass the proxy as `this`, which has none of its private fields). */
+const bind = (target: object, v: unknown): unknown => (typeof v === 'function' ? v.bind(target) : v)
+
+test('the rebuild reads no value bytes, yet damage there is found where the scan reads them: the same typed error, on the scan thread and on the calling thread', async () => {
+  const dir = await tempDir('strata-mvcc-rebuild-')
+  try {
+    const backend = await LmdbBackend.open(dir.path, { clock: new SimClock() })
+    const store = await MvccStore.open(backend, { location: 'the test store' })
+    for (let i = 0; i < 300; i++) store.put(`k${i % 40}`, `value ${i} `.repeat(1 + (i % 5)))
+    await store.close()
+    await backend.commit()
+    const onThread = new Proxy(backend, {
+      get: (target, name) => (name === 'scanHeads' ? (bucket: 'key', head: Parameters<NonNullable<Backend['scanHeads']>>[1]) => scanHeadsOnThread(`${dir.path}/${DATA_FILE}`, ENV_OPTIONS, bucket, head, { chunkBytes: 2048 }) : bind(target, Reflect.get(target, name, target))),
+    }) as Backend
+    const sound = describe(backend.read((tx) => rebuildIndex(tx)))
+    assert.equal(describe(await rebuildIndexFromScan(backend)), sound)
+    assert.equal(describe(await rebuildIndexFromScan(onThread)), sound, 'the thread checks, the rebuild takes headers and keys')
+    // One bit of revision 200's value (its last byte: past the header and the key) flipped.
+    const rev = encodeRevision({ main: 200, sub: 0 })
+    backend.write((tx) => {
+      const v = new Uint8Array(tx.get('key', rev)!)
+      v[v.length - 1]! ^= 0x10
+      tx.put('key', rev, v)
+    })
+    await backend.commit()
+    for (const b of [backend, onThread]) {
+      let err: MvccError | undefined
+      try {
+        await rebuildIndexFromScan(b, 'the test store')
+      } catch (e) {
+        err = e as MvccError
+      }
+      assert.is(err?.code, 'ERR_MVCC_CORRUPT')
+      assert.match(err!.message, /a record that fails its checksum at revision 200\.0/)
+      assert.match(err!.message, /"k38"/)
+      assert.match(err!.message, /the test store/)
+    }
+    await backend.close()
   } finally {
     await dir.cleanup()
   }
