@@ -1,9 +1,9 @@
 import assert from 'node:assert'
-import { type Revision, revisionGreater, revisionId } from './revision.js'
+import { type Revision, revisionId } from './revision.js'
 
 /**
  * One life of a key: from the put that created it to the tombstone that deleted it (or until
- * now, for the trailing generation).
+ * now, for the trailing generation). What {@link KeyIndex.generations} shows, built on demand.
  */
 export interface Generation {
   /** Puts in this generation, including any compacted away. */
@@ -21,90 +21,107 @@ export interface KeyIndexGet {
   readonly version: number
 }
 
-const ZERO: Revision = { main: 0, sub: 0 }
+/** A generation that ended in a tombstone, as the index keeps it (see {@link KeyIndex}'s #revs). */
+interface Ended {
+  ver: number
+  createdMain: number
+  createdSub: number
+  /** Revision i is (revs[2i], revs[2i + 1]); the last one is the tombstone. */
+  revs: number[]
+}
 
-/**
- * The trailing empty generation every key has after a delete (and before its first put),
- * shared: a put replaces it with a fresh generation. Saves two allocations per key.
- */
-const EMPTY_GENERATION: Generation = Object.freeze({ ver: 0, created: ZERO, revs: Object.freeze([]) as unknown as Revision[] })
+/** The trailing generation's revisions when it is empty (a deleted key, or one never put): shared. */
+const NO_REVS: number[] = Object.freeze([]) as unknown as number[]
+
+/** Whether (main, sub) is after (thanMain, thanSub). */
+function after(main: number, sub: number, thanMain: number, thanSub: number): boolean {
+  return main > thanMain || (main === thanMain && sub > thanSub)
+}
 
 /**
  * The history of one key (etcd's keyIndex). Example: put(1.0); put(2.0); tombstone(3.0);
  * put(4.0); tombstone(5.0) gives the generations {1.0 2.0 3.0(t)} {4.0 5.0(t)} {}.
+ *
+ * Revisions are kept as numbers, never as the Revision objects given (a put appends two
+ * numbers to an array V8 stores unboxed: small integers, or doubles past 2^31, exact to 2^53),
+ * and the trailing generation lives in this object's fields: a key put many times is this
+ * object and one array. The put path's Revision objects then die young; retained per put, with
+ * a generation object and two arrays per key, they were most of what its scavenges promoted.
+ * The revisions returned are new objects (no caller compares them by identity).
  */
 export class KeyIndex {
   /** The key, as a latin1 string (one char per byte, so string order is byte order). */
   readonly key: string
-  /** Invariant: the greatest revision ever put or tombstoned (survives compaction). */
-  #modified: Revision = ZERO
-  /** Invariant: equals #modified.main; a plain number so the count walk touches only this object. */
+  /** Invariant: (#modMain, #modSub) is the greatest revision ever put or tombstoned (survives compaction). */
   #modMain = 0
-  /** Invariant: the last generation is non-empty (the key exists at #modMain and after). */
-  #alive = false
+  #modSub = 0
   /**
-   * Invariant: length >= 1; only the last generation may be empty. Undefined in the compact
-   * state: one generation holding one revision (#modified), created at #created, at version
-   * #ver, and alive. A key put once, the common case (and every key a rebuild meets once),
-   * stays compact: it saves the generation, its revs array and this array (~160 bytes and
-   * three objects per key, which a 1M-key rebuild otherwise allocates and the GC copies).
-   * #gens() leaves the state when the history grows.
+   * The trailing generation's revisions, main and sub interleaved (revision i is
+   * (#revs[2i], #revs[2i + 1])), strictly increasing and all puts: NO_REVS when it is empty
+   * (the key is not alive), undefined when it holds one revision, (#modMain, #modSub). A key
+   * put once, the common case (and every key a rebuild meets once), so keeps no array.
    */
-  #generations: Generation[] | undefined = [EMPTY_GENERATION]
-  /** Meaningful in the compact state only. */
-  #created: Revision = ZERO
-  /** Meaningful in the compact state only. */
+  #revs: number[] | undefined = NO_REVS
+  /** The trailing generation's version (puts, including any compacted away) and creation; 0 when empty. */
   #ver = 0
+  #createdMain = 0
+  #createdSub = 0
+  /** The generations that ended in a tombstone, oldest first; undefined when none (never empty). */
+  #ended: Ended[] | undefined = undefined
 
   constructor(key: string) {
     this.key = key
   }
 
+  /** The greatest revision ever recorded (a new object). */
   get modified(): Revision {
-    return this.#modified
+    return { main: this.#modMain, sub: this.#modSub }
   }
 
-  /** A read-only view of the generations, for tests and debugging (the compact state unchanged). */
+  /** The generations with Revision objects built for the call (tests, debugging); the last is the trailing one. */
   get generations(): readonly Readonly<Generation>[] {
-    return this.#generations ?? [this.#compactGeneration()]
-  }
-
-  #compactGeneration(): Generation {
-    return { ver: this.#ver, created: this.#created, revs: [this.#modified] }
-  }
-
-  /** The generations, leaving the compact state (allocating what it saved) when in it. */
-  #gens(): Generation[] {
-    return (this.#generations ??= [this.#compactGeneration()])
-  }
-
-  /** Enters the compact state: the key's whole history is one put at `rev`. */
-  #setCompact(created: Revision, rev: Revision, version: number): void {
-    this.#generations = undefined
-    this.#created = created
-    this.#ver = version
-    this.#modified = rev
-    this.#modMain = rev.main
-    this.#alive = true
-  }
-
-  /** Records a put at `rev`, which must be newer than anything recorded (asserted). */
-  put(rev: Revision): void {
-    // The message is built only on failure: put is on the hot path of every write and of the rebuild.
-    if (!revisionGreater(rev, this.#modified)) assert.fail(`keyIndex put ${rev.main}.${rev.sub} not after ${this.#modified.main}.${this.#modified.sub}`)
-    if (this.#generations?.length === 1 && this.#generations[0] === EMPTY_GENERATION) return this.#setCompact(rev, rev, 1)
-    const gens = this.#gens()
-    const last = gens.length - 1
-    const g = gens[last]!
-    // A new generation starts as exact-size literals: `[].push` would reserve 17 slots per key.
-    if (g === EMPTY_GENERATION) gens[last] = { ver: 1, created: rev, revs: [rev] }
-    else {
-      g.revs.push(rev)
-      g.ver++
+    const view = (ver: number, main: number, sub: number, revs: number[]): Generation => {
+      const out: Revision[] = []
+      for (let i = 0; i < revs.length; i += 2) out.push({ main: revs[i]!, sub: revs[i + 1]! })
+      return { ver, created: { main, sub }, revs: out }
     }
-    this.#modified = rev
-    this.#modMain = rev.main
-    this.#alive = true
+    const gens = (this.#ended ?? []).map((g) => view(g.ver, g.createdMain, g.createdSub, g.revs))
+    gens.push(view(this.#ver, this.#createdMain, this.#createdSub, this.#trailingRevs()))
+    return gens
+  }
+
+  /** The trailing generation's revisions as an array (allocated when it holds one). */
+  #trailingRevs(): number[] {
+    return this.#revs ?? [this.#modMain, this.#modSub]
+  }
+
+  #alive(): boolean {
+    return this.#revs !== NO_REVS
+  }
+
+  /** Records a put at `rev`, which must be newer than anything recorded (asserted); `rev` is not kept. */
+  put(rev: Revision): void {
+    const { main, sub } = rev
+    // The message is built only on failure: put is on the hot path of every write and of the rebuild.
+    if (!after(main, sub, this.#modMain, this.#modSub)) assert.fail(`keyIndex put ${main}.${sub} not after ${this.#modMain}.${this.#modSub}`)
+    const revs = this.#revs
+    if (revs === NO_REVS) return this.#startGeneration(main, sub, main, sub, 1)
+    // An exact-size literal for the second revision: `[].push` would reserve 17 slots per key.
+    if (revs === undefined) this.#revs = [this.#modMain, this.#modSub, main, sub]
+    else revs.push(main, sub)
+    this.#ver++
+    this.#modMain = main
+    this.#modSub = sub
+  }
+
+  /** Makes the empty trailing generation one of a single revision, (main, sub). */
+  #startGeneration(createdMain: number, createdSub: number, main: number, sub: number, version: number): void {
+    this.#revs = undefined
+    this.#ver = version
+    this.#createdMain = createdMain
+    this.#createdSub = createdSub
+    this.#modMain = main
+    this.#modSub = sub
   }
 
   /**
@@ -113,23 +130,26 @@ export class KeyIndex {
    * revisions may have been compacted away.
    */
   restorePut(created: Revision, rev: Revision, version: number): void {
-    const gens = this.#generations
-    if (gens === undefined || gens[gens.length - 1] !== EMPTY_GENERATION) assert.fail('restorePut into a non-empty generation')
-    if (!revisionGreater(rev, this.#modified) || version < 1) assert.fail(`restorePut of ${rev.main}.${rev.sub} at version ${version}`)
-    if (gens.length === 1) return this.#setCompact(created, rev, version)
-    gens[gens.length - 1] = { ver: version, created, revs: [rev] }
-    this.#modified = rev
-    this.#modMain = rev.main
-    this.#alive = true
+    if (this.#revs !== NO_REVS) assert.fail('restorePut into a non-empty generation')
+    if (!after(rev.main, rev.sub, this.#modMain, this.#modSub) || version < 1) assert.fail(`restorePut of ${rev.main}.${rev.sub} at version ${version}`)
+    this.#startGeneration(created.main, created.sub, rev.main, rev.sub, version)
   }
 
   /** Records a deletion at `rev`; the key must be alive. Starts a new empty generation. */
   tombstone(rev: Revision): void {
     // The store tombstones only keys its index found alive.
-    if (!this.#alive) assert.fail(`tombstone of ${this.key}, which is not alive, at ${rev.main}.${rev.sub}`)
+    if (!this.#alive()) assert.fail(`tombstone of ${this.key}, which is not alive, at ${rev.main}.${rev.sub}`)
     this.put(rev)
-    this.#gens().push(EMPTY_GENERATION)
-    this.#alive = false
+    this.#endGeneration({ ver: this.#ver, createdMain: this.#createdMain, createdSub: this.#createdSub, revs: this.#revs! })
+  }
+
+  #endGeneration(g: Ended): void {
+    if (this.#ended === undefined) this.#ended = [g]
+    else this.#ended.push(g)
+    this.#revs = NO_REVS
+    this.#ver = 0
+    this.#createdMain = 0
+    this.#createdSub = 0
   }
 
   /**
@@ -138,10 +158,9 @@ export class KeyIndex {
    */
   restoreTombstone(rev: Revision): void {
     assert(this.isEmpty(), 'restoreTombstone on a key with history')
-    this.#generations = [{ ver: 1, created: ZERO, revs: [rev] }, EMPTY_GENERATION]
-    this.#modified = rev
+    this.#endGeneration({ ver: 1, createdMain: 0, createdSub: 0, revs: [rev.main, rev.sub] })
     this.#modMain = rev.main
-    this.#alive = false
+    this.#modSub = rev.sub
   }
 
   /**
@@ -149,95 +168,122 @@ export class KeyIndex {
    * the undo of a write txn whose backend write was rolled back.
    */
   revert(rev: Revision, tombstone: boolean): void {
-    const gens = this.#gens()
     if (tombstone) {
-      assert(gens.length > 1 && gens[gens.length - 1] === EMPTY_GENERATION, 'revert of a tombstone that is not the newest change')
-      gens.pop()
+      const ended = this.#ended
+      assert(ended !== undefined && this.#revs === NO_REVS, 'revert of a tombstone that is not the newest change')
+      const g = ended.pop()!
+      if (ended.length === 0) this.#ended = undefined
+      this.#revs = g.revs
+      this.#ver = g.ver
+      this.#createdMain = g.createdMain
+      this.#createdSub = g.createdSub
     }
-    const last = gens.length - 1
-    const g = gens[last]!
-    // By value: a key promoted from a TreeIndex slot holds a copy of the revision the undo has.
-    const newest = g.revs[g.revs.length - 1]
-    assert(newest !== undefined && newest.main === rev.main && newest.sub === rev.sub, 'revert of a revision that is not the newest')
-    if (g.revs.length === 1) gens[last] = EMPTY_GENERATION
-    else {
-      g.revs.pop()
-      g.ver--
+    const revs = this.#trailingRevs()
+    const n = revs.length
+    assert(n > 0 && revs[n - 2] === rev.main && revs[n - 1] === rev.sub, 'revert of a revision that is not the newest')
+    if (n === 2) {
+      this.#revs = NO_REVS
+      this.#ver = 0
+      this.#createdMain = 0
+      this.#createdSub = 0
+      const ended = this.#ended
+      const tomb = ended === undefined ? undefined : ended[ended.length - 1]!.revs
+      this.#modMain = tomb === undefined ? 0 : tomb[tomb.length - 2]!
+      this.#modSub = tomb === undefined ? 0 : tomb[tomb.length - 1]!
+      return
     }
-    let previous: Revision = ZERO
-    for (let i = gens.length - 1; i >= 0 && previous === ZERO; i--) {
-      const revs = gens[i]!.revs
-      if (revs.length > 0) previous = revs[revs.length - 1]!
-    }
-    this.#modified = previous
-    this.#modMain = previous.main
-    this.#alive = gens[gens.length - 1]!.revs.length > 0
+    // A revision array stays one even when one revision is left (the form is an optimization).
+    revs.length = n - 2
+    this.#revs = revs
+    this.#ver--
+    this.#modMain = revs[n - 4]!
+    this.#modSub = revs[n - 3]!
   }
 
   /** True when nothing is recorded (only one, empty, generation). */
   isEmpty(): boolean {
-    const gens = this.#generations
-    return gens !== undefined && gens.length === 1 && gens[0]!.revs.length === 0
+    return this.#revs === NO_REVS && this.#ended === undefined
   }
 
-  /** The generation of `gens` holding `atRev`, or undefined when the key did not exist at `atRev`. */
-  #findGeneration(gens: Generation[], atRev: number): Generation | undefined {
-    const last = gens.length - 1
-    for (let i = last; i >= 0; i--) {
-      const g = gens[i]!
-      if (g.revs.length === 0) continue
+  /**
+   * The generation holding `atRev`, for an `atRev` before #modMain: the index of an ended
+   * generation, -1 for the trailing one, or -2 when the key did not exist at `atRev`.
+   */
+  #generationAt(atRev: number): number {
+    const revs = this.#revs
+    if (revs !== NO_REVS && (revs === undefined ? this.#modMain : revs[0]!) <= atRev) return -1
+    const ended = this.#ended
+    if (ended === undefined) return -2
+    for (let i = ended.length - 1; i >= 0; i--) {
+      const r = ended[i]!.revs
       // A generation whose tombstone is at or before atRev was already dead at atRev.
-      if (i !== last && g.revs[g.revs.length - 1]!.main <= atRev) return undefined
-      if (g.revs[0]!.main <= atRev) return g
+      if (r[r.length - 2]! <= atRev) return -2
+      if (r[0]! <= atRev) return i
     }
-    return undefined
+    return -2
+  }
+
+  /** The index in `revs` of the main of the newest revision at or before `atRev` (-1: none). */
+  static #indexAt(revs: number[], atRev: number): number {
+    for (let i = revs.length - 2; i >= 0; i -= 2) if (revs[i]! <= atRev) return i
+    return -1
   }
 
   /** The newest put at or before `atRev` and the key's version there; undefined if absent. */
   get(atRev: number): KeyIndexGet | undefined {
-    if (this.#generations === undefined) return this.#modMain <= atRev ? { modified: this.#modified, created: this.#created, version: this.#ver } : undefined
-    const g = this.#findGeneration(this.#generations, atRev)
-    if (g === undefined) return undefined
-    for (let n = g.revs.length - 1; n >= 0; n--) {
-      const rev = g.revs[n]!
-      if (rev.main <= atRev) return { modified: rev, created: g.created, version: g.ver - (g.revs.length - n - 1) }
+    if (atRev >= this.#modMain) {
+      if (!this.#alive()) return undefined
+      return { modified: { main: this.#modMain, sub: this.#modSub }, created: { main: this.#createdMain, sub: this.#createdSub }, version: this.#ver }
     }
-    return undefined
+    const gi = this.#generationAt(atRev)
+    if (gi === -2) return undefined
+    const g = gi === -1 ? undefined : this.#ended![gi]!
+    // The trailing generation found here is an array: a single revision would be #modMain, after atRev.
+    const revs = g === undefined ? this.#revs! : g.revs
+    const i = KeyIndex.#indexAt(revs, atRev)
+    const created = g === undefined ? { main: this.#createdMain, sub: this.#createdSub } : { main: g.createdMain, sub: g.createdSub }
+    const version = (g === undefined ? this.#ver : g.ver) - (revs.length - i - 2) / 2
+    return { modified: { main: revs[i]!, sub: revs[i + 1]! }, created, version }
   }
 
-  /** The revision `get` would return, without allocating. */
+  /** The revision `get` would return (a new object), without the rest of its answer. */
   revisionAt(atRev: number): Revision | undefined {
-    if (atRev >= this.#modMain) return this.#alive ? this.#modified : undefined
-    if (this.#generations === undefined) return undefined // its one put is after atRev
-    const g = this.#findGeneration(this.#generations, atRev)
-    if (g === undefined) return undefined
-    for (let n = g.revs.length - 1; n >= 0; n--) if (g.revs[n]!.main <= atRev) return g.revs[n]
-    return undefined
+    if (atRev >= this.#modMain) return this.#alive() ? { main: this.#modMain, sub: this.#modSub } : undefined
+    const gi = this.#generationAt(atRev)
+    if (gi === -2) return undefined
+    const revs = gi === -1 ? this.#revs! : this.#ended![gi]!.revs
+    const i = KeyIndex.#indexAt(revs, atRev)
+    return { main: revs[i]!, sub: revs[i + 1]! }
   }
 
   /** Whether the key existed at `atRev`; allocates nothing (the count path). */
   aliveAt(atRev: number): boolean {
-    if (atRev >= this.#modMain) return this.#alive
-    return this.revisionAt(atRev) !== undefined
+    if (atRev >= this.#modMain) return this.#alive()
+    // The generation found has a put at or before atRev (its first) and no tombstone there.
+    return this.#generationAt(atRev) !== -2
   }
 
   /** Every revision with main >= `rev`, keeping only the highest sub of each main. */
   since(rev: number): Revision[] {
-    if (this.#generations === undefined) return this.#modMain >= rev ? [this.#modified] : []
     const out: Revision[] = []
-    for (const g of this.#generations) {
-      for (const r of g.revs) {
+    const add = (revs: number[]): void => {
+      for (let i = 0; i < revs.length; i += 2) {
+        const r: Revision = { main: revs[i]!, sub: revs[i + 1]! }
         if (r.main < rev) continue
         if (out.length > 0 && out[out.length - 1]!.main === r.main) out[out.length - 1] = r
         else out.push(r)
       }
     }
+    if (this.#ended !== undefined) for (const g of this.#ended) add(g.revs)
+    if (this.#revs === undefined) add([this.#modMain, this.#modSub])
+    else add(this.#revs)
     return out
   }
 
   /**
-   * Finds the generation compaction at `atRev` keeps and the index of the newest revision at
-   * or before `atRev` in it (-1: none), adding that revision to `available`.
+   * Finds the generation compaction at `atRev` keeps (an index of #ended, or #ended's length
+   * for the trailing one) and the index of the newest revision at or before `atRev` in it (-1:
+   * none; counted in revisions, not in numbers), adding that revision to `available`.
    *
    * The newest revision at or before `atRev` is kept when it is a put, or a tombstone exactly
    * at `atRev` (etcd #18474: a watcher from `atRev` must still see that delete). A tombstone
@@ -245,28 +291,29 @@ export class KeyIndex {
    * rather than by each generation's tombstone main revision also handles a delete and a put
    * of the same key in one write txn (two generations sharing a main revision).
    *
-   * Undefined in the compact state, where compaction changes nothing: its one put is alive, so
-   * it is kept (added to `available`) whenever it is at or before `atRev`.
+   * Undefined for a key put once (no ended generation, a trailing one of one revision), where
+   * compaction changes nothing: its one put is alive, so it is kept (added to `available`)
+   * whenever it is at or before `atRev`.
    */
-  #doCompact(atRev: number, available: Set<string>): { gens: Generation[]; genIdx: number; revIndex: number } | undefined {
-    const gens = this.#generations
-    if (gens === undefined) {
-      if (this.#modMain <= atRev) available.add(revisionId(this.#modified))
+  #doCompact(atRev: number, available: Set<string>): { genIdx: number; revIndex: number } | undefined {
+    if (this.#revs === undefined && this.#ended === undefined) {
+      if (this.#modMain <= atRev) available.add(revisionId({ main: this.#modMain, sub: this.#modSub }))
       return undefined
     }
-    const last = gens.length - 1
+    const ended = this.#ended ?? []
+    const last = ended.length
     for (let gi = last; gi >= 0; gi--) {
-      const revs = gens[gi]!.revs
-      for (let n = revs.length - 1; n >= 0; n--) {
-        const rev = revs[n]!
-        if (rev.main > atRev) continue
-        const isTombstone = gi !== last && n === revs.length - 1
-        if (isTombstone && rev.main < atRev) return { gens, genIdx: gi + 1, revIndex: -1 }
-        available.add(revisionId(rev))
-        return { gens, genIdx: gi, revIndex: n }
+      const revs = gi === last ? this.#trailingRevs() : ended[gi]!.revs
+      for (let i = revs.length - 2; i >= 0; i -= 2) {
+        const main = revs[i]!
+        if (main > atRev) continue
+        const isTombstone = gi !== last && i === revs.length - 2
+        if (isTombstone && main < atRev) return { genIdx: gi + 1, revIndex: -1 }
+        available.add(revisionId({ main, sub: revs[i + 1]! }))
+        return { genIdx: gi, revIndex: i / 2 }
       }
     }
-    return { gens, genIdx: 0, revIndex: -1 }
+    return { genIdx: 0, revIndex: -1 }
   }
 
   /** Drops history before `atRev`, keeping the newest revision at or before it. */
@@ -274,10 +321,17 @@ export class KeyIndex {
     if (this.isEmpty()) assert.fail(`compact of empty keyIndex ${this.key}`)
     const found = this.#doCompact(atRev, available)
     if (found === undefined) return
-    const { gens, genIdx, revIndex } = found
-    const g = gens[genIdx]!
-    if (g.revs.length > 0 && revIndex > 0) g.revs = g.revs.slice(revIndex)
-    if (genIdx > 0) this.#generations = gens.slice(genIdx)
+    const { genIdx, revIndex } = found
+    const ended = this.#ended ?? []
+    if (genIdx === ended.length) {
+      // The trailing generation is kept: every ended one goes.
+      if (revIndex > 0) this.#revs = this.#revs!.slice(revIndex * 2)
+      this.#ended = undefined
+      return
+    }
+    const g = ended[genIdx]!
+    if (revIndex > 0) g.revs = g.revs.slice(revIndex * 2)
+    if (genIdx > 0) this.#ended = ended.slice(genIdx)
   }
 
   /**
@@ -288,10 +342,10 @@ export class KeyIndex {
     if (this.isEmpty()) return
     const found = this.#doCompact(atRev, available)
     if (found === undefined) return
-    const { gens, genIdx, revIndex } = found
-    const g = gens[genIdx]!
-    if (g.revs.length > 0 && revIndex === g.revs.length - 1 && genIdx !== gens.length - 1) {
-      available.delete(revisionId(g.revs[revIndex]!))
-    }
+    const { genIdx, revIndex } = found
+    const ended = this.#ended
+    if (ended === undefined || genIdx === ended.length) return // the trailing generation has no tombstone
+    const revs = ended[genIdx]!.revs
+    if (revIndex === revs.length / 2 - 1) available.delete(revisionId({ main: revs[revIndex * 2]!, sub: revs[revIndex * 2 + 1]! }))
   }
 }

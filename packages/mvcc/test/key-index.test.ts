@@ -1,7 +1,8 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { withSeed } from '@strata/testkit'
 import { KeyIndex } from '../src/key-index.js'
-import { revision } from '../src/revision.js'
+import { type Revision, compareRevision, revision, revisionId } from '../src/revision.js'
 
 /** The worked example: put(1); put(2); tombstone(3); put(4); tombstone(5). */
 function example(): KeyIndex {
@@ -179,6 +180,228 @@ test('a restored put keeps the stored creation and version, and later puts count
   ki.put(revision(8))
   assert.equal(ki.get(8), { modified: revision(8), created: revision(3), version: 5 })
   assert.equal(ki.get(7), { modified: revision(7), created: revision(3), version: 4 })
+})
+
+test('a long history in one generation answers get, revisionAt and since at every revision', () => {
+  const ki = new KeyIndex('k')
+  // Two puts per main revision (subs 0 and 3), 500 main revisions.
+  for (let main = 1; main <= 500; main++) {
+    ki.put(revision(main, 0))
+    ki.put(revision(main, 3))
+  }
+  assert.equal(ki.generations.length, 1)
+  assert.equal(ki.generations[0]!.revs.length, 1000)
+  for (let at = 1; at <= 500; at++) {
+    assert.equal(ki.get(at), { modified: revision(at, 3), created: revision(1), version: 2 * at }, `get(${at})`)
+    assert.equal(ki.revisionAt(at), revision(at, 3))
+    assert.ok(ki.aliveAt(at))
+  }
+  assert.is(ki.get(0), undefined)
+  assert.equal(ki.since(499), [revision(499, 3), revision(500, 3)])
+  const available = new Set<string>()
+  ki.compact(250, available)
+  assert.equal([...available], ['250_3'])
+  assert.equal(ki.generations[0]!.revs.length, 501)
+  assert.equal(ki.get(250), { modified: revision(250, 3), created: revision(1), version: 500 }, 'the version counts compacted puts')
+  assert.is(ki.get(249), undefined, 'compacted away')
+  ki.put(revision(501))
+  assert.equal(ki.get(501)?.version, 1001)
+})
+
+test('revisions past 2^31 and up to 2^53 - 1, and big subs, are kept exactly', () => {
+  const big = Number.MAX_SAFE_INTEGER
+  const ki = new KeyIndex('k')
+  ki.put(revision(2 ** 31 - 1, 2 ** 31 - 1))
+  ki.put(revision(2 ** 31, 2 ** 32 + 7))
+  ki.tombstone(revision(2 ** 40, 0))
+  ki.put(revision(big - 1, 2 ** 40))
+  ki.put(revision(big, 5))
+  assert.equal(shape(ki), [[2 ** 31 - 1, 2 ** 31, 2 ** 40], [big - 1, big]])
+  assert.equal(ki.get(2 ** 31), { modified: revision(2 ** 31, 2 ** 32 + 7), created: revision(2 ** 31 - 1, 2 ** 31 - 1), version: 2 })
+  assert.is(ki.get(2 ** 40), undefined)
+  assert.equal(ki.get(big - 1), { modified: revision(big - 1, 2 ** 40), created: revision(big - 1, 2 ** 40), version: 1 })
+  assert.equal(ki.revisionAt(big), revision(big, 5))
+  assert.equal(ki.since(2 ** 40), [revision(2 ** 40), revision(big - 1, 2 ** 40), revision(big, 5)])
+  ki.revert(revision(big, 5), false)
+  assert.equal(ki.modified, revision(big - 1, 2 ** 40))
+  const kept = new Set<string>()
+  ki.compact(big, kept)
+  assert.equal([...kept], [`${big - 1}_${2 ** 40}`])
+  assert.equal(shape(ki), [[big - 1]])
+  assert.throws(() => ki.put(revision(big - 1, 2 ** 40)), 'not after the newest')
+})
+
+test('revert takes back puts and tombstones across generations down to an empty key', () => {
+  const ki = new KeyIndex('k')
+  const steps: Array<[Revision, boolean]> = [[revision(1), false], [revision(2), false], [revision(3), true], [revision(4, 0), false], [revision(4, 1), true], [revision(5), false]]
+  const seen: unknown[] = []
+  for (const [rev, tombstone] of steps) {
+    seen.push([ki.generations, ki.modified])
+    if (tombstone) ki.tombstone(rev)
+    else ki.put(rev)
+  }
+  assert.equal(shape(ki), [[1, 2, 3], [4, 4], [5]])
+  for (let i = steps.length - 1; i >= 0; i--) {
+    const [rev, tombstone] = steps[i]!
+    // (A refused revert of a tombstone may leave the key changed: a broken invariant, not an error to recover from.)
+    if (!tombstone) assert.throws(() => ki.revert(revision(rev.main + 1), false), 'only the newest change')
+    ki.revert(rev, tombstone)
+    assert.equal([ki.generations, ki.modified], seen[i], `after reverting step ${i}`)
+    assert.is(ki.aliveAt(Number.MAX_SAFE_INTEGER), i > 0 && !steps[i - 1]![1])
+  }
+  assert.ok(ki.isEmpty())
+  ki.put(revision(9))
+  assert.equal(ki.get(9), { modified: revision(9), created: revision(9), version: 1 })
+})
+
+test('a key deleted and put once again: compaction at its put drops every ended generation', () => {
+  const ki = new KeyIndex('k')
+  ki.put(revision(1))
+  ki.tombstone(revision(2))
+  ki.put(revision(3))
+  assert.equal(shape(ki), [[1, 2], [3]])
+  assert.equal(ki.generations[1], { ver: 1, created: revision(3), revs: [revision(3)] })
+  const kept = new Set<string>()
+  ki.keep(3, kept)
+  assert.equal([...kept], ['3_0'])
+  const available = new Set<string>()
+  ki.compact(2, available)
+  assert.equal([...available], ['2_0'], 'the tombstone at the compaction revision')
+  assert.equal(shape(ki), [[2], [3]])
+  ki.compact(3, available)
+  assert.equal(shape(ki), [[3]])
+  assert.equal(ki.get(3), { modified: revision(3), created: revision(3), version: 1 })
+})
+
+/**
+ * The history as a plain list of generations of Revision objects, with the rules written out
+ * directly: the oracle the randomized test checks KeyIndex against.
+ */
+class ModelIndex {
+  gens: Array<{ ver: number; created: Revision; revs: Revision[] }> = [{ ver: 0, created: revision(0), revs: [] }]
+  modified = revision(0)
+  put(r: Revision): void {
+    const g = this.gens[this.gens.length - 1]!
+    if (g.revs.length === 0) this.gens[this.gens.length - 1] = { ver: 1, created: r, revs: [r] }
+    else {
+      g.revs.push(r)
+      g.ver++
+    }
+    this.modified = r
+  }
+  tombstone(r: Revision): void {
+    this.put(r)
+    this.gens.push({ ver: 0, created: revision(0), revs: [] })
+  }
+  revert(tombstone: boolean): void {
+    if (tombstone) this.gens.pop()
+    const g = this.gens[this.gens.length - 1]!
+    g.revs.pop()
+    g.ver--
+    if (g.revs.length === 0) this.gens[this.gens.length - 1] = { ver: 0, created: revision(0), revs: [] }
+    this.modified = this.gens.flatMap((x) => x.revs).pop() ?? revision(0)
+  }
+  alive(): boolean {
+    return this.gens[this.gens.length - 1]!.revs.length > 0
+  }
+  /** The newest revision at or before atRev, its generation and its place there. */
+  #newest(atRev: number): { gi: number; n: number } | undefined {
+    for (let gi = this.gens.length - 1; gi >= 0; gi--) {
+      const revs = this.gens[gi]!.revs
+      for (let n = revs.length - 1; n >= 0; n--) if (revs[n]!.main <= atRev) return { gi, n }
+    }
+    return undefined
+  }
+  #isTombstone(gi: number, n: number): boolean {
+    return gi !== this.gens.length - 1 && n === this.gens[gi]!.revs.length - 1
+  }
+  get(atRev: number): unknown {
+    const f = this.#newest(atRev)
+    if (f === undefined || this.#isTombstone(f.gi, f.n)) return undefined
+    const g = this.gens[f.gi]!
+    return { modified: g.revs[f.n], created: g.created, version: g.ver - (g.revs.length - f.n - 1) }
+  }
+  /** Keeps the newest revision at or before atRev unless it is a tombstone before atRev; drops everything older. */
+  compact(atRev: number, keep: boolean): string[] {
+    const f = this.#newest(atRev)
+    if (f === undefined) return []
+    const rev = this.gens[f.gi]!.revs[f.n]!
+    const tomb = this.#isTombstone(f.gi, f.n)
+    if (tomb && (rev.main < atRev || keep)) {
+      if (!keep) this.gens = this.gens.slice(f.gi + 1)
+      return []
+    }
+    if (!keep) {
+      this.gens = this.gens.slice(f.gi)
+      this.gens[0]!.revs = this.gens[0]!.revs.slice(f.n)
+    }
+    return [revisionId(rev)]
+  }
+}
+
+test('randomized histories: KeyIndex answers as the plain model does (puts, tombstones, reverts, compactions)', () => {
+  withSeed('key-index random', (prng) => {
+    for (let round = 0; round < 300; round++) {
+      const ki = new KeyIndex('k')
+      const model = new ModelIndex()
+      const changes: Array<[Revision, boolean]> = []
+      let compacted = 0
+      // Mains far apart in some rounds: past 2^31, where V8 stores the numbers as doubles.
+      const base = prng.bool(0.2) ? 2 ** 31 - 20 : 0
+      for (let step = 0; step < 60; step++) {
+        const what = prng.int(10)
+        if (what < 5 || (what < 7 && !model.alive())) {
+          // A new txn, or another change in the same one (same main, next sub).
+          const last = model.modified
+          const rev = last.main > 0 && prng.bool(0.3) ? revision(last.main, last.sub + 1 + prng.int(3)) : revision((last.main === 0 ? base : last.main) + 1 + prng.int(3))
+          ki.put(rev)
+          model.put(rev)
+          changes.push([rev, false])
+        } else if (what < 7) {
+          const rev = prng.bool(0.3) ? revision(model.modified.main, model.modified.sub + 1) : revision(model.modified.main + 1)
+          ki.tombstone(rev)
+          model.tombstone(rev)
+          changes.push([rev, true])
+        } else if (what < 8 && changes.length > 0) {
+          // Only changes after the last compaction can be taken back (a txn is reverted before any compaction).
+          const [rev, tombstone] = changes.pop()!
+          if (rev.main <= compacted) {
+            changes.length = 0
+            continue
+          }
+          ki.revert(rev, tombstone)
+          model.revert(tombstone)
+        } else if (!ki.isEmpty()) {
+          const at = Math.max(compacted, model.modified.main - prng.int(8))
+          const keep = what === 8
+          const got = new Set<string>()
+          if (keep) ki.keep(at, got)
+          else ki.compact(at, got)
+          assert.equal([...got], model.compact(at, keep), `${keep ? 'keep' : 'compact'}(${at})`)
+          if (!keep) {
+            compacted = at
+            changes.length = 0
+          }
+        }
+        const gens = model.gens.map((g) => ({ ver: g.ver, created: g.created, revs: g.revs }))
+        assert.equal(ki.generations, gens, `generations after step ${step}`)
+        assert.equal(ki.modified, model.modified)
+        assert.is(ki.isEmpty(), gens.length === 1 && gens[0]!.revs.length === 0)
+        // From just below the oldest revision that can answer (not from 0: the mains may start past 2^31).
+        const from = Math.max(compacted, base) - 1
+        for (let at = from; at <= model.modified.main + 1; at++) {
+          const want = model.get(at) as { modified: Revision } | undefined
+          assert.equal(ki.get(at), want, `get(${at})`)
+          assert.equal(ki.revisionAt(at), want?.modified)
+          assert.is(ki.aliveAt(at), want !== undefined)
+        }
+        const sinceAt = model.modified.main - prng.int(5)
+        const all = model.gens.flatMap((g) => g.revs).filter((r) => r.main >= sinceAt)
+        const want = all.filter((r, i) => i === all.length - 1 || all[i + 1]!.main !== r.main)
+        assert.equal(ki.since(sinceAt), want.sort(compareRevision), `since(${sinceAt})`)
+      }
+    }
+  })
 })
 
 test.run()
