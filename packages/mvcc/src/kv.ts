@@ -1,4 +1,4 @@
-import { type RecordLayout, benchIntegrityChecks, checksum, checksumView, corruptError, describeRevisionKey, recordIntegrity, recordSeed } from './integrity.js'
+import { type RecordLayout, benchIntegrityChecks, checksum, corruptError, describeRevisionKey, recordIntegrity, recordSeed } from './integrity.js'
 import { readU32, readU64, writeU64 } from './revision.js'
 
 /** A key's value at one revision, as a range or a watch event returns it (etcd's mvccpb.KeyValue). */
@@ -96,21 +96,17 @@ export function storedChecksum(b: Uint8Array, o: number): number {
 /**
  * Why the record at vb[vo, vo + vLength] stored under the revision key kb[ko, ko + kLength] is
  * damaged, or undefined when it passes: the key's shape, the record's version and lengths, its
- * checksum, and its mod revision against the key's main revision. `view`, when given, is a
- * DataView of vb's bytes at the same offsets (the rebuild's, one per chunk): the checksum reads
- * through it ({@link checksumView}). `sound`: the whole record already passed
- * RECORD_CHECK_SOURCE's check (a head scan's thread ran it) and vb holds its header and key
- * only: the body length and the checksum are not checked again.
+ * checksum, and its mod revision against the key's main revision. `sound`: the whole record
+ * already passed RECORD_CHECK_SOURCE's check (a head scan's thread ran it) and vb holds its
+ * header and key only: the body length and the checksum are not checked again.
  */
-export function checkRecord(kb: Uint8Array, ko: number, kLength: number, vb: Uint8Array, vo: number, vLength: number, view?: DataView, sound = false): string | undefined {
+export function checkRecord(kb: Uint8Array, ko: number, kLength: number, vb: Uint8Array, vo: number, vLength: number, sound = false): string | undefined {
   if (!((kLength === 17 && kb[ko + 8] === 0x5f) || (kLength === 18 && kb[ko + 8] === 0x5f && kb[ko + 17] === 0x74))) return 'a malformed revision key'
   if (vLength < KV_HEADER_BYTES) return vLength >= LEGACY_HEADER_BYTES && vb[vo] === LEGACY_FORMAT_VERSION ? 'a record of format 1 in a store of format 2' : 'a record shorter than its header'
   if (vb[vo] !== FORMAT_VERSION) return `a record of unknown format ${vb[vo]}`
-  if (!sound && readU32(vb, vo + BODY_LENGTH_AT) !== vLength - KV_HEADER_BYTES) return 'a record whose length does not match its header'
-  if (benchIntegrityChecks.enabled && !sound) {
-    const seed = recordSeed(kb, ko, kLength)
-    const sum = view === undefined ? checksum(vb, vo + CHECKED_FROM, vo + vLength, seed) : checksumView(view, vo + CHECKED_FROM, vo + vLength, seed)
-    if (sum !== readU32(vb, vo + 1)) return 'a record that fails its checksum'
+  if (!sound) {
+    if (readU32(vb, vo + BODY_LENGTH_AT) !== vLength - KV_HEADER_BYTES) return 'a record whose length does not match its header'
+    if (benchIntegrityChecks.enabled && checksum(vb, vo + CHECKED_FROM, vo + vLength, recordSeed(kb, ko, kLength)) !== readU32(vb, vo + 1)) return 'a record that fails its checksum'
   }
   if (readU32(vb, vo + KEY_LENGTH_AT) > vLength - KV_HEADER_BYTES) return 'a record shorter than its key'
   for (let i = 0; i < 8; i++) if (vb[vo + 21 + i] !== kb[ko + i]) return 'a record whose mod revision is not its revision key\'s'
