@@ -146,6 +146,11 @@ export class KeyIndex {
   #endGeneration(g: Ended): void {
     if (this.#ended === undefined) this.#ended = [g]
     else this.#ended.push(g)
+    this.#emptyTrailing()
+  }
+
+  /** Makes the trailing generation empty (the key not alive); #modMain and #modSub stay. */
+  #emptyTrailing(): void {
     this.#revs = NO_REVS
     this.#ver = 0
     this.#createdMain = 0
@@ -182,10 +187,7 @@ export class KeyIndex {
     const n = revs.length
     assert(n > 0 && revs[n - 2] === rev.main && revs[n - 1] === rev.sub, 'revert of a revision that is not the newest')
     if (n === 2) {
-      this.#revs = NO_REVS
-      this.#ver = 0
-      this.#createdMain = 0
-      this.#createdSub = 0
+      this.#emptyTrailing()
       const ended = this.#ended
       const tomb = ended === undefined ? undefined : ended[ended.length - 1]!.revs
       this.#modMain = tomb === undefined ? 0 : tomb[tomb.length - 2]!
@@ -268,9 +270,10 @@ export class KeyIndex {
     const out: Revision[] = []
     const add = (revs: number[]): void => {
       for (let i = 0; i < revs.length; i += 2) {
-        const r: Revision = { main: revs[i]!, sub: revs[i + 1]! }
-        if (r.main < rev) continue
-        if (out.length > 0 && out[out.length - 1]!.main === r.main) out[out.length - 1] = r
+        const main = revs[i]!
+        if (main < rev) continue
+        const r: Revision = { main, sub: revs[i + 1]! }
+        if (out.length > 0 && out[out.length - 1]!.main === main) out[out.length - 1] = r
         else out.push(r)
       }
     }
