@@ -558,22 +558,17 @@ export class Member {
   /**
    * Hands the requests batched since the last call to raft: one alone as its own entry (the
    * single-request payload), several as one batch entry. A refusal (no leader) fails each of
-   * them as it would have failed alone; never throws.
+   * them as it would have failed alone; never throws. `count`: the first so many only (the
+   * pacer's); the rest stay batched, in order, for the next Ready.
    */
   #flushProposals(count = this.#batch.length): void {
     if (count === 0) return
-    let payloads = this.#batch
-    let ids = this.#batchIds
-    this.#dropBatch()
-    if (count < payloads.length) {
-      // The rest stays batched for the next Ready, in order.
-      this.#batch = payloads.slice(count)
-      this.#batchIds = ids.slice(count)
-      for (const d of this.#batch) this.#batchBytes += BATCH_ITEM_HEADER_BYTES + d.length
-      payloads = payloads.slice(0, count)
-      ids = ids.slice(0, count)
-    }
-    const n = count
+    const whole = count === this.#batch.length
+    const payloads = whole ? this.#batch : this.#batch.splice(0, count)
+    const ids = whole ? this.#batchIds : this.#batchIds.splice(0, count)
+    if (whole) this.#dropBatch()
+    else for (const d of payloads) this.#batchBytes -= BATCH_ITEM_HEADER_BYTES + d.length
+    const n = payloads.length
     let data = payloads[0]!
     if (n > 1) {
       data = encodeBatch(payloads)
