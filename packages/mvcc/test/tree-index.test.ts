@@ -145,7 +145,12 @@ test('a bulk-loaded index whose keys are all alive shares its live set with the 
   for (let i = 0; i < 2000; i += 7) t.tombstone(keys[i]!, revision(++rev))
   for (let i = 3; i < 2000; i += 11) t.put(keys[i]!, revision(++rev))
   t.put('a-new', revision(++rev))
+  // Promoted in place in leaves the live set still shares, then deleted: the set copies the leaf.
+  for (let i = 5; i < 2000; i += 13) t.put(keys[i]!, revision(++rev))
+  for (let i = 5; i < 2000; i += 26) t.tombstone(keys[i]!, revision(++rev))
   t.checkValid()
+  assert.is(t.get('k00005', rev), undefined, 'promoted, then deleted')
+  assert.is(t.get('k00018', rev)?.version, 2, 'promoted in a shared leaf')
   for (const [lo, hi] of [['k', 'l'], ['k00100', 'k01000'], ['a', ''], ['k01999', '']] as const) {
     assert.is(t.countRevisions(lo, hi, rev), t.walkCount(lo, hi, rev), `${lo}..${hi}`)
   }
