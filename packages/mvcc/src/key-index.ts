@@ -21,6 +21,14 @@ export interface KeyIndexGet {
   readonly version: number
 }
 
+/** {@link KeyIndexGet} as numbers, in an object its caller reuses: what the write path reads before each put. */
+export interface KeyState {
+  modMain: number
+  modSub: number
+  createdMain: number
+  version: number
+}
+
 /** A generation that ended in a tombstone, as the index keeps it (see {@link KeyIndex}'s #revs). */
 interface Ended {
   ver: number
@@ -246,6 +254,28 @@ export class KeyIndex {
     const created = g === undefined ? { main: this.#createdMain, sub: this.#createdSub } : { main: g.createdMain, sub: g.createdSub }
     const version = (g === undefined ? this.#ver : g.ver) - (revs.length - i - 2) / 2
     return { modified: { main: revs[i]!, sub: revs[i + 1]! }, created, version }
+  }
+
+  /**
+   * {@link get} into `out` (no object made at the newest revision, every put's case); false,
+   * `out` left as it was, where `get` returns undefined.
+   */
+  getInto(atRev: number, out: KeyState): boolean {
+    if (atRev >= this.#modMain) {
+      if (!this.#alive()) return false
+      out.modMain = this.#modMain
+      out.modSub = this.#modSub
+      out.createdMain = this.#createdMain
+      out.version = this.#ver
+      return true
+    }
+    const g = this.get(atRev)
+    if (g === undefined) return false
+    out.modMain = g.modified.main
+    out.modSub = g.modified.sub
+    out.createdMain = g.created.main
+    out.version = g.version
+    return true
   }
 
   /** The revision `get` would return (a new object), without the rest of its answer. */

@@ -10,6 +10,11 @@ import type { DeleteOptions, DeleteResult, PutOptions, PutResult, RangeOptions, 
 
 const EMPTY = new Uint8Array(0)
 
+type UndoEntry = string | Revision | boolean | (() => void) | undefined
+/** The empty `changes` and undo journal every write txn starts with (never pushed onto: see StoreTxnWrite). */
+const NO_CHANGES: WatchEvent[] = Object.freeze([]) as unknown as WatchEvent[]
+const NO_UNDO: UndoEntry[] = Object.freeze([]) as unknown as UndoEntry[]
+
 /**
  * The revision keys of the records a write stores, reused (one write at a time runs): the
  * backend copies every key it is given, and a fresh 17-byte array is ~225 bytes of V8's heap
@@ -136,14 +141,18 @@ export class StoreTxnRead implements TxnRead {
  */
 export class StoreTxnWrite extends StoreTxnRead implements TxnWrite {
   readonly #wtx: WriteTx
-  /** Invariant: changes[i] was written with sub revision i. */
-  readonly changes: WatchEvent[] = []
+  /**
+   * Invariant: changes[i] was written with sub revision i. Both arrays start empty and shared
+   * (NO_CHANGES, NO_UNDO) and are made at their first push as literals of their exact size:
+   * a push onto `[]` reserves 17 slots (~150 bytes), twice per put (most txns write once).
+   */
+  changes: WatchEvent[] = NO_CHANGES
   /**
    * Undoes the in-memory effects of each change, in order; run backwards by {@link rollback}.
    * Flat triples, no closure per change: (key, revision, tombstone) for an index change, or
    * (a function, undefined, undefined).
    */
-  readonly #undo: Array<string | Revision | boolean | (() => void) | undefined> = []
+  #undo: UndoEntry[] = NO_UNDO
   /** The store's record totals with this txn's records added; the store takes them when the txn ends. */
   readonly totals: Totals
 
@@ -151,6 +160,16 @@ export class StoreTxnWrite extends StoreTxnRead implements TxnWrite {
     super(state, tx)
     this.#wtx = tx
     this.totals = state.totals.copy()
+  }
+
+  #changed(ev: WatchEvent): void {
+    if (this.changes === NO_CHANGES) this.changes = [ev]
+    else this.changes.push(ev)
+  }
+
+  #undoLater(a: UndoEntry, b: UndoEntry, c: UndoEntry): void {
+    if (this.#undo === NO_UNDO) this.#undo = [a, b, c]
+    else this.#undo.push(a, b, c)
   }
 
   /** Stores one record and adds its checksum to the totals; `revKey` is the backend's to copy, not to keep. */
@@ -177,19 +196,16 @@ export class StoreTxnWrite extends StoreTxnRead implements TxnWrite {
     // The index first (one lookup gives the key's state before and records the put), its undo
     // queued at once: a throw below (a corrupt previous record, a refused backend write) rolls
     // the txn back through #undo, the index included.
-    const prev = this.state.index.putAfterGet(key, rev)
-    this.#undo.push(key, rev, false)
-    const prevKv = wantPrev && prev !== undefined ? this.readRevision(prev.modified) : undefined
-    const kv: KeyValue = {
-      key: keyBytes(key),
-      createRevision: prev === undefined ? rev.main : prev.created.main,
-      modRevision: rev.main,
-      version: prev === undefined ? 1 : prev.version + 1,
-      value,
-      lease,
-    }
+    const index = this.state.index
+    const had = index.putAfterGet(key, rev)
+    this.#undoLater(key, rev, false)
+    const before = index.before
+    const createRevision = had ? before.createdMain : rev.main
+    const version = had ? before.version + 1 : 1
+    const prevKv = wantPrev && had ? this.readRevision({ main: before.modMain, sub: before.modSub }) : undefined
+    const kv: KeyValue = { key: keyBytes(key), createRevision, modRevision: rev.main, version, value, lease }
     this.#store(kv, encodeRevisionInto(putKeyScratch, rev))
-    this.changes.push({ type: 'put', kv })
+    this.#changed({ type: 'put', kv })
     this.#setLease(key, kv.key, lease)
     return prevKv === undefined ? { revision: rev.main } : { revision: rev.main, prevKv }
   }
@@ -213,8 +229,8 @@ export class StoreTxnWrite extends StoreTxnRead implements TxnWrite {
     const kv: KeyValue = { key: keyBytes(key), createRevision: 0, modRevision: rev.main, version: 0, value: EMPTY, lease: 0 }
     this.#store(kv, encodeRevisionInto(tombstoneKeyScratch, rev, true))
     this.state.index.tombstone(key, rev)
-    this.changes.push({ type: 'delete', kv })
-    this.#undo.push(key, rev, true)
+    this.#changed({ type: 'delete', kv })
+    this.#undoLater(key, rev, true)
     this.#setLease(key, kv.key, 0)
   }
 
@@ -227,7 +243,7 @@ export class StoreTxnWrite extends StoreTxnRead implements TxnWrite {
     // The undo is queued before the callback runs: if it throws, the map is still put back,
     // but the callback is not told to take back a change it did not accept.
     let told = false
-    this.#undo.push(() => {
+    this.#undoLater(() => {
       if (old === 0) this.state.keyLeases.delete(key)
       else this.state.keyLeases.set(key, old)
       if (told) this.state.onLeaseChanged?.(keyBytes, lease, old)
@@ -249,7 +265,7 @@ export class StoreTxnWrite extends StoreTxnRead implements TxnWrite {
       if (typeof a === 'function') a()
       else this.state.index.revert(a as string, u[i + 1] as Revision, u[i + 2] as boolean)
     }
-    u.length = 0
-    this.changes.length = 0
+    this.#undo = NO_UNDO
+    this.changes = NO_CHANGES
   }
 }

@@ -36,6 +36,18 @@ test('get finds the newest put at or before a revision, with its version and cre
   assert.ok(ki.aliveAt(4))
 })
 
+test('getInto answers as get does, in numbers, at every revision of a history', () => {
+  const ki = example()
+  ki.put(revision(6))
+  ki.put(revision(7, 2))
+  const out = { modMain: -1, modSub: -1, createdMain: -1, version: -1 }
+  for (let at = 0; at <= 9; at++) {
+    const g = ki.get(at)
+    assert.is(ki.getInto(at, out), g !== undefined, `at ${at}`)
+    if (g !== undefined) assert.equal(out, { modMain: g.modified.main, modSub: g.modified.sub, createdMain: g.created.main, version: g.version }, `at ${at}`)
+  }
+})
+
 test('compaction of the worked example drops history revision by revision', () => {
   const cases: Array<[number, number[][], string[]]> = [
     [1, [[1, 2, 3], [4, 5], []], ['1_0']],
