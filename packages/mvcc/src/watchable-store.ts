@@ -65,6 +65,17 @@ function checkWatchableOptions(options: WatchableStoreOptions): Required<Omit<Wa
 }
 
 /**
+ * The event a watcher is sent: the written one, or one whose value is a copy when the written
+ * value is a view into a larger buffer (the applier decodes requests as views into their raft
+ * entry: a watcher that keeps the event must not pin the entry's buffer).
+ */
+function ownedEvent(ev: WatchEvent): WatchEvent {
+  const v = ev.kv.value
+  if (v.byteOffset === 0 && v.byteLength === v.buffer.byteLength) return ev
+  return { ...ev, kv: { ...ev.kv, value: new Uint8Array(v) } }
+}
+
+/**
  * Watches over an {@link MvccStore} (etcd's watchableStore). A watcher is in exactly one group:
  * `synced` watchers get each write's events as the write ends; `unsynced` ones (old start
  * revision, restored, recovered victims) catch up from the backend in batches of at most
@@ -180,9 +191,11 @@ export class WatchableStore {
   #notify(rev: number, events: readonly WatchEvent[]): void {
     if (this.#synced.size === 0) return
     const perWatcher = new Map<StoreWatcher, WatchEvent[]>()
-    for (const ev of events) {
-      this.#synced.forMatching(keyString(ev.kv.key), (w) => {
-        if (ev.kv.modRevision < w.minRev) return
+    for (const written of events) {
+      let ev: WatchEvent | undefined
+      this.#synced.forMatching(keyString(written.kv.key), (w) => {
+        if (written.kv.modRevision < w.minRev) return
+        ev ??= ownedEvent(written)
         let list = perWatcher.get(w)
         if (list === undefined) perWatcher.set(w, (list = []))
         list.push(ev)

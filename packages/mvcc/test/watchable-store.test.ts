@@ -28,6 +28,18 @@ test('a synced watcher gets each write as it ends, a txn in one response', async
   assert.equal(ws.stats, { synced: 1, unsynced: 0, victims: 0 })
 })
 
+test('a value written as a view into a larger buffer reaches a watcher as a copy of its own', async () => {
+  const { store, ws } = await setup()
+  const w = ws.watch('a')
+  const entry = new TextEncoder().encode('....value....')
+  store.put('a', entry.subarray(4, 9))
+  const [ev] = w.take()[0]!.events
+  assert.is(text(ev!.kv.value), 'value')
+  assert.is(ev!.kv.value.byteLength, ev!.kv.value.buffer.byteLength, 'the event does not pin the written buffer')
+  entry.fill(0)
+  assert.is(text(ev!.kv.value), 'value')
+})
+
 test('an old start revision catches up from the backend in bounded batches, then follows live writes', async () => {
   const { store, ws } = await setup({ batchMaxRevisions: 10 })
   for (let i = 0; i < 35; i++) store.put(`k${i % 3}`, String(i)) // revisions 2..36
