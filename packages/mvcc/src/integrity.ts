@@ -183,6 +183,14 @@ export class Totals {
     }
   }
 
+  /** {@link add} of `count` records whose checksums sum to `sum` (a safe integer). */
+  addMany(count: number, sum: number): void {
+    this.count += count
+    const lo = this.lo + (sum % TWO_32)
+    this.lo = lo % TWO_32
+    this.hi = (this.hi + Math.floor(sum / TWO_32) + Math.floor(lo / TWO_32)) >>> 0
+  }
+
   remove(sum: number): void {
     this.count--
     this.lo -= sum

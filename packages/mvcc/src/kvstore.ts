@@ -177,6 +177,10 @@ export class MvccStore {
   #inWrite = false
   /** Invariant: > 0 exactly while a {@link writeTotalsOnce} callback runs; write txns then leave the totals to it. */
   #totalsDeferred = 0
+  /** Invariant: set exactly while #write runs (#inWrite): its callback, its txn once begun, whether the callback returned. */
+  #writeFn: ((txn: StoreTxnWrite, tx: WriteTx) => unknown) | undefined
+  #writeTxn: StoreTxnWrite | undefined
+  #writeReturned = false
   /** Invariant: false outside {@link writeTotalsOnce}; true once a write txn inside it changed the totals. */
   #totalsUnwritten = false
   /** Invariant: once true, never false; every later call fails with ERR_MVCC_CLOSED. */
@@ -330,33 +334,47 @@ export class MvccStore {
     if (this.#restoring) throw busyError('a write while restore runs; await restore() first')
     this.#checkIntact()
     this.#inWrite = true
-    let txn: StoreTxnWrite | undefined
-    let returned = false
+    this.#writeFn = fn
+    this.#writeReturned = false
     try {
-      return this.#backend.write((tx) => {
-        txn = new StoreTxnWrite(this.#state, tx)
-        const result = fn(txn, tx)
-        // The totals land in the transaction of the records they count (inside writeTotalsOnce,
-        // the caller's, which writes them once at its end).
-        if (txn.changes.length > 0 && benchIntegrityChecks.enabled) {
-          if (this.#totalsDeferred > 0) this.#totalsUnwritten = true
-          else writeTotals(tx, txn.totals)
-        }
-        returned = true
-        return result
-      })
+      return this.#backend.write(this.#runWrite) as T
     } finally {
       this.#inWrite = false
+      const txn = this.#writeTxn
+      this.#writeFn = undefined
+      this.#writeTxn = undefined
       if (txn !== undefined) {
-        if (returned) this.#end(txn)
+        if (this.#writeReturned) this.#end(txn)
         else txn.rollback()
       }
     }
   }
 
+  /**
+   * The backend write callback of {@link #write}, made once: the running write's callback, txn
+   * and outcome live in fields (one write at a time: #inWrite), not in a closure per write.
+   */
+  readonly #runWrite = (tx: WriteTx): unknown => {
+    const txn = new StoreTxnWrite(this.#state, tx)
+    this.#writeTxn = txn
+    const result = this.#writeFn!(txn, tx)
+    // The totals land in the transaction of the records they count (inside writeTotalsOnce,
+    // the caller's, which writes them once at its end).
+    if (txn.changes.length > 0 && benchIntegrityChecks.enabled) {
+      if (this.#totalsDeferred > 0) this.#totalsUnwritten = true
+      else {
+        const totals = this.#state.totals.copy()
+        txn.addTotalsTo(totals)
+        writeTotals(tx, totals)
+      }
+    }
+    this.#writeReturned = true
+    return result
+  }
+
   #end(txn: StoreTxnWrite): void {
     if (txn.changes.length === 0) return
-    this.#state.totals.set(txn.totals)
+    txn.addTotalsTo(this.#state.totals)
     this.#state.currentRev = txn.beginRev + 1
     storeHooks.get(this)?.written(this.#state.currentRev, txn.changes)
   }

@@ -58,9 +58,12 @@ export function checkValue(limits: Limits, value: unknown): Uint8Array {
   return v
 }
 
-/** An options argument of a call: undefined or a plain object. */
+/** What {@link checkOptionsArg} returns for no options: one shared, frozen empty object. */
+const NO_OPTIONS: Record<string, never> = Object.freeze({})
+
+/** An options argument of a call: undefined or a plain object (read only). */
 export function checkOptionsArg<T>(o: T | undefined, what: string): T | Record<string, never> {
-  if (o === undefined) return {}
+  if (o === undefined) return NO_OPTIONS
   if (typeof o !== 'object' || o === null || Array.isArray(o)) throw invalidArgument(`the options of ${what} must be an object, got ${describe(o)}`)
   return o
 }

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert'
 import type { MemoryBackend } from '@strata/backend'
 import { type MvccError, MvccStore } from '../src/index.js'
 import xxhash from 'xxhash-wasm'
-import { TOTALS_KEY, checksum, encodeRevision, readTotals } from '../src/internal.js'
+import { TOTALS_KEY, Totals, checksum, encodeRevision, readTotals } from '../src/internal.js'
 import { codeOf, memoryBackend, newStore, text } from './helpers.js'
 
 const enc = new TextEncoder()
@@ -161,6 +161,17 @@ test('the totals follow writes, rollbacks and compaction, and reopen clean', asy
   assert.is(again.revision, 32)
   assert.is(text(again.range('k4').kvs[0]!.value), 'v29')
   assert.is(again.range('k1').kvs.length, 0)
+})
+
+test('Totals.addMany equals one add per record, carries included', () => {
+  const sums = [0xffff_ffff, 0xffff_fffe, 1, 0x8000_0000, 0x7fff_ffff, 12345, 0xffff_ffff]
+  const one = new Totals()
+  one.hi = 0xffff_fffe
+  one.lo = 0xffff_fff0
+  const many = one.copy()
+  for (const s of sums) one.add(s)
+  many.addMany(sums.length, sums.reduce((a, b) => a + b, 0))
+  assert.equal({ ...many }, { ...one })
 })
 
 test('writeTotalsOnce writes the totals once at its end, counting the txns that returned and not one undone by its throw, and after a throw of its callback too', async () => {
