@@ -50,6 +50,13 @@ export function encodeKeyValue(kv: KeyValue, revKey: Uint8Array): Uint8Array {
 /** Records up to this size are encoded into one reused buffer by {@link encodeKeyValueView}. */
 const SCRATCH_MAX_BYTES = 64 * 1024
 let scratch = new Uint8Array(4096)
+/**
+ * scratch.subarray(0, n) at index n for records up to VIEW_CACHE_MAX bytes, made once per
+ * length (a view per record was ~95 bytes of every put).
+ */
+const VIEW_CACHE_MAX = 1024
+const noViews = (): Array<Uint8Array | undefined> => new Array<Uint8Array | undefined>(VIEW_CACHE_MAX + 1).fill(undefined)
+let scratchViews = noViews()
 
 /**
  * {@link encodeKeyValue} into a buffer this module reuses: the result is a view valid only until
@@ -60,8 +67,11 @@ let scratch = new Uint8Array(4096)
 export function encodeKeyValueView(kv: KeyValue, revKey: Uint8Array): Uint8Array {
   const n = KV_HEADER_BYTES + kv.key.length + kv.value.length
   if (n > SCRATCH_MAX_BYTES) return encodeKeyValue(kv, revKey)
-  if (n > scratch.length) scratch = new Uint8Array(SCRATCH_MAX_BYTES)
-  const out = scratch.subarray(0, n)
+  if (n > scratch.length) {
+    scratch = new Uint8Array(SCRATCH_MAX_BYTES)
+    scratchViews = noViews()
+  }
+  const out = n <= VIEW_CACHE_MAX ? (scratchViews[n] ??= scratch.subarray(0, n)) : scratch.subarray(0, n)
   writeKeyValue(out, kv, revKey)
   return out
 }
