@@ -1,7 +1,7 @@
 export { ApplyError } from './errors.js'
 export type { ApplyErrorCode } from './errors.js'
 export type { AlarmAction, AlarmType, Bytes, Member, PermissionKind, Request, RequestBody, RequestHeader, RequestKind, TxnBody, TxnOp } from './request.js'
-export { BATCH_HEADER_BYTES, BATCH_ITEM_HEADER_BYTES, BATCH_PAYLOAD_VERSION, MAX_DECODE_TXN_DEPTH, PAYLOAD_VERSION, decodeBatch, decodeMember, decodeRequest, encodeBatch, encodeMember, encodeRequest, isBatch } from './request-codec.js'
+export { BATCH_HEADER_BYTES, BATCH_ITEM_HEADER_BYTES, BATCH_PAYLOAD_VERSION, MAX_DECODE_TXN_DEPTH, PAYLOAD_VERSION, decodeBatch, decodeMember, decodeRequest, encodeBatch, encodeMember, encodeRequest, encodeRequestOf, isBatch } from './request-codec.js'
 export type { AppliedPoint } from './consistent-index.js'
 export { CONF_STATE_KEY, CONSISTENT_INDEX_KEY, ConsistentIndex, TERM_KEY, readAppliedPoint } from './consistent-index.js'
 export type { Alarm } from './alarms.js'

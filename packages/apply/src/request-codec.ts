@@ -42,12 +42,17 @@ function pick<T>(r: ByteReader, list: readonly T[], what: string): T {
 /** Encodes one request as a raft entry's data (FORMAT.md). Bad fields: ERR_APPLY_INVALID_ARGUMENT. */
 export function encodeRequest(request: Request): Uint8Array {
   const { header, body } = request
+  return encodeRequestOf(header.id, header.username, header.authRevision, body)
+}
+
+/** {@link encodeRequest} of the header's fields and `body`, without the objects around them (a proposer's every request). */
+export function encodeRequestOf(id: number, username: string, authRevision: number, body: RequestBody): Uint8Array {
   const tag = KIND_TAGS[body.kind]
   if (tag === undefined) throw new ApplyError('ERR_APPLY_INVALID_ARGUMENT', `apply: unknown request kind ${String(body.kind)}`)
   const w = new ByteWriter()
   try {
     w.u8(PAYLOAD_VERSION).u8(tag)
-    w.u64(header.id, 'header.id').u64(header.authRevision, 'header.authRevision').string(header.username, 'header.username')
+    w.u64(id, 'header.id').u64(authRevision, 'header.authRevision').string(username, 'header.username')
     writeBody(w, body)
     return w.finish()
   } finally {

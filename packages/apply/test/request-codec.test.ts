@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { Prng, throwsWithCode, withSeed } from '@strata/testkit'
 import { test } from 'uvu'
-import { type Request, type RequestBody, type TxnOp, decodeBatch, decodeMember, decodeRequest, encodeBatch, encodeMember, encodeRequest, isBatch } from '../src/index.js'
+import { type Request, type RequestBody, type TxnOp, decodeBatch, decodeMember, decodeRequest, encodeBatch, encodeMember, encodeRequest, encodeRequestOf, isBatch } from '../src/index.js'
 
 const enc = new TextEncoder()
 const b = (s: string): Uint8Array => enc.encode(s)
@@ -43,6 +43,8 @@ test('every request kind round-trips through the codec with its header', () => {
   for (const [i, body] of samples.entries()) {
     const request: Request = { header: { id: i + 1, username: i % 2 === 0 ? '' : 'root', authRevision: i * 3 }, body }
     assert.deepEqual(decodeRequest(encodeRequest(request)), request, body.kind)
+    const of = encodeRequestOf(request.header.id, request.header.username, request.header.authRevision, body)
+    assert.deepEqual([...of], [...encodeRequest(request)], `${body.kind}: encodeRequestOf`)
   }
 })
 

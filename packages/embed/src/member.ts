@@ -2,7 +2,7 @@ import assert from 'node:assert'
 import { dirname, join } from 'node:path'
 import { type Backend, LmdbBackend, MemoryBackend } from '@strata/backend'
 import { SCAN_THREAD_MIN_FILE_BYTES, prestartScanThread, stopPrestartedScanThread } from '@strata/backend/scan-thread'
-import { type AppliedPoint, type ApplyOutcome, BATCH_HEADER_BYTES, BATCH_ITEM_HEADER_BYTES, type Member as MemberRecord, type RequestBody, StateMachine, type TxnOp, encodeBatch, encodeMember, encodeRequest, isBatch, readAppliedPoint } from '@strata/apply'
+import { type AppliedPoint, type ApplyOutcome, BATCH_HEADER_BYTES, BATCH_ITEM_HEADER_BYTES, type Member as MemberRecord, type RequestBody, StateMachine, type TxnOp, encodeBatch, encodeMember, encodeRequestOf, isBatch, readAppliedPoint } from '@strata/apply'
 import {
   type ConfChange, type ConfChangeV2, type ConfState, type Entry, EntryType, type HardState, MemoryStorage, type Message, MessageType, RawNode, type Ready,
   type Snapshot, type SnapshotMetadata, SnapshotStatus, StateType, decodeConfChange, decodeConfChangeV2, decodeMessage, encodeMessage,
@@ -18,12 +18,14 @@ import { ProposalPacer } from './proposal-pacer.js'
 import { FRAME_SNAP_ACK, FRAME_SNAP_DATA, SnapshotStream, receivedAt, receivedSnapshot, releaseReceived, snapshotStreamReady } from './snapshot-stream.js'
 
 interface Waiter {
+  /** The encoded request it proposed: only a request with these very bytes settles it. */
+  readonly data: Uint8Array
   /**
-   * The encoded request it proposed: only a request with these very bytes settles it. Once its
-   * batch is encoded, a view into the batch's data (the leader's own entry then matches by
-   * identity, with no byte comparison).
+   * Once its batch is encoded, the batch's data and where the request is in it: the leader's
+   * own entry then matches by identity, with no byte comparison (and no view made per request).
    */
-  data: Uint8Array
+  batch: Uint8Array | undefined
+  at: number
   /** What the proposal's promise resolves with: the outcome itself, or the caller's answer made from it. */
   readonly answer: ((o: ApplyOutcome) => unknown) | undefined
   readonly resolve: (v: unknown) => void
@@ -60,6 +62,12 @@ function settleWithAnswer(w: Waiter, outcome: ApplyOutcome): void {
     return
   }
   w.resolve(v)
+}
+
+/** Whether `payload` is the waiter's request where its batch's entry holds it (the leader's own entry, not a copy). */
+function inBatchAt(w: Waiter, payload: Uint8Array): boolean {
+  const b = w.batch
+  return b !== undefined && payload.buffer === b.buffer && payload.byteOffset === b.byteOffset + w.at && payload.length === w.data.length
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -445,18 +453,30 @@ export class Member {
     }
   }
 
+  /**
+   * The executor of every proposal's promise, made once: it leaves the promise's functions in
+   * #captured / #capturedReject for #propose to take at once (no closure per request).
+   */
+  readonly #capture = (resolve: (v: never) => void, reject: (e: Error) => void): void => {
+    this.#captured = resolve as (v: unknown) => void
+    this.#capturedReject = reject
+  }
+  #captured: ((v: unknown) => void) | undefined
+  #capturedReject: ((e: Error) => void) | undefined
+
   #propose<T>(body: RequestBody, identity: Identity, answer: ((o: ApplyOutcome) => T) | undefined): Promise<T | ApplyOutcome> {
     this.#checkOpen()
     if (this.#waiting.size >= this.o.maxPendingRequests) throw new EmbedError('ERR_EMBED_TOO_MANY_REQUESTS', `embed: ${this.#waiting.size} requests are waiting to apply; retry later`)
     if (this.#nextId > MAX_REQUEST_COUNTER) this.#nextId = 1
     const id = this.#nextId++ * 1024 + (this.o.memberId % 1024)
-    const data = encodeRequest({ header: { id, username: identity.username, authRevision: identity.authRevision }, body })
+    const data = encodeRequestOf(id, identity.username, identity.authRevision, body)
     if (data.length > this.o.maxRequestBytes) {
       throw new EmbedError('ERR_EMBED_REQUEST_TOO_LARGE', `embed: the request is ${data.length} bytes, over maxRequestBytes (${this.o.maxRequestBytes})`, { bytes: data.length })
     }
-    const outcome = new Promise<T | ApplyOutcome>((resolve, reject) => {
-      this.#waiting.set(id, { data, answer, resolve: resolve as (v: unknown) => void, reject, deadline: this.o.clock.now() + this.o.requestTimeoutMs })
-    })
+    const outcome = new Promise<T | ApplyOutcome>(this.#capture)
+    this.#waiting.set(id, { data, batch: undefined, at: 0, answer, resolve: this.#captured!, reject: this.#capturedReject!, deadline: this.o.clock.now() + this.o.requestTimeoutMs })
+    this.#captured = undefined
+    this.#capturedReject = undefined
     this.#armSweep()
     const bytes = BATCH_ITEM_HEADER_BYTES + data.length
     if (BATCH_HEADER_BYTES + bytes <= BATCH_MAX_BYTES && batchable(body)) {
@@ -572,14 +592,16 @@ export class Member {
     let data = payloads[0]!
     if (n > 1) {
       data = encodeBatch(payloads)
-      // Each waiter's bytes become a view into the entry: the leader's own entry settles its
-      // waiters by identity (sameBytes' first check).
+      // Each waiter learns where its bytes are in the entry: the leader's own entry settles
+      // its waiters by identity (#answer).
       let at = BATCH_HEADER_BYTES
       for (let i = 0; i < n; i++) {
-        const len = payloads[i]!.length
         const w = this.#waiting.get(ids[i]!)
-        if (w !== undefined && w.data === payloads[i]) w.data = data.subarray(at + BATCH_ITEM_HEADER_BYTES, at + BATCH_ITEM_HEADER_BYTES + len)
-        at += BATCH_ITEM_HEADER_BYTES + len
+        if (w !== undefined && w.data === payloads[i]) {
+          w.batch = data
+          w.at = at + BATCH_ITEM_HEADER_BYTES
+        }
+        at += BATCH_ITEM_HEADER_BYTES + payloads[i]!.length
       }
     }
     try {
@@ -889,7 +911,7 @@ export class Member {
     // or ever) committed.
     this.#answered++
     const w = this.#waiting.get(id)
-    if (w === undefined || !sameBytes(w.data, payload)) return
+    if (w === undefined || !(inBatchAt(w, payload) || sameBytes(w.data, payload))) return
     this.#waiting.delete(id)
     if (outcome.error !== undefined) w.reject(outcome.error)
     else if (w.answer === undefined) w.resolve(outcome)
