@@ -160,6 +160,11 @@ export class Member {
   #answered = 0
   /** Whether the last Ready saved entries, which a sole member applies in the next one. */
   #nextApplies = false
+  /**
+   * A sole leader's saves not yet known durable, oldest first (see #handlePipelined), with the
+   * index of the first entry each holds (0 for a save of the hard state alone).
+   */
+  readonly #saves: Array<{ readonly first: number; readonly saved: Promise<void> }> = []
   /** Proposals that failed to apply: timed out, dropped for want of a leader, or cut by a stop (etcd's proposals_failed_total). */
   #proposalsFailed = 0
   /** Invariant: resolved in applied order; each waits for the applied index to reach `index`. */
@@ -730,6 +735,10 @@ export class Member {
     const { failpoint } = this.o
     if (rd.softState !== undefined) this.#onSoftState(rd.softState.lead, rd.softState.raftState)
     if (rd.hardState !== undefined) this.#term = rd.hardState.term
+    if (this.#pipelines(rd)) return this.#handlePipelined(rd)
+    // A sole leader's saves still in flight land before its log is shared or replaced: from
+    // here on the in-memory log holds only durable entries.
+    await this.#durable(Number.MAX_SAFE_INTEGER)
     if (rd.snapshot !== undefined && rd.snapshot.metadata.index > 0) {
       await this.#snapshotting // a snapshot of our own in flight finishes before the leader's replaces the state
       await this.#applySnapshot(rd.snapshot, rd.hardState)
@@ -785,6 +794,65 @@ export class Member {
     this.#releaseAppliedLog()
     this.#wakeApplied()
     this.#maybeSnapshot()
+  }
+
+  /** Whether `rd` is a sole leader's with nothing to send or install: #handlePipelined's case. */
+  #pipelines(rd: Ready): boolean {
+    return rd.messages.length === 0 && (rd.snapshot === undefined || rd.snapshot.metadata.index === 0) &&
+      this.isLeader && soleMember(this.o.memberId, this.sm.applied.confState)
+  }
+
+  /**
+   * A sole leader's Ready (etcd-io/raft's asynchronous storage writes are the model): its entries
+   * are handed to the WAL and the Ready is advanced without waiting for their fsync, and each
+   * committed entry is applied once the save that holds it is durable. raft then commits the
+   * entries at once (the leader's own acknowledgement is its only one), the next Ready's save is
+   * queued while this one's fsync runs, and the WAL writes and syncs it as soon as that fsync
+   * completes: the fsyncs follow one another with nothing but the WAL's own work between them,
+   * instead of the member's Ready work after each. Nothing is applied, so nothing acknowledged,
+   * before it is durable here; raft's commit index may run ahead of the durable log only while
+   * no other member exists (the first Ready with a message to send, or a snapshot, waits for every
+   * save in flight first). A crash loses only saves not yet durable, which nothing was told of;
+   * the hard state's commit index is written after the entries it covers.
+   */
+  async #handlePipelined(rd: Ready): Promise<void> {
+    if (rd.entries.length > 0 || rd.hardState !== undefined) {
+      this.o.failpoint('raftBeforeSave')
+      const saveAt = this.o.clock.now()
+      const saved = this.#wal.save(rd.hardState ?? this.#hardState(), rd.entries)
+      if (rd.entries.length > 0) saved.then(() => this.#pacer.saved(this.o.clock.now() - saveAt), () => {})
+      // The planted bug (simulation only): the entries apply without waiting for their save.
+      if (this.o.plantedBugs.ackBeforeFsync === true) saved.catch((err: Error) => this.#stop(err))
+      else {
+        saved.catch(() => {}) // #durable awaits it; its failure stops the loop there
+        this.#saves.push({ first: rd.entries[0]?.index ?? 0, saved })
+      }
+    }
+    this.#storage.append(rd.entries)
+    if (rd.hardState !== undefined) this.#storage.setHardState(rd.hardState)
+    for (const rs of rd.readStates) this.#onReadState(new TextDecoder().decode(rs.requestCtx), rs.index)
+    const committed = rd.committedEntries
+    if (committed.length > 0) {
+      await this.#durable(committed[committed.length - 1]!.index)
+      // The next save's write and fsync start in the WAL's microtasks: let them run before the
+      // apply holds the thread, so that the disk syncs while the CPU applies.
+      await this.#wal.written()
+      await this.#applyMeasured(committed, 0, committed.length)
+    }
+    this.#nextApplies = rd.entries.length > 0
+    this.#node.advance()
+    this.#releaseAppliedLog()
+    this.#wakeApplied()
+    this.#maybeSnapshot()
+  }
+
+  /** Waits until every save in #saves holding an entry at or below `index` is durable (failpoint raftAfterSave after each). */
+  async #durable(index: number): Promise<void> {
+    while (this.#saves.length > 0 && this.#saves[0]!.first <= index) {
+      await this.#saves[0]!.saved
+      this.#saves.shift()
+      this.o.failpoint('raftAfterSave')
+    }
   }
 
   /**
@@ -1079,6 +1147,7 @@ export class Member {
     this.#tickTimer?.cancel()
     this.#corruption.stop()
     await this.#loop
+    await Promise.allSettled(this.#saves.map((x) => x.saved)) // a sole leader's saves in flight
     await this.#snapshotting
     await this.#snapStream?.close()
     this.#leaseRenewal.close()
