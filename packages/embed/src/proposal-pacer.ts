@@ -2,7 +2,8 @@
  * Decides how many of a sole member's batched requests the Ready loop hands to raft now, so that
  * the WAL's fsync of one group of requests runs while the previous group is applied.
  *
- * The loop has one Ready, so one save, in flight. With N requests in flight they settle into
+ * The WAL syncs one save at a time (a sole leader queues the next Ready's save while one syncs:
+ * Member#handlePipelined, but that save's fsync starts only after). With N requests in flight they settle into
  * groups: every caller answered by one apply proposes again at once, and its request waits for
  * the next save. In one group, each cycle is the group's fsync and then its apply (the CPU: the
  * state machine and the callers), one after the other: N per F + C·N, where F is the fsync's time
