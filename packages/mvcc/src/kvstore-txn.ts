@@ -3,7 +3,7 @@ import { StrataError } from '@strata/seams'
 import { type MvccError, compactedError, futureRevError } from './errors.js'
 import { type Totals, corruptError } from './integrity.js'
 import { type KeyValue, decodeKeyValue, encodeKeyValueView, keyBytes, storedChecksum } from './kv.js'
-import { type IndexRange, checkFlag, checkLease, checkOptionsArg, checkRange, checkRangeOptions, checkValue } from './limits.js'
+import { type IndexRange, checkFlag, checkLease, checkOptionsArg, checkRange, checkRangeOptions, checkValue, toBytes } from './limits.js'
 import { REVISION_BYTES, type Revision, TOMBSTONE_REVISION_BYTES, encodeRevision, encodeRevisionInto } from './revision.js'
 import type { StoreState } from './store-state.js'
 import type { DeleteOptions, DeleteResult, PutOptions, PutResult, RangeOptions, RangeResult, TxnRead, TxnWrite, WatchEvent } from './types.js'
@@ -194,14 +194,20 @@ export class StoreTxnWrite extends StoreTxnRead implements TxnWrite {
   }
 
   put(key: Bytes, value: Bytes, options?: PutOptions): PutResult {
-    const r = checkRange(this.state.limits, key, undefined)
+    const k = toBytes(key, 'key')
+    const r = checkRange(this.state.limits, k, undefined)
     const v = checkValue(this.state.limits, value)
     const o = checkOptionsArg(options, 'put') as PutOptions
     const lease = checkLease(o.lease)
-    return this.putChecked(r.key, v, lease, checkFlag('prevKv', o.prevKv))
+    return this.putChecked(r.key, v, lease, checkFlag('prevKv', o.prevKv), k)
   }
 
-  putChecked(key: string, value: Uint8Array, lease: number, wantPrev: boolean): PutResult {
+  /**
+   * A put of checked input. `bytes`: the key's bytes as given, which the KeyValue of the change
+   * then holds as the value it holds (only for the txn's end: a watcher gets a copy, the lease
+   * callback one of its own); undefined: made from `key`.
+   */
+  putChecked(key: string, value: Uint8Array, lease: number, wantPrev: boolean, bytes?: Uint8Array): PutResult {
     const rev: Revision = { main: this.beginRev + 1, sub: this.changes.length }
     // The index first (one lookup gives the key's state before and records the put), its undo
     // queued at once: a throw below (a corrupt previous record, a refused backend write) rolls
@@ -213,10 +219,10 @@ export class StoreTxnWrite extends StoreTxnRead implements TxnWrite {
     const createRevision = had ? before.createdMain : rev.main
     const version = had ? before.version + 1 : 1
     const prevKv = wantPrev && had ? this.readRevision({ main: before.modMain, sub: before.modSub }) : undefined
-    const kv: KeyValue = { key: keyBytes(key), createRevision, modRevision: rev.main, version, value, lease }
+    const kv: KeyValue = { key: bytes ?? keyBytes(key), createRevision, modRevision: rev.main, version, value, lease }
     this.#store(kv, encodeRevisionInto(putKeyScratch, rev))
     this.#changed({ type: 'put', kv })
-    this.#setLease(key, kv.key, lease)
+    this.#setLease(key, lease)
     return prevKv === undefined ? { revision: rev.main } : { revision: rev.main, prevKv }
   }
 
@@ -241,13 +247,15 @@ export class StoreTxnWrite extends StoreTxnRead implements TxnWrite {
     this.state.index.tombstone(key, rev)
     this.#changed({ type: 'delete', kv })
     this.#undoLater(key, rev, true)
-    this.#setLease(key, kv.key, 0)
+    this.#setLease(key, 0)
   }
 
-  #setLease(key: string, keyBytes: Uint8Array, lease: number): void {
+  #setLease(key: string, lease: number): void {
     const old = this.state.keyLeases.get(key) ?? 0
     // Unchanged (most puts: no lease before or after): nothing to change, nothing to undo.
     if (old === lease) return
+    // The callback may keep the key (the lessor's key sets): an array of its own.
+    const bytes = keyBytes(key)
     if (lease === 0) this.state.keyLeases.delete(key)
     else this.state.keyLeases.set(key, lease)
     // The undo is queued before the callback runs: if it throws, the map is still put back,
@@ -256,10 +264,10 @@ export class StoreTxnWrite extends StoreTxnRead implements TxnWrite {
     this.#undoLater(() => {
       if (old === 0) this.state.keyLeases.delete(key)
       else this.state.keyLeases.set(key, old)
-      if (told) this.state.onLeaseChanged?.(keyBytes, lease, old)
+      if (told) this.state.onLeaseChanged?.(bytes, lease, old)
     }, undefined, undefined)
     if (this.state.onLeaseChanged !== undefined) {
-      this.state.onLeaseChanged(keyBytes, old, lease)
+      this.state.onLeaseChanged(bytes, old, lease)
       told = true
     }
   }

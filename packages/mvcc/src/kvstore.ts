@@ -143,6 +143,14 @@ export interface CompactHandle {
   readonly done: Promise<void>
 }
 
+/** What #write runs in a write txn, with the arguments it was handed. */
+type WriteFn<T> = (txn: StoreTxnWrite, tx: WriteTx, a?: unknown, b?: unknown, c?: unknown) => T
+
+/** MvccStore.put's txn: a module function, not a closure per put. */
+function putIn(txn: StoreTxnWrite, _tx: WriteTx, key: Bytes, value: Bytes, options: PutOptions | undefined): PutResult {
+  return txn.put(key, value, options)
+}
+
 /**
  * The revisioned key-value store (etcd's mvcc store): an in-memory {@link TreeIndex} of keys
  * to revisions over a {@link Backend} key bucket holding every revision's value.
@@ -178,7 +186,8 @@ export class MvccStore {
   /** Invariant: > 0 exactly while a {@link writeTotalsOnce} callback runs; write txns then leave the totals to it. */
   #totalsDeferred = 0
   /** Invariant: set exactly while #write runs (#inWrite): its callback, its txn once begun, whether the callback returned. */
-  #writeFn: ((txn: StoreTxnWrite, tx: WriteTx) => unknown) | undefined
+  #writeFn: WriteFn<unknown> | undefined
+  readonly #writeArgs: unknown[] = [undefined, undefined, undefined]
   #writeTxn: StoreTxnWrite | undefined
   #writeReturned = false
   /** Invariant: false outside {@link writeTotalsOnce}; true once a write txn inside it changed the totals. */
@@ -328,13 +337,17 @@ export class MvccStore {
     return this.#write(fn)
   }
 
-  #write<T>(fn: (txn: StoreTxnWrite, tx: WriteTx) => T): T {
+  /** `fn(txn, tx, a, b, c)` as one write txn: the arguments ride along, so a caller needs no closure (put, every applied one). */
+  #write<T>(fn: WriteFn<T>, a?: unknown, b?: unknown, c?: unknown): T {
     this.#checkOpen()
     if (this.#inWrite) throw busyError('a write (put, deleteRange, txn, write, deleteKeys) inside a write callback of the same store; make the change through the txn the callback was given')
     if (this.#restoring) throw busyError('a write while restore runs; await restore() first')
     this.#checkIntact()
     this.#inWrite = true
     this.#writeFn = fn
+    this.#writeArgs[0] = a
+    this.#writeArgs[1] = b
+    this.#writeArgs[2] = c
     this.#writeReturned = false
     try {
       return this.#backend.write(this.#runWrite) as T
@@ -342,6 +355,7 @@ export class MvccStore {
       this.#inWrite = false
       const txn = this.#writeTxn
       this.#writeFn = undefined
+      this.#writeArgs.fill(undefined)
       this.#writeTxn = undefined
       if (txn !== undefined) {
         if (this.#writeReturned) this.#end(txn)
@@ -357,7 +371,8 @@ export class MvccStore {
   readonly #runWrite = (tx: WriteTx): unknown => {
     const txn = new StoreTxnWrite(this.#state, tx)
     this.#writeTxn = txn
-    const result = this.#writeFn!(txn, tx)
+    const args = this.#writeArgs
+    const result = this.#writeFn!(txn, tx, args[0], args[1], args[2])
     // The totals land in the transaction of the records they count (inside writeTotalsOnce,
     // the caller's, which writes them once at its end).
     if (txn.changes.length > 0 && benchIntegrityChecks.enabled) {
@@ -414,7 +429,7 @@ export class MvccStore {
   }
 
   put(key: Bytes, value: Bytes, options?: PutOptions): PutResult {
-    return this.write((txn) => txn.put(key, value, options))
+    return this.#write(putIn as WriteFn<PutResult>, key, value, options)
   }
 
   deleteRange(key: Bytes, end?: Bytes, options?: DeleteOptions): DeleteResult {

@@ -65,14 +65,13 @@ function checkWatchableOptions(options: WatchableStoreOptions): Required<Omit<Wa
 }
 
 /**
- * The event a watcher is sent: the written one, or one whose value is a copy when the written
- * value is a view into a larger buffer (the applier decodes requests as views into their raft
- * entry: a watcher that keeps the event must not pin the entry's buffer).
+ * The event watchers are sent for a written one: its key and value copied, once per event. A
+ * write's KeyValue holds the key and value as its caller gave them (the applier's are views into
+ * the raft entry; a caller of `put` may reuse its arrays): a watcher keeps what it gets, which
+ * must neither pin the entry's buffer nor change under it.
  */
 function ownedEvent(ev: WatchEvent): WatchEvent {
-  const v = ev.kv.value
-  if (v.byteOffset === 0 && v.byteLength === v.buffer.byteLength) return ev
-  return { ...ev, kv: { ...ev.kv, value: new Uint8Array(v) } }
+  return { ...ev, kv: { ...ev.kv, key: new Uint8Array(ev.kv.key), value: new Uint8Array(ev.kv.value) } }
 }
 
 /**

@@ -28,16 +28,21 @@ test('a synced watcher gets each write as it ends, a txn in one response', async
   assert.equal(ws.stats, { synced: 1, unsynced: 0, victims: 0 })
 })
 
-test('a value written as a view into a larger buffer reaches a watcher as a copy of its own', async () => {
+test('a watcher gets copies of the key and value written, views into a larger buffer or not', async () => {
   const { store, ws } = await setup()
-  const w = ws.watch('a')
-  const entry = new TextEncoder().encode('....value....')
-  store.put('a', entry.subarray(4, 9))
-  const [ev] = w.take()[0]!.events
-  assert.is(text(ev!.kv.value), 'value')
-  assert.is(ev!.kv.value.byteLength, ev!.kv.value.buffer.byteLength, 'the event does not pin the written buffer')
+  const w = ws.watch('a', { end: 'c' })
+  const entry = new TextEncoder().encode('..a..value....')
+  store.put(entry.subarray(2, 3), entry.subarray(5, 10))
+  const key = new TextEncoder().encode('b')
+  const value = new TextEncoder().encode('v')
+  store.put(key, value)
+  const [ev1, ev2] = w.take().flatMap((r) => r.events)
+  for (const b of [ev1!.kv.key, ev1!.kv.value]) assert.is(b.byteLength, b.buffer.byteLength, 'the event does not pin the written buffer')
   entry.fill(0)
-  assert.is(text(ev!.kv.value), 'value')
+  key.fill(0)
+  value.fill(0)
+  assert.equal([text(ev1!.kv.key), text(ev1!.kv.value), text(ev2!.kv.key), text(ev2!.kv.value)], ['a', 'value', 'b', 'v'])
+  assert.equal(store.range('a', 'c').kvs.map((kv) => `${text(kv.key)}=${text(kv.value)}`), ['a=value', 'b=v'])
 })
 
 test('an old start revision catches up from the backend in bounded batches, then follows live writes', async () => {
