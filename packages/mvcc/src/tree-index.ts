@@ -1,6 +1,6 @@
 import assert from 'node:assert'
 import btreeModule from 'sorted-btree'
-import { countBelow, supportsRank } from './btree-count.js'
+import { countBelow, lowerBound, supportsRank } from './btree-count.js'
 import { KeyIndex, type KeyIndexGet, type KeyState } from './key-index.js'
 import { type Revision, revisionId } from './revision.js'
 
@@ -463,13 +463,7 @@ export class TreeIndex {
     let node = (this.#tree as unknown as { _root: TreeNode })._root
     for (;;) {
       const keys = node.keys
-      let lo = 0
-      let hi = keys.length
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1
-        if (keys[mid]! < key) lo = mid + 1
-        else hi = mid
-      }
+      const lo = lowerBound(keys, key)
       const children = node.children
       if (children === undefined) {
         if (lo === keys.length || keys[lo] !== key) return undefined
