@@ -165,6 +165,8 @@ export class Member {
    * index of the first entry each holds (0 for a save of the hard state alone).
    */
   readonly #saves: Array<{ readonly first: number; readonly saved: Promise<void> }> = []
+  /** When the last save was seen durable (clock ms; see #timeSave). */
+  #lastSavedAt = 0
   /** Proposals that failed to apply: timed out, dropped for want of a leader, or cut by a stop (etcd's proposals_failed_total). */
   #proposalsFailed = 0
   /** Invariant: resolved in applied order; each waits for the applied index to reach `index`. */
@@ -759,7 +761,7 @@ export class Member {
       failpoint('raftBeforeSave')
       const saveAt = this.o.clock.now()
       const saved = this.#wal.save(rd.hardState ?? this.#hardState(), rd.entries)
-      if (rd.entries.length > 0) saved.then(() => this.#pacer.saved(this.o.clock.now() - saveAt), () => {})
+      this.#timeSave(saved, saveAt, rd.entries.length > 0)
       try {
         if (early > 0) {
           // The write and the fsync's start run in the WAL's microtasks: let them run before
@@ -820,7 +822,7 @@ export class Member {
       this.o.failpoint('raftBeforeSave')
       const saveAt = this.o.clock.now()
       const saved = this.#wal.save(rd.hardState ?? this.#hardState(), rd.entries)
-      if (rd.entries.length > 0) saved.then(() => this.#pacer.saved(this.o.clock.now() - saveAt), () => {})
+      this.#timeSave(saved, saveAt, rd.entries.length > 0)
       // The planted bug (simulation only): the entries apply without waiting for their save.
       if (this.o.plantedBugs.ackBeforeFsync === true) saved.catch((err: Error) => this.#stop(err))
       else {
@@ -844,6 +846,19 @@ export class Member {
     this.#releaseAppliedLog()
     this.#wakeApplied()
     this.#maybeSnapshot()
+  }
+
+  /**
+   * Tells the pacer how long `saved` took to sync, once it is durable: from its call, or from
+   * the previous save's durability when it was queued behind that one's fsync (a sole leader
+   * queues the next save while one syncs): the pacer weighs an fsync, not a wait for another.
+   */
+  #timeSave(saved: Promise<void>, calledAt: number, withEntries: boolean): void {
+    saved.then(() => {
+      const now = this.o.clock.now()
+      if (withEntries) this.#pacer.saved(now - Math.max(calledAt, this.#lastSavedAt))
+      this.#lastSavedAt = now
+    }, () => {})
   }
 
   /** Waits until every save in #saves holding an entry at or below `index` is durable (failpoint raftAfterSave after each). */
