@@ -627,7 +627,7 @@ export class Member {
   /** How many batched requests to propose now: all, unless this member leads alone (ProposalPacer). */
   #paced(): number {
     const pending = this.#batch.length
-    if (pending === 0 || !this.isLeader || !soleMember(this.o.memberId, this.sm.applied.confState)) return pending
+    if (pending === 0 || !this.#leadsAlone()) return pending
     return this.#pacer.take(pending, this.#nextApplies)
   }
 
@@ -740,7 +740,7 @@ export class Member {
     if (this.#pipelines(rd)) return this.#handlePipelined(rd)
     // A sole leader's saves still in flight land before its log is shared or replaced: from
     // here on the in-memory log holds only durable entries.
-    await this.#durable(Number.MAX_SAFE_INTEGER)
+    if (this.#saves.length > 0) await this.#durable(Number.MAX_SAFE_INTEGER)
     if (rd.snapshot !== undefined && rd.snapshot.metadata.index > 0) {
       await this.#snapshotting // a snapshot of our own in flight finishes before the leader's replaces the state
       await this.#applySnapshot(rd.snapshot, rd.hardState)
@@ -757,18 +757,10 @@ export class Member {
     // Every other message (acknowledgements, votes) still leaves after the save.
     const appsFirst = this.isLeader && rd.messages.some((m) => m.type === MessageType.MsgApp)
     if (appsFirst) for (const m of rd.messages) if (m.type === MessageType.MsgApp) this.o.transport?.send(m.to, encodeMessage(m, FRAME_RAFT))
-    if (rd.entries.length > 0 || rd.hardState !== undefined) {
-      failpoint('raftBeforeSave')
-      const saveAt = this.o.clock.now()
-      const saved = this.#wal.save(rd.hardState ?? this.#hardState(), rd.entries)
-      this.#timeSave(saved, saveAt, rd.entries.length > 0)
+    const saved = this.#save(rd)
+    if (saved !== undefined) {
       try {
-        if (early > 0) {
-          // The write and the fsync's start run in the WAL's microtasks: let them run before
-          // the apply holds the thread, so that the disk syncs while the CPU applies.
-          await this.#wal.written()
-          await this.#applyMeasured(committed, 0, early)
-        }
+        await this.#applyBesideSync(committed, 0, early)
       } finally {
         // The planted bug (simulation only) goes on before the entries are durable.
         if (this.o.plantedBugs.ackBeforeFsync === true) saved.catch((err: Error) => this.#stop(err))
@@ -791,17 +783,50 @@ export class Member {
     }
     for (const rs of rd.readStates) this.#onReadState(new TextDecoder().decode(rs.requestCtx), rs.index)
     await this.#applyMeasured(committed, early, committed.length)
+    this.#endReady(rd)
+  }
+
+  /** True while this member leads a cluster of one (no one to send its log to). */
+  #leadsAlone(): boolean {
+    return this.isLeader && soleMember(this.o.memberId, this.sm.applied.confState)
+  }
+
+  /** Whether `rd` is a sole leader's with nothing to send or install: #handlePipelined's case. */
+  #pipelines(rd: Ready): boolean {
+    return rd.messages.length === 0 && (rd.snapshot === undefined || rd.snapshot.metadata.index === 0) && this.#leadsAlone()
+  }
+
+  /**
+   * Hands `rd`'s entries and hard state to the WAL (failpoint raftBeforeSave first), timed for the
+   * pacer; undefined when the Ready has nothing to save.
+   */
+  #save(rd: Ready): Promise<void> | undefined {
+    if (rd.entries.length === 0 && rd.hardState === undefined) return undefined
+    this.o.failpoint('raftBeforeSave')
+    const calledAt = this.o.clock.now()
+    const saved = this.#wal.save(rd.hardState ?? this.#hardState(), rd.entries)
+    this.#timeSave(saved, calledAt, rd.entries.length > 0)
+    return saved
+  }
+
+  /**
+   * Applies entries[from, to) once the saves before were written and their fsync started: those
+   * run in the WAL's microtasks, which the apply would otherwise hold back, so the disk syncs
+   * while the CPU applies.
+   */
+  async #applyBesideSync(entries: readonly Entry[], from: number, to: number): Promise<void> {
+    if (from >= to) return
+    await this.#wal.written()
+    await this.#applyMeasured(entries, from, to)
+  }
+
+  /** Every Ready's end: raft advanced, the applied log released, waiters woken, a snapshot when due. */
+  #endReady(rd: Ready): void {
     this.#nextApplies = rd.entries.length > 0
     this.#node.advance()
     this.#releaseAppliedLog()
     this.#wakeApplied()
     this.#maybeSnapshot()
-  }
-
-  /** Whether `rd` is a sole leader's with nothing to send or install: #handlePipelined's case. */
-  #pipelines(rd: Ready): boolean {
-    return rd.messages.length === 0 && (rd.snapshot === undefined || rd.snapshot.metadata.index === 0) &&
-      this.isLeader && soleMember(this.o.memberId, this.sm.applied.confState)
   }
 
   /**
@@ -818,11 +843,8 @@ export class Member {
    * the hard state's commit index is written after the entries it covers.
    */
   async #handlePipelined(rd: Ready): Promise<void> {
-    if (rd.entries.length > 0 || rd.hardState !== undefined) {
-      this.o.failpoint('raftBeforeSave')
-      const saveAt = this.o.clock.now()
-      const saved = this.#wal.save(rd.hardState ?? this.#hardState(), rd.entries)
-      this.#timeSave(saved, saveAt, rd.entries.length > 0)
+    const saved = this.#save(rd)
+    if (saved !== undefined) {
       // The planted bug (simulation only): the entries apply without waiting for their save.
       if (this.o.plantedBugs.ackBeforeFsync === true) saved.catch((err: Error) => this.#stop(err))
       else {
@@ -836,16 +858,9 @@ export class Member {
     const committed = rd.committedEntries
     if (committed.length > 0) {
       await this.#durable(committed[committed.length - 1]!.index)
-      // The next save's write and fsync start in the WAL's microtasks: let them run before the
-      // apply holds the thread, so that the disk syncs while the CPU applies.
-      await this.#wal.written()
-      await this.#applyMeasured(committed, 0, committed.length)
+      await this.#applyBesideSync(committed, 0, committed.length)
     }
-    this.#nextApplies = rd.entries.length > 0
-    this.#node.advance()
-    this.#releaseAppliedLog()
-    this.#wakeApplied()
-    this.#maybeSnapshot()
+    this.#endReady(rd)
   }
 
   /**

@@ -203,9 +203,9 @@ export class StoreTxnWrite extends StoreTxnRead implements TxnWrite {
   }
 
   /**
-   * A put of checked input. `bytes`: the key's bytes as given, which the KeyValue of the change
-   * then holds as the value it holds (only for the txn's end: a watcher gets a copy, the lease
-   * callback one of its own); undefined: made from `key`.
+   * A put of checked input. `bytes`: the key's bytes as the caller gave them, which the change's
+   * KeyValue holds without a copy (it lives only until the txn ends: a watcher gets a copy, the
+   * lease callback one of its own); undefined: made from `key`.
    */
   putChecked(key: string, value: Uint8Array, lease: number, wantPrev: boolean, bytes?: Uint8Array): PutResult {
     const rev: Revision = { main: this.beginRev + 1, sub: this.changes.length }
