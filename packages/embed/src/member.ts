@@ -12,6 +12,7 @@ import { RAFT_PLANTED_BUGS } from '@strata/raft/internal'
 import { type SnapshotMarkers, Snapshotter, Wal, repair, snapshotMarkers } from '@strata/wal'
 import { CorruptionCheck, FRAME_RAFT } from './corruption-check.js'
 import { EmbedError } from './errors.js'
+import { IdTable } from './id-table.js'
 import type { ResolvedOptions } from './options.js'
 import { FRAME_LEASE_RENEW, FRAME_LEASE_RENEWED, LeaseRenewal } from './lease-api.js'
 import { ProposalPacer } from './proposal-pacer.js'
@@ -145,7 +146,8 @@ export class Member {
    * ids of the entries its previous incarnation left in flight.
    */
   #nextId: number
-  readonly #waiting = new Map<number, Waiter>()
+  /** The proposals not yet settled, by request id (an IdTable, not a Map: see id-table.ts). */
+  readonly #waiting = new IdTable<Waiter>()
   /**
    * Batchable requests proposed since the loop last ran, in order, with their ids: the loop
    * hands them to raft as one entry (#flushProposals). Invariant: every id is in #waiting or
@@ -667,9 +669,7 @@ export class Member {
     this.#sweepTimer = this.o.clock.setTimer(every, () => {
       this.#sweepTimer = undefined
       const now = this.o.clock.now()
-      for (const [id, w] of this.#waiting) {
-        if (w.deadline > now) continue
-        this.#waiting.delete(id)
+      for (const [, w] of this.#waiting.takeAll((w) => w.deadline <= now)) {
         this.#proposalsFailed++
         w.reject(new EmbedError('ERR_EMBED_TIMEOUT', `embed: the request did not apply within ${this.o.requestTimeoutMs} ms; it may still apply`))
       }
@@ -1010,16 +1010,14 @@ export class Member {
     this.#answered++
     const w = this.#waiting.get(id)
     if (w === undefined || !(inBatchAt(w, payload) || sameBytes(w.data, payload))) return
-    this.#waiting.delete(id)
+    this.#waiting.take(id)
     if (outcome.error !== undefined) w.reject(outcome.error)
     else if (w.answer === undefined) w.resolve(outcome)
     else settleWithAnswer(w, outcome)
   }
 
   #settle(id: number): Waiter | undefined {
-    const w = this.#waiting.get(id)
-    this.#waiting.delete(id)
-    return w
+    return this.#waiting.take(id)
   }
 
   #wakeApplied(): void {
@@ -1139,9 +1137,8 @@ export class Member {
     this.#stopped = err
     this.#dropBatch()
     const stopped = hasCode(err, 'ERR_EMBED_REMOVED') ? err : new EmbedError('ERR_EMBED_STOPPED', `embed: member ${this.o.memberId} stopped: ${err.message}; reopen it (after repairing its disk if the cause is one)`, {}, { cause: err })
-    for (const [id, w] of this.#waiting) {
+    for (const [, w] of this.#waiting.takeAll()) {
       w.reject(stopped)
-      this.#waiting.delete(id)
       this.#proposalsFailed++
     }
     for (const w of [...this.#readQueue, ...(this.#readRound?.waiters ?? [])]) w.reject(stopped)
@@ -1184,8 +1181,7 @@ export class Member {
     const closed = new EmbedError('ERR_EMBED_CLOSED', 'embed: the store closed before the request applied')
     this.#sweepTimer?.cancel()
     this.#dropBatch()
-    for (const w of this.#waiting.values()) w.reject(closed)
-    this.#waiting.clear()
+    for (const [, w] of this.#waiting.takeAll()) w.reject(closed)
     for (const w of [...this.#readQueue, ...(this.#readRound?.waiters ?? [])]) w.reject(closed)
     await this.sm.close()
     await this.#wal.close()
