@@ -11,8 +11,9 @@
 // 3. linearizable single-key gets (a ReadIndex round shared by the reads queued meanwhile),
 //    256 in flight, beside serializable gets (local reads) on the same member;
 // 4. restart of a member holding 1M keys (16-byte keys, 32-byte values), from `open` to the
-//    first linearizable read, each in a new process (restart-child.ts), beside a bare scan of
-//    the same LMDB key bucket in a new process; the resident memory of that restarted member.
+//    first linearizable read, each in a new process (restart-child.ts), alternating with as many
+//    bare scans of the same LMDB key bucket, each in a new process (medians of each); the
+//    resident memory of that restarted member.
 // Keys are 16 bytes and values 32 bytes everywhere. Prints `RESULT embed.*` lines;
 // BENCH_QUICK=1 uses short windows and 20k keys for the restart.
 import { spawnSync } from 'node:child_process'
@@ -160,14 +161,21 @@ try {
     if (r.status !== 0) throw new Error(`restart-child ${mode} failed (${r.status}): ${r.stderr}`)
     return JSON.parse(r.stdout.trim().split('\n').pop()!) as ChildRun
   }
-  const scan = runChild('scan')
-  const restarts = Array.from({ length: RESTARTS }, () => runChild('restart'))
+  // Scans and restarts alternate, medians of each: one scan beside three restarts moved the ratio
+  // with the machine's minute (the same scan took 300 ms, then 465 ms, within one hour).
+  const scans: ChildRun[] = []
+  const restarts: ChildRun[] = []
+  for (let i = 0; i < RESTARTS; i++) {
+    scans.push(runChild('scan'))
+    restarts.push(runChild('restart'))
+  }
   for (const r of restarts) if (r.keys !== FILL) throw new Error(`restart found ${r.keys} keys`)
   const median = <T>(xs: T[], f: (x: T) => number): number => xs.map(f).sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
   const restartMs = median(restarts, (r) => r.ms)
+  const scan = { ms: median(scans, (r) => r.ms), keys: scans[0]!.keys }
   const rssMb = median(restarts, (r) => r.rssMb)
-  console.log(`restart of a member holding ${FILL} keys, open to the first linearizable read, each in a new process: ${restarts.map((r) => `${r.ms.toFixed(0)} ms (open ${r.openMs.toFixed(0)})`).join(', ')}; bare scan of the key bucket: ${scan.ms.toFixed(0)} ms (${scan.keys} revisions)`)
-  console.log(`resident memory after the first read (after a gc): ${restarts.map((r) => `${r.rssMb.toFixed(0)} MB (heap ${r.heapMb.toFixed(0)} MB, external ${r.externalMb.toFixed(0)} MB)`).join(', ')}; the scan process: ${scan.rssMb.toFixed(0)} MB`)
+  console.log(`restart of a member holding ${FILL} keys, open to the first linearizable read, each in a new process: ${restarts.map((r) => `${r.ms.toFixed(0)} ms (open ${r.openMs.toFixed(0)})`).join(', ')}; bare scans of the key bucket: ${scans.map((r) => r.ms.toFixed(0)).join(', ')} ms (${scan.keys} revisions)`)
+  console.log(`resident memory after the first read (after a gc): ${restarts.map((r) => `${r.rssMb.toFixed(0)} MB (heap ${r.heapMb.toFixed(0)} MB, external ${r.externalMb.toFixed(0)} MB)`).join(', ')}; the scan processes: ${scans.map((r) => r.rssMb.toFixed(0)).join(', ')} MB`)
   printResult(`embed.restart.${FILL_LABEL}.ms`, restartMs, 'ms')
   printResult(`embed.restart.${FILL_LABEL}.scan_ms`, scan.ms, 'ms')
   printResult(`embed.restart.${FILL_LABEL}.ratio_vs_scan`, restartMs / scan.ms, 'ratio')
