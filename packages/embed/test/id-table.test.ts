@@ -1,6 +1,6 @@
 // IdTable (the proposals in flight, by request id) against a Map under the same operations:
-// keys that share a home slot, probe runs that wrap around the end, growth, deletion by
-// backward shift inside and across runs, and takeAll with and without a choice.
+// keys that share a slot (the overflow), growth with the overflow placed again, a request that
+// waits while the counter laps the ring, and takeAll with and without a choice.
 import assert from 'node:assert/strict'
 import { test } from 'uvu'
 import { IdTable } from '../src/id-table.js'
@@ -19,7 +19,7 @@ function same(t: IdTable<string>, m: Map<number, string>, probes: number[]): voi
   for (const k of probes) assert.equal(t.get(k), m.get(k), `key ${k}`)
 }
 
-test('random inserts and removals agree with a Map, with colliding homes, wrap-around and growth', () => {
+test('random inserts and removals agree with a Map, with keys sharing slots and growth', () => {
   for (const seed of [1, 2, 3, 4, 5]) {
     const rnd = lcg(seed)
     const t = new IdTable<string>(16)
@@ -48,6 +48,22 @@ test('random inserts and removals agree with a Map, with colliding homes, wrap-a
     assert.equal(t.size, 0)
     for (const k of seen) assert.equal(t.get(k), undefined)
   }
+})
+
+test('a request that waits while later ones lap the ring is still found, and so are they', () => {
+  const t = new IdTable<string>(16)
+  const slow = 100 * 1024 + 3
+  t.set(slow, 'slow')
+  // 1,000 later requests, at most 8 in flight at once: the counter laps a 16-slot ring many times.
+  for (let c = 101; c <= 1100; c++) {
+    t.set(c * 1024 + 3, `r${c}`)
+    if (c - 8 > 100) assert.equal(t.take((c - 8) * 1024 + 3), `r${c - 8}`)
+    assert.equal(t.get(slow), 'slow')
+  }
+  assert.equal(t.size, 9)
+  assert.equal(t.take(slow), 'slow')
+  for (let c = 1093; c <= 1100; c++) assert.equal(t.take(c * 1024 + 3), `r${c}`)
+  assert.equal(t.size, 0)
 })
 
 test('takeAll with a choice removes those only, and the rest stay reachable', () => {
