@@ -2,6 +2,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { crc32 } from 'node:zlib'
 import { rejectsWithCode } from '@strata/testkit'
+import { BUCKETS } from '../src/index.js'
 import type { BucketName } from '../src/index.js'
 import { decodeSnapshot, encodeSnapshot } from '../src/snapshot-format.js'
 
@@ -33,6 +34,30 @@ test('decoding does not depend on chunk boundaries', async () => {
     const n = await decodeSnapshot(chunksOf(bytes, size), (bucket, k, v) => { got.push(`${bucket}/${Buffer.from(k)}=${Buffer.from(v)}`) })
     assert.is(n, 3)
     assert.equal(got, ['key/a=1', 'key/b=', 'auth/x=yz'])
+  }
+})
+
+test('a value longer than a chunk, and pairs in every bucket, round-trip under any chunking', async () => {
+  const big = new Uint8Array(300 * 1024).map((_, i) => i & 255)
+  const many = (bucket: BucketName): Array<readonly [Uint8Array, Uint8Array]> =>
+    bucket === 'key' ? Array.from({ length: 5_000 }, (_, i) => [Buffer.from(`k${String(i).padStart(5, '0')}`), i === 2_500 ? big : Buffer.from(`v${i}`)] as const) : [[Buffer.from(bucket), Buffer.from('x')]]
+  const chunks = [...encodeSnapshot(many)]
+  assert.ok(chunks.every((c) => c.length <= 300 * 1024 + 64), 'chunks stay near 256 KiB but for one that holds the big value')
+  const bytes = Buffer.concat(chunks)
+  assert.is(bytes.readUInt32BE(bytes.length - 4), crc32(bytes.subarray(0, bytes.length - 4)))
+  for (const size of [bytes.length, 4096, 1000, 13]) {
+    let n = 0
+    let sawBig = false
+    const seen = new Set<string>()
+    await decodeSnapshot(chunksOf(bytes, size), (bucket, k, v) => {
+      n++
+      seen.add(bucket)
+      if (v.length === big.length) sawBig = Buffer.compare(v, big) === 0
+      assert.ok(!Buffer.isBuffer(k) && !Buffer.isBuffer(v), 'plain Uint8Array copies')
+    })
+    assert.is(n, 5_000 + BUCKETS.length - 1)
+    assert.is(seen.size, BUCKETS.length)
+    assert.ok(sawBig)
   }
 })
 
