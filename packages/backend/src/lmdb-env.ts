@@ -116,10 +116,10 @@ function openViewDb(root: RootDatabase, bucket: BucketName): Bytes {
 }
 
 /** Opens the environment at `path` (a file, MDB_NOSUBDIR) with the settings above, and every bucket's database. */
-export function openEnv(path: string): LmdbEnv {
+export function openEnv(path: string, options: { noSync?: boolean } = {}): LmdbEnv {
   let root: RootDatabase
   try {
-    root = openLmdb({ path, ...ENV_OPTIONS })
+    root = openLmdb({ path, ...ENV_OPTIONS, ...options })
   } catch (err) {
     throw backendError('ERR_BACKEND_CORRUPT', `cannot open the LMDB file ${path}: ${(err as Error).message}; ${DAMAGED_FILE_ADVICE}`, { path }, err)
   }

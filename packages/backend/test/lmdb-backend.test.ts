@@ -9,6 +9,7 @@ import type { FileSystem } from '@strata/seams'
 import { rejectsWithCode, SimClock, tempDir, withSeed } from '@strata/testkit'
 import type { TempDir } from '@strata/testkit'
 import { LmdbBackend, MemoryBackend } from '../src/index.js'
+import { RESTORE_STEP_PAIRS } from '../src/lmdb-backend.js'
 import type { HeadChunk } from '../src/index.js'
 import { DATA_FILE, ENV_OPTIONS, HEAD_SCAN_THREAD_MIN_PAIRS, forEachHead, prestartScanThread, scanHeadsOnThread, stopPrestartedScanThread } from '../src/internal.js'
 import { bytes, collect, contractSuite, dump, text } from './contract.js'
@@ -203,7 +204,18 @@ test('restore of an LMDB snapshot survives a crash and reopen', async () => {
   await src.close()
   const dst = await LmdbBackend.open(join(dir.path, 'dst'))
   dst.write((tx) => tx.put('key', bytes('old'), bytes('x')))
+  // The staging file is written in steps with a turn of the event loop between them.
+  let turns = 0
+  let spinning = true
+  const spin = (): void => {
+    if (!spinning) return
+    turns++
+    setImmediate(spin)
+  }
+  setImmediate(spin)
   await dst.restore((async function* () { yield* chunks })())
+  spinning = false
+  assert.ok(turns >= 25_000 / RESTORE_STEP_PAIRS, `the event loop turned ${turns} times during a restore of 25,000 pairs`)
   assert.is(dst.read((tx) => tx.get('key', bytes('old'))), undefined)
   await dst.crash()
   const again = await LmdbBackend.open(join(dir.path, 'dst'))
