@@ -15,7 +15,7 @@ import { copyFileSync, rmSync, statSync } from 'node:fs'
 import { open as openFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { open as openLmdb } from 'lmdb'
-import { printResult, quick, tempDir } from '@strata/testkit'
+import { printResult, quick, tempDir, withLoopWatch } from '@strata/testkit'
 import { LmdbBackend } from '../src/index.js'
 import { CLEAN_FILE, DATA_FILE, ENV_OPTIONS } from '../src/internal.js'
 
@@ -32,24 +32,6 @@ function revisionKey(main: number, sub: number): Uint8Array {
   k[8] = 0x5f
   v.setUint32(13, sub)
   return k
-}
-
-/** Runs `fn` while a 1 ms interval timer measures the longest gap between its runs. */
-async function withLoopWatch<T>(fn: () => Promise<T>): Promise<{ result: T; maxGapMs: number }> {
-  let last = performance.now()
-  let maxGap = 0
-  const timer = setInterval(() => {
-    const now = performance.now()
-    maxGap = Math.max(maxGap, now - last)
-    last = now
-  }, 1)
-  try {
-    const result = await fn()
-    maxGap = Math.max(maxGap, performance.now() - last)
-    return { result, maxGapMs: maxGap }
-  } finally {
-    clearInterval(timer)
-  }
 }
 
 const dir = await tempDir('strata-defragment-bench-')

@@ -43,3 +43,21 @@ export function threadSchedstat(): [number, number] {
     return [0, 0]
   }
 }
+
+/** Runs `fn` while a 1 ms interval timer measures the longest gap between its runs. */
+export async function withLoopWatch<T>(fn: () => Promise<T>): Promise<{ result: T; maxGapMs: number }> {
+  let last = performance.now()
+  let maxGap = 0
+  const timer = setInterval(() => {
+    const now = performance.now()
+    maxGap = Math.max(maxGap, now - last)
+    last = now
+  }, 1)
+  try {
+    const result = await fn()
+    maxGap = Math.max(maxGap, performance.now() - last)
+    return { result, maxGapMs: maxGap }
+  } finally {
+    clearInterval(timer)
+  }
+}

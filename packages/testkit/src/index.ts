@@ -1,4 +1,4 @@
-export { opsPerSecond, printResult, quick, runBench, threadSchedstat } from './bench.js'
+export { opsPerSecond, printResult, quick, runBench, threadSchedstat, withLoopWatch } from './bench.js'
 export type { TempDir } from './assertions.js'
 export { rejectsWithCode, tempDir, throwsWithCode } from './assertions.js'
 export type { WithSeedOptions } from './prng.js'
