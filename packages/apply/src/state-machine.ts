@@ -278,19 +278,21 @@ export class StateMachine {
   /**
    * The one restore: replaces the whole state with a snapshot stream and reloads every store
    * from it together — mvcc's compaction is stopped first (the #11817 lock order), then the
-   * backend's contents are replaced, the lessor and the auth store reload, mvcc rebuilds its
-   * index (re-attaching keys to leases) and resyncs its watchers, and the applied point,
-   * alarms and members are read back. Nothing may apply meanwhile.
+   * backend's contents are replaced, the applied point, the lessor and the auth store reload,
+   * mvcc rebuilds its index (re-attaching keys to leases; reads wait on `mvcc.restored()`)
+   * and resyncs its watchers, and alarms and members are read back. Nothing may apply meanwhile.
    */
   async restore(stream: AsyncIterable<Uint8Array>): Promise<void> {
     this.#checkOpen()
     this.#failpoint('snapBeforeApply')
     await this.mvcc.restore(async () => {
       await this.#backend.restore(stream)
+      // At once: mvcc's rebuild lets the event loop turn (and its scan commits first), and every
+      // commit's hook writes the point held here — the old one would overwrite the snapshot's.
+      this.#ci.reload()
       this.lessor.recover()
       this.auth.recover()
     })
-    this.#ci.reload()
     this.#backend.read((tx) => {
       this.alarms.load(tx)
       this.members.load(tx)

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
-import { MemoryBackend } from '@strata/backend'
+import { LmdbBackend, MemoryBackend } from '@strata/backend'
 import { type Entry, EntryType } from '@strata/raft'
 import type { Clock } from '@strata/seams'
-import { Failpoints, rejectsWithCode, throwsWithCode } from '@strata/testkit'
+import { Failpoints, rejectsWithCode, tempDir, throwsWithCode } from '@strata/testkit'
 import { test } from 'uvu'
 import { type ApplyOutcome, type RequestBody, StateMachine, encodeBatch, encodeRequest, readAppliedPoint } from '../src/index.js'
 
@@ -154,6 +154,30 @@ test('restore reloads mvcc, watchers, lessor, auth, alarms and the applied point
   assert.ok(watcher !== undefined)
   await source.sm.close()
   await target.sm.close()
+})
+
+test('a restore keeps the snapshot\'s applied point through the commits of mvcc\'s rebuild (LMDB: its scan commits, the loop turns)', async () => {
+  const dir = await tempDir('strata-apply-restore-')
+  try {
+    const source = await open(await LmdbBackend.open(`${dir.path}/source`, { clock: still }) as unknown as MemoryBackend)
+    for (let i = 0; i < 20; i++) source.sm.apply(source.entry({ kind: 'put', key: `k${i}`, value: String(i) }))
+    const chunks: Uint8Array[] = []
+    for await (const c of source.sm.snapshot()) chunks.push(c)
+    const targetBackend = await LmdbBackend.open(`${dir.path}/target`, { clock: still })
+    const target = await open(targetBackend as unknown as MemoryBackend)
+    target.sm.apply(target.entry({ kind: 'put', key: 'old', value: 'x' }))
+    await target.sm.restore((async function* () { yield* chunks })())
+    assert.equal(target.sm.applied.index, source.sm.applied.index)
+    await targetBackend.commit()
+    assert.equal(targetBackend.read(readAppliedPoint).index, source.sm.applied.index, 'the persisted point is the snapshot\'s')
+    assert.equal(target.sm.mvcc.range('k', 'l').count, 20)
+    await source.sm.close()
+    await target.sm.close()
+    await source.backend.close()
+    await targetBackend.close()
+  } finally {
+    await dir.cleanup()
+  }
 })
 
 test('the lessor is promoted once the leader applies an entry of its term, and demoted on losing it', async () => {
