@@ -196,6 +196,10 @@ export class MvccStore {
   #closed = false
   /** Invariant: true exactly while `restore` runs; writes and compactions are refused meanwhile. */
   #restoring = false
+  /** Invariant: true while a restore rebuilds the index over contents already replaced: reads are refused (the index is the old one). */
+  #rebuilding = false
+  /** Invariant: settles when the running restore ends (undefined when none runs). */
+  #restoreDone: Promise<void> | undefined
   /** Invariant: true after a restore whose contents failed their checks, until a restore succeeds: reads are refused too. */
   #unreadable = false
 
@@ -286,6 +290,7 @@ export class MvccStore {
   /** Runs `fn` with a read view at the current revision. */
   read<T>(fn: (txn: TxnRead) => T): T {
     this.#checkOpen()
+    if (this.#rebuilding) throw busyError('a read while restore rebuilds the index; await store.restored() first')
     if (this.#unreadable) this.#checkIntact()
     if (typeof fn !== 'function') throw invalidArgument(`read takes a callback, got ${describe(fn)}`)
     return this.#backend.read((tx) => fn(new StoreTxnRead(this.#state, tx)))
@@ -495,6 +500,7 @@ export class MvccStore {
    */
   hashByRev(rev = 0): KvHash {
     this.#checkOpen()
+    if (this.#rebuilding) throw busyError('a hash while restore rebuilds the index; await store.restored() first')
     checkRevisionArg('hash', rev)
     const compactRev = this.#state.compactMainRev
     if (rev > this.#state.currentRev) throw futureRevError(rev, this.#state.currentRev)
@@ -531,6 +537,8 @@ export class MvccStore {
     if (this.#inWrite) throw busyError('restore inside a write callback; restore after it returned')
     if (this.#restoring) throw busyError('restore while another restore runs; await the first one')
     this.#restoring = true
+    let done = (): void => {}
+    this.#restoreDone = new Promise<void>((resolve) => { done = resolve })
     try {
       this.#epoch++
       await this.#jobs
@@ -539,21 +547,37 @@ export class MvccStore {
         if (!isBackend(next)) throw invalidArgument(`restore's source function must resolve to a Backend or nothing, got ${describe(next)}`)
         this.#backend = next
       }
-      // Synchronous, not the scan of open(): between the swap above and #recover no read may
-      // run against the old index over the new backend. Restored contents that fail their
-      // checks leave the store refusing writes (ERR_MVCC_CORRUPT) until a good restore.
-      let rebuilt = this.#rebuildChecked()
+      // From here until #recover the index is the old one over the new contents: reads and
+      // hashes are refused (ERR_MVCC_BUSY; callers await restored()) while the rebuild runs as
+      // open's does, its scan on a thread of its own with the event loop turning between
+      // chunks (a synchronous one held the loop ~1.2 s for 1M keys). Restored contents that
+      // fail their checks leave the store refusing writes (ERR_MVCC_CORRUPT) until a good restore.
+      this.#rebuilding = true
+      let rebuilt = await this.#rebuildChecked()
       if (rebuilt.legacy) {
         await migrateFormat1(this.#backend)
-        rebuilt = this.#rebuildChecked()
+        rebuilt = await this.#rebuildChecked()
       }
       this.#state.corrupt = undefined
       this.#unreadable = false
       this.#recover(rebuilt)
     } finally {
+      this.#rebuilding = false
       this.#restoring = false
+      this.#restoreDone = undefined
+      done()
     }
     storeHooks.get(this)?.restored()
+  }
+
+  /** True while a restore runs (writes and compactions are refused; reads too once the contents are replaced). */
+  get restoring(): boolean {
+    return this.#restoring
+  }
+
+  /** Settles when the running restore ends, however it ends; at once when none runs. */
+  restored(): Promise<void> {
+    return this.#restoreDone ?? Promise.resolve()
   }
 
   /**
@@ -574,10 +598,10 @@ export class MvccStore {
     await this.#jobs
   }
 
-  /** The synchronous rebuild of restore; a corruption it finds is also kept as the store's. */
-  #rebuildChecked(): Rebuilt {
+  /** The rebuild of restore, as open's (the backend's head scan); a corruption it finds is also kept as the store's. */
+  async #rebuildChecked(): Promise<Rebuilt> {
     try {
-      return this.#backend.read((tx) => rebuildIndex(tx, this.#state.location))
+      return await rebuildIndexFromScan(this.#backend, this.#state.location, this.#yieldFn)
     } catch (err) {
       if (err instanceof MvccError && err.code === 'ERR_MVCC_CORRUPT') {
         this.#state.markCorrupt(err)

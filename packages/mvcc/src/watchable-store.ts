@@ -237,6 +237,8 @@ export class WatchableStore {
   syncWatchers(): number {
     this.#checkOpen()
     if (this.#unsynced.size === 0) return 0
+    // The store's contents are being replaced: the restore hook kicks a round when it is done.
+    if (this.#store.restoring) return this.#unsynced.size
     const cur = this.#store.revision
     const compactRev = this.#store.compactRevision
     const chosen: StoreWatcher[] = []

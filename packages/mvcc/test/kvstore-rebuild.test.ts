@@ -181,6 +181,60 @@ test('the rebuild reads no value bytes, yet damage there is found where the scan
   }
 })
 
+test('restore rebuilds the index as open does (the event loop turns between chunks), refusing reads and hashes until it is done', async () => {
+  const dir = await tempDir('strata-mvcc-restore-')
+  try {
+    const source = await LmdbBackend.open(`${dir.path}/source`)
+    const from = await MvccStore.open(source)
+    for (let i = 0; i < 30_000; i += 1_000) from.write((txn) => { for (let j = i; j < i + 1_000; j++) txn.put(`k${String(j).padStart(6, '0')}`, 'v'.repeat(40)) })
+    await source.commit()
+    const chunks: Uint8Array[] = []
+    for await (const c of source.snapshot()) chunks.push(c)
+    const target = await LmdbBackend.open(`${dir.path}/target`)
+    const store = await MvccStore.open(target)
+    store.put('old', 'x')
+    const seen = new Set<string>()
+    let spinning = true
+    const probe = (): void => {
+      if (!spinning) return
+      if (store.restoring) {
+        // Before the contents are replaced a read sees the old state whole; after, none is served.
+        for (const f of [() => (store.range('old').count === 1 && store.range('k000001').count === 0 ? 'old state' : 'a mix'), () => (store.hash(), 'old state')]) {
+          try {
+            seen.add(f())
+          } catch (err) {
+            seen.add((err as MvccError).code)
+          }
+        }
+      }
+      setImmediate(probe)
+    }
+    setImmediate(probe)
+    let restoredFirst = false
+    const waiting = (async () => {
+      await new Promise((resolve) => setImmediate(resolve))
+      await store.restored()
+      restoredFirst = !store.restoring
+    })()
+    await store.restore(() => target.restore((async function* () { yield* chunks })()))
+    spinning = false
+    await waiting
+    assert.ok(seen.has('ERR_MVCC_BUSY'), 'reads were refused while the index was rebuilt')
+    assert.equal([...seen].sort(), ['ERR_MVCC_BUSY', 'old state'], 'no read was served from the old index over the new contents')
+    assert.ok(restoredFirst, 'restored() settles when the restore is done')
+    assert.is(store.restoring, false)
+    assert.is(store.range('k', 'l', { countOnly: true }).count, 30_000)
+    assert.is(store.range('old').count, 0)
+    assert.is(store.hash().hash, from.hash().hash)
+    await store.close()
+    await from.close()
+    await target.close()
+    await source.close()
+  } finally {
+    await dir.cleanup()
+  }
+})
+
 test('a backend without a thread scan (memory) gets the synchronous rebuild', async () => {
   const backend = memoryBackend()
   const store = await MvccStore.open(backend)
