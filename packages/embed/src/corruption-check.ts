@@ -77,7 +77,8 @@ export class CorruptionCheck {
   /** One round, on the leader: hash here, ask the others for the same revision. */
   check(): void {
     const m = this.#member
-    if (!m.isLeader) return
+    // A member restoring a snapshot has no index to hash until it is done: the next round asks.
+    if (!m.isLeader || m.sm.mvcc.restoring) return
     const revision = m.sm.mvcc.revision
     const h = m.sm.mvcc.hashByRev(revision)
     this.#mine = new Map([[revision, { hash: h.hash, compactRevision: h.compactRevision }]])
@@ -102,7 +103,7 @@ export class CorruptionCheck {
   #answer(to: number, revision: number): void {
     const mvcc = this.#member.sm.mvcc
     // A member behind the revision, or compacted past it, cannot answer this round.
-    if (revision > mvcc.revision || revision < mvcc.compactRevision) return
+    if (mvcc.restoring || revision > mvcc.revision || revision < mvcc.compactRevision) return
     const h = mvcc.hashByRev(revision)
     const body = enc.encode(JSON.stringify({ revision, hash: h.hash, compactRevision: h.compactRevision }))
     this.#member.o.transport!.send(to, frame(FRAME_HASH_RESPONSE, body))

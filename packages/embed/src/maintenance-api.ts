@@ -48,6 +48,7 @@ export class MaintenanceApi {
   /** HashKV: a hash of the key-value history up to `revision` (0: now), equal on members that applied the same writes. */
   async hashKV(revision = 0): Promise<{ header: ResponseHeader } & KvHash> {
     await this.#c.member.readBarrier()
+    await this.#c.member.restoreBarrier()
     return { header: this.#c.header(), ...this.#c.member.sm.mvcc.hashByRev(revision) }
   }
 

@@ -545,6 +545,17 @@ export class Member {
    * until this member applied up to the read index. Reads queued while a round is in flight
    * share the next round.
    */
+  /**
+   * Waits while the state machine restores a snapshot (its index is rebuilt then, and mvcc
+   * refuses reads meanwhile), as etcd's reads wait on its store's lock during a restore.
+   */
+  async restoreBarrier(): Promise<void> {
+    while (this.sm.mvcc.restoring) {
+      await this.sm.mvcc.restored()
+      this.#checkOpen()
+    }
+  }
+
   async readBarrier(): Promise<void> {
     this.#checkOpen()
     await new Promise<void>((resolve, reject) => {

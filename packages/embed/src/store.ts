@@ -196,6 +196,7 @@ export class StoreView {
     const { prefix, end, serializable, ...range } = options
     const stop = rangeEnd(key, { prefix, end })
     if (serializable !== true && this.member.o.plantedBugs.readWithoutReadIndex !== true) await this.member.readBarrier()
+    if (this.member.sm.mvcc.restoring) await this.member.restoreBarrier()
     this.#checkRead(key, stop)
     const r = this.member.sm.mvcc.range(key, stop, range)
     return { kvs: r.kvs, count: r.count, more: r.more, header: this.header() }
