@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { LmdbBackend, MemoryBackend } from '@strata/backend'
+import { type Backend, LmdbBackend, MemoryBackend } from '@strata/backend'
 import { type Entry, EntryType } from '@strata/raft'
 import type { Clock } from '@strata/seams'
 import { Failpoints, rejectsWithCode, tempDir, throwsWithCode } from '@strata/testkit'
@@ -17,7 +17,9 @@ test.after(async () => {
 
 type MakeEntry = (body: RequestBody, username?: string, authRevision?: number) => Entry
 
-async function open(backend = new MemoryBackend({ clock: still })): Promise<{ sm: StateMachine; backend: MemoryBackend; entry: MakeEntry }> {
+async function open(): Promise<{ sm: StateMachine; backend: MemoryBackend; entry: MakeEntry }>
+async function open<B extends Backend>(backend: B): Promise<{ sm: StateMachine; backend: B; entry: MakeEntry }>
+async function open(backend: Backend = new MemoryBackend({ clock: still })): Promise<{ sm: StateMachine; backend: Backend; entry: MakeEntry }> {
   const sm = await StateMachine.open(backend, { clock: still })
   opened.push(sm)
   await sm.bootstrap(VOTERS)
@@ -159,12 +161,12 @@ test('restore reloads mvcc, watchers, lessor, auth, alarms and the applied point
 test('a restore keeps the snapshot\'s applied point through the commits of mvcc\'s rebuild (LMDB: its scan commits, the loop turns)', async () => {
   const dir = await tempDir('strata-apply-restore-')
   try {
-    const source = await open(await LmdbBackend.open(`${dir.path}/source`, { clock: still }) as unknown as MemoryBackend)
+    const source = await open(await LmdbBackend.open(`${dir.path}/source`, { clock: still }))
     for (let i = 0; i < 20; i++) source.sm.apply(source.entry({ kind: 'put', key: `k${i}`, value: String(i) }))
     const chunks: Uint8Array[] = []
     for await (const c of source.sm.snapshot()) chunks.push(c)
     const targetBackend = await LmdbBackend.open(`${dir.path}/target`, { clock: still })
-    const target = await open(targetBackend as unknown as MemoryBackend)
+    const target = await open(targetBackend)
     target.sm.apply(target.entry({ kind: 'put', key: 'old', value: 'x' }))
     await target.sm.restore((async function* () { yield* chunks })())
     assert.equal(target.sm.applied.index, source.sm.applied.index)

@@ -226,6 +226,8 @@ export async function decodeSnapshot(stream: AsyncIterable<Uint8Array>, fn: (buc
   const version = new DataView(header.buffer, header.byteOffset).getUint32(8)
   if (version !== VERSION) throw corrupt(`unsupported version ${version}`)
   let count = 0
+  // `if (r.available < n) await r.need(n)`: need() checks too, but an await always costs a
+  // microtask; the guard keeps a chunk's pairs to one synchronous pass.
   for (;;) {
     if (r.available < 1) await r.need(1)
     const type = r.byte()

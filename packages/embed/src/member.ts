@@ -541,11 +541,6 @@ export class Member {
   }
 
   /**
-   * A linearizable read barrier (ReadIndex): confirms leadership with a quorum, then waits
-   * until this member applied up to the read index. Reads queued while a round is in flight
-   * share the next round.
-   */
-  /**
    * Waits while the state machine restores a snapshot (its index is rebuilt then, and mvcc
    * refuses reads meanwhile), as etcd's reads wait on its store's lock during a restore.
    */
@@ -556,6 +551,11 @@ export class Member {
     }
   }
 
+  /**
+   * A linearizable read barrier (ReadIndex): confirms leadership with a quorum, then waits
+   * until this member applied up to the read index. Reads queued while a round is in flight
+   * share the next round.
+   */
   async readBarrier(): Promise<void> {
     this.#checkOpen()
     await new Promise<void>((resolve, reject) => {

@@ -194,12 +194,10 @@ export class MvccStore {
   #totalsUnwritten = false
   /** Invariant: once true, never false; every later call fails with ERR_MVCC_CLOSED. */
   #closed = false
-  /** Invariant: true exactly while `restore` runs; writes and compactions are refused meanwhile. */
-  #restoring = false
+  /** Invariant: set exactly while `restore` runs (writes and compactions are refused meanwhile); settles when it ends. */
+  #restoreDone: Promise<void> | undefined
   /** Invariant: true while a restore rebuilds the index over contents already replaced: reads are refused (the index is the old one). */
   #rebuilding = false
-  /** Invariant: settles when the running restore ends (undefined when none runs). */
-  #restoreDone: Promise<void> | undefined
   /** Invariant: true after a restore whose contents failed their checks, until a restore succeeds: reads are refused too. */
   #unreadable = false
 
@@ -346,7 +344,7 @@ export class MvccStore {
   #write<T>(fn: WriteFn<T>, a?: unknown, b?: unknown, c?: unknown): T {
     this.#checkOpen()
     if (this.#inWrite) throw busyError('a write (put, deleteRange, txn, write, deleteKeys) inside a write callback of the same store; make the change through the txn the callback was given')
-    if (this.#restoring) throw busyError('a write while restore runs; await restore() first')
+    if (this.#restoreDone !== undefined) throw busyError('a write while restore runs; await restore() first')
     this.#checkIntact()
     this.#inWrite = true
     this.#writeFn = fn
@@ -457,7 +455,7 @@ export class MvccStore {
   compact(rev: number, options: CompactOptions = {}): CompactHandle {
     this.#checkOpen()
     if (this.#inWrite) throw busyError('compact inside a write callback; compact after it returned (use the `write` option to add to its transaction)')
-    if (this.#restoring) throw busyError('compact while restore runs; await restore() first')
+    if (this.#restoreDone !== undefined) throw busyError('compact while restore runs; await restore() first')
     this.#checkIntact()
     checkRevisionArg('compact', rev)
     if (typeof options !== 'object' || options === null) throw invalidArgument(`the options of compact must be an object, got ${describe(options)}`)
@@ -535,8 +533,7 @@ export class MvccStore {
       throw invalidArgument(`restore takes nothing, a Backend or a function returning a promise, got ${describe(source)}`)
     }
     if (this.#inWrite) throw busyError('restore inside a write callback; restore after it returned')
-    if (this.#restoring) throw busyError('restore while another restore runs; await the first one')
-    this.#restoring = true
+    if (this.#restoreDone !== undefined) throw busyError('restore while another restore runs; await the first one')
     let done = (): void => {}
     this.#restoreDone = new Promise<void>((resolve) => { done = resolve })
     try {
@@ -563,7 +560,6 @@ export class MvccStore {
       this.#recover(rebuilt)
     } finally {
       this.#rebuilding = false
-      this.#restoring = false
       this.#restoreDone = undefined
       done()
     }
@@ -572,7 +568,7 @@ export class MvccStore {
 
   /** True while a restore runs (writes and compactions are refused; reads too once the contents are replaced). */
   get restoring(): boolean {
-    return this.#restoring
+    return this.#restoreDone !== undefined
   }
 
   /** Settles when the running restore ends, however it ends; at once when none runs. */
