@@ -218,12 +218,12 @@ export class LmdbBackend implements Backend {
     await this.commit()
     this.#batchTx.checkOpen()
     const txn = this.#root.useReadTransaction()
-    const dbs = this.#dbs
+    const views = this.#views
     this.#snapshots++
     try {
       // Each chunk is built synchronously (~256 KiB of pairs); between chunks the event loop
       // runs, so a snapshot of any size never holds the host's loop for more than one chunk.
-      for (const chunk of encodeSnapshot((bucket) => this.#pairs(dbs.get(bucket)!, txn))) {
+      for (const chunk of encodeSnapshot((bucket) => this.#inTxn(views.get(bucket)!, txn))) {
         yield chunk
         await nextTurn()
       }
@@ -273,10 +273,6 @@ export class LmdbBackend implements Backend {
   /** Every pair of `db` as `transaction` sees it (lmdb-js types lack the transaction option). */
   #inTxn(db: Bytes, transaction: ReturnType<RootDatabase['useReadTransaction']>): Iterable<{ key: Uint8Array; value: Uint8Array }> {
     return db.getRange({ transaction } as Parameters<Bytes['getRange']>[0]) as Iterable<{ key: Uint8Array; value: Uint8Array }>
-  }
-
-  *#pairs(db: Bytes, transaction: ReturnType<RootDatabase['useReadTransaction']>): Generator<readonly [Uint8Array, Uint8Array]> {
-    for (const { key, value } of this.#inTxn(db, transaction)) yield [key, value]
   }
 
   /**

@@ -135,7 +135,9 @@ export class MemoryBackend implements Backend {
   async *snapshot(): AsyncGenerator<Uint8Array> {
     await this.commit()
     const frozen = cloneBuckets(this.#committed)
-    yield* encodeSnapshot((bucket) => frozen.get(bucket)!.entries())
+    yield* encodeSnapshot(function* (bucket) {
+      for (const [key, value] of frozen.get(bucket)!.entries()) yield { key, value }
+    })
   }
 
   async restore(snapshot: AsyncIterable<Uint8Array>): Promise<void> {

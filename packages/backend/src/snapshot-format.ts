@@ -1,6 +1,6 @@
 import { crc32 } from 'node:zlib'
 import { BUCKETS } from './backend.js'
-import type { BucketName } from './backend.js'
+import type { BucketName, KeyValuePair } from './backend.js'
 import { backendError, checkKey, checkValue } from './limits.js'
 
 // The backend snapshot stream; FORMAT.md describes it byte by byte.
@@ -20,13 +20,14 @@ const CHUNK_BYTES = 256 * 1024
 const BUCKET_NAMES: readonly Uint8Array[] = BUCKETS.map((b) => new TextEncoder().encode(b))
 
 /** One bucket's pairs in key order, as the snapshot writer takes them. */
-export type PairSource = (bucket: BucketName) => Iterable<readonly [Uint8Array, Uint8Array]>
+export type PairSource = (bucket: BucketName) => Iterable<KeyValuePair>
 
 /**
  * Encodes every pair `source` yields, bucket by bucket in {@link BUCKETS} order, into the
  * snapshot stream, lazily, in chunks of about 256 KiB: each pair is copied straight into the
- * chunk being filled (no object per pair), so the source's buffers may be reused once the next
- * pair is asked for (lmdb-js reuses its read buffer). The caller keeps `source` a consistent
+ * chunk being filled (no object per pair) before the generator yields, so a pair may be views
+ * of buffers reused by the next pair or by any read while the generator waits (lmdb-js hands
+ * short values in one reused buffer). The caller keeps `source` a consistent
  * view (an LMDB read transaction, or a frozen copy) until the generator is done.
  */
 export function* encodeSnapshot(source: PairSource): Generator<Uint8Array> {
@@ -47,10 +48,14 @@ export function* encodeSnapshot(source: PairSource): Generator<Uint8Array> {
   let count = 0
   for (let b = 0; b < BUCKETS.length; b++) {
     const name = BUCKET_NAMES[b]!
-    for (const [key, value] of source(BUCKETS[b]!)) {
+    for (const { key, value } of source(BUCKETS[b]!)) {
       const need = PAIR_HEAD_BYTES + name.length + key.length + value.length
+      // A full chunk is yielded after this pair is copied into the next one: while the
+      // generator is suspended the host may read the backend, which overwrites the buffer a
+      // view pair points into.
+      let full: Uint8Array | undefined
       if (pos + need > chunk.length) {
-        if (pos > 0) yield take()
+        if (pos > 0) full = take()
         if (need > chunk.length) chunk = new Uint8Array(need)
       }
       const c = chunk
@@ -70,6 +75,7 @@ export function* encodeSnapshot(source: PairSource): Generator<Uint8Array> {
       c.set(value, p)
       pos = p + v
       count++
+      if (full !== undefined) yield full
     }
   }
   if (pos + TRAILER_BYTES > chunk.length) yield take()

@@ -3,11 +3,11 @@ import * as assert from 'uvu/assert'
 import { crc32 } from 'node:zlib'
 import { rejectsWithCode } from '@strata/testkit'
 import { BUCKETS } from '../src/index.js'
-import type { BucketName } from '../src/index.js'
+import type { BucketName, KeyValuePair } from '../src/index.js'
 import { decodeSnapshot, encodeSnapshot } from '../src/snapshot-format.js'
 
 const pairs: Record<string, Array<[string, string]>> = { key: [['a', '1'], ['b', '']], auth: [['x', 'yz']] }
-const source = (bucket: BucketName): Array<readonly [Uint8Array, Uint8Array]> => (pairs[bucket] ?? []).map(([k, v]) => [Buffer.from(k), Buffer.from(v)] as const)
+const source = (bucket: BucketName): KeyValuePair[] => (pairs[bucket] ?? []).map(([k, v]) => ({ key: Buffer.from(k), value: Buffer.from(v) }))
 
 async function* chunksOf(bytes: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
   for (let at = 0; at < bytes.length; at += size) yield bytes.subarray(at, at + size)
@@ -39,8 +39,8 @@ test('decoding does not depend on chunk boundaries', async () => {
 
 test('a value longer than a chunk, and pairs in every bucket, round-trip under any chunking', async () => {
   const big = new Uint8Array(300 * 1024).map((_, i) => i & 255)
-  const many = (bucket: BucketName): Array<readonly [Uint8Array, Uint8Array]> =>
-    bucket === 'key' ? Array.from({ length: 5_000 }, (_, i) => [Buffer.from(`k${String(i).padStart(5, '0')}`), i === 2_500 ? big : Buffer.from(`v${i}`)] as const) : [[Buffer.from(bucket), Buffer.from('x')]]
+  const many = (bucket: BucketName): KeyValuePair[] =>
+    bucket === 'key' ? Array.from({ length: 5_000 }, (_, i) => ({ key: Buffer.from(`k${String(i).padStart(5, '0')}`), value: i === 2_500 ? big : Buffer.from(`v${i}`) })) : [{ key: Buffer.from(bucket), value: Buffer.from('x') }]
   const chunks = [...encodeSnapshot(many)]
   assert.ok(chunks.every((c) => c.length <= 300 * 1024 + 64), 'chunks stay near 256 KiB but for one that holds the big value')
   const bytes = Buffer.concat(chunks)
