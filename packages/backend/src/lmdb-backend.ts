@@ -16,6 +16,7 @@ import type { VerifyStructureMode } from './verify-structure.js'
 import { CLEAN_FILE, fingerprint, takeCleanMarker, writeCleanMarker } from './clean-close.js'
 import { HEAD_CHUNK_BYTES, HEAD_SCAN_THREAD_MIN_PAIRS, compileCheck, packHeads, scanHeadsOnThread } from './lmdb-head-scan.js'
 import { compareBytes } from './ordered-map.js'
+import { RestoreStep } from './lmdb-restore-step.js'
 import { decodeSnapshot, encodeSnapshot } from './snapshot-format.js'
 
 /** Options of {@link LmdbBackend.open}: those of every backend, and `fs`. */
@@ -56,10 +57,6 @@ export interface StructureCheckReport {
 const OPTION_KEYS: readonly string[] = ['batchIntervalMs', 'batchLimit', 'clock', 'failpoint', 'fs', 'verifyStructure']
 
 const EMPTY = new Uint8Array(0)
-/** Pairs per transaction of a restore's staging file (a few ms of puts between two turns of the event loop). */
-export const RESTORE_STEP_PAIRS = 2_000
-/** Key and value bytes per transaction of a restore's staging file (a step ends at whichever limit comes first). */
-export const RESTORE_STEP_BYTES = 1 << 20
 
 /**
  * The durable backend: one LMDB environment in `<dir>/data.mdb`, one named database per
@@ -278,7 +275,7 @@ export class LmdbBackend implements Backend {
   /**
    * Writes the snapshot into a staging file (verified in full), then swaps it in with one
    * rename; the pending batch is discarded. Commits wait meanwhile. The staging file is written
-   * in transactions of at most {@link RESTORE_STEP_PAIRS} pairs or {@link RESTORE_STEP_BYTES}
+   * in transactions of at most `RESTORE_STEP_PAIRS` pairs or `RESTORE_STEP_BYTES` (lmdb-restore-step.ts)
    * bytes, each followed by a turn of the event loop, without a sync per transaction (the swap
    * syncs the whole file before the rename): one transaction of 10,000 synced puts held the
    * loop ~390 ms in a 1M-pair restore.
@@ -288,25 +285,10 @@ export class LmdbBackend implements Backend {
       const staging = join(this.#dir, RESTORE_FILE)
       await this.#removeStaging(staging)
       const env = openEnv(staging, { noSync: true })
-      let pairs: Array<[BucketName, Uint8Array, Uint8Array]> = []
-      let bytes = 0
-      const flush = (): void => {
-        const batch = pairs
-        pairs = []
-        bytes = 0
-        env.root.transactionSync(() => {
-          for (const [bucket, key, value] of batch) env.dbs.get(bucket)!.putSync(key, value)
-        })
-      }
+      const step = new RestoreStep(env)
       try {
-        await decodeSnapshot(snapshot, (bucket, key, value) => {
-          pairs.push([bucket, key, value])
-          bytes += key.length + value.length
-          if (pairs.length < RESTORE_STEP_PAIRS && bytes < RESTORE_STEP_BYTES) return undefined
-          flush()
-          return nextTurn()
-        })
-        flush()
+        await decodeSnapshot(snapshot, (bucket, key, value) => step.add(bucket, key, value) ? nextTurn() : undefined, { views: true })
+        step.flush()
       } catch (err) {
         await env.root.close()
         await this.#removeStaging(staging)

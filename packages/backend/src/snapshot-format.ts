@@ -128,7 +128,10 @@ class ByteReader {
       parts.push(next.value)
       have += next.value.length
     }
-    this.#buf = parts.length === 2 && parts[0]!.length === 0 ? parts[1]! : Buffer.concat(parts, have)
+    const joined = parts.length === 2 && parts[0]!.length === 0 ? parts[1]! : Buffer.concat(parts, have)
+    // A plain Uint8Array over the same bytes: a Buffer's (a concat, or a chunk from gRPC)
+    // subarray is a Buffer, whose construction costs more than the view itself.
+    this.#buf = Buffer.isBuffer(joined) ? new Uint8Array(joined.buffer, joined.byteOffset, joined.length) : joined
     this.#at = 0
     this.#crcFrom = 0
   }
@@ -222,9 +225,11 @@ function corrupt(message: string): Error {
  * Decodes a snapshot stream, calling `fn` for each pair in stream order. Throws
  * ERR_BACKEND_CORRUPT on a bad magic or version, an unknown bucket, a truncated stream, a pair
  * count or CRC mismatch, or trailing bytes. The CRC is checked only at the end, so a caller must
- * stage the pairs and apply them only once this resolves.
+ * stage the pairs and apply them only once this resolves. Key and value are copies `fn` may
+ * keep, or with `views` views of the stream's bytes, valid only until `fn` returns (no
+ * allocation per pair but the two views: a copy each was ~40% of a 1M-pair LMDB restore).
  */
-export async function decodeSnapshot(stream: AsyncIterable<Uint8Array>, fn: (bucket: BucketName, key: Uint8Array, value: Uint8Array) => void | Promise<void>): Promise<number> {
+export async function decodeSnapshot(stream: AsyncIterable<Uint8Array>, fn: (bucket: BucketName, key: Uint8Array, value: Uint8Array) => void | Promise<void>, { views = false } = {}): Promise<number> {
   const r = new ByteReader(stream)
   await r.need(HEADER_BYTES)
   const header = r.view(HEADER_BYTES)
@@ -247,9 +252,9 @@ export async function decodeSnapshot(stream: AsyncIterable<Uint8Array>, fn: (buc
     const keyLength = r.u16()
     const valueLength = r.u32()
     if (r.available < keyLength + valueLength) await r.need(keyLength + valueLength)
-    // Copies: fn may keep them, and the reader's buffer is the stream's chunk.
-    const key = r.copy(keyLength)
-    const value = r.copy(valueLength)
+    // Copies unless asked for views: fn may keep them, and the reader's buffer is the stream's chunk.
+    const key = views ? r.view(keyLength) : r.copy(keyLength)
+    const value = views ? r.view(valueLength) : r.copy(valueLength)
     try {
       checkKey(bucket, key)
       checkValue(bucket, value)

@@ -1,5 +1,6 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { createHash } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
@@ -8,8 +9,9 @@ import { nodeFileSystem } from '@strata/seams'
 import type { FileSystem } from '@strata/seams'
 import { rejectsWithCode, SimClock, tempDir, withSeed } from '@strata/testkit'
 import type { TempDir } from '@strata/testkit'
-import { LmdbBackend, MemoryBackend } from '../src/index.js'
-import { RESTORE_STEP_PAIRS } from '../src/lmdb-backend.js'
+import { BUCKETS, LmdbBackend, MemoryBackend } from '../src/index.js'
+import type { Backend } from '../src/index.js'
+import { RESTORE_STEP_BYTES, RESTORE_STEP_PAIRS } from '../src/lmdb-restore-step.js'
 import type { HeadChunk } from '../src/index.js'
 import { DATA_FILE, ENV_OPTIONS, HEAD_SCAN_THREAD_MIN_PAIRS, forEachHead, prestartScanThread, scanHeadsOnThread, stopPrestartedScanThread } from '../src/internal.js'
 import { bytes, collect, contractSuite, dump, text } from './contract.js'
@@ -195,6 +197,32 @@ test('a staging file left by a crash during defragment or restore is removed on 
   await again.close()
   const { readdir } = await import('node:fs/promises')
   assert.equal((await readdir(dir.path)).filter((f) => f.includes('.defrag') || f.includes('.restore')), [])
+})
+
+test('restore takes pairs longer than a step, pairs across a step\'s end and Buffer chunks cut anywhere', async () => {
+  const src = new MemoryBackend({ clock: new SimClock() })
+  src.write((tx) => {
+    // Values of 1 KiB to 300 KiB fill the restore's 1 MiB steps unevenly; two exceed a step.
+    for (let i = 0; i < 60; i++) tx.put('key', bytes(`v${String(i).padStart(3, '0')}`), new Uint8Array(1024 * (1 + ((i * 37) % 300))).fill(i))
+    tx.put('key', bytes('w-big'), new Uint8Array(RESTORE_STEP_BYTES + 1).fill(0xab))
+    tx.put('key', bytes('x-bigger'), new Uint8Array(3 * RESTORE_STEP_BYTES).fill(0xcd))
+    for (let i = 0; i < 5_000; i++) tx.put('lease', bytes(`l${i}`), bytes(String(i)))
+    tx.put('meta', bytes('m'), bytes('1'))
+  })
+  // Every pair's bytes, hashed (dump()'s text would read all non-UTF-8 fills alike).
+  const digest = (b: Backend): string[] => b.read((tx) => BUCKETS.flatMap((bucket) => tx.range(bucket, new Uint8Array([0]), undefined).map((p) => `${bucket}/${text(p.key)}=${createHash('sha256').update(p.value).digest('hex')}`)))
+  const whole = Buffer.concat(await collect(src.snapshot()))
+  const expected = digest(src)
+  assert.is(expected.length, 60 + 2 + 5_000 + 1)
+  for (const size of [7_001, 1 << 20]) {
+    const dst = await LmdbBackend.open(join(dir.path, `dst-${size}`))
+    dst.write((tx) => tx.put('key', bytes('old'), bytes('x')))
+    await dst.restore((async function* () {
+      for (let at = 0; at < whole.length; at += size) yield whole.subarray(at, at + size)
+    })())
+    assert.equal(digest(dst), expected, `chunks of ${size} bytes`)
+    await dst.close()
+  }
 })
 
 test('restore of an LMDB snapshot survives a crash and reopen', async () => {
