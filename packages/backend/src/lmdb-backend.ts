@@ -287,7 +287,7 @@ export class LmdbBackend implements Backend {
       const env = openEnv(staging, { noSync: true })
       const step = new RestoreStep(env)
       try {
-        await decodeSnapshot(snapshot, (bucket, key, value) => step.add(bucket, key, value) ? nextTurn() : undefined, { views: true })
+        await decodeSnapshot(snapshot, (bucket, key, value) => step.add(bucket, key, value) ? nextTurn() : undefined)
         step.flush()
       } catch (err) {
         await env.root.close()

@@ -40,13 +40,11 @@ export class RestoreStep {
       this.#env.root.transactionSync(() => this.#env.dbs.get(bucket)!.putSync(key, value))
       return true
     }
-    if (this.#used + n > this.#slab.length) {
-      this.flush()
-      this.#put(bucket, key, value)
-      return true
-    }
+    // A pair that does not fit ends the step before it; a pair that fills it, at once.
+    const ended = this.#used + n > this.#slab.length
+    if (ended) this.flush()
     this.#put(bucket, key, value)
-    if (this.#count < RESTORE_STEP_PAIRS && this.#used < RESTORE_STEP_BYTES) return false
+    if (this.#count < RESTORE_STEP_PAIRS && this.#used < this.#slab.length) return ended
     this.flush()
     return true
   }

@@ -146,8 +146,9 @@ export class MemoryBackend implements Backend {
     let ok = false
     try {
       const staged = emptyBuckets()
+      // Copies: the decoder hands views of the stream's chunks.
       await decodeSnapshot(snapshot, (bucket, key, value) => {
-        staged.get(bucket)!.set(key, value)
+        staged.get(bucket)!.set(key.slice(), value.slice())
       })
       this.#batchTx.checkWritable()
       this.#committed = staged

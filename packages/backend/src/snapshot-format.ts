@@ -156,20 +156,6 @@ class ByteReader {
     return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0
   }
 
-  /**
-   * A copy of the next `n` bytes, a plain Uint8Array; {@link need} made them available. Short
-   * ones byte by byte: a view to copy from costs more than the copy (a Buffer's subarray most).
-   */
-  copy(n: number): Uint8Array {
-    const out = new Uint8Array(n)
-    const b = this.#buf
-    const at = this.#at
-    if (n <= 128) for (let i = 0; i < n; i++) out[i] = b[at + i]!
-    else out.set(b.subarray(at, at + n))
-    this.#at = at + n
-    return out
-  }
-
   /** The bucket whose name is the next `n` bytes, then past them; undefined (and not past them) for none. {@link need} made them available. */
   bucket(n: number): BucketName | undefined {
     const b = this.#buf
@@ -225,11 +211,11 @@ function corrupt(message: string): Error {
  * Decodes a snapshot stream, calling `fn` for each pair in stream order. Throws
  * ERR_BACKEND_CORRUPT on a bad magic or version, an unknown bucket, a truncated stream, a pair
  * count or CRC mismatch, or trailing bytes. The CRC is checked only at the end, so a caller must
- * stage the pairs and apply them only once this resolves. Key and value are copies `fn` may
- * keep, or with `views` views of the stream's bytes, valid only until `fn` returns (no
- * allocation per pair but the two views: a copy each was ~40% of a 1M-pair LMDB restore).
+ * stage the pairs and apply them only once this resolves. Key and value are views of the
+ * stream's bytes (plain Uint8Arrays), valid only until `fn` returns: a caller copies what it
+ * keeps (a copy of each made here was ~40% of a 1M-pair LMDB restore, which needs none).
  */
-export async function decodeSnapshot(stream: AsyncIterable<Uint8Array>, fn: (bucket: BucketName, key: Uint8Array, value: Uint8Array) => void | Promise<void>, { views = false } = {}): Promise<number> {
+export async function decodeSnapshot(stream: AsyncIterable<Uint8Array>, fn: (bucket: BucketName, key: Uint8Array, value: Uint8Array) => void | Promise<void>): Promise<number> {
   const r = new ByteReader(stream)
   await r.need(HEADER_BYTES)
   const header = r.view(HEADER_BYTES)
@@ -252,9 +238,8 @@ export async function decodeSnapshot(stream: AsyncIterable<Uint8Array>, fn: (buc
     const keyLength = r.u16()
     const valueLength = r.u32()
     if (r.available < keyLength + valueLength) await r.need(keyLength + valueLength)
-    // Copies unless asked for views: fn may keep them, and the reader's buffer is the stream's chunk.
-    const key = views ? r.view(keyLength) : r.copy(keyLength)
-    const value = views ? r.view(valueLength) : r.copy(valueLength)
+    const key = r.view(keyLength)
+    const value = r.view(valueLength)
     try {
       checkKey(bucket, key)
       checkValue(bucket, value)

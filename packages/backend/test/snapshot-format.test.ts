@@ -53,7 +53,7 @@ test('a value longer than a chunk, and pairs in every bucket, round-trip under a
       n++
       seen.add(bucket)
       if (v.length === big.length) sawBig = Buffer.compare(v, big) === 0
-      assert.ok(!Buffer.isBuffer(k) && !Buffer.isBuffer(v), 'plain Uint8Array copies')
+      assert.ok(!Buffer.isBuffer(k) && !Buffer.isBuffer(v), 'plain Uint8Arrays')
     })
     assert.is(n, 5_000 + BUCKETS.length - 1)
     assert.is(seen.size, BUCKETS.length)
